@@ -1,0 +1,1 @@
+"""Bridge Twilio Voice to Zendesk Talk Partner Edition."""

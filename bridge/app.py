@@ -1,0 +1,155 @@
+"""create_app(settings) -> web.Application, with every resource opened and closed in cleanup_ctx."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bridge.appkeys import CLOCK, INGEST, SESSION, SETTINGS, STORE, WORKER, Clock
+from bridge.calls import Call, Outcome, Policy, step
+from bridge.events import CallEvent
+from bridge.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
+from bridge.phones import mask_text
+from bridge.settings import ConfigError, Settings
+from bridge.store import Ingested, Reducer, Store
+from bridge.store.sqlite import SqliteStore
+from bridge.zendesk import ZendeskClient, basic_auth
+from webhooks import twilio
+from webhooks.twilio import MAX_BODY, BadField
+
+log = logging.getLogger("bridge.app")
+
+
+def make_reducer(policy: Policy, clock: Clock) -> Reducer:
+    """Bind the pure state machine to a policy and a clock."""
+
+    def reduce(call: Call | None, event: CallEvent) -> Outcome:
+        return step(call, event, datetime.fromtimestamp(clock(), UTC), policy)
+
+    return reduce
+
+
+async def open_store(settings: Settings) -> Store:
+    """Open the store DATABASE_URL names, applying migrations."""
+    if settings.database_url.startswith("sqlite:"):
+        return await SqliteStore.open(settings.sqlite_path)
+    raise ConfigError(f"DATABASE_URL {settings.database_url!r}: only sqlite:/// URLs are supported so far")
+
+
+def authorization(settings: Settings) -> str:
+    """Return the Zendesk Authorization header: OAuth when given, else API token."""
+    if settings.zendesk_oauth_token is not None:
+        return f"Bearer {settings.zendesk_oauth_token.get_secret_value()}"
+    if settings.zendesk_email is None or settings.zendesk_api_token is None:
+        raise ConfigError("set ZENDESK_EMAIL and ZENDESK_API_TOKEN, or ZENDESK_OAUTH_TOKEN")
+    return basic_auth(settings.zendesk_email, settings.zendesk_api_token.get_secret_value())
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer every error with a JSON body and never a stack trace."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        body: dict[str, Any] = {"error": exc.reason}
+        if isinstance(exc, BadField):
+            body = {"error": exc.reason.rsplit(":", 1)[0], "field": exc.field}
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response(body, status=exc.status, headers=headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+def create_app(settings: Settings, *, clock: Clock = time.time) -> web.Application:
+    """Build the bridge application; resources open when it starts and close when it stops."""
+    settings.check_serving()
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    reduce = make_reducer(settings.policy(), clock)
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = await open_store(settings)
+        if isinstance(store, SqliteStore):
+            await store.release_leases()  # one process owns a SQLite file: earlier leases died with it
+        app[STORE] = store
+        yield
+        await store.close()
+
+    async def session_ctx(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession(headers={"User-Agent": "twilio-zendesk-bridge"})
+        app[SESSION] = session
+        yield
+        await session.close()
+
+    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        base_url = settings.zendesk_base_url
+        assert base_url is not None  # check_serving made sure
+        zendesk = ZendeskClient(app[SESSION], base_url, authorization(settings))
+        worker = Worker(
+            app[STORE],
+            Deliverer(zendesk, app[STORE], reduce, clock),
+            retry=RetryPolicy(max_age=settings.outbox_max_age),
+            limiter=RateLimiter(settings.zendesk_rate_limit),
+            clock=clock,
+        )
+        app[WORKER] = worker
+        worker.start()
+        yield
+        await worker.stop()
+
+    async def ingest(keys: Sequence[str], event: CallEvent) -> Ingested:
+        ingested = await app[STORE].ingest(keys, event, reduce, now=clock())
+        if ingested.outcome is not None:
+            for notice in ingested.outcome.notices:
+                log.info("call %s: %s", event.call_sid, mask_text(notice))
+            if ingested.outcome.actions:
+                app[WORKER].wake()
+        return ingested
+
+    app[INGEST] = ingest
+    app.cleanup_ctx.extend([store_ctx, session_ctx, worker_ctx])
+    twilio.setup(app, settings)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Report liveness and the outbox's depth."""
+    stats = await request.app[STORE].stats(request.app[CLOCK]())
+    return web.json_response(
+        {
+            "status": "ok",
+            "outbox": {
+                "pending": stats.pending,
+                "dead": stats.dead,
+                "oldest_pending_age_seconds": stats.oldest_pending_age,
+            },
+        }
+    )
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Report readiness: the store answers and the worker runs."""
+    problems = []
+    try:
+        await request.app[STORE].ping()
+    except Exception as exc:
+        problems.append(f"store: {type(exc).__name__}")
+    if not request.app[WORKER].running:
+        problems.append("outbox worker is not running")
+    if problems:
+        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})

@@ -1,0 +1,23 @@
+"""Typed keys of the resources an application holds (shared by the core and the adapters)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from bridge.events import CallEvent
+from bridge.outbox import Worker
+from bridge.settings import Settings
+from bridge.store import Ingested, Store
+
+Ingest = Callable[[Sequence[str], CallEvent], Awaitable[Ingested]]
+Clock = Callable[[], float]
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+STORE = web.AppKey("store", Store)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+INGEST: web.AppKey[Ingest] = web.AppKey("ingest")
+WORKER = web.AppKey("worker", Worker)

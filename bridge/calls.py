@@ -1,0 +1,501 @@
+"""The pure call state machine: (Call, CallEvent, now, Policy) -> (Call, [Action]).
+
+Twilio sends a call's webhooks as independent requests that can arrive late, twice or out of order
+(reference twilio-voice §2.3), so the machine never acts on "the next event". It folds each event into
+the call's state and then asks, from the whole state, which effects are now due; every effect is
+emitted once (its key is remembered), whatever order the events came in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from bridge import actions as act
+from bridge.actions import Action
+from bridge.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus
+from bridge.phones import is_anonymous, mask, to_e164
+
+RECORDING_WAIT = "recording_wait"
+TRANSCRIPTION_WAIT = "transcription_wait"
+VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
+
+Emit = Callable[[Action], None]
+Notice = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings that shape what a call becomes in Zendesk."""
+
+    agents: Mapping[str, int] = field(default_factory=dict)  # Twilio identity -> Zendesk user id
+    ticket_on: Literal["answer", "end"] = "answer"
+    record_calls: bool = True
+    voicemail: bool = True
+    transcribe_voicemail: bool = True
+    missed_call_tickets: bool = True
+    recording_wait: float = 120.0
+    transcription_wait: float = 60.0
+    caller_id: str | None = None
+    default_region: str | None = None
+
+
+class Recording(BaseModel):
+    """A recording Twilio reported for the call."""
+
+    sid: str | None = None
+    url: str | None = None
+    duration: int | None = None
+    started_at: datetime | None = None
+    status: str | None = None  # completed | absent; None when only hinted by an action callback
+
+
+class Leg(BaseModel):
+    """One dialed leg of the call: an agent rung for inbound, the customer for outbound."""
+
+    sid: str
+    to: str | None = None
+    to_location: str | None = None
+    status: LegStatus = LegStatus.INITIATED
+    sequence: int = -1
+    started_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration: int | None = None
+
+    @property
+    def answered(self) -> bool:
+        """Tell whether this leg was picked up (a dialed leg only ends `completed` if it was)."""
+        return self.status in (LegStatus.ANSWERED, LegStatus.COMPLETED)
+
+
+class Call(BaseModel):
+    """Everything known about one parent call."""
+
+    sid: str
+    direction: Direction | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    from_location: str | None = None
+    first_seen: datetime | None = None
+    legs: dict[str, Leg] = Field(default_factory=dict)
+    answered_leg: str | None = None
+    dial_status: str | None = None
+    dial_bridged: bool | None = None
+    dial_duration: int | None = None
+    dial_at: datetime | None = None
+    voicemail_offered: bool = False
+    parent_status: str | None = None
+    parent_sequence: int = -1
+    parent_duration: int | None = None
+    ended_at: datetime | None = None
+    recording: Recording | None = None  # the conversation (<Dial record>)
+    recording_hint: Recording | None = None  # from <Dial action>, used if the callback never comes
+    voicemail: Recording | None = None  # the message (<Record>)
+    voicemail_hint: Recording | None = None  # from <Record action>
+    transcription_status: str | None = None
+    transcription_text: str | None = None
+    transcription_in_ticket: bool = False
+    fired: list[str] = Field(default_factory=list)
+    emitted: list[str] = Field(default_factory=list)
+    finished: bool = False  # the call's final Zendesk effect is emitted; its pending timers are moot
+
+    @property
+    def over(self) -> bool:
+        """Tell whether nobody is talking any more (some signal of the end has arrived)."""
+        if self.ended_at is not None or self.dial_status is not None:
+            return True
+        leg = self.legs.get(self.answered_leg) if self.answered_leg else None
+        return leg is not None and leg.status.terminal
+
+
+@dataclass
+class Outcome:
+    """The result of one step: the new state, the effects now due, and what is worth logging."""
+
+    call: Call
+    actions: list[Action]
+    notices: list[str]
+
+
+def step(call: Call | None, event: CallEvent, now: datetime, policy: Policy) -> Outcome:
+    """Fold one event into the call and return the effects that became due."""
+    state = call.model_copy(deep=True) if call is not None else Call(sid=event.call_sid)
+    _apply(state, event, policy)
+    notices: list[str] = []
+    return Outcome(state, _decide(state, now, policy, notices), notices)
+
+
+def _apply(call: Call, event: CallEvent, policy: Policy) -> None:
+    """Record what the event says, never letting a stale event undo a later one."""
+    if call.first_seen is None or event.at < call.first_seen:
+        call.first_seen = event.at
+    call.direction = call.direction or event.direction
+    call.from_number = call.from_number or event.from_number
+    call.to_number = call.to_number or event.to_number
+    call.from_location = call.from_location or event.from_location
+    parent_terminal = event.kind != EventKind.LEG_STATUS and event.status in TERMINAL_CALL_STATUSES
+    if parent_terminal and call.ended_at is None:
+        # Any parent-level callback saying the call is over counts: the number's own status
+        # callback is optional in the Twilio console, so it may never come.
+        call.ended_at = event.at
+    if event.kind == EventKind.CALL_STATUS:
+        _apply_parent_status(call, event)
+    elif event.kind == EventKind.LEG_STATUS and event.leg_sid:
+        _apply_leg(call, event)
+    elif event.kind == EventKind.DIAL_ENDED:
+        _apply_dial(call, event, policy)
+    elif event.kind == EventKind.VOICEMAIL_LEFT:
+        call.voicemail_offered = True
+        call.voicemail_hint = Recording(
+            sid=event.recording_sid, url=event.recording_url, duration=event.recording_duration
+        )
+    elif event.kind == EventKind.RECORDING:
+        _apply_recording(call, event)
+    elif event.kind == EventKind.TRANSCRIPTION:
+        # A completed transcription is never replaced by a later failure report.
+        if call.transcription_status != "completed":
+            call.transcription_status = event.transcription_status
+            call.transcription_text = event.transcription_text or None
+    elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
+        call.fired.append(event.timer)
+
+
+def _apply_parent_status(call: Call, event: CallEvent) -> None:
+    """Track the parent leg's status; terminal is sticky, lower sequence numbers are stale."""
+    if call.parent_status in TERMINAL_CALL_STATUSES:
+        return
+    if event.sequence is not None and event.sequence <= call.parent_sequence:
+        return
+    call.parent_status = event.status
+    call.parent_sequence = event.sequence if event.sequence is not None else call.parent_sequence
+    if event.status in TERMINAL_CALL_STATUSES:
+        call.parent_duration = event.duration
+
+
+def _apply_leg(call: Call, event: CallEvent) -> None:
+    """Track one dialed leg by its own SequenceNumber stream."""
+    assert event.leg_sid is not None
+    leg = call.legs.setdefault(event.leg_sid, Leg(sid=event.leg_sid))
+    leg.to = leg.to or event.leg_to
+    leg.to_location = leg.to_location or event.to_location
+    if leg.started_at is None or event.at < leg.started_at:
+        leg.started_at = event.at
+    status = LegStatus(event.status or LegStatus.INITIATED)
+    if leg.status.terminal or status.rank < leg.status.rank:
+        return
+    if event.sequence is not None and event.sequence <= leg.sequence:
+        return
+    leg.status = status
+    leg.sequence = event.sequence if event.sequence is not None else leg.sequence
+    if status == LegStatus.ANSWERED:
+        leg.answered_at = leg.answered_at or event.at
+    if status.terminal:
+        leg.ended_at = event.at
+        leg.duration = event.duration
+        if status == LegStatus.COMPLETED and leg.answered_at is None and event.duration is not None:
+            # The `answered` callback was lost or is late: the talk time dates the answer.
+            leg.answered_at = event.at - timedelta(seconds=event.duration)
+    if leg.answered and call.answered_leg is None:
+        call.answered_leg = leg.sid
+
+
+def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
+    """Record how the <Dial> ended; it is the authority on whether anyone answered."""
+    call.dial_status = event.dial_status
+    call.dial_bridged = event.dial_bridged
+    call.dial_duration = event.duration
+    call.dial_at = event.at
+    if event.recording_url:
+        call.recording_hint = Recording(
+            sid=event.recording_sid, url=event.recording_url, duration=event.recording_duration
+        )
+    # `completed` with DialBridged=false means the callee picked up but was never connected
+    # (e.g. hung up during a whisper), so it counts as unanswered (twilio-voice §3.3).
+    bridged = event.dial_status in ("completed", "answered") and event.dial_bridged is not False
+    if bridged:
+        # Without DialCallSid the answering leg is unknown by sid; a placeholder keeps "answered" true.
+        leg_sid = event.leg_sid or f"{call.sid}:dialed"
+        leg = call.legs.setdefault(leg_sid, Leg(sid=leg_sid))
+        if not leg.answered and not leg.status.terminal:
+            leg.status = LegStatus.ANSWERED
+        leg.duration = leg.duration if leg.duration is not None else event.duration
+        call.answered_leg = leg_sid
+    elif not bridged and call.direction != "outbound" and policy.voicemail:
+        # The bridge offers voicemail only while the caller is still on the line.
+        call.voicemail_offered = call.voicemail_offered or event.status == "in-progress"
+
+
+def _apply_recording(call: Call, event: CallEvent) -> None:
+    """File a recording as the conversation's or the voicemail's."""
+    recording = Recording(
+        sid=event.recording_sid,
+        url=event.recording_url,
+        duration=event.recording_duration,
+        started_at=event.recording_started_at,
+        status=event.recording_status,
+    )
+    if event.recording_source == "RecordVerb":
+        is_voicemail = True
+    elif event.recording_source == "DialVerb":
+        is_voicemail = False
+    else:
+        is_voicemail = call.voicemail_offered and call.answered_leg is None
+    current = call.voicemail if is_voicemail else call.recording
+    if current is not None and current.status == "completed":
+        return
+    if is_voicemail:
+        call.voicemail = recording
+    else:
+        call.recording = recording
+
+
+def _decide(call: Call, now: datetime, policy: Policy, notices: list[str]) -> list[Action]:
+    """Return every effect that the call's state makes due and that was not emitted before."""
+    out: list[Action] = []
+
+    def emit(action: Action) -> None:
+        if action.key not in call.emitted:
+            call.emitted.append(action.key)
+            out.append(action)
+
+    def notice(key: str, text: str) -> None:
+        if key not in call.emitted:
+            call.emitted.append(key)
+            notices.append(text)
+
+    if call.direction is None or call.from_number is None:
+        return out  # only parent-level callbacks say who called whom; keep the event and wait
+    inbound = call.direction == "inbound"
+    answered = call.legs.get(call.answered_leg) if call.answered_leg else None
+    customer_raw = call.from_number if inbound else (call.to_number or (answered.to if answered else None))
+    customer = to_e164(customer_raw, policy.default_region)
+    user_key = act.caller_key(customer) if customer else None
+    if customer:
+        emit(act.find_caller(call.sid, customer))
+    calling_agent = None if inbound else policy.agents.get(call.from_number)
+
+    if user_key and answered is None and not call.over:
+        for leg in sorted(call.legs.values(), key=lambda leg: leg.sid):
+            agent = policy.agents.get(leg.to or "")
+            if inbound and leg.status == LegStatus.RINGING and agent is not None:
+                emit(act.display_user(call.sid, agent, user_key))
+            elif not inbound and calling_agent is not None and leg.status.rank <= LegStatus.RINGING.rank:
+                emit(act.display_user(call.sid, calling_agent, user_key))
+
+    if answered is not None:
+        _decide_answered(call, answered, now, policy, emit, notice, user_key, calling_agent)
+    elif not inbound:
+        if call.over:
+            notice("notice:no_ticket", f"outbound call to {mask(customer_raw)} was not answered: no ticket")
+            call.finished = True
+    else:
+        _decide_unanswered(call, now, policy, emit, notice, user_key)
+    return out
+
+
+def _decide_answered(
+    call: Call,
+    leg: Leg,
+    now: datetime,
+    policy: Policy,
+    emit: Emit,
+    notice: Notice,
+    user_key: str | None,
+    calling_agent: int | None,
+) -> None:
+    """Create the ticket and its voice comment for a call somebody answered."""
+    inbound = call.direction == "inbound"
+    agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
+    if agent_id is None:
+        who = leg.to if inbound else call.from_number
+        notice("notice:unmapped", f"call answered by {mask(who)}, not in AGENTS: ticket unassigned, no pop")
+    via = VIA_INBOUND if inbound else VIA_OUTBOUND
+    subject = f"Call from {_show(call.from_number)}" if inbound else f"Call to {_show(_customer(call, leg))}"
+    base: dict[str, Any] = {"via_id": via, "subject": subject, "external_id": call.sid}
+    if agent_id is not None:
+        base["assignee_id"] = agent_id
+    if policy.ticket_on == "answer":
+        ticket = {**base, "comment": {"body": _answer_note(call, leg), "public": False}}
+        emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=agent_id))
+    elif agent_id is not None and user_key:
+        emit(act.display_user(call.sid, agent_id, user_key))
+    if not call.over:
+        return
+    if not _recording_settled(call, policy):
+        emit(act.timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return
+    comment = _voice_comment(call, leg, agent_id, policy)
+    if policy.ticket_on == "answer":
+        emit(act.add_voice_comment(call.sid, comment))
+    else:
+        ticket = {**base, "voice_comment": comment}
+        emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=agent_id))
+    call.finished = True
+
+
+def _decide_unanswered(
+    call: Call, now: datetime, policy: Policy, emit: Emit, notice: Notice, user_key: str | None
+) -> None:
+    """Make a voicemail or missed-call ticket for an inbound call nobody answered."""
+    waited = RECORDING_WAIT in call.fired
+    message = call.voicemail if call.voicemail and call.voicemail.status == "completed" else None
+    if message is None and waited and call.voicemail_hint and call.voicemail_hint.url:
+        message = call.voicemail_hint  # the <Record action> told us; its status callback was lost
+    if message is not None:
+        _decide_voicemail(call, message, now, policy, emit, notice, user_key)
+        return
+    dial_unanswered = call.dial_status is not None
+    absent = call.voicemail is not None and call.voicemail.status == "absent"
+    if (dial_unanswered and not call.voicemail_offered) or absent or (waited and call.ended_at is not None):
+        if policy.missed_call_tickets:
+            ticket = {
+                "via_id": VIA_INBOUND,
+                "subject": f"Missed call from {_show(call.from_number)}",
+                "external_id": call.sid,
+                "comment": {"body": _missed_note(call), "public": False},
+                "tags": ["missed_call"],
+            }
+            emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=None))
+        else:
+            notice("notice:no_ticket", f"missed call from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
+    elif call.ended_at is not None:
+        # Over, but no answer, voicemail or verdict yet: give late callbacks a bounded time.
+        emit(act.timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+
+
+def _decide_voicemail(
+    call: Call,
+    message: Recording,
+    now: datetime,
+    policy: Policy,
+    emit: Emit,
+    notice: Notice,
+    user_key: str | None,
+) -> None:
+    """Create the via 44 ticket once its transcription arrived or stopped being worth waiting for."""
+    text = call.transcription_text if call.transcription_status == "completed" else None
+    if call.transcription_status == "failed":
+        notice("notice:transcription_failed", "voicemail transcription failed: ticket goes without it")
+    if act.ticket_key(call.sid) in call.emitted:
+        if text and not call.transcription_in_ticket:
+            emit(act.add_note(call.sid, "transcription", f"Voicemail transcription:\n\n{text}"))
+        return
+    ready = (
+        not policy.transcribe_voicemail
+        or call.transcription_status in ("completed", "failed")
+        or TRANSCRIPTION_WAIT in call.fired
+    )
+    if not ready:
+        emit(act.timer(call.sid, TRANSCRIPTION_WAIT, now + timedelta(seconds=policy.transcription_wait)))
+        return
+    comment: dict[str, Any] = {
+        "from": call.from_number or "",
+        "to": call.to_number or "",
+        "started_at": _iso(message.started_at or call.dial_at or call.first_seen),
+        "call_duration": message.duration or 0,
+    }
+    if message.url:
+        comment["recording_url"] = _media_url(message.url)
+    if call.from_location:
+        comment["location"] = call.from_location
+    if text:
+        comment["transcription_text"] = text
+        call.transcription_in_ticket = True
+    ticket = {
+        "via_id": VIA_VOICEMAIL,
+        "subject": f"Voicemail from {_show(call.from_number)}",
+        "external_id": call.sid,
+        "voice_comment": comment,
+    }
+    emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=None))
+    call.finished = True
+
+
+def _recording_settled(call: Call, policy: Policy) -> bool:
+    """Tell whether the voice comment can go: the recording is ready, absent, not expected, or waited for."""
+    return not policy.record_calls or call.recording is not None or RECORDING_WAIT in call.fired
+
+
+def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -> dict[str, Any]:
+    """Build the voice comment of an answered call (DESIGN: decisions on from/to and duration)."""
+    inbound = call.direction == "inbound"
+    recording = call.recording if call.recording and call.recording.status == "completed" else None
+    if recording is None and RECORDING_WAIT in call.fired and call.recording is None:
+        recording = call.recording_hint
+    duration = leg.duration if leg.duration is not None else call.dial_duration
+    if duration is None and recording is not None:
+        duration = recording.duration
+    started = leg.answered_at or (recording.started_at if recording else None) or call.first_seen
+    comment: dict[str, Any] = {
+        "from": call.from_number if inbound else (policy.caller_id or ""),
+        "to": call.to_number if inbound else _customer(call, leg),
+        "started_at": _iso(started),
+        "call_duration": duration or 0,
+    }
+    if recording is not None and recording.url:
+        comment["recording_url"] = _media_url(recording.url)
+    if agent_id is not None:
+        comment["answered_by_id"] = agent_id
+    location = call.from_location if inbound else leg.to_location
+    if location:
+        comment["location"] = location
+    return comment
+
+
+def _customer(call: Call, leg: Leg) -> str:
+    """Return the customer's number on an outbound call."""
+    return call.to_number or leg.to or ""
+
+
+def _answer_note(call: Call, leg: Leg) -> str:
+    """Say who called whom and when, for the private comment on the new ticket."""
+    when = _human(leg.answered_at or call.first_seen)
+    if call.direction == "inbound":
+        return f"Inbound call from {_show(call.from_number)} to {call.to_number}, answered by {leg.to} at {when}."
+    return f"Outbound call from {call.from_number} to {_show(_customer(call, leg))}, answered at {when}."
+
+
+def _missed_note(call: Call) -> str:
+    """Say who called, when, and how long it rang, for a missed-call ticket."""
+    rang = _ring_seconds(call)
+    rang_text = f"; it rang for {rang} s" if rang is not None else ""
+    return (
+        f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}"
+        f"{rang_text}. Nobody answered and no voicemail was left."
+    )
+
+
+def _ring_seconds(call: Call) -> int | None:
+    """Estimate how long the agents' phones rang, from the legs' own timestamps."""
+    starts = [leg.started_at for leg in call.legs.values() if leg.started_at]
+    ends = [leg.ended_at for leg in call.legs.values() if leg.ended_at]
+    if starts and ends:
+        return max(0, int((max(ends) - min(starts)).total_seconds()))
+    return call.parent_duration
+
+
+def _media_url(url: str) -> str:
+    """Point at the MP3 rendition: Twilio's RecordingUrl has no extension and Zendesk plays MP3 or WAV."""
+    return url if url.endswith((".mp3", ".wav")) else url + ".mp3"
+
+
+def _show(number: str | None) -> str:
+    """Name a caller for a ticket subject."""
+    return "an anonymous caller" if is_anonymous(number) or number is None else number
+
+
+def _iso(moment: datetime | None) -> str:
+    """Format an instant as ISO 8601 UTC, as voice_comment.started_at wants."""
+    if moment is None:
+        return ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _human(moment: datetime | None) -> str:
+    """Format an instant for a human reading a ticket."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "an unknown time"

@@ -1,0 +1,194 @@
+"""The `bridge` command: serve, demo, replay, sandbox, migrate, outbox, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from bridge import logs
+from bridge.settings import ConfigError, Settings, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the bridge until SIGTERM/SIGINT."""
+    from bridge.app import create_app
+
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    # Heroku allows 30 s after SIGTERM and Fly its kill_timeout; finish well inside both.
+    web.run_app(app, host=args.host, port=args.port or settings.port, shutdown_timeout=8.0, print=None)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Run the demo and print its summary."""
+    from bridge.demo import run_demo
+
+    logs.configure("info" if args.verbose else "error", "text")
+    return asyncio.run(run_demo(sys.stdout, [Path(p) for p in args.recordings] or None))
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    """Serve the Zendesk emulator alone."""
+    from bridge.sandbox import SandboxConfig, create_sandbox_app
+
+    logs.configure("info", "text")
+    config = SandboxConfig(email=args.email, api_token=args.token, rate_limit_per_minute=args.rate_limit)
+    print(f"Sandbox Zendesk on http://{args.host}:{args.port} (email {args.email}, API token {args.token})")
+    web.run_app(create_sandbox_app(config), host=args.host, port=args.port, print=None)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Replay recordings against a running bridge."""
+    from bridge.replay import RecordingError, replay_files, summarize
+
+    token = args.auth_token
+    if not token:
+        settings = load_settings()
+        token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+    if not token:
+        raise ConfigError("give --auth-token or set TWILIO_AUTH_TOKEN: requests must be signed with it")
+    try:
+        report = asyncio.run(
+            replay_files(
+                [Path(p) for p in args.files],
+                base_url=args.url,
+                auth_token=token,
+                repeat=args.repeat,
+                shuffle=args.shuffle,
+                seed=args.seed,
+                concurrency=args.concurrency,
+            )
+        )
+    except (RecordingError, OSError) as exc:
+        print(f"bridge replay: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summarize(report), indent=2))
+    return 0 if report.ok else 1
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade the database schema."""
+    from bridge.store.sqlite import SqliteStore
+
+    settings = load_settings()
+
+    async def run() -> int:
+        store = await SqliteStore.open(settings.sqlite_path)
+        try:
+            return await store.schema_version()
+        finally:
+            await store.close()
+
+    print(f"database {settings.database_url} is at schema version {asyncio.run(run())}")
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    """List, revive or drop outbox actions."""
+    from bridge.phones import mask_text
+    from bridge.store import DEAD, DROPPED, PENDING
+    from bridge.store.sqlite import SqliteStore
+
+    settings = load_settings()
+
+    async def run() -> int:
+        store = await SqliteStore.open(settings.sqlite_path)
+        now = time.time()
+        try:
+            if args.command == "retry":
+                ok = await store.revive(args.id, now)
+                print(f"action {args.id} {'is pending again' if ok else 'is not dead or dropped'}")
+                return 0 if ok else 1
+            if args.command == "drop":
+                ok = await store.drop(args.id, now, "dropped by an operator")
+                print(f"action {args.id} {'dropped' if ok else 'is not pending or dead'}")
+                return 0 if ok else 1
+            statuses = [args.status] if args.status else [PENDING, DEAD]
+            rows = await store.list_actions(statuses if args.status != "all" else [PENDING, DEAD, DROPPED, "done"])
+            stats = await store.stats(now)
+            print(f"{stats.pending} pending, {stats.dead} dead")
+            for row in rows:
+                due = "now" if row.next_at <= now else f"in {row.next_at - now:.0f} s"
+                error = mask_text(row.last_error or "")
+                print(
+                    f"#{row.id:<6} {row.status:<8} {row.kind:<18} call {row.call_sid}  attempts {row.attempts}"
+                    f"  due {due}  {error[:200]}"
+                )
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line."""
+    parser = argparse.ArgumentParser(prog="bridge", description="Twilio Voice -> Zendesk Talk Partner Edition")
+    commands = parser.add_subparsers(dest="cmd", required=True)
+
+    serve = commands.add_parser("serve", help="run the bridge (production)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8080")
+    serve.set_defaults(func=_serve)
+
+    demo = commands.add_parser("demo", help="sandbox Zendesk + the real bridge + bundled recordings")
+    demo.add_argument("recordings", nargs="*", help="recording files (default: the bundled ones)")
+    demo.add_argument("--verbose", action="store_true", help="show the bridge's log")
+    demo.set_defaults(func=_demo)
+
+    replay = commands.add_parser("replay", help="send recorded webhooks, signed, to a bridge")
+    replay.add_argument("files", nargs="+")
+    replay.add_argument("--url", required=True, help="the bridge's base URL, as in PUBLIC_URL")
+    replay.add_argument("--auth-token", help="Twilio auth token to sign with (default: $TWILIO_AUTH_TOKEN)")
+    replay.add_argument("--shuffle", action="store_true", help="send the requests in random order")
+    replay.add_argument("--repeat", type=int, default=1, help="send every request N times")
+    replay.add_argument("--seed", type=int, default=None, help="seed for --shuffle")
+    replay.add_argument("--concurrency", type=int, default=1)
+    replay.set_defaults(func=_replay)
+
+    sandbox = commands.add_parser("sandbox", help="run the Zendesk emulator alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8081)
+    sandbox.add_argument("--email", default="bridge@example.com")
+    sandbox.add_argument("--token", default="sandbox-token")
+    sandbox.add_argument("--rate-limit", type=int, default=None, help="requests per minute before 429")
+    sandbox.set_defaults(func=_sandbox)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.set_defaults(func=_migrate)
+
+    outbox = commands.add_parser("outbox", help="inspect and act on queued Zendesk actions")
+    outbox_commands = outbox.add_subparsers(dest="command")
+    listing = outbox_commands.add_parser("list", help="pending and dead actions with their last error")
+    listing.add_argument("--status", choices=["pending", "dead", "dropped", "done", "all"])
+    retry = outbox_commands.add_parser("retry", help="make a dead or dropped action pending again")
+    retry.add_argument("id", type=int)
+    drop = outbox_commands.add_parser("drop", help="give up on an action")
+    drop.add_argument("id", type=int)
+    outbox.set_defaults(func=_outbox, command="list", status=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `bridge` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"bridge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["Settings", "build_parser", "main"]

@@ -1,0 +1,167 @@
+"""`bridge demo`: the sandbox Zendesk and the real bridge on free local ports, fed the bundled recordings."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from aiohttp import web
+
+from bridge.app import create_app
+from bridge.appkeys import STORE
+from bridge.replay import ReplayReport, replay_files
+from bridge.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
+from bridge.settings import Settings
+
+RECORDINGS = Path(__file__).parent / "recordings"
+DEMO_AGENTS = {"client:alice": 1001, "client:bob": 1002, "+16505550111": 1003}
+DEMO_NUMBER = "+16505550100"
+VIA_NAMES = {44: "voicemail", 45: "inbound call", 46: "outbound call"}
+
+
+def _listening_socket() -> socket.socket:
+    """Bind a loopback socket on a free port (so the URL is known before the server starts)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Start an app on a free loopback port; return its runner and base URL."""
+    runner = web.AppRunner(app, shutdown_timeout=5.0)
+    await runner.setup()
+    sock = _listening_socket()
+    port = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class LocalBridge:
+    """A running bridge wired to a running sandbox."""
+
+    url: str
+    zendesk_url: str
+    auth_token: str
+    app: web.Application
+    sandbox: Sandbox
+    settings: Settings
+
+    async def replay(self, paths: Sequence[Path], **options: Any) -> ReplayReport:
+        """Replay recordings against this bridge."""
+        return await replay_files(paths, base_url=self.url, auth_token=self.auth_token, **options)
+
+    async def settle(self, within: float = 30.0) -> None:
+        """Wait until the outbox holds nothing pending, or raise TimeoutError."""
+        deadline = time.monotonic() + within
+        store = self.app[STORE]
+        while (await store.stats(time.time())).pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"outbox still has pending actions after {within} s")
+            await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def local_bridge(
+    database: Path, *, sandbox_config: SandboxConfig | None = None, **overrides: Any
+) -> AsyncIterator[LocalBridge]:
+    """Run the sandbox and the bridge (SQLite at `database`) on loopback until the block ends."""
+    config = sandbox_config or SandboxConfig()
+    sandbox_app = create_sandbox_app(config)
+    sandbox_runner, zendesk_url = await _serve(sandbox_app)
+    sock = _listening_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    token = overrides.pop("twilio_auth_token", None) or secrets.token_hex(16)
+    values: dict[str, Any] = {
+        "public_url": url,
+        "twilio_auth_token": token,
+        "zendesk_url": zendesk_url,
+        "zendesk_email": config.email,
+        "zendesk_api_token": config.api_token,
+        "database_url": f"sqlite:///{database}",
+        "agents": dict(DEMO_AGENTS),
+        "caller_id": DEMO_NUMBER,
+        **overrides,
+    }
+    settings = Settings(**values)
+    app = create_app(settings)
+    runner = web.AppRunner(app, shutdown_timeout=5.0)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    try:
+        yield LocalBridge(url, zendesk_url, token, app, sandbox_app[SANDBOX], settings)
+    finally:
+        await runner.cleanup()
+        await sandbox_runner.cleanup()
+
+
+def render(snapshot: dict[str, Any]) -> str:
+    """Describe the sandbox's tickets and screen-pops for a person."""
+    users = {user["id"]: user for user in snapshot["users"]}
+
+    def who(user_id: Any) -> str:
+        user = users.get(user_id)
+        return f"{user['name']} ({user_id})" if user else "(none)"
+
+    lines = [f"Zendesk (sandbox) now holds {len(snapshot['tickets'])} voice tickets:", ""]
+    for ticket in snapshot["tickets"]:
+        via = ticket["via_id"]
+        lines.append(f"  Ticket #{ticket['id']}  via {via} ({VIA_NAMES.get(via, '?')})  {ticket['subject']!r}")
+        lines.append(f"    requester {who(ticket['requester_id'])}, assignee {who(ticket['assignee_id'])}")
+        if ticket.get("tags"):
+            lines.append(f"    tags: {', '.join(ticket['tags'])}")
+        for comment in ticket["comments"]:
+            if comment["type"] == "VoiceComment":
+                data = comment["data"]
+                lines.append(
+                    f"    voice comment: {data.get('from')} -> {data.get('to')}, {data.get('call_duration')} s"
+                    f" from {data.get('started_at')}, answered by {who(data.get('answered_by_id'))}"
+                )
+                lines.append(f"      recording {data.get('recording_url') or '(none)'}")
+                if data.get("location"):
+                    lines.append(f"      location {data['location']}")
+                if data.get("transcription_text"):
+                    lines.append(f"      transcription: {data['transcription_text']!r}")
+            else:
+                visibility = "public" if comment.get("public") else "private"
+                lines.append(f"    {visibility} comment: {comment['body']}")
+        lines.append("")
+    lines.append("Screen-pops per agent:")
+    by_agent: dict[int, list[str]] = {}
+    for pop in snapshot["displays"]:
+        target = f"user {who(pop['id'])}" if pop["kind"] == "user" else f"ticket #{pop['id']}"
+        by_agent.setdefault(pop["agent_id"], []).append(target)
+    for agent_id in sorted(by_agent):
+        lines.append(f"  {who(agent_id)}: {'; '.join(by_agent[agent_id])}")
+    created = [user for user in snapshot["users"] if user["id"] >= 3001]
+    if created:
+        lines.append("")
+        lines.append("Callers created as end-users: " + ", ".join(f"{u['name']} ({u['id']})" for u in created))
+    return "\n".join(lines)
+
+
+async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None) -> int:
+    """Run the whole demo and print what Zendesk received; return an exit code."""
+    paths = list(recordings) if recordings else sorted(RECORDINGS.glob("*.jsonl"))
+    with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
+        async with local_bridge(Path(tmp) / "bridge.db") as bridge:
+            print(f"Sandbox Zendesk at {bridge.zendesk_url}; bridge at {bridge.url}", file=out)
+            print(f"Replaying {len(paths)} recorded calls: {', '.join(p.name for p in paths)}", file=out)
+            report = await bridge.replay(paths)
+            print(f"Sent {report.sent} signed webhooks; answers: {dict(sorted(report.statuses.items()))}", file=out)
+            if not report.ok:
+                print("Some webhooks were refused:\n  " + "\n  ".join(report.failures), file=out)
+                return 1
+            await bridge.settle()
+            print("Outbox empty: every action was delivered.\n", file=out)
+            print(render(bridge.sandbox.snapshot()), file=out)
+    return 0

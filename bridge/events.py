@@ -1,0 +1,81 @@
+"""The provider-neutral CallEvent vocabulary that the webhook adapters produce."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Direction = Literal["inbound", "outbound"]
+
+
+class EventKind(StrEnum):
+    """What happened to a call."""
+
+    CALL_STARTED = "call_started"  # the call reached us (/incoming or /outgoing)
+    CALL_STATUS = "call_status"  # the parent leg changed status
+    LEG_STATUS = "leg_status"  # a dialed leg rang, was answered or ended
+    DIAL_ENDED = "dial_ended"  # the <Dial> finished (answered or not)
+    VOICEMAIL_LEFT = "voicemail_left"  # the caller finished a <Record>
+    RECORDING = "recording"  # a recording is ready or absent
+    TRANSCRIPTION = "transcription"  # a voicemail transcription is ready or failed
+    TIMER = "timer"  # a durable wait ran out
+
+
+class LegStatus(StrEnum):
+    """A leg's status in the order a leg moves through them."""
+
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def rank(self) -> int:
+        """Order statuses so that a late, lower one never overwrites a higher one."""
+        return {LegStatus.INITIATED: 0, LegStatus.RINGING: 1, LegStatus.ANSWERED: 2}.get(self, 3)
+
+    @property
+    def terminal(self) -> bool:
+        """Tell whether no further status can follow."""
+        return self.rank == 3
+
+
+TERMINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+
+
+class CallEvent(BaseModel):
+    """One thing that happened to a parent call, whichever provider reported it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: EventKind
+    call_sid: str  # always the parent call: one Zendesk ticket per parent call
+    at: datetime  # the provider's timestamp when it sent one, else when we received it
+    direction: Direction | None = None
+    from_number: str | None = None  # the parent call's From, when the event carries it
+    to_number: str | None = None  # the parent call's To
+    from_location: str | None = None
+    to_location: str | None = None
+    status: str | None = None  # parent call status, or the leg's LegStatus value
+    sequence: int | None = None
+    duration: int | None = None
+    leg_sid: str | None = None
+    leg_to: str | None = None  # who the leg rang: client:NAME or a number
+    dial_status: str | None = None
+    dial_bridged: bool | None = None
+    recording_sid: str | None = None
+    recording_url: str | None = None
+    recording_duration: int | None = None
+    recording_status: str | None = None
+    recording_source: str | None = None
+    recording_started_at: datetime | None = None
+    transcription_status: str | None = None
+    transcription_text: str | None = None
+    timer: str | None = None

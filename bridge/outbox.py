@@ -1,0 +1,359 @@
+"""The outbox worker: delivers queued actions to Zendesk with retries, backoff and durable timers.
+
+All Zendesk I/O happens here, never in a webhook handler: Twilio gives a webhook 15 s, Zendesk may be
+slow or down, and an acknowledged event must survive either (reference zendesk-tpe §3.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge import actions as act
+from bridge.actions import ActionKind
+from bridge.events import CallEvent, EventKind
+from bridge.phones import digits, mask_text
+from bridge.store import DEAD, DONE, DROPPED, ActionRow, Reducer, Store
+from bridge.zendesk import (
+    AuthFailed,
+    Invalid,
+    NotFound,
+    RateLimited,
+    ServerBroken,
+    Unreachable,
+    ZendeskClient,
+    ZendeskError,
+)
+
+log = logging.getLogger("bridge.outbox")
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long and how often a failed action is tried again."""
+
+    base: float = 1.0
+    cap: float = 600.0
+    max_age: float = 24 * 3600.0
+    lease: float = 300.0  # longer than any one delivery, so a live worker never loses its claim
+
+    def backoff(self, attempts: int, rng: random.Random) -> float:
+        """Return the next delay: exponential with full jitter, capped."""
+        return rng.uniform(0, min(self.cap, self.base * 2 ** min(attempts, 30)))
+
+
+class RateLimiter:
+    """Space requests to stay under Zendesk's per-minute limit instead of provoking 429 storms."""
+
+    def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
+        """Allow `per_minute` requests a minute, with a burst of a tenth of that."""
+        self._interval = 60.0 / per_minute
+        self._capacity = max(1.0, per_minute / 10)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._updated = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait for a request slot."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                self._tokens = min(self._capacity, self._tokens + (now - self._updated) / self._interval)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) * self._interval)
+
+
+@dataclass
+class Done:
+    """The action took effect; `result` is what dependants read."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+    follow_ups: list[act.Action] = field(default_factory=list)
+
+
+@dataclass
+class Dropped:
+    """The action was given up on purpose (a best-effort pop that cannot land)."""
+
+    reason: str
+
+
+@dataclass
+class Settled:
+    """The action settled itself inside its own transaction (timers)."""
+
+
+Outcome = Done | Dropped | Settled
+
+
+def describe(row: ActionRow) -> str:
+    """Name an action for logs, with phone numbers masked."""
+    return mask_text(f"{row.kind} #{row.id} ({row.key})")
+
+
+def _dependency(deps: dict[str, ActionRow], key: str | None, field_name: str) -> Any:
+    """Return a field of a done dependency's result, or None."""
+    if not key or key not in deps or deps[key].status != DONE or not deps[key].result:
+        return None
+    return deps[key].result.get(field_name)  # type: ignore[union-attr]
+
+
+def _pick_user(users: list[dict[str, Any]], e164: str) -> dict[str, Any] | None:
+    """Prefer the user whose phone is exactly this E.164 number, then the most recently updated."""
+    if not users:
+        return None
+    exact = [user for user in users if user.get("phone") == e164]
+    pool = exact or users
+    return max(pool, key=lambda user: (str(user.get("updated_at") or ""), int(user.get("id") or 0)))
+
+
+class Deliverer:
+    """Carry out one action against Zendesk (or, for timers, against the state machine)."""
+
+    def __init__(self, zendesk: ZendeskClient, store: Store, reduce: Reducer, clock: Clock = time.time) -> None:
+        """Bind the client, and the store and reducer that timers feed back into."""
+        self._zendesk = zendesk
+        self._store = store
+        self._reduce = reduce
+        self._clock = clock
+
+    async def deliver(self, row: ActionRow, deps: dict[str, ActionRow]) -> Outcome:
+        """Perform the action; raise a ZendeskError when it failed."""
+        kind = ActionKind(row.kind)
+        payload = row.payload
+        if kind == ActionKind.TIMER:
+            return await self._fire_timer(row)
+        if kind == ActionKind.FIND_CALLER:
+            return await self._find_caller(payload["phone"])
+        if kind == ActionKind.CREATE_TICKET:
+            return await self._create_ticket(row, deps)
+        if kind == ActionKind.DISPLAY_USER:
+            user_id = _dependency(deps, payload["user_from"], "user_id")
+            if user_id is None:
+                return Dropped("no Zendesk user for the caller")
+            return await self._pop(self._zendesk.display_user(payload["agent_id"], user_id))
+        ticket_id = _dependency(deps, payload.get("ticket_from"), "ticket_id")
+        if ticket_id is None:
+            raise Invalid(f"{row.kind}: the call's ticket was never created, so there is nothing to update")
+        if kind == ActionKind.DISPLAY_TICKET:
+            return await self._pop(self._zendesk.display_ticket(payload["agent_id"], ticket_id))
+        if kind == ActionKind.ADD_VOICE_COMMENT:
+            await self._zendesk.update_ticket(ticket_id, {"voice_comment": payload["voice_comment"]})
+            return Done({"ticket_id": ticket_id})
+        await self._zendesk.update_ticket(ticket_id, {"comment": {"body": payload["body"], "public": False}})
+        return Done({"ticket_id": ticket_id})
+
+    async def _fire_timer(self, row: ActionRow) -> Outcome:
+        """Feed the timer's event back into the call, settling the timer in the same transaction."""
+        now = self._clock()
+        event = CallEvent(
+            kind=EventKind.TIMER, call_sid=row.call_sid, at=datetime.fromtimestamp(now, UTC), timer=row.payload["timer"]
+        )
+        await self._store.ingest([f"timer:{row.key}"], event, self._reduce, now=now, finish_action=row.id)
+        return Settled()
+
+    async def _find_caller(self, e164: str) -> Outcome:
+        """Find the caller's end-user by phone, creating one named after the number when none exists."""
+        # Searching again on every attempt keeps a retried create (after a timeout) from making a twin.
+        user = _pick_user(await self._zendesk.search_users_by_phone(digits(e164)), e164)
+        if user is None:
+            user = await self._zendesk.create_user(f"Caller {e164}", e164)
+            return Done({"user_id": int(user["id"]), "created": True})
+        return Done({"user_id": int(user["id"])})
+
+    async def _create_ticket(self, row: ActionRow, deps: dict[str, ActionRow]) -> Outcome:
+        """Create the voice ticket once, even when an earlier attempt's answer was lost."""
+        payload = row.payload
+        ticket = dict(payload["ticket"])
+        requester = _dependency(deps, payload.get("requester_from"), "user_id")
+        if requester is not None:
+            ticket["requester_id"] = requester
+        if row.attempts > 0:
+            # The previous attempt may have created it before failing (timeout, 5xx, dropped connection).
+            existing = await self._zendesk.tickets_by_external_id(row.call_sid)
+            if existing:
+                return Done({"ticket_id": int(existing[0]["id"]), "found": True})
+        agent = payload.get("display_to_agent")
+        try:
+            created = await self._zendesk.create_voice_ticket(ticket, agent)
+        except Invalid as exc:
+            if agent is None or exc.status != 422:
+                raise
+            # Zendesk validates display_to_agent before creating anything and answers 422 for an id that
+            # is not an agent; the ticket matters more than the pop, so create it bare and pop separately.
+            log.warning("display_to_agent %s refused for %s; creating without it", agent, row.call_sid)
+            created = await self._zendesk.create_voice_ticket(ticket, None)
+            return Done({"ticket_id": int(created["id"])}, [act.display_ticket(row.call_sid, int(agent))])
+        return Done({"ticket_id": int(created["id"])})
+
+    @staticmethod
+    async def _pop(request: Any) -> Outcome:
+        """Send a screen-pop; a 404 (agent offline, wrong id) is dropped, not retried."""
+        try:
+            await request
+        except NotFound as exc:
+            return Dropped(f"screen-pop not delivered: {exc}")
+        return Done()
+
+
+class Worker:
+    """Claim due actions and deliver them, a few at a time, until stopped."""
+
+    def __init__(
+        self,
+        store: Store,
+        deliverer: Deliverer,
+        *,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+        concurrency: int = 4,
+    ) -> None:
+        """Bind the store and deliverer; nothing runs until `start`."""
+        self._store = store
+        self._deliverer = deliverer
+        self._retry = retry or RetryPolicy()
+        self._limiter = limiter
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = 0
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the loop is alive."""
+        return self._task is not None and not self._task.done()
+
+    def wake(self) -> None:
+        """Look for work now (new actions were committed)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the loop as a tracked task."""
+        self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self, grace: float = 8.0) -> None:
+        """Stop claiming, let in-flight deliveries finish for up to `grace` seconds, then cancel them."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._inflight:
+            _, pending = await asyncio.wait(self._inflight, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self) -> None:
+        """Claim and dispatch until stopped; sleep until the next due action or a wake-up."""
+        while not self._stopping:
+            self._wake.clear()
+            free = self._concurrency - len(self._inflight)
+            try:
+                rows = await self._store.claim(self._clock(), free, self._retry.lease) if free > 0 else []
+            except Exception:
+                log.exception("outbox: claiming work failed; trying again shortly")
+                rows = []
+            for row in rows:
+                task = asyncio.create_task(self._process(row))
+                self._inflight.add(task)
+                task.add_done_callback(self._finished)
+            if rows:
+                continue
+            await self._sleep()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished delivery and look for more work."""
+        self._inflight.discard(task)
+        self._wake.set()
+
+    async def _sleep(self) -> None:
+        """Wait for a wake-up or until the next claimable action is due (at most a second)."""
+        timeout = 1.0
+        if len(self._inflight) < self._concurrency:
+            try:
+                due = await self._store.next_due()
+            except Exception:
+                due = None
+            if due is not None:
+                timeout = min(timeout, max(0.01, due - self._clock()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _process(self, row: ActionRow) -> None:
+        """Deliver one action and record the outcome; never let an exception escape."""
+        try:
+            await self._attempt(row)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("outbox: recording the outcome of %s failed", describe(row))
+
+    async def _attempt(self, row: ActionRow) -> None:
+        """Try the action once and settle, retry or bury it."""
+        now = self._clock()
+        if now - row.created_at > self._retry.max_age:
+            error = f"gave up after {self._retry.max_age:.0f} s; last error: {row.last_error or 'none'}"
+            await self._store.finish(row.id, DEAD, result=None, error=error, now=now)
+            log.error("outbox: %s for call %s is a dead letter: %s", describe(row), row.call_sid, error)
+            return
+        deps = await self._store.results(row.needs)
+        if self._limiter is not None and row.kind != ActionKind.TIMER:
+            await self._limiter.acquire()
+        try:
+            outcome = await self._deliverer.deliver(row, deps)
+        except RateLimited as exc:
+            await self._later(row, exc.retry_after, exc)
+        except (ServerBroken, Unreachable, AuthFailed) as exc:
+            # 5xx and timeouts are transient; a credentials problem is fixed by an operator, after
+            # which the backlog must still go out rather than sit in dead letters.
+            await self._later(row, self._retry.backoff(row.attempts, self._rng), exc)
+        except ZendeskError as exc:
+            error = f"{exc} {exc.body}".strip()
+            await self._store.finish(row.id, DEAD, result=None, error=error, now=self._clock())
+            log.error("outbox: %s for call %s is a dead letter: %s", describe(row), row.call_sid, mask_text(error))
+        except Exception as exc:  # a bug must not lose the action: keep it and retry later
+            log.exception("outbox: %s for call %s failed unexpectedly", describe(row), row.call_sid)
+            await self._later(row, self._retry.backoff(row.attempts, self._rng), exc)
+        else:
+            await self._settle(row, outcome)
+
+    async def _later(self, row: ActionRow, delay: float, exc: Exception) -> None:
+        """Schedule another attempt after `delay` seconds."""
+        now = self._clock()
+        await self._store.retry_later(row.id, next_at=now + delay, error=str(exc), now=now)
+        log.warning("outbox: %s for call %s failed (%s); retry in %.1f s", describe(row), row.call_sid, exc, delay)
+
+    async def _settle(self, row: ActionRow, outcome: Outcome) -> None:
+        """Record a delivered or dropped action."""
+        now = self._clock()
+        if isinstance(outcome, Done):
+            if outcome.follow_ups:
+                await self._store.add_actions(outcome.follow_ups, now=now)
+            await self._store.finish(row.id, DONE, result=outcome.result, error=None, now=now)
+            self.delivered += 1
+            log.info("outbox: %s for call %s delivered", describe(row), row.call_sid)
+        elif isinstance(outcome, Dropped):
+            await self._store.finish(row.id, DROPPED, result=None, error=outcome.reason, now=now)
+            log.info("outbox: %s for call %s dropped: %s", describe(row), row.call_sid, outcome.reason)
+        else:
+            self.delivered += 1
+        self._wake.set()

@@ -1,0 +1,69 @@
+"""Phone-number handling: E.164 normalisation, anonymous callers, masking for logs."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+# Twilio passes these instead of a number when the caller withholds it.
+ANONYMOUS_WORDS = frozenset({"anonymous", "restricted", "unavailable", "unknown", "blocked", "private"})
+# Twilio's documented stand-ins for withheld caller ids (they spell words on a keypad).
+ANONYMOUS_NUMBERS = frozenset({"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"})
+
+_NUMBER_IN_TEXT = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+
+
+def is_client(identity: str | None) -> bool:
+    """Tell whether an identity is a Twilio Voice SDK client (`client:NAME`)."""
+    return bool(identity) and str(identity).startswith("client:")
+
+
+def is_anonymous(raw: str | None) -> bool:
+    """Tell whether a From value is a withheld or missing caller id."""
+    if raw is None:
+        return True
+    value = raw.strip()
+    if not value or value.lower() in ANONYMOUS_WORDS or value in ANONYMOUS_NUMBERS:
+        return True
+    return not any(ch.isdigit() for ch in value)
+
+
+def to_e164(raw: str | None, default_region: str | None = None) -> str | None:
+    """Return the number in E.164, or None when it is anonymous, a client, or not a valid number."""
+    if raw is None or is_client(raw) or is_anonymous(raw):
+        return None
+    try:
+        parsed = phonenumbers.parse(raw.strip(), default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_e164(raw: str) -> bool:
+    """Tell whether a string is already a valid E.164 number."""
+    if not raw.startswith("+"):
+        return False
+    return to_e164(raw) == raw and phonenumbers.is_valid_number(phonenumbers.parse(raw))
+
+
+def digits(number: str) -> str:
+    """Strip everything but digits, as Zendesk's phone search wants."""
+    return "".join(ch for ch in number if ch.isdigit())
+
+
+def mask(value: str | None) -> str:
+    """Mask a phone number to its last four digits for logs; client identities pass unchanged."""
+    if value is None:
+        return "-"
+    if is_client(value) or not any(ch.isdigit() for ch in value):
+        return value
+    only = digits(value)
+    return "…" + only[-4:] if len(only) > 4 else "…" + only
+
+
+def mask_text(text: str) -> str:
+    """Mask every phone number inside free text."""
+    return _NUMBER_IN_TEXT.sub(lambda m: mask(m.group(0)), text)

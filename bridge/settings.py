@@ -1,0 +1,177 @@
+"""Settings from the environment, read once at start-up (DESIGN: Environment)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bridge.calls import Policy
+from bridge.phones import is_e164
+
+MAX_RUNG_AGENTS = 10  # Twilio rings at most ten <Client>/<Number> nouns in one <Dial>
+_CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,256}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DEFAULT_GREETING = (
+    "Sorry, nobody can take your call right now. Please leave a message after the beep, "
+    "and press the pound key when you are done."
+)
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def parse_agents(raw: str) -> dict[str, int]:
+    """Parse `identity=zendesk_user_id` pairs, naming the first bad entry in the error."""
+    agents: dict[str, int] = {}
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        identity, sep, user_id = (piece.strip() for piece in entry.partition("="))
+        if not sep or not identity or not user_id:
+            raise ValueError(f"AGENTS entry {entry!r} is not identity=zendesk_user_id")
+        if not (_CLIENT.match(identity) or is_e164(identity)):
+            raise ValueError(
+                f"AGENTS entry {entry!r}: identity must be client:NAME or an E.164 number like +14155550100"
+            )
+        if not user_id.isdigit() or int(user_id) <= 0:
+            raise ValueError(f"AGENTS entry {entry!r}: {user_id!r} is not a Zendesk user id (a positive integer)")
+        if identity in agents:
+            raise ValueError(f"AGENTS names {identity!r} twice")
+        agents[identity] = int(user_id)
+    return agents
+
+
+def parse_duration(raw: str | float) -> float:
+    """Parse seconds given as a number or with a unit suffix (`90`, `30m`, `24h`, `2d`)."""
+    if isinstance(raw, int | float):
+        return float(raw)
+    match = _DURATION.match(raw)
+    if not match:
+        raise ValueError(f"{raw!r} is not a duration such as 3600, 30m, 24h or 2d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Settings(BaseSettings):
+    """Every environment variable of DESIGN.md, typed and validated."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
+
+    public_url: str = "http://localhost:8080"
+    twilio_auth_token: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    zendesk_subdomain: str | None = None
+    zendesk_url: str | None = None
+    zendesk_email: str | None = None
+    zendesk_api_token: SecretStr | None = None
+    zendesk_oauth_token: SecretStr | None = None
+    database_url: str = "sqlite:///bridge.db"
+    agents: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    caller_id: str | None = None
+    port: int = Field(8080, ge=1, le=65535)
+    ticket_on: Literal["answer", "end"] = "answer"
+    dial_timeout: int = Field(20, ge=5, le=600)
+    record_calls: bool = True
+    voicemail: bool = True
+    transcribe_voicemail: bool = True
+    missed_call_tickets: bool = True
+    recording_wait_seconds: float = Field(120.0, ge=0)
+    transcription_wait_seconds: float = Field(60.0, ge=0)
+    voicemail_greeting: str = DEFAULT_GREETING
+    default_region: str | None = None
+    zendesk_rate_limit: int = Field(400, ge=1)
+    outbox_max_age: Annotated[float, NoDecode] = 24 * 3600.0
+    call_stale_minutes: float = Field(30.0, gt=0)
+    record_dir: str | None = None
+    log_level: str = "info"
+    log_format: Literal["json", "text"] = "text"
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _agents(cls, value: object) -> object:
+        return parse_agents(value) if isinstance(value, str) else value
+
+    @field_validator("outbox_max_age", mode="before")
+    @classmethod
+    def _max_age(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str | int | float) else value
+
+    @field_validator("caller_id", "default_region", "zendesk_subdomain", "zendesk_url", "record_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("caller_id")
+    @classmethod
+    def _caller_id(cls, value: str | None) -> str | None:
+        if value is not None and not is_e164(value):
+            raise ValueError(f"CALLER_ID {value!r} must be an E.164 number like +16505550100")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"PUBLIC_URL {value!r} must start with https:// (or http:// for localhost)")
+        return value.rstrip("/")
+
+    @property
+    def zendesk_base_url(self) -> str | None:
+        """Return the Zendesk API base URL from ZENDESK_URL or ZENDESK_SUBDOMAIN."""
+        if self.zendesk_url:
+            return self.zendesk_url.rstrip("/")
+        if self.zendesk_subdomain:
+            return f"https://{self.zendesk_subdomain}.zendesk.com"
+        return None
+
+    @property
+    def sqlite_path(self) -> str:
+        """Return the SQLite file of a `sqlite:///relative` or `sqlite:////absolute` DATABASE_URL."""
+        if not self.database_url.startswith("sqlite:///"):
+            raise ConfigError(f"DATABASE_URL {self.database_url!r} is not a sqlite:/// URL")
+        return self.database_url.removeprefix("sqlite:///") or "bridge.db"
+
+    def policy(self) -> Policy:
+        """Return the state machine's view of these settings."""
+        return Policy(
+            agents=dict(self.agents),
+            ticket_on=self.ticket_on,
+            record_calls=self.record_calls,
+            voicemail=self.voicemail,
+            transcribe_voicemail=self.transcribe_voicemail,
+            missed_call_tickets=self.missed_call_tickets,
+            recording_wait=self.recording_wait_seconds,
+            transcription_wait=self.transcription_wait_seconds,
+            caller_id=self.caller_id,
+            default_region=self.default_region,
+        )
+
+    def check_serving(self) -> None:
+        """Refuse to serve without what every webhook and delivery needs (fail closed)."""
+        if self.twilio_auth_token is None or not self.twilio_auth_token.get_secret_value():
+            raise ConfigError(
+                "TWILIO_AUTH_TOKEN is not set: the bridge cannot check Twilio's signatures and will not start "
+                "(copy it from the Twilio console, Account > API keys & tokens > Auth Token)"
+            )
+        if self.zendesk_base_url is None:
+            raise ConfigError("set ZENDESK_SUBDOMAIN (acme for acme.zendesk.com) or ZENDESK_URL")
+        if self.zendesk_oauth_token is None and (self.zendesk_email is None or self.zendesk_api_token is None):
+            raise ConfigError("set ZENDESK_EMAIL and ZENDESK_API_TOKEN, or ZENDESK_OAUTH_TOKEN")
+        if len(self.agents) > MAX_RUNG_AGENTS:
+            raise ConfigError(f"AGENTS names {len(self.agents)} agents; Twilio rings at most {MAX_RUNG_AGENTS}")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once, turning validation errors into one clear ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+            lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("; ".join(lines)) from exc

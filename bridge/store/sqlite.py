@@ -1,0 +1,348 @@
+"""The SQLite store (aiosqlite, WAL): the default for one instance."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiosqlite
+
+from bridge.actions import Action
+from bridge.calls import Call
+from bridge.events import CallEvent
+from bridge.store import DEAD, DONE, DROPPED, PENDING, ActionRow, Ingested, OutboxStats, Reducer, to_epoch
+
+# Each entry is one schema version; never edit a released one, append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE seen (key TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        call_sid TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL
+    );
+    CREATE INDEX events_by_call ON events (call_sid);
+    CREATE TABLE calls (
+        call_sid TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        finished INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE actions (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        call_sid TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        needs TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        lease_until REAL NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        last_error TEXT,
+        result TEXT
+    );
+    CREATE INDEX actions_due ON actions (status, next_at);
+    CREATE INDEX actions_by_call ON actions (call_sid);
+    """,
+]
+
+_CLAIMABLE = """
+    SELECT * FROM actions AS a
+    WHERE a.status = 'pending' AND a.next_at <= :now AND a.lease_until <= :now
+      AND NOT EXISTS (
+        SELECT 1 FROM json_each(a.needs) AS n JOIN actions AS d ON d.key = n.value WHERE d.status = 'pending'
+      )
+    ORDER BY a.next_at, a.id
+    LIMIT :limit
+"""
+
+
+def _row(row: aiosqlite.Row) -> ActionRow:
+    """Turn a database row into an ActionRow."""
+    return ActionRow(
+        id=row["id"],
+        key=row["key"],
+        kind=row["kind"],
+        call_sid=row["call_sid"],
+        payload=json.loads(row["payload"]),
+        needs=tuple(json.loads(row["needs"])),
+        status=row["status"],
+        attempts=row["attempts"],
+        next_at=row["next_at"],
+        created_at=row["created_at"],
+        last_error=row["last_error"],
+        result=json.loads(row["result"]) if row["result"] else None,
+    )
+
+
+def _action_params(action: Action, now: float) -> tuple[Any, ...]:
+    """Return the INSERT parameters of a new action."""
+    due = to_epoch(action.not_before)
+    return (
+        action.key,
+        action.kind.value,
+        action.call_sid,
+        json.dumps(action.payload, separators=(",", ":")),
+        json.dumps(list(action.needs)),
+        due if due is not None else now,
+        now,
+        now,
+    )
+
+
+_INSERT_ACTION = """
+    INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING
+"""
+
+
+class SqliteStore:
+    """A Store on one SQLite file; one connection, transactions serialised by a lock."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        """Wrap an open connection (use `open_sqlite`)."""
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str, *, migrate: bool = True) -> SqliteStore:
+        """Open (creating if needed) the database file, in WAL mode with durable commits."""
+        db = await aiosqlite.connect(path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        # WAL lets readers run beside the writer; synchronous=FULL makes every acknowledged webhook
+        # survive a power cut, not only a process crash.
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db)
+        if migrate:
+            await store.migrate()
+        return store
+
+    async def schema_version(self) -> int:
+        """Return the applied schema version (0 for an empty file)."""
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> int:
+        """Apply every migration not yet applied; return the resulting version."""
+        async with self._lock:
+            version = await self.schema_version()
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                statements = [part.strip() for part in script.split(";") if part.strip()]
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in statements:
+                        await self._db.execute(statement)
+                    await self._db.execute(f"PRAGMA user_version={number}")
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+            return len(MIGRATIONS)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run a write transaction, taking the write lock up front (BEGIN IMMEDIATE)."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def ingest(
+        self,
+        keys: Sequence[str],
+        event: CallEvent,
+        reduce: Reducer,
+        *,
+        now: float,
+        finish_action: int | None = None,
+    ) -> Ingested:
+        """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
+        async with self._transaction() as db:
+            for key in keys:
+                cursor = await db.execute("INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, now))
+                if cursor.rowcount == 0:
+                    if finish_action is not None:
+                        await self._settle(db, finish_action, DONE, None, None, now)
+                    return Ingested(duplicate=True, outcome=None)
+            await db.execute(
+                "INSERT INTO events (call_sid, kind, body, received_at) VALUES (?, ?, ?, ?)",
+                (event.call_sid, event.kind.value, event.model_dump_json(exclude_none=True), now),
+            )
+            async with db.execute("SELECT state FROM calls WHERE call_sid = ?", (event.call_sid,)) as cursor:
+                row = await cursor.fetchone()
+            call = Call.model_validate_json(row["state"]) if row else None
+            outcome = reduce(call, event)
+            await db.execute(
+                """INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, finished = excluded.finished,
+                   updated_at = excluded.updated_at""",
+                (event.call_sid, outcome.call.model_dump_json(), int(outcome.call.finished), now, now),
+            )
+            if outcome.actions:
+                await db.executemany(_INSERT_ACTION, [_action_params(a, now) for a in outcome.actions])
+            if outcome.call.finished:
+                # The wait a timer stood for is over (the recording or transcription came in time).
+                await db.execute(
+                    """UPDATE actions SET status = 'dropped', last_error = 'no longer needed', updated_at = ?
+                       WHERE call_sid = ? AND kind = 'timer' AND status = 'pending' AND id IS NOT ?""",
+                    (now, event.call_sid, finish_action),
+                )
+            if finish_action is not None:
+                await self._settle(db, finish_action, DONE, None, None, now)
+        return Ingested(duplicate=False, outcome=outcome)
+
+    async def claim(self, now: float, limit: int, lease: float) -> list[ActionRow]:
+        """Lease due actions whose dependencies are settled, oldest first."""
+        async with self._transaction() as db:
+            async with db.execute(_CLAIMABLE, {"now": now, "limit": limit}) as cursor:
+                rows = [_row(row) for row in await cursor.fetchall()]
+            if rows:
+                await db.executemany(
+                    "UPDATE actions SET lease_until = ? WHERE id = ?", [(now + lease, row.id) for row in rows]
+                )
+        return rows
+
+    async def next_due(self) -> float | None:
+        """Return when the earliest pending action with settled dependencies becomes due (or its lease ends)."""
+        async with self._db.execute(
+            """SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM json_each(a.needs) AS n
+                               JOIN actions AS d ON d.key = n.value WHERE d.status = 'pending')"""
+        ) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def results(self, keys: Sequence[str]) -> dict[str, ActionRow]:
+        """Return the named actions."""
+        if not keys:
+            return {}
+        marks = ",".join("?" for _ in keys)
+        async with self._db.execute(f"SELECT * FROM actions WHERE key IN ({marks})", tuple(keys)) as cursor:
+            return {row["key"]: _row(row) for row in await cursor.fetchall()}
+
+    @staticmethod
+    async def _settle(
+        db: aiosqlite.Connection,
+        action_id: int,
+        status: str,
+        result: dict[str, Any] | None,
+        error: str | None,
+        now: float,
+    ) -> None:
+        """Write an action's final status."""
+        await db.execute(
+            """UPDATE actions SET status = ?, result = ?, last_error = COALESCE(?, last_error), lease_until = 0,
+               attempts = attempts + 1, updated_at = ? WHERE id = ?""",
+            (status, json.dumps(result) if result is not None else None, error, now, action_id),
+        )
+
+    async def finish(
+        self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: float
+    ) -> None:
+        """Settle an action as done, dead or dropped."""
+        async with self._transaction() as db:
+            await self._settle(db, action_id, status, result, error, now)
+
+    async def retry_later(self, action_id: int, *, next_at: float, error: str, now: float) -> None:
+        """Count a failed attempt and schedule the next."""
+        async with self._transaction() as db:
+            await db.execute(
+                """UPDATE actions SET attempts = attempts + 1, next_at = ?, last_error = ?, lease_until = 0,
+                   updated_at = ? WHERE id = ?""",
+                (next_at, error, now, action_id),
+            )
+
+    async def release_leases(self) -> None:
+        """Free every lease: at start-up, the process that held them is gone."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE actions SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0")
+
+    async def add_actions(self, actions: Sequence[Action], *, now: float) -> None:
+        """Queue further actions."""
+        async with self._transaction() as db:
+            await db.executemany(_INSERT_ACTION, [_action_params(a, now) for a in actions])
+
+    async def release(self, action_id: int) -> None:
+        """Give a leased action back untouched."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE actions SET lease_until = 0 WHERE id = ?", (action_id,))
+
+    async def stats(self, now: float) -> OutboxStats:
+        """Count pending and dead actions."""
+        async with self._db.execute(
+            """SELECT SUM(status = 'pending'), SUM(status = 'dead'),
+                      MIN(CASE WHEN status = 'pending' THEN created_at END) FROM actions"""
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        oldest = row[2]
+        return OutboxStats(
+            pending=int(row[0] or 0),
+            dead=int(row[1] or 0),
+            oldest_pending_age=max(0.0, now - oldest) if oldest is not None else None,
+        )
+
+    async def list_actions(self, statuses: Sequence[str], limit: int = 100) -> list[ActionRow]:
+        """List actions in the given statuses, newest first."""
+        marks = ",".join("?" for _ in statuses)
+        async with self._db.execute(
+            f"SELECT * FROM actions WHERE status IN ({marks}) ORDER BY id DESC LIMIT ?", (*statuses, limit)
+        ) as cursor:
+            return [_row(row) for row in await cursor.fetchall()]
+
+    async def revive(self, action_id: int, now: float) -> bool:
+        """Make a dead or dropped action pending again, due now, with a fresh age."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                """UPDATE actions SET status = 'pending', next_at = ?, created_at = ?, lease_until = 0, attempts = 0,
+                   updated_at = ? WHERE id = ? AND status IN (?, ?)""",
+                (now, now, now, action_id, DEAD, DROPPED),
+            )
+            return cursor.rowcount == 1
+
+    async def drop(self, action_id: int, now: float, reason: str) -> bool:
+        """Give up on a pending or dead action."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                """UPDATE actions SET status = 'dropped', last_error = ?, updated_at = ?
+                   WHERE id = ? AND status IN (?, ?)""",
+                (reason, now, action_id, PENDING, DEAD),
+            )
+            return cursor.rowcount == 1
+
+    async def get_call(self, call_sid: str) -> Call | None:
+        """Return a call's state."""
+        async with self._db.execute("SELECT state FROM calls WHERE call_sid = ?", (call_sid,)) as cursor:
+            row = await cursor.fetchone()
+        return Call.model_validate_json(row["state"]) if row else None
+
+    async def count_events(self) -> int:
+        """Count stored webhook events."""
+        async with self._db.execute("SELECT COUNT(*) FROM events") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def ping(self) -> None:
+        """Answer a trivial query."""
+        async with self._db.execute("SELECT 1") as cursor:
+            await cursor.fetchone()
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()

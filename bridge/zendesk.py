@@ -1,0 +1,164 @@
+"""Async Zendesk client over one injected aiohttp ClientSession, with errors typed by meaning."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+
+class ZendeskError(Exception):
+    """A Zendesk request failed; `status` is 0 when no HTTP answer came back."""
+
+    def __init__(self, message: str, *, status: int = 0, body: str = "") -> None:
+        """Keep the status and (truncated) body for logs and dead letters."""
+        super().__init__(message)
+        self.status = status
+        self.body = body[:2000]
+
+
+class RateLimited(ZendeskError):
+    """429: wait `retry_after` seconds before the next request."""
+
+    def __init__(self, message: str, *, retry_after: float, body: str = "") -> None:
+        """Keep how long Zendesk asked us to wait."""
+        super().__init__(message, status=429, body=body)
+        self.retry_after = retry_after
+
+
+class NotFound(ZendeskError):
+    """404: the user, ticket or agent does not exist (deleted, merged, or a wrong id)."""
+
+
+class Invalid(ZendeskError):
+    """400/422: Zendesk refused the request as it stands; repeating it will not help."""
+
+
+class AuthFailed(ZendeskError):
+    """401/403: the credentials are wrong or lack a permission (API token access, TPE licence)."""
+
+
+class ServerBroken(ZendeskError):
+    """5xx: Zendesk failed; a write may or may not have happened."""
+
+
+class Unreachable(ZendeskError):
+    """No answer (timeout, refused or dropped connection); a write may or may not have happened."""
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None, default: float = 60.0) -> float:
+    """Read Retry-After as seconds or as an HTTP date (RFC 9110 allows both)."""
+    if not value:
+        return default
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def basic_auth(email_address: str, api_token: str) -> str:
+    """Build the Authorization header of Zendesk API-token auth (`{email}/token:{token}`)."""
+    raw = f"{email_address}/token:{api_token}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+class ZendeskClient:
+    """The Zendesk endpoints the bridge calls, each returning parsed JSON or raising a ZendeskError."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, authorization: str, *, timeout: float = 15.0
+    ) -> None:
+        """Bind to a base URL (`https://acme.zendesk.com` or the sandbox) and an Authorization header."""
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._headers = {"Authorization": authorization, "Accept": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def request(
+        self, method: str, path: str, *, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
+    ) -> Any:
+        """Send one request and return its JSON, raising the ZendeskError that matches the answer."""
+        url = self._base + path
+        try:
+            async with self._session.request(
+                method, url, json=body, params=params, headers=self._headers, timeout=self._timeout
+            ) as response:
+                text = await response.text()
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except TimeoutError as exc:
+            raise Unreachable(f"{method} {path}: timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise Unreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if 200 <= status < 300:
+            return json.loads(text) if text.strip() else {}
+        message = f"{method} {path}: HTTP {status}"
+        if status == 429:
+            # Zendesk's 429 body is often text/plain, so only the header is trusted.
+            raise RateLimited(message, retry_after=parse_retry_after(retry_after), body=text)
+        if status == 404:
+            raise NotFound(message, status=status, body=text)
+        if status in (401, 403):
+            raise AuthFailed(message, status=status, body=text)
+        if status in (400, 409, 422):
+            raise Invalid(message, status=status, body=text)
+        if status >= 500:
+            raise ServerBroken(message, status=status, body=text)
+        raise Invalid(message, status=status, body=text)
+
+    async def me(self) -> dict[str, Any]:
+        """Return the user the credentials act as."""
+        data = await self.request("GET", "/api/v2/users/me.json")
+        return dict(data["user"])
+
+    async def search_users_by_phone(self, digits: str) -> list[dict[str, Any]]:
+        """Search end-users by phone, `*` first so other stored formats of the number match too."""
+        data = await self.request("GET", "/api/v2/search.json", params={"query": f"role:end-user phone:*{digits}"})
+        return [dict(item) for item in data.get("results", []) if item.get("result_type", "user") == "user"]
+
+    async def create_user(self, name: str, phone: str) -> dict[str, Any]:
+        """Create an end-user for a caller."""
+        data = await self.request("POST", "/api/v2/users.json", body={"user": {"name": name, "phone": phone}})
+        return dict(data["user"])
+
+    async def create_voice_ticket(self, ticket: dict[str, Any], display_to_agent: int | None) -> dict[str, Any]:
+        """Create a TPE voice ticket (via 44/45/46), optionally popping it to an agent."""
+        body: dict[str, Any] = {"ticket": ticket}
+        if display_to_agent is not None:
+            body["display_to_agent"] = display_to_agent
+        data = await self.request("POST", "/api/v2/channels/voice/tickets.json", body=body)
+        return dict(data["ticket"])
+
+    async def update_ticket(self, ticket_id: int, ticket: dict[str, Any]) -> dict[str, Any]:
+        """Update a ticket (voice comment, private note)."""
+        data = await self.request("PUT", f"/api/v2/tickets/{ticket_id}.json", body={"ticket": ticket})
+        return dict(data["ticket"])
+
+    async def tickets_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
+        """Find tickets carrying an external_id (the CallSid), to avoid creating one twice."""
+        data = await self.request("GET", "/api/v2/tickets.json", params={"external_id": external_id})
+        return [dict(item) for item in data.get("tickets", [])]
+
+    async def display_user(self, agent_id: int, user_id: int) -> None:
+        """Pop a user's profile in the agent's browser."""
+        await self.request("POST", f"/api/v2/channels/voice/agents/{agent_id}/users/{user_id}/display.json")
+
+    async def display_ticket(self, agent_id: int, ticket_id: int) -> None:
+        """Pop a ticket in the agent's browser."""
+        await self.request("POST", f"/api/v2/channels/voice/agents/{agent_id}/tickets/{ticket_id}/display.json")
+
+    async def user(self, user_id: int) -> dict[str, Any]:
+        """Return one user."""
+        data = await self.request("GET", f"/api/v2/users/{quote(str(user_id))}.json")
+        return dict(data["user"])

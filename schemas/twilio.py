@@ -1,0 +1,96 @@
+"""Pydantic models of Twilio's Voice webhook payloads (PascalCase aliases; unknown fields kept)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _blank_is_none(value: object) -> object:
+    """Treat Twilio's empty strings as absent (it sends `DialCallDuration=` on some calls)."""
+    return None if value == "" else value
+
+
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
+
+
+class TwilioForm(BaseModel):
+    """Fields every Voice webhook carries. Twilio adds parameters over time, so extras are allowed."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    call_sid: str = Field(alias="CallSid", min_length=1)
+    account_sid: str | None = Field(None, alias="AccountSid")
+
+
+class CallForm(TwilioForm):
+    """The standard call parameters (twilio-voice §1.1)."""
+
+    from_: str = Field("", alias="From")
+    to: str = Field("", alias="To")
+    call_status: str | None = Field(None, alias="CallStatus")
+    direction: str | None = Field(None, alias="Direction")
+    parent_call_sid: str | None = Field(None, alias="ParentCallSid")
+    from_city: str | None = Field(None, alias="FromCity")
+    from_state: str | None = Field(None, alias="FromState")
+    from_country: str | None = Field(None, alias="FromCountry")
+    to_city: str | None = Field(None, alias="ToCity")
+    to_state: str | None = Field(None, alias="ToState")
+    to_country: str | None = Field(None, alias="ToCountry")
+
+
+class IncomingCall(CallForm):
+    """The number's "A call comes in" request, or the TwiML App's Voice URL request."""
+
+
+class StatusCallback(CallForm):
+    """A call-progress event of the parent leg or of a dialed leg (twilio-voice §2.2)."""
+
+    call_status: str = Field(alias="CallStatus")
+    sequence_number: OptionalInt = Field(None, alias="SequenceNumber")
+    timestamp: str | None = Field(None, alias="Timestamp")
+    call_duration: OptionalInt = Field(None, alias="CallDuration")
+    callback_source: str | None = Field(None, alias="CallbackSource")
+
+
+class DialAction(CallForm):
+    """The <Dial action> request: the parent call's parameters plus how the dial ended (§3.3)."""
+
+    dial_call_status: str | None = Field(None, alias="DialCallStatus")
+    dial_call_sid: str | None = Field(None, alias="DialCallSid")
+    dial_call_duration: OptionalInt = Field(None, alias="DialCallDuration")
+    dial_bridged: str | None = Field(None, alias="DialBridged")
+    recording_url: str | None = Field(None, alias="RecordingUrl")
+    recording_sid: str | None = Field(None, alias="RecordingSid")
+    recording_duration: OptionalInt = Field(None, alias="RecordingDuration")
+
+
+class RecordAction(CallForm):
+    """The <Record action> request after the caller left a message (§4.1)."""
+
+    recording_url: str | None = Field(None, alias="RecordingUrl")
+    recording_sid: str | None = Field(None, alias="RecordingSid")
+    recording_duration: OptionalInt = Field(None, alias="RecordingDuration")
+    digits: str | None = Field(None, alias="Digits")
+
+
+class RecordingStatus(TwilioForm):
+    """The recordingStatusCallback request; it has no From/To, and CallSid is the parent leg (§4.2)."""
+
+    recording_sid: str = Field(alias="RecordingSid", min_length=1)
+    recording_url: str | None = Field(None, alias="RecordingUrl")
+    recording_status: str = Field(alias="RecordingStatus", min_length=1)
+    recording_duration: OptionalInt = Field(None, alias="RecordingDuration")
+    recording_source: str | None = Field(None, alias="RecordingSource")
+    recording_start_time: str | None = Field(None, alias="RecordingStartTime")
+    error_code: str | None = Field(None, alias="ErrorCode")
+
+
+class Transcription(CallForm):
+    """The transcribeCallback request (§4.3)."""
+
+    transcription_sid: str | None = Field(None, alias="TranscriptionSid")
+    transcription_status: str = Field(alias="TranscriptionStatus", min_length=1)
+    transcription_text: str | None = Field(None, alias="TranscriptionText")
+    recording_sid: str | None = Field(None, alias="RecordingSid")

@@ -1,0 +1,40 @@
+"""Pydantic models of the Zendesk Talk Partner Edition bodies the bridge sends."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VoiceComment(BaseModel):
+    """The legacy `voice_comment` of a TPE ticket (zendesk-tpe §1.1)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    recording_url: str | None = None
+    started_at: str
+    call_duration: int
+    answered_by_id: int | None = None
+    transcription_text: str | None = None
+    location: str | None = None
+
+
+class Comment(BaseModel):
+    """A plain ticket comment."""
+
+    body: str
+    public: bool = False
+
+
+class VoiceTicket(BaseModel):
+    """The `ticket` of `POST /api/v2/channels/voice/tickets`."""
+
+    via_id: int = Field(ge=44, le=46)
+    subject: str
+    external_id: str
+    requester_id: int | None = None
+    assignee_id: int | None = None
+    comment: Comment | None = None
+    voice_comment: VoiceComment | None = None
+    tags: list[str] | None = None
