@@ -71,7 +71,7 @@ async def json_errors(
         return web.json_response({"error": "internal error"}, status=500)
 
 
-def create_app(settings: Settings, *, clock: Clock = time.time) -> web.Application:
+def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPolicy | None = None) -> web.Application:
     """Build the bridge application; resources open when it starts and close when it stops."""
     settings.check_serving()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
@@ -100,7 +100,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time) -> web.Applicati
         worker = Worker(
             app[STORE],
             Deliverer(zendesk, app[STORE], reduce, clock),
-            retry=RetryPolicy(max_age=settings.outbox_max_age),
+            retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
             limiter=RateLimiter(settings.zendesk_rate_limit),
             clock=clock,
         )

@@ -310,6 +310,13 @@ def _decide_answered(
 ) -> None:
     """Create the ticket and its voice comment for a call somebody answered."""
     inbound = call.direction == "inbound"
+    waited = RECORDING_WAIT in call.fired
+    if inbound and leg.to is None and not waited:
+        # Only the leg's own status callbacks say who answered (the <Dial action> names just its sid);
+        # they normally come first, so wait for them, boundedly once the call is over.
+        if call.over:
+            emit(act.timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return
     agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
     if agent_id is None:
         who = leg.to if inbound else call.from_number
@@ -363,6 +370,7 @@ def _decide_unanswered(
             emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=None))
         else:
             notice("notice:no_ticket", f"missed call from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
+        call.finished = True
     elif call.ended_at is not None:
         # Over, but no answer, voicemail or verdict yet: give late callbacks a bounded time.
         emit(act.timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))

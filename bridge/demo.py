@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bridge.app import create_app
 from bridge.appkeys import STORE
+from bridge.outbox import RetryPolicy
 from bridge.replay import ReplayReport, replay_files
 from bridge.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
 from bridge.settings import Settings
@@ -72,7 +73,11 @@ class LocalBridge:
 
 @asynccontextmanager
 async def local_bridge(
-    database: Path, *, sandbox_config: SandboxConfig | None = None, **overrides: Any
+    database: Path,
+    *,
+    sandbox_config: SandboxConfig | None = None,
+    retry: RetryPolicy | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[LocalBridge]:
     """Run the sandbox and the bridge (SQLite at `database`) on loopback until the block ends."""
     config = sandbox_config or SandboxConfig()
@@ -93,7 +98,7 @@ async def local_bridge(
         **overrides,
     }
     settings = Settings(**values)
-    app = create_app(settings)
+    app = create_app(settings, retry=retry)
     runner = web.AppRunner(app, shutdown_timeout=5.0)
     await runner.setup()
     await web.SockSite(runner, sock).start()

@@ -1,0 +1,62 @@
+"""Shared fixtures: a real bridge and a real sandbox Zendesk on loopback, and recording helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.demo import LocalBridge, local_bridge
+from bridge.outbox import RetryPolicy
+
+RECORDINGS = Path(__file__).parent / "recordings"
+FAST_RETRY = RetryPolicy(base=0.01, cap=0.05)
+
+
+def recording(name: str) -> Path:
+    """Return the path of a recording in tests/recordings."""
+    path = RECORDINGS / f"{name}.jsonl"
+    assert path.exists(), path
+    return path
+
+
+def parent_sid(path: Path) -> str:
+    """Return the parent CallSid of a recorded call."""
+    first = json.loads(path.read_text().splitlines()[0])["params"]
+    return str(first.get("ParentCallSid") or first["CallSid"])
+
+
+def call_outcome(snapshot: dict[str, Any], call_sid: str) -> list[dict[str, Any]]:
+    """Return the tickets a call produced in the sandbox."""
+    return [ticket for ticket in snapshot["tickets"] if ticket["external_id"] == call_sid]
+
+
+def voice_comments(ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the voice comments' data of a ticket."""
+    return [comment["data"] for comment in ticket["comments"] if comment["type"] == "VoiceComment"]
+
+
+BridgeFactory = Callable[..., AbstractAsyncContextManager[LocalBridge]]
+
+
+@pytest.fixture
+def make_bridge(tmp_path: Path) -> BridgeFactory:
+    """Build a bridge + sandbox with setting overrides; each call gets its own database file."""
+    counter = iter(range(1000))
+
+    def factory(**overrides: Any) -> AbstractAsyncContextManager[LocalBridge]:
+        overrides.setdefault("retry", FAST_RETRY)
+        return local_bridge(tmp_path / f"bridge-{next(counter)}.db", **overrides)
+
+    return factory
+
+
+@pytest.fixture
+async def bridge(make_bridge: BridgeFactory) -> AsyncIterator[LocalBridge]:
+    """A running bridge on the default settings."""
+    async with make_bridge() as running:
+        yield running

@@ -1,0 +1,288 @@
+"""Replay recorded calls through the real bridge into the sandbox and check what Zendesk holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.appkeys import STORE
+from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
+
+DANA, ERIN, ALICE, BOB, CAROL, INTEGRATION = 2001, 2002, 1001, 1002, 1003, 1000
+NEW = "new"  # a requester the bridge had to create
+
+# One row per recording: the ticket it must produce (or none), and the user pops while ringing.
+EXPECTED: dict[str, dict[str, Any]] = {
+    "inbound_answered": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "voice": {
+            "from": "+14155550123",
+            "to": "+16505550100",
+            "call_duration": 95,
+            "started_at": "2026-09-15T14:02:15Z",
+            "answered_by_id": ALICE,
+            "location": "SAN FRANCISCO, CA, US",
+            "recording_url": "https://api.twilio.com/2010-04-01/Accounts/AC455c03f9e322135d9c681cabb529d68e"
+            "/Recordings/RE5eab47b37ef27c0e5986cfffd23c1ff1.mp3",
+        },
+        "user_pops": {(ALICE, DANA)},
+    },
+    "inbound_recording_first": {"via": 45, "requester": DANA, "assignee": ALICE, "user_pops": {(ALICE, DANA)}},
+    "inbound_stale_ringing": {"via": 45, "requester": DANA, "assignee": ALICE, "user_pops": {(ALICE, DANA)}},
+    "inbound_two_agents": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB, "call_duration": 60},
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+    },
+    "inbound_idempotency_tokens": {"via": 45, "requester": DANA, "assignee": ALICE, "user_pops": {(ALICE, DANA)}},
+    "inbound_unknown_caller": {
+        "via": 45,
+        "requester": NEW,
+        "new_user_phone": "+14155550142",
+        "assignee": ALICE,
+        "user_pops": {(ALICE, NEW)},
+    },
+    "inbound_unmapped_agent": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": {"answered_by_id": None, "call_duration": 40},
+        "user_pops": set(),
+        "ticket_pops": 0,
+    },
+    "inbound_phone_agent": {"via": 45, "requester": DANA, "assignee": CAROL, "user_pops": {(CAROL, DANA)}},
+    "voicemail_transcribed": {
+        "via": 44,
+        "requester": DANA,
+        "assignee": None,
+        "voice": {
+            "call_duration": 23,
+            "transcription_text": "Hi, this is Dana from Acme, my order 4471 arrived "
+            "damaged, please call me back at this number.",
+        },
+        "user_pops": {(ALICE, DANA)},
+        "ticket_pops": 0,
+    },
+    "voicemail_transcription_first": {
+        "via": 44,
+        "requester": DANA,
+        "assignee": None,
+        "voice": {"transcription_text": str},
+        "user_pops": {(ALICE, DANA)},
+        "ticket_pops": 0,
+    },
+    "voicemail_transcription_failed": {
+        "via": 44,
+        "requester": DANA,
+        "assignee": None,
+        "voice": {"transcription_text": None, "call_duration": 23},
+        "user_pops": {(ALICE, DANA)},
+        "ticket_pops": 0,
+    },
+    "voicemail_anonymous": {
+        "via": 44,
+        "requester": INTEGRATION,
+        "assignee": None,
+        "voice": {"from": "Anonymous", "location": None},
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "users_created": 0,
+    },
+    "voicemail_unknown_caller": {
+        "via": 44,
+        "requester": NEW,
+        "new_user_phone": "+14155550166",
+        "assignee": None,
+        "user_pops": {(ALICE, NEW)},
+        "ticket_pops": 0,
+    },
+    "missed_caller_hung_up": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": {(ALICE, DANA)},
+        "ticket_pops": 0,
+    },
+    "missed_recording_absent": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": {(ALICE, DANA)},
+        "ticket_pops": 0,
+    },
+    "outbound_answered": {
+        "via": 46,
+        "requester": ERIN,
+        "assignee": ALICE,
+        "voice": {
+            "from": "+16505550100",
+            "to": "+14155550199",
+            "call_duration": 142,
+            "answered_by_id": ALICE,
+            "started_at": "2026-09-15T16:30:09Z",
+        },
+        "user_pops": {(ALICE, ERIN)},
+    },
+    "outbound_unanswered": {"ticket": False, "user_pops": {(ALICE, ERIN)}},
+    "outbound_unknown_callee": {
+        "via": 46,
+        "requester": NEW,
+        "new_user_phone": "+14155550188",
+        "assignee": ALICE,
+        "user_pops": {(ALICE, NEW)},
+    },
+}
+
+
+def check(snapshot: dict[str, Any], name: str, expect: dict[str, Any], *, pops: bool, ticket_on: str) -> None:
+    """Assert that the sandbox holds exactly what one recording should have produced."""
+    sid = parent_sid(recording(name))
+    tickets = call_outcome(snapshot, sid)
+    created = [user for user in snapshot["users"] if user["id"] >= 3001]
+    if "new_user_phone" in expect:
+        assert [user["phone"] for user in created] == [expect["new_user_phone"]]
+    if "users_created" in expect:
+        assert len(created) == expect["users_created"]
+    if expect.get("ticket", True) is False:
+        assert tickets == []
+    else:
+        assert len(tickets) == 1, f"{name}: {len(tickets)} tickets"
+        ticket = tickets[0]
+        assert ticket["via_id"] == expect["via"]
+        requester = created[0]["id"] if expect["requester"] == NEW else expect["requester"]
+        assert ticket["requester_id"] == requester
+        assert ticket["assignee_id"] == expect["assignee"]
+        comments = voice_comments(ticket)
+        if expect.get("voice", {}) is None:
+            assert comments == []
+            assert "Recording not available" not in str(ticket)
+        else:
+            assert len(comments) == 1, f"{name}: {len(comments)} voice comments"
+            for field, value in (expect.get("voice") or {}).items():
+                if value is str:
+                    assert isinstance(comments[0].get(field), str)
+                    assert comments[0][field]
+                else:
+                    assert comments[0].get(field) == value, field
+        for tag in expect.get("tags", []):
+            assert tag in ticket["tags"]
+        if ticket_on == "answer" and expect["via"] != 44 and expect.get("voice", {}) is not None:
+            assert any(c["type"] == "Comment" and not c["public"] for c in ticket["comments"])
+    if not pops:
+        return
+    new_id = created[0]["id"] if created else None
+    want = {(agent, new_id if user == NEW else user) for agent, user in expect["user_pops"]}
+    got = [(pop["agent_id"], pop["id"]) for pop in snapshot["displays"] if pop["kind"] == "user"]
+    assert sorted(got) == sorted(want), f"{name}: user pops {got}"
+    ticket_pops = [pop for pop in snapshot["displays"] if pop["kind"] == "ticket"]
+    assert len(ticket_pops) == expect.get("ticket_pops", 1 if tickets else 0)
+
+
+@pytest.mark.parametrize("ticket_on", ["answer", "end"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_recording_in_order(make_bridge: BridgeFactory, name: str, ticket_on: str) -> None:
+    """Each recorded call, replayed as Twilio sent it, becomes the right ticket and pops."""
+    async with make_bridge(ticket_on=ticket_on) as bridge:
+        report = await bridge.replay([recording(name)])
+        assert report.ok, report.failures
+        await bridge.settle()
+        check(bridge.sandbox.snapshot(), name, EXPECTED[name], pops=True, ticket_on=ticket_on)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_recording_twice_and_shuffled(make_bridge: BridgeFactory, name: str, seed: int) -> None:
+    """Every request delivered twice, in random order, still yields one ticket and one voice comment."""
+    async with make_bridge() as bridge:
+        report = await bridge.replay([recording(name)], repeat=2, shuffle=True, seed=seed)
+        assert report.ok, report.failures
+        await bridge.settle()
+        # Pops depend on order (a `ringing` that arrives after the answer pops nothing), tickets do not.
+        check(bridge.sandbox.snapshot(), name, EXPECTED[name], pops=False, ticket_on="answer")
+
+
+async def test_every_recording_together_shuffled(make_bridge: BridgeFactory) -> None:
+    """All recorded calls interleaved, duplicated and shuffled: one ticket per call that deserves one."""
+    names = sorted(EXPECTED)
+    async with make_bridge() as bridge:
+        report = await bridge.replay([recording(n) for n in names], repeat=2, shuffle=True, seed=7)
+        assert report.ok, report.failures
+        await bridge.settle()
+        snapshot = bridge.sandbox.snapshot()
+        deserving = [n for n in names if EXPECTED[n].get("ticket", True)]
+        assert len(snapshot["tickets"]) == len(deserving)
+        for name in deserving:
+            (ticket,) = call_outcome(snapshot, parent_sid(recording(name)))
+            assert len(voice_comments(ticket)) == (0 if EXPECTED[name].get("voice", {}) is None else 1)
+
+
+async def test_two_simultaneous_calls_from_one_unknown_number_create_one_user(make_bridge: BridgeFactory) -> None:
+    """Two calls from the same unknown number at once make exactly one Zendesk user, used by both tickets."""
+    async with make_bridge() as bridge:
+        files = [recording("simultaneous_unknown_a"), recording("simultaneous_unknown_b")]
+        report = await bridge.replay(files, concurrency=8)
+        assert report.ok, report.failures
+        await bridge.settle()
+        snapshot = bridge.sandbox.snapshot()
+        created = [user for user in snapshot["users"] if user["phone"] == "+14155550177"]
+        assert len(created) == 1
+        assert len(snapshot["tickets"]) == 2
+        assert {ticket["requester_id"] for ticket in snapshot["tickets"]} == {created[0]["id"]}
+        assert {ticket["assignee_id"] for ticket in snapshot["tickets"]} == {ALICE, BOB}
+
+
+async def test_recording_that_never_arrives_goes_without_after_the_wait(make_bridge: BridgeFactory) -> None:
+    """RECORDING_WAIT_SECONDS after hang-up, the voice comment goes without a recording (a durable timer)."""
+    async with make_bridge(recording_wait_seconds=0.3) as bridge:
+        name = "inbound_no_recording_callback"
+        assert (await bridge.replay([recording(name)])).ok
+        await bridge.settle()
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(recording(name)))
+        (comment,) = voice_comments(ticket)
+        assert "recording_url" not in comment
+        assert comment["call_duration"] == 95 or comment["call_duration"] > 0
+
+
+async def test_late_transcription_becomes_a_private_comment(make_bridge: BridgeFactory, tmp_path: Path) -> None:
+    """A transcription after TRANSCRIPTION_WAIT_SECONDS is added to the voicemail ticket as a private note."""
+    path = recording("voicemail_transcription_late")
+    lines = path.read_text().splitlines()
+    head, tail = tmp_path / "head.jsonl", tmp_path / "tail.jsonl"
+    head.write_text("\n".join(line for line in lines if "/transcription" not in line) + "\n")
+    tail.write_text("\n".join(line for line in lines if "/transcription" in line) + "\n")
+    async with make_bridge(transcription_wait_seconds=0.2) as bridge:
+        assert (await bridge.replay([head])).ok
+        await bridge.settle()
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
+        assert "transcription_text" not in voice_comments(ticket)[0]
+        assert (await bridge.replay([tail])).ok
+        await bridge.settle()
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
+        notes = [c for c in ticket["comments"] if c["type"] == "Comment"]
+        assert len(notes) == 1
+        assert not notes[0]["public"]
+        assert notes[0]["body"].startswith("Voicemail transcription:")
+        assert len(voice_comments(ticket)) == 1
+
+
+async def test_outbox_is_empty_and_events_kept(bridge: Any) -> None:
+    """After a call, nothing is pending and every webhook was stored once."""
+    path = recording("inbound_answered")
+    lines = len(path.read_text().splitlines())
+    assert (await bridge.replay([path], repeat=3)).ok
+    await bridge.settle()
+    store = bridge.app[STORE]
+    assert await store.count_events() == lines
+    stats = await store.stats(0)
+    assert stats.pending == 0
+    assert stats.dead == 0
