@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from bridge.appkeys import CLOCK, INGEST, SESSION, SETTINGS, STORE, WORKER, Clock
-from bridge.calls import Call, Outcome, Policy, step
+from bridge.calls import WARNINGS, Call, Outcome, Policy, step
 from bridge.events import CallEvent
 from bridge.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
 from bridge.phones import mask_text
@@ -96,7 +96,9 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         base_url = settings.zendesk_base_url
         assert base_url is not None  # check_serving made sure
-        zendesk = ZendeskClient(app[SESSION], base_url, authorization(settings))
+        zendesk = ZendeskClient(
+            app[SESSION], base_url, authorization(settings), timeout=settings.zendesk_timeout_seconds
+        )
         worker = Worker(
             app[STORE],
             Deliverer(zendesk, app[STORE], reduce, clock),
@@ -112,8 +114,9 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
     async def ingest(keys: Sequence[str], event: CallEvent) -> Ingested:
         ingested = await app[STORE].ingest(keys, event, reduce, now=clock())
         if ingested.outcome is not None:
-            for notice in ingested.outcome.notices:
-                log.info("call %s: %s", event.call_sid, mask_text(notice))
+            for key, text in ingested.outcome.notices:
+                level = logging.WARNING if key in WARNINGS else logging.INFO
+                log.log(level, "call %s: %s", event.call_sid, mask_text(text))
             if ingested.outcome.actions:
                 app[WORKER].wake()
         return ingested

@@ -19,10 +19,13 @@ from bridge import actions as act
 from bridge.actions import Action
 from bridge.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus
 from bridge.phones import is_anonymous, mask, to_e164
+from schemas.zendesk import VoiceComment
 
 RECORDING_WAIT = "recording_wait"
 TRANSCRIPTION_WAIT = "transcription_wait"
 VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
+
+WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed"})
 
 Emit = Callable[[Action], None]
 Notice = Callable[[str, str], None]
@@ -119,14 +122,14 @@ class Outcome:
 
     call: Call
     actions: list[Action]
-    notices: list[str]
+    notices: list[tuple[str, str]]  # (key, text); keys in WARNINGS deserve a warning in the log
 
 
 def step(call: Call | None, event: CallEvent, now: datetime, policy: Policy) -> Outcome:
     """Fold one event into the call and return the effects that became due."""
     state = call.model_copy(deep=True) if call is not None else Call(sid=event.call_sid)
     _apply(state, event, policy)
-    notices: list[str] = []
+    notices: list[tuple[str, str]] = []
     return Outcome(state, _decide(state, now, policy, notices), notices)
 
 
@@ -254,7 +257,7 @@ def _apply_recording(call: Call, event: CallEvent) -> None:
         call.recording = recording
 
 
-def _decide(call: Call, now: datetime, policy: Policy, notices: list[str]) -> list[Action]:
+def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, str]]) -> list[Action]:
     """Return every effect that the call's state makes due and that was not emitted before."""
     out: list[Action] = []
 
@@ -266,7 +269,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[str]) -> li
     def notice(key: str, text: str) -> None:
         if key not in call.emitted:
             call.emitted.append(key)
-            notices.append(text)
+            notices.append((key, text))
 
     if call.direction is None or call.from_number is None:
         return out  # only parent-level callbacks say who called whom; keep the event and wait
@@ -320,7 +323,7 @@ def _decide_answered(
     agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
     if agent_id is None:
         who = leg.to if inbound else call.from_number
-        notice("notice:unmapped", f"call answered by {mask(who)}, not in AGENTS: ticket unassigned, no pop")
+        notice("notice:unmapped", f"call answered by {mask(who)}, who is not in AGENTS: ticket unassigned, no pop")
     via = VIA_INBOUND if inbound else VIA_OUTBOUND
     subject = f"Call from {_show(call.from_number)}" if inbound else f"Call to {_show(_customer(call, leg))}"
     base: dict[str, Any] = {"via_id": via, "subject": subject, "external_id": call.sid}
@@ -401,19 +404,16 @@ def _decide_voicemail(
     if not ready:
         emit(act.timer(call.sid, TRANSCRIPTION_WAIT, now + timedelta(seconds=policy.transcription_wait)))
         return
-    comment: dict[str, Any] = {
-        "from": call.from_number or "",
-        "to": call.to_number or "",
-        "started_at": _iso(message.started_at or call.dial_at or call.first_seen),
-        "call_duration": message.duration or 0,
-    }
-    if message.url:
-        comment["recording_url"] = _media_url(message.url)
-    if call.from_location:
-        comment["location"] = call.from_location
-    if text:
-        comment["transcription_text"] = text
-        call.transcription_in_ticket = True
+    comment = VoiceComment(
+        from_=call.from_number or "",
+        to=call.to_number or "",
+        started_at=_iso(message.started_at or call.dial_at or call.first_seen),
+        call_duration=message.duration or 0,
+        recording_url=_media_url(message.url) if message.url else None,
+        location=call.from_location,
+        transcription_text=text,
+    ).model_dump(by_alias=True, exclude_none=True)
+    call.transcription_in_ticket = text is not None
     ticket = {
         "via_id": VIA_VOICEMAIL,
         "subject": f"Voicemail from {_show(call.from_number)}",
@@ -439,20 +439,15 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
     if duration is None and recording is not None:
         duration = recording.duration
     started = leg.answered_at or (recording.started_at if recording else None) or call.first_seen
-    comment: dict[str, Any] = {
-        "from": call.from_number if inbound else (policy.caller_id or ""),
-        "to": call.to_number if inbound else _customer(call, leg),
-        "started_at": _iso(started),
-        "call_duration": duration or 0,
-    }
-    if recording is not None and recording.url:
-        comment["recording_url"] = _media_url(recording.url)
-    if agent_id is not None:
-        comment["answered_by_id"] = agent_id
-    location = call.from_location if inbound else leg.to_location
-    if location:
-        comment["location"] = location
-    return comment
+    return VoiceComment(
+        from_=(call.from_number or "") if inbound else (policy.caller_id or ""),
+        to=(call.to_number or "") if inbound else _customer(call, leg),
+        started_at=_iso(started),
+        call_duration=duration or 0,
+        recording_url=_media_url(recording.url) if recording is not None and recording.url else None,
+        answered_by_id=agent_id,
+        location=call.from_location if inbound else leg.to_location,
+    ).model_dump(by_alias=True, exclude_none=True)
 
 
 def _customer(call: Call, leg: Leg) -> str:

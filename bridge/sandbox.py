@@ -61,6 +61,8 @@ class SandboxConfig:
     api_token: str = "sandbox-token"
     oauth_token: str | None = None
     rate_limit_per_minute: int | None = None
+    # Agents without a Talk Partner Edition seat: assignable, but screen-pops to them are refused.
+    no_tpe_seat: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -375,6 +377,10 @@ class Sandbox:
         """Tell whether a value is the id of an agent or admin."""
         return _is_int(user_id) and user_id in self.users and self.users[user_id]["role"] in AGENT_ROLES
 
+    def can_pop(self, user_id: Any) -> bool:
+        """Tell whether screen-pops may go to this user (an agent with a TPE seat)."""
+        return self.is_agent(user_id) and user_id not in self.config.no_tpe_seat
+
     def search(self, query: str) -> dict[str, Any]:
         """Run the subset of Zendesk search syntax the bridge uses: role:, phone:[*]digits, type:, text."""
         role: str | None = None
@@ -472,7 +478,7 @@ class Sandbox:
         errors: dict[str, str] = {}
         display_to = body.get("display_to_agent")
         # Zendesk checks display_to_agent before creating the ticket and creates nothing when it fails.
-        if display_to is not None and not self.is_agent(display_to):
+        if display_to is not None and not self.can_pop(display_to):
             errors["display_to_agent"] = f"display_to_agent: {display_to!r} is not a valid agent id"
         via_id = src.get("via_id")
         if not _is_int(via_id) or via_id not in VOICE_VIA_IDS:
@@ -561,7 +567,7 @@ class Sandbox:
     def display(self, agent_id: int, kind: str, target_id: int) -> None:
         """Record a screen pop of a user or ticket to an agent, or raise 404 for a bad agent or target."""
         targets = self.users if kind == "user" else self.tickets
-        if not self.is_agent(agent_id) or target_id not in targets:
+        if not self.can_pop(agent_id) or target_id not in targets:
             raise _not_found()
         self.displays.append({"agent_id": agent_id, "kind": kind, "id": target_id})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -38,6 +39,15 @@ def call_outcome(snapshot: dict[str, Any], call_sid: str) -> list[dict[str, Any]
 def voice_comments(ticket: dict[str, Any]) -> list[dict[str, Any]]:
     """Return the voice comments' data of a ticket."""
     return [comment["data"] for comment in ticket["comments"] if comment["type"] == "VoiceComment"]
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 30.0) -> None:
+    """Wait until `predicate()` holds, polling, or fail after `within` seconds."""
+    async with asyncio.timeout(within):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.02)
 
 
 BridgeFactory = Callable[..., AbstractAsyncContextManager[LocalBridge]]

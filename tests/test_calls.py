@@ -53,11 +53,11 @@ def recording(status: str = "completed", source: str = "DialVerb", duration: int
     )
 
 
-def run(events: list[CallEvent], policy: Policy = POLICY) -> tuple[Call, list[tuple[str, str]], list[str]]:
+def run(events: list[CallEvent], policy: Policy = POLICY) -> tuple[Call, list[tuple[str, str]], list[tuple[str, str]]]:
     """Fold events in order; return the final call, every action as (kind, key) and every notice."""
     call: Call | None = None
     actions: list[tuple[str, str]] = []
-    notices: list[str] = []
+    notices: list[tuple[str, str]] = []
     for number, event in enumerate(events):
         outcome = step(call, event, T0 + timedelta(seconds=1000 + number), policy)
         call = outcome.call
@@ -202,7 +202,7 @@ def test_unmapped_agent_leaves_ticket_unassigned_with_a_notice() -> None:
     events = [ANSWERED[0], leg("answered", 2, 8, to="+16505550177")]
     _, actions, notices = run(events)
     assert kinds(actions) == ["find_caller", "create_ticket"]
-    assert any("…0177" in notice and "not in AGENTS" in notice for notice in notices)
+    assert any(key == "notice:unmapped" and "…0177" in text and "not in AGENTS" in text for key, text in notices)
 
 
 def test_missed_and_voicemail_paths() -> None:

@@ -1,0 +1,161 @@
+"""The `bridge` command as a user runs it: real processes, real ports, the sandbox as Zendesk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bridge.cli import main
+from bridge.sandbox import SANDBOX, create_sandbox_app
+from tests.conftest import eventually, parent_sid, recording
+
+TOKEN = "cli-test-token"
+
+
+def free_port() -> int:
+    """Return a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_demo_prints_tickets_and_pops(capsys: pytest.CaptureFixture[str]) -> None:
+    """`bridge demo` shows a via 45 ticket with its voice comment and both kinds of screen-pop."""
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "via 45 (inbound call)" in out
+    assert "via 44 (voicemail)" in out
+    assert "via 46 (outbound call)" in out
+    assert "missed_call" in out
+    assert "voice comment: +14155550123 -> +16505550100, 95 s" in out
+    assert "transcription:" in out
+    assert "Alice Agent (1001): user Dana Customer (2001)" in out
+    assert "ticket #1" in out
+
+
+def test_serve_refuses_to_start_without_auth_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fail closed: no TWILIO_AUTH_TOKEN, no server, and the reason on stderr."""
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("ZENDESK_URL", "http://127.0.0.1:9")
+    assert main(["serve"]) == 2
+    assert "TWILIO_AUTH_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_bad_agents_is_a_clear_start_up_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A malformed AGENTS entry is named at start-up."""
+    monkeypatch.setenv("AGENTS", "client:alice=1001,bob=12")
+    assert main(["serve"]) == 2
+    assert "AGENTS entry 'bob=12'" in capsys.readouterr().err
+
+
+async def wait_until_up(url: str, process: asyncio.subprocess.Process) -> None:
+    """Poll /healthz until the server answers (bounded by the test's deadline)."""
+    async with asyncio.timeout(30), aiohttp.ClientSession() as session:
+        while True:
+            assert process.returncode is None, "bridge serve exited early"
+            try:
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+
+
+async def test_serve_and_replay_processes(tmp_path: Path) -> None:
+    """`bridge serve` + `bridge replay --shuffle --repeat 2` against the sandbox: one ticket, one voice comment."""
+    sandbox_app = create_sandbox_app()
+    async with TestServer(sandbox_app, host="127.0.0.1") as zendesk:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "PUBLIC_URL": url,
+            "PORT": str(port),
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "ZENDESK_URL": str(zendesk.make_url("")).rstrip("/"),
+            "ZENDESK_EMAIL": "bridge@example.com",
+            "ZENDESK_API_TOKEN": "sandbox-token",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.db'}",
+            "AGENTS": "client:alice=1001",
+        }
+        serve = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge", "serve", "--host", "127.0.0.1", env=env, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            await wait_until_up(url, serve)
+            path = recording("inbound_answered")
+            replay = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bridge",
+                "replay",
+                str(path),
+                "--url",
+                url,
+                "--auth-token",
+                TOKEN,
+                "--shuffle",
+                "--repeat",
+                "2",
+                "--seed",
+                "3",
+                stdout=asyncio.subprocess.PIPE,
+            )
+            out, _ = await replay.communicate()
+            assert replay.returncode == 0, out
+            assert b'"sent": 16' in out
+            sandbox = sandbox_app[SANDBOX]
+            await eventually(
+                lambda: any(c["type"] == "VoiceComment" for t in sandbox.tickets.values() for c in t["comments"])
+            )
+            tickets = [t for t in sandbox.tickets.values() if t["external_id"] == parent_sid(path)]
+            assert len(tickets) == 1
+        finally:
+            serve.terminate()
+            _, err = await serve.communicate()
+        assert serve.returncode == 0
+        log = err.decode()
+        assert "webhook incoming accepted for call CA2f564bde5c5db0df77f46f156be543fc" in log
+        assert "+14155550123" not in log  # numbers are masked in logs
+        assert TOKEN not in log
+
+
+def test_outbox_command_lists_and_revives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bridge outbox` shows dead letters with their error and `retry ID` makes one pending again."""
+    from bridge.demo import local_bridge
+
+    database = tmp_path / "bridge.db"
+
+    async def make_dead_letter() -> None:
+        async with local_bridge(database, agents={"client:alice": 2001}) as bridge:
+            assert (await bridge.replay([recording("inbound_answered")])).ok
+            await bridge.settle()
+
+    asyncio.run(make_dead_letter())
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    assert main(["outbox", "list", "--status", "dead"]) == 0
+    out = capsys.readouterr().out
+    assert "create_ticket" in out
+    assert "RecordInvalid" in out
+    action_id = int(next(line for line in out.splitlines() if "create_ticket" in line).split()[0].lstrip("#"))
+    assert main(["outbox", "retry", str(action_id)]) == 0
+    assert "pending again" in capsys.readouterr().out
+    assert main(["outbox", "retry", str(action_id)]) == 1
+    assert main(["outbox", "drop", str(action_id)]) == 0
+    assert main(["outbox"]) == 0
+    assert main(["migrate"]) == 0
+    assert "schema version 1" in capsys.readouterr().out

@@ -1,0 +1,254 @@
+"""HTTP tests of the Twilio adapter: signatures, bad input, TwiML, and that rejections store nothing."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import aiohttp
+import pytest
+from twilio.request_validator import RequestValidator
+
+from bridge.appkeys import STORE
+from bridge.demo import LocalBridge
+from tests.conftest import BridgeFactory
+
+CALL = {
+    "AccountSid": "AC455c03f9e322135d9c681cabb529d68e",
+    "CallSid": "CA" + "c" * 32,
+    "From": "+14155550123",
+    "To": "+16505550100",
+    "CallStatus": "ringing",
+    "Direction": "inbound",
+}
+
+
+async def post(
+    bridge: LocalBridge,
+    route: str,
+    params: dict[str, str],
+    *,
+    sign_url: str | None = None,
+    sign_params: dict[str, str] | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+) -> tuple[int, str, str]:
+    """Send a (by default correctly) signed webhook; return status, content type and body."""
+    path = f"/twilio/voice/{route}"
+    signature = RequestValidator(token or bridge.auth_token).compute_signature(
+        sign_url or bridge.settings.public_url + path, params if sign_params is None else sign_params
+    )
+    all_headers = {"X-Twilio-Signature": signature, **(headers or {})}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, bridge.url + path, data=params, headers=all_headers) as response,
+    ):
+        return response.status, response.content_type, await response.text()
+
+
+async def nothing_stored(bridge: LocalBridge) -> bool:
+    """Tell whether the bridge stored no event and queued no action."""
+    store = bridge.app[STORE]
+    return await store.count_events() == 0 and (await store.stats(0)).pending == 0
+
+
+def test_library_test_vector() -> None:
+    """twilio's published vector: our signing and checking agree with it."""
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
+    validator = RequestValidator("12345")
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    assert validator.compute_signature(url, params) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert validator.validate(url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+
+
+async def test_valid_signature_rings_agents_with_absolute_callbacks(bridge: LocalBridge) -> None:
+    """A signed incoming call is stored and answered with a <Dial> of every agent."""
+    status, content_type, body = await post(bridge, "incoming", CALL)
+    assert status == 200
+    assert content_type == "text/xml"
+    dial = ET.fromstring(body).find("Dial")
+    assert dial is not None
+    assert dial.get("answerOnBridge") == "true"
+    assert dial.get("timeout") == "20"
+    assert dial.get("record") == "record-from-answer-dual"
+    assert dial.get("action") == bridge.url + "/twilio/voice/dial-action"
+    assert dial.get("recordingStatusCallback") == bridge.url + "/twilio/voice/recording-status"
+    nouns = list(dial)
+    assert [(n.tag, n.text) for n in nouns] == [
+        ("Client", "alice"),
+        ("Client", "bob"),
+        ("Number", "+16505550111"),
+    ]
+    for noun in nouns:
+        assert noun.get("statusCallback") == bridge.url + "/twilio/voice/status"
+        assert noun.get("statusCallbackEvent") == "initiated ringing answered completed"
+    assert await bridge.app[STORE].count_events() == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides"),
+    [
+        ("tampered parameter", {"sign_params": {**CALL, "From": "+19995550000"}}),
+        ("wrong URL", {"sign_url": "https://evil.example.com/twilio/voice/incoming"}),
+        ("wrong token", {"token": "not-the-token"}),
+        ("missing header", {"headers": {"X-Twilio-Signature": ""}}),
+    ],
+)
+async def test_forged_requests_get_403_and_store_nothing(bridge: LocalBridge, case: str, overrides: Any) -> None:
+    """Anything not signed with our token for our URL is refused before parsing."""
+    status, content_type, body = await post(bridge, "incoming", CALL, **overrides)
+    assert status == 403, case
+    assert content_type == "application/json"
+    assert "X-Twilio-Signature" in body
+    assert await nothing_stored(bridge)
+
+
+async def test_https_public_url_behind_an_http_proxy(make_bridge: BridgeFactory) -> None:
+    """TLS ends at the proxy: Twilio signed https://…, we receive http:// on an internal port."""
+    async with make_bridge(public_url="https://bridge.example.com") as bridge:
+        url = "https://bridge.example.com/twilio/voice/status"
+        params = {**CALL, "CallStatus": "completed", "SequenceNumber": "0"}
+        status, _, _ = await post(bridge, "status", params, sign_url=url, headers={"X-Forwarded-Proto": "https"})
+        assert status == 204
+        status, _, _ = await post(bridge, "status", params, sign_url=bridge.url + "/twilio/voice/status")
+        assert status == 403  # signed for the internal URL: not what Twilio would sign
+
+
+async def test_query_string_is_part_of_the_signed_url(bridge: LocalBridge) -> None:
+    """A query string in the configured URL is signed byte for byte."""
+    path = "/twilio/voice/status?agent=alice"
+    params = {**CALL, "CallStatus": "completed"}
+    signature = RequestValidator(bridge.auth_token).compute_signature(bridge.url + path, params)
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(bridge.url + path, data=params, headers={"X-Twilio-Signature": signature})
+        assert response.status == 204
+
+
+async def test_missing_call_sid_is_400_naming_the_field(bridge: LocalBridge) -> None:
+    """A signed request without CallSid gets a JSON 400 that names CallSid."""
+    params = {k: v for k, v in CALL.items() if k != "CallSid"}
+    status, content_type, body = await post(bridge, "incoming", params)
+    assert status == 400
+    assert content_type == "application/json"
+    assert '"field": "CallSid"' in body
+    assert await nothing_stored(bridge)
+
+
+async def test_bad_values_are_400(bridge: LocalBridge) -> None:
+    """Malformed numbers, statuses and timestamps are named, not crashed on."""
+    base = {**CALL, "ParentCallSid": "CA" + "d" * 32, "CallStatus": "ringing"}
+    for params, field in [
+        ({**base, "SequenceNumber": "two"}, "SequenceNumber"),
+        ({**base, "CallStatus": "exploded"}, "CallStatus"),
+        ({**base, "Timestamp": "yesterday-ish"}, "Timestamp"),
+        ({k: v for k, v in base.items() if k != "CallStatus"}, "CallStatus"),
+    ]:
+        status, _, body = await post(bridge, "status", params)
+        assert status == 400, field
+        assert f'"field": "{field}"' in body
+    assert await nothing_stored(bridge)
+
+
+async def test_oversized_body_is_413(bridge: LocalBridge) -> None:
+    """More than 64 KiB is refused before the signature is even looked at."""
+    status, content_type, _ = await post(bridge, "status", {**CALL, "Junk": "x" * 70_000})
+    assert status == 413
+    assert content_type == "application/json"
+    assert await nothing_stored(bridge)
+
+
+async def test_wrong_method_is_405_and_wrong_type_is_415(bridge: LocalBridge) -> None:
+    """GET on a webhook route is 405; a signed JSON body is 415."""
+    status, content_type, _ = await post(bridge, "status", {}, method="GET")
+    assert status == 405
+    assert content_type == "application/json"
+    path = "/twilio/voice/status"
+    body = '{"CallSid": "CA1"}'
+    import hashlib
+
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    url = f"{bridge.url}{path}?bodySHA256={digest}"
+    signature = RequestValidator(bridge.auth_token).compute_signature(url, {})
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            url, data=body, headers={"X-Twilio-Signature": signature, "Content-Type": "application/json"}
+        )
+        assert response.status == 415
+    assert await nothing_stored(bridge)
+
+
+async def test_duplicates_are_stored_once(bridge: LocalBridge) -> None:
+    """The same callback twice (with and without the idempotency token) is one event."""
+    params = {**CALL, "ParentCallSid": "CA" + "d" * 32, "SequenceNumber": "1"}
+    for headers in ({"I-Twilio-Idempotency-Token": "idem-1"}, {"I-Twilio-Idempotency-Token": "idem-1"}, {}):
+        status, _, _ = await post(bridge, "status", params, headers=headers)
+        assert status == 204
+    assert await bridge.app[STORE].count_events() == 1
+
+
+async def test_dial_action_twiml(bridge: LocalBridge) -> None:
+    """Bridged: hang up. Unanswered with the caller on the line: greeting and <Record>. Caller gone: hang up."""
+    answered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "completed", "DialBridged": "true"}
+    _, _, body = await post(bridge, "dial-action", answered)
+    assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
+    unanswered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialBridged": "false"}
+    _, _, body = await post(bridge, "dial-action", unanswered)
+    root = ET.fromstring(body)
+    assert [el.tag for el in root] == ["Say", "Record", "Hangup"]
+    record = root.find("Record")
+    assert record is not None
+    assert record.get("action") == bridge.url + "/twilio/voice/record-action"
+    assert record.get("finishOnKey") == "#"
+    assert record.get("playBeep") == "true"
+    assert record.get("maxLength") == "120"
+    assert record.get("transcribe") == "true"
+    assert record.get("transcribeCallback") == bridge.url + "/twilio/voice/transcription"
+    assert record.get("recordingStatusCallbackEvent") == "completed absent"
+    gone = {**unanswered, "CallStatus": "completed"}
+    _, _, body = await post(bridge, "dial-action", gone)
+    assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
+    _, _, body = await post(bridge, "record-action", {**CALL, "CallStatus": "completed"})
+    assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
+
+
+async def test_voicemail_off_says_sorry(make_bridge: BridgeFactory) -> None:
+    """VOICEMAIL=false: nobody answered means a short message and hang-up."""
+    async with make_bridge(voicemail=False) as bridge:
+        unanswered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialBridged": "false"}
+        _, _, body = await post(bridge, "dial-action", unanswered)
+        assert [el.tag for el in ET.fromstring(body)] == ["Say", "Hangup"]
+
+
+async def test_outgoing_dials_valid_numbers_only(bridge: LocalBridge) -> None:
+    """From=client:alice to an E.164 number dials it with our caller id; anything else is refused."""
+    params = {**CALL, "From": "client:alice", "To": "+14155550199", "Called": ""}
+    _, _, body = await post(bridge, "outgoing", params)
+    dial = ET.fromstring(body).find("Dial")
+    assert dial is not None
+    assert dial.get("callerId") == "+16505550100"
+    number = dial.find("Number")
+    assert number is not None
+    assert number.text == "+14155550199"
+    assert number.get("statusCallbackEvent") == "initiated ringing answered completed"
+    for bad in ("4155550199", "+1", "client:bob", "+1415555019912345"):
+        _, _, body = await post(bridge, "outgoing", {**params, "To": bad})
+        assert [el.tag for el in ET.fromstring(body)] == ["Say", "Hangup"], bad
+    assert await bridge.app[STORE].count_events() == 1
+
+
+async def test_health_and_readiness(bridge: LocalBridge) -> None:
+    """/healthz reports the outbox; /readyz says ready while the store and worker run."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(bridge.url + "/healthz") as response:
+            data = await response.json()
+            assert response.status == 200
+            assert data["outbox"]["pending"] == 0
+        async with session.get(bridge.url + "/readyz") as response:
+            assert response.status == 200
