@@ -129,6 +129,7 @@ class Deliverer:
         self._store = store
         self._reduce = reduce
         self._clock = clock
+        self._caller_locks: dict[str, asyncio.Lock] = {}
 
     async def deliver(self, row: ActionRow, deps: dict[str, ActionRow]) -> Outcome:
         """Perform the action; raise a ZendeskError when it failed."""
@@ -141,10 +142,7 @@ class Deliverer:
         if kind == ActionKind.CREATE_TICKET:
             return await self._create_ticket(row, deps)
         if kind == ActionKind.DISPLAY_USER:
-            user_id = _dependency(deps, payload["user_from"], "user_id")
-            if user_id is None:
-                return Dropped("no Zendesk user for the caller")
-            return await self._pop(self._zendesk.display_user(payload["agent_id"], user_id))
+            return await self._display_user(payload["agent_id"], payload["user_from"], deps)
         ticket_id = _dependency(deps, payload.get("ticket_from"), "ticket_id")
         if ticket_id is None:
             raise Invalid(f"{row.kind}: the call's ticket was never created, so there is nothing to update")
@@ -190,6 +188,11 @@ class Deliverer:
         try:
             created = await self._zendesk.create_voice_ticket(ticket, agent)
         except Invalid as exc:
+            if requester is not None and exc.status == 422 and "requester" in exc.body.lower():
+                # The cached caller was merged or deleted in Zendesk since we looked them up.
+                ticket["requester_id"] = await self._refresh_caller(payload["requester_from"], requester)
+                created = await self._zendesk.create_voice_ticket(ticket, agent)
+                return Done({"ticket_id": int(created["id"])})
             if agent is None or exc.status != 422:
                 raise
             # Zendesk validates display_to_agent before creating anything and answers 422 for an id that
@@ -198,6 +201,33 @@ class Deliverer:
             created = await self._zendesk.create_voice_ticket(ticket, None)
             return Done({"ticket_id": int(created["id"])}, [act.display_ticket(row.call_sid, int(agent))])
         return Done({"ticket_id": int(created["id"])})
+
+    async def _display_user(self, agent_id: int, user_key: str, deps: dict[str, ActionRow]) -> Outcome:
+        """Pop the caller's profile; if Zendesk no longer knows the cached user, look the caller up again."""
+        user_id = _dependency(deps, user_key, "user_id")
+        if user_id is None:
+            return Dropped("no Zendesk user for the caller")
+        try:
+            await self._zendesk.display_user(agent_id, user_id)
+        except NotFound:
+            fresh = await self._refresh_caller(user_key, user_id)
+            if fresh == user_id:
+                return Dropped(f"screen-pop to agent {agent_id} not delivered: 404")
+            return await self._pop(self._zendesk.display_user(agent_id, fresh))
+        return Done()
+
+    async def _refresh_caller(self, key: str, stale_id: int) -> int:
+        """Search again for a caller whose cached user id Zendesk no longer knows, once per number."""
+        async with self._caller_locks.setdefault(key, asyncio.Lock()):
+            cached = _dependency(await self._store.results([key]), key, "user_id")
+            if cached is not None and cached != stale_id:
+                return int(cached)  # another delivery refreshed it meanwhile
+            phone = key.removeprefix("tel:").removesuffix(":user")
+            found = await self._find_caller(phone)
+            assert isinstance(found, Done)
+            await self._store.update_result(key, found.result, now=self._clock())
+            log.info("caller user %s for %s is gone from Zendesk; now %s", stale_id, mask_text(phone), found.result)
+            return int(found.result["user_id"])
 
     @staticmethod
     async def _pop(request: Any) -> Outcome:

@@ -13,6 +13,7 @@ import pytest
 
 from bridge.demo import LocalBridge, local_bridge
 from bridge.outbox import RetryPolicy
+from bridge.settings import Settings
 
 RECORDINGS = Path(__file__).parent / "recordings"
 FAST_RETRY = RetryPolicy(base=0.01, cap=0.05)
@@ -51,6 +52,13 @@ async def eventually(predicate: Callable[[], bool], within: float = 30.0) -> Non
 
 
 BridgeFactory = Callable[..., AbstractAsyncContextManager[LocalBridge]]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the machine's own bridge settings (a developer's PORT, TICKET_ON…) out of every test."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
 
 
 @pytest.fixture

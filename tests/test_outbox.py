@@ -86,3 +86,21 @@ async def test_rate_limiter_spaces_requests() -> None:
     for _ in range(60):
         await limiter.acquire()
     assert limiter._tokens < 1
+
+
+async def test_cached_caller_gone_from_zendesk_is_looked_up_again(make_bridge: BridgeFactory) -> None:
+    """A caller user merged or deleted in Zendesk since it was cached is searched (and created) again, once."""
+    async with make_bridge() as bridge:
+        first, second = recording("simultaneous_unknown_a"), recording("simultaneous_unknown_b")
+        assert (await bridge.replay([first])).ok
+        await bridge.settle()
+        (user,) = [u for u in bridge.sandbox.users.values() if u["phone"] == "+14155550177"]
+        del bridge.sandbox.users[user["id"]]  # an agent merged the caller away
+        assert (await bridge.replay([second])).ok
+        await bridge.settle()
+        snapshot = bridge.sandbox.snapshot()
+        (fresh,) = [u for u in snapshot["users"] if u["phone"] == "+14155550177"]
+        assert fresh["id"] != user["id"]
+        (ticket,) = call_outcome(snapshot, parent_sid(second))
+        assert ticket["requester_id"] == fresh["id"]
+        assert (1002, "user", fresh["id"]) in [(p["agent_id"], p["kind"], p["id"]) for p in snapshot["displays"]]

@@ -88,6 +88,10 @@ class Store(Protocol):
         """Count a failed attempt and schedule the next."""
         ...
 
+    async def update_result(self, key: str, result: dict[str, Any], *, now: float) -> None:
+        """Replace a done action's result."""
+        ...
+
     async def add_actions(self, actions: Sequence[Action], *, now: float) -> None:
         """Queue further actions (follow-ups decided by the worker)."""
         ...

@@ -268,6 +268,13 @@ class SqliteStore:
                 (next_at, error, now, action_id),
             )
 
+    async def update_result(self, key: str, result: dict[str, Any], *, now: float) -> None:
+        """Replace a done action's result (a cached caller that Zendesk merged away)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE actions SET result = ?, updated_at = ? WHERE key = ?", (json.dumps(result), now, key)
+            )
+
     async def release_leases(self) -> None:
         """Free every lease: at start-up, the process that held them is gone."""
         async with self._transaction() as db:
