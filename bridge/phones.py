@@ -11,7 +11,9 @@ ANONYMOUS_WORDS = frozenset({"anonymous", "restricted", "unavailable", "unknown"
 # Twilio's documented stand-ins for withheld caller ids (they spell words on a keypad).
 ANONYMOUS_NUMBERS = frozenset({"+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253"})
 
-_NUMBER_IN_TEXT = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+# A number in text is `+` and digits (E.164, or spaced/dashed), or a bare run of 10-15 digits;
+# never digits inside a word such as a CallSid, nor dates and times.
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w+])\+\d[\d\s().-]{5,}\d(?!\w)|(?<![\w.:+-])\d{10,15}(?!\w|\.\d)")
 
 
 def is_client(identity: str | None) -> bool:

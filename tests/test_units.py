@@ -85,6 +85,9 @@ def test_masking() -> None:
     assert mask(None) == "-"
     assert mask_text("call from +14155550123 to +1 (650) 555-0100") == "call from …0123 to …0100"
     assert digits("+1 (415) 555-0123") == "14155550123"
+    untouched = "call CAd0a978435ddea4589691b93a03d4b71c at 2026-11-21 12:33:33,643 (RE5eab47b37ef27c0e5986cf)"
+    assert mask_text(untouched) == untouched
+    assert mask_text("key tel:+14155550123:user, bare 4155550123.") == "key tel:…0123:user, bare …0123."
     assert is_anonymous(None)
     assert is_anonymous("Blocked")
     assert not is_anonymous("+14155550123")
