@@ -99,6 +99,9 @@ class Settled:
 Outcome = Done | Dropped | Settled
 
 
+VOICE_TYPES = ("VoiceComment", "TpeVoiceComment")
+
+
 def describe(row: ActionRow) -> str:
     """Name an action for logs, with phone numbers masked."""
     return mask_text(f"{row.kind} #{row.id} ({row.key})")
@@ -149,10 +152,21 @@ class Deliverer:
         if kind == ActionKind.DISPLAY_TICKET:
             return await self._pop(self._zendesk.display_ticket(payload["agent_id"], ticket_id))
         if kind == ActionKind.ADD_VOICE_COMMENT:
-            await self._zendesk.update_ticket(ticket_id, {"voice_comment": payload["voice_comment"]})
+            comment = payload["voice_comment"]
+            # A ticket carries exactly one voice comment, so any voice comment there is ours.
+            if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("type") in VOICE_TYPES):
+                return Done({"ticket_id": ticket_id, "found": True})
+            await self._zendesk.update_ticket(ticket_id, {"voice_comment": comment})
             return Done({"ticket_id": ticket_id})
-        await self._zendesk.update_ticket(ticket_id, {"comment": {"body": payload["body"], "public": False}})
+        body = payload["body"]
+        if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("body") == body):
+            return Done({"ticket_id": ticket_id, "found": True})
+        await self._zendesk.update_ticket(ticket_id, {"comment": {"body": body, "public": False}})
         return Done({"ticket_id": ticket_id})
+
+    async def _has_comment(self, ticket_id: int, same: Callable[[dict[str, Any]], bool]) -> bool:
+        """Tell whether an earlier attempt's comment is already on the ticket (its answer may have been lost)."""
+        return any(same(comment) for comment in await self._zendesk.ticket_comments(ticket_id))
 
     async def _fire_timer(self, row: ActionRow) -> Outcome:
         """Feed the timer's event back into the call, settling the timer in the same transaction."""
@@ -180,7 +194,7 @@ class Deliverer:
         if requester is not None:
             ticket["requester_id"] = requester
         if row.attempts > 0:
-            # The previous attempt may have created it before failing (timeout, 5xx, dropped connection).
+            # An earlier attempt started (and maybe crashed or timed out) after sending: look before creating.
             existing = await self._zendesk.tickets_by_external_id(row.call_sid)
             if existing:
                 return Done({"ticket_id": int(existing[0]["id"]), "found": True})

@@ -774,6 +774,11 @@ async def _show_ticket(request: web.Request) -> web.Response:
     return _json({"ticket": request.app[SANDBOX].get_ticket(int(request.match_info["id"]))})
 
 
+async def _ticket_comments(request: web.Request) -> web.Response:
+    comments = request.app[SANDBOX].get_ticket(int(request.match_info["id"]))["comments"]
+    return _json({"comments": comments, "count": len(comments), "next_page": None})
+
+
 async def _update_ticket(request: web.Request) -> web.Response:
     ticket_id = int(request.match_info["id"])
     sandbox = request.app[SANDBOX]
@@ -866,6 +871,7 @@ _API_ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/v2/channels/voice/tickets", _create_voice_ticket),
     ("GET", "/api/v2/tickets", _list_tickets),
     ("GET", r"/api/v2/tickets/{id:\d+}", _show_ticket),
+    ("GET", r"/api/v2/tickets/{id:\d+}/comments", _ticket_comments),
     ("PUT", r"/api/v2/tickets/{id:\d+}", _update_ticket),
     ("POST", r"/api/v2/channels/voice/agents/{agent_id:\d+}/users/{target_id:\d+}/display", _display_user),
     (

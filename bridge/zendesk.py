@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from aiohttp.client_middlewares import ClientHandlerType
 
 
 class ZendeskError(Exception):
@@ -49,6 +50,22 @@ class ServerBroken(ZendeskError):
 
 class Unreachable(ZendeskError):
     """No answer (timeout, refused or dropped connection); a write may or may not have happened."""
+
+
+class UncertainWrite(aiohttp.ClientError):
+    """The connection dropped after the request went out; it may have taken effect."""
+
+
+async def no_silent_resend(request: aiohttp.ClientRequest, handler: ClientHandlerType) -> aiohttp.ClientResponse:
+    """Surface a dropped connection instead of letting aiohttp resend the request by itself.
+
+    aiohttp resends "idempotent" methods (PUT included) once when the server disconnects, but a
+    Zendesk PUT that adds a voice comment is not idempotent: resent blindly, it adds a second one.
+    """
+    try:
+        return await handler(request)
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise UncertainWrite(f"{type(exc).__name__}: {exc}") from exc
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None, default: float = 60.0) -> float:
@@ -92,7 +109,13 @@ class ZendeskClient:
         url = self._base + path
         try:
             async with self._session.request(
-                method, url, json=body, params=params, headers=self._headers, timeout=self._timeout
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=self._headers,
+                timeout=self._timeout,
+                middlewares=(no_silent_resend,),
             ) as response:
                 text = await response.text()
                 status = response.status
@@ -149,6 +172,11 @@ class ZendeskClient:
         """Find tickets carrying an external_id (the CallSid), to avoid creating one twice."""
         data = await self.request("GET", "/api/v2/tickets.json", params={"external_id": external_id})
         return [dict(item) for item in data.get("tickets", [])]
+
+    async def ticket_comments(self, ticket_id: int) -> list[dict[str, Any]]:
+        """Return a ticket's comments (first page, oldest first), to check what an earlier attempt added."""
+        data = await self.request("GET", f"/api/v2/tickets/{ticket_id}/comments.json")
+        return [dict(item) for item in data.get("comments", [])]
 
     async def display_user(self, agent_id: int, user_id: int) -> None:
         """Pop a user's profile in the agent's browser."""

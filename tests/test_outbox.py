@@ -13,6 +13,25 @@ from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, v
 TICKETS = "/api/v2/channels/voice/tickets"
 
 
+@pytest.mark.parametrize("kind", ["500", "503", "429", "drop", "drop_after", "hang"])
+@pytest.mark.parametrize(
+    ("method", "prefix"),
+    [("POST", TICKETS), ("PUT", "/api/v2/tickets"), ("POST", "/api/v2/users"), ("GET", "/api/v2/search")],
+)
+async def test_every_effect_survives_a_failure(make_bridge: BridgeFactory, kind: str, method: str, prefix: str) -> None:
+    """Whatever Zendesk does to a create, comment, user or search, each effect lands exactly once."""
+    async with make_bridge(zendesk_timeout_seconds=0.5) as bridge:
+        bridge.sandbox.add_faults([FaultRule(method=method, path_prefix=prefix, kind=kind, times=2, retry_after=0)])
+        path = recording("inbound_unknown_caller")
+        assert (await bridge.replay([path])).ok
+        await bridge.settle()
+        snapshot = bridge.sandbox.snapshot()
+        (ticket,) = call_outcome(snapshot, parent_sid(path))
+        assert len(voice_comments(ticket)) == 1
+        assert len([u for u in snapshot["users"] if u["phone"] == "+14155550142"]) == 1
+        assert ticket["requester_id"] >= 3001
+
+
 @pytest.mark.parametrize("kind", ["500", "503", "429", "drop", "drop_after"])
 async def test_ticket_create_survives_a_failure(make_bridge: BridgeFactory, kind: str) -> None:
     """Transient failures on create are retried; a create that happened but went unheard is found, not redone."""

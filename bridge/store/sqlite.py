@@ -213,8 +213,11 @@ class SqliteStore:
             async with db.execute(_CLAIMABLE, {"now": now, "limit": limit}) as cursor:
                 rows = [_row(row) for row in await cursor.fetchall()]
             if rows:
+                # Counting the attempt when it starts, not when it fails, is what lets a delivery after a
+                # crash mid-request know that the request may already have reached Zendesk.
                 await db.executemany(
-                    "UPDATE actions SET lease_until = ? WHERE id = ?", [(now + lease, row.id) for row in rows]
+                    "UPDATE actions SET lease_until = ?, attempts = attempts + 1 WHERE id = ?",
+                    [(now + lease, row.id) for row in rows],
                 )
         return rows
 
@@ -248,7 +251,7 @@ class SqliteStore:
         """Write an action's final status."""
         await db.execute(
             """UPDATE actions SET status = ?, result = ?, last_error = COALESCE(?, last_error), lease_until = 0,
-               attempts = attempts + 1, updated_at = ? WHERE id = ?""",
+               updated_at = ? WHERE id = ?""",
             (status, json.dumps(result) if result is not None else None, error, now, action_id),
         )
 
@@ -263,7 +266,7 @@ class SqliteStore:
         """Count a failed attempt and schedule the next."""
         async with self._transaction() as db:
             await db.execute(
-                """UPDATE actions SET attempts = attempts + 1, next_at = ?, last_error = ?, lease_until = 0,
+                """UPDATE actions SET next_at = ?, last_error = ?, lease_until = 0,
                    updated_at = ? WHERE id = ?""",
                 (next_at, error, now, action_id),
             )
