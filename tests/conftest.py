@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bridge.demo import LocalBridge, local_bridge
@@ -49,6 +53,47 @@ async def eventually(predicate: Callable[[], bool], within: float = 30.0) -> Non
             if predicate():
                 return
             await asyncio.sleep(0.02)
+
+
+def free_port() -> int:
+    """Return a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_env(zendesk_url: str, database: Path, port: int, token: str, **extra: str) -> dict[str, str]:
+    """Return the environment of a `bridge serve` process wired to a sandbox."""
+    return {
+        **os.environ,
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PORT": str(port),
+        "TWILIO_AUTH_TOKEN": token,
+        "ZENDESK_URL": zendesk_url.rstrip("/"),
+        "ZENDESK_EMAIL": "bridge@example.com",
+        "ZENDESK_API_TOKEN": "sandbox-token",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "AGENTS": "client:alice=1001,client:bob=1002,+16505550111=1003",
+        **extra,
+    }
+
+
+async def start_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """Start `bridge serve` as a real process and wait until /healthz answers."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", "serve", "--host", "127.0.0.1", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    url = env["PUBLIC_URL"]
+    async with asyncio.timeout(30), aiohttp.ClientSession() as session:
+        while True:
+            assert process.returncode is None, "bridge serve exited early"
+            try:
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return process
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
 
 
 BridgeFactory = Callable[..., AbstractAsyncContextManager[LocalBridge]]

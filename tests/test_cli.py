@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from bridge.cli import main
 from bridge.sandbox import SANDBOX, create_sandbox_app
-from tests.conftest import eventually, parent_sid, recording
+from tests.conftest import eventually, free_port, parent_sid, recording, serve_env, start_serve
 
 TOKEN = "cli-test-token"
-
-
-def free_port() -> int:
-    """Return a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_demo_prints_tickets_and_pops(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,42 +49,15 @@ def test_bad_agents_is_a_clear_start_up_error(
     assert "AGENTS entry 'bob=12'" in capsys.readouterr().err
 
 
-async def wait_until_up(url: str, process: asyncio.subprocess.Process) -> None:
-    """Poll /healthz until the server answers (bounded by the test's deadline)."""
-    async with asyncio.timeout(30), aiohttp.ClientSession() as session:
-        while True:
-            assert process.returncode is None, "bridge serve exited early"
-            try:
-                async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-
-
 async def test_serve_and_replay_processes(tmp_path: Path) -> None:
     """`bridge serve` + `bridge replay --shuffle --repeat 2` against the sandbox: one ticket, one voice comment."""
     sandbox_app = create_sandbox_app()
     async with TestServer(sandbox_app, host="127.0.0.1") as zendesk:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {
-            **os.environ,
-            "PUBLIC_URL": url,
-            "PORT": str(port),
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "ZENDESK_URL": str(zendesk.make_url("")).rstrip("/"),
-            "ZENDESK_EMAIL": "bridge@example.com",
-            "ZENDESK_API_TOKEN": "sandbox-token",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.db'}",
-            "AGENTS": "client:alice=1001",
-        }
-        serve = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bridge", "serve", "--host", "127.0.0.1", env=env, stderr=asyncio.subprocess.PIPE
-        )
+        env = serve_env(str(zendesk.make_url("")), tmp_path / "bridge.db", port, TOKEN, AGENTS="client:alice=1001")
+        serve = await start_serve(env)
         try:
-            await wait_until_up(url, serve)
             path = recording("inbound_answered")
             replay = await asyncio.create_subprocess_exec(
                 sys.executable,

@@ -1,0 +1,52 @@
+"""Exactly once under faults: many calls, every request twice and shuffled, while Zendesk fails 30 %."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bridge.appkeys import STORE
+from tests.callgen import write_calls
+from tests.conftest import BridgeFactory, recording, voice_comments
+
+UNKNOWN = [f"+1415555{n:04d}" for n in range(300, 320)]
+
+
+async def test_200_calls_duplicated_shuffled_against_a_failing_zendesk(
+    make_bridge: BridgeFactory, tmp_path: Path
+) -> None:
+    """One ticket per call, one voice comment per ticket, one user per new number, and an empty outbox."""
+    sources = [
+        (recording("inbound_answered"), None),
+        (recording("inbound_unknown_caller"), "+14155550142"),
+        (recording("voicemail_transcribed"), None),
+        (recording("voicemail_unknown_caller"), "+14155550166"),
+        (recording("missed_caller_hung_up"), None),
+        (recording("outbound_answered"), None),
+        (recording("inbound_two_agents"), None),
+    ]
+    calls = write_calls(sources, 200, tmp_path, UNKNOWN)
+    async with make_bridge(zendesk_timeout_seconds=0.5, zendesk_rate_limit=100_000) as bridge:
+        bridge.sandbox.set_random_faults(0.3, ["500", "503", "429", "hang", "drop", "drop_after"], seed=11)
+        report = await bridge.replay(calls, repeat=2, shuffle=True, seed=5, concurrency=16)
+        assert report.ok, report.failures[:5]
+        await bridge.settle(within=240)
+        bridge.sandbox.clear_faults()
+        snapshot = bridge.sandbox.snapshot()
+        stats = await bridge.app[STORE].stats(0)
+    assert stats.pending == 0
+    assert stats.dead == 0
+    faults = [r for r in snapshot["requests"] if r.get("fault")]
+    assert len(faults) > 100  # the sandbox really did fail a lot of requests
+    by_call: dict[str, list[dict[str, object]]] = {}
+    for ticket in snapshot["tickets"]:
+        by_call.setdefault(str(ticket["external_id"]), []).append(ticket)
+    sids = {json.loads(path.read_text().splitlines()[0])["params"]["CallSid"] for path in calls}
+    assert set(by_call) == sids
+    for sid, tickets in by_call.items():
+        assert len(tickets) == 1, sid
+        ticket = tickets[0]
+        expected = 0 if "missed_call" in ticket["tags"] else 1  # type: ignore[operator]
+        assert len(voice_comments(ticket)) == expected, sid  # type: ignore[arg-type]
+    for number in UNKNOWN:
+        assert len([u for u in snapshot["users"] if u["phone"] == number]) == 1, number

@@ -1,0 +1,82 @@
+"""kill -9 the real server at the worst moments, restart it on the same database: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bridge.replay import replay_files
+from bridge.sandbox import SANDBOX, FaultRule, Sandbox, create_sandbox_app
+from tests.conftest import call_outcome, free_port, parent_sid, recording, serve_env, start_serve, voice_comments
+
+TOKEN = "crash-test-token"
+TICKETS = "/api/v2/channels/voice/tickets"
+
+
+async def outbox_empty(url: str) -> None:
+    """Wait until the server reports no pending actions."""
+    async with asyncio.timeout(60), aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(url + "/healthz") as response:
+                if (await response.json())["outbox"]["pending"] == 0:
+                    return
+            await asyncio.sleep(0.05)
+
+
+async def kill(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL: no cleanup, no flush, exactly like a crashed dyno."""
+    process.kill()
+    await process.communicate()
+
+
+CRASH_POINTS = {
+    # name: (faults while the first process runs, what to wait for before the kill)
+    "after the ack, before any delivery": ([FaultRule(None, "/api/v2", "hang", times=1000)], 1),
+    "mid ticket create": ([FaultRule("POST", TICKETS, "hang")], 1),
+    "ticket created, answer lost, crash during the look-up": (
+        [FaultRule("POST", TICKETS, "drop_after"), FaultRule("GET", "/api/v2/tickets", "hang")],
+        1,
+    ),
+    "between the ticket and its voice comment": ([FaultRule("PUT", "/api/v2/tickets", "hang")], 1),
+    "voice comment added, answer lost, crash during the check": (
+        [FaultRule("PUT", "/api/v2/tickets", "drop_after"), FaultRule("GET", "/api/v2/tickets/", "hang")],
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("point", sorted(CRASH_POINTS))
+async def test_kill_9_and_restart(tmp_path: Path, point: str) -> None:
+    """Whatever moment the process dies at, the call ends with one ticket and one voice comment."""
+    faults, hangs = CRASH_POINTS[point]
+    sandbox_app = create_sandbox_app()
+    sandbox: Sandbox = sandbox_app[SANDBOX]
+    async with TestServer(sandbox_app, host="127.0.0.1") as zendesk:
+        port = free_port()
+        env = serve_env(str(zendesk.make_url("")), tmp_path / "bridge.db", port, TOKEN, ZENDESK_TIMEOUT_SECONDS="30")
+        sandbox.add_faults(faults)
+        first = await start_serve(env)
+        path = recording("inbound_unknown_caller")
+        report = await replay_files([path], base_url=env["PUBLIC_URL"], auth_token=TOKEN, repeat=2)
+        assert report.ok, report.failures
+        async with asyncio.timeout(30):
+            await sandbox.wait_for_hangs(hangs)
+        await kill(first)
+        sandbox.clear_faults()
+        sandbox.release_hangs()
+        sandbox.set_random_faults(0.2, ["500", "503", "429"], seed=3)  # and Zendesk keeps failing
+        second = await start_serve(env)
+        try:
+            await outbox_empty(env["PUBLIC_URL"])
+        finally:
+            second.terminate()
+            await second.communicate()
+        snapshot = sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, parent_sid(path))
+    assert len(voice_comments(ticket)) == 1
+    assert len([u for u in snapshot["users"] if u["phone"] == "+14155550142"]) == 1
+    assert second.returncode == 0
