@@ -332,7 +332,7 @@ def _decide_answered(
     if policy.ticket_on == "answer":
         ticket = {**base, "comment": {"body": _answer_note(call, leg), "public": False}}
         emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=agent_id))
-    elif agent_id is not None and user_key:
+    elif agent_id is not None and user_key and not call.over:
         emit(act.display_user(call.sid, agent_id, user_key))
     if not call.over:
         return
