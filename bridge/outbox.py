@@ -294,7 +294,7 @@ class Worker:
         """Start the loop as a tracked task."""
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
-    async def stop(self, grace: float = 8.0) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming, let in-flight deliveries finish for up to `grace` seconds, then cancel them."""
         self._stopping = True
         self._wake.set()

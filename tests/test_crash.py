@@ -80,3 +80,30 @@ async def test_kill_9_and_restart(tmp_path: Path, point: str) -> None:
     assert len(voice_comments(ticket)) == 1
     assert len([u for u in snapshot["users"] if u["phone"] == "+14155550142"]) == 1
     assert second.returncode == 0
+
+
+async def test_sigterm_stops_within_ten_seconds_and_loses_nothing(tmp_path: Path) -> None:
+    """SIGTERM with a Zendesk request hanging: the process exits cleanly in time; the action is redone after."""
+    sandbox_app = create_sandbox_app()
+    sandbox: Sandbox = sandbox_app[SANDBOX]
+    async with TestServer(sandbox_app, host="127.0.0.1") as zendesk:
+        env = serve_env(str(zendesk.make_url("")), tmp_path / "b.db", free_port(), TOKEN, ZENDESK_TIMEOUT_SECONDS="60")
+        sandbox.add_faults([FaultRule("POST", TICKETS, "hang")])
+        first = await start_serve(env)
+        path = recording("inbound_answered")
+        assert (await replay_files([path], base_url=env["PUBLIC_URL"], auth_token=TOKEN)).ok
+        async with asyncio.timeout(30):
+            await sandbox.wait_for_hangs(1)
+        first.terminate()
+        async with asyncio.timeout(10):  # Heroku gives 30 s; we promise 10
+            await first.communicate()
+        assert first.returncode == 0
+        sandbox.release_hangs()
+        second = await start_serve(env)
+        try:
+            await outbox_empty(env["PUBLIC_URL"])
+        finally:
+            second.terminate()
+            await second.communicate()
+        (ticket,) = call_outcome(sandbox.snapshot(), parent_sid(path))
+        assert len(voice_comments(ticket)) == 1
