@@ -11,11 +11,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bridge.appkeys import CLOCK, INGEST, SESSION, SETTINGS, STORE, WORKER, Clock
+from bridge.appkeys import CLOCK, INGEST, RECONCILER, SESSION, SETTINGS, STORE, WORKER, Clock
 from bridge.calls import WARNINGS, Call, Outcome, Policy, step
 from bridge.events import CallEvent
 from bridge.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
 from bridge.phones import mask_text
+from bridge.reconcile import Reconciler, TwilioRest
 from bridge.settings import ConfigError, Settings
 from bridge.store import Ingested, Reducer, Store
 from bridge.store.sqlite import SqliteStore
@@ -111,6 +112,26 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
         yield
         await worker.stop()
 
+    async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
+        twilio = None
+        if settings.twilio_account_sid and settings.twilio_auth_token:
+            token = settings.twilio_auth_token.get_secret_value()
+            twilio = TwilioRest(settings.twilio_account_sid, token, settings.twilio_api_url)
+        reconciler = Reconciler(
+            app[STORE],
+            reduce,
+            stale_after=settings.call_stale_minutes * 60,
+            twilio=twilio,
+            clock=clock,
+            wake=app[WORKER].wake,
+        )
+        app[RECONCILER] = reconciler
+        reconciler.start()
+        yield
+        await reconciler.stop()
+        if twilio is not None:
+            await twilio.close()
+
     async def ingest(keys: Sequence[str], event: CallEvent) -> Ingested:
         ingested = await app[STORE].ingest(keys, event, reduce, now=clock())
         if ingested.outcome is not None:
@@ -122,7 +143,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
         return ingested
 
     app[INGEST] = ingest
-    app.cleanup_ctx.extend([store_ctx, session_ctx, worker_ctx])
+    app.cleanup_ctx.extend([store_ctx, session_ctx, worker_ctx, reconciler_ctx])
     twilio.setup(app, settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bridge.events import CallEvent
 from bridge.outbox import Worker
+from bridge.reconcile import Reconciler
 from bridge.settings import Settings
 from bridge.store import Ingested, Store
 
@@ -21,3 +22,4 @@ STORE = web.AppKey("store", Store)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 INGEST: web.AppKey[Ingest] = web.AppKey("ingest")
 WORKER = web.AppKey("worker", Worker)
+RECONCILER = web.AppKey("reconciler", Reconciler)

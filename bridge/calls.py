@@ -23,9 +23,10 @@ from schemas.zendesk import VoiceComment
 
 RECORDING_WAIT = "recording_wait"
 TRANSCRIPTION_WAIT = "transcription_wait"
+STALE = "stale"  # reconciliation gave up waiting for callbacks: decide with what is known
 VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
 
-WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed"})
+WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown"})
 
 Emit = Callable[[Action], None]
 Notice = Callable[[str, str], None]
@@ -166,6 +167,10 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> None:
             call.transcription_text = event.transcription_text or None
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
+        if event.timer == STALE:
+            # No more callbacks are coming: every wait is over and the call has ended.
+            call.ended_at = call.ended_at or event.at
+            call.fired.extend(name for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT) if name not in call.fired)
 
 
 def _apply_parent_status(call: Call, event: CallEvent) -> None:
@@ -272,6 +277,9 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             notices.append((key, text))
 
     if call.direction is None or call.from_number is None:
+        if STALE in call.fired:
+            notice("notice:unknown", "call closed out without ever learning who called whom: no ticket")
+            call.finished = True
         return out  # only parent-level callbacks say who called whom; keep the event and wait
     inbound = call.direction == "inbound"
     answered = call.legs.get(call.answered_leg) if call.answered_leg else None

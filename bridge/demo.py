@@ -16,11 +16,13 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from bridge.app import create_app
-from bridge.appkeys import STORE
+from bridge.appkeys import RECONCILER, STORE
 from bridge.outbox import RetryPolicy
+from bridge.reconcile import Reconciler
 from bridge.replay import ReplayReport, replay_files
 from bridge.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
 from bridge.settings import Settings
+from bridge.store import Store
 
 RECORDINGS = Path(__file__).parent / "recordings"
 DEMO_AGENTS = {"client:alice": 1001, "client:bob": 1002, "+16505550111": 1003}
@@ -60,6 +62,25 @@ class LocalBridge:
     async def replay(self, paths: Sequence[Path], **options: Any) -> ReplayReport:
         """Replay recordings against this bridge."""
         return await replay_files(paths, base_url=self.url, auth_token=self.auth_token, **options)
+
+    @property
+    def store(self) -> Store:
+        """Return the bridge's store."""
+        return self.app[STORE]
+
+    @property
+    def reconciler(self) -> Reconciler:
+        """Return the bridge's reconciler."""
+        return self.app[RECONCILER]
+
+    async def settle_calls(self, within: float = 30.0) -> None:
+        """Wait until every call reached its final outcome and the outbox is empty."""
+        deadline = time.monotonic() + within
+        while await self.store.stale_calls(time.time() + 3600, limit=1):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"calls still unfinished after {within} s")
+            await asyncio.sleep(0.02)
+        await self.settle(within)
 
     async def settle(self, within: float = 30.0) -> None:
         """Wait until the outbox holds nothing pending, or raise TimeoutError."""

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     public_url: str = "http://localhost:8080"
     twilio_auth_token: SecretStr | None = None
     twilio_account_sid: str | None = None
+    twilio_api_url: str | None = None  # instead of https://api.twilio.com (a proxy, or a test fake)
     zendesk_subdomain: str | None = None
     zendesk_url: str | None = None
     zendesk_email: str | None = None
@@ -101,7 +102,16 @@ class Settings(BaseSettings):
     def _max_age(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str | int | float) else value
 
-    @field_validator("caller_id", "default_region", "zendesk_subdomain", "zendesk_url", "record_dir", mode="before")
+    @field_validator(
+        "caller_id",
+        "default_region",
+        "zendesk_subdomain",
+        "zendesk_url",
+        "record_dir",
+        "twilio_account_sid",
+        "twilio_api_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

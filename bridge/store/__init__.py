@@ -116,6 +116,14 @@ class Store(Protocol):
         """Give up on a pending or dead action."""
         ...
 
+    async def stale_calls(self, before: float, limit: int) -> list[str]:
+        """Return calls with no final outcome whose last event is older than `before`."""
+        ...
+
+    async def touch_call(self, call_sid: str, now: float) -> None:
+        """Postpone a call's next reconciliation."""
+        ...
+
     async def get_call(self, call_sid: str) -> Call | None:
         """Return a call's state."""
         ...

@@ -342,6 +342,19 @@ class SqliteStore:
             row = await cursor.fetchone()
         return Call.model_validate_json(row["state"]) if row else None
 
+    async def stale_calls(self, before: float, limit: int) -> list[str]:
+        """Return calls with no final outcome whose last event is older than `before`."""
+        async with self._db.execute(
+            "SELECT call_sid FROM calls WHERE finished = 0 AND updated_at < ? ORDER BY updated_at LIMIT ?",
+            (before, limit),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def touch_call(self, call_sid: str, now: float) -> None:
+        """Postpone a call's next reconciliation."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE calls SET updated_at = ? WHERE call_sid = ?", (now, call_sid))
+
     async def count_events(self) -> int:
         """Count stored webhook events."""
         async with self._db.execute("SELECT COUNT(*) FROM events") as cursor:

@@ -1,0 +1,184 @@
+"""Reconcile calls whose callbacks stopped coming: Twilio does not retry a failed status callback.
+
+A call with no final outcome `CALL_STALE_MINUTES` after its last event is looked up through Twilio's
+REST API when TWILIO_ACCOUNT_SID is set (parent call, its dialed legs, its recordings), and the facts
+are fed to the state machine as ordinary events. Then the call is closed out with what is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from bridge.calls import STALE
+from bridge.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind
+from bridge.phones import is_client
+from bridge.store import Reducer, Store
+
+log = logging.getLogger("bridge.reconcile")
+TWILIO_API = "https://api.twilio.com"
+_LEG_STATUS = {"queued": "initiated", "ringing": "ringing", "in-progress": "answered"}
+
+
+def _at(moment: datetime | None, now: float) -> datetime:
+    """Use Twilio's time when it gave one."""
+    return moment.astimezone(UTC) if moment is not None else datetime.fromtimestamp(now, UTC)
+
+
+def _int(value: Any) -> int | None:
+    """Read Twilio's string durations."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class TwilioRest:
+    """The few Twilio REST look-ups reconciliation needs, through the library's async client."""
+
+    def __init__(self, account_sid: str, auth_token: str, base_url: str | None = None) -> None:
+        """Build a client; `base_url` points it elsewhere than api.twilio.com (a proxy or a test fake)."""
+        self._http = AsyncTwilioHttpClient()
+        self._account_sid = account_sid
+        self._client = Client(account_sid, auth_token, http_client=self._http)
+        self._media_base = (base_url or TWILIO_API).rstrip("/")
+        if base_url:
+            self._client.api.base_url = base_url.rstrip("/")
+
+    async def close(self) -> None:
+        """Close the library's HTTP session."""
+        await self._http.close()
+
+    async def facts(self, call_sid: str, now: float) -> tuple[list[CallEvent], bool]:
+        """Return what Twilio knows of a call as events, and whether the call is over."""
+        call = await self._client.calls(call_sid).fetch_async()
+        legs = await self._client.calls.list_async(parent_call_sid=call_sid)
+        recordings = await self._client.recordings.list_async(call_sid=call_sid)
+        status = str(call.status or "")
+        origin = str(call._from or "")  # twilio-python names the `from` field `_from` (a keyword clash)
+        events = [
+            CallEvent(
+                kind=EventKind.CALL_STATUS,
+                call_sid=call_sid,
+                at=_at(call.end_time or call.start_time, now),
+                direction="outbound" if is_client(origin) else "inbound",
+                from_number=origin,
+                to_number=str(call.to or ""),
+                status=status,
+                duration=_int(call.duration),
+            )
+        ]
+        for leg in legs:
+            leg_status = str(leg.status or "")
+            events.append(
+                CallEvent(
+                    kind=EventKind.LEG_STATUS,
+                    call_sid=call_sid,
+                    at=_at(leg.end_time or leg.start_time, now),
+                    leg_sid=str(leg.sid),
+                    leg_to=str(leg.to or ""),
+                    status=_LEG_STATUS.get(leg_status, leg_status),
+                    duration=_int(leg.duration),
+                )
+            )
+        for recording in recordings:
+            events.append(
+                CallEvent(
+                    kind=EventKind.RECORDING,
+                    call_sid=call_sid,
+                    at=_at(recording.start_time, now),
+                    recording_sid=str(recording.sid),
+                    recording_url=f"{self._media_base}/2010-04-01/Accounts/{self._account_sid}/Recordings/"
+                    f"{recording.sid}",
+                    recording_duration=_int(recording.duration),
+                    recording_status="completed" if recording.status == "completed" else "absent",
+                    recording_source=str(recording.source) if recording.source else None,
+                    recording_started_at=_at(recording.start_time, now),
+                )
+            )
+        return events, status in TERMINAL_CALL_STATUSES
+
+
+Lookup = Callable[[str, float], Any]
+
+
+class Reconciler:
+    """Periodically settle calls that went quiet before reaching a final outcome."""
+
+    def __init__(
+        self,
+        store: Store,
+        reduce: Reducer,
+        *,
+        stale_after: float,
+        twilio: TwilioRest | None,
+        clock: Callable[[], float] = time.time,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Bind the store and, when configured, Twilio's REST API."""
+        self._store = store
+        self._reduce = reduce
+        self._stale_after = stale_after
+        self._twilio = twilio
+        self._clock = clock
+        self._wake = wake
+        self._task: asyncio.Task[None] | None = None
+        self.interval = max(0.05, min(60.0, stale_after / 4))
+
+    async def run_once(self) -> int:
+        """Reconcile every stale call once; return how many were looked at."""
+        now = self._clock()
+        stale = await self._store.stale_calls(now - self._stale_after, limit=100)
+        for call_sid in stale:
+            try:
+                await self._reconcile(call_sid, now)
+            except Exception as exc:  # Twilio down or the call unknown there: try again next round
+                log.warning("reconcile: call %s could not be looked up (%s); retrying later", call_sid, exc)
+                await self._store.touch_call(call_sid, now)
+        if stale:
+            self._wake()
+        return len(stale)
+
+    async def _reconcile(self, call_sid: str, now: float) -> None:
+        """Feed Twilio's facts in, then close the call out unless Twilio says it is still going."""
+        over = True
+        if self._twilio is not None:
+            events, over = await self._twilio.facts(call_sid, now)
+            for event in events:
+                key = f"reconcile|{call_sid}|{event.kind}|{event.leg_sid or event.recording_sid}|{event.status}"
+                await self._store.ingest([key], event, self._reduce, now=now)
+        if not over:
+            log.info("reconcile: call %s is still in progress at Twilio", call_sid)
+            await self._store.touch_call(call_sid, now)
+            return
+        event = CallEvent(kind=EventKind.TIMER, call_sid=call_sid, at=datetime.fromtimestamp(now, UTC), timer=STALE)
+        await self._store.ingest([f"stale|{call_sid}"], event, self._reduce, now=now)
+        log.info("reconcile: call %s closed out with what is known", call_sid)
+
+    def start(self) -> None:
+        """Run rounds in a tracked task."""
+        self._task = asyncio.create_task(self._loop(), name="reconciler")
+
+    async def stop(self) -> None:
+        """Stop the rounds."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        """Reconcile, then sleep a quarter of the staleness period (at most a minute)."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("reconcile: round failed")
+            await asyncio.sleep(self.interval)

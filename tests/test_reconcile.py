@@ -1,0 +1,142 @@
+"""Calls whose callbacks were lost are reconciled through a local fake of Twilio's REST API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.conftest import BridgeFactory, call_outcome, eventually, recording, voice_comments
+
+ACCOUNT = "AC455c03f9e322135d9c681cabb529d68e"
+PARENT, CHILD, REC = (
+    "CA2f564bde5c5db0df77f46f156be543fc",
+    "CA65761ccfba8ccde090453b5f8ebc7436",
+    "RE5eab47b37ef27c0e5986cfffd23c1ff1",
+)
+STALE = {"call_stale_minutes": 0.005}  # 0.3 s
+FETCHED = web.AppKey("fetched", list)
+
+
+def fake_twilio(parent_status: str) -> web.Application:
+    """Serve the three REST resources reconciliation reads, in Twilio's JSON shapes."""
+    live = parent_status == "in-progress"  # a long call: the agent is still talking, nothing recorded yet
+    parent = {
+        "sid": PARENT,
+        "status": parent_status,
+        "duration": "104",
+        "from": "+14155550123",
+        "to": "+16505550100",
+        "direction": "inbound",
+        "parent_call_sid": None,
+        "start_time": "Tue, 15 Sep 2026 14:02:07 +0000",
+        "end_time": "Tue, 15 Sep 2026 14:03:51 +0000",
+    }
+    child = {
+        "sid": CHILD,
+        "status": "in-progress" if live else "completed",
+        "duration": None if live else "95",
+        "from": "+14155550123",
+        "to": "client:alice",
+        "direction": "outbound-dial",
+        "parent_call_sid": PARENT,
+        "start_time": "Tue, 15 Sep 2026 14:02:15 +0000",
+        "end_time": None if live else "Tue, 15 Sep 2026 14:03:50 +0000",
+    }
+    calls = {PARENT: parent, CHILD: child}
+    recording = {
+        "sid": REC,
+        "call_sid": PARENT,
+        "status": "completed",
+        "duration": "95",
+        "source": "DialVerb",
+        "start_time": "Tue, 15 Sep 2026 14:02:15 +0000",
+    }
+    recordings = [] if live else [recording]
+    base = f"/2010-04-01/Accounts/{ACCOUNT}"
+    fetched: list[str] = []
+
+    async def fetch(request: web.Request) -> web.Response:
+        fetched.append(request.match_info["sid"])
+        call = calls.get(request.match_info["sid"])
+        return web.json_response(call) if call else web.json_response({"code": 20404}, status=404)
+
+    async def listing(request: web.Request) -> web.Response:
+        parent = request.query.get("ParentCallSid")
+        return web.json_response({"calls": [c for c in calls.values() if c["parent_call_sid"] == parent],
+                                  "next_page_uri": None, "page": 0, "page_size": 50})  # fmt: skip
+
+    async def recording_list(request: web.Request) -> web.Response:
+        sid = request.query.get("CallSid")
+        found = [r for r in recordings if r["call_sid"] == sid]
+        return web.json_response({"recordings": found, "next_page_uri": None, "page": 0, "page_size": 50})
+
+    app = web.Application()
+    app[FETCHED] = fetched
+    app.router.add_get(base + "/Calls/{sid}.json", fetch)
+    app.router.add_get(base + "/Calls.json", listing)
+    app.router.add_get(base + "/Recordings.json", recording_list)
+    return app
+
+
+@pytest.fixture
+async def twilio_api() -> AsyncIterator[Any]:
+    """Start a fake Twilio REST API whose parent call has completed."""
+    async with TestServer(fake_twilio("completed"), host="127.0.0.1") as server:
+        yield server
+
+
+def partial(tmp_path: Path) -> Path:
+    """Scenario A up to the answer: every later callback was lost."""
+    lines = recording("inbound_answered").read_text().splitlines()[:4]
+    path = tmp_path / "partial.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_lost_callbacks_are_recovered_from_twilio(
+    make_bridge: BridgeFactory, twilio_api: Any, tmp_path: Path
+) -> None:
+    """Twilio's REST API supplies the end, the talk time and the recording; the ticket gets all three."""
+    url = str(twilio_api.make_url("")).rstrip("/")
+    async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, **STALE) as bridge:
+        assert (await bridge.replay([partial(tmp_path)])).ok
+        await bridge.settle()  # the ticket at answer goes out first
+        await bridge.settle_calls()
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
+        (comment,) = voice_comments(ticket)
+        assert comment["call_duration"] == 95
+        assert comment["recording_url"].endswith(f"/Recordings/{REC}.mp3")
+        assert comment["answered_by_id"] == 1001
+
+
+async def test_without_twilio_credentials_calls_close_with_what_is_known(
+    make_bridge: BridgeFactory, tmp_path: Path
+) -> None:
+    """No TWILIO_ACCOUNT_SID: the stale call still gets its one voice comment, without a recording."""
+    async with make_bridge(**STALE) as bridge:
+        assert (await bridge.replay([partial(tmp_path)])).ok
+        await bridge.settle_calls()
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
+        (comment,) = voice_comments(ticket)
+        assert "recording_url" not in comment
+
+
+async def test_a_call_still_in_progress_at_twilio_is_left_alone(make_bridge: BridgeFactory, tmp_path: Path) -> None:
+    """A long call is not closed out while Twilio says it is still going."""
+    app = fake_twilio("in-progress")
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, **STALE) as bridge:
+            assert (await bridge.replay([partial(tmp_path)])).ok
+            await eventually(lambda: len(app[FETCHED]) >= 3)  # looked up, found live, looked up again
+            await bridge.settle()
+            (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
+            assert voice_comments(ticket) == []
+            call = await bridge.store.get_call(PARENT)
+            assert call is not None
+            assert not call.finished
