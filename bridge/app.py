@@ -10,10 +10,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from bridge.appkeys import CLOCK, INGEST, RECONCILER, SESSION, SETTINGS, STORE, WORKER, Clock
+from bridge.appkeys import CLOCK, INGEST, METRICS, RECONCILER, SESSION, SETTINGS, STORE, WORKER, Clock
 from bridge.calls import WARNINGS, Call, Outcome, Policy, step
 from bridge.events import CallEvent
+from bridge.metrics import Metrics
 from bridge.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
 from bridge.phones import mask_text
 from bridge.reconcile import Reconciler, TwilioRest
@@ -78,6 +80,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
     app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    metrics = app[METRICS] = Metrics()
     reduce = make_reducer(settings.policy(), clock)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -98,7 +101,11 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
         base_url = settings.zendesk_base_url
         assert base_url is not None  # check_serving made sure
         zendesk = ZendeskClient(
-            app[SESSION], base_url, authorization(settings), timeout=settings.zendesk_timeout_seconds
+            app[SESSION],
+            base_url,
+            authorization(settings),
+            timeout=settings.zendesk_timeout_seconds,
+            on_answer=metrics.zendesk_answered,
         )
         worker = Worker(
             app[STORE],
@@ -106,6 +113,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
             retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
             limiter=RateLimiter(settings.zendesk_rate_limit),
             clock=clock,
+            metrics=metrics,
         )
         app[WORKER] = worker
         worker.start()
@@ -147,6 +155,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
     twilio.setup(app, settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
     return app
 
 
@@ -163,6 +172,13 @@ async def healthz(request: web.Request) -> web.Response:
             },
         }
     )
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """Serve Prometheus metrics."""
+    stats = await request.app[STORE].stats(request.app[CLOCK]())
+    body = request.app[METRICS].render(stats)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 from bridge.events import CallEvent
+from bridge.metrics import Metrics
 from bridge.outbox import Worker
 from bridge.reconcile import Reconciler
 from bridge.settings import Settings
@@ -23,3 +24,4 @@ SESSION = web.AppKey("session", aiohttp.ClientSession)
 INGEST: web.AppKey[Ingest] = web.AppKey("ingest")
 WORKER = web.AppKey("worker", Worker)
 RECONCILER = web.AppKey("reconciler", Reconciler)
+METRICS = web.AppKey("metrics", Metrics)

@@ -129,13 +129,15 @@ class Outcome:
 def step(call: Call | None, event: CallEvent, now: datetime, policy: Policy) -> Outcome:
     """Fold one event into the call and return the effects that became due."""
     state = call.model_copy(deep=True) if call is not None else Call(sid=event.call_sid)
-    _apply(state, event, policy)
     notices: list[tuple[str, str]] = []
+    ignored = _apply(state, event, policy)
+    if ignored:
+        notices.append(("notice:ignored", ignored))
     return Outcome(state, _decide(state, now, policy, notices), notices)
 
 
-def _apply(call: Call, event: CallEvent, policy: Policy) -> None:
-    """Record what the event says, never letting a stale event undo a later one."""
+def _apply(call: Call, event: CallEvent, policy: Policy) -> str | None:
+    """Record what the event says, never letting a stale event undo a later one; say why if ignored."""
     if call.first_seen is None or event.at < call.first_seen:
         call.first_seen = event.at
     call.direction = call.direction or event.direction
@@ -150,7 +152,7 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> None:
     if event.kind == EventKind.CALL_STATUS:
         _apply_parent_status(call, event)
     elif event.kind == EventKind.LEG_STATUS and event.leg_sid:
-        _apply_leg(call, event)
+        return _apply_leg(call, event)
     elif event.kind == EventKind.DIAL_ENDED:
         _apply_dial(call, event, policy)
     elif event.kind == EventKind.VOICEMAIL_LEFT:
@@ -171,6 +173,7 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> None:
             # No more callbacks are coming: every wait is over and the call has ended.
             call.ended_at = call.ended_at or event.at
             call.fired.extend(name for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT) if name not in call.fired)
+    return None
 
 
 def _apply_parent_status(call: Call, event: CallEvent) -> None:
@@ -185,8 +188,8 @@ def _apply_parent_status(call: Call, event: CallEvent) -> None:
         call.parent_duration = event.duration
 
 
-def _apply_leg(call: Call, event: CallEvent) -> None:
-    """Track one dialed leg by its own SequenceNumber stream."""
+def _apply_leg(call: Call, event: CallEvent) -> str | None:
+    """Track one dialed leg by its own SequenceNumber stream; say why a stale status is ignored."""
     assert event.leg_sid is not None
     leg = call.legs.setdefault(event.leg_sid, Leg(sid=event.leg_sid))
     leg.to = leg.to or event.leg_to
@@ -194,10 +197,9 @@ def _apply_leg(call: Call, event: CallEvent) -> None:
     if leg.started_at is None or event.at < leg.started_at:
         leg.started_at = event.at
     status = LegStatus(event.status or LegStatus.INITIATED)
-    if leg.status.terminal or status.rank < leg.status.rank:
-        return
-    if event.sequence is not None and event.sequence <= leg.sequence:
-        return
+    stale = leg.status.terminal or status.rank < leg.status.rank
+    if stale or (event.sequence is not None and event.sequence <= leg.sequence):
+        return f"ignored late '{status}' of leg {leg.sid}: it is already '{leg.status}'"
     leg.status = status
     leg.sequence = event.sequence if event.sequence is not None else leg.sequence
     if status == LegStatus.ANSWERED:
@@ -210,6 +212,7 @@ def _apply_leg(call: Call, event: CallEvent) -> None:
             leg.answered_at = event.at - timedelta(seconds=event.duration)
     if leg.answered and call.answered_leg is None:
         call.answered_leg = leg.sid
+    return None
 
 
 def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
@@ -295,6 +298,8 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             agent = policy.agents.get(leg.to or "")
             if inbound and leg.status == LegStatus.RINGING and agent is not None:
                 emit(act.display_user(call.sid, agent, user_key))
+            elif inbound and leg.status == LegStatus.RINGING:
+                notice(f"notice:unmapped_leg:{leg.sid}", f"{mask(leg.to)} is ringing but not in AGENTS: no pop")
             elif not inbound and calling_agent is not None and leg.status.rank <= LegStatus.RINGING.rank:
                 emit(act.display_user(call.sid, calling_agent, user_key))
 

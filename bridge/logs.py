@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 from bridge.phones import mask_text
+
+_CALL_SID = re.compile(r"\bCA[0-9a-f]{32}\b")
 
 
 class MaskingFormatter(logging.Formatter):
@@ -29,6 +32,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": mask_text(record.getMessage()),
         }
+        call = _CALL_SID.search(entry["msg"])
+        if call:
+            entry["call_sid"] = call.group(0)
         if record.exc_info:
             entry["exc"] = mask_text(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)

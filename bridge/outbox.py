@@ -19,6 +19,7 @@ from typing import Any
 from bridge import actions as act
 from bridge.actions import ActionKind
 from bridge.events import CallEvent, EventKind
+from bridge.metrics import Metrics
 from bridge.phones import digits, mask_text
 from bridge.store import DEAD, DONE, DROPPED, ActionRow, Reducer, Store
 from bridge.zendesk import (
@@ -266,8 +267,10 @@ class Worker:
         clock: Clock = time.time,
         rng: random.Random | None = None,
         concurrency: int = 4,
+        metrics: Metrics | None = None,
     ) -> None:
         """Bind the store and deliverer; nothing runs until `start`."""
+        self._metrics = metrics
         self._store = store
         self._deliverer = deliverer
         self._retry = retry or RetryPolicy()
@@ -357,6 +360,7 @@ class Worker:
         if now - row.created_at > self._retry.max_age:
             error = f"gave up after {self._retry.max_age:.0f} s; last error: {row.last_error or 'none'}"
             await self._store.finish(row.id, DEAD, result=None, error=error, now=now)
+            self._count(row, "dead")
             log.error("outbox: %s for call %s is a dead letter: %s", describe(row), row.call_sid, error)
             return
         deps = await self._store.results(row.needs)
@@ -373,6 +377,7 @@ class Worker:
         except ZendeskError as exc:
             error = f"{exc} {exc.body}".strip()
             await self._store.finish(row.id, DEAD, result=None, error=error, now=self._clock())
+            self._count(row, "dead")
             log.error("outbox: %s for call %s is a dead letter: %s", describe(row), row.call_sid, mask_text(error))
         except Exception as exc:  # a bug must not lose the action: keep it and retry later
             log.exception("outbox: %s for call %s failed unexpectedly", describe(row), row.call_sid)
@@ -384,6 +389,7 @@ class Worker:
         """Schedule another attempt after `delay` seconds."""
         now = self._clock()
         await self._store.retry_later(row.id, next_at=now + delay, error=str(exc), now=now)
+        self._count(row, "retry")
         log.warning("outbox: %s for call %s failed (%s); retry in %.1f s", describe(row), row.call_sid, exc, delay)
 
     async def _settle(self, row: ActionRow, outcome: Outcome) -> None:
@@ -394,10 +400,20 @@ class Worker:
                 await self._store.add_actions(outcome.follow_ups, now=now)
             await self._store.finish(row.id, DONE, result=outcome.result, error=None, now=now)
             self.delivered += 1
+            self._count(row, "delivered")
+            if self._metrics is not None:
+                self._metrics.delivery.labels(row.kind).observe(max(0.0, now - row.created_at))
             log.info("outbox: %s for call %s delivered", describe(row), row.call_sid)
         elif isinstance(outcome, Dropped):
             await self._store.finish(row.id, DROPPED, result=None, error=outcome.reason, now=now)
+            self._count(row, "dropped")
             log.info("outbox: %s for call %s dropped: %s", describe(row), row.call_sid, outcome.reason)
         else:
             self.delivered += 1
+            self._count(row, "delivered")
         self._wake.set()
+
+    def _count(self, row: ActionRow, outcome: str) -> None:
+        """Count one attempt's outcome."""
+        if self._metrics is not None:
+            self._metrics.actions.labels(row.kind, outcome).inc()

@@ -6,6 +6,7 @@ import base64
 import email.utils
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -94,9 +95,16 @@ class ZendeskClient:
     """The Zendesk endpoints the bridge calls, each returning parsed JSON or raising a ZendeskError."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, authorization: str, *, timeout: float = 15.0
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        authorization: str,
+        *,
+        timeout: float = 15.0,
+        on_answer: Callable[[int], None] = lambda status: None,
     ) -> None:
         """Bind to a base URL (`https://acme.zendesk.com` or the sandbox) and an Authorization header."""
+        self._on_answer = on_answer
         self._session = session
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": authorization, "Accept": "application/json"}
@@ -121,9 +129,12 @@ class ZendeskClient:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError as exc:
+            self._on_answer(0)
             raise Unreachable(f"{method} {path}: timed out") from exc
         except aiohttp.ClientError as exc:
+            self._on_answer(0)
             raise Unreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        self._on_answer(status)
         if 200 <= status < 300:
             return json.loads(text) if text.strip() else {}
         message = f"{method} {path}: HTTP {status}"

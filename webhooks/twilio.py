@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from bridge.appkeys import CLOCK, INGEST
+from bridge.appkeys import CLOCK, INGEST, METRICS
 from bridge.events import CallEvent, Direction, EventKind, LegStatus
 from bridge.phones import is_client, is_e164, mask
 from bridge.settings import MAX_RUNG_AGENTS, Settings
@@ -44,6 +44,7 @@ RECORDING_EVENTS = "completed absent"
 TRANSCRIBE_MAX_SECONDS = 120  # Twilio transcribes recordings of at most two minutes
 
 FORM = web.RequestKey("twilio_form", MultiDict[str])
+ROUTES = ("incoming", "outgoing", "status", "dial-action", "record-action", "recording-status", "transcription")
 _LEG_STATUS = {
     "queued": LegStatus.INITIATED,
     "initiated": LegStatus.INITIATED,
@@ -141,12 +142,22 @@ async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable
     if not is_form or not isinstance(params, MultiDict):
         raise _reject(request, web.HTTPUnsupportedMediaType(reason=f"Content-Type must be {FORM_TYPE}"))
     request[FORM] = params
-    return await handler(request)
+    try:
+        return await handler(request)
+    except BadField as exc:
+        raise _reject(request, exc) from None
+
+
+def _route(request: web.Request) -> str:
+    """Name the route for metrics (bounded: unknown paths are all 'unknown')."""
+    name = request.path.rsplit("/", 1)[-1]
+    return name if name in ROUTES else "unknown"
 
 
 def _reject(request: web.Request, exc: web.HTTPException) -> web.HTTPException:
-    """Log a rejected webhook with its reason (no parameters: it is unverified input)."""
+    """Log and count a rejected webhook with its reason (no parameters: it is unverified input)."""
     log.warning("webhook %s %s rejected: %s %s", request.method, request.path, exc.status, exc.reason)
+    request.app[METRICS].webhooks.labels(_route(request), f"rejected_{exc.status}").inc()
     return exc
 
 
@@ -226,6 +237,7 @@ async def _accept(request: web.Request, form: BaseModel, event: CallEvent) -> No
     """Store the event and its actions durably before any reply goes out."""
     ingested = await request.app[INGEST](_keys(request, form), event)
     outcome = "duplicate" if ingested.duplicate else "accepted"
+    request.app[METRICS].webhooks.labels(_route(request), outcome).inc()
     log.info("webhook %s %s for call %s (%s)", request.path.rsplit("/", 1)[-1], outcome, event.call_sid, event.kind)
 
 
@@ -472,15 +484,8 @@ async def transcription(request: web.Request) -> web.Response:
 def setup(app: web.Application, settings: Settings) -> None:
     """Register the Twilio routes and the guard on an application."""
     app[CONFIG] = TwilioConfig.from_settings(settings)
-    for route, handler in (
-        ("incoming", incoming),
-        ("outgoing", outgoing),
-        ("status", status),
-        ("dial-action", dial_action),
-        ("record-action", record_action),
-        ("recording-status", recording_status),
-        ("transcription", transcription),
-    ):
+    handlers = (incoming, outgoing, status, dial_action, record_action, recording_status, transcription)
+    for route, handler in zip(ROUTES, handlers, strict=True):
         app.router.add_post(f"{PREFIX}/{route}", handler)
     app.middlewares.append(guard)
 

@@ -1,0 +1,49 @@
+"""Prometheus metrics, one registry per application (so several apps in one process stay apart)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from bridge.store import OutboxStats
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
+
+
+class Metrics:
+    """Every metric the bridge exports at /metrics."""
+
+    def __init__(self) -> None:
+        """Create the metrics in a private registry."""
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.webhooks = Counter(
+            "bridge_webhooks", "Twilio webhooks received, by route and outcome", ["route", "outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.actions = Counter(
+            "bridge_actions", "Outbox delivery attempts, by action kind and outcome", ["kind", "outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.delivery = Histogram(
+            "bridge_delivery_seconds", "Time from an action being queued to its delivery", ["kind"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.zendesk = Counter(
+            "bridge_zendesk_responses", "Zendesk answers by HTTP status (0: no answer)", ["status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.outbox_pending = Gauge("bridge_outbox_pending", "Actions waiting to be delivered", registry=self.registry)
+        self.outbox_dead = Gauge("bridge_outbox_dead", "Dead letters awaiting an operator", registry=self.registry)
+        self.outbox_oldest = Gauge(
+            "bridge_outbox_oldest_pending_seconds", "Age of the oldest pending action", registry=self.registry
+        )
+
+    def zendesk_answered(self, status: int) -> None:
+        """Count one Zendesk answer."""
+        self.zendesk.labels(str(status)).inc()
+
+    def render(self, stats: OutboxStats) -> bytes:
+        """Return the exposition text, with the outbox gauges read just now."""
+        self.outbox_pending.set(stats.pending)
+        self.outbox_dead.set(stats.dead)
+        self.outbox_oldest.set(stats.oldest_pending_age or 0.0)
+        return bytes(generate_latest(self.registry))
