@@ -240,9 +240,12 @@ class Deliverer:
             phone = key.removeprefix("tel:").removesuffix(":user")
             found = await self._find_caller(phone)
             assert isinstance(found, Done)
-            await self._store.update_result(key, found.result, now=self._clock())
-            log.info("caller user %s for %s is gone from Zendesk; now %s", stale_id, mask_text(phone), found.result)
-            return int(found.result["user_id"])
+            fresh = int(found.result["user_id"])
+            if fresh != stale_id:
+                await self._store.update_result(key, found.result, now=self._clock())
+                log.info("caller %s was user %s, merged or deleted in Zendesk; now user %s", mask_text(phone),
+                         stale_id, fresh)  # fmt: skip
+            return fresh
 
     @staticmethod
     async def _pop(request: Any) -> Outcome:

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from bridge.cli import main
 from bridge.sandbox import SANDBOX, create_sandbox_app
+from bridge.store.sqlite import MIGRATIONS
 from tests.conftest import eventually, free_port, parent_sid, recording, serve_env, start_serve
 
 TOKEN = "cli-test-token"
@@ -121,4 +122,4 @@ def test_outbox_command_lists_and_revives(
     assert main(["outbox", "drop", str(action_id)]) == 0
     assert main(["outbox"]) == 0
     assert main(["migrate"]) == 0
-    assert "schema version 1" in capsys.readouterr().out
+    assert f"schema version {len(MIGRATIONS)}" in capsys.readouterr().out

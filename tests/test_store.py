@@ -12,7 +12,7 @@ from bridge import actions as act
 from bridge.calls import Call, Outcome, Policy, step
 from bridge.events import CallEvent, EventKind
 from bridge.store import DONE
-from bridge.store.sqlite import SqliteStore
+from bridge.store.sqlite import MIGRATIONS, SqliteStore
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
 
 T0 = datetime(2026, 9, 15, 14, 2, 7, tzinfo=UTC)
@@ -74,12 +74,37 @@ async def test_migrations_are_versioned(tmp_path: Path) -> None:
     """A new file is migrated to the latest version; opening it again changes nothing."""
     path = tmp_path / "b.db"
     store = await SqliteStore.open(str(path))
-    assert await store.schema_version() == 1
+    assert await store.schema_version() == len(MIGRATIONS)
     await store.close()
     store = await SqliteStore.open(str(path))
-    assert await store.migrate() == 1
+    assert await store.migrate() == len(MIGRATIONS)
     await store.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_database_of_the_first_released_schema_is_upgraded(tmp_path: Path) -> None:
+    """A file written by schema v1, with a call and a pending action in it, upgrades and keeps working."""
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0])
+        db.execute("PRAGMA user_version=1")
+        db.execute(
+            "INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES (?, ?, 0, 1, 1)",
+            (EVENT.call_sid, Call(sid=EVENT.call_sid).model_dump_json()),
+        )
+        db.execute(
+            "INSERT INTO actions (key, kind, call_sid, payload, next_at, created_at, updated_at)"
+            " VALUES ('tel:+14155550123:user', 'find_caller', ?, '{\"phone\": \"+14155550123\"}', 0, 1, 1)",
+            (EVENT.call_sid,),
+        )
+    store = await SqliteStore.open(str(path))
+    assert await store.schema_version() == len(MIGRATIONS) > 1
+    assert await store.get_call(EVENT.call_sid) == Call(sid=EVENT.call_sid)
+    (row,) = await store.claim(5.0, 10, lease=60)
+    assert row.payload == {"phone": "+14155550123"}
+    assert await store.stale_calls(10.0, 10) == [EVENT.call_sid]
+    assert not (await store.ingest(["k"], EVENT, reduce, now=20.0)).duplicate
+    await store.close()
 
 
 async def test_unwritable_database_fails_loudly(tmp_path: Path) -> None:

@@ -53,6 +53,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX actions_due ON actions (status, next_at);
     CREATE INDEX actions_by_call ON actions (call_sid);
     """,
+    # v2: reconciliation looks for unfinished calls by age on every round.
+    """
+    CREATE INDEX calls_unfinished ON calls (finished, updated_at);
+    """,
 ]
 
 _CLAIMABLE = """
