@@ -146,7 +146,7 @@ class Deliverer:
         if kind == ActionKind.CREATE_TICKET:
             return await self._create_ticket(row, deps)
         if kind == ActionKind.DISPLAY_USER:
-            return await self._display_user(payload["agent_id"], payload["user_from"], deps)
+            return await self._display_user(payload["agent_id"], payload["user_from"], deps, row.call_sid)
         ticket_id = _dependency(deps, payload.get("ticket_from"), "ticket_id")
         if ticket_id is None:
             raise Invalid(f"{row.kind}: the call's ticket was never created, so there is nothing to update")
@@ -205,19 +205,19 @@ class Deliverer:
         except Invalid as exc:
             if requester is not None and exc.status == 422 and "requester" in exc.body.lower():
                 # The cached caller was merged or deleted in Zendesk since we looked them up.
-                ticket["requester_id"] = await self._refresh_caller(payload["requester_from"], requester)
+                ticket["requester_id"] = await self._refresh_caller(payload["requester_from"], requester, row.call_sid)
                 created = await self._zendesk.create_voice_ticket(ticket, agent)
                 return Done({"ticket_id": int(created["id"])})
             if agent is None or exc.status != 422:
                 raise
             # Zendesk validates display_to_agent before creating anything and answers 422 for an id that
             # is not an agent; the ticket matters more than the pop, so create it bare and pop separately.
-            log.warning("display_to_agent %s refused for %s; creating without it", agent, row.call_sid)
+            log.warning("call %s: display_to_agent %s refused; creating the ticket without it", row.call_sid, agent)
             created = await self._zendesk.create_voice_ticket(ticket, None)
             return Done({"ticket_id": int(created["id"])}, [act.display_ticket(row.call_sid, int(agent))])
         return Done({"ticket_id": int(created["id"])})
 
-    async def _display_user(self, agent_id: int, user_key: str, deps: dict[str, ActionRow]) -> Outcome:
+    async def _display_user(self, agent_id: int, user_key: str, deps: dict[str, ActionRow], call_sid: str) -> Outcome:
         """Pop the caller's profile; if Zendesk no longer knows the cached user, look the caller up again."""
         user_id = _dependency(deps, user_key, "user_id")
         if user_id is None:
@@ -225,13 +225,13 @@ class Deliverer:
         try:
             await self._zendesk.display_user(agent_id, user_id)
         except NotFound:
-            fresh = await self._refresh_caller(user_key, user_id)
+            fresh = await self._refresh_caller(user_key, user_id, call_sid)
             if fresh == user_id:
                 return Dropped(f"screen-pop to agent {agent_id} not delivered: 404")
             return await self._pop(self._zendesk.display_user(agent_id, fresh))
         return Done()
 
-    async def _refresh_caller(self, key: str, stale_id: int) -> int:
+    async def _refresh_caller(self, key: str, stale_id: int, call_sid: str) -> int:
         """Search again for a caller whose cached user id Zendesk no longer knows, once per number."""
         async with self._caller_locks.setdefault(key, asyncio.Lock()):
             cached = _dependency(await self._store.results([key]), key, "user_id")
@@ -243,8 +243,8 @@ class Deliverer:
             fresh = int(found.result["user_id"])
             if fresh != stale_id:
                 await self._store.update_result(key, found.result, now=self._clock())
-                log.info("caller %s was user %s, merged or deleted in Zendesk; now user %s", mask_text(phone),
-                         stale_id, fresh)  # fmt: skip
+                log.info("call %s: caller %s was user %s, merged or deleted in Zendesk; now user %s", call_sid,
+                         mask_text(phone), stale_id, fresh)  # fmt: skip
             return fresh
 
     @staticmethod
