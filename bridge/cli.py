@@ -132,6 +132,15 @@ def _outbox(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    """Check the configuration and print what to fix."""
+    from bridge.doctor import render, run_checks
+
+    checks, settings = asyncio.run(run_checks())
+    print(render(checks, settings))
+    return 0 if all(check.ok for check in checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="bridge", description="Twilio Voice -> Zendesk Talk Partner Edition")
@@ -177,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     drop = outbox_commands.add_parser("drop", help="give up on an action")
     drop.add_argument("id", type=int)
     outbox.set_defaults(func=_outbox, command="list", status=None)
+
+    doctor = commands.add_parser("doctor", help="check settings, Zendesk, agents, database and Twilio")
+    doctor.set_defaults(func=_doctor)
     return parser
 
 
