@@ -6,14 +6,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bridge.appkeys import CLOCK, INGEST, METRICS, RECONCILER, SESSION, SETTINGS, STORE, WORKER, Clock
+from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, RECONCILER, SESSION, SETTINGS, STORE, WORKER, Clock
 from bridge.calls import WARNINGS, Call, Outcome, Policy, step
+from bridge.capture import Capture
 from bridge.events import CallEvent
 from bridge.metrics import Metrics
 from bridge.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
@@ -81,6 +83,9 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
     app[SETTINGS] = settings
     app[CLOCK] = clock
     metrics = app[METRICS] = Metrics()
+    if settings.record_dir:
+        ours = [identity for identity in settings.agents if not identity.startswith("client:")]
+        app[CAPTURE] = Capture(Path(settings.record_dir), keep=[*ours, *filter(None, [settings.caller_id])])
     reduce = make_reducer(settings.policy(), clock)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:

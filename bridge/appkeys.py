@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+from bridge.capture import Capture
 from bridge.events import CallEvent
 from bridge.metrics import Metrics
 from bridge.outbox import Worker
@@ -25,3 +26,4 @@ INGEST: web.AppKey[Ingest] = web.AppKey("ingest")
 WORKER = web.AppKey("worker", Worker)
 RECONCILER = web.AppKey("reconciler", Reconciler)
 METRICS = web.AppKey("metrics", Metrics)
+CAPTURE = web.AppKey("capture", Capture)

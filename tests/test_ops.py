@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bridge.demo import LocalBridge
 from bridge.logs import JsonFormatter
-from tests.conftest import BridgeFactory, parent_sid, recording
+from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
 
 
 async def scrape(bridge: LocalBridge) -> dict[str, float]:
@@ -73,3 +75,31 @@ async def test_logs_of_a_call_carry_its_sid_and_no_number_or_token(
         assert not re.search(r"\+\d{8,}", line), line
     assert any("not in AGENTS" in line for line in lines)
     assert any("is ringing but not in AGENTS: no pop" in line for line in lines)
+
+
+async def test_capture_then_replay_gives_the_same_outcome(make_bridge: BridgeFactory, tmp_path: Path) -> None:
+    """RECORD_DIR captures a call with numbers scrubbed consistently; replaying the capture rebuilds the call."""
+    record_dir = tmp_path / "captured"
+    source = recording("inbound_phone_agent")
+    async with make_bridge(record_dir=str(record_dir)) as bridge:
+        assert (await bridge.replay([source])).ok
+        await bridge.settle()
+        (original,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(source))
+    (captured,) = record_dir.glob("CA*.jsonl")
+    text = captured.read_text()
+    assert "+14155550123" not in text  # the customer's number is gone…
+    assert "+16505550111" in text  # …our own agent's number is kept, or the replay could not map the agent
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert len(lines) == len(source.read_text().splitlines())
+    fakes = {line["params"]["From"] for line in lines if line["path"] != "/twilio/voice/recording-status"}
+    assert len(fakes) == 1  # the same number became the same fake everywhere
+    assert [line["at"] for line in lines] == sorted(line["at"] for line in lines)
+    async with make_bridge() as replayed:
+        assert (await replayed.replay([captured])).ok
+        await replayed.settle()
+        (again,) = call_outcome(replayed.sandbox.snapshot(), parent_sid(source))
+    assert again["via_id"] == original["via_id"] == 45
+    assert again["assignee_id"] == original["assignee_id"] == 1003
+    assert voice_comments(again)[0]["call_duration"] == voice_comments(original)[0]["call_duration"]
+    assert voice_comments(again)[0]["recording_url"] == voice_comments(original)[0]["recording_url"]
+    assert voice_comments(again)[0]["from"] == fakes.pop()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from bridge.appkeys import CLOCK, INGEST, METRICS
+from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS
 from bridge.events import CallEvent, Direction, EventKind, LegStatus
 from bridge.phones import is_client, is_e164, mask
 from bridge.settings import MAX_RUNG_AGENTS, Settings
@@ -237,6 +237,11 @@ async def _accept(request: web.Request, form: BaseModel, event: CallEvent) -> No
     """Store the event and its actions durably before any reply goes out."""
     ingested = await request.app[INGEST](_keys(request, form), event)
     outcome = "duplicate" if ingested.duplicate else "accepted"
+    capture = request.app.get(CAPTURE)
+    if capture is not None:
+        data = request[FORM]
+        params = {key: data.getall(key)[-1] for key in data}
+        capture.record(event.call_sid, request.raw_path, params, request.headers, request.app[CLOCK]())
     request.app[METRICS].webhooks.labels(_route(request), outcome).inc()
     log.info("webhook %s %s for call %s (%s)", request.path.rsplit("/", 1)[-1], outcome, event.call_sid, event.kind)
 

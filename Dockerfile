@@ -1,0 +1,14 @@
+# The image fly.toml builds: the pinned runtime dependencies, then the bridge itself.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY bridge ./bridge
+COPY webhooks ./webhooks
+COPY schemas ./schemas
+RUN pip install --no-cache-dir --no-deps .
+EXPOSE 8080
+# SIGTERM (fly.toml kill_signal) lets the bridge finish in-flight work; it exits within 10 s.
+CMD ["bridge", "serve"]
