@@ -23,6 +23,7 @@ from bridge.phones import mask_text
 from bridge.reconcile import Reconciler, TwilioRest
 from bridge.settings import ConfigError, Settings
 from bridge.store import Ingested, Reducer, Store
+from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 from bridge.zendesk import ZendeskClient, basic_auth
 from webhooks import twilio
@@ -42,9 +43,12 @@ def make_reducer(policy: Policy, clock: Clock) -> Reducer:
 
 async def open_store(settings: Settings) -> Store:
     """Open the store DATABASE_URL names, applying migrations."""
-    if settings.database_url.startswith("sqlite:"):
+    url = settings.database_url
+    if url.startswith("sqlite:"):
         return await SqliteStore.open(settings.sqlite_path)
-    raise ConfigError(f"DATABASE_URL {settings.database_url!r}: only sqlite:/// URLs are supported so far")
+    if url.startswith(("postgresql://", "postgres://")):
+        return await PostgresStore.open(url)
+    raise ConfigError(f"DATABASE_URL {url!r}: use sqlite:///file.db or postgresql://user@host/db")
 
 
 def authorization(settings: Settings) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bridge import logs
-from bridge.settings import ConfigError, Settings, load_settings
+from bridge.settings import ConfigError, Settings, load_settings, mask_url
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -79,31 +79,31 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     """Create or upgrade the database schema."""
-    from bridge.store.sqlite import SqliteStore
+    from bridge.app import open_store
 
     settings = load_settings()
 
     async def run() -> int:
-        store = await SqliteStore.open(settings.sqlite_path)
+        store = await open_store(settings)
         try:
             return await store.schema_version()
         finally:
             await store.close()
 
-    print(f"database {settings.database_url} is at schema version {asyncio.run(run())}")
+    print(f"database {mask_url(settings.database_url)} is at schema version {asyncio.run(run())}")
     return 0
 
 
 def _outbox(args: argparse.Namespace) -> int:
     """List, revive or drop outbox actions."""
+    from bridge.app import open_store
     from bridge.phones import mask_text
     from bridge.store import DEAD, DROPPED, PENDING
-    from bridge.store.sqlite import SqliteStore
 
     settings = load_settings()
 
     async def run() -> int:
-        store = await SqliteStore.open(settings.sqlite_path)
+        store = await open_store(settings)
         now = time.time()
         try:
             if args.command == "retry":

@@ -14,7 +14,7 @@ from twilio.rest import Client
 
 from bridge.app import authorization, open_store
 from bridge.phones import is_client
-from bridge.settings import ConfigError, Settings, load_settings
+from bridge.settings import ConfigError, Settings, load_settings, mask_url
 from bridge.zendesk import AuthFailed, NotFound, ZendeskClient, ZendeskError
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -169,7 +169,7 @@ async def _database_check(settings: Settings) -> Check:
         return Check(
             "database",
             False,
-            f"{settings.database_url}: {exc}",
+            f"{mask_url(settings.database_url)}: {exc}",
             "point DATABASE_URL at a writable file (on Fly, the /data volume: sqlite:////data/bridge.db)",
         )
     try:
@@ -177,7 +177,8 @@ async def _database_check(settings: Settings) -> Check:
         stats = await store.stats(0)
     finally:
         await store.close()
-    return Check("database", True, f"{settings.database_url} migrated; {stats.pending} pending, {stats.dead} dead")
+    url = mask_url(settings.database_url)
+    return Check("database", True, f"{url} migrated; {stats.pending} pending, {stats.dead} dead")
 
 
 async def _twilio_check(settings: Settings) -> Check:

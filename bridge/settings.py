@@ -46,6 +46,11 @@ def parse_agents(raw: str) -> dict[str, int]:
     return agents
 
 
+def mask_url(url: str) -> str:
+    """Hide a password in a database URL (Heroku's DATABASE_URL carries one)."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
 def parse_duration(raw: str | float) -> float:
     """Parse seconds given as a number or with a unit suffix (`90`, `30m`, `24h`, `2d`)."""
     if isinstance(raw, int | float):

@@ -29,9 +29,12 @@ def variant(source: Path, salt: str, *, caller: str | None = None, old_caller: s
 def write_calls(sources: list[tuple[Path, str | None]], count: int, directory: Path, numbers: list[str]) -> list[Path]:
     """Write `count` calls cycling through `sources`; calls from an unknown caller cycle through `numbers`."""
     paths = []
+    unknown = 0
     for index in range(count):
         source, old_caller = sources[index % len(sources)]
-        caller = numbers[index % len(numbers)] if old_caller else None
+        caller = None
+        if old_caller:
+            caller, unknown = numbers[unknown % len(numbers)], unknown + 1
         path = directory / f"call-{index:04d}.jsonl"
         path.write_text("\n".join(variant(source, f"call{index}", caller=caller, old_caller=old_caller)) + "\n")
         paths.append(path)

@@ -211,10 +211,10 @@ async def test_recording_twice_and_shuffled(make_bridge: BridgeFactory, name: st
         check(bridge.sandbox.snapshot(), name, EXPECTED[name], pops=False, ticket_on="answer")
 
 
-async def test_every_recording_together_shuffled(make_bridge: BridgeFactory) -> None:
-    """All recorded calls interleaved, duplicated and shuffled: one ticket per call that deserves one."""
+async def test_every_recording_together_shuffled(make_bridge: BridgeFactory, database_url: str) -> None:
+    """All recorded calls interleaved, duplicated and shuffled, on either store: one ticket per call."""
     names = sorted(EXPECTED)
-    async with make_bridge() as bridge:
+    async with make_bridge(database_url=database_url) as bridge:
         report = await bridge.replay([recording(n) for n in names], repeat=2, shuffle=True, seed=7)
         assert report.ok, report.failures
         await bridge.settle()

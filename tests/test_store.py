@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from bridge import actions as act
+from bridge.app import open_store
 from bridge.calls import Call, Outcome, Policy, step
 from bridge.events import CallEvent, EventKind
-from bridge.store import DONE
+from bridge.settings import Settings
+from bridge.store import DEAD, DONE, DROPPED, Store
 from bridge.store.sqlite import MIGRATIONS, SqliteStore
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
 
@@ -31,9 +34,14 @@ def reduce(call: Call | None, event: CallEvent) -> Outcome:
     return step(call, event, T0, Policy())
 
 
-async def test_event_state_and_actions_commit_together(tmp_path: Path) -> None:
+async def open_db(url: str) -> Store:
+    """Open the store a DATABASE_URL names."""
+    return await open_store(Settings(database_url=url))
+
+
+async def test_event_state_and_actions_commit_together(database_url: str) -> None:
     """A reducer that fails leaves nothing behind: no event, no call, no action, no dedupe key."""
-    store = await SqliteStore.open(str(tmp_path / "b.db"))
+    store = await open_db(database_url)
 
     def broken(call: Call | None, event: CallEvent) -> Outcome:
         raise RuntimeError("bug")
@@ -42,6 +50,7 @@ async def test_event_state_and_actions_commit_together(tmp_path: Path) -> None:
         await store.ingest(["k1"], EVENT, broken, now=1.0)
     assert await store.count_events() == 0
     assert await store.get_call(EVENT.call_sid) is None
+    assert (await store.stats(1.0)).pending == 0
     ingested = await store.ingest(["k1"], EVENT, reduce, now=1.0)
     assert not ingested.duplicate
     assert ingested.outcome is not None
@@ -49,24 +58,97 @@ async def test_event_state_and_actions_commit_together(tmp_path: Path) -> None:
     again = await store.ingest(["k2", "k1"], EVENT, reduce, now=2.0)
     assert again.duplicate
     assert await store.count_events() == 1
+    assert (await store.stats(3.0)).pending == 1
     await store.close()
 
 
-async def test_claims_wait_for_dependencies_and_leases(tmp_path: Path) -> None:
-    """An action is claimable only once what it needs has settled, and a claimed one is leased."""
-    store = await SqliteStore.open(str(tmp_path / "b.db"))
+async def test_claims_wait_for_dependencies_and_leases(database_url: str) -> None:
+    """An action is claimable only once what it needs has settled; a claim is leased and counted as an attempt."""
+    store = await open_db(database_url)
     sid = EVENT.call_sid
     ticket = act.create_ticket(sid, {"via_id": 45}, requester_from=None, display_to_agent=None)
     comment = act.add_voice_comment(sid, {"from": "x"})
-    await store.add_actions([comment, ticket], now=1.0)
+    await store.add_actions([comment, ticket, ticket], now=1.0)  # the same key twice is one action
     claimed = await store.claim(2.0, 10, lease=60)
     assert [row.kind for row in claimed] == ["create_ticket"]
+    assert claimed[0].attempts == 0
     assert await store.claim(3.0, 10, lease=60) == []  # leased, and the comment still waits
-    await store.finish(claimed[0].id, DONE, result={"ticket_id": 7}, error=None, now=4.0)
-    (next_row,) = await store.claim(5.0, 10, lease=60)
+    assert await store.next_due() == 62.0
+    (retaken,) = await store.claim(63.0, 10, lease=60)  # a dead worker's claim is taken over after its lease
+    assert retaken.id == claimed[0].id
+    assert retaken.attempts == 1
+    await store.finish(claimed[0].id, DONE, result={"ticket_id": 7}, error=None, now=64.0)
+    (next_row,) = await store.claim(65.0, 10, lease=60)
     assert next_row.kind == "add_voice_comment"
     deps = await store.results(next_row.needs)
     assert deps[act.ticket_key(sid)].result == {"ticket_id": 7}
+    await store.retry_later(next_row.id, next_at=100.0, error="HTTP 503", now=66.0)
+    assert await store.claim(99.0, 10, lease=60) == []
+    assert await store.next_due() == 100.0
+    (again,) = await store.claim(100.0, 10, lease=60)
+    assert again.last_error == "HTTP 503"
+    assert again.attempts == 1
+    await store.finish(again.id, DEAD, result=None, error="HTTP 422", now=101.0)
+    stats = await store.stats(101.0)
+    assert (stats.pending, stats.dead) == (0, 1)
+    assert [row.id for row in await store.list_actions([DEAD])] == [again.id]
+    assert await store.revive(again.id, 102.0)
+    assert not await store.revive(again.id, 102.0)
+    assert await store.drop(again.id, 103.0, "operator")
+    assert [row.status for row in await store.list_actions([DROPPED])] == ["dropped"]
+    await store.update_result(act.ticket_key(sid), {"ticket_id": 8}, now=104.0)
+    assert (await store.results([act.ticket_key(sid)]))[act.ticket_key(sid)].result == {"ticket_id": 8}
+    await store.close()
+
+
+async def test_concurrent_claims_never_share_an_action(database_url: str) -> None:
+    """Several workers (two stores on one database: two instances) claim disjoint sets."""
+    first, second = await open_db(database_url), await open_db(database_url)
+    await first.add_actions([act.find_caller("CA1", f"+1415555{n:04d}") for n in range(60)], now=1.0)
+    batches = await asyncio.gather(*(store.claim(2.0, 7, lease=60) for store in (first, second) * 5))
+    ids = [row.id for batch in batches for row in batch]
+    assert len(ids) == len(set(ids)) == 60
+    await first.close()
+    await second.close()
+
+
+async def test_events_of_one_call_from_two_instances_fold_consistently(database_url: str) -> None:
+    """Legs of one call ingested at once through two stores: none of them is lost from the call's state."""
+    first, second = await open_db(database_url), await open_db(database_url)
+    legs = [
+        CallEvent(kind=EventKind.LEG_STATUS, call_sid=EVENT.call_sid, at=T0, leg_sid=f"CA{n:032d}", leg_to="client:x",
+                  status="ringing", sequence=1)
+        for n in range(20)
+    ]  # fmt: skip
+    await asyncio.gather(
+        *((first, second)[n % 2].ingest([f"leg{n}"], leg, reduce, now=1.0) for n, leg in enumerate(legs))
+    )
+    call = await first.get_call(EVENT.call_sid)
+    assert call is not None
+    assert len(call.legs) == 20
+    assert await first.count_events() == 20
+    await first.close()
+    await second.close()
+
+
+async def test_finished_calls_drop_their_timers_and_stop_being_stale(database_url: str) -> None:
+    """Timers of a call that reached its outcome are dropped; only unfinished calls are reconciled."""
+    store = await open_db(database_url)
+    call = EVENT.call_sid
+    await store.ingest(["start"], EVENT, reduce, now=1.0)
+    assert await store.stale_calls(2.0, 10) == [call]
+    await store.touch_call(call, 5.0)
+    assert await store.stale_calls(2.0, 10) == []
+    await store.add_actions([act.timer(call, "recording_wait", T0)], now=1.0)
+    hung_up = CallEvent(kind=EventKind.DIAL_ENDED, call_sid=call, at=T0, direction="inbound",
+                        from_number="+14155550123", to_number="+16505550100", status="completed",
+                        dial_status="no-answer", dial_bridged=False)  # fmt: skip
+    outcome = (await store.ingest(["hung-up"], hung_up, reduce, now=6.0)).outcome
+    assert outcome is not None
+    assert outcome.call.finished
+    assert [row.kind for row in await store.list_actions([DROPPED])] == ["timer"]
+    assert await store.stale_calls(100.0, 10) == []
+    assert await store.schema_version() == await store.migrate() >= 1
     await store.close()
 
 

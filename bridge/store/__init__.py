@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -128,6 +129,18 @@ class Store(Protocol):
         """Return a call's state."""
         ...
 
+    async def count_events(self) -> int:
+        """Count stored webhook events."""
+        ...
+
+    async def schema_version(self) -> int:
+        """Return the applied schema version."""
+        ...
+
+    async def migrate(self) -> int:
+        """Apply pending migrations; return the resulting version."""
+        ...
+
     async def ping(self) -> None:
         """Answer a trivial query (readiness)."""
         ...
@@ -140,3 +153,38 @@ class Store(Protocol):
 def to_epoch(moment: datetime | None) -> float | None:
     """Convert an aware datetime to epoch seconds."""
     return moment.timestamp() if moment is not None else None
+
+
+class RowLike(Protocol):
+    """A database row read by column name (aiosqlite.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: str, /) -> Any:
+        """Return a column's value."""
+        ...
+
+
+def action_row(row: RowLike) -> ActionRow:
+    """Turn a database row (SQLite keeps `needs` as JSON text, PostgreSQL as an array) into an ActionRow."""
+    needs = row["needs"]
+    return ActionRow(
+        id=row["id"],
+        key=row["key"],
+        kind=row["kind"],
+        call_sid=row["call_sid"],
+        payload=json.loads(row["payload"]),
+        needs=tuple(json.loads(needs) if isinstance(needs, str) else needs),
+        status=row["status"],
+        attempts=row["attempts"],
+        next_at=row["next_at"],
+        created_at=row["created_at"],
+        last_error=row["last_error"],
+        result=json.loads(row["result"]) if row["result"] else None,
+    )
+
+
+def action_values(action: Action, now: float) -> tuple[str, str, str, str, list[str], float, float, float]:
+    """Return a new action's column values: key, kind, call_sid, payload, needs, next_at, created, updated."""
+    due = to_epoch(action.not_before)
+    payload = json.dumps(action.payload, separators=(",", ":"))
+    next_at = due if due is not None else now
+    return (action.key, action.kind.value, action.call_sid, payload, list(action.needs), next_at, now, now)

@@ -13,7 +13,18 @@ import aiosqlite
 from bridge.actions import Action
 from bridge.calls import Call
 from bridge.events import CallEvent
-from bridge.store import DEAD, DONE, DROPPED, PENDING, ActionRow, Ingested, OutboxStats, Reducer, to_epoch
+from bridge.store import (
+    DEAD,
+    DONE,
+    DROPPED,
+    PENDING,
+    ActionRow,
+    Ingested,
+    OutboxStats,
+    Reducer,
+    action_row,
+    action_values,
+)
 
 # Each entry is one schema version; never edit a released one, append a new one.
 MIGRATIONS: list[str] = [
@@ -70,37 +81,10 @@ _CLAIMABLE = """
 """
 
 
-def _row(row: aiosqlite.Row) -> ActionRow:
-    """Turn a database row into an ActionRow."""
-    return ActionRow(
-        id=row["id"],
-        key=row["key"],
-        kind=row["kind"],
-        call_sid=row["call_sid"],
-        payload=json.loads(row["payload"]),
-        needs=tuple(json.loads(row["needs"])),
-        status=row["status"],
-        attempts=row["attempts"],
-        next_at=row["next_at"],
-        created_at=row["created_at"],
-        last_error=row["last_error"],
-        result=json.loads(row["result"]) if row["result"] else None,
-    )
-
-
 def _action_params(action: Action, now: float) -> tuple[Any, ...]:
-    """Return the INSERT parameters of a new action."""
-    due = to_epoch(action.not_before)
-    return (
-        action.key,
-        action.kind.value,
-        action.call_sid,
-        json.dumps(action.payload, separators=(",", ":")),
-        json.dumps(list(action.needs)),
-        due if due is not None else now,
-        now,
-        now,
-    )
+    """Return the INSERT parameters of a new action (SQLite keeps `needs` as JSON text)."""
+    key, kind, call_sid, payload, needs, next_at, created, updated = action_values(action, now)
+    return (key, kind, call_sid, payload, json.dumps(needs), next_at, created, updated)
 
 
 _INSERT_ACTION = """
@@ -215,7 +199,7 @@ class SqliteStore:
         """Lease due actions whose dependencies are settled, oldest first."""
         async with self._transaction() as db:
             async with db.execute(_CLAIMABLE, {"now": now, "limit": limit}) as cursor:
-                rows = [_row(row) for row in await cursor.fetchall()]
+                rows = [action_row(row) for row in await cursor.fetchall()]
             if rows:
                 # Counting the attempt when it starts, not when it fails, is what lets a delivery after a
                 # crash mid-request know that the request may already have reached Zendesk.
@@ -241,7 +225,7 @@ class SqliteStore:
             return {}
         marks = ",".join("?" for _ in keys)
         async with self._db.execute(f"SELECT * FROM actions WHERE key IN ({marks})", tuple(keys)) as cursor:
-            return {row["key"]: _row(row) for row in await cursor.fetchall()}
+            return {row["key"]: action_row(row) for row in await cursor.fetchall()}
 
     @staticmethod
     async def _settle(
@@ -318,7 +302,7 @@ class SqliteStore:
         async with self._db.execute(
             f"SELECT * FROM actions WHERE status IN ({marks}) ORDER BY id DESC LIMIT ?", (*statuses, limit)
         ) as cursor:
-            return [_row(row) for row in await cursor.fetchall()]
+            return [action_row(row) for row in await cursor.fetchall()]
 
     async def revive(self, action_id: int, now: float) -> bool:
         """Make a dead or dropped action pending again, due now, with a fresh age."""
