@@ -42,7 +42,12 @@ def _sandbox(args: argparse.Namespace) -> int:
     from bridge.sandbox import SandboxConfig, create_sandbox_app
 
     logs.configure("info", "text")
-    config = SandboxConfig(email=args.email, api_token=args.token, rate_limit_per_minute=args.rate_limit)
+    config = SandboxConfig(
+        email=args.email,
+        api_token=args.token,
+        rate_limit_per_minute=args.rate_limit,
+        rate_window_seconds=args.rate_window,
+    )
     print(f"Sandbox Zendesk on http://{args.host}:{args.port} (email {args.email}, API token {args.token})")
     web.run_app(create_sandbox_app(config), host=args.host, port=args.port, print=None)
     return 0
@@ -171,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8081)
     sandbox.add_argument("--email", default="bridge@example.com")
     sandbox.add_argument("--token", default="sandbox-token")
-    sandbox.add_argument("--rate-limit", type=int, default=None, help="requests per minute before 429")
+    sandbox.add_argument("--rate-limit", type=int, default=None, help="requests per window before 429")
+    sandbox.add_argument("--rate-window", type=float, default=60.0, help="the rate limit's window in seconds")
     sandbox.set_defaults(func=_sandbox)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")

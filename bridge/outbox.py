@@ -56,9 +56,13 @@ class RateLimiter:
     """Space requests to stay under Zendesk's per-minute limit instead of provoking 429 storms."""
 
     def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
-        """Allow `per_minute` requests a minute, with a burst of a tenth of that."""
+        """Allow `per_minute` requests a minute, evenly spaced.
+
+        No burst: Zendesk counts requests in a window, and a burst on top of the full steady rate is
+        exactly what crosses the limit after an idle spell.
+        """
         self._interval = 60.0 / per_minute
-        self._capacity = max(1.0, per_minute / 10)
+        self._capacity = 1.0
         self._tokens = self._capacity
         self._clock = clock
         self._updated = clock()

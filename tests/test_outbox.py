@@ -99,11 +99,20 @@ async def test_dead_letter_after_max_age(make_bridge: BridgeFactory) -> None:
 
 
 async def test_rate_limiter_spaces_requests() -> None:
-    """The limiter lets a burst through, then paces to the configured rate."""
+    """The limiter lets one request through, then paces the rest to the configured rate."""
     now = [0.0]
-    limiter = RateLimiter(600, clock=lambda: now[0])  # 10 a second, burst of 60
-    for _ in range(60):
+    waits: list[float] = []
+    limiter = RateLimiter(600, clock=lambda: now[0])  # one every 0.1 s
+
+    async def acquire_at(moment: float) -> None:
+        now[0] = moment
         await limiter.acquire()
+        waits.append(now[0])
+
+    await acquire_at(0.0)
+    await acquire_at(0.1)
+    await acquire_at(0.25)
+    assert waits == [0.0, 0.1, 0.25]
     assert limiter._tokens < 1
 
 
