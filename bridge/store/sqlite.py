@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import aiosqlite
 
@@ -93,6 +95,77 @@ _INSERT_ACTION = """
 """
 
 
+_SETTLE = """UPDATE actions SET status = ?, result = ?, last_error = COALESCE(?, last_error), lease_until = 0,
+               updated_at = ? WHERE id = ?"""
+
+
+@dataclass
+class _Pending:
+    """A webhook waiting for its batch's commit."""
+
+    keys: tuple[str, ...]
+    event: CallEvent
+    reduce: Reducer
+    now: float
+    finish_action: int | None
+    future: asyncio.Future[Ingested]
+
+
+def _ingest_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pending]) -> list[Ingested | Exception]:
+    """Run a batch of ingests in one transaction, each in its own savepoint; return each one's result."""
+    conn = connection()
+    results: list[Ingested | Exception] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for item in batch:
+            conn.execute("SAVEPOINT webhook")
+            try:
+                results.append(_ingest_one(conn, item))
+            except Exception as exc:  # this webhook fails alone; the batch goes on
+                conn.execute("ROLLBACK TO webhook")
+                results.append(exc)
+            conn.execute("RELEASE webhook")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _ingest_one(conn: sqlite3.Connection, item: _Pending) -> Ingested:
+    """Store one event unless seen, fold it into its call, queue its actions (inside the batch)."""
+    event, now = item.event, item.now
+    for key in item.keys:
+        if conn.execute("INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, now)).rowcount == 0:
+            if item.finish_action is not None:
+                conn.execute(_SETTLE, (DONE, None, None, now, item.finish_action))
+            return Ingested(duplicate=True, outcome=None)
+    conn.execute(
+        "INSERT INTO events (call_sid, kind, body, received_at) VALUES (?, ?, ?, ?)",
+        (event.call_sid, event.kind.value, event.model_dump_json(exclude_none=True), now),
+    )
+    row = conn.execute("SELECT state FROM calls WHERE call_sid = ?", (event.call_sid,)).fetchone()
+    outcome = item.reduce(Call.model_validate_json(row[0]) if row else None, event)
+    conn.execute(
+        """INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, finished = excluded.finished,
+           updated_at = excluded.updated_at""",
+        (event.call_sid, outcome.call.model_dump_json(), int(outcome.call.finished), now, now),
+    )
+    if outcome.actions:
+        conn.executemany(_INSERT_ACTION, [_action_params(a, now) for a in outcome.actions])
+    if outcome.call.finished:
+        # The wait a timer stood for is over (the recording or transcription came in time).
+        conn.execute(
+            """UPDATE actions SET status = 'dropped', last_error = 'no longer needed', updated_at = ?
+               WHERE call_sid = ? AND kind = 'timer' AND status = 'pending' AND id IS NOT ?""",
+            (now, event.call_sid, item.finish_action),
+        )
+    if item.finish_action is not None:
+        conn.execute(_SETTLE, (DONE, None, None, now, item.finish_action))
+    return Ingested(duplicate=False, outcome=outcome)
+
+
 class SqliteStore:
     """A Store on one SQLite file; one connection, transactions serialised by a lock."""
 
@@ -100,6 +173,8 @@ class SqliteStore:
         """Wrap an open connection (use `open_sqlite`)."""
         self._db = db
         self._lock = asyncio.Lock()
+        self._queue: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str, *, migrate: bool = True) -> SqliteStore:
@@ -160,40 +235,42 @@ class SqliteStore:
         now: float,
         finish_action: int | None = None,
     ) -> Ingested:
-        """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
-        async with self._transaction() as db:
-            for key in keys:
-                cursor = await db.execute("INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, now))
-                if cursor.rowcount == 0:
-                    if finish_action is not None:
-                        await self._settle(db, finish_action, DONE, None, None, now)
-                    return Ingested(duplicate=True, outcome=None)
-            await db.execute(
-                "INSERT INTO events (call_sid, kind, body, received_at) VALUES (?, ?, ?, ?)",
-                (event.call_sid, event.kind.value, event.model_dump_json(exclude_none=True), now),
-            )
-            async with db.execute("SELECT state FROM calls WHERE call_sid = ?", (event.call_sid,)) as cursor:
-                row = await cursor.fetchone()
-            call = Call.model_validate_json(row["state"]) if row else None
-            outcome = reduce(call, event)
-            await db.execute(
-                """INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, finished = excluded.finished,
-                   updated_at = excluded.updated_at""",
-                (event.call_sid, outcome.call.model_dump_json(), int(outcome.call.finished), now, now),
-            )
-            if outcome.actions:
-                await db.executemany(_INSERT_ACTION, [_action_params(a, now) for a in outcome.actions])
-            if outcome.call.finished:
-                # The wait a timer stood for is over (the recording or transcription came in time).
-                await db.execute(
-                    """UPDATE actions SET status = 'dropped', last_error = 'no longer needed', updated_at = ?
-                       WHERE call_sid = ? AND kind = 'timer' AND status = 'pending' AND id IS NOT ?""",
-                    (now, event.call_sid, finish_action),
-                )
-            if finish_action is not None:
-                await self._settle(db, finish_action, DONE, None, None, now)
-        return Ingested(duplicate=False, outcome=outcome)
+        """Store an event unless a key was seen, fold it into its call, and queue the actions it causes.
+
+        Concurrent webhooks are committed together (group commit): each waits for the one durable
+        commit of its batch, so an fsync is shared instead of paid per webhook. Each webhook keeps its
+        own savepoint, so one that fails rolls back alone.
+        """
+        future: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(tuple(keys), event, reduce, now, finish_action, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        return await future
+
+    async def _write_batches(self) -> None:
+        """Commit queued webhooks batch by batch until none are left."""
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                async with self._lock:
+                    # One hop into the connection's thread for the whole batch (aiosqlite's own executor).
+                    results = await cast(Any, self._db)._execute(_ingest_batch, self._raw, batch)
+            except BaseException as exc:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for item, result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    item.future.set_exception(result)
+                else:
+                    item.future.set_result(result)
+
+    def _raw(self) -> sqlite3.Connection:
+        """Return the underlying connection (called inside the connection's own thread)."""
+        return cast(sqlite3.Connection, cast(Any, self._db)._conn)
 
     async def claim(self, now: float, limit: int, lease: float) -> list[ActionRow]:
         """Lease due actions whose dependencies are settled, oldest first."""
@@ -237,11 +314,7 @@ class SqliteStore:
         now: float,
     ) -> None:
         """Write an action's final status."""
-        await db.execute(
-            """UPDATE actions SET status = ?, result = ?, last_error = COALESCE(?, last_error), lease_until = 0,
-               updated_at = ? WHERE id = ?""",
-            (status, json.dumps(result) if result is not None else None, error, now, action_id),
-        )
+        await db.execute(_SETTLE, (status, json.dumps(result) if result is not None else None, error, now, action_id))
 
     async def finish(
         self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: float
@@ -355,5 +428,7 @@ class SqliteStore:
             await cursor.fetchone()
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Let the last batch commit, then close the connection."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
         await self._db.close()

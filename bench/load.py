@@ -1,0 +1,114 @@
+"""The load generator: a separate process that sends pre-generated, signed requests over loopback.
+
+    python -m bench.load closed --url URL --token T --calls N --concurrency C
+    python -m bench.load open   --url URL --token T --calls N --rate R
+    python -m bench.load ringpop --url URL --token T --calls N --gap S
+
+It prints one JSON object: the timing summary (and, for ringpop, when each ringing was sent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+import aiohttp
+
+from bench.common import Prepared, call_events, summary
+
+
+async def _post(session: aiohttp.ClientSession, request: Prepared) -> bool:
+    """Send one request; tell whether it was acknowledged."""
+    async with session.post(request.url, data=request.body, headers=request.headers) as response:
+        await response.read()
+        return response.status < 300
+
+
+async def closed(requests: list[Prepared], concurrency: int) -> dict[str, float]:
+    """Keep `concurrency` requests in flight until all are sent."""
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(requests)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal errors
+            for request in queue:
+                start = time.perf_counter()
+                ok = await _post(session, request)
+                latencies.append(time.perf_counter() - start)
+                errors += not ok
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return summary(latencies, time.perf_counter() - began, errors)
+
+
+async def open_loop(requests: list[Prepared], rate: float) -> dict[str, float]:
+    """Send at a fixed rate whatever the answers; latency counts from each request's planned send time."""
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(request: Prepared, planned: float) -> None:
+            nonlocal errors
+            ok = await _post(session, request)
+            latencies.append(time.perf_counter() - planned)
+            errors += not ok
+
+        began = time.perf_counter()
+        tasks = []
+        for index, request in enumerate(requests):
+            planned = began + index / rate
+            delay = planned - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(request, planned)))
+        await asyncio.gather(*tasks)
+        return summary(latencies, time.perf_counter() - began, errors)
+
+
+async def ringpop(url: str, token: str, calls: int, gap: float) -> dict[str, object]:
+    """Run calls one after another; note when each ringing callback was sent (wall clock)."""
+    sent: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(calls):
+            parent, initiated, ringing = call_events(url, token, n, salt=0xB0B)
+            await _post(session, parent)
+            await _post(session, initiated)
+            sent.append(time.time())
+            await _post(session, ringing)
+            await asyncio.sleep(gap)  # keeps each pop apart, so pops match calls by order
+    return {"ringing_sent_at": sent}
+
+
+def main() -> int:
+    """Parse the command line, generate every request first, then time the sending."""
+    parser = argparse.ArgumentParser(prog="python -m bench.load")
+    parser.add_argument("mode", choices=["closed", "open", "ringpop"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--calls", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--gap", type=float, default=0.05)
+    parser.add_argument("--salt", type=int, default=1)
+    args = parser.parse_args()
+    if args.mode == "ringpop":
+        result: dict[str, object] = asyncio.run(ringpop(args.url, args.token, args.calls, args.gap))
+    else:
+        requests = [r for n in range(args.calls) for r in call_events(args.url, args.token, n, args.salt)]
+        if args.mode == "closed":
+            result = dict(asyncio.run(closed(requests, args.concurrency)))
+        else:
+            result = dict(asyncio.run(open_loop(requests, args.rate)))
+    json.dump(result, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
