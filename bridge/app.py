@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, RECONCILER, SESSION, SETTINGS, STORE, WORKER, Clock
-from bridge.calls import WARNINGS, Call, Outcome, Policy, step
+from bridge.calls import WARNINGS, Call, Outcome, Policy, advance
 from bridge.capture import Capture
 from bridge.events import CallEvent
 from bridge.metrics import Metrics
@@ -36,7 +36,8 @@ def make_reducer(policy: Policy, clock: Clock) -> Reducer:
     """Bind the pure state machine to a policy and a clock."""
 
     def reduce(call: Call | None, event: CallEvent) -> Outcome:
-        return step(call, event, datetime.fromtimestamp(clock(), UTC), policy)
+        # The store hands over a call it just parsed and will not use again: no need to copy it.
+        return advance(call, event, datetime.fromtimestamp(clock(), UTC), policy)
 
     return reduce
 

@@ -127,8 +127,16 @@ class Outcome:
 
 
 def step(call: Call | None, event: CallEvent, now: datetime, policy: Policy) -> Outcome:
-    """Fold one event into the call and return the effects that became due."""
-    state = call.model_copy(deep=True) if call is not None else Call(sid=event.call_sid)
+    """Fold one event into the call and return the effects that became due; the input is left as it was."""
+    return advance(call.model_copy(deep=True) if call is not None else None, event, now, policy)
+
+
+def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) -> Outcome:
+    """Do what `step` does, but on a call the caller gives up (the store's freshly parsed copy).
+
+    Skipping the deep copy matters on the hot path: every webhook folds into a call read from the database.
+    """
+    state = call if call is not None else Call(sid=event.call_sid)
     notices: list[tuple[str, str]] = []
     ignored = _apply(state, event, policy)
     if ignored:

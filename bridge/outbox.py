@@ -58,27 +58,23 @@ class RateLimiter:
     def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
         """Allow `per_minute` requests a minute, evenly spaced.
 
-        No burst: Zendesk counts requests in a window, and a burst on top of the full steady rate is
-        exactly what crosses the limit after an idle spell.
+        Each request gets the next free slot on a fixed grid (one every 60/per_minute seconds), so a late
+        wake-up does not cost throughput, and an idle spell banks nothing: Zendesk counts requests in a
+        window, and a burst on top of the full steady rate is exactly what crosses the limit.
         """
         self._interval = 60.0 / per_minute
-        self._capacity = 1.0
-        self._tokens = self._capacity
         self._clock = clock
-        self._updated = clock()
+        self._next = 0.0
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        """Wait for a request slot."""
+        """Wait for the next request slot."""
         async with self._lock:
-            while True:
-                now = self._clock()
-                self._tokens = min(self._capacity, self._tokens + (now - self._updated) / self._interval)
-                self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await asyncio.sleep((1 - self._tokens) * self._interval)
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+            if slot > now:
+                await asyncio.sleep(slot - now)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -31,6 +32,7 @@ def is_anonymous(raw: str | None) -> bool:
     return not any(ch.isdigit() for ch in value)
 
 
+@functools.lru_cache(maxsize=4096)  # every webhook of a call asks again; phonenumbers parsing is slow
 def to_e164(raw: str | None, default_region: str | None = None) -> str | None:
     """Return the number in E.164, or None when it is anonymous, a client, or not a valid number."""
     if raw is None or is_client(raw) or is_anonymous(raw):
@@ -44,6 +46,7 @@ def to_e164(raw: str | None, default_region: str | None = None) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_e164(raw: str) -> bool:
     """Tell whether a string is already a valid E.164 number."""
     if not raw.startswith("+"):

@@ -99,7 +99,7 @@ async def test_dead_letter_after_max_age(make_bridge: BridgeFactory) -> None:
 
 
 async def test_rate_limiter_spaces_requests() -> None:
-    """The limiter lets one request through, then paces the rest to the configured rate."""
+    """The limiter gives each request the next free slot on its grid and banks nothing while idle."""
     now = [0.0]
     waits: list[float] = []
     limiter = RateLimiter(600, clock=lambda: now[0])  # one every 0.1 s
@@ -113,7 +113,6 @@ async def test_rate_limiter_spaces_requests() -> None:
     await acquire_at(0.1)
     await acquire_at(0.25)
     assert waits == [0.0, 0.1, 0.25]
-    assert limiter._tokens < 1
 
 
 async def test_cached_caller_gone_from_zendesk_is_looked_up_again(make_bridge: BridgeFactory) -> None:
