@@ -353,6 +353,10 @@ class Worker:
         try:
             await self._attempt(row)
         except asyncio.CancelledError:
+            # Stopping mid-delivery: hand the claim back now rather than when its lease runs out, so
+            # another instance (or this one restarted) retries at once; the attempt was already counted.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.release(row.id))
             raise
         except Exception:
             log.exception("outbox: recording the outcome of %s failed", describe(row))

@@ -27,6 +27,17 @@ async def outbox_empty(url: str) -> None:
             await asyncio.sleep(0.05)
 
 
+async def restart_and_drain(env: dict[str, str]) -> int:
+    """Start the bridge again on the same database, wait for an empty outbox, stop it; return its exit code."""
+    process = await start_serve(env)
+    try:
+        await outbox_empty(env["PUBLIC_URL"])
+    finally:
+        process.terminate()
+        await process.communicate()
+    return int(process.returncode or 0)
+
+
 async def kill(process: asyncio.subprocess.Process) -> None:
     """SIGKILL: no cleanup, no flush, exactly like a crashed dyno."""
     process.kill()
@@ -69,17 +80,11 @@ async def test_kill_9_and_restart(tmp_path: Path, point: str) -> None:
         sandbox.clear_faults()
         sandbox.release_hangs()
         sandbox.set_random_faults(0.2, ["500", "503", "429"], seed=3)  # and Zendesk keeps failing
-        second = await start_serve(env)
-        try:
-            await outbox_empty(env["PUBLIC_URL"])
-        finally:
-            second.terminate()
-            await second.communicate()
+        assert await restart_and_drain(env) == 0
         snapshot = sandbox.snapshot()
     (ticket,) = call_outcome(snapshot, parent_sid(path))
     assert len(voice_comments(ticket)) == 1
     assert len([u for u in snapshot["users"] if u["phone"] == "+14155550142"]) == 1
-    assert second.returncode == 0
 
 
 async def test_sigterm_stops_within_ten_seconds_and_loses_nothing(tmp_path: Path) -> None:
@@ -99,11 +104,6 @@ async def test_sigterm_stops_within_ten_seconds_and_loses_nothing(tmp_path: Path
             await first.communicate()
         assert first.returncode == 0
         sandbox.release_hangs()
-        second = await start_serve(env)
-        try:
-            await outbox_empty(env["PUBLIC_URL"])
-        finally:
-            second.terminate()
-            await second.communicate()
+        assert await restart_and_drain(env) == 0
         (ticket,) = call_outcome(sandbox.snapshot(), parent_sid(path))
         assert len(voice_comments(ticket)) == 1
