@@ -11,7 +11,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -248,7 +248,7 @@ class Deliverer:
             return fresh
 
     @staticmethod
-    async def _pop(request: Any) -> Outcome:
+    async def _pop(request: Awaitable[None]) -> Outcome:
         """Send a screen-pop; a 404 (agent offline, wrong id) is dropped, not retried."""
         try:
             await request
