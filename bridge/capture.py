@@ -15,6 +15,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from bridge.phones import ANONYMOUS_NUMBERS
+
 _NUMBER = re.compile(r"(?<![\w+])\+\d{7,15}(?!\w)|(?<![\w.:+-])\d{10,15}(?!\w|\.\d)")
 KEPT_HEADERS = ("I-Twilio-Idempotency-Token",)
 NAME_FIELDS = ("CallerName",)  # CNAM: a person's name, not needed to replay a call
@@ -36,8 +38,8 @@ class Capture:
 
     def fake(self, number: str) -> str:
         """Return the stable fake of a number: +1555 and seven digits of a keyed hash."""
-        if number in self._keep:
-            return number
+        if number in self._keep or number in ANONYMOUS_NUMBERS:
+            return number  # ours, or Twilio's stand-in for a withheld number: it must stay anonymous
         digest = hmac.new(self._key, number.encode(), hashlib.sha256).hexdigest()
         return "+1555" + str(int(digest[:12], 16) % 10_000_000).zfill(7)
 

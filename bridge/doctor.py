@@ -162,7 +162,7 @@ async def _agent_check(zendesk: ZendeskClient, identity: str, user_id: int) -> C
 
 
 async def _database_check(settings: Settings) -> Check:
-    """Check the database opens, is writable and is migrated."""
+    """Check the database opens and is writable, applying pending migrations as start-up would."""
     try:
         store = await open_store(settings)
     except Exception as exc:  # whatever stops it opening is exactly what this check reports
@@ -178,7 +178,7 @@ async def _database_check(settings: Settings) -> Check:
     finally:
         await store.close()
     url = mask_url(settings.database_url)
-    return Check("database", True, f"{url} migrated; {stats.pending} pending, {stats.dead} dead")
+    return Check("database", True, f"{url} opened and migrated; {stats.pending} pending, {stats.dead} dead")
 
 
 async def _twilio_check(settings: Settings) -> Check:

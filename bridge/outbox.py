@@ -180,12 +180,17 @@ class Deliverer:
 
     async def _find_caller(self, e164: str) -> Outcome:
         """Find the caller's end-user by phone, creating one named after the number when none exists."""
-        # Searching again on every attempt keeps a retried create (after a timeout) from making a twin.
         user = _pick_user(await self._zendesk.search_users_by_phone(digits(e164)), e164)
-        if user is None:
-            user = await self._zendesk.create_user(f"Caller {e164}", e164)
-            return Done({"user_id": int(user["id"]), "created": True})
-        return Done({"user_id": int(user["id"])})
+        if user is not None:
+            return Done({"user_id": int(user["id"])})
+        # Zendesk's search index lags behind writes, so a user an earlier attempt created (its answer lost)
+        # may not be found by phone yet; the external_id look-up is exact and immediate.
+        external_id = f"bridge-phone:{e164}"
+        ours = await self._zendesk.users_by_external_id(external_id)
+        if ours:
+            return Done({"user_id": int(ours[0]["id"])})
+        user = await self._zendesk.create_user(f"Caller {e164}", e164, external_id)
+        return Done({"user_id": int(user["id"]), "created": True})
 
     async def _create_ticket(self, row: ActionRow, deps: dict[str, ActionRow]) -> Outcome:
         """Create the voice ticket once, even when an earlier attempt's answer was lost."""

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -151,7 +152,14 @@ class Reconciler:
         """Feed Twilio's facts in, then close the call out unless Twilio says it is still going."""
         over = True
         if self._twilio is not None:
-            events, over = await self._twilio.facts(call_sid, now)
+            try:
+                events, over = await self._twilio.facts(call_sid, now)
+            except TwilioRestException as exc:
+                if exc.status != 404:
+                    raise
+                # Twilio does not know the call (another account, deleted, a test sid): close it out.
+                log.warning("reconcile: Twilio has no call %s; closing it out with what is known", call_sid)
+                events = []
             for event in events:
                 key = f"reconcile|{call_sid}|{event.kind}|{event.leg_sid or event.recording_sid}|{event.status}"
                 await self._store.ingest([key], event, self._reduce, now=now)

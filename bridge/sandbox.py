@@ -63,6 +63,8 @@ class SandboxConfig:
     rate_limit_per_minute: int | None = None
     # The limit's window; 60 s like Zendesk. Benchmarks shrink it to see a whole backlog drain in seconds.
     rate_window_seconds: float = RATE_WINDOW_SECONDS
+    # Seconds before a new user shows up in search, as on Zendesk, whose search index lags behind writes.
+    search_index_delay: float = 0.0
     # Agents without a Talk Partner Edition seat: assignable, but screen-pops to them are refused.
     no_tpe_seat: frozenset[int] = frozenset()
 
@@ -167,6 +169,7 @@ def _seed_users(email: str) -> dict[int, dict[str, Any]]:
             "email": mail,
             "phone": phone,
             "role": role,
+            "external_id": None,
             "created_at": SEED_TIMESTAMP,
             "updated_at": SEED_TIMESTAMP,
         }
@@ -213,6 +216,7 @@ class Sandbox:
     def reset(self) -> None:
         """Return to the seed data and drop every fault, request record and rate-limit hit."""
         self.users = _seed_users(self.config.email)
+        self._created: dict[int, float] = {}  # when each user was created, for the search-index delay
         self.tickets = {}
         self.displays = []
         self.requests = []
@@ -416,10 +420,18 @@ class Sandbox:
             text = f"{user['name']} {user['email'] or ''}".lower()
             return all(term in text for term in terms)
 
-        hits = [user for _, user in sorted(self.users.items()) if want_users and matches(user)]
+        # Zendesk's search index lags behind writes; with a delay set, new users stay unsearchable that long.
+        indexed = [
+            uid for uid in self.users if self._created.get(uid, 0.0) + self.config.search_index_delay <= time.time()
+        ]
+        hits = [self.users[uid] for uid in sorted(indexed) if want_users and matches(self.users[uid])]
         hits.sort(key=lambda user: user["updated_at"], reverse=True)  # stable: ties stay in id order
         results = [{**copy.deepcopy(user), "result_type": "user"} for user in hits]
         return {"results": results, "count": len(results), "next_page": None}
+
+    def users_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
+        """Return users with this external_id: a direct look-up, not the (eventually consistent) search index."""
+        return [copy.deepcopy(u) for u in self.users.values() if u.get("external_id") == external_id]
 
     def create_user(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a user from a `{"user": {...}}` body, end-user by default."""
@@ -435,6 +447,11 @@ class Sandbox:
             errors["role"] = f"Role: {role!r} is not a valid role"
         _check_optional_str(src, "phone", errors)
         _check_optional_str(src, "email", errors)
+        _check_optional_str(src, "external_id", errors)
+        external_id = src.get("external_id")
+        if external_id is not None and self.users_by_external_id(external_id):
+            # Zendesk keeps external_id unique among users.
+            errors["external_id"] = f"External: {external_id} has already been taken"
         email = src.get("email")
         if isinstance(email, str) and any(
             (user["email"] or "").lower() == email.lower() for user in self.users.values()
@@ -450,11 +467,13 @@ class Sandbox:
             "email": email,
             "phone": src.get("phone"),
             "role": role,
+            "external_id": external_id,
             "created_at": now,
             "updated_at": now,
         }
         self._next_user_id += 1
         self.users[user_id] = user
+        self._created[user_id] = time.time()
         return copy.deepcopy(user)
 
     # -- tickets -------------------------------------------------------------------------------
@@ -758,6 +777,11 @@ async def _search(request: web.Request) -> web.Response:
     return _json(request.app[SANDBOX].search(request.query.get("query", "")))
 
 
+async def _users_search(request: web.Request) -> web.Response:
+    users = request.app[SANDBOX].users_by_external_id(request.query.get("external_id", ""))
+    return _json({"users": users, "count": len(users), "next_page": None})
+
+
 async def _create_user(request: web.Request) -> web.Response:
     body = await _json_body(request)
     return _json({"user": request.app[SANDBOX].create_user(body)}, 201)
@@ -868,6 +892,7 @@ async def _release_hangs_on_shutdown(app: web.Application) -> None:
 
 _API_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/v2/users/me", _show_me),
+    ("GET", "/api/v2/users/search", _users_search),
     ("GET", r"/api/v2/users/{id:\d+}", _show_user),
     ("POST", "/api/v2/users", _create_user),
     ("GET", "/api/v2/search", _search),

@@ -161,10 +161,16 @@ class ZendeskClient:
         data = await self.request("GET", "/api/v2/search.json", params={"query": f"role:end-user phone:*{digits}"})
         return [dict(item) for item in data.get("results", []) if item.get("result_type", "user") == "user"]
 
-    async def create_user(self, name: str, phone: str) -> dict[str, Any]:
-        """Create an end-user for a caller."""
-        data = await self.request("POST", "/api/v2/users.json", body={"user": {"name": name, "phone": phone}})
+    async def create_user(self, name: str, phone: str, external_id: str) -> dict[str, Any]:
+        """Create an end-user for a caller, tagged with an external_id that finds it again at once."""
+        body = {"user": {"name": name, "phone": phone, "external_id": external_id}}
+        data = await self.request("POST", "/api/v2/users.json", body=body)
         return dict(data["user"])
+
+    async def users_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
+        """Look users up by external_id: exact and immediate, unlike the search index."""
+        data = await self.request("GET", "/api/v2/users/search.json", params={"external_id": external_id})
+        return [dict(item) for item in data.get("users", [])]
 
     async def create_voice_ticket(self, ticket: dict[str, Any], display_to_agent: int | None) -> dict[str, Any]:
         """Create a TPE voice ticket (via 44/45/46), optionally popping it to an agent."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bridge.capture import Capture
 from bridge.demo import LocalBridge
 from bridge.logs import JsonFormatter
 from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
@@ -103,3 +104,14 @@ async def test_capture_then_replay_gives_the_same_outcome(make_bridge: BridgeFac
     assert voice_comments(again)[0]["call_duration"] == voice_comments(original)[0]["call_duration"]
     assert voice_comments(again)[0]["recording_url"] == voice_comments(original)[0]["recording_url"]
     assert voice_comments(again)[0]["from"] == fakes.pop()
+
+
+def test_capture_keeps_withheld_numbers_anonymous(tmp_path: Path) -> None:
+    """Twilio's stand-ins for withheld numbers are not turned into numbers a replay would look up."""
+    capture = Capture(tmp_path, keep=["+16505550111"])
+    assert capture.fake("+266696687") == "+266696687"
+    assert capture.fake("+16505550111") == "+16505550111"
+    fake = capture.fake("+14155550123")
+    assert fake.startswith("+1555")
+    assert capture.fake("+14155550123") == fake
+    assert Capture(tmp_path).fake("+14155550123") == fake  # the key persists in the directory

@@ -131,3 +131,18 @@ async def test_cached_caller_gone_from_zendesk_is_looked_up_again(make_bridge: B
         (ticket,) = call_outcome(snapshot, parent_sid(second))
         assert ticket["requester_id"] == fresh["id"]
         assert (1002, "user", fresh["id"]) in [(p["agent_id"], p["kind"], p["id"]) for p in snapshot["displays"]]
+
+
+async def test_lagging_search_index_does_not_make_twin_users(make_bridge: BridgeFactory) -> None:
+    """A user created by an attempt whose answer was lost is found by external_id while search lags behind."""
+    async with make_bridge(sandbox_config=SandboxConfig(search_index_delay=3600)) as bridge:
+        bridge.sandbox.add_faults([FaultRule(method="POST", path_prefix="/api/v2/users", kind="drop_after")])
+        path = recording("inbound_unknown_caller")
+        assert (await bridge.replay([path])).ok
+        await bridge.settle()
+        snapshot = bridge.sandbox.snapshot()
+        users = [u for u in snapshot["users"] if u["phone"] == "+14155550142"]
+        assert len(users) == 1
+        assert users[0]["external_id"] == "bridge-phone:+14155550142"
+        (ticket,) = call_outcome(snapshot, parent_sid(path))
+        assert ticket["requester_id"] == users[0]["id"]

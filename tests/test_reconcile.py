@@ -140,3 +140,15 @@ async def test_a_call_still_in_progress_at_twilio_is_left_alone(make_bridge: Bri
             call = await bridge.store.get_call(PARENT)
             assert call is not None
             assert not call.finished
+
+
+async def test_a_call_twilio_does_not_know_is_closed_out(make_bridge: BridgeFactory, tmp_path: Path) -> None:
+    """Twilio answers 404 for the call (another account, deleted): close it out instead of asking forever."""
+    async with TestServer(web.Application(), host="127.0.0.1") as server:  # knows no call at all
+        url = str(server.make_url("")).rstrip("/")
+        async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, **STALE) as bridge:
+            assert (await bridge.replay([partial(tmp_path)])).ok
+            await bridge.settle_calls()
+            (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
+            (comment,) = voice_comments(ticket)
+            assert "recording_url" not in comment

@@ -130,6 +130,7 @@ async def test_show_user(client: Client) -> None:
         "email": "dana@example.net",
         "phone": "+14155550123",
         "role": "end-user",
+        "external_id": None,
         "created_at": "2024-01-01T00:00:00Z",
         "updated_at": "2024-01-01T00:00:00Z",
     }
@@ -854,3 +855,18 @@ def test_python_api_without_http() -> None:
     assert sandbox.list_tickets() == [ticket]
     assert sandbox.is_agent(1000)
     assert not sandbox.is_agent(True)
+
+
+async def test_users_by_external_id_and_its_uniqueness(client: Client) -> None:
+    """external_id finds a user at once, and a second user cannot take the same one."""
+    user = {"user": {"name": "Caller", "phone": "+14155550100", "external_id": "bridge-phone:+14155550100"}}
+    status, created, _ = await call(client, "POST", "/api/v2/users.json", user)
+    assert status == 201
+    status, data, _ = await call(
+        client, "GET", "/api/v2/users/search.json", params={"external_id": "bridge-phone:+14155550100"}
+    )
+    assert status == 200
+    assert [u["id"] for u in data["users"]] == [created["user"]["id"]]
+    status, data, _ = await call(client, "POST", "/api/v2/users.json", user)
+    assert status == 422
+    assert "external_id" in data["details"]

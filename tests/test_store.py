@@ -94,10 +94,29 @@ async def test_claims_wait_for_dependencies_and_leases(database_url: str) -> Non
     assert [row.id for row in await store.list_actions([DEAD])] == [again.id]
     assert await store.revive(again.id, 102.0)
     assert not await store.revive(again.id, 102.0)
+    (revived,) = await store.claim(102.0, 10, lease=60)
+    assert revived.attempts == 2  # still known to have been tried: a revived create looks before it creates
+    await store.finish(revived.id, DEAD, result=None, error="HTTP 422", now=102.5)
     assert await store.drop(again.id, 103.0, "operator")
     assert [row.status for row in await store.list_actions([DROPPED])] == ["dropped"]
     await store.update_result(act.ticket_key(sid), {"ticket_id": 8}, now=104.0)
     assert (await store.results([act.ticket_key(sid)]))[act.ticket_key(sid)].result == {"ticket_id": 8}
+    await store.close()
+
+
+async def test_a_dead_caller_look_up_is_retried_when_a_new_call_needs_it(database_url: str) -> None:
+    """Queuing an action twice is a no-op, except a caller look-up that died: a new call revives it."""
+    store = await open_db(database_url)
+    look_up = act.find_caller("CA1", "+14155550123")
+    await store.add_actions([look_up], now=1.0)
+    (row,) = await store.claim(2.0, 10, lease=60)
+    await store.finish(row.id, DEAD, result=None, error="gave up", now=3.0)
+    await store.add_actions([act.find_caller("CA2", "+14155550123")], now=4.0)
+    (again,) = await store.claim(5.0, 10, lease=60)
+    assert again.id == row.id
+    await store.finish(again.id, DONE, result={"user_id": 2001}, error=None, now=6.0)
+    await store.add_actions([act.find_caller("CA3", "+14155550123")], now=7.0)
+    assert await store.claim(8.0, 10, lease=60) == []  # a done look-up is the cache: not redone
     await store.close()
 
 

@@ -110,6 +110,22 @@ async def test_forged_requests_get_403_and_store_nothing(bridge: LocalBridge, ca
     assert await nothing_stored(bridge)
 
 
+async def test_unknown_algorithm_or_unsigned_json_is_403_not_500(bridge: LocalBridge) -> None:
+    """Odd signature settings or a JSON body without a body hash are forgeries, refused like any other."""
+    status, _, _ = await post(
+        bridge, "status", CALL, headers={"X-Twilio-Webhooks-Signature-Settings": "key=x,algorithm=MD5"}
+    )
+    assert status == 403
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            bridge.url + "/twilio/voice/status",
+            data='{"CallSid": "CA1"}',
+            headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl", "Content-Type": "application/json"},
+        )
+        assert response.status == 403
+    assert await nothing_stored(bridge)
+
+
 async def test_https_public_url_behind_an_http_proxy(make_bridge: BridgeFactory) -> None:
     """TLS ends at the proxy: Twilio signed https://…, we receive http:// on an internal port."""
     async with make_bridge(public_url="https://bridge.example.com") as bridge:

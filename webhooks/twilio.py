@@ -40,6 +40,7 @@ log = logging.getLogger("bridge.webhooks")
 PREFIX = "/twilio/voice"
 MAX_BODY = 64 * 1024  # Twilio's webhook bodies are a few KiB; anything near this is not Twilio
 FORM_TYPE = "application/x-www-form-urlencoded"
+KNOWN_ALGORITHMS = frozenset({"HMAC_SHA1", "HMAC_SHA256"})
 CALL_EVENTS = "initiated ringing answered completed"
 RECORDING_EVENTS = "completed absent"
 TRANSCRIBE_MAX_SECONDS = 120  # Twilio transcribes recordings of at most two minutes
@@ -163,7 +164,11 @@ def _signed(
     The library also tries the URL with and without the default port (Twilio's back end is not
     consistent about it); that fallback runs only when the plain URL does not match.
     """
-    if isinstance(params, MultiDict) and "bodySHA256" not in url:
+    if algorithm.upper() not in KNOWN_ALGORITHMS:
+        return False  # an algorithm the library cannot compute is a forgery, not a server error
+    if isinstance(params, str) and "bodySHA256" not in url:
+        params = MultiDict()  # a non-form body without a body hash: only the URL can have been signed
+    if isinstance(params, MultiDict):
         expected = validator.compute_signature(url, params, algorithm)
         if hmac.compare_digest(expected.encode(), signature.encode()):
             return True

@@ -80,7 +80,13 @@ _READY = """
 """
 _INSERT_ACTION = """
     INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (key) DO UPDATE SET status = 'pending', next_at = excluded.next_at, created_at = excluded.created_at,
+        lease_until = 0, updated_at = excluded.updated_at
+    -- An action already queued is never queued twice, with one exception: a caller look-up that died (an
+    -- outage past OUTBOX_MAX_AGE, an operator's drop) is tried again when a new call needs it, or every
+    -- later call from that number would go without a requester.
+    WHERE actions.kind = 'find_caller' AND actions.status IN ('dead', 'dropped')
 """
 _SETTLE = """
     UPDATE actions SET status = $2, result = $3, last_error = COALESCE($4, last_error), lease_until = 0,
@@ -285,7 +291,7 @@ class PostgresStore:
         async with self._pool.acquire() as conn:
             done = await conn.execute(
                 """UPDATE actions SET status = 'pending', next_at = $2, created_at = $2, lease_until = 0,
-                   attempts = 0, updated_at = $2 WHERE id = $1 AND status = ANY ($3)""",
+                   updated_at = $2 WHERE id = $1 AND status = ANY ($3)""",
                 action_id,
                 now,
                 [DEAD, DROPPED],

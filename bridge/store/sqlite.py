@@ -91,7 +91,13 @@ def _action_params(action: Action, now: float) -> tuple[Any, ...]:
 
 _INSERT_ACTION = """
     INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET status = 'pending', next_at = excluded.next_at, created_at = excluded.created_at,
+        lease_until = 0, updated_at = excluded.updated_at
+    -- An action already queued is never queued twice, with one exception: a caller look-up that died (an
+    -- outage past OUTBOX_MAX_AGE, an operator's drop) is tried again when a new call needs it, or every
+    -- later call from that number would go without a requester.
+    WHERE actions.kind = 'find_caller' AND actions.status IN ('dead', 'dropped')
 """
 
 
@@ -263,6 +269,8 @@ class SqliteStore:
                     raise
                 continue
             for item, result in zip(batch, results, strict=True):
+                if item.future.done():  # its webhook handler was cancelled (shutdown); the commit stands
+                    continue
                 if isinstance(result, BaseException):
                     item.future.set_exception(result)
                 else:
@@ -381,7 +389,7 @@ class SqliteStore:
         """Make a dead or dropped action pending again, due now, with a fresh age."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                """UPDATE actions SET status = 'pending', next_at = ?, created_at = ?, lease_until = 0, attempts = 0,
+                """UPDATE actions SET status = 'pending', next_at = ?, created_at = ?, lease_until = 0,
                    updated_at = ? WHERE id = ? AND status IN (?, ?)""",
                 (now, now, now, action_id, DEAD, DROPPED),
             )
