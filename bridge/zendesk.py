@@ -65,6 +65,8 @@ async def no_silent_resend(request: aiohttp.ClientRequest, handler: ClientHandle
     """
     try:
         return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # no connection was made, so nothing was sent: not uncertain
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
         raise UncertainWrite(f"{type(exc).__name__}: {exc}") from exc
 
