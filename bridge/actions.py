@@ -39,6 +39,11 @@ def caller_key(e164: str) -> str:
     return f"tel:{e164}:user"
 
 
+def caller_phone(key: str) -> str:
+    """Return the number a caller key (from `caller_key`) looks up."""
+    return key.removeprefix("tel:").removesuffix(":user")
+
+
 def ticket_key(call_sid: str) -> str:
     """Key the one ticket of a call."""
     return f"{call_sid}:ticket"

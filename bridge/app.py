@@ -19,7 +19,7 @@ from bridge.capture import Capture
 from bridge.events import CallEvent
 from bridge.metrics import Metrics
 from bridge.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
-from bridge.phones import mask_text
+from bridge.phones import is_client, mask_text
 from bridge.reconcile import Reconciler, TwilioRest
 from bridge.settings import ConfigError, Settings
 from bridge.store import Ingested, Reducer, Store
@@ -89,7 +89,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
     app[CLOCK] = clock
     metrics = app[METRICS] = Metrics()
     if settings.record_dir:
-        ours = [identity for identity in settings.agents if not identity.startswith("client:")]
+        ours = [identity for identity in settings.agents if not is_client(identity)]
         app[CAPTURE] = Capture(Path(settings.record_dir), keep=[*ours, *filter(None, [settings.caller_id])])
     reduce = make_reducer(settings.policy(), clock)
 

@@ -242,7 +242,7 @@ class Deliverer:
             cached = _dependency(await self._store.results([key]), key, "user_id")
             if cached is not None and cached != stale_id:
                 return int(cached)  # another delivery refreshed it meanwhile
-            phone = key.removeprefix("tel:").removesuffix(":user")
+            phone = act.caller_phone(key)
             found = await self._find_caller(phone)
             assert isinstance(found, Done)
             fresh = int(found.result["user_id"])
@@ -290,7 +290,6 @@ class Worker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self.delivered = 0
 
     @property
     def running(self) -> bool:
@@ -411,7 +410,6 @@ class Worker:
             if outcome.follow_ups:
                 await self._store.add_actions(outcome.follow_ups, now=now)
             await self._store.finish(row.id, DONE, result=outcome.result, error=None, now=now)
-            self.delivered += 1
             self._count(row, "delivered")
             if self._metrics is not None:
                 self._metrics.delivery.labels(row.kind).observe(max(0.0, now - row.created_at))
@@ -421,7 +419,6 @@ class Worker:
             self._count(row, "dropped")
             log.info("outbox: %s for call %s dropped: %s", describe(row), row.call_sid, outcome.reason)
         else:
-            self.delivered += 1
             self._count(row, "delivered")
         self._wake.set()
 

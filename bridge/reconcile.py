@@ -108,9 +108,6 @@ class TwilioRest:
         return events, status in TERMINAL_CALL_STATUSES
 
 
-Lookup = Callable[[str, float], Any]
-
-
 class Reconciler:
     """Periodically settle calls that went quiet before reaching a final outcome."""
 

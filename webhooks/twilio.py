@@ -185,11 +185,16 @@ def _reject(request: web.Request, exc: web.HTTPException) -> web.HTTPException:
 # --- parsing helpers ----------------------------------------------------------------------------------
 
 
+def _last_values(form: MultiDict[str]) -> dict[str, str]:
+    """Flatten a form to one value per name (the last, should Twilio ever repeat one)."""
+    return {key: form.getall(key)[-1] for key in form}
+
+
 def _parse(model: type[Model], request: web.Request) -> Model:
     """Validate the form into a model, or answer 400 naming the first bad field."""
     form = request[FORM]
     try:
-        return model.model_validate({key: form.getall(key)[-1] for key in form})
+        return model.model_validate(_last_values(form))
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "body"
@@ -231,7 +236,7 @@ def _keys(request: web.Request, form: BaseModel) -> list[str]:
     """
     data = request[FORM]
     parts = [
-        request.path.rsplit("/", 1)[-1],
+        _route(request),
         *(
             data.get(name, "")
             for name in (
@@ -260,11 +265,11 @@ async def _accept(request: web.Request, form: BaseModel, event: CallEvent) -> No
     outcome = "duplicate" if ingested.duplicate else "accepted"
     capture = request.app.get(CAPTURE)
     if capture is not None:
-        data = request[FORM]
-        params = {key: data.getall(key)[-1] for key in data}
-        capture.record(event.call_sid, request.raw_path, params, request.headers, request.app[CLOCK]())
+        capture.record(
+            event.call_sid, request.raw_path, _last_values(request[FORM]), request.headers, request.app[CLOCK]()
+        )
     request.app[METRICS].webhooks.labels(_route(request), outcome).inc()
-    log.info("webhook %s %s for call %s (%s)", request.path.rsplit("/", 1)[-1], outcome, event.call_sid, event.kind)
+    log.info("webhook %s %s for call %s (%s)", _route(request), outcome, event.call_sid, event.kind)
 
 
 def _now(request: web.Request) -> datetime:
