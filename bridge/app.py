@@ -14,18 +14,18 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, RECONCILER, SESSION, SETTINGS, STORE, WORKER, Clock
-from bridge.calls import WARNINGS, Call, Outcome, Policy, advance
-from bridge.capture import Capture
-from bridge.events import CallEvent
-from bridge.metrics import Metrics
-from bridge.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
-from bridge.phones import is_client, mask_text
-from bridge.reconcile import Reconciler, TwilioRest
-from bridge.settings import ConfigError, Settings
+from bridge.core.calls import WARNINGS, Call, Outcome, Policy, advance
+from bridge.core.events import CallEvent
+from bridge.core.phones import is_client, mask_text
+from bridge.devtools.capture import Capture
+from bridge.ops.metrics import Metrics
+from bridge.ops.reconcile import Reconciler, TwilioRest
+from bridge.ops.settings import ConfigError, Settings
 from bridge.store import Ingested, Reducer, Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
-from bridge.zendesk import ZendeskClient, basic_auth
+from bridge.zendesk.client import ZendeskClient, basic_auth
+from bridge.zendesk.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
 from webhooks import twilio
 from webhooks.twilio import MAX_BODY, BadField
 

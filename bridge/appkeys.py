@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
-from bridge.capture import Capture
-from bridge.events import CallEvent
-from bridge.metrics import Metrics
-from bridge.outbox import Worker
-from bridge.reconcile import Reconciler
-from bridge.settings import Settings
+from bridge.core.events import CallEvent
+from bridge.devtools.capture import Capture
+from bridge.ops.metrics import Metrics
+from bridge.ops.reconcile import Reconciler
+from bridge.ops.settings import Settings
 from bridge.store import Ingested, Store
+from bridge.zendesk.outbox import Worker
 
 Ingest = Callable[[Sequence[str], CallEvent], Awaitable[Ingested]]
 Clock = Callable[[], float]

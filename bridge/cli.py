@@ -12,8 +12,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bridge import logs
-from bridge.settings import ConfigError, Settings, load_settings, mask_url
+from bridge.ops import logs
+from bridge.ops.settings import ConfigError, Settings, load_settings, mask_url
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """Run the demo and print its summary."""
-    from bridge.demo import run_demo
+    from bridge.devtools.demo import run_demo
 
     logs.configure("info" if args.verbose else "error", "text")
     return asyncio.run(run_demo(sys.stdout, [Path(p) for p in args.recordings] or None))
@@ -39,7 +39,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _sandbox(args: argparse.Namespace) -> int:
     """Serve the Zendesk emulator alone."""
-    from bridge.sandbox import SandboxConfig, create_sandbox_app
+    from bridge.devtools.sandbox import SandboxConfig, create_sandbox_app
 
     logs.configure("info", "text")
     config = SandboxConfig(
@@ -55,7 +55,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     """Replay recordings against a running bridge."""
-    from bridge.replay import RecordingError, replay_files, summarize
+    from bridge.devtools.replay import RecordingError, replay_files, summarize
 
     token = args.auth_token
     if not token:
@@ -102,7 +102,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _outbox(args: argparse.Namespace) -> int:
     """List, revive or drop outbox actions."""
     from bridge.app import open_store
-    from bridge.phones import mask_text
+    from bridge.core.phones import mask_text
     from bridge.store import DEAD, DROPPED, PENDING
 
     settings = load_settings()
@@ -139,7 +139,7 @@ def _outbox(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     """Check the configuration and print what to fix."""
-    from bridge.doctor import render, run_checks
+    from bridge.ops.doctor import render, run_checks
 
     checks, settings = asyncio.run(run_checks())
     print(render(checks, settings))

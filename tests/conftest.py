@@ -17,9 +17,9 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bridge.demo import LocalBridge, local_bridge
-from bridge.outbox import RetryPolicy
-from bridge.settings import Settings
+from bridge.devtools.demo import LocalBridge, local_bridge
+from bridge.ops.settings import Settings
+from bridge.zendesk.outbox import RetryPolicy
 
 RECORDINGS = Path(__file__).parent / "recordings"
 FAST_RETRY = RetryPolicy(base=0.01, cap=0.05)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from bridge.actions import ActionKind
-from bridge.calls import RECORDING_WAIT, TRANSCRIPTION_WAIT, Call, Policy, step
-from bridge.events import CallEvent, EventKind
+from bridge.core.actions import ActionKind
+from bridge.core.calls import RECORDING_WAIT, TRANSCRIPTION_WAIT, Call, Policy, step
+from bridge.core.events import CallEvent, EventKind
 
 T0 = datetime(2026, 9, 15, 14, 2, 7, tzinfo=UTC)
 SID, ALICE_LEG, BOB_LEG = "CA" + "1" * 32, "CA" + "a" * 32, "CA" + "b" * 32

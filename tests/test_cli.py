@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bridge.cli import main
-from bridge.sandbox import SANDBOX, create_sandbox_app
+from bridge.devtools.sandbox import SANDBOX, create_sandbox_app
 from bridge.store.sqlite import MIGRATIONS
 from tests.conftest import eventually, free_port, parent_sid, recording, serve_env, start_serve
 
@@ -100,7 +100,7 @@ def test_outbox_command_lists_and_revives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`bridge outbox` shows dead letters with their error and `retry ID` makes one pending again."""
-    from bridge.demo import local_bridge
+    from bridge.devtools.demo import local_bridge
 
     database = tmp_path / "bridge.db"
 

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bridge.replay import replay_files
-from bridge.sandbox import SANDBOX, FaultRule, Sandbox, create_sandbox_app
+from bridge.devtools.replay import replay_files
+from bridge.devtools.sandbox import SANDBOX, FaultRule, Sandbox, create_sandbox_app
 from tests.conftest import call_outcome, free_port, parent_sid, recording, serve_env, start_serve, voice_comments
 
 TOKEN = "crash-test-token"

@@ -7,7 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from bridge.settings import Settings
+from bridge.ops.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 VARIABLES = {name.upper() for name in Settings.model_fields}

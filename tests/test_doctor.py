@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bridge.cli import main
-from bridge.sandbox import create_sandbox_app
+from bridge.devtools.sandbox import create_sandbox_app
 
 ACCOUNT = "AC" + "4" * 32
 

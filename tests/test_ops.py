@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bridge.capture import Capture
-from bridge.demo import LocalBridge
-from bridge.logs import JsonFormatter
+from bridge.devtools.capture import Capture
+from bridge.devtools.demo import LocalBridge
+from bridge.ops.logs import JsonFormatter
 from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
 
 

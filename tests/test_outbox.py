@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bridge.appkeys import STORE
-from bridge.outbox import RateLimiter, RetryPolicy
-from bridge.sandbox import FaultRule, SandboxConfig
+from bridge.devtools.sandbox import FaultRule, SandboxConfig
 from bridge.store import DEAD, DROPPED
+from bridge.zendesk.outbox import RateLimiter, RetryPolicy
 from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
 
 TICKETS = "/api/v2/channels/voice/tickets"

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from bridge.actions import ActionKind
-from bridge.calls import RECORDING_WAIT, TRANSCRIPTION_WAIT, Call, Policy, step
-from bridge.demo import LocalBridge, local_bridge
-from bridge.events import CallEvent, EventKind, LegStatus
+from bridge.core.actions import ActionKind
+from bridge.core.calls import RECORDING_WAIT, TRANSCRIPTION_WAIT, Call, Policy, step
+from bridge.core.events import CallEvent, EventKind, LegStatus
+from bridge.devtools.demo import LocalBridge, local_bridge
 from tests.conftest import FAST_RETRY
 
 ROUTES = ["incoming", "outgoing", "status", "dial-action", "record-action", "recording-status", "transcription"]

@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp.plugin import AiohttpClient
 
-from bridge import sandbox as sandbox_module
-from bridge.sandbox import (
+from bridge.devtools import sandbox as sandbox_module
+from bridge.devtools.sandbox import (
     MAX_COMMENTS,
     SANDBOX,
     FaultRule,

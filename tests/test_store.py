@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge import actions as act
 from bridge.app import open_store
-from bridge.calls import Call, Outcome, Policy, step
-from bridge.events import CallEvent, EventKind
-from bridge.settings import Settings
+from bridge.core import actions as act
+from bridge.core.calls import Call, Outcome, Policy, step
+from bridge.core.events import CallEvent, EventKind
+from bridge.ops.settings import Settings
 from bridge.store import DEAD, DONE, DROPPED, Store
 from bridge.store.sqlite import MIGRATIONS, SqliteStore
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
@@ -220,7 +220,7 @@ async def test_transcription_wait_survives_a_restart(tmp_path: Path) -> None:
     head = tmp_path / "head.jsonl"
     head.write_text("".join(line + "\n" for line in path.read_text().splitlines() if "/transcription" not in line))
     database = tmp_path / "restart.db"
-    from bridge.demo import local_bridge
+    from bridge.devtools.demo import local_bridge
     from tests.conftest import FAST_RETRY
 
     async with local_bridge(database, transcription_wait_seconds=3600, retry=FAST_RETRY) as bridge:

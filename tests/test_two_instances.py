@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from bridge.replay import load, schedule, sign
-from bridge.sandbox import SANDBOX, Sandbox, create_sandbox_app
+from bridge.devtools.replay import load, schedule, sign
+from bridge.devtools.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from tests.callgen import write_calls
 from tests.conftest import free_port, recording, serve_env, start_serve, voice_comments
 

@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from bridge.logs import JsonFormatter, MaskingFormatter
-from bridge.phones import digits, is_anonymous, mask, mask_text, to_e164
-from bridge.settings import ConfigError, Settings, load_settings, parse_agents, parse_duration
-from bridge.zendesk import parse_retry_after
+from bridge.core.phones import digits, is_anonymous, mask, mask_text, to_e164
+from bridge.ops.logs import JsonFormatter, MaskingFormatter
+from bridge.ops.settings import ConfigError, Settings, load_settings, parse_agents, parse_duration
+from bridge.zendesk.client import parse_retry_after
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from bridge.appkeys import STORE
-from bridge.demo import LocalBridge
+from bridge.devtools.demo import LocalBridge
 from tests.conftest import BridgeFactory
 
 CALL = {

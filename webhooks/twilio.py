@@ -22,9 +22,9 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS
-from bridge.events import CallEvent, Direction, EventKind, LegStatus
-from bridge.phones import is_client, is_e164, mask
-from bridge.settings import MAX_RUNG_AGENTS, Settings
+from bridge.core.events import CallEvent, Direction, EventKind, LegStatus
+from bridge.core.phones import is_client, is_e164, mask
+from bridge.ops.settings import MAX_RUNG_AGENTS, Settings
 from schemas.twilio import (
     CallForm,
     DialAction,

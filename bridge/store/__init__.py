@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.actions import Action
-from bridge.calls import Call, Outcome
-from bridge.events import CallEvent
+from bridge.core.actions import Action
+from bridge.core.calls import Call, Outcome
+from bridge.core.events import CallEvent
 
 Reducer = Callable[[Call | None, CallEvent], Outcome]
 

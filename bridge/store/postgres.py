@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from bridge.actions import Action
-from bridge.calls import Call
-from bridge.events import CallEvent
+from bridge.core.actions import Action
+from bridge.core.calls import Call
+from bridge.core.events import CallEvent
 from bridge.store import (
     DEAD,
     DONE,

@@ -8,7 +8,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from bridge.phones import mask_text
+from bridge.core.phones import mask_text
 
 _CALL_SID = re.compile(r"\bCA[0-9a-f]{32}\b")
 

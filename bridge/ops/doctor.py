@@ -13,9 +13,9 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from bridge.app import authorization, open_store
-from bridge.phones import is_client
-from bridge.settings import ConfigError, Settings, load_settings, mask_url
-from bridge.zendesk import AuthFailed, NotFound, ZendeskClient, ZendeskError
+from bridge.core.phones import is_client
+from bridge.ops.settings import ConfigError, Settings, load_settings, mask_url
+from bridge.zendesk.client import AuthFailed, NotFound, ZendeskClient, ZendeskError
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 

@@ -17,12 +17,12 @@ from aiohttp import web
 
 from bridge.app import create_app
 from bridge.appkeys import RECONCILER, STORE
-from bridge.outbox import RetryPolicy
-from bridge.reconcile import Reconciler
-from bridge.replay import ReplayReport, replay_files
-from bridge.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
-from bridge.settings import Settings
+from bridge.devtools.replay import ReplayReport, replay_files
+from bridge.devtools.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
+from bridge.ops.reconcile import Reconciler
+from bridge.ops.settings import Settings
 from bridge.store import Store
+from bridge.zendesk.outbox import RetryPolicy
 
 RECORDINGS = Path(__file__).parent / "recordings"
 DEMO_AGENTS = {"client:alice": 1001, "client:bob": 1002, "+16505550111": 1003}

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bridge.calls import Policy
-from bridge.phones import is_e164
+from bridge.core.calls import Policy
+from bridge.core.phones import is_e164
 
 MAX_RUNG_AGENTS = 10  # Twilio rings at most ten <Client>/<Number> nouns in one <Dial>
 _CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,256}$")

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from bridge import actions as act
-from bridge.actions import Action
-from bridge.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus
-from bridge.phones import is_anonymous, mask, to_e164
+from bridge.core import actions as act
+from bridge.core.actions import Action
+from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus
+from bridge.core.phones import is_anonymous, mask, to_e164
 from schemas.zendesk import VoiceComment
 
 RECORDING_WAIT = "recording_wait"

@@ -19,9 +19,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from bridge.calls import STALE
-from bridge.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind
-from bridge.phones import is_client
+from bridge.core.calls import STALE
+from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind
+from bridge.core.phones import is_client
 from bridge.store import Reducer, Store
 
 log = logging.getLogger("bridge.reconcile")

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge import actions as act
-from bridge.actions import ActionKind
-from bridge.events import CallEvent, EventKind
-from bridge.metrics import Metrics
-from bridge.phones import digits, mask_text
+from bridge.core import actions as act
+from bridge.core.actions import ActionKind
+from bridge.core.events import CallEvent, EventKind
+from bridge.core.phones import digits, mask_text
+from bridge.ops.metrics import Metrics
 from bridge.store import DEAD, DONE, DROPPED, ActionRow, Reducer, Store
-from bridge.zendesk import (
+from bridge.zendesk.client import (
     AuthFailed,
     Invalid,
     NotFound,

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from bridge.phones import ANONYMOUS_NUMBERS
+from bridge.core.phones import ANONYMOUS_NUMBERS
 
 _NUMBER = re.compile(r"(?<![\w+])\+\d{7,15}(?!\w)|(?<![\w.:+-])\d{10,15}(?!\w|\.\d)")
 KEPT_HEADERS = ("I-Twilio-Idempotency-Token",)

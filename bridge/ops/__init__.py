@@ -1,0 +1,1 @@
+"""Operations: settings, doctor, metrics, logs and reconciliation."""
