@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-STATUS_PATH = "/twilio/voice/status"
+from webhooks.names import Route, route_path
+
+STATUS_PATH = route_path(Route.STATUS)
 CUSTOMER = "+14155550123"  # a known caller in the sandbox, so its look-up is cached after the first call
 NUMBER = "+16505550100"
 

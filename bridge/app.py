@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,33 +11,23 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, RECONCILER, SESSION, SETTINGS, STORE, WORKER, Clock
-from bridge.core.calls import WARNINGS, Call, Outcome, Policy, advance
-from bridge.core.events import CallEvent
-from bridge.core.phones import is_client, mask_text
+from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, RECONCILER, SESSION, SETTINGS, STORE, WORKER
+from bridge.core.clock import Clock, system_clock
+from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
+from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler, TwilioRest
 from bridge.ops.settings import ConfigError, Settings
-from bridge.store import Ingested, Reducer, Store
+from bridge.store import Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 from bridge.zendesk.client import ZendeskClient, basic_auth
 from bridge.zendesk.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
-from webhooks import twilio
-from webhooks.twilio import MAX_BODY, BadField
+from webhooks import routes
+from webhooks.routes import MAX_BODY, BadField
 
 log = logging.getLogger("bridge.app")
-
-
-def make_reducer(policy: Policy, clock: Clock) -> Reducer:
-    """Bind the pure state machine to a policy and a clock."""
-
-    def reduce(call: Call | None, event: CallEvent) -> Outcome:
-        # The store hands over a call it just parsed and will not use again: no need to copy it.
-        return advance(call, event, datetime.fromtimestamp(clock(), UTC), policy)
-
-    return reduce
 
 
 async def open_store(settings: Settings) -> Store:
@@ -81,7 +69,7 @@ async def json_errors(
         return web.json_response({"error": "internal error"}, status=500)
 
 
-def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPolicy | None = None) -> web.Application:
+def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryPolicy | None = None) -> web.Application:
     """Build the bridge application; resources open when it starts and close when it stops."""
     settings.check_serving()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
@@ -91,13 +79,13 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
     if settings.record_dir:
         ours = [identity for identity in settings.agents if not is_client(identity)]
         app[CAPTURE] = Capture(Path(settings.record_dir), keep=[*ours, *filter(None, [settings.caller_id])])
-    reduce = make_reducer(settings.policy(), clock)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         store = await open_store(settings)
         if isinstance(store, SqliteStore):
             await store.release_leases()  # one process owns a SQLite file: earlier leases died with it
         app[STORE] = store
+        app[INGEST] = Ingest(store, settings.policy(), clock)
         yield
         await store.close()
 
@@ -116,16 +104,18 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
             authorization(settings),
             timeout=settings.zendesk_timeout_seconds,
             on_answer=metrics.zendesk_answered,
+            clock=clock,
         )
         worker = Worker(
             app[STORE],
-            Deliverer(zendesk, app[STORE], reduce, clock),
+            Deliverer(zendesk, app[STORE], app[INGEST], clock),
             retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
             limiter=RateLimiter(settings.zendesk_rate_limit),
             clock=clock,
             metrics=metrics,
         )
         app[WORKER] = worker
+        app[INGEST].on_queued(worker.wake)
         worker.start()
         yield
         await worker.stop()
@@ -136,12 +126,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
             token = settings.twilio_auth_token.get_secret_value()
             twilio = TwilioRest(settings.twilio_account_sid, token, settings.twilio_api_url)
         reconciler = Reconciler(
-            app[STORE],
-            reduce,
-            stale_after=settings.call_stale_minutes * 60,
-            twilio=twilio,
-            clock=clock,
-            wake=app[WORKER].wake,
+            app[STORE], app[INGEST], stale_after=settings.call_stale_minutes * 60, twilio=twilio, clock=clock
         )
         app[RECONCILER] = reconciler
         reconciler.start()
@@ -150,19 +135,8 @@ def create_app(settings: Settings, *, clock: Clock = time.time, retry: RetryPoli
         if twilio is not None:
             await twilio.close()
 
-    async def ingest(keys: Sequence[str], event: CallEvent) -> Ingested:
-        ingested = await app[STORE].ingest(keys, event, reduce, now=clock())
-        if ingested.outcome is not None:
-            for key, text in ingested.outcome.notices:
-                level = logging.WARNING if key in WARNINGS else logging.INFO
-                log.log(level, "call %s: %s", event.call_sid, mask_text(text))
-            if ingested.outcome.actions:
-                app[WORKER].wake()
-        return ingested
-
-    app[INGEST] = ingest
     app.cleanup_ctx.extend([store_ctx, session_ctx, worker_ctx, reconciler_ctx])
-    twilio.setup(app, settings)
+    routes.setup(app, settings)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from bridge.cli import main
 from bridge.devtools.sandbox import create_sandbox_app
+from webhooks.names import Route, route_url
 
 ACCOUNT = "AC" + "4" * 32
 
@@ -95,8 +96,8 @@ async def test_doctor(
             in out.replace("   ", "  ").replace("  agent", "agent")
             or "Alice Agent (1001), browser client" in out
         )
-        assert "https://bridge.example.com/twilio/voice/incoming" in out
-        assert "https://bridge.example.com/twilio/voice/outgoing" in out
+        assert route_url("https://bridge.example.com", Route.INCOMING) in out
+        assert route_url("https://bridge.example.com", Route.OUTGOING) in out
         assert "account Acme support" in out
     else:
         assert code == 1, out

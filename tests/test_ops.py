@@ -14,6 +14,7 @@ from bridge.devtools.capture import Capture
 from bridge.devtools.demo import LocalBridge
 from bridge.ops.logs import JsonFormatter
 from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
+from webhooks.names import Route, route_path, route_url
 
 
 async def scrape(bridge: LocalBridge) -> dict[str, float]:
@@ -47,7 +48,7 @@ async def test_metrics_move_as_a_call_goes_through(bridge: LocalBridge) -> None:
     assert after['bridge_delivery_seconds_count{kind="create_ticket"}'] == 1
     assert after["bridge_outbox_pending"] == 0
     async with aiohttp.ClientSession() as session:
-        await session.post(bridge.url + "/twilio/voice/status", data={"CallSid": "CA1"})
+        await session.post(route_url(bridge.url, Route.STATUS), data={"CallSid": "CA1"})
     rejected = await scrape(bridge)
     assert rejected['bridge_webhooks_total{outcome="rejected_403",route="status"}'] == 1
 
@@ -92,7 +93,7 @@ async def test_capture_then_replay_gives_the_same_outcome(make_bridge: BridgeFac
     assert "+16505550111" in text  # …our own agent's number is kept, or the replay could not map the agent
     lines = [json.loads(line) for line in text.splitlines()]
     assert len(lines) == len(source.read_text().splitlines())
-    fakes = {line["params"]["From"] for line in lines if line["path"] != "/twilio/voice/recording-status"}
+    fakes = {line["params"]["From"] for line in lines if line["path"] != route_path(Route.RECORDING_STATUS)}
     assert len(fakes) == 1  # the same number became the same fake everywhere
     assert [line["at"] for line in lines] == sorted(line["at"] for line in lines)
     async with make_bridge() as replayed:

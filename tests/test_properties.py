@@ -17,8 +17,9 @@ from bridge.core.calls import RECORDING_WAIT, TRANSCRIPTION_WAIT, Call, Policy, 
 from bridge.core.events import CallEvent, EventKind, LegStatus
 from bridge.devtools.demo import LocalBridge, local_bridge
 from tests.conftest import FAST_RETRY
+from webhooks.names import Route, route_url
 
-ROUTES = ["incoming", "outgoing", "status", "dial-action", "record-action", "recording-status", "transcription"]
+ROUTES = list(Route)
 FIELDS = [
     "CallSid", "ParentCallSid", "From", "To", "CallStatus", "SequenceNumber", "Timestamp", "CallDuration",
     "DialCallStatus", "DialCallSid", "DialCallDuration", "DialBridged", "RecordingSid", "RecordingUrl",
@@ -34,9 +35,9 @@ VALUES = st.one_of(
 FORMS = st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(min_size=1, max_size=12)), VALUES, max_size=14)
 
 
-async def post(bridge: LocalBridge, session: aiohttp.ClientSession, route: str, form: dict[str, str]) -> int:
+async def post(bridge: LocalBridge, session: aiohttp.ClientSession, route: Route, form: dict[str, str]) -> int:
     """Send one correctly signed form."""
-    url = f"{bridge.url}/twilio/voice/{route}"
+    url = route_url(bridge.url, route)
     signature = RequestValidator(bridge.auth_token).compute_signature(url, form)
     headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
     async with session.post(url, data=urlencode(form), headers=headers) as response:
@@ -54,7 +55,7 @@ def test_signed_garbage_never_causes_a_server_error(tmp_path: Path) -> None:
 
             @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
             @given(route=st.sampled_from(ROUTES), form=FORMS)
-            def check(route: str, form: dict[str, str]) -> None:
+            def check(route: Route, form: dict[str, str]) -> None:
                 assert runner.run(post(bridge, session, route, form)) in (200, 204, 400)
 
             check()

@@ -9,9 +9,10 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bridge.appkeys import STORE
+from bridge.appkeys import METRICS, STORE
 from bridge.devtools.demo import LocalBridge
 from tests.conftest import BridgeFactory
+from webhooks.names import PREFIX, UNKNOWN, Route, route_path, route_url
 
 CALL = {
     "AccountSid": "AC455c03f9e322135d9c681cabb529d68e",
@@ -25,7 +26,7 @@ CALL = {
 
 async def post(
     bridge: LocalBridge,
-    route: str,
+    route: Route,
     params: dict[str, str],
     *,
     sign_url: str | None = None,
@@ -35,7 +36,7 @@ async def post(
     method: str = "POST",
 ) -> tuple[int, str, str]:
     """Send a (by default correctly) signed webhook; return status, content type and body."""
-    path = f"/twilio/voice/{route}"
+    path = route_path(route)
     signature = RequestValidator(token or bridge.auth_token).compute_signature(
         sign_url or bridge.settings.public_url + path, params if sign_params is None else sign_params
     )
@@ -50,7 +51,7 @@ async def post(
 async def nothing_stored(bridge: LocalBridge) -> bool:
     """Tell whether the bridge stored no event and queued no action."""
     store = bridge.app[STORE]
-    return await store.count_events() == 0 and (await store.stats(0)).pending == 0
+    return await store.count_events() == 0 and (await store.stats(bridge.clock())).pending == 0
 
 
 def test_library_test_vector() -> None:
@@ -70,7 +71,7 @@ def test_library_test_vector() -> None:
 
 async def test_valid_signature_rings_agents_with_absolute_callbacks(bridge: LocalBridge) -> None:
     """A signed incoming call is stored and answered with a <Dial> of every agent."""
-    status, content_type, body = await post(bridge, "incoming", CALL)
+    status, content_type, body = await post(bridge, Route.INCOMING, CALL)
     assert status == 200
     assert content_type == "text/xml"
     dial = ET.fromstring(body).find("Dial")
@@ -78,8 +79,8 @@ async def test_valid_signature_rings_agents_with_absolute_callbacks(bridge: Loca
     assert dial.get("answerOnBridge") == "true"
     assert dial.get("timeout") == "20"
     assert dial.get("record") == "record-from-answer-dual"
-    assert dial.get("action") == bridge.url + "/twilio/voice/dial-action"
-    assert dial.get("recordingStatusCallback") == bridge.url + "/twilio/voice/recording-status"
+    assert dial.get("action") == route_url(bridge.url, Route.DIAL_ACTION)
+    assert dial.get("recordingStatusCallback") == route_url(bridge.url, Route.RECORDING_STATUS)
     nouns = list(dial)
     assert [(n.tag, n.text) for n in nouns] == [
         ("Client", "alice"),
@@ -87,7 +88,7 @@ async def test_valid_signature_rings_agents_with_absolute_callbacks(bridge: Loca
         ("Number", "+16505550111"),
     ]
     for noun in nouns:
-        assert noun.get("statusCallback") == bridge.url + "/twilio/voice/status"
+        assert noun.get("statusCallback") == route_url(bridge.url, Route.STATUS)
         assert noun.get("statusCallbackEvent") == "initiated ringing answered completed"
     assert await bridge.app[STORE].count_events() == 1
 
@@ -96,14 +97,14 @@ async def test_valid_signature_rings_agents_with_absolute_callbacks(bridge: Loca
     ("case", "overrides"),
     [
         ("tampered parameter", {"sign_params": {**CALL, "From": "+19995550000"}}),
-        ("wrong URL", {"sign_url": "https://evil.example.com/twilio/voice/incoming"}),
+        ("wrong URL", {"sign_url": route_url("https://evil.example.com", Route.INCOMING)}),
         ("wrong token", {"token": "not-the-token"}),
         ("missing header", {"headers": {"X-Twilio-Signature": ""}}),
     ],
 )
 async def test_forged_requests_get_403_and_store_nothing(bridge: LocalBridge, case: str, overrides: Any) -> None:
     """Anything not signed with our token for our URL is refused before parsing."""
-    status, content_type, body = await post(bridge, "incoming", CALL, **overrides)
+    status, content_type, body = await post(bridge, Route.INCOMING, CALL, **overrides)
     assert status == 403, case
     assert content_type == "application/json"
     assert "X-Twilio-Signature" in body
@@ -113,12 +114,12 @@ async def test_forged_requests_get_403_and_store_nothing(bridge: LocalBridge, ca
 async def test_unknown_algorithm_or_unsigned_json_is_403_not_500(bridge: LocalBridge) -> None:
     """Odd signature settings or a JSON body without a body hash are forgeries, refused like any other."""
     status, _, _ = await post(
-        bridge, "status", CALL, headers={"X-Twilio-Webhooks-Signature-Settings": "key=x,algorithm=MD5"}
+        bridge, Route.STATUS, CALL, headers={"X-Twilio-Webhooks-Signature-Settings": "key=x,algorithm=MD5"}
     )
     assert status == 403
     async with aiohttp.ClientSession() as session:
         response = await session.post(
-            bridge.url + "/twilio/voice/status",
+            route_url(bridge.url, Route.STATUS),
             data='{"CallSid": "CA1"}',
             headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl", "Content-Type": "application/json"},
         )
@@ -129,17 +130,17 @@ async def test_unknown_algorithm_or_unsigned_json_is_403_not_500(bridge: LocalBr
 async def test_https_public_url_behind_an_http_proxy(make_bridge: BridgeFactory) -> None:
     """TLS ends at the proxy: Twilio signed https://…, we receive http:// on an internal port."""
     async with make_bridge(public_url="https://bridge.example.com") as bridge:
-        url = "https://bridge.example.com/twilio/voice/status"
+        url = route_url("https://bridge.example.com", Route.STATUS)
         params = {**CALL, "CallStatus": "completed", "SequenceNumber": "0"}
-        status, _, _ = await post(bridge, "status", params, sign_url=url, headers={"X-Forwarded-Proto": "https"})
+        status, _, _ = await post(bridge, Route.STATUS, params, sign_url=url, headers={"X-Forwarded-Proto": "https"})
         assert status == 204
-        status, _, _ = await post(bridge, "status", params, sign_url=bridge.url + "/twilio/voice/status")
+        status, _, _ = await post(bridge, Route.STATUS, params, sign_url=route_url(bridge.url, Route.STATUS))
         assert status == 403  # signed for the internal URL: not what Twilio would sign
 
 
 async def test_query_string_is_part_of_the_signed_url(bridge: LocalBridge) -> None:
     """A query string in the configured URL is signed byte for byte."""
-    path = "/twilio/voice/status?agent=alice"
+    path = route_path(Route.STATUS) + "?agent=alice"
     params = {**CALL, "CallStatus": "completed"}
     signature = RequestValidator(bridge.auth_token).compute_signature(bridge.url + path, params)
     async with aiohttp.ClientSession() as session:
@@ -150,7 +151,7 @@ async def test_query_string_is_part_of_the_signed_url(bridge: LocalBridge) -> No
 async def test_missing_call_sid_is_400_naming_the_field(bridge: LocalBridge) -> None:
     """A signed request without CallSid gets a JSON 400 that names CallSid."""
     params = {k: v for k, v in CALL.items() if k != "CallSid"}
-    status, content_type, body = await post(bridge, "incoming", params)
+    status, content_type, body = await post(bridge, Route.INCOMING, params)
     assert status == 400
     assert content_type == "application/json"
     assert '"field": "CallSid"' in body
@@ -166,7 +167,7 @@ async def test_bad_values_are_400(bridge: LocalBridge) -> None:
         ({**base, "Timestamp": "yesterday-ish"}, "Timestamp"),
         ({k: v for k, v in base.items() if k != "CallStatus"}, "CallStatus"),
     ]:
-        status, _, body = await post(bridge, "status", params)
+        status, _, body = await post(bridge, Route.STATUS, params)
         assert status == 400, field
         assert f'"field": "{field}"' in body
     assert await nothing_stored(bridge)
@@ -174,7 +175,7 @@ async def test_bad_values_are_400(bridge: LocalBridge) -> None:
 
 async def test_oversized_body_is_413(bridge: LocalBridge) -> None:
     """More than 64 KiB is refused before the signature is even looked at."""
-    status, content_type, _ = await post(bridge, "status", {**CALL, "Junk": "x" * 70_000})
+    status, content_type, _ = await post(bridge, Route.STATUS, {**CALL, "Junk": "x" * 70_000})
     assert status == 413
     assert content_type == "application/json"
     assert await nothing_stored(bridge)
@@ -182,10 +183,10 @@ async def test_oversized_body_is_413(bridge: LocalBridge) -> None:
 
 async def test_wrong_method_is_405_and_wrong_type_is_415(bridge: LocalBridge) -> None:
     """GET on a webhook route is 405; a signed JSON body is 415."""
-    status, content_type, _ = await post(bridge, "status", {}, method="GET")
+    status, content_type, _ = await post(bridge, Route.STATUS, {}, method="GET")
     assert status == 405
     assert content_type == "application/json"
-    path = "/twilio/voice/status"
+    path = route_path(Route.STATUS)
     body = '{"CallSid": "CA1"}'
     import hashlib
 
@@ -200,11 +201,34 @@ async def test_wrong_method_is_405_and_wrong_type_is_415(bridge: LocalBridge) ->
     assert await nothing_stored(bridge)
 
 
+async def test_wrong_method_and_unknown_paths_are_refused_and_counted(bridge: LocalBridge) -> None:
+    """Under the prefix: GET is 405 naming POST, an unknown route 404; both counted, with a bounded route label."""
+
+    def count(route: str, outcome: str) -> float:
+        value = bridge.app[METRICS].registry.get_sample_value(
+            "bridge_webhooks_total", {"route": route, "outcome": outcome}
+        )
+        return value or 0.0
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(route_url(bridge.url, Route.STATUS)) as response:
+            assert (response.status, response.headers.get("Allow")) == (405, "POST")
+            assert await response.json() == {"error": "Method Not Allowed"}
+        async with session.post(bridge.url + PREFIX + "/nope", data=CALL) as response:
+            assert response.status == 404
+            assert await response.json() == {"error": "Not Found"}
+        async with session.post(bridge.url + PREFIX, data=CALL) as response:
+            assert response.status == 404  # the bare prefix is no webhook: not counted
+    assert count(Route.STATUS, "rejected_405") == 1
+    assert count(UNKNOWN, "rejected_404") == 1
+    assert await nothing_stored(bridge)
+
+
 async def test_duplicates_are_stored_once(bridge: LocalBridge) -> None:
     """The same callback twice (with and without the idempotency token) is one event."""
     params = {**CALL, "ParentCallSid": "CA" + "d" * 32, "SequenceNumber": "1"}
     for headers in ({"I-Twilio-Idempotency-Token": "idem-1"}, {"I-Twilio-Idempotency-Token": "idem-1"}, {}):
-        status, _, _ = await post(bridge, "status", params, headers=headers)
+        status, _, _ = await post(bridge, Route.STATUS, params, headers=headers)
         assert status == 204
     assert await bridge.app[STORE].count_events() == 1
 
@@ -212,25 +236,25 @@ async def test_duplicates_are_stored_once(bridge: LocalBridge) -> None:
 async def test_dial_action_twiml(bridge: LocalBridge) -> None:
     """Bridged: hang up. Unanswered with the caller on the line: greeting and <Record>. Caller gone: hang up."""
     answered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "completed", "DialBridged": "true"}
-    _, _, body = await post(bridge, "dial-action", answered)
+    _, _, body = await post(bridge, Route.DIAL_ACTION, answered)
     assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
     unanswered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialBridged": "false"}
-    _, _, body = await post(bridge, "dial-action", unanswered)
+    _, _, body = await post(bridge, Route.DIAL_ACTION, unanswered)
     root = ET.fromstring(body)
     assert [el.tag for el in root] == ["Say", "Record", "Hangup"]
     record = root.find("Record")
     assert record is not None
-    assert record.get("action") == bridge.url + "/twilio/voice/record-action"
+    assert record.get("action") == route_url(bridge.url, Route.RECORD_ACTION)
     assert record.get("finishOnKey") == "#"
     assert record.get("playBeep") == "true"
     assert record.get("maxLength") == "120"
     assert record.get("transcribe") == "true"
-    assert record.get("transcribeCallback") == bridge.url + "/twilio/voice/transcription"
+    assert record.get("transcribeCallback") == route_url(bridge.url, Route.TRANSCRIPTION)
     assert record.get("recordingStatusCallbackEvent") == "completed absent"
     gone = {**unanswered, "CallStatus": "completed"}
-    _, _, body = await post(bridge, "dial-action", gone)
+    _, _, body = await post(bridge, Route.DIAL_ACTION, gone)
     assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
-    _, _, body = await post(bridge, "record-action", {**CALL, "CallStatus": "completed"})
+    _, _, body = await post(bridge, Route.RECORD_ACTION, {**CALL, "CallStatus": "completed"})
     assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
 
 
@@ -238,14 +262,14 @@ async def test_voicemail_off_says_sorry(make_bridge: BridgeFactory) -> None:
     """VOICEMAIL=false: nobody answered means a short message and hang-up."""
     async with make_bridge(voicemail=False) as bridge:
         unanswered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialBridged": "false"}
-        _, _, body = await post(bridge, "dial-action", unanswered)
+        _, _, body = await post(bridge, Route.DIAL_ACTION, unanswered)
         assert [el.tag for el in ET.fromstring(body)] == ["Say", "Hangup"]
 
 
 async def test_outgoing_dials_valid_numbers_only(bridge: LocalBridge) -> None:
     """From=client:alice to an E.164 number dials it with our caller id; anything else is refused."""
     params = {**CALL, "From": "client:alice", "To": "+14155550199", "Called": ""}
-    _, _, body = await post(bridge, "outgoing", params)
+    _, _, body = await post(bridge, Route.OUTGOING, params)
     dial = ET.fromstring(body).find("Dial")
     assert dial is not None
     assert dial.get("callerId") == "+16505550100"
@@ -254,7 +278,7 @@ async def test_outgoing_dials_valid_numbers_only(bridge: LocalBridge) -> None:
     assert number.text == "+14155550199"
     assert number.get("statusCallbackEvent") == "initiated ringing answered completed"
     for bad in ("4155550199", "+1", "client:bob", "+1415555019912345"):
-        _, _, body = await post(bridge, "outgoing", {**params, "To": bad})
+        _, _, body = await post(bridge, Route.OUTGOING, {**params, "To": bad})
         assert [el.tag for el in ET.fromstring(body)] == ["Say", "Hangup"], bad
     assert await bridge.app[STORE].count_events() == 1
 

@@ -13,9 +13,11 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from bridge.app import authorization, open_store
+from bridge.core.clock import system_clock
 from bridge.core.phones import is_client
 from bridge.ops.settings import ConfigError, Settings, load_settings, mask_url
 from bridge.zendesk.client import AuthFailed, NotFound, ZendeskClient, ZendeskError
+from webhooks.names import Route, route_url
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -174,7 +176,7 @@ async def _database_check(settings: Settings) -> Check:
         )
     try:
         await store.ping()
-        stats = await store.stats(0)
+        stats = await store.stats(system_clock())
     finally:
         await store.close()
     url = mask_url(settings.database_url)
@@ -216,10 +218,10 @@ def render(checks: list[Check], settings: Settings | None) -> str:
         lines += [
             "",
             "Paste into the Twilio console:",
-            f"  Phone number > Voice > A call comes in (POST):  {base}/twilio/voice/incoming",
-            f"  Phone number > Voice > Call status changes:     {base}/twilio/voice/status",
-            f"  TwiML App > Voice Request URL (POST):           {base}/twilio/voice/outgoing",
-            f"  TwiML App > Status Callback URL:                {base}/twilio/voice/status",
+            f"  Phone number > Voice > A call comes in (POST):  {route_url(base, Route.INCOMING)}",
+            f"  Phone number > Voice > Call status changes:     {route_url(base, Route.STATUS)}",
+            f"  TwiML App > Voice Request URL (POST):           {route_url(base, Route.OUTGOING)}",
+            f"  TwiML App > Status Callback URL:                {route_url(base, Route.STATUS)}",
         ]
     failed = sum(not check.ok for check in checks)
     lines += ["", f"{failed} check(s) failed." if failed else "All checks passed."]

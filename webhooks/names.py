@@ -1,0 +1,40 @@
+"""Name the Twilio webhook routes once, for handlers, callback URLs, metrics labels and dedupe keys."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+PREFIX = "/twilio/voice"
+UNKNOWN = "unknown"
+
+
+class Route(StrEnum):
+    """A Twilio Voice webhook we serve, named by the last segment of its path."""
+
+    INCOMING = "incoming"  # the phone number's "A call comes in" URL
+    OUTGOING = "outgoing"  # the TwiML App's Voice Request URL: browser agents' calls
+    STATUS = "status"  # statusCallback of the parent call and of every dialed leg
+    DIAL_ACTION = "dial-action"  # <Dial action>
+    RECORD_ACTION = "record-action"  # <Record action>
+    RECORDING_STATUS = "recording-status"  # recordingStatusCallback
+    TRANSCRIPTION = "transcription"  # <Record transcribeCallback>
+
+
+# Plain strings, so that any request path can be looked up without raising.
+_NAMES = frozenset(route.value for route in Route)
+
+
+def route_path(route: Route) -> str:
+    """Return a route's path on our server."""
+    return f"{PREFIX}/{route.value}"
+
+
+def route_url(public_url: str, route: Route) -> str:
+    """Return a route's absolute URL, as Twilio calls it and signs it."""
+    return public_url + route_path(route)
+
+
+def route_label(path: str) -> str:
+    """Name a request path's route for metrics; any other path is 'unknown', so the label set stays bounded."""
+    name = path.rsplit("/", 1)[-1]
+    return name if name in _NAMES else UNKNOWN

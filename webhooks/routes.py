@@ -1,0 +1,226 @@
+"""Serve Twilio's Voice webhooks on a sub-app: guard, then parse -> translate -> store -> reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from multidict import MultiDict
+from pydantic import BaseModel, ValidationError
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS
+from bridge.core.events import CallEvent
+from bridge.core.phones import is_client, is_e164, mask
+from bridge.ops.settings import Settings
+from schemas.twilio import DialAction, IncomingCall, RecordAction, RecordingStatus, StatusCallback, Transcription
+from webhooks import signature, translate, twiml
+from webhooks.names import PREFIX, Route, route_label
+from webhooks.twiml import TwilioConfig
+
+log = logging.getLogger("bridge.webhooks")
+
+MAX_BODY = 64 * 1024  # Twilio's webhook bodies are a few KiB; anything near this is not Twilio
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+FORM = web.RequestKey("twilio_form", MultiDict[str])
+CONFIG = web.AppKey("twilio_config", TwilioConfig)
+VALIDATOR = web.AppKey("twilio_validator", RequestValidator)
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BadField(web.HTTPBadRequest):
+    """A signed request whose field is missing or malformed (400 naming the field)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        """Name the field at fault."""
+        super().__init__(reason=f"{problem}: {field}")
+        self.field = field
+
+
+# --- the guard: size -> method -> signature -> content type -> fields -----------------------------------
+# Cheapest refusal first, and nothing unverified is parsed, stored or logged beyond its path.
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> Any:
+    """Reject oversized, wrong-method, unsigned and non-form requests before anything is parsed or stored."""
+    if not request.path.startswith(PREFIX + "/"):
+        return await handler(request)  # the bare prefix also reaches this sub-app: a plain 404, not a webhook
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise _reject(request, web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length))
+    if request.match_info.http_exception is not None:
+        raise _reject(request, request.match_info.http_exception)
+    body = await request.read()  # the root app's client_max_size stops a chunked body past the limit
+    is_form = request.content_type == FORM_TYPE
+    params = signature.signed_params(body, is_form)
+    # TLS ends at Heroku's and Fly's proxies, so request.url says http:// and an internal port:
+    # the signed URL is rebuilt from PUBLIC_URL and the raw, un-normalised path and query.
+    url = request.config_dict[CONFIG].public_url + request.raw_path
+    if not signature.is_signed(
+        request.config_dict[VALIDATOR],
+        url,
+        params,
+        request.headers.get("X-Twilio-Signature", ""),
+        request.headers.get("X-Twilio-Webhooks-Signature-Settings"),
+    ):
+        raise _reject(request, web.HTTPForbidden(reason="missing or invalid X-Twilio-Signature"))
+    if not is_form or not isinstance(params, MultiDict):
+        raise _reject(request, web.HTTPUnsupportedMediaType(reason=f"Content-Type must be {FORM_TYPE}"))
+    request[FORM] = params
+    try:
+        return await handler(request)
+    except BadField as exc:
+        raise _reject(request, exc) from None
+    except translate.InvalidField as exc:
+        raise _reject(request, BadField(exc.field, exc.problem)) from None
+
+
+def _reject(request: web.Request, exc: web.HTTPException) -> web.HTTPException:
+    """Log and count a rejected webhook with its reason (no parameters: it is unverified input)."""
+    log.warning("webhook %s %s rejected: %s %s", request.method, request.path, exc.status, exc.reason)
+    request.config_dict[METRICS].webhooks.labels(route_label(request.path), f"rejected_{exc.status}").inc()
+    return exc
+
+
+# --- the steps every handler takes ------------------------------------------------------------------------
+
+
+def _last_values(form: MultiDict[str]) -> dict[str, str]:
+    """Flatten a form to one value per name (the last, should Twilio ever repeat one)."""
+    return {key: form.getall(key)[-1] for key in form}
+
+
+def _parse(model: type[Model], request: web.Request) -> Model:
+    """Validate the form into a model, or answer 400 naming the first bad field."""
+    try:
+        return model.model_validate(_last_values(request[FORM]))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "body"
+        problem = "missing required field" if error["type"] == "missing" else "invalid value"
+        raise BadField(field, problem) from exc
+
+
+def _now(request: web.Request) -> datetime:
+    """Return the app clock's time."""
+    return request.config_dict[CLOCK]()
+
+
+async def _accept(request: web.Request, route: Route, event: CallEvent) -> None:
+    """Store the event and its actions durably before any reply goes out."""
+    form = request[FORM]
+    # The raw MultiDict, not the flattened form: stored keys hold a repeated field's first value.
+    keys = translate.dedupe_keys(route, form, request.headers.get("I-Twilio-Idempotency-Token"))
+    ingested = await request.config_dict[INGEST](keys, event)
+    outcome = "duplicate" if ingested.duplicate else "accepted"
+    capture = request.config_dict.get(CAPTURE)
+    if capture is not None:
+        capture.record(
+            event.call_sid, request.raw_path, _last_values(form), request.headers, request.config_dict[CLOCK]()
+        )
+    request.config_dict[METRICS].webhooks.labels(route.value, outcome).inc()
+    log.info("webhook %s %s for call %s (%s)", route.value, outcome, event.call_sid, event.kind)
+
+
+def _twiml(response: VoiceResponse) -> web.Response:
+    """Serve TwiML."""
+    return web.Response(text=str(response), content_type="text/xml")
+
+
+def _no_content() -> web.Response:
+    """Answer a callback whose body Twilio ignores."""
+    return web.Response(status=204)
+
+
+# --- handlers ---------------------------------------------------------------------------------------------
+
+
+async def incoming(request: web.Request) -> web.Response:
+    """Answer a call to our number: store it, then ring the agents."""
+    form = _parse(IncomingCall, request)
+    await _accept(request, Route.INCOMING, translate.incoming(form, _now(request)))
+    return _twiml(twiml.ring_agents(request.config_dict[CONFIG]))
+
+
+async def outgoing(request: web.Request) -> web.Response:
+    """Place a browser agent's call to the number in `To`."""
+    form = _parse(IncomingCall, request)
+    if not is_client(form.from_) or not is_e164(form.to):
+        log.warning(
+            "outgoing call %s from %s to %s refused: needs From=client:NAME and an E.164 To",
+            form.call_sid,
+            mask(form.from_),
+            mask(form.to),
+        )
+        return _twiml(twiml.cannot_dial())
+    await _accept(request, Route.OUTGOING, translate.outgoing(form, _now(request)))
+    return _twiml(twiml.dial_number(request.config_dict[CONFIG], form.to))
+
+
+async def status(request: web.Request) -> web.Response:
+    """Record a call-progress event of the parent leg or of a dialed leg."""
+    form = _parse(StatusCallback, request)
+    await _accept(request, Route.STATUS, translate.status(form, _now(request)))
+    return _no_content()
+
+
+async def dial_action(request: web.Request) -> web.Response:
+    """Record how the <Dial> ended; hang up after a conversation, else offer voicemail."""
+    form = _parse(DialAction, request)
+    event = translate.dial_action(form, _now(request))
+    await _accept(request, Route.DIAL_ACTION, event)
+    return _twiml(twiml.after_dial(request.config_dict[CONFIG], form, event.dial_bridged))
+
+
+async def record_action(request: web.Request) -> web.Response:
+    """Record that the caller left a message, and hang up."""
+    form = _parse(RecordAction, request)
+    await _accept(request, Route.RECORD_ACTION, translate.record_action(form, _now(request)))
+    return _twiml(twiml.hangup())
+
+
+async def recording_status(request: web.Request) -> web.Response:
+    """Record that a recording is ready (or absent)."""
+    form = _parse(RecordingStatus, request)
+    await _accept(request, Route.RECORDING_STATUS, translate.recording_status(form, _now(request)))
+    return _no_content()
+
+
+async def transcription(request: web.Request) -> web.Response:
+    """Record a voicemail transcription (or its failure)."""
+    form = _parse(Transcription, request)
+    await _accept(request, Route.TRANSCRIPTION, translate.transcription(form, _now(request)))
+    return _no_content()
+
+
+HANDLERS: dict[Route, Handler] = {
+    Route.INCOMING: incoming,
+    Route.OUTGOING: outgoing,
+    Route.STATUS: status,
+    Route.DIAL_ACTION: dial_action,
+    Route.RECORD_ACTION: record_action,
+    Route.RECORDING_STATUS: recording_status,
+    Route.TRANSCRIPTION: transcription,
+}
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """Mount the Twilio routes, behind the guard, on a sub-app at PREFIX."""
+    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
+    # A sub-app, so that the guard runs only under PREFIX; the root app keeps client_max_size and
+    # json_errors, and its keys (INGEST, CLOCK, METRICS, CAPTURE) are read through request.config_dict.
+    sub = web.Application(middlewares=[guard])
+    sub[CONFIG] = TwilioConfig.from_settings(settings)
+    sub[VALIDATOR] = signature.validator_for(token)
+    for route, handler in HANDLERS.items():
+        sub.router.add_post(f"/{route.value}", handler)
+    app.add_subapp(PREFIX, sub)
+
+
+__all__ = ["FORM", "MAX_BODY", "BadField", "setup"]
