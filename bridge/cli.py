@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -102,6 +101,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _outbox(args: argparse.Namespace) -> int:
     """List, revive or drop outbox actions."""
     from bridge.app import open_store
+    from bridge.core.clock import system_clock
     from bridge.core.phones import mask_text
     from bridge.store import DEAD, DROPPED, PENDING
 
@@ -109,7 +109,7 @@ def _outbox(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         store = await open_store(settings)
-        now = time.time()
+        now = system_clock()
         try:
             if args.command == "retry":
                 ok = await store.revive(args.id, now)
@@ -124,7 +124,7 @@ def _outbox(args: argparse.Namespace) -> int:
             stats = await store.stats(now)
             print(f"{stats.pending} pending, {stats.dead} dead")
             for row in rows:
-                due = "now" if row.next_at <= now else f"in {row.next_at - now:.0f} s"
+                due = "now" if row.next_at <= now else f"in {(row.next_at - now).total_seconds():.0f} s"
                 error = mask_text(row.last_error or "")
                 print(
                     f"#{row.id:<6} {row.status:<8} {row.kind:<18} call {row.call_sid}  attempts {row.attempts}"

@@ -25,7 +25,7 @@ class TwilioForm(BaseModel):
 
 
 class CallForm(TwilioForm):
-    """The standard call parameters (twilio-voice §1.1)."""
+    """The standard call parameters (Twilio docs: TwiML Voice webhooks, "Parameters in Twilio's request")."""
 
     from_: str = Field("", alias="From")
     to: str = Field("", alias="To")
@@ -45,7 +45,7 @@ class IncomingCall(CallForm):
 
 
 class StatusCallback(CallForm):
-    """A call-progress event of the parent leg or of a dialed leg (twilio-voice §2.2)."""
+    """A call-progress event of the parent or a dialed leg (Twilio docs: <Number>/<Client> statusCallbackEvent)."""
 
     call_status: str = Field(alias="CallStatus")
     sequence_number: OptionalInt = Field(None, alias="SequenceNumber")
@@ -55,7 +55,7 @@ class StatusCallback(CallForm):
 
 
 class DialAction(CallForm):
-    """The <Dial action> request: the parent call's parameters plus how the dial ended (§3.3)."""
+    """The <Dial action> request: the parent's parameters and how the dial ended (Twilio docs: TwiML <Dial>)."""
 
     dial_call_status: str | None = Field(None, alias="DialCallStatus")
     dial_call_sid: str | None = Field(None, alias="DialCallSid")
@@ -67,7 +67,7 @@ class DialAction(CallForm):
 
 
 class RecordAction(CallForm):
-    """The <Record action> request after the caller left a message (§4.1)."""
+    """The <Record action> request after the caller left a message (Twilio docs: TwiML <Record>, action)."""
 
     recording_url: str | None = Field(None, alias="RecordingUrl")
     recording_sid: str | None = Field(None, alias="RecordingSid")
@@ -76,7 +76,7 @@ class RecordAction(CallForm):
 
 
 class RecordingStatus(TwilioForm):
-    """The recordingStatusCallback request; it has no From/To, and CallSid is the parent leg (§4.2)."""
+    """The recordingStatusCallback request: no From/To, CallSid is the parent (Twilio docs: recordingStatusCallback)."""
 
     recording_sid: str = Field(alias="RecordingSid", min_length=1)
     recording_url: str | None = Field(None, alias="RecordingUrl")
@@ -88,7 +88,7 @@ class RecordingStatus(TwilioForm):
 
 
 class Transcription(CallForm):
-    """The transcribeCallback request (§4.3)."""
+    """The transcribeCallback request (Twilio docs: TwiML <Record>, transcribeCallback)."""
 
     transcription_sid: str | None = Field(None, alias="TranscriptionSid")
     transcription_status: str = Field(alias="TranscriptionStatus", min_length=1)

@@ -6,9 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class VoiceComment(BaseModel):
-    """The legacy `voice_comment` of a TPE ticket (zendesk-tpe §1.1)."""
+    """The `voice_comment` of a TPE ticket (Zendesk docs: Talk Partner Edition API, Voice comment)."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
 
     from_: str = Field(alias="from")
     to: str
@@ -19,16 +19,24 @@ class VoiceComment(BaseModel):
     transcription_text: str | None = None
     location: str | None = None
 
+    def wire(self) -> dict[str, object]:
+        """Return the JSON object Zendesk receives (absent fields omitted, `from` spelled as Zendesk spells it)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
 
 class Comment(BaseModel):
     """A plain ticket comment."""
+
+    model_config = ConfigDict(frozen=True)
 
     body: str
     public: bool = False
 
 
 class VoiceTicket(BaseModel):
-    """The `ticket` of `POST /api/v2/channels/voice/tickets`."""
+    """The `ticket` of `POST /api/v2/channels/voice/tickets`, exactly as the outbox sends it."""
+
+    model_config = ConfigDict(frozen=True)
 
     via_id: int = Field(ge=44, le=46)
     subject: str
@@ -38,3 +46,7 @@ class VoiceTicket(BaseModel):
     comment: Comment | None = None
     voice_comment: VoiceComment | None = None
     tags: list[str] | None = None
+
+    def wire(self) -> dict[str, object]:
+        """Return the JSON object Zendesk receives (absent fields omitted, `from` spelled as Zendesk spells it)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

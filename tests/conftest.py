@@ -8,8 +8,9 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import asyncpg
 import pytest
 
 from bridge.devtools.demo import LocalBridge, local_bridge
+from bridge.devtools.waiting import wait_until
 from bridge.ops.settings import Settings
 from bridge.zendesk.outbox import RetryPolicy
 
@@ -48,13 +50,25 @@ def voice_comments(ticket: dict[str, Any]) -> list[dict[str, Any]]:
     return [comment["data"] for comment in ticket["comments"] if comment["type"] == "VoiceComment"]
 
 
-async def eventually(predicate: Callable[[], bool], within: float = 30.0) -> None:
-    """Wait until `predicate()` holds, polling, or fail after `within` seconds."""
-    async with asyncio.timeout(within):
-        while True:
-            if predicate():
-                return
-            await asyncio.sleep(0.02)
+async def eventually(predicate: Callable[[], bool | Awaitable[bool]], within: float = 30.0) -> None:
+    """Wait until `predicate()` holds, polling, or fail after `within` seconds (the one wait helper)."""
+    await wait_until(predicate, within=within)
+
+
+class ManualClock:
+    """A clock the test moves by hand, so waits of minutes pass without waiting them out."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        """Start at `start` (default: the real current time)."""
+        self.now = start or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        """Return the current time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += timedelta(seconds=seconds)
 
 
 def free_port() -> int:
@@ -86,16 +100,18 @@ async def start_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
         sys.executable, "-m", "bridge", "serve", "--host", "127.0.0.1", env=env, stderr=asyncio.subprocess.PIPE
     )
     url = env["PUBLIC_URL"]
-    async with asyncio.timeout(30), aiohttp.ClientSession() as session:
-        while True:
+    async with aiohttp.ClientSession() as session:
+
+        async def healthy() -> bool:
             assert process.returncode is None, "bridge serve exited early"
             try:
                 async with session.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return process
+                    return response.status == 200
             except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
+                return False
+
+        await wait_until(healthy, within=30, what="bridge serve answering /healthz")
+    return process
 
 
 POSTGRES = os.environ.get("BRIDGE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

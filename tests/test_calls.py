@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bridge.core.actions import ActionKind
+from bridge.core.actions import AddVoiceComment, CreateTicket, FindCaller
 from bridge.core.calls import RECORDING_WAIT, TRANSCRIPTION_WAIT, Call, Policy, step
 from bridge.core.events import CallEvent, EventKind
 
@@ -170,8 +170,7 @@ def test_voice_comment_fields_follow_design_decisions() -> None:
     call, _, _ = run(ANSWERED)
     outcome = step(call, recording(), T0, POLICY)  # a duplicate recording changes nothing
     assert outcome.actions == []
-    comment = next(a for a in step(None, ANSWERED[0], T0, POLICY).actions if a.kind == ActionKind.FIND_CALLER)
-    assert comment.payload == {"phone": CALLER}
+    assert FindCaller(SID, CALLER) in step(None, ANSWERED[0], T0, POLICY).actions
     final = run(ANSWERED)[0]
     assert final.legs[ALICE_LEG].duration == 95
     assert final.legs[ALICE_LEG].answered_at == T0 + timedelta(seconds=8)
@@ -192,8 +191,9 @@ def test_timer_sends_voice_comment_without_recording() -> None:
     timer = CallEvent(kind=EventKind.TIMER, call_sid=SID, at=T0, timer=RECORDING_WAIT)
     outcome = step(call, timer, T0, POLICY)
     (action,) = outcome.actions
-    assert action.kind == ActionKind.ADD_VOICE_COMMENT
-    assert "recording_url" not in action.payload["voice_comment"]
+    assert isinstance(action, AddVoiceComment)
+    assert action.voice_comment.recording_url is None
+    assert "recording_url" not in action.voice_comment.wire()
     assert outcome.call.finished
 
 
@@ -225,8 +225,10 @@ def test_missed_and_voicemail_paths() -> None:
     )
     outcome = step(call, done, T0, POLICY)
     (ticket,) = outcome.actions
-    assert ticket.payload["ticket"]["via_id"] == 44
-    assert ticket.payload["ticket"]["voice_comment"]["transcription_text"] == "call me"
+    assert isinstance(ticket, CreateTicket)
+    assert ticket.ticket.via_id == 44
+    assert ticket.ticket.voice_comment is not None
+    assert ticket.ticket.voice_comment.transcription_text == "call me"
     _, actions, _ = run([ANSWERED[0], hung_up], Policy(agents=POLICY.agents, missed_call_tickets=False))
     assert kinds(actions) == ["find_caller"]
 

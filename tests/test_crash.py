@@ -11,7 +11,16 @@ from aiohttp.test_utils import TestServer
 
 from bridge.devtools.replay import replay_files
 from bridge.devtools.sandbox import SANDBOX, FaultRule, Sandbox, create_sandbox_app
-from tests.conftest import call_outcome, free_port, parent_sid, recording, serve_env, start_serve, voice_comments
+from tests.conftest import (
+    call_outcome,
+    eventually,
+    free_port,
+    parent_sid,
+    recording,
+    serve_env,
+    start_serve,
+    voice_comments,
+)
 
 TOKEN = "crash-test-token"
 TICKETS = "/api/v2/channels/voice/tickets"
@@ -19,12 +28,13 @@ TICKETS = "/api/v2/channels/voice/tickets"
 
 async def outbox_empty(url: str) -> None:
     """Wait until the server reports no pending actions."""
-    async with asyncio.timeout(60), aiohttp.ClientSession() as session:
-        while True:
+    async with aiohttp.ClientSession() as session:
+
+        async def empty() -> bool:
             async with session.get(url + "/healthz") as response:
-                if (await response.json())["outbox"]["pending"] == 0:
-                    return
-            await asyncio.sleep(0.05)
+                return bool((await response.json())["outbox"]["pending"] == 0)
+
+        await eventually(empty, within=60)
 
 
 async def restart_and_drain(env: dict[str, str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.conftest import BridgeFactory, call_outcome, eventually, recording, voice_comments
+from bridge.appkeys import INGEST
+from bridge.core.events import CallEvent, EventKind
+from bridge.devtools.demo import LocalBridge
+from tests.conftest import BridgeFactory, ManualClock, call_outcome, recording, voice_comments
 
 ACCOUNT = "AC455c03f9e322135d9c681cabb529d68e"
 PARENT, CHILD, REC = (
@@ -18,7 +22,7 @@ PARENT, CHILD, REC = (
     "CA65761ccfba8ccde090453b5f8ebc7436",
     "RE5eab47b37ef27c0e5986cfffd23c1ff1",
 )
-STALE = {"call_stale_minutes": 0.005}  # 0.3 s
+STALE_MINUTES = 30
 FETCHED = web.AppKey("fetched", list)
 
 
@@ -98,14 +102,22 @@ def partial(tmp_path: Path) -> Path:
     return path
 
 
+async def go_quiet(bridge: LocalBridge, clock: ManualClock) -> None:
+    """Let the delivered part settle, then move time past CALL_STALE_MINUTES and run a reconciliation round."""
+    await bridge.settle()
+    clock.advance(STALE_MINUTES * 60 + 1)
+    await bridge.reconciler.run_once()
+
+
 async def test_lost_callbacks_are_recovered_from_twilio(
     make_bridge: BridgeFactory, twilio_api: Any, tmp_path: Path
 ) -> None:
     """Twilio's REST API supplies the end, the talk time and the recording; the ticket gets all three."""
     url = str(twilio_api.make_url("")).rstrip("/")
-    async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, **STALE) as bridge:
+    clock = ManualClock()
+    async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, clock=clock) as bridge:
         assert (await bridge.replay([partial(tmp_path)])).ok
-        await bridge.settle()  # the ticket at answer goes out first
+        await go_quiet(bridge, clock)
         await bridge.settle_calls()
         (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
         (comment,) = voice_comments(ticket)
@@ -118,8 +130,10 @@ async def test_without_twilio_credentials_calls_close_with_what_is_known(
     make_bridge: BridgeFactory, tmp_path: Path
 ) -> None:
     """No TWILIO_ACCOUNT_SID: the stale call still gets its one voice comment, without a recording."""
-    async with make_bridge(**STALE) as bridge:
+    clock = ManualClock()
+    async with make_bridge(clock=clock) as bridge:
         assert (await bridge.replay([partial(tmp_path)])).ok
+        await go_quiet(bridge, clock)
         await bridge.settle_calls()
         (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
         (comment,) = voice_comments(ticket)
@@ -129,11 +143,15 @@ async def test_without_twilio_credentials_calls_close_with_what_is_known(
 async def test_a_call_still_in_progress_at_twilio_is_left_alone(make_bridge: BridgeFactory, tmp_path: Path) -> None:
     """A long call is not closed out while Twilio says it is still going."""
     app = fake_twilio("in-progress")
+    clock = ManualClock()
     async with TestServer(app, host="127.0.0.1") as server:
         url = str(server.make_url("")).rstrip("/")
-        async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, **STALE) as bridge:
+        async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, clock=clock) as bridge:
             assert (await bridge.replay([partial(tmp_path)])).ok
-            await eventually(lambda: len(app[FETCHED]) >= 3)  # looked up, found live, looked up again
+            await go_quiet(bridge, clock)
+            assert await bridge.reconciler.run_once() == 0  # looked at just now: not stale again yet
+            await go_quiet(bridge, clock)
+            assert app[FETCHED] == [PARENT, PARENT]  # looked up, found live, looked up again a period later
             await bridge.settle()
             (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
             assert voice_comments(ticket) == []
@@ -144,11 +162,37 @@ async def test_a_call_still_in_progress_at_twilio_is_left_alone(make_bridge: Bri
 
 async def test_a_call_twilio_does_not_know_is_closed_out(make_bridge: BridgeFactory, tmp_path: Path) -> None:
     """Twilio answers 404 for the call (another account, deleted): close it out instead of asking forever."""
+    clock = ManualClock()
     async with TestServer(web.Application(), host="127.0.0.1") as server:  # knows no call at all
         url = str(server.make_url("")).rstrip("/")
-        async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, **STALE) as bridge:
+        async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, clock=clock) as bridge:
             assert (await bridge.replay([partial(tmp_path)])).ok
+            await go_quiet(bridge, clock)
             await bridge.settle_calls()
             (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
             (comment,) = voice_comments(ticket)
             assert "recording_url" not in comment
+
+
+async def test_notices_raised_by_reconciliation_and_timers_are_logged(
+    make_bridge: BridgeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A notice raised while a reconciliation or a timer is applied reaches the log, like a webhook's."""
+    caplog.set_level(logging.INFO, logger="bridge")
+    clock = ManualClock()
+    async with make_bridge(clock=clock, missed_call_tickets=False, recording_wait_seconds=0) as bridge:
+        ingest = bridge.app[INGEST]
+        # Only a leg's callback arrived: the bridge never learns who called whom.
+        leg = CallEvent(kind=EventKind.LEG_STATUS, call_sid=PARENT, at=clock(), leg_sid=CHILD, status="ringing")
+        await ingest(["leg"], leg)
+        # Another call hung up before any <Dial>: its recording wait fires as a durable timer.
+        other = "CA" + "7" * 32
+        parent = {"direction": "inbound", "from_number": "+14155550123", "to_number": "+16505550100"}
+        await ingest(["start"], CallEvent(kind=EventKind.CALL_STARTED, call_sid=other, at=clock(), **parent))
+        ended = CallEvent(kind=EventKind.CALL_STATUS, call_sid=other, at=clock(), status="completed", **parent)
+        await ingest(["end"], ended)
+        await go_quiet(bridge, clock)
+        await bridge.settle_calls()
+    messages = [record.getMessage() for record in caplog.records if record.name == "bridge.ingest"]
+    assert any(PARENT in text and "without ever learning who called whom" in text for text in messages)
+    assert any(other in text and "MISSED_CALL_TICKETS is off" in text for text in messages)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from bridge.app import open_store
-from bridge.core import actions as act
+from bridge.core.actions import AddVoiceComment, CreateTicket, FindCaller, ticket_key
 from bridge.core.calls import Call, Outcome, Policy, step
+from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import Settings
 from bridge.store import DEAD, DONE, DROPPED, Store
 from bridge.store.sqlite import MIGRATIONS, SqliteStore
+from schemas.zendesk import VoiceComment, VoiceTicket
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
 
 T0 = datetime(2026, 9, 15, 14, 2, 7, tzinfo=UTC)
@@ -27,6 +30,11 @@ EVENT = CallEvent(
     from_number="+14155550123",
     to_number="+16505550100",
 )
+
+
+def at(seconds: float) -> datetime:
+    """Return a moment as the stores count it: seconds since the epoch."""
+    return from_epoch(seconds)
 
 
 def reduce(call: Call | None, event: CallEvent) -> Outcome:
@@ -47,18 +55,18 @@ async def test_event_state_and_actions_commit_together(database_url: str) -> Non
         raise RuntimeError("bug")
 
     with pytest.raises(RuntimeError):
-        await store.ingest(["k1"], EVENT, broken, now=1.0)
+        await store.ingest(["k1"], EVENT, broken, now=at(1.0))
     assert await store.count_events() == 0
     assert await store.get_call(EVENT.call_sid) is None
-    assert (await store.stats(1.0)).pending == 0
-    ingested = await store.ingest(["k1"], EVENT, reduce, now=1.0)
+    assert (await store.stats(at(1.0))).pending == 0
+    ingested = await store.ingest(["k1"], EVENT, reduce, now=at(1.0))
     assert not ingested.duplicate
     assert ingested.outcome is not None
     assert [a.kind for a in ingested.outcome.actions] == ["find_caller"]
-    again = await store.ingest(["k2", "k1"], EVENT, reduce, now=2.0)
+    again = await store.ingest(["k2", "k1"], EVENT, reduce, now=at(2.0))
     assert again.duplicate
     assert await store.count_events() == 1
-    assert (await store.stats(3.0)).pending == 1
+    assert (await store.stats(at(3.0))).pending == 1
     await store.close()
 
 
@@ -66,65 +74,70 @@ async def test_claims_wait_for_dependencies_and_leases(database_url: str) -> Non
     """An action is claimable only once what it needs has settled; a claim is leased and counted as an attempt."""
     store = await open_db(database_url)
     sid = EVENT.call_sid
-    ticket = act.create_ticket(sid, {"via_id": 45}, requester_from=None, display_to_agent=None)
-    comment = act.add_voice_comment(sid, {"from": "x"})
-    await store.add_actions([comment, ticket, ticket], now=1.0)  # the same key twice is one action
-    claimed = await store.claim(2.0, 10, lease=60)
+    ticket = CreateTicket(sid, VoiceTicket(via_id=45, subject="Call", external_id=sid))
+    comment = AddVoiceComment(sid, VoiceComment(from_="x", to="y", started_at="", call_duration=0))
+    await store.add_actions([comment, ticket, ticket], now=at(1.0))  # the same key twice is one action
+    claimed = await store.claim(at(2.0), 10, lease=60)
     assert [row.kind for row in claimed] == ["create_ticket"]
     assert claimed[0].attempts == 0
-    assert await store.claim(3.0, 10, lease=60) == []  # leased, and the comment still waits
-    assert await store.next_due() == 62.0
-    (retaken,) = await store.claim(63.0, 10, lease=60)  # a dead worker's claim is taken over after its lease
+    assert await store.claim(at(3.0), 10, lease=60) == []  # leased, and the comment still waits
+    assert await store.next_due() == at(62.0)
+    (retaken,) = await store.claim(at(63.0), 10, lease=60)  # a dead worker's claim is taken over after its lease
     assert retaken.id == claimed[0].id
     assert retaken.attempts == 1
-    await store.finish(claimed[0].id, DONE, result={"ticket_id": 7}, error=None, now=64.0)
-    (next_row,) = await store.claim(65.0, 10, lease=60)
+    await store.finish(claimed[0].id, DONE, result={"ticket_id": 7}, error=None, now=at(64.0))
+    (next_row,) = await store.claim(at(65.0), 10, lease=60)
     assert next_row.kind == "add_voice_comment"
     deps = await store.results(next_row.needs)
-    assert deps[act.ticket_key(sid)].result == {"ticket_id": 7}
-    await store.retry_later(next_row.id, next_at=100.0, error="HTTP 503", now=66.0)
-    assert await store.claim(99.0, 10, lease=60) == []
-    assert await store.next_due() == 100.0
-    (again,) = await store.claim(100.0, 10, lease=60)
+    assert deps[ticket_key(sid)].result == {"ticket_id": 7}
+    await store.retry_later(next_row.id, next_at=at(100.0), error="HTTP 503", now=at(66.0))
+    assert await store.claim(at(99.0), 10, lease=60) == []
+    assert await store.next_due() == at(100.0)
+    (again,) = await store.claim(at(100.0), 10, lease=60)
     assert again.last_error == "HTTP 503"
     assert again.attempts == 1
-    await store.finish(again.id, DEAD, result=None, error="HTTP 422", now=101.0)
-    stats = await store.stats(101.0)
+    await store.finish(again.id, DEAD, result=None, error="HTTP 422", now=at(101.0))
+    stats = await store.stats(at(101.0))
     assert (stats.pending, stats.dead) == (0, 1)
     assert [row.id for row in await store.list_actions([DEAD])] == [again.id]
-    assert await store.revive(again.id, 102.0)
-    assert not await store.revive(again.id, 102.0)
-    (revived,) = await store.claim(102.0, 10, lease=60)
+    assert await store.revive(again.id, at(102.0))
+    assert not await store.revive(again.id, at(102.0))
+    (revived,) = await store.claim(at(102.0), 10, lease=60)
     assert revived.attempts == 2  # still known to have been tried: a revived create looks before it creates
-    await store.finish(revived.id, DEAD, result=None, error="HTTP 422", now=102.5)
-    assert await store.drop(again.id, 103.0, "operator")
+    await store.finish(revived.id, DEAD, result=None, error="HTTP 422", now=at(102.5))
+    assert await store.drop(again.id, at(103.0), "operator")
     assert [row.status for row in await store.list_actions([DROPPED])] == ["dropped"]
-    await store.update_result(act.ticket_key(sid), {"ticket_id": 8}, now=104.0)
-    assert (await store.results([act.ticket_key(sid)]))[act.ticket_key(sid)].result == {"ticket_id": 8}
+    await store.update_result(ticket_key(sid), {"ticket_id": 8}, now=at(104.0))
+    assert (await store.results([ticket_key(sid)]))[ticket_key(sid)].result == {"ticket_id": 8}
     await store.close()
 
 
 async def test_a_dead_caller_look_up_is_retried_when_a_new_call_needs_it(database_url: str) -> None:
     """Queuing an action twice is a no-op, except a caller look-up that died: a new call revives it."""
     store = await open_db(database_url)
-    look_up = act.find_caller("CA1", "+14155550123")
-    await store.add_actions([look_up], now=1.0)
-    (row,) = await store.claim(2.0, 10, lease=60)
-    await store.finish(row.id, DEAD, result=None, error="gave up", now=3.0)
-    await store.add_actions([act.find_caller("CA2", "+14155550123")], now=4.0)
-    (again,) = await store.claim(5.0, 10, lease=60)
+
+    def call_from_same_number(n: int) -> CallEvent:
+        return EVENT.model_copy(update={"call_sid": f"CA{n:032d}"})
+
+    await store.ingest(["c1"], call_from_same_number(1), reduce, now=at(1.0))
+    (row,) = await store.claim(at(2.0), 10, lease=60)
+    await store.finish(row.id, DEAD, result=None, error="gave up", now=at(3.0))
+    await store.add_actions([FindCaller("CA2", "+14155550123")], now=at(4.0))  # a plain queue revives nothing
+    assert await store.claim(at(4.5), 10, lease=60) == []
+    await store.ingest(["c2"], call_from_same_number(2), reduce, now=at(5.0))
+    (again,) = await store.claim(at(5.0), 10, lease=60)
     assert again.id == row.id
-    await store.finish(again.id, DONE, result={"user_id": 2001}, error=None, now=6.0)
-    await store.add_actions([act.find_caller("CA3", "+14155550123")], now=7.0)
-    assert await store.claim(8.0, 10, lease=60) == []  # a done look-up is the cache: not redone
+    await store.finish(again.id, DONE, result={"user_id": 2001}, error=None, now=at(6.0))
+    await store.ingest(["c3"], call_from_same_number(3), reduce, now=at(7.0))
+    assert await store.claim(at(8.0), 10, lease=60) == []  # a done look-up is the cache: not redone
     await store.close()
 
 
 async def test_concurrent_claims_never_share_an_action(database_url: str) -> None:
     """Several workers (two stores on one database: two instances) claim disjoint sets."""
     first, second = await open_db(database_url), await open_db(database_url)
-    await first.add_actions([act.find_caller("CA1", f"+1415555{n:04d}") for n in range(60)], now=1.0)
-    batches = await asyncio.gather(*(store.claim(2.0, 7, lease=60) for store in (first, second) * 5))
+    await first.add_actions([FindCaller("CA1", f"+1415555{n:04d}") for n in range(60)], now=at(1.0))
+    batches = await asyncio.gather(*(store.claim(at(2.0), 7, lease=60) for store in (first, second) * 5))
     ids = [row.id for batch in batches for row in batch]
     assert len(ids) == len(set(ids)) == 60
     await first.close()
@@ -140,7 +153,7 @@ async def test_events_of_one_call_from_two_instances_fold_consistently(database_
         for n in range(20)
     ]  # fmt: skip
     await asyncio.gather(
-        *((first, second)[n % 2].ingest([f"leg{n}"], leg, reduce, now=1.0) for n, leg in enumerate(legs))
+        *((first, second)[n % 2].ingest([f"leg{n}"], leg, reduce, now=at(1.0)) for n, leg in enumerate(legs))
     )
     call = await first.get_call(EVENT.call_sid)
     assert call is not None
@@ -154,19 +167,22 @@ async def test_finished_calls_drop_their_timers_and_stop_being_stale(database_ur
     """Timers of a call that reached its outcome are dropped; only unfinished calls are reconciled."""
     store = await open_db(database_url)
     call = EVENT.call_sid
-    await store.ingest(["start"], EVENT, reduce, now=1.0)
-    assert await store.stale_calls(2.0, 10) == [call]
-    await store.touch_call(call, 5.0)
-    assert await store.stale_calls(2.0, 10) == []
-    await store.add_actions([act.timer(call, "recording_wait", T0)], now=1.0)
+    await store.ingest(["start"], EVENT, reduce, now=at(1.0))
+    assert await store.stale_calls(at(2.0), 10) == [call]
+    await store.touch_call(call, at(5.0))
+    assert await store.stale_calls(at(2.0), 10) == []
+    over = EVENT.model_copy(update={"kind": EventKind.CALL_STATUS, "status": "completed"})
+    waiting = (await store.ingest(["over"], over, reduce, now=at(5.5))).outcome
+    assert waiting is not None
+    assert [a.kind for a in waiting.actions] == ["timer"]  # over, but no verdict yet: a bounded wait
     hung_up = CallEvent(kind=EventKind.DIAL_ENDED, call_sid=call, at=T0, direction="inbound",
                         from_number="+14155550123", to_number="+16505550100", status="completed",
                         dial_status="no-answer", dial_bridged=False)  # fmt: skip
-    outcome = (await store.ingest(["hung-up"], hung_up, reduce, now=6.0)).outcome
+    outcome = (await store.ingest(["hung-up"], hung_up, reduce, now=at(6.0))).outcome
     assert outcome is not None
     assert outcome.call.finished
     assert [row.kind for row in await store.list_actions([DROPPED])] == ["timer"]
-    assert await store.stale_calls(100.0, 10) == []
+    assert await store.stale_calls(at(100.0), 10) == []
     assert await store.schema_version() == await store.migrate() >= 1
     await store.close()
 
@@ -201,10 +217,10 @@ async def test_a_database_of_the_first_released_schema_is_upgraded(tmp_path: Pat
     store = await SqliteStore.open(str(path))
     assert await store.schema_version() == len(MIGRATIONS) > 1
     assert await store.get_call(EVENT.call_sid) == Call(sid=EVENT.call_sid)
-    (row,) = await store.claim(5.0, 10, lease=60)
-    assert row.payload == {"phone": "+14155550123"}
-    assert await store.stale_calls(10.0, 10) == [EVENT.call_sid]
-    assert not (await store.ingest(["k"], EVENT, reduce, now=20.0)).duplicate
+    (row,) = await store.claim(at(5.0), 10, lease=60)
+    assert row.action == FindCaller(EVENT.call_sid, "+14155550123")
+    assert await store.stale_calls(at(10.0), 10) == [EVENT.call_sid]
+    assert not (await store.ingest(["k"], EVENT, reduce, now=at(20.0))).duplicate
     await store.close()
 
 
@@ -235,3 +251,52 @@ async def test_transcription_wait_survives_a_restart(tmp_path: Path) -> None:
         (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
         assert ticket["via_id"] == 44
         assert "transcription_text" not in voice_comments(ticket)[0]
+
+
+async def test_an_outbox_written_before_typed_actions_is_still_delivered(tmp_path: Path) -> None:
+    """Rows as the untyped code stored them (dependencies named in the payload) decode and deliver as before."""
+    from bridge.devtools.demo import local_bridge
+    from tests.conftest import FAST_RETRY
+
+    path = tmp_path / "untyped.db"
+    store = await SqliteStore.open(str(path))  # create and migrate the file
+    await store.close()
+    sid, user, ticket = "CA" + "5" * 32, "tel:+14155550123:user", "CA" + "5" * 32 + ":ticket"
+    voice = {
+        "from": "+14155550123",
+        "to": "+16505550100",
+        "started_at": "2026-09-15T14:02:15Z",
+        "call_duration": 95,
+        "recording_url": "https://api.twilio.com/x/RE1.mp3",
+        "answered_by_id": 1001,
+    }
+    created = {
+        "via_id": 45,
+        "subject": "Call from +14155550123",
+        "external_id": sid,
+        "assignee_id": 1001,
+        "comment": {"body": "Inbound call", "public": False},
+    }
+    rows = [
+        (user, "find_caller", {"phone": "+14155550123"}, []),
+        (f"{sid}:display_user:1001", "display_user", {"agent_id": 1001, "user_from": user}, [user]),
+        (ticket, "create_ticket", {"ticket": created, "display_to_agent": 1001, "requester_from": user}, [user]),
+        (f"{sid}:voice_comment", "add_voice_comment", {"voice_comment": voice, "ticket_from": ticket}, [ticket]),
+        (f"{sid}:note:transcription", "add_note", {"body": "Transcription: hi", "ticket_from": ticket}, [ticket]),
+        (f"{sid}:timer:recording_wait", "timer", {"timer": "recording_wait"}, []),
+    ]
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, 0, strftime('%s', 'now'), 0)",
+            [(key, kind, sid, json.dumps(payload), json.dumps(needs)) for key, kind, payload, needs in rows],
+        )
+    async with local_bridge(path, retry=FAST_RETRY) as bridge:
+        await bridge.settle()
+        assert (await bridge.store.stats(bridge.clock())).dead == 0
+        snapshot = bridge.sandbox.snapshot()
+    (made,) = call_outcome(snapshot, sid)
+    assert (made["requester_id"], made["assignee_id"]) == (2001, 1001)
+    assert voice_comments(made) == [voice]
+    assert [c["body"] for c in made["comments"] if c["type"] == "Comment"][-1] == "Transcription: hi"
+    assert {(pop["kind"], pop["agent_id"]) for pop in snapshot["displays"]} == {("user", 1001), ("ticket", 1001)}

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from bridge.devtools.replay import load, schedule, sign
 from bridge.devtools.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from tests.callgen import write_calls
-from tests.conftest import free_port, recording, serve_env, start_serve, voice_comments
+from tests.conftest import eventually, free_port, recording, serve_env, start_serve, voice_comments
 
 TOKEN = "two-instances-token"
 UNKNOWN = [f"+1415555{n:04d}" for n in range(400, 410)]
@@ -63,11 +63,11 @@ async def test_100_calls_across_two_instances(pg_url: str, tmp_path: Path) -> No
 
                 statuses = await asyncio.gather(*(send(i) for i in range(len(requests))))
                 assert set(statuses) <= {200, 204}, Counter(statuses)
-                async with asyncio.timeout(120):
-                    while True:
-                        if not await pending(envs[0]["PUBLIC_URL"], session):
-                            break
-                        await asyncio.sleep(0.1)
+
+                async def drained() -> bool:
+                    return not await pending(envs[0]["PUBLIC_URL"], session)
+
+                await eventually(drained, within=120)
             sandbox.clear_faults()
             snapshot = sandbox.snapshot()
         finally:

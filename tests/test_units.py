@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from bridge.core.clock import from_epoch
 from bridge.core.phones import digits, is_anonymous, mask, mask_text, to_e164
 from bridge.ops.logs import JsonFormatter, MaskingFormatter
 from bridge.ops.settings import ConfigError, Settings, load_settings, parse_agents, parse_duration
@@ -104,7 +105,9 @@ def test_formatters_mask_numbers() -> None:
 
 def test_retry_after_seconds_or_http_date() -> None:
     """Retry-After may be seconds or an HTTP date; garbage falls back to a default."""
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now=1792567670.0) == pytest.approx(10.0)
-    assert parse_retry_after(None) == 60.0
-    assert parse_retry_after("soon") == 60.0
+    now = from_epoch(1792567670.0)
+    assert parse_retry_after("7", now=now) == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", now=now) == pytest.approx(10.0)
+    assert parse_retry_after("Wed, 21 Oct 2026 07:28:00 -0000", now=now) == pytest.approx(10.0)
+    assert parse_retry_after(None, now=now) == 60.0
+    assert parse_retry_after("soon", now=now) == 60.0

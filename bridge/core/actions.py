@@ -1,16 +1,21 @@
-"""What the bridge intends to do in Zendesk; the outbox worker carries these out."""
+"""What the bridge intends to do in Zendesk: one frozen dataclass per kind, in one discriminated union.
+
+Each action is unique by its `key` across the whole store; `needs` (the keys of the actions whose
+results it uses) is derived from its typed fields. `encode` and `decode` are the stored JSON form.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, assert_never
 
-from pydantic import BaseModel, ConfigDict, Field
+from schemas.zendesk import VoiceComment, VoiceTicket
 
 
 class ActionKind(StrEnum):
-    """The kinds of effect the outbox delivers."""
+    """The kinds of effect the outbox delivers (the stored `kind` column)."""
 
     FIND_CALLER = "find_caller"  # search by phone, create the end-user when unknown
     DISPLAY_USER = "display_user"  # pop the caller's profile to an agent
@@ -19,19 +24,6 @@ class ActionKind(StrEnum):
     DISPLAY_TICKET = "display_ticket"
     ADD_NOTE = "add_note"  # a private comment on the call's ticket
     TIMER = "timer"  # no Zendesk I/O: feeds a TIMER event back into the state machine
-
-
-class Action(BaseModel):
-    """One intended effect, unique by key across the whole store."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: str
-    kind: ActionKind
-    call_sid: str
-    payload: dict[str, Any] = Field(default_factory=dict)
-    needs: tuple[str, ...] = ()  # keys of actions whose results this one uses
-    not_before: datetime | None = None
 
 
 def caller_key(e164: str) -> str:
@@ -49,79 +41,209 @@ def ticket_key(call_sid: str) -> str:
     return f"{call_sid}:ticket"
 
 
-def find_caller(call_sid: str, e164: str) -> Action:
-    """Find the caller by phone, creating the end-user when none exists."""
-    return Action(key=caller_key(e164), kind=ActionKind.FIND_CALLER, call_sid=call_sid, payload={"phone": e164})
+def timer_key(call_sid: str, name: str) -> str:
+    """Key one named durable wait of a call."""
+    return f"{call_sid}:timer:{name}"
 
 
-def display_user(call_sid: str, agent_id: int, user_from: str) -> Action:
-    """Pop the user found by `user_from` to an agent."""
-    return Action(
-        key=f"{call_sid}:display_user:{agent_id}",
-        kind=ActionKind.DISPLAY_USER,
-        call_sid=call_sid,
-        payload={"agent_id": agent_id, "user_from": user_from},
-        needs=(user_from,),
-    )
+@dataclass(frozen=True)
+class FindCaller:
+    """Find the caller's end-user by phone, creating one when none exists."""
+
+    kind: ClassVar[ActionKind] = ActionKind.FIND_CALLER
+    call_sid: str
+    phone: str  # E.164
+
+    @property
+    def key(self) -> str:
+        """Share one look-up among every call from this number."""
+        return caller_key(self.phone)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need nothing."""
+        return ()
 
 
-def create_ticket(
-    call_sid: str, ticket: dict[str, Any], *, requester_from: str | None, display_to_agent: int | None
-) -> Action:
-    """Create the call's voice ticket, with the caller found by `requester_from` as requester."""
-    payload: dict[str, Any] = {"ticket": ticket}
-    if display_to_agent is not None:
-        payload["display_to_agent"] = display_to_agent
-    if requester_from is not None:
-        payload["requester_from"] = requester_from
-    return Action(
-        key=ticket_key(call_sid),
-        kind=ActionKind.CREATE_TICKET,
-        call_sid=call_sid,
-        payload=payload,
-        needs=(requester_from,) if requester_from else (),
-    )
+@dataclass(frozen=True)
+class DisplayUser:
+    """Pop the caller (found by FindCaller for `phone`) to an agent."""
+
+    kind: ClassVar[ActionKind] = ActionKind.DISPLAY_USER
+    call_sid: str
+    agent_id: int
+    phone: str
+
+    @property
+    def key(self) -> str:
+        """Pop each agent once per call."""
+        return f"{self.call_sid}:display_user:{self.agent_id}"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need the caller's user."""
+        return (caller_key(self.phone),)
 
 
-def add_voice_comment(call_sid: str, voice_comment: dict[str, Any]) -> Action:
+@dataclass(frozen=True)
+class CreateTicket:
+    """Create the call's voice ticket, with the caller found for `requester_phone` as requester."""
+
+    kind: ClassVar[ActionKind] = ActionKind.CREATE_TICKET
+    call_sid: str
+    ticket: VoiceTicket
+    requester_phone: str | None = None
+    display_to_agent: int | None = None
+
+    @property
+    def key(self) -> str:
+        """Create one ticket per call."""
+        return ticket_key(self.call_sid)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need the requester's user, when the caller has a number."""
+        return (caller_key(self.requester_phone),) if self.requester_phone else ()
+
+
+@dataclass(frozen=True)
+class AddVoiceComment:
     """Add the call's one voice comment to its ticket."""
-    return Action(
-        key=f"{call_sid}:voice_comment",
-        kind=ActionKind.ADD_VOICE_COMMENT,
-        call_sid=call_sid,
-        payload={"voice_comment": voice_comment, "ticket_from": ticket_key(call_sid)},
-        needs=(ticket_key(call_sid),),
-    )
+
+    kind: ClassVar[ActionKind] = ActionKind.ADD_VOICE_COMMENT
+    call_sid: str
+    voice_comment: VoiceComment
+
+    @property
+    def key(self) -> str:
+        """Add one voice comment per call."""
+        return f"{self.call_sid}:voice_comment"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need the call's ticket."""
+        return (ticket_key(self.call_sid),)
 
 
-def display_ticket(call_sid: str, agent_id: int) -> Action:
+@dataclass(frozen=True)
+class DisplayTicket:
     """Pop the call's ticket to an agent."""
-    return Action(
-        key=f"{call_sid}:display_ticket:{agent_id}",
-        kind=ActionKind.DISPLAY_TICKET,
-        call_sid=call_sid,
-        payload={"agent_id": agent_id, "ticket_from": ticket_key(call_sid)},
-        needs=(ticket_key(call_sid),),
-    )
+
+    kind: ClassVar[ActionKind] = ActionKind.DISPLAY_TICKET
+    call_sid: str
+    agent_id: int
+
+    @property
+    def key(self) -> str:
+        """Pop the ticket to each agent once."""
+        return f"{self.call_sid}:display_ticket:{self.agent_id}"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need the call's ticket."""
+        return (ticket_key(self.call_sid),)
 
 
-def add_note(call_sid: str, name: str, body: str) -> Action:
-    """Add a private comment to the call's ticket."""
-    return Action(
-        key=f"{call_sid}:note:{name}",
-        kind=ActionKind.ADD_NOTE,
-        call_sid=call_sid,
-        payload={"body": body, "ticket_from": ticket_key(call_sid)},
-        needs=(ticket_key(call_sid),),
-    )
+@dataclass(frozen=True)
+class AddNote:
+    """Add a private comment, named `name` within the call, to the call's ticket."""
+
+    kind: ClassVar[ActionKind] = ActionKind.ADD_NOTE
+    call_sid: str
+    name: str
+    body: str
+
+    @property
+    def key(self) -> str:
+        """Add each named note once."""
+        return f"{self.call_sid}:note:{self.name}"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need the call's ticket."""
+        return (ticket_key(self.call_sid),)
 
 
-def timer(call_sid: str, name: str, due: datetime) -> Action:
+@dataclass(frozen=True)
+class Timer:
     """Wake the call's state machine at `due`, durably."""
-    return Action(
-        key=f"{call_sid}:timer:{name}",
-        kind=ActionKind.TIMER,
-        call_sid=call_sid,
-        payload={"timer": name},
-        not_before=due,
-    )
+
+    kind: ClassVar[ActionKind] = ActionKind.TIMER
+    call_sid: str
+    name: str
+    due: datetime
+
+    @property
+    def key(self) -> str:
+        """Keep one wait of each name per call."""
+        return timer_key(self.call_sid, self.name)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need nothing."""
+        return ()
+
+
+Action = FindCaller | DisplayUser | CreateTicket | AddVoiceComment | DisplayTicket | AddNote | Timer
+
+
+def encode(action: Action) -> dict[str, Any]:
+    """Return the stored JSON payload of an action (its key, kind, call and due time are columns)."""
+    match action:
+        case FindCaller(phone=phone):
+            return {"phone": phone}
+        case DisplayUser(agent_id=agent_id, phone=phone):
+            return {"agent_id": agent_id, "phone": phone}
+        case CreateTicket(ticket=ticket, requester_phone=phone, display_to_agent=agent):
+            payload: dict[str, Any] = {"ticket": ticket.wire()}
+            if phone is not None:
+                payload["requester_phone"] = phone
+            if agent is not None:
+                payload["display_to_agent"] = agent
+            return payload
+        case AddVoiceComment(voice_comment=comment):
+            return {"voice_comment": comment.wire()}
+        case DisplayTicket(agent_id=agent_id):
+            return {"agent_id": agent_id}
+        case AddNote(name=name, body=body):
+            return {"name": name, "body": body}
+        case Timer(name=name):
+            return {"timer": name}
+        case _:
+            assert_never(action)
+
+
+def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: datetime) -> Action:
+    """Rebuild an action from its stored form; rows written before typed actions are read too.
+
+    Those older rows named their dependency by key (`user_from`, `requester_from`, `ticket_from`)
+    instead of deriving it, and kept a note's name only in its key.
+    """
+    match stored := ActionKind(kind):
+        case ActionKind.FIND_CALLER:
+            return FindCaller(call_sid, payload["phone"])
+        case ActionKind.DISPLAY_USER:
+            phone = payload.get("phone") or caller_phone(payload["user_from"])
+            return DisplayUser(call_sid, int(payload["agent_id"]), phone)
+        case ActionKind.CREATE_TICKET:
+            requester = payload.get("requester_phone")
+            if requester is None and payload.get("requester_from"):
+                requester = caller_phone(payload["requester_from"])
+            agent = payload.get("display_to_agent")
+            return CreateTicket(
+                call_sid,
+                VoiceTicket.model_validate(payload["ticket"]),
+                requester_phone=requester,
+                display_to_agent=int(agent) if agent is not None else None,
+            )
+        case ActionKind.ADD_VOICE_COMMENT:
+            return AddVoiceComment(call_sid, VoiceComment.model_validate(payload["voice_comment"]))
+        case ActionKind.DISPLAY_TICKET:
+            return DisplayTicket(call_sid, int(payload["agent_id"]))
+        case ActionKind.ADD_NOTE:
+            name = payload.get("name") or key.rsplit(":note:", 1)[-1]
+            return AddNote(call_sid, name, payload["body"])
+        case ActionKind.TIMER:
+            return Timer(call_sid, payload["timer"], due)
+        case _:
+            assert_never(stored)

@@ -1,9 +1,10 @@
 """The pure call state machine: (Call, CallEvent, now, Policy) -> (Call, [Action]).
 
 Twilio sends a call's webhooks as independent requests that can arrive late, twice or out of order
-(reference twilio-voice §2.3), so the machine never acts on "the next event". It folds each event into
-the call's state and then asks, from the whole state, which effects are now due; every effect is
-emitted once (its key is remembered), whatever order the events came in.
+(Twilio docs, "Make outbound calls": status callbacks may arrive out of order, hence SequenceNumber), so
+the machine never acts on "the next event". It folds each event into the call's state and then asks,
+from the whole state, which effects are now due; every effect is emitted once (its key is
+remembered), whatever order the events came in.
 """
 
 from __future__ import annotations
@@ -11,15 +12,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from bridge.core import actions as act
-from bridge.core.actions import Action
+from bridge.core.actions import (
+    Action,
+    AddNote,
+    AddVoiceComment,
+    CreateTicket,
+    DisplayUser,
+    FindCaller,
+    Timer,
+    ticket_key,
+    timer_key,
+)
 from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus
 from bridge.core.phones import is_anonymous, mask, to_e164
-from schemas.zendesk import VoiceComment
+from schemas.zendesk import Comment, VoiceComment, VoiceTicket
 
 RECORDING_WAIT = "recording_wait"
 TRANSCRIPTION_WAIT = "transcription_wait"
@@ -119,11 +129,18 @@ class Call(BaseModel):
 
 @dataclass
 class Outcome:
-    """The result of one step: the new state, the effects now due, and what is worth logging."""
+    """The result of one step: the new state, the store's orders, and what is worth logging.
+
+    The store carries the orders out in the event's own transaction: queue `actions` (an action whose
+    key is already queued is never queued twice), make the `revive` keys pending again if they died,
+    and drop the `cancel` keys if they are still pending.
+    """
 
     call: Call
     actions: list[Action]
     notices: list[tuple[str, str]]  # (key, text); keys in WARNINGS deserve a warning in the log
+    revive: list[str] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)
 
 
 def step(call: Call | None, event: CallEvent, now: datetime, policy: Policy) -> Outcome:
@@ -141,7 +158,23 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     ignored = _apply(state, event, policy)
     if ignored:
         notices.append(("notice:ignored", ignored))
-    return Outcome(state, _decide(state, now, policy, notices), notices)
+    actions = _decide(state, now, policy, notices)
+    # A caller look-up that died (an outage past OUTBOX_MAX_AGE, an operator's drop) is tried again
+    # when a new call needs it, or every later call from that number would go without a requester.
+    revive = [action.key for action in actions if isinstance(action, FindCaller)]
+    return Outcome(state, actions, notices, revive, _moot_timers(state, event))
+
+
+def _moot_timers(call: Call, event: CallEvent) -> list[str]:
+    """Return the waits a finished call no longer needs (not the one firing now: it settles itself)."""
+    if not call.finished:
+        return []
+    firing = event.timer if event.kind == EventKind.TIMER else None
+    return [
+        timer_key(call.sid, name)
+        for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT)
+        if name != firing and timer_key(call.sid, name) in call.emitted
+    ]
 
 
 def _apply(call: Call, event: CallEvent, policy: Policy) -> str | None:
@@ -234,7 +267,7 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
             sid=event.recording_sid, url=event.recording_url, duration=event.recording_duration
         )
     # `completed` with DialBridged=false means the callee picked up but was never connected
-    # (e.g. hung up during a whisper), so it counts as unanswered (twilio-voice §3.3).
+    # (e.g. hung up during a whisper), so it counts as unanswered (Twilio docs: TwiML <Dial>, DialBridged).
     bridged = event.dial_status in ("completed", "answered") and event.dial_bridged is not False
     if bridged:
         # Without DialCallSid the answering leg is unknown by sid; a placeholder keeps "answered" true.
@@ -296,29 +329,28 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     answered = call.legs.get(call.answered_leg) if call.answered_leg else None
     customer_raw = call.from_number if inbound else (call.to_number or (answered.to if answered else None))
     customer = to_e164(customer_raw, policy.default_region)
-    user_key = act.caller_key(customer) if customer else None
     if customer:
-        emit(act.find_caller(call.sid, customer))
+        emit(FindCaller(call.sid, customer))
     calling_agent = None if inbound else policy.agents.get(call.from_number)
 
-    if user_key and answered is None and not call.over:
+    if customer and answered is None and not call.over:
         for leg in sorted(call.legs.values(), key=lambda leg: leg.sid):
             agent = policy.agents.get(leg.to or "")
             if inbound and leg.status == LegStatus.RINGING and agent is not None:
-                emit(act.display_user(call.sid, agent, user_key))
+                emit(DisplayUser(call.sid, agent, customer))
             elif inbound and leg.status == LegStatus.RINGING:
                 notice(f"notice:unmapped_leg:{leg.sid}", f"{mask(leg.to)} is ringing but not in AGENTS: no pop")
             elif not inbound and calling_agent is not None and leg.status.rank <= LegStatus.RINGING.rank:
-                emit(act.display_user(call.sid, calling_agent, user_key))
+                emit(DisplayUser(call.sid, calling_agent, customer))
 
     if answered is not None:
-        _decide_answered(call, answered, now, policy, emit, notice, user_key, calling_agent)
+        _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)
     elif not inbound:
         if call.over:
             notice("notice:no_ticket", f"outbound call to {mask(customer_raw)} was not answered: no ticket")
             call.finished = True
     else:
-        _decide_unanswered(call, now, policy, emit, notice, user_key)
+        _decide_unanswered(call, now, policy, emit, notice, customer)
     return out
 
 
@@ -329,7 +361,7 @@ def _decide_answered(
     policy: Policy,
     emit: Emit,
     notice: Notice,
-    user_key: str | None,
+    customer: str | None,
     calling_agent: int | None,
 ) -> None:
     """Create the ticket and its voice comment for a call somebody answered."""
@@ -339,7 +371,7 @@ def _decide_answered(
         # Only the leg's own status callbacks say who answered (the <Dial action> names just its sid);
         # they normally come first, so wait for them, boundedly once the call is over.
         if call.over:
-            emit(act.timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
     agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
     if agent_id is None:
@@ -347,30 +379,28 @@ def _decide_answered(
         notice("notice:unmapped", f"call answered by {mask(who)}, who is not in AGENTS: ticket unassigned, no pop")
     via = VIA_INBOUND if inbound else VIA_OUTBOUND
     subject = f"Call from {_show(call.from_number)}" if inbound else f"Call to {_show(_customer(call, leg))}"
-    base: dict[str, Any] = {"via_id": via, "subject": subject, "external_id": call.sid}
-    if agent_id is not None:
-        base["assignee_id"] = agent_id
+    base = VoiceTicket(via_id=via, subject=subject, external_id=call.sid, assignee_id=agent_id)
     if policy.ticket_on == "answer":
-        ticket = {**base, "comment": {"body": _answer_note(call, leg), "public": False}}
-        emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=agent_id))
-    elif agent_id is not None and user_key and not call.over:
-        emit(act.display_user(call.sid, agent_id, user_key))
+        ticket = base.model_copy(update={"comment": Comment(body=_answer_note(call, leg))})
+        emit(CreateTicket(call.sid, ticket, requester_phone=customer, display_to_agent=agent_id))
+    elif agent_id is not None and customer and not call.over:
+        emit(DisplayUser(call.sid, agent_id, customer))
     if not call.over:
         return
     if not _recording_settled(call, policy):
-        emit(act.timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
     comment = _voice_comment(call, leg, agent_id, policy)
     if policy.ticket_on == "answer":
-        emit(act.add_voice_comment(call.sid, comment))
+        emit(AddVoiceComment(call.sid, comment))
     else:
-        ticket = {**base, "voice_comment": comment}
-        emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=agent_id))
+        ticket = base.model_copy(update={"voice_comment": comment})
+        emit(CreateTicket(call.sid, ticket, requester_phone=customer, display_to_agent=agent_id))
     call.finished = True
 
 
 def _decide_unanswered(
-    call: Call, now: datetime, policy: Policy, emit: Emit, notice: Notice, user_key: str | None
+    call: Call, now: datetime, policy: Policy, emit: Emit, notice: Notice, customer: str | None
 ) -> None:
     """Make a voicemail or missed-call ticket for an inbound call nobody answered."""
     waited = RECORDING_WAIT in call.fired
@@ -378,26 +408,26 @@ def _decide_unanswered(
     if message is None and waited and call.voicemail_hint and call.voicemail_hint.url:
         message = call.voicemail_hint  # the <Record action> told us; its status callback was lost
     if message is not None:
-        _decide_voicemail(call, message, now, policy, emit, notice, user_key)
+        _decide_voicemail(call, message, now, policy, emit, notice, customer)
         return
     dial_unanswered = call.dial_status is not None
     absent = call.voicemail is not None and call.voicemail.status == "absent"
     if (dial_unanswered and not call.voicemail_offered) or absent or (waited and call.ended_at is not None):
         if policy.missed_call_tickets:
-            ticket = {
-                "via_id": VIA_INBOUND,
-                "subject": f"Missed call from {_show(call.from_number)}",
-                "external_id": call.sid,
-                "comment": {"body": _missed_note(call), "public": False},
-                "tags": ["missed_call"],
-            }
-            emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=None))
+            ticket = VoiceTicket(
+                via_id=VIA_INBOUND,
+                subject=f"Missed call from {_show(call.from_number)}",
+                external_id=call.sid,
+                comment=Comment(body=_missed_note(call)),
+                tags=["missed_call"],
+            )
+            emit(CreateTicket(call.sid, ticket, requester_phone=customer))
         else:
             notice("notice:no_ticket", f"missed call from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
         call.finished = True
     elif call.ended_at is not None:
         # Over, but no answer, voicemail or verdict yet: give late callbacks a bounded time.
-        emit(act.timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
 
 
 def _decide_voicemail(
@@ -407,15 +437,15 @@ def _decide_voicemail(
     policy: Policy,
     emit: Emit,
     notice: Notice,
-    user_key: str | None,
+    customer: str | None,
 ) -> None:
     """Create the via 44 ticket once its transcription arrived or stopped being worth waiting for."""
     text = call.transcription_text if call.transcription_status == "completed" else None
     if call.transcription_status == "failed":
         notice("notice:transcription_failed", "voicemail transcription failed: ticket goes without it")
-    if act.ticket_key(call.sid) in call.emitted:
+    if ticket_key(call.sid) in call.emitted:
         if text and not call.transcription_in_ticket:
-            emit(act.add_note(call.sid, "transcription", f"Voicemail transcription:\n\n{text}"))
+            emit(AddNote(call.sid, "transcription", f"Voicemail transcription:\n\n{text}"))
         return
     ready = (
         not policy.transcribe_voicemail
@@ -423,7 +453,7 @@ def _decide_voicemail(
         or TRANSCRIPTION_WAIT in call.fired
     )
     if not ready:
-        emit(act.timer(call.sid, TRANSCRIPTION_WAIT, now + timedelta(seconds=policy.transcription_wait)))
+        emit(Timer(call.sid, TRANSCRIPTION_WAIT, now + timedelta(seconds=policy.transcription_wait)))
         return
     comment = VoiceComment(
         from_=call.from_number or "",
@@ -433,15 +463,15 @@ def _decide_voicemail(
         recording_url=_media_url(message.url) if message.url else None,
         location=call.from_location,
         transcription_text=text,
-    ).model_dump(by_alias=True, exclude_none=True)
+    )
     call.transcription_in_ticket = text is not None
-    ticket = {
-        "via_id": VIA_VOICEMAIL,
-        "subject": f"Voicemail from {_show(call.from_number)}",
-        "external_id": call.sid,
-        "voice_comment": comment,
-    }
-    emit(act.create_ticket(call.sid, ticket, requester_from=user_key, display_to_agent=None))
+    ticket = VoiceTicket(
+        via_id=VIA_VOICEMAIL,
+        subject=f"Voicemail from {_show(call.from_number)}",
+        external_id=call.sid,
+        voice_comment=comment,
+    )
+    emit(CreateTicket(call.sid, ticket, requester_phone=customer))
     call.finished = True
 
 
@@ -450,7 +480,7 @@ def _recording_settled(call: Call, policy: Policy) -> bool:
     return not policy.record_calls or call.recording is not None or RECORDING_WAIT in call.fired
 
 
-def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -> dict[str, Any]:
+def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -> VoiceComment:
     """Build the voice comment of an answered call (DESIGN: decisions on from/to and duration)."""
     inbound = call.direction == "inbound"
     recording = call.recording if call.recording and call.recording.status == "completed" else None
@@ -468,7 +498,7 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
         recording_url=_media_url(recording.url) if recording is not None and recording.url else None,
         answered_by_id=agent_id,
         location=call.from_location if inbound else leg.to_location,
-    ).model_dump(by_alias=True, exclude_none=True)
+    )
 
 
 def _customer(call: Call, leg: Leg) -> str:

@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bridge.core.phones import ANONYMOUS_NUMBERS
@@ -34,7 +35,7 @@ class Capture:
         self._key = bytes.fromhex(key_file.read_text().strip())
         self._directory = directory
         self._keep = frozenset(keep)
-        self._starts: dict[str, float] = {}
+        self._starts: dict[str, datetime] = {}
 
     def fake(self, number: str) -> str:
         """Return the stable fake of a number: +1555 and seven digits of a keyed hash."""
@@ -48,14 +49,14 @@ class Capture:
         return _NUMBER.sub(lambda m: self.fake(m.group(0) if m.group(0).startswith("+") else "+" + m.group(0)), value)
 
     def record(
-        self, call_sid: str, path: str, params: Mapping[str, str], headers: Mapping[str, str], now: float
+        self, call_sid: str, path: str, params: Mapping[str, str], headers: Mapping[str, str], now: datetime
     ) -> Path:
         """Append one request to the call's file; `at` counts from the call's first captured request."""
         target = self._directory / f"{call_sid}.jsonl"
         if call_sid not in self._starts:
-            self._starts[call_sid] = now - _last_at(target)
+            self._starts[call_sid] = now - timedelta(seconds=_last_at(target))
         line: dict[str, object] = {
-            "at": round(now - self._starts[call_sid], 3),
+            "at": round((now - self._starts[call_sid]).total_seconds(), 3),
             "path": path,
             "params": {
                 name: ("Caller" if name in NAME_FIELDS else self.scrub(value)) for name, value in params.items()

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import socket
 import tempfile
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from aiohttp import web
 
 from bridge.app import create_app
-from bridge.appkeys import RECONCILER, STORE
+from bridge.appkeys import CLOCK, RECONCILER, STORE
+from bridge.core.clock import Clock, system_clock
 from bridge.devtools.replay import ReplayReport, replay_files
 from bridge.devtools.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
+from bridge.devtools.waiting import wait_until
 from bridge.ops.reconcile import Reconciler
 from bridge.ops.settings import Settings
 from bridge.store import Store
@@ -75,21 +76,25 @@ class LocalBridge:
 
     async def settle_calls(self, within: float = 30.0) -> None:
         """Wait until every call reached its final outcome and the outbox is empty."""
-        deadline = time.monotonic() + within
-        while await self.store.stale_calls(time.time() + 3600, limit=1):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"calls still unfinished after {within} s")
-            await asyncio.sleep(0.02)
+
+        async def all_finished() -> bool:
+            return not await self.store.stale_calls(self.clock() + timedelta(hours=1), limit=1)
+
+        await wait_until(all_finished, within=within, what="every call reaching its outcome")
         await self.settle(within)
 
     async def settle(self, within: float = 30.0) -> None:
         """Wait until the outbox holds nothing pending, or raise TimeoutError."""
-        deadline = time.monotonic() + within
-        store = self.app[STORE]
-        while (await store.stats(time.time())).pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"outbox still has pending actions after {within} s")
-            await asyncio.sleep(0.02)
+
+        async def empty() -> bool:
+            return (await self.store.stats(self.clock())).pending == 0
+
+        await wait_until(empty, within=within, what="an empty outbox")
+
+    @property
+    def clock(self) -> Clock:
+        """Return the bridge's clock."""
+        return self.app[CLOCK]
 
 
 @asynccontextmanager
@@ -98,6 +103,7 @@ async def local_bridge(
     *,
     sandbox_config: SandboxConfig | None = None,
     retry: RetryPolicy | None = None,
+    clock: Clock = system_clock,
     **overrides: Any,
 ) -> AsyncIterator[LocalBridge]:
     """Run the sandbox and the bridge (SQLite at `database`) on loopback until the block ends."""
@@ -119,7 +125,7 @@ async def local_bridge(
         **overrides,
     }
     settings = Settings(**values)
-    app = create_app(settings, retry=retry)
+    app = create_app(settings, retry=retry, clock=clock)
     runner = web.AppRunner(app, shutdown_timeout=5.0)
     await runner.setup()
     await web.SockSite(runner, sock).start()

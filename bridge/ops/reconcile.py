@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twilio.base.exceptions import TwilioRestException
@@ -20,18 +18,20 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from bridge.core.calls import STALE
+from bridge.core.clock import Clock, system_clock
 from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind
 from bridge.core.phones import is_client
-from bridge.store import Reducer, Store
+from bridge.ingest import Ingest
+from bridge.store import Store
 
 log = logging.getLogger("bridge.reconcile")
 TWILIO_API = "https://api.twilio.com"
 _LEG_STATUS = {"queued": "initiated", "ringing": "ringing", "in-progress": "answered"}
 
 
-def _at(moment: datetime | None, now: float) -> datetime:
+def _at(moment: datetime | None, now: datetime) -> datetime:
     """Use Twilio's time when it gave one."""
-    return moment.astimezone(UTC) if moment is not None else datetime.fromtimestamp(now, UTC)
+    return moment.astimezone(UTC) if moment is not None else now
 
 
 def _int(value: Any) -> int | None:
@@ -58,7 +58,7 @@ class TwilioRest:
         """Close the library's HTTP session."""
         await self._http.close()
 
-    async def facts(self, call_sid: str, now: float) -> tuple[list[CallEvent], bool]:
+    async def facts(self, call_sid: str, now: datetime) -> tuple[list[CallEvent], bool]:
         """Return what Twilio knows of a call as events, and whether the call is over."""
         call = await self._client.calls(call_sid).fetch_async()
         legs = await self._client.calls.list_async(parent_call_sid=call_sid)
@@ -114,20 +114,18 @@ class Reconciler:
     def __init__(
         self,
         store: Store,
-        reduce: Reducer,
+        ingest: Ingest,
         *,
         stale_after: float,
         twilio: TwilioRest | None,
-        clock: Callable[[], float] = time.time,
-        wake: Callable[[], None] = lambda: None,
+        clock: Clock = system_clock,
     ) -> None:
-        """Bind the store and, when configured, Twilio's REST API."""
+        """Bind the store, the ingest that facts go through and, when configured, Twilio's REST API."""
         self._store = store
-        self._reduce = reduce
-        self._stale_after = stale_after
+        self._ingest = ingest
+        self._stale_after = timedelta(seconds=stale_after)
         self._twilio = twilio
         self._clock = clock
-        self._wake = wake
         self._task: asyncio.Task[None] | None = None
         self.interval = max(0.05, min(60.0, stale_after / 4))
 
@@ -141,11 +139,9 @@ class Reconciler:
             except Exception as exc:  # Twilio down or the call unknown there: try again next round
                 log.warning("reconcile: call %s could not be looked up (%s); retrying later", call_sid, exc)
                 await self._store.touch_call(call_sid, now)
-        if stale:
-            self._wake()
         return len(stale)
 
-    async def _reconcile(self, call_sid: str, now: float) -> None:
+    async def _reconcile(self, call_sid: str, now: datetime) -> None:
         """Feed Twilio's facts in, then close the call out unless Twilio says it is still going."""
         over = True
         if self._twilio is not None:
@@ -159,13 +155,13 @@ class Reconciler:
                 events = []
             for event in events:
                 key = f"reconcile|{call_sid}|{event.kind}|{event.leg_sid or event.recording_sid}|{event.status}"
-                await self._store.ingest([key], event, self._reduce, now=now)
+                await self._ingest([key], event)
         if not over:
             log.info("reconcile: call %s is still in progress at Twilio", call_sid)
             await self._store.touch_call(call_sid, now)
             return
-        event = CallEvent(kind=EventKind.TIMER, call_sid=call_sid, at=datetime.fromtimestamp(now, UTC), timer=STALE)
-        await self._store.ingest([f"stale|{call_sid}"], event, self._reduce, now=now)
+        event = CallEvent(kind=EventKind.TIMER, call_sid=call_sid, at=now, timer=STALE)
+        await self._ingest([f"stale|{call_sid}"], event)
         log.info("reconcile: call %s closed out with what is known", call_sid)
 
     def start(self) -> None:

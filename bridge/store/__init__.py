@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.core.actions import Action
+from bridge.core.actions import Action, Timer, decode, encode
 from bridge.core.calls import Call, Outcome
+from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.events import CallEvent
 
 Reducer = Callable[[Call | None, CallEvent], Outcome]
@@ -22,17 +23,29 @@ class ActionRow:
     """An action as the outbox holds it."""
 
     id: int
-    key: str
-    kind: str
-    call_sid: str
-    payload: dict[str, Any]
+    action: Action
     needs: tuple[str, ...]
     status: str
     attempts: int
-    next_at: float
-    created_at: float
+    next_at: datetime
+    created_at: datetime
     last_error: str | None
     result: dict[str, Any] | None
+
+    @property
+    def key(self) -> str:
+        """Return the action's unique key."""
+        return self.action.key
+
+    @property
+    def kind(self) -> str:
+        """Return the action's kind, as stored."""
+        return self.action.kind.value
+
+    @property
+    def call_sid(self) -> str:
+        """Return the call the action belongs to."""
+        return self.action.call_sid
 
 
 @dataclass(frozen=True)
@@ -61,17 +74,17 @@ class Store(Protocol):
         event: CallEvent,
         reduce: Reducer,
         *,
-        now: float,
+        now: datetime,
         finish_action: int | None = None,
     ) -> Ingested:
         """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
         ...
 
-    async def claim(self, now: float, limit: int, lease: float) -> list[ActionRow]:
+    async def claim(self, now: datetime, limit: int, lease: float) -> list[ActionRow]:
         """Lease due actions whose dependencies are settled, oldest first."""
         ...
 
-    async def next_due(self) -> float | None:
+    async def next_due(self) -> datetime | None:
         """Return when the earliest pending action becomes due."""
         ...
 
@@ -80,20 +93,20 @@ class Store(Protocol):
         ...
 
     async def finish(
-        self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: float
+        self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: datetime
     ) -> None:
         """Settle an action as done, dead or dropped."""
         ...
 
-    async def retry_later(self, action_id: int, *, next_at: float, error: str, now: float) -> None:
+    async def retry_later(self, action_id: int, *, next_at: datetime, error: str, now: datetime) -> None:
         """Count a failed attempt and schedule the next."""
         ...
 
-    async def update_result(self, key: str, result: dict[str, Any], *, now: float) -> None:
+    async def update_result(self, key: str, result: dict[str, Any], *, now: datetime) -> None:
         """Replace a done action's result."""
         ...
 
-    async def add_actions(self, actions: Sequence[Action], *, now: float) -> None:
+    async def add_actions(self, actions: Sequence[Action], *, now: datetime) -> None:
         """Queue further actions (follow-ups decided by the worker)."""
         ...
 
@@ -101,7 +114,7 @@ class Store(Protocol):
         """Give a leased action back untouched (the worker is stopping)."""
         ...
 
-    async def stats(self, now: float) -> OutboxStats:
+    async def stats(self, now: datetime) -> OutboxStats:
         """Count pending and dead actions."""
         ...
 
@@ -109,19 +122,19 @@ class Store(Protocol):
         """List actions in the given statuses, newest first."""
         ...
 
-    async def revive(self, action_id: int, now: float) -> bool:
+    async def revive(self, action_id: int, now: datetime) -> bool:
         """Make a dead or dropped action pending again, due now."""
         ...
 
-    async def drop(self, action_id: int, now: float, reason: str) -> bool:
+    async def drop(self, action_id: int, now: datetime, reason: str) -> bool:
         """Give up on a pending or dead action."""
         ...
 
-    async def stale_calls(self, before: float, limit: int) -> list[str]:
+    async def stale_calls(self, before: datetime, limit: int) -> list[str]:
         """Return calls with no final outcome whose last event is older than `before`."""
         ...
 
-    async def touch_call(self, call_sid: str, now: float) -> None:
+    async def touch_call(self, call_sid: str, now: datetime) -> None:
         """Postpone a call's next reconciliation."""
         ...
 
@@ -150,11 +163,6 @@ class Store(Protocol):
         ...
 
 
-def to_epoch(moment: datetime | None) -> float | None:
-    """Convert an aware datetime to epoch seconds."""
-    return moment.timestamp() if moment is not None else None
-
-
 class RowLike(Protocol):
     """A database row read by column name (aiosqlite.Row, asyncpg.Record)."""
 
@@ -166,25 +174,23 @@ class RowLike(Protocol):
 def action_row(row: RowLike) -> ActionRow:
     """Turn a database row (SQLite keeps `needs` as JSON text, PostgreSQL as an array) into an ActionRow."""
     needs = row["needs"]
+    next_at = from_epoch(row["next_at"])
     return ActionRow(
         id=row["id"],
-        key=row["key"],
-        kind=row["kind"],
-        call_sid=row["call_sid"],
-        payload=json.loads(row["payload"]),
+        action=decode(row["kind"], row["key"], row["call_sid"], json.loads(row["payload"]), next_at),
         needs=tuple(json.loads(needs) if isinstance(needs, str) else needs),
         status=row["status"],
         attempts=row["attempts"],
-        next_at=row["next_at"],
-        created_at=row["created_at"],
+        next_at=next_at,
+        created_at=from_epoch(row["created_at"]),
         last_error=row["last_error"],
         result=json.loads(row["result"]) if row["result"] else None,
     )
 
 
-def action_values(action: Action, now: float) -> tuple[str, str, str, str, list[str], float, float, float]:
+def action_values(action: Action, now: datetime) -> tuple[str, str, str, str, list[str], float, float, float]:
     """Return a new action's column values: key, kind, call_sid, payload, needs, next_at, created, updated."""
-    due = to_epoch(action.not_before)
-    payload = json.dumps(action.payload, separators=(",", ":"))
-    next_at = due if due is not None else now
-    return (action.key, action.kind.value, action.call_sid, payload, list(action.needs), next_at, now, now)
+    stamp = to_epoch(now)
+    next_at = to_epoch(action.due) if isinstance(action, Timer) else stamp
+    payload = json.dumps(encode(action), separators=(",", ":"))
+    return (action.key, action.kind.value, action.call_sid, payload, list(action.needs), next_at, stamp, stamp)

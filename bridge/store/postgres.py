@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from bridge.core.actions import Action
 from bridge.core.calls import Call
+from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.events import CallEvent
 from bridge.store import (
     DEAD,
@@ -29,6 +32,18 @@ from bridge.store import (
     Reducer,
     action_row,
     action_values,
+)
+from bridge.store.plan import (
+    Cancel,
+    LoadCall,
+    MarkSeen,
+    QueueActions,
+    Revive,
+    SaveCall,
+    SaveEvent,
+    SettleDone,
+    Step,
+    ingest_plan,
 )
 
 MIGRATION_LOCK = 7_240_351  # an arbitrary constant: one instance migrates at a time
@@ -80,13 +95,20 @@ _READY = """
 """
 _INSERT_ACTION = """
     INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-    ON CONFLICT (key) DO UPDATE SET status = 'pending', next_at = excluded.next_at, created_at = excluded.created_at,
-        lease_until = 0, updated_at = excluded.updated_at
-    -- An action already queued is never queued twice, with one exception: a caller look-up that died (an
-    -- outage past OUTBOX_MAX_AGE, an operator's drop) is tried again when a new call needs it, or every
-    -- later call from that number would go without a requester.
-    WHERE actions.kind = 'find_caller' AND actions.status IN ('dead', 'dropped')
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING
+"""
+_REVIVE = """
+    UPDATE actions SET status = 'pending', next_at = $2, created_at = $2, lease_until = 0, updated_at = $2
+    WHERE key = $1 AND status IN ('dead', 'dropped')
+"""
+_CANCEL = """
+    UPDATE actions SET status = 'dropped', last_error = 'no longer needed', updated_at = $2
+    WHERE key = $1 AND status = 'pending'
+"""
+_SAVE_CALL = """
+    INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+    ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, finished = excluded.finished,
+    updated_at = excluded.updated_at
 """
 _SETTLE = """
     UPDATE actions SET status = $2, result = $3, last_error = COALESCE($4, last_error), lease_until = 0,
@@ -97,6 +119,39 @@ _SETTLE = """
 def _dsn(url: str) -> str:
     """Accept Heroku's `postgres://` as well as `postgresql://`."""
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
+
+
+async def _execute(conn: PoolConnectionProxy[asyncpg.Record], step: Step, moment: datetime) -> object:
+    """Run one step of the ingest plan; return what the plan asked for."""
+    now = to_epoch(moment)
+    match step:
+        case MarkSeen(key=key):
+            fresh = await conn.fetchval(
+                "INSERT INTO seen (key, at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1", key, now
+            )
+            return fresh is not None
+        case SaveEvent(event=event):
+            await conn.execute(
+                "INSERT INTO events (call_sid, kind, body, received_at) VALUES ($1, $2, $3, $4)",
+                event.call_sid,
+                event.kind.value,
+                event.model_dump_json(exclude_none=True),
+                now,
+            )
+        case LoadCall(call_sid=call_sid):
+            state = await conn.fetchval("SELECT state FROM calls WHERE call_sid = $1", call_sid)
+            return Call.model_validate_json(state) if state else None
+        case SaveCall(call=call):
+            await conn.execute(_SAVE_CALL, call.sid, call.model_dump_json(), call.finished, now)
+        case QueueActions(actions=actions):
+            await conn.executemany(_INSERT_ACTION, [action_values(a, moment) for a in actions])
+        case Revive(keys=keys):
+            await conn.executemany(_REVIVE, [(key, now) for key in keys])
+        case Cancel(keys=keys):
+            await conn.executemany(_CANCEL, [(key, now) for key in keys])
+        case SettleDone(action_id=action_id):
+            await conn.execute(_SETTLE, action_id, DONE, None, None, now)
+    return None
 
 
 class PostgresStore:
@@ -141,55 +196,22 @@ class PostgresStore:
         event: CallEvent,
         reduce: Reducer,
         *,
-        now: float,
+        now: datetime,
         finish_action: int | None = None,
     ) -> Ingested:
         """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
+        plan = ingest_plan(keys, event, reduce, finish_action)
         async with self._pool.acquire() as conn, conn.transaction():
             # Events of one call may reach two instances at once: fold them one after the other.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", event.call_sid)
-            for key in keys:
-                fresh = await conn.fetchval(
-                    "INSERT INTO seen (key, at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1", key, now
-                )
-                if fresh is None:
-                    if finish_action is not None:
-                        await conn.execute(_SETTLE, finish_action, DONE, None, None, now)
-                    return Ingested(duplicate=True, outcome=None)
-            await conn.execute(
-                "INSERT INTO events (call_sid, kind, body, received_at) VALUES ($1, $2, $3, $4)",
-                event.call_sid,
-                event.kind.value,
-                event.model_dump_json(exclude_none=True),
-                now,
-            )
-            state = await conn.fetchval("SELECT state FROM calls WHERE call_sid = $1", event.call_sid)
-            outcome = reduce(Call.model_validate_json(state) if state else None, event)
-            await conn.execute(
-                """INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-                   ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, finished = excluded.finished,
-                   updated_at = excluded.updated_at""",
-                event.call_sid,
-                outcome.call.model_dump_json(),
-                outcome.call.finished,
-                now,
-            )
-            if outcome.actions:
-                await conn.executemany(_INSERT_ACTION, [action_values(a, now) for a in outcome.actions])
-            if outcome.call.finished:
-                # The wait a timer stood for is over (the recording or transcription came in time).
-                await conn.execute(
-                    """UPDATE actions SET status = 'dropped', last_error = 'no longer needed', updated_at = $1
-                       WHERE call_sid = $2 AND kind = 'timer' AND status = 'pending' AND id IS DISTINCT FROM $3""",
-                    now,
-                    event.call_sid,
-                    finish_action,
-                )
-            if finish_action is not None:
-                await conn.execute(_SETTLE, finish_action, DONE, None, None, now)
-        return Ingested(duplicate=False, outcome=outcome)
+            result: object = None
+            try:
+                while True:
+                    result = await _execute(conn, plan.send(result), now)
+            except StopIteration as stop:
+                return cast(Ingested, stop.value)
 
-    async def claim(self, now: float, limit: int, lease: float) -> list[ActionRow]:
+    async def claim(self, now: datetime, limit: int, lease: float) -> list[ActionRow]:
         """Lease due actions whose dependencies are settled; rows another worker holds are skipped."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
@@ -202,20 +224,20 @@ class PostgresStore:
                     RETURNING actions.id, actions.key, actions.kind, actions.call_sid, actions.payload,
                               actions.needs, actions.status, actions.attempts - 1 AS attempts, actions.next_at,
                               actions.created_at, actions.last_error, actions.result""",
-                now,
+                to_epoch(now),
                 limit,
                 lease,
             )
         return sorted((action_row(row) for row in rows), key=lambda row: (row.next_at, row.id))
 
-    async def next_due(self) -> float | None:
+    async def next_due(self) -> datetime | None:
         """Return when the earliest pending action with settled dependencies becomes due (or its lease ends)."""
         async with self._pool.acquire() as conn:
             value = await conn.fetchval(
                 f"SELECT MIN(GREATEST(a.next_at, a.lease_until)) FROM actions AS a WHERE {_READY}",
                 float("inf"),
             )
-        return float(value) if value is not None else None
+        return from_epoch(value) if value is not None else None
 
     async def results(self, keys: Sequence[str]) -> dict[str, ActionRow]:
         """Return the named actions."""
@@ -226,33 +248,32 @@ class PostgresStore:
         return {row["key"]: action_row(row) for row in rows}
 
     async def finish(
-        self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: float
+        self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: datetime
     ) -> None:
         """Settle an action as done, dead or dropped."""
+        encoded = json.dumps(result) if result is not None else None
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                _SETTLE, action_id, status, json.dumps(result) if result is not None else None, error, now
-            )
+            await conn.execute(_SETTLE, action_id, status, encoded, error, to_epoch(now))
 
-    async def retry_later(self, action_id: int, *, next_at: float, error: str, now: float) -> None:
+    async def retry_later(self, action_id: int, *, next_at: datetime, error: str, now: datetime) -> None:
         """Schedule the next attempt."""
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "UPDATE actions SET next_at = $2, last_error = $3, lease_until = 0, updated_at = $4 WHERE id = $1",
                 action_id,
-                next_at,
+                to_epoch(next_at),
                 error,
-                now,
+                to_epoch(now),
             )
 
-    async def update_result(self, key: str, result: dict[str, Any], *, now: float) -> None:
+    async def update_result(self, key: str, result: dict[str, Any], *, now: datetime) -> None:
         """Replace a done action's result."""
         async with self._pool.acquire() as conn:
             await conn.execute(
-                "UPDATE actions SET result = $2, updated_at = $3 WHERE key = $1", key, json.dumps(result), now
+                "UPDATE actions SET result = $2, updated_at = $3 WHERE key = $1", key, json.dumps(result), to_epoch(now)
             )
 
-    async def add_actions(self, actions: Sequence[Action], *, now: float) -> None:
+    async def add_actions(self, actions: Sequence[Action], *, now: datetime) -> None:
         """Queue further actions."""
         async with self._pool.acquire() as conn:
             await conn.executemany(_INSERT_ACTION, [action_values(a, now) for a in actions])
@@ -262,7 +283,7 @@ class PostgresStore:
         async with self._pool.acquire() as conn:
             await conn.execute("UPDATE actions SET lease_until = 0 WHERE id = $1", action_id)
 
-    async def stats(self, now: float) -> OutboxStats:
+    async def stats(self, now: datetime) -> OutboxStats:
         """Count pending and dead actions."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
@@ -275,7 +296,7 @@ class PostgresStore:
         return OutboxStats(
             pending=int(row["pending"]),
             dead=int(row["dead"]),
-            oldest_pending_age=max(0.0, now - oldest) if oldest is not None else None,
+            oldest_pending_age=max(0.0, to_epoch(now) - oldest) if oldest is not None else None,
         )
 
     async def list_actions(self, statuses: Sequence[str], limit: int = 100) -> list[ActionRow]:
@@ -286,45 +307,45 @@ class PostgresStore:
             )
         return [action_row(row) for row in rows]
 
-    async def revive(self, action_id: int, now: float) -> bool:
+    async def revive(self, action_id: int, now: datetime) -> bool:
         """Make a dead or dropped action pending again, due now, with a fresh age."""
         async with self._pool.acquire() as conn:
             done = await conn.execute(
                 """UPDATE actions SET status = 'pending', next_at = $2, created_at = $2, lease_until = 0,
                    updated_at = $2 WHERE id = $1 AND status = ANY ($3)""",
                 action_id,
-                now,
+                to_epoch(now),
                 [DEAD, DROPPED],
             )
         return done.endswith(" 1")
 
-    async def drop(self, action_id: int, now: float, reason: str) -> bool:
+    async def drop(self, action_id: int, now: datetime, reason: str) -> bool:
         """Give up on a pending or dead action."""
         async with self._pool.acquire() as conn:
             done = await conn.execute(
                 """UPDATE actions SET status = 'dropped', last_error = $3, updated_at = $2
                    WHERE id = $1 AND status = ANY ($4)""",
                 action_id,
-                now,
+                to_epoch(now),
                 reason,
                 [PENDING, DEAD],
             )
         return done.endswith(" 1")
 
-    async def stale_calls(self, before: float, limit: int) -> list[str]:
+    async def stale_calls(self, before: datetime, limit: int) -> list[str]:
         """Return calls with no final outcome whose last event is older than `before`."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT call_sid FROM calls WHERE NOT finished AND updated_at < $1 ORDER BY updated_at LIMIT $2",
-                before,
+                to_epoch(before),
                 limit,
             )
         return [row["call_sid"] for row in rows]
 
-    async def touch_call(self, call_sid: str, now: float) -> None:
+    async def touch_call(self, call_sid: str, now: datetime) -> None:
         """Postpone a call's next reconciliation."""
         async with self._pool.acquire() as conn:
-            await conn.execute("UPDATE calls SET updated_at = $2 WHERE call_sid = $1", call_sid, now)
+            await conn.execute("UPDATE calls SET updated_at = $2 WHERE call_sid = $1", call_sid, to_epoch(now))
 
     async def get_call(self, call_sid: str) -> Call | None:
         """Return a call's state."""

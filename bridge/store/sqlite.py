@@ -8,12 +8,14 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import aiosqlite
 
 from bridge.core.actions import Action
 from bridge.core.calls import Call
+from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.events import CallEvent
 from bridge.store import (
     DEAD,
@@ -26,6 +28,19 @@ from bridge.store import (
     Reducer,
     action_row,
     action_values,
+)
+from bridge.store.plan import (
+    Cancel,
+    LoadCall,
+    MarkSeen,
+    Plan,
+    QueueActions,
+    Revive,
+    SaveCall,
+    SaveEvent,
+    SettleDone,
+    Step,
+    ingest_plan,
 )
 
 # Each entry is one schema version; never edit a released one, append a new one.
@@ -81,39 +96,39 @@ _CLAIMABLE = """
     ORDER BY a.next_at, a.id
     LIMIT :limit
 """
+_INSERT_ACTION = """
+    INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING
+"""
+_REVIVE = """
+    UPDATE actions SET status = 'pending', next_at = :now, created_at = :now, lease_until = 0, updated_at = :now
+    WHERE key = :key AND status IN ('dead', 'dropped')
+"""
+_CANCEL = """
+    UPDATE actions SET status = 'dropped', last_error = 'no longer needed', updated_at = :now
+    WHERE key = :key AND status = 'pending'
+"""
+_SAVE_CALL = """
+    INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, finished = excluded.finished,
+    updated_at = excluded.updated_at
+"""
+_SETTLE = """UPDATE actions SET status = ?, result = ?, last_error = COALESCE(?, last_error), lease_until = 0,
+               updated_at = ? WHERE id = ?"""
 
 
-def _action_params(action: Action, now: float) -> tuple[Any, ...]:
+def _action_params(action: Action, now: datetime) -> tuple[Any, ...]:
     """Return the INSERT parameters of a new action (SQLite keeps `needs` as JSON text)."""
     key, kind, call_sid, payload, needs, next_at, created, updated = action_values(action, now)
     return (key, kind, call_sid, payload, json.dumps(needs), next_at, created, updated)
-
-
-_INSERT_ACTION = """
-    INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (key) DO UPDATE SET status = 'pending', next_at = excluded.next_at, created_at = excluded.created_at,
-        lease_until = 0, updated_at = excluded.updated_at
-    -- An action already queued is never queued twice, with one exception: a caller look-up that died (an
-    -- outage past OUTBOX_MAX_AGE, an operator's drop) is tried again when a new call needs it, or every
-    -- later call from that number would go without a requester.
-    WHERE actions.kind = 'find_caller' AND actions.status IN ('dead', 'dropped')
-"""
-
-
-_SETTLE = """UPDATE actions SET status = ?, result = ?, last_error = COALESCE(?, last_error), lease_until = 0,
-               updated_at = ? WHERE id = ?"""
 
 
 @dataclass
 class _Pending:
     """A webhook waiting for its batch's commit."""
 
-    keys: tuple[str, ...]
-    event: CallEvent
-    reduce: Reducer
-    now: float
-    finish_action: int | None
+    plan: Plan
+    now: datetime
     future: asyncio.Future[Ingested]
 
 
@@ -126,7 +141,7 @@ def _ingest_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pen
         for item in batch:
             conn.execute("SAVEPOINT webhook")
             try:
-                results.append(_ingest_one(conn, item))
+                results.append(_run_plan(conn, item.plan, item.now))
             except Exception as exc:  # this webhook fails alone; the batch goes on
                 conn.execute("ROLLBACK TO webhook")
                 results.append(exc)
@@ -138,38 +153,42 @@ def _ingest_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pen
     return results
 
 
-def _ingest_one(conn: sqlite3.Connection, item: _Pending) -> Ingested:
-    """Store one event unless seen, fold it into its call, queue its actions (inside the batch)."""
-    event, now = item.event, item.now
-    for key in item.keys:
-        if conn.execute("INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, now)).rowcount == 0:
-            if item.finish_action is not None:
-                conn.execute(_SETTLE, (DONE, None, None, now, item.finish_action))
-            return Ingested(duplicate=True, outcome=None)
-    conn.execute(
-        "INSERT INTO events (call_sid, kind, body, received_at) VALUES (?, ?, ?, ?)",
-        (event.call_sid, event.kind.value, event.model_dump_json(exclude_none=True), now),
-    )
-    row = conn.execute("SELECT state FROM calls WHERE call_sid = ?", (event.call_sid,)).fetchone()
-    outcome = item.reduce(Call.model_validate_json(row[0]) if row else None, event)
-    conn.execute(
-        """INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, finished = excluded.finished,
-           updated_at = excluded.updated_at""",
-        (event.call_sid, outcome.call.model_dump_json(), int(outcome.call.finished), now, now),
-    )
-    if outcome.actions:
-        conn.executemany(_INSERT_ACTION, [_action_params(a, now) for a in outcome.actions])
-    if outcome.call.finished:
-        # The wait a timer stood for is over (the recording or transcription came in time).
-        conn.execute(
-            """UPDATE actions SET status = 'dropped', last_error = 'no longer needed', updated_at = ?
-               WHERE call_sid = ? AND kind = 'timer' AND status = 'pending' AND id IS NOT ?""",
-            (now, event.call_sid, item.finish_action),
-        )
-    if item.finish_action is not None:
-        conn.execute(_SETTLE, (DONE, None, None, now, item.finish_action))
-    return Ingested(duplicate=False, outcome=outcome)
+def _run_plan(conn: sqlite3.Connection, plan: Plan, now: datetime) -> Ingested:
+    """Carry out the ingest plan's steps with this store's statements (inside the batch)."""
+    result: object = None
+    try:
+        while True:
+            result = _execute(conn, plan.send(result), now)
+    except StopIteration as stop:
+        return cast(Ingested, stop.value)
+
+
+def _execute(conn: sqlite3.Connection, step: Step, moment: datetime) -> object:
+    """Run one step of the ingest plan; return what the plan asked for."""
+    now = to_epoch(moment)
+    match step:
+        case MarkSeen(key=key):
+            inserted = conn.execute("INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, now))
+            return inserted.rowcount == 1
+        case SaveEvent(event=event):
+            conn.execute(
+                "INSERT INTO events (call_sid, kind, body, received_at) VALUES (?, ?, ?, ?)",
+                (event.call_sid, event.kind.value, event.model_dump_json(exclude_none=True), now),
+            )
+        case LoadCall(call_sid=call_sid):
+            row = conn.execute("SELECT state FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
+            return Call.model_validate_json(row[0]) if row else None
+        case SaveCall(call=call):
+            conn.execute(_SAVE_CALL, (call.sid, call.model_dump_json(), int(call.finished), now, now))
+        case QueueActions(actions=actions):
+            conn.executemany(_INSERT_ACTION, [_action_params(a, moment) for a in actions])
+        case Revive(keys=keys):
+            conn.executemany(_REVIVE, [{"key": key, "now": now} for key in keys])
+        case Cancel(keys=keys):
+            conn.executemany(_CANCEL, [{"key": key, "now": now} for key in keys])
+        case SettleDone(action_id=action_id):
+            conn.execute(_SETTLE, (DONE, None, None, now, action_id))
+    return None
 
 
 class SqliteStore:
@@ -238,7 +257,7 @@ class SqliteStore:
         event: CallEvent,
         reduce: Reducer,
         *,
-        now: float,
+        now: datetime,
         finish_action: int | None = None,
     ) -> Ingested:
         """Store an event unless a key was seen, fold it into its call, and queue the actions it causes.
@@ -248,7 +267,7 @@ class SqliteStore:
         own savepoint, so one that fails rolls back alone.
         """
         future: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(tuple(keys), event, reduce, now, finish_action, future))
+        self._queue.append(_Pending(ingest_plan(keys, event, reduce, finish_action), now, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         return await future
@@ -280,21 +299,22 @@ class SqliteStore:
         """Return the underlying connection (called inside the connection's own thread)."""
         return cast(sqlite3.Connection, cast(Any, self._db)._conn)
 
-    async def claim(self, now: float, limit: int, lease: float) -> list[ActionRow]:
+    async def claim(self, now: datetime, limit: int, lease: float) -> list[ActionRow]:
         """Lease due actions whose dependencies are settled, oldest first."""
+        stamp = to_epoch(now)
         async with self._transaction() as db:
-            async with db.execute(_CLAIMABLE, {"now": now, "limit": limit}) as cursor:
+            async with db.execute(_CLAIMABLE, {"now": stamp, "limit": limit}) as cursor:
                 rows = [action_row(row) for row in await cursor.fetchall()]
             if rows:
                 # Counting the attempt when it starts, not when it fails, is what lets a delivery after a
                 # crash mid-request know that the request may already have reached Zendesk.
                 await db.executemany(
                     "UPDATE actions SET lease_until = ?, attempts = attempts + 1 WHERE id = ?",
-                    [(now + lease, row.id) for row in rows],
+                    [(stamp + lease, row.id) for row in rows],
                 )
         return rows
 
-    async def next_due(self) -> float | None:
+    async def next_due(self) -> datetime | None:
         """Return when the earliest pending action with settled dependencies becomes due (or its lease ends)."""
         async with self._db.execute(
             """SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
@@ -302,7 +322,7 @@ class SqliteStore:
                                JOIN actions AS d ON d.key = n.value WHERE d.status = 'pending')"""
         ) as cursor:
             row = await cursor.fetchone()
-        return float(row[0]) if row and row[0] is not None else None
+        return from_epoch(row[0]) if row and row[0] is not None else None
 
     async def results(self, keys: Sequence[str]) -> dict[str, ActionRow]:
         """Return the named actions."""
@@ -319,32 +339,33 @@ class SqliteStore:
         status: str,
         result: dict[str, Any] | None,
         error: str | None,
-        now: float,
+        now: datetime,
     ) -> None:
         """Write an action's final status."""
-        await db.execute(_SETTLE, (status, json.dumps(result) if result is not None else None, error, now, action_id))
+        encoded = json.dumps(result) if result is not None else None
+        await db.execute(_SETTLE, (status, encoded, error, to_epoch(now), action_id))
 
     async def finish(
-        self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: float
+        self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: datetime
     ) -> None:
         """Settle an action as done, dead or dropped."""
         async with self._transaction() as db:
             await self._settle(db, action_id, status, result, error, now)
 
-    async def retry_later(self, action_id: int, *, next_at: float, error: str, now: float) -> None:
+    async def retry_later(self, action_id: int, *, next_at: datetime, error: str, now: datetime) -> None:
         """Count a failed attempt and schedule the next."""
         async with self._transaction() as db:
             await db.execute(
                 """UPDATE actions SET next_at = ?, last_error = ?, lease_until = 0,
                    updated_at = ? WHERE id = ?""",
-                (next_at, error, now, action_id),
+                (to_epoch(next_at), error, to_epoch(now), action_id),
             )
 
-    async def update_result(self, key: str, result: dict[str, Any], *, now: float) -> None:
+    async def update_result(self, key: str, result: dict[str, Any], *, now: datetime) -> None:
         """Replace a done action's result (a cached caller that Zendesk merged away)."""
         async with self._transaction() as db:
             await db.execute(
-                "UPDATE actions SET result = ?, updated_at = ? WHERE key = ?", (json.dumps(result), now, key)
+                "UPDATE actions SET result = ?, updated_at = ? WHERE key = ?", (json.dumps(result), to_epoch(now), key)
             )
 
     async def release_leases(self) -> None:
@@ -352,7 +373,7 @@ class SqliteStore:
         async with self._transaction() as db:
             await db.execute("UPDATE actions SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0")
 
-    async def add_actions(self, actions: Sequence[Action], *, now: float) -> None:
+    async def add_actions(self, actions: Sequence[Action], *, now: datetime) -> None:
         """Queue further actions."""
         async with self._transaction() as db:
             await db.executemany(_INSERT_ACTION, [_action_params(a, now) for a in actions])
@@ -362,7 +383,7 @@ class SqliteStore:
         async with self._transaction() as db:
             await db.execute("UPDATE actions SET lease_until = 0 WHERE id = ?", (action_id,))
 
-    async def stats(self, now: float) -> OutboxStats:
+    async def stats(self, now: datetime) -> OutboxStats:
         """Count pending and dead actions."""
         async with self._db.execute(
             """SELECT SUM(status = 'pending'), SUM(status = 'dead'),
@@ -374,7 +395,7 @@ class SqliteStore:
         return OutboxStats(
             pending=int(row[0] or 0),
             dead=int(row[1] or 0),
-            oldest_pending_age=max(0.0, now - oldest) if oldest is not None else None,
+            oldest_pending_age=max(0.0, to_epoch(now) - oldest) if oldest is not None else None,
         )
 
     async def list_actions(self, statuses: Sequence[str], limit: int = 100) -> list[ActionRow]:
@@ -385,23 +406,24 @@ class SqliteStore:
         ) as cursor:
             return [action_row(row) for row in await cursor.fetchall()]
 
-    async def revive(self, action_id: int, now: float) -> bool:
+    async def revive(self, action_id: int, now: datetime) -> bool:
         """Make a dead or dropped action pending again, due now, with a fresh age."""
+        stamp = to_epoch(now)
         async with self._transaction() as db:
             cursor = await db.execute(
                 """UPDATE actions SET status = 'pending', next_at = ?, created_at = ?, lease_until = 0,
                    updated_at = ? WHERE id = ? AND status IN (?, ?)""",
-                (now, now, now, action_id, DEAD, DROPPED),
+                (stamp, stamp, stamp, action_id, DEAD, DROPPED),
             )
             return cursor.rowcount == 1
 
-    async def drop(self, action_id: int, now: float, reason: str) -> bool:
+    async def drop(self, action_id: int, now: datetime, reason: str) -> bool:
         """Give up on a pending or dead action."""
         async with self._transaction() as db:
             cursor = await db.execute(
                 """UPDATE actions SET status = 'dropped', last_error = ?, updated_at = ?
                    WHERE id = ? AND status IN (?, ?)""",
-                (reason, now, action_id, PENDING, DEAD),
+                (reason, to_epoch(now), action_id, PENDING, DEAD),
             )
             return cursor.rowcount == 1
 
@@ -411,18 +433,18 @@ class SqliteStore:
             row = await cursor.fetchone()
         return Call.model_validate_json(row["state"]) if row else None
 
-    async def stale_calls(self, before: float, limit: int) -> list[str]:
+    async def stale_calls(self, before: datetime, limit: int) -> list[str]:
         """Return calls with no final outcome whose last event is older than `before`."""
         async with self._db.execute(
             "SELECT call_sid FROM calls WHERE finished = 0 AND updated_at < ? ORDER BY updated_at LIMIT ?",
-            (before, limit),
+            (to_epoch(before), limit),
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]
 
-    async def touch_call(self, call_sid: str, now: float) -> None:
+    async def touch_call(self, call_sid: str, now: datetime) -> None:
         """Postpone a call's next reconciliation."""
         async with self._transaction() as db:
-            await db.execute("UPDATE calls SET updated_at = ? WHERE call_sid = ?", (now, call_sid))
+            await db.execute("UPDATE calls SET updated_at = ? WHERE call_sid = ?", (to_epoch(now), call_sid))
 
     async def count_events(self) -> int:
         """Count stored webhook events."""

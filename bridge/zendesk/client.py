@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp.client_middlewares import ClientHandlerType
+
+from bridge.core.clock import Clock, system_clock
 
 
 class ZendeskError(Exception):
@@ -71,8 +73,8 @@ async def no_silent_resend(request: aiohttp.ClientRequest, handler: ClientHandle
         raise UncertainWrite(f"{type(exc).__name__}: {exc}") from exc
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None, default: float = 60.0) -> float:
-    """Read Retry-After as seconds or as an HTTP date (RFC 9110 allows both)."""
+def parse_retry_after(value: str | None, *, now: datetime, default: float = 60.0) -> float:
+    """Read Retry-After as seconds, or as an HTTP date counted from `now` (RFC 9110 allows both)."""
     if not value:
         return default
     value = value.strip()
@@ -84,7 +86,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None, default: f
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return default
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    if when.tzinfo is None:  # "-0000" means UTC with no claim about local time (RFC 5322)
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def basic_auth(email_address: str, api_token: str) -> str:
@@ -104,9 +108,11 @@ class ZendeskClient:
         *,
         timeout: float = 15.0,
         on_answer: Callable[[int], None] = lambda status: None,
+        clock: Clock = system_clock,
     ) -> None:
         """Bind to a base URL (`https://acme.zendesk.com` or the sandbox) and an Authorization header."""
         self._on_answer = on_answer
+        self._clock = clock
         self._session = session
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": authorization, "Accept": "application/json"}
@@ -142,7 +148,7 @@ class ZendeskClient:
         message = f"{method} {path}: HTTP {status}"
         if status == 429:
             # Zendesk's 429 body is often text/plain, so only the header is trusted.
-            raise RateLimited(message, retry_after=parse_retry_after(retry_after), body=text)
+            raise RateLimited(message, retry_after=parse_retry_after(retry_after, now=self._clock()), body=text)
         if status == 404:
             raise NotFound(message, status=status, body=text)
         if status in (401, 403):

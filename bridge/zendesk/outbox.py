@@ -1,7 +1,8 @@
 """The outbox worker: delivers queued actions to Zendesk with retries, backoff and durable timers.
 
-All Zendesk I/O happens here, never in a webhook handler: Twilio gives a webhook 15 s, Zendesk may be
-slow or down, and an acknowledged event must survive either (reference zendesk-tpe §3.4).
+All Zendesk I/O happens here, never in a webhook handler: Twilio gives a webhook 15 s (Twilio docs,
+"Webhooks connection overrides": the default read timeout), Zendesk may be slow or down, and an
+acknowledged event must survive either.
 """
 
 from __future__ import annotations
@@ -13,15 +14,28 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
-from bridge.core import actions as act
-from bridge.core.actions import ActionKind
+from bridge.core.actions import (
+    Action,
+    AddNote,
+    AddVoiceComment,
+    CreateTicket,
+    DisplayTicket,
+    DisplayUser,
+    FindCaller,
+    Timer,
+    caller_key,
+    caller_phone,
+    ticket_key,
+)
+from bridge.core.clock import Clock, system_clock
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.phones import digits, mask_text
+from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
-from bridge.store import DEAD, DONE, DROPPED, ActionRow, Reducer, Store
+from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store
 from bridge.zendesk.client import (
     AuthFailed,
     Invalid,
@@ -35,12 +49,12 @@ from bridge.zendesk.client import (
 
 log = logging.getLogger("bridge.outbox")
 
-Clock = Callable[[], float]
+Monotonic = Callable[[], float]  # the limiter spaces requests; it needs a steady count, not the date
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long and how often a failed action is tried again."""
+    """How long and how often a failed action is tried again (seconds)."""
 
     base: float = 1.0
     cap: float = 600.0
@@ -55,7 +69,7 @@ class RetryPolicy:
 class RateLimiter:
     """Space requests to stay under Zendesk's per-minute limit instead of provoking 429 storms."""
 
-    def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
+    def __init__(self, per_minute: int, clock: Monotonic = time.monotonic) -> None:
         """Allow `per_minute` requests a minute, evenly spaced.
 
         Each request gets the next free slot on a fixed grid (one every 60/per_minute seconds), so a late
@@ -82,7 +96,7 @@ class Done:
     """The action took effect; `result` is what dependants read."""
 
     result: dict[str, Any] = field(default_factory=dict)
-    follow_ups: list[act.Action] = field(default_factory=list)
+    follow_ups: list[Action] = field(default_factory=list)
 
 
 @dataclass
@@ -115,6 +129,14 @@ def _dependency(deps: dict[str, ActionRow], key: str | None, field_name: str) ->
     return deps[key].result.get(field_name)  # type: ignore[union-attr]
 
 
+def _ticket_of(row: ActionRow, deps: dict[str, ActionRow]) -> int:
+    """Return the id of the call's ticket, which an update or a ticket pop needs."""
+    ticket_id = _dependency(deps, ticket_key(row.call_sid), "ticket_id")
+    if ticket_id is None:
+        raise Invalid(f"{row.kind}: the call's ticket was never created, so there is nothing to update")
+    return int(ticket_id)
+
+
 def _pick_user(users: list[dict[str, Any]], e164: str) -> dict[str, Any] | None:
     """Prefer the user whose phone is exactly this E.164 number, then the most recently updated."""
     if not users:
@@ -127,55 +149,50 @@ def _pick_user(users: list[dict[str, Any]], e164: str) -> dict[str, Any] | None:
 class Deliverer:
     """Carry out one action against Zendesk (or, for timers, against the state machine)."""
 
-    def __init__(self, zendesk: ZendeskClient, store: Store, reduce: Reducer, clock: Clock = time.time) -> None:
-        """Bind the client, and the store and reducer that timers feed back into."""
+    def __init__(self, zendesk: ZendeskClient, store: Store, ingest: Ingest, clock: Clock = system_clock) -> None:
+        """Bind the client, the store that caches caller look-ups, and the ingest that timers feed back into."""
         self._zendesk = zendesk
         self._store = store
-        self._reduce = reduce
+        self._ingest = ingest
         self._clock = clock
         self._caller_locks: dict[str, asyncio.Lock] = {}
 
     async def deliver(self, row: ActionRow, deps: dict[str, ActionRow]) -> Outcome:
         """Perform the action; raise a ZendeskError when it failed."""
-        kind = ActionKind(row.kind)
-        payload = row.payload
-        if kind == ActionKind.TIMER:
-            return await self._fire_timer(row)
-        if kind == ActionKind.FIND_CALLER:
-            return await self._find_caller(payload["phone"])
-        if kind == ActionKind.CREATE_TICKET:
-            return await self._create_ticket(row, deps)
-        if kind == ActionKind.DISPLAY_USER:
-            return await self._display_user(payload["agent_id"], payload["user_from"], deps, row.call_sid)
-        ticket_id = _dependency(deps, payload.get("ticket_from"), "ticket_id")
-        if ticket_id is None:
-            raise Invalid(f"{row.kind}: the call's ticket was never created, so there is nothing to update")
-        if kind == ActionKind.DISPLAY_TICKET:
-            return await self._pop(self._zendesk.display_ticket(payload["agent_id"], ticket_id))
-        if kind == ActionKind.ADD_VOICE_COMMENT:
-            comment = payload["voice_comment"]
-            # A ticket carries exactly one voice comment, so any voice comment there is ours.
-            if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("type") in VOICE_TYPES):
-                return Done({"ticket_id": ticket_id, "found": True})
-            await self._zendesk.update_ticket(ticket_id, {"voice_comment": comment})
-            return Done({"ticket_id": ticket_id})
-        body = payload["body"]
-        if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("body") == body):
-            return Done({"ticket_id": ticket_id, "found": True})
-        await self._zendesk.update_ticket(ticket_id, {"comment": {"body": body, "public": False}})
-        return Done({"ticket_id": ticket_id})
+        match row.action:
+            case Timer() as timer:
+                return await self._fire_timer(row.id, timer)
+            case FindCaller(phone=phone):
+                return await self._find_caller(phone)
+            case CreateTicket() as create:
+                return await self._create_ticket(create, row.attempts, deps)
+            case DisplayUser(agent_id=agent_id, phone=phone, call_sid=call_sid):
+                return await self._display_user(agent_id, caller_key(phone), deps, call_sid)
+            case DisplayTicket(agent_id=agent_id, call_sid=call_sid):
+                ticket_id = _ticket_of(row, deps)
+                return await self._pop(self._zendesk.display_ticket(agent_id, ticket_id))
+            case AddVoiceComment(voice_comment=comment):
+                ticket_id = _ticket_of(row, deps)
+                # A ticket carries exactly one voice comment, so any voice comment there is ours.
+                if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("type") in VOICE_TYPES):
+                    return Done({"ticket_id": ticket_id, "found": True})
+                await self._zendesk.update_ticket(ticket_id, {"voice_comment": comment.wire()})
+                return Done({"ticket_id": ticket_id})
+            case AddNote(body=body):
+                ticket_id = _ticket_of(row, deps)
+                if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("body") == body):
+                    return Done({"ticket_id": ticket_id, "found": True})
+                await self._zendesk.update_ticket(ticket_id, {"comment": {"body": body, "public": False}})
+                return Done({"ticket_id": ticket_id})
 
     async def _has_comment(self, ticket_id: int, same: Callable[[dict[str, Any]], bool]) -> bool:
         """Tell whether an earlier attempt's comment is already on the ticket (its answer may have been lost)."""
         return any(same(comment) for comment in await self._zendesk.ticket_comments(ticket_id))
 
-    async def _fire_timer(self, row: ActionRow) -> Outcome:
+    async def _fire_timer(self, action_id: int, timer: Timer) -> Outcome:
         """Feed the timer's event back into the call, settling the timer in the same transaction."""
-        now = self._clock()
-        event = CallEvent(
-            kind=EventKind.TIMER, call_sid=row.call_sid, at=datetime.fromtimestamp(now, UTC), timer=row.payload["timer"]
-        )
-        await self._store.ingest([f"timer:{row.key}"], event, self._reduce, now=now, finish_action=row.id)
+        event = CallEvent(kind=EventKind.TIMER, call_sid=timer.call_sid, at=self._clock(), timer=timer.name)
+        await self._ingest([f"timer:{timer.key}"], event, finish_action=action_id)
         return Settled()
 
     async def _find_caller(self, e164: str) -> Outcome:
@@ -192,34 +209,35 @@ class Deliverer:
         user = await self._zendesk.create_user(f"Caller {e164}", e164, external_id)
         return Done({"user_id": int(user["id"]), "created": True})
 
-    async def _create_ticket(self, row: ActionRow, deps: dict[str, ActionRow]) -> Outcome:
+    async def _create_ticket(self, create: CreateTicket, attempts: int, deps: dict[str, ActionRow]) -> Outcome:
         """Create the voice ticket once, even when an earlier attempt's answer was lost."""
-        payload = row.payload
-        ticket = dict(payload["ticket"])
-        requester = _dependency(deps, payload.get("requester_from"), "user_id")
+        call_sid, agent = create.call_sid, create.display_to_agent
+        requester_key = caller_key(create.requester_phone) if create.requester_phone else None
+        requester = _dependency(deps, requester_key, "user_id")
+        ticket = create.ticket.wire()
         if requester is not None:
             ticket["requester_id"] = requester
-        if row.attempts > 0:
+        if attempts > 0:
             # An earlier attempt started (and maybe crashed or timed out) after sending: look before creating.
-            existing = await self._zendesk.tickets_by_external_id(row.call_sid)
+            existing = await self._zendesk.tickets_by_external_id(call_sid)
             if existing:
                 return Done({"ticket_id": int(existing[0]["id"]), "found": True})
-        agent = payload.get("display_to_agent")
         try:
             created = await self._zendesk.create_voice_ticket(ticket, agent)
         except Invalid as exc:
-            if requester is not None and exc.status == 422 and "requester" in exc.body.lower():
+            stale_requester = requester is not None and exc.status == 422 and "requester" in exc.body.lower()
+            if requester_key is not None and requester is not None and stale_requester:
                 # The cached caller was merged or deleted in Zendesk since we looked them up.
-                ticket["requester_id"] = await self._refresh_caller(payload["requester_from"], requester, row.call_sid)
+                ticket["requester_id"] = await self._refresh_caller(requester_key, requester, call_sid)
                 created = await self._zendesk.create_voice_ticket(ticket, agent)
                 return Done({"ticket_id": int(created["id"])})
             if agent is None or exc.status != 422:
                 raise
             # Zendesk validates display_to_agent before creating anything and answers 422 for an id that
             # is not an agent; the ticket matters more than the pop, so create it bare and pop separately.
-            log.warning("call %s: display_to_agent %s refused; creating the ticket without it", row.call_sid, agent)
+            log.warning("call %s: display_to_agent %s refused; creating the ticket without it", call_sid, agent)
             created = await self._zendesk.create_voice_ticket(ticket, None)
-            return Done({"ticket_id": int(created["id"])}, [act.display_ticket(row.call_sid, int(agent))])
+            return Done({"ticket_id": int(created["id"])}, [DisplayTicket(call_sid, agent)])
         return Done({"ticket_id": int(created["id"])})
 
     async def _display_user(self, agent_id: int, user_key: str, deps: dict[str, ActionRow], call_sid: str) -> Outcome:
@@ -242,7 +260,7 @@ class Deliverer:
             cached = _dependency(await self._store.results([key]), key, "user_id")
             if cached is not None and cached != stale_id:
                 return int(cached)  # another delivery refreshed it meanwhile
-            phone = act.caller_phone(key)
+            phone = caller_phone(key)
             found = await self._find_caller(phone)
             assert isinstance(found, Done)
             fresh = int(found.result["user_id"])
@@ -272,7 +290,7 @@ class Worker:
         *,
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
-        clock: Clock = time.time,
+        clock: Clock = system_clock,
         rng: random.Random | None = None,
         concurrency: int = 4,
         metrics: Metrics | None = None,
@@ -348,7 +366,7 @@ class Worker:
             except Exception:
                 due = None
             if due is not None:
-                timeout = min(timeout, max(0.01, due - self._clock()))
+                timeout = min(timeout, max(0.01, (due - self._clock()).total_seconds()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -368,14 +386,14 @@ class Worker:
     async def _attempt(self, row: ActionRow) -> None:
         """Try the action once and settle, retry or bury it."""
         now = self._clock()
-        if now - row.created_at > self._retry.max_age:
+        if now - row.created_at > timedelta(seconds=self._retry.max_age):
             error = f"gave up after {self._retry.max_age:.0f} s; last error: {row.last_error or 'none'}"
             await self._store.finish(row.id, DEAD, result=None, error=error, now=now)
             self._count(row, "dead")
             log.error("outbox: %s for call %s is a dead letter: %s", describe(row), row.call_sid, error)
             return
         deps = await self._store.results(row.needs)
-        if self._limiter is not None and row.kind != ActionKind.TIMER:
+        if self._limiter is not None and not isinstance(row.action, Timer):
             await self._limiter.acquire()
         try:
             outcome = await self._deliverer.deliver(row, deps)
@@ -399,7 +417,7 @@ class Worker:
     async def _later(self, row: ActionRow, delay: float, exc: Exception) -> None:
         """Schedule another attempt after `delay` seconds."""
         now = self._clock()
-        await self._store.retry_later(row.id, next_at=now + delay, error=str(exc), now=now)
+        await self._store.retry_later(row.id, next_at=now + timedelta(seconds=delay), error=str(exc), now=now)
         self._count(row, "retry")
         log.warning("outbox: %s for call %s failed (%s); retry in %.1f s", describe(row), row.call_sid, exc, delay)
 
@@ -412,7 +430,7 @@ class Worker:
             await self._store.finish(row.id, DONE, result=outcome.result, error=None, now=now)
             self._count(row, "delivered")
             if self._metrics is not None:
-                self._metrics.delivery.labels(row.kind).observe(max(0.0, now - row.created_at))
+                self._metrics.delivery.labels(row.kind).observe(max(0.0, (now - row.created_at).total_seconds()))
             log.info("outbox: %s for call %s delivered", describe(row), row.call_sid)
         elif isinstance(outcome, Dropped):
             await self._store.finish(row.id, DROPPED, result=None, error=outcome.reason, now=now)

@@ -1,0 +1,99 @@
+"""The one ingest algorithm, written once as a sequence of steps that each store carries out.
+
+A store drives `ingest_plan` inside one transaction: it sends back each step's result and runs each
+step with its own SQL. The algorithm (dedupe, then event, state and orders together) lives here only;
+a store keeps only its statements and its transaction handling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.core.actions import Action
+from bridge.core.calls import Call
+from bridge.core.events import CallEvent
+from bridge.store import Ingested, Reducer
+
+
+@dataclass(frozen=True)
+class MarkSeen:
+    """Remember a dedupe key; the result is True when it was new."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class SaveEvent:
+    """Append the event to the call's history."""
+
+    event: CallEvent
+
+
+@dataclass(frozen=True)
+class LoadCall:
+    """Read the call's state; the result is a Call or None."""
+
+    call_sid: str
+
+
+@dataclass(frozen=True)
+class SaveCall:
+    """Write the call's new state."""
+
+    call: Call
+
+
+@dataclass(frozen=True)
+class QueueActions:
+    """Queue actions; one whose key is already queued is left as it is."""
+
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class Revive:
+    """Make these actions pending again if they are dead or dropped."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Drop these actions if they are still pending: what they waited for is over."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SettleDone:
+    """Settle the action (a fired timer) whose event this is, as done."""
+
+    action_id: int
+
+
+Step = MarkSeen | SaveEvent | LoadCall | SaveCall | QueueActions | Revive | Cancel | SettleDone
+Plan = Generator[Step, Any, Ingested]
+
+
+def ingest_plan(keys: Sequence[str], event: CallEvent, reduce: Reducer, finish_action: int | None) -> Plan:
+    """Yield the steps of storing one event; return what storing it did."""
+    for key in keys:
+        if not (yield MarkSeen(key)):
+            if finish_action is not None:
+                yield SettleDone(finish_action)
+            return Ingested(duplicate=True, outcome=None)
+    yield SaveEvent(event)
+    state: Call | None = yield LoadCall(event.call_sid)
+    outcome = reduce(state, event)
+    yield SaveCall(outcome.call)
+    if outcome.actions:
+        yield QueueActions(tuple(outcome.actions))
+    if outcome.revive:
+        yield Revive(tuple(outcome.revive))
+    if outcome.cancel:
+        yield Cancel(tuple(outcome.cancel))
+    if finish_action is not None:
+        yield SettleDone(finish_action)
+    return Ingested(duplicate=False, outcome=outcome)
