@@ -124,9 +124,10 @@ def describe(row: ActionRow) -> str:
 
 def _dependency(deps: dict[str, ActionRow], key: str | None, field_name: str) -> Any:
     """Return a field of a done dependency's result, or None."""
-    if not key or key not in deps or deps[key].status != DONE or not deps[key].result:
+    row = deps.get(key) if key else None
+    if row is None or row.status != DONE or not row.result:
         return None
-    return deps[key].result.get(field_name)  # type: ignore[union-attr]
+    return row.result.get(field_name)
 
 
 def _ticket_of(row: ActionRow, deps: dict[str, ActionRow]) -> int:
