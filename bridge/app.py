@@ -126,7 +126,12 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
             token = settings.twilio_auth_token.get_secret_value()
             twilio = TwilioRest(settings.twilio_account_sid, token, settings.twilio_api_url)
         reconciler = Reconciler(
-            app[STORE], app[INGEST], stale_after=settings.call_stale_minutes * 60, twilio=twilio, clock=clock
+            app[STORE],
+            app[INGEST],
+            stale_after=settings.call_stale_minutes * 60,
+            twilio=twilio,
+            policy=settings.policy(),
+            clock=clock,
         )
         app[RECONCILER] = reconciler
         reconciler.start()

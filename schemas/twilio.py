@@ -94,3 +94,9 @@ class Transcription(CallForm):
     transcription_status: str = Field(alias="TranscriptionStatus", min_length=1)
     transcription_text: str | None = Field(None, alias="TranscriptionText")
     recording_sid: str | None = Field(None, alias="RecordingSid")
+
+
+class ScreenResult(CallForm):
+    """The whisper's <Gather action> on a phone agent's leg: CallSid is the leg (Twilio docs: TwiML <Gather>)."""
+
+    digits: str | None = Field(None, alias="Digits")

@@ -200,7 +200,8 @@ def test_timer_sends_voice_comment_without_recording() -> None:
 def test_unmapped_agent_leaves_ticket_unassigned_with_a_notice() -> None:
     """An answering identity not in AGENTS: no assignee, no display_to_agent, a notice naming it."""
     events = [ANSWERED[0], leg("answered", 2, 8, to="+16505550177")]
-    _, actions, notices = run(events)
+    unscreened = Policy(agents=POLICY.agents, caller_id=POLICY.caller_id, screen_phone_agents=False)
+    _, actions, notices = run(events, unscreened)
     assert kinds(actions) == ["find_caller", "create_ticket"]
     assert any(key == "notice:unmapped" and "…0177" in text and "not in AGENTS" in text for key, text in notices)
 

@@ -22,7 +22,7 @@ from bridge.core.actions import (
     encode,
     ticket_key,
 )
-from bridge.core.calls import RECORDING_WAIT, STALE, TRANSCRIPTION_WAIT, Call, Policy, step
+from bridge.core.calls import RECORDING_WAIT, STALE, Call, Policy, step
 from bridge.core.events import CallEvent, EventKind
 from schemas.zendesk import Comment, VoiceComment, VoiceTicket
 from tests.test_calls import ANSWERED, POLICY, SID, T0, parent, run
@@ -96,7 +96,7 @@ def test_stale_closes_out_a_call_whose_parent_never_spoke() -> None:
     assert outcome.actions == []
     assert outcome.call.finished
     assert [key for key, _ in outcome.notices] == ["notice:unknown"]
-    assert {RECORDING_WAIT, TRANSCRIPTION_WAIT} <= set(outcome.call.fired)
+    assert outcome.call.fired == [STALE]
 
 
 def test_outcome_orders_revive_the_look_up_and_cancel_moot_waits() -> None:

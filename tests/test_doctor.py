@@ -27,8 +27,19 @@ def fake_twilio_accounts() -> web.Application:
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         return web.json_response({"sid": ACCOUNT, "friendly_name": "Acme support", "status": "active"})
 
+    async def numbers(request: web.Request) -> web.Response:
+        # Twilio's list shape (Twilio docs: IncomingPhoneNumber resource, read multiple).
+        owned = request.query.get("PhoneNumber") == "+16505550100"
+        items = [{"sid": "PN" + "1" * 32, "phone_number": "+16505550100"}] if owned else []
+        return web.json_response({"incoming_phone_numbers": items, "next_page_uri": None, "page": 0, "page_size": 1})
+
+    async def caller_ids(request: web.Request) -> web.Response:
+        return web.json_response({"outgoing_caller_ids": [], "next_page_uri": None, "page": 0, "page_size": 1})
+
     app = web.Application()
     app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}.json", account)
+    app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers.json", numbers)
+    app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/OutgoingCallerIds.json", caller_ids)
     return app
 
 
@@ -66,6 +77,7 @@ CASES = [
     ("unwritable database", {"DATABASE_URL": "sqlite:////nonexistent-dir/bridge.db"}, "FAIL  database"),
     ("wrong Twilio credentials", {"TWILIO_AUTH_TOKEN": "other-token"}, "FAIL  Twilio credentials"),
     ("no agents", {"AGENTS": ""}, "incoming calls would go straight to voicemail"),
+    ("CALLER_ID not the account's", {"CALLER_ID": "+16505550199"}, "neither a number of this account"),
 ]
 
 
@@ -99,6 +111,7 @@ async def test_doctor(
         assert route_url("https://bridge.example.com", Route.INCOMING) in out
         assert route_url("https://bridge.example.com", Route.OUTGOING) in out
         assert "account Acme support" in out
+        assert "+16505550100 is a number of the account" in out
     else:
         assert code == 1, out
         assert expected in out, out

@@ -12,9 +12,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bridge.appkeys import INGEST
+from bridge.core.calls import MAX_CALL_SECONDS
 from bridge.core.events import CallEvent, EventKind
 from bridge.devtools.demo import LocalBridge
-from tests.conftest import BridgeFactory, ManualClock, call_outcome, recording, voice_comments
+from bridge.ops.reconcile import RECORDING_MEANING
+from tests.conftest import BridgeFactory, ManualClock, call_outcome, parent_sid, recording, voice_comments
 
 ACCOUNT = "AC455c03f9e322135d9c681cabb529d68e"
 PARENT, CHILD, REC = (
@@ -24,6 +26,7 @@ PARENT, CHILD, REC = (
 )
 STALE_MINUTES = 30
 FETCHED = web.AppKey("fetched", list)
+RECORDING_STATUS = web.AppKey("recording_status", list)
 
 
 def fake_twilio(parent_status: str) -> web.Application:
@@ -61,6 +64,7 @@ def fake_twilio(parent_status: str) -> web.Application:
         "start_time": "Tue, 15 Sep 2026 14:02:15 +0000",
     }
     recordings = [] if live else [recording]
+    status = ["completed"]  # a test may say the recording is still processing
     base = f"/2010-04-01/Accounts/{ACCOUNT}"
     fetched: list[str] = []
 
@@ -76,11 +80,12 @@ def fake_twilio(parent_status: str) -> web.Application:
 
     async def recording_list(request: web.Request) -> web.Response:
         sid = request.query.get("CallSid")
-        found = [r for r in recordings if r["call_sid"] == sid]
+        found = [{**r, "status": status[0]} for r in recordings if r["call_sid"] == sid]
         return web.json_response({"recordings": found, "next_page_uri": None, "page": 0, "page_size": 50})
 
     app = web.Application()
     app[FETCHED] = fetched
+    app[RECORDING_STATUS] = status
     app.router.add_get(base + "/Calls/{sid}.json", fetch)
     app.router.add_get(base + "/Calls.json", listing)
     app.router.add_get(base + "/Recordings.json", recording_list)
@@ -129,11 +134,15 @@ async def test_lost_callbacks_are_recovered_from_twilio(
 async def test_without_twilio_credentials_calls_close_with_what_is_known(
     make_bridge: BridgeFactory, tmp_path: Path
 ) -> None:
-    """No TWILIO_ACCOUNT_SID: the stale call still gets its one voice comment, without a recording."""
+    """No TWILIO_ACCOUNT_SID: past Twilio's 4-hour limit the call gets its one voice comment, without a recording."""
     clock = ManualClock()
     async with make_bridge(clock=clock) as bridge:
         assert (await bridge.replay([partial(tmp_path)])).ok
         await go_quiet(bridge, clock)
+        assert not (await bridge.store.get_call(PARENT)).finished  # type: ignore[union-attr]
+        clock.advance(MAX_CALL_SECONDS)  # no call lasts this long: it has ended, whatever was lost
+        await bridge.reconciler.run_once()
+        clock.advance(121)  # then the recording gets its usual wait
         await bridge.settle_calls()
         (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
         (comment,) = voice_comments(ticket)
@@ -168,6 +177,7 @@ async def test_a_call_twilio_does_not_know_is_closed_out(make_bridge: BridgeFact
         async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, clock=clock) as bridge:
             assert (await bridge.replay([partial(tmp_path)])).ok
             await go_quiet(bridge, clock)
+            clock.advance(121)  # closed out: the recording gets its usual wait, then goes without
             await bridge.settle_calls()
             (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
             (comment,) = voice_comments(ticket)
@@ -196,3 +206,62 @@ async def test_notices_raised_by_reconciliation_and_timers_are_logged(
     messages = [record.getMessage() for record in caplog.records if record.name == "bridge.ingest"]
     assert any(PARENT in text and "without ever learning who called whom" in text for text in messages)
     assert any(other in text and "MISSED_CALL_TICKETS is off" in text for text in messages)
+
+
+async def test_a_silent_long_call_keeps_its_recording(make_bridge: BridgeFactory, tmp_path: Path) -> None:
+    """A 45-minute call sends nothing while it lasts: it is not closed out, and ends with its real voice comment."""
+    path = recording("inbound_long_call")
+    lines = path.read_text().splitlines()
+    head, tail = tmp_path / "head.jsonl", tmp_path / "tail.jsonl"
+    head.write_text("\n".join(lines[:4]) + "\n")  # up to the answer
+    tail.write_text("\n".join(lines[4:]) + "\n")
+    clock = ManualClock()
+    async with make_bridge(clock=clock) as bridge:
+        assert (await bridge.replay([head])).ok
+        await go_quiet(bridge, clock)  # 30 minutes of silence
+        await go_quiet(bridge, clock)  # and 30 more
+        call = await bridge.store.get_call(parent_sid(path))
+        assert call is not None
+        assert not call.finished
+        assert (await bridge.replay([tail])).ok
+        await bridge.settle_calls()
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
+        (comment,) = voice_comments(ticket)
+        assert comment["call_duration"] == 2700
+        assert comment["recording_url"].endswith(".mp3")
+
+
+async def test_callbacks_after_a_close_out_still_make_the_voice_comment(
+    make_bridge: BridgeFactory, twilio_api: Any, tmp_path: Path
+) -> None:
+    """Twilio says the call ended but its recording is still processing: wait for it, never call it absent."""
+    url = str(twilio_api.make_url("")).rstrip("/")
+    twilio_api.app[RECORDING_STATUS][0] = "processing"
+    late = tmp_path / "late.jsonl"
+    late.write_text("".join(line + "\n" for line in recording("inbound_answered").read_text().splitlines()
+                            if "/recording-status" in line))  # fmt: skip
+    clock = ManualClock()
+    async with make_bridge(twilio_account_sid=ACCOUNT, twilio_api_url=url, clock=clock) as bridge:
+        assert (await bridge.replay([partial(tmp_path)])).ok
+        await go_quiet(bridge, clock)  # Twilio: the call is over, its recording is processing
+        call = await bridge.store.get_call(PARENT)
+        assert call is not None
+        assert call.over
+        assert not call.finished
+        assert voice_comments(call_outcome(bridge.sandbox.snapshot(), PARENT)[0]) == []
+        assert (await bridge.replay([late])).ok  # the real callback, late
+        await bridge.settle_calls()
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
+        (comment,) = voice_comments(ticket)
+        assert comment["recording_url"].endswith(f"/Recordings/{REC}.mp3")
+        assert comment["call_duration"] == 95
+
+
+@pytest.mark.parametrize(
+    ("status", "meaning"),
+    [("completed", "completed"), ("absent", "absent"), ("failed", "absent"), ("deleted", "absent"),
+     ("processing", None), ("in-progress", None), ("paused", None), ("stopped", None)],
+)  # fmt: skip
+def test_every_rest_recording_status_has_a_meaning(status: str, meaning: str | None) -> None:
+    """Each Recording status of Twilio's REST API means ready, never, or wait (None)."""
+    assert RECORDING_MEANING[status] == meaning

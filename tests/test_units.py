@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from bridge.core.clock import from_epoch
-from bridge.core.phones import digits, is_anonymous, mask, mask_text, to_e164
+from bridge.core.phones import digits, is_anonymous, is_device, is_phone_number, mask, mask_text, sip_user, to_e164
 from bridge.ops.logs import JsonFormatter, MaskingFormatter
 from bridge.ops.settings import ConfigError, Settings, load_settings, parse_agents, parse_duration
 from bridge.zendesk.client import parse_retry_after
@@ -17,7 +17,7 @@ from bridge.zendesk.client import parse_retry_after
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ("alice=1001", "identity must be client:NAME or an E.164 number"),
+        ("alice=1001", "identity must be client:NAME, sip:NAME@DOMAIN"),
         ("client:alice=abc", "is not a Zendesk user id"),
         ("client:alice", "is not identity=zendesk_user_id"),
         ("client:alice=1,client:alice=2", "names 'client:alice' twice"),
@@ -84,6 +84,15 @@ def test_masking() -> None:
     assert mask("+14155550123") == "…0123"
     assert mask("client:alice") == "client:alice"
     assert mask(None) == "-"
+    assert mask("sip:dave@acme.sip.twilio.com") == "sip:dave@acme.sip.twilio.com"
+    assert mask("sip:+14155550199@acme.sip.twilio.com") == "sip:…0199@acme.sip.twilio.com"
+    assert sip_user("sip:+14155550199@acme.sip.twilio.com;transport=UDP") == "+14155550199"
+    assert is_device("sip:dave@acme.sip.twilio.com")
+    assert is_device("client:alice")
+    assert not is_device("+14155550123")
+    assert is_phone_number("+16505550111")
+    assert not is_phone_number("sip:dave@x")
+    assert not is_phone_number(None)
     assert mask_text("call from +14155550123 to +1 (650) 555-0100") == "call from …0123 to …0100"
     assert digits("+1 (415) 555-0123") == "14155550123"
     untouched = "call CAd0a978435ddea4589691b93a03d4b71c at 2026-11-21 12:33:33,643 (RE5eab47b37ef27c0e5986cf)"

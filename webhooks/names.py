@@ -18,6 +18,8 @@ class Route(StrEnum):
     RECORD_ACTION = "record-action"  # <Record action>
     RECORDING_STATUS = "recording-status"  # recordingStatusCallback
     TRANSCRIPTION = "transcription"  # <Record transcribeCallback>
+    SCREEN = "screen"  # <Number url> of a phone agent's leg: the whisper
+    SCREEN_RESULT = "screen-result"  # the whisper's <Gather action>: did the agent press 1?
 
 
 # Plain strings, so that any request path can be looked up without raising.

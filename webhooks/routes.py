@@ -10,17 +10,25 @@ from typing import Any, TypeVar
 from aiohttp import web
 from multidict import MultiDict
 from pydantic import BaseModel, ValidationError
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS
+from bridge.core.calls import after_dial
 from bridge.core.events import CallEvent
-from bridge.core.phones import is_client, is_e164, mask
+from bridge.core.phones import is_device, is_e164, mask
 from bridge.ops.settings import Settings
-from schemas.twilio import DialAction, IncomingCall, RecordAction, RecordingStatus, StatusCallback, Transcription
+from schemas.twilio import (
+    DialAction,
+    IncomingCall,
+    RecordAction,
+    RecordingStatus,
+    ScreenResult,
+    StatusCallback,
+    Transcription,
+)
 from webhooks import signature, translate, twiml
 from webhooks.names import PREFIX, Route, route_label
-from webhooks.twiml import TwilioConfig
+from webhooks.twiml import PARENT_PARAM, TwilioConfig
 
 log = logging.getLogger("bridge.webhooks")
 
@@ -29,7 +37,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 FORM = web.RequestKey("twilio_form", MultiDict[str])
 CONFIG = web.AppKey("twilio_config", TwilioConfig)
-VALIDATOR = web.AppKey("twilio_validator", RequestValidator)
+VALIDATORS = web.AppKey("twilio_validators", signature.Validators)
 Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,7 +71,7 @@ async def guard(request: web.Request, handler: Handler) -> Any:
     # the signed URL is rebuilt from PUBLIC_URL and the raw, un-normalised path and query.
     url = request.config_dict[CONFIG].public_url + request.raw_path
     if not signature.is_signed(
-        request.config_dict[VALIDATOR],
+        request.config_dict[VALIDATORS],
         url,
         params,
         request.headers.get("X-Twilio-Signature", ""),
@@ -145,22 +153,23 @@ async def incoming(request: web.Request) -> web.Response:
     """Answer a call to our number: store it, then ring the agents."""
     form = _parse(IncomingCall, request)
     await _accept(request, Route.INCOMING, translate.incoming(form, _now(request)))
-    return _twiml(twiml.ring_agents(request.config_dict[CONFIG]))
+    return _twiml(twiml.ring_agents(request.config_dict[CONFIG], form.call_sid))
 
 
 async def outgoing(request: web.Request) -> web.Response:
-    """Place a browser agent's call to the number in `To`."""
+    """Place an agent's call (browser or SIP desk phone) to the number it dialed."""
     form = _parse(IncomingCall, request)
-    if not is_client(form.from_) or not is_e164(form.to):
+    number = translate.dialed_number(form.to)
+    if not is_device(form.from_) or not is_e164(number):
         log.warning(
-            "outgoing call %s from %s to %s refused: needs From=client:NAME and an E.164 To",
+            "outgoing call %s from %s to %s refused: needs From=client:NAME or sip:… and an E.164 number",
             form.call_sid,
             mask(form.from_),
             mask(form.to),
         )
         return _twiml(twiml.cannot_dial())
     await _accept(request, Route.OUTGOING, translate.outgoing(form, _now(request)))
-    return _twiml(twiml.dial_number(request.config_dict[CONFIG], form.to))
+    return _twiml(twiml.dial_number(request.config_dict[CONFIG], number))
 
 
 async def status(request: web.Request) -> web.Response:
@@ -175,7 +184,32 @@ async def dial_action(request: web.Request) -> web.Response:
     form = _parse(DialAction, request)
     event = translate.dial_action(form, _now(request))
     await _accept(request, Route.DIAL_ACTION, event)
-    return _twiml(twiml.after_dial(request.config_dict[CONFIG], form, event.dial_bridged))
+    config = request.config_dict[CONFIG]
+    verdict = after_dial(event.direction, event.status, event.dial_status, event.dial_bridged, config.voicemail)
+    return _twiml(twiml.after_dial(config, verdict))
+
+
+async def screen(request: web.Request) -> web.Response:
+    """Whisper to a phone agent who picked up: who is calling, and press 1 to take the call.
+
+    Nothing is stored: the whisper changes nothing yet; what the agent presses does (screen-result).
+    """
+    form = _parse(IncomingCall, request)  # the agent's leg; its From is the caller (the <Dial> caller id)
+    parent = form.parent_call_sid or request.query.get(PARENT_PARAM, "")
+    return _twiml(twiml.screen(request.config_dict[CONFIG], form.from_, parent))
+
+
+async def screen_result(request: web.Request) -> web.Response:
+    """Record whether the phone agent pressed 1, then connect them or hang up their leg."""
+    form = _parse(ScreenResult, request)
+    # The parent's sid rides in our own URL too: a <Gather action> request is the leg's, and Twilio's
+    # docs do not promise it names the parent.
+    parent = form.parent_call_sid or request.query.get(PARENT_PARAM)
+    if not parent:
+        raise BadField("ParentCallSid", "missing required field")
+    event = translate.screened(form, parent, _now(request))
+    await _accept(request, Route.SCREEN_RESULT, event)
+    return _twiml(twiml.screen_result(event.status == "accepted"))
 
 
 async def record_action(request: web.Request) -> web.Response:
@@ -207,6 +241,8 @@ HANDLERS: dict[Route, Handler] = {
     Route.RECORD_ACTION: record_action,
     Route.RECORDING_STATUS: recording_status,
     Route.TRANSCRIPTION: transcription,
+    Route.SCREEN: screen,
+    Route.SCREEN_RESULT: screen_result,
 }
 
 
@@ -217,7 +253,8 @@ def setup(app: web.Application, settings: Settings) -> None:
     # json_errors, and its keys (INGEST, CLOCK, METRICS, CAPTURE) are read through request.config_dict.
     sub = web.Application(middlewares=[guard])
     sub[CONFIG] = TwilioConfig.from_settings(settings)
-    sub[VALIDATOR] = signature.validator_for(token)
+    keys = {key_id: secret.get_secret_value() for key_id, secret in settings.twilio_webhook_keys.items()}
+    sub[VALIDATORS] = signature.validators_for(token, keys)
     for route, handler in HANDLERS.items():
         sub.router.add_post(f"/{route.value}", handler)
     app.add_subapp(PREFIX, sub)

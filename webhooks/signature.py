@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from multidict import MultiDict
@@ -11,9 +13,32 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 KNOWN_ALGORITHMS = frozenset({"HMAC_SHA1", "HMAC_SHA256"})
 
 
-def validator_for(auth_token: str) -> RequestValidator:
-    """Return the validator of requests signed with our auth token."""
-    return RequestValidator(auth_token)
+@dataclass(frozen=True)
+class Validators:
+    """The secrets a webhook may be signed with: the auth token, and Twilio SharedKeys by key id."""
+
+    auth_token: RequestValidator
+    shared_keys: Mapping[str, RequestValidator]
+
+
+def validators_for(auth_token: str, shared_keys: Mapping[str, str] | None = None) -> Validators:
+    """Return the validators of requests signed with our auth token or one of our SharedKeys."""
+    keys = {key_id: RequestValidator(secret) for key_id, secret in (shared_keys or {}).items()}
+    return Validators(RequestValidator(auth_token), keys)
+
+
+def signature_settings(header: str | None) -> tuple[str | None, str]:
+    """Read X-Twilio-Webhooks-Signature-Settings (`key=<sharedKeyId>,algorithm=<algorithm>`).
+
+    Return the SharedKey id (None: signed with the auth token) and the algorithm, as twilio-python's
+    request_validator reads the same header.
+    """
+    key_id = None
+    for part in (header or "").split(","):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == "key" and value.strip():
+            key_id = value.strip()
+    return key_id, get_signature_algorithm(header)
 
 
 def parse_form(body: bytes) -> MultiDict[str]:
@@ -30,14 +55,17 @@ def signed_params(body: bytes, is_form: bool) -> MultiDict[str] | str:
 
 
 def is_signed(
-    validator: RequestValidator, url: str, params: MultiDict[str] | str, signature: str, settings: str | None
+    validators: Validators, url: str, params: MultiDict[str] | str, signature: str, settings: str | None
 ) -> bool:
     """Tell whether `signature` is Twilio's for this URL and these parameters.
 
-    `settings` is the X-Twilio-Webhooks-Signature-Settings header, which names the algorithm.
+    `settings` is the X-Twilio-Webhooks-Signature-Settings header: it names the SharedKey the request
+    was signed with (a key we were not given is a refusal, never a fallback to the auth token) and
+    the algorithm.
     """
-    algorithm = get_signature_algorithm(settings)
-    return bool(signature) and signed(validator, url, params, signature, algorithm)
+    key_id, algorithm = signature_settings(settings)
+    validator = validators.auth_token if key_id is None else validators.shared_keys.get(key_id)
+    return validator is not None and bool(signature) and signed(validator, url, params, signature, algorithm)
 
 
 def signed(validator: RequestValidator, url: str, params: MultiDict[str] | str, signature: str, algorithm: str) -> bool:

@@ -8,13 +8,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from bridge.core.events import CallEvent, Direction, EventKind, LegStatus
-from bridge.core.phones import is_client
+from bridge.core.phones import is_device, is_sip, sip_user
 from schemas.twilio import (
     CallForm,
     DialAction,
     IncomingCall,
     RecordAction,
     RecordingStatus,
+    ScreenResult,
     StatusCallback,
     Transcription,
 )
@@ -65,18 +66,23 @@ def incoming(form: IncomingCall, now: datetime) -> CallEvent:
 
 
 def outgoing(form: IncomingCall, now: datetime) -> CallEvent:
-    """Translate a browser agent's call out."""
+    """Translate an agent's call out (from the browser, or from a desk phone through a SIP domain)."""
     event = CallEvent(kind=EventKind.CALL_STARTED, call_sid=form.call_sid, at=now, **_parent(form))
     return event.model_copy(update={"direction": "outbound"})
+
+
+def dialed_number(to: str) -> str:
+    """Return the number an agent dialed: a SIP domain call says To=sip:NUMBER@DOMAIN (Twilio docs: SIP Domains)."""
+    return sip_user(to) if is_sip(to) else to
 
 
 def status(form: StatusCallback, now: datetime) -> CallEvent:
     """Translate a call-progress event: of a dialed leg when it names its parent, else of the parent call."""
     at = _when(form.timestamp, "Timestamp", now)
     if form.parent_call_sid:
+        # A CallStatus Twilio adds tomorrow is kept as it came: the state machine logs it and moves on.
+        # A 400 here would be lost for good, since Twilio does not retry a refused status callback.
         leg_status = _LEG_STATUS.get(form.call_status)
-        if leg_status is None:
-            raise InvalidField("CallStatus")
         return CallEvent(
             kind=EventKind.LEG_STATUS,
             call_sid=form.parent_call_sid,
@@ -84,7 +90,7 @@ def status(form: StatusCallback, now: datetime) -> CallEvent:
             leg_sid=form.call_sid,
             leg_to=form.to,
             to_location=_place(form.to_city, form.to_state, form.to_country),
-            status=leg_status.value,
+            status=leg_status.value if leg_status else form.call_status,
             sequence=form.sequence_number,
             duration=form.call_duration,
         )
@@ -163,6 +169,18 @@ def transcription(form: Transcription, now: datetime) -> CallEvent:
     )
 
 
+def screened(form: ScreenResult, parent_sid: str, now: datetime) -> CallEvent:
+    """Translate a phone agent's answer to the whisper: 1 accepts the call, anything else declines it."""
+    return CallEvent(
+        kind=EventKind.SCREENED,
+        call_sid=parent_sid,
+        at=now,
+        leg_sid=form.call_sid,
+        leg_to=form.to or None,
+        status="accepted" if form.digits == "1" else "declined",
+    )
+
+
 def dedupe_keys(route: Route, fields: Mapping[str, str], token: str | None) -> list[str]:
     """Return the dedupe keys: Twilio's idempotency token when sent, and always a composite key.
 
@@ -186,6 +204,11 @@ def _when(raw: str | None, field: str, now: datetime) -> datetime:
         raise InvalidField(field) from exc
 
 
+def _identity(raw: str) -> str:
+    """Normalise a SIP caller to `sip:user@domain` (no parameters), as AGENTS names it; others pass as sent."""
+    return "sip:" + raw.split(":", 1)[1].split(";", 1)[0] if is_sip(raw) else raw
+
+
 def _place(city: str | None, state: str | None, country: str | None) -> str | None:
     """Join Twilio's best-effort geodata into a Zendesk `location`."""
     return ", ".join(part for part in (city, state, country) if part) or None
@@ -193,11 +216,14 @@ def _place(city: str | None, state: str | None, country: str | None) -> str | No
 
 def _parent(form: CallForm) -> dict[str, Any]:
     """Return what a parent-level request says about the call."""
-    # Calls placed from the browser reach us as From=client:NAME (Twilio docs: Voice JavaScript SDK, TwiML App).
-    direction: Direction = "outbound" if is_client(form.from_) else "inbound"
+    # Calls placed from the browser reach us as From=client:NAME (Twilio docs: Voice JavaScript SDK, TwiML
+    # App), from a desk phone as From=sip:NAME@DOMAIN (Twilio docs: SIP Domains); a call our account placed
+    # through the REST API says Direction=outbound-api (Twilio docs: Call resource, direction).
+    outbound = is_device(form.from_) or form.direction == "outbound-api"
+    direction: Direction = "outbound" if outbound else "inbound"
     return {
         "direction": direction,
-        "from_number": form.from_,
-        "to_number": form.to,
+        "from_number": _identity(form.from_),
+        "to_number": dialed_number(form.to),
         "from_location": _place(form.from_city, form.from_state, form.from_country),
     }

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-from twilio.twiml.voice_response import Dial, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from bridge.core.phones import is_client
+from bridge.core.calls import AfterDial
+from bridge.core.phones import is_anonymous, is_client, is_sip
 from bridge.ops.settings import MAX_RUNG_AGENTS, Settings
-from schemas.twilio import DialAction
 from webhooks.names import Route, route_url
 
 CALL_EVENTS = "initiated ringing answered completed"
 RECORDING_EVENTS = "completed absent"
-TRANSCRIBE_MAX_SECONDS = 120  # Twilio transcribes recordings of at most two minutes (Twilio docs: TwiML <Record>)
+# Twilio transcribes a <Record> only when it is shorter than 120 s (Twilio docs: TwiML <Record>,
+# transcribe), so a message cut off at the limit must stop one second before it to be transcribed.
+TRANSCRIBE_MAX_SECONDS = 119
+SCREEN_SECONDS = 6  # how long the whisper waits for the agent's 1 before hanging up their leg
+PARENT_PARAM = "ParentCallSid"  # the caller's CallSid, carried in the whisper's URLs
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class TwilioConfig:
     transcribe: bool
     greeting: str
     caller_id: str | None
+    screen_phone_agents: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioConfig:
@@ -42,6 +48,7 @@ class TwilioConfig:
             transcribe=settings.transcribe_voicemail,
             greeting=settings.voicemail_greeting,
             caller_id=settings.caller_id,
+            screen_phone_agents=settings.screen_phone_agents,
         )
 
     def url(self, route: Route) -> str:
@@ -49,22 +56,29 @@ class TwilioConfig:
         return route_url(self.public_url, route)
 
 
-def ring_agents(config: TwilioConfig) -> VoiceResponse:
+def ring_agents(config: TwilioConfig, call_sid: str) -> VoiceResponse:
     """Ring every agent at once; the first to answer wins, the others are canceled."""
     response = VoiceResponse()
     if not config.agents:
         return voicemail(config) if config.voicemail else unavailable()
     dial = start_dial(config, timeout=config.dial_timeout, answer_on_bridge=True)
     for identity in config.agents:
-        _add_leg(dial, identity, config)
+        _add_leg(dial, identity, config, call_sid)
     response.append(dial)
     return response
 
 
 def dial_number(config: TwilioConfig, number: str) -> VoiceResponse:
-    """Dial a browser agent's call out to `number`, with our caller id when one is set."""
+    """Dial an agent's call out to `number`, with our caller id when one is set.
+
+    answerOnBridge keeps the agent's own leg unanswered until the customer picks up, so the agent hears
+    the customer's phone ring rather than silence (Twilio docs: TwiML <Dial>, answerOnBridge).
+    """
     response = VoiceResponse()
-    dial = start_dial(config, caller_id=config.caller_id) if config.caller_id else start_dial(config)
+    extra: dict[str, Any] = {"answer_on_bridge": True}
+    if config.caller_id:
+        extra["caller_id"] = config.caller_id
+    dial = start_dial(config, **extra)
     dial.number(number, status_callback=config.url(Route.STATUS), status_callback_event=CALL_EVENTS)
     response.append(dial)
     return response
@@ -82,23 +96,53 @@ def start_dial(config: TwilioConfig, **extra: Any) -> Dial:
     return Dial(**options)
 
 
-def _add_leg(dial: Dial, identity: str, config: TwilioConfig) -> None:
-    """Add a <Client> or <Number> whose every progress event reaches the status route."""
+def _add_leg(dial: Dial, identity: str, config: TwilioConfig, call_sid: str) -> None:
+    """Add a <Client>, <Sip> or <Number> whose every progress event reaches the status route.
+
+    A phone agent's <Number> gets a whisper (its `url` runs on the agent's leg after they pick up and
+    before the caller is connected; Twilio docs: TwiML <Number>, url): a mobile voicemail that answers
+    never presses 1, so it is hung up instead of taking the call.
+    """
     callbacks = {"status_callback": config.url(Route.STATUS), "status_callback_event": CALL_EVENTS}
     if is_client(identity):
         dial.client(identity.removeprefix("client:"), **callbacks)
+    elif is_sip(identity):
+        dial.sip(identity, **callbacks)
+    elif config.screen_phone_agents:
+        whisper = f"{config.url(Route.SCREEN)}?{urlencode({PARENT_PARAM: call_sid})}"
+        dial.number(identity, url=whisper, method="POST", **callbacks)
     else:
         dial.number(identity, **callbacks)
 
 
-def after_dial(config: TwilioConfig, form: DialAction, bridged: bool | None) -> VoiceResponse:
-    """Hang up after a conversation or when the caller is gone; otherwise offer voicemail."""
-    answered = form.dial_call_status in ("completed", "answered") and bridged is not False
-    # Twilio ignores this TwiML when the caller already hung up (CallStatus=completed); an agent's own
-    # outgoing call (From=client:NAME) is not one a caller would leave a message on.
-    if answered or is_client(form.from_) or form.call_status != "in-progress":
-        return hangup()
-    return voicemail(config) if config.voicemail else unavailable()
+def screen(config: TwilioConfig, caller: str, call_sid: str) -> VoiceResponse:
+    """Whisper who is calling to a phone agent and ask for 1; no answer hangs up their leg only."""
+    response = VoiceResponse()
+    action = config.url(Route.SCREEN_RESULT) + (f"?{urlencode({PARENT_PARAM: call_sid})}" if call_sid else "")
+    gather = Gather(num_digits=1, timeout=SCREEN_SECONDS, action=action, method="POST")
+    gather.say(f"Call from {_spoken(caller)}. Press 1 to take the call.")
+    response.append(gather)
+    response.hangup()
+    return response
+
+
+def screen_result(accepted: bool) -> VoiceResponse:
+    """Connect the agent (an empty document ends the whisper and bridges the call), or hang up their leg."""
+    return VoiceResponse() if accepted else hangup()
+
+
+def _spoken(number: str) -> str:
+    """Spell a number digit by digit for text-to-speech; a withheld one is said as such."""
+    if is_anonymous(number):
+        return "an anonymous caller"
+    return " ".join(ch for ch in number if ch.isdigit())
+
+
+def after_dial(config: TwilioConfig, verdict: AfterDial) -> VoiceResponse:
+    """Answer the <Dial action> as the state machine's verdict says (Twilio ignores it once the caller left)."""
+    if verdict == "voicemail":
+        return voicemail(config)
+    return unavailable() if verdict == "unavailable" else hangup()
 
 
 def voicemail(config: TwilioConfig) -> VoiceResponse:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -28,15 +28,27 @@ from bridge.core.actions import (
     timer_key,
 )
 from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus
-from bridge.core.phones import is_anonymous, mask, to_e164
+from bridge.core.phones import is_anonymous, is_phone_number, mask, to_e164
 from schemas.zendesk import Comment, VoiceComment, VoiceTicket
 
+# Twilio ends any call after 4 hours unless the account enabled 24-hour calls (Twilio docs: TwiML
+# <Dial>, timeLimit, default 14400 s): silence on an answered call means nothing before that.
+MAX_CALL_SECONDS = 4 * 3600
+# Twilio transcribes a <Record> only when it is longer than 2 s and shorter than 120 s (Twilio docs:
+# TwiML <Record>, transcribe); any other length never gets a transcription, so nothing waits for one.
+TRANSCRIBABLE_SECONDS = (2, 120)
 RECORDING_WAIT = "recording_wait"
 TRANSCRIPTION_WAIT = "transcription_wait"
 STALE = "stale"  # reconciliation gave up waiting for callbacks: decide with what is known
 VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
 
-WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown"})
+WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown", "notice:unknown_status"})
+AfterDial = Literal["hangup", "voicemail", "unavailable"]
+EPOCH = datetime.fromtimestamp(0, UTC)
+# Events only a call that reached our TwiML sends: the number's own status callback is not one of them.
+_ROUTED_KINDS = frozenset(
+    {EventKind.CALL_STARTED, EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.VOICEMAIL_LEFT, EventKind.SCREENED}
+)
 
 Emit = Callable[[Action], None]
 Notice = Callable[[str, str], None]
@@ -56,6 +68,7 @@ class Policy:
     transcription_wait: float = 60.0
     caller_id: str | None = None
     default_region: str | None = None
+    screen_phone_agents: bool = True
 
 
 class Recording(BaseModel):
@@ -80,6 +93,7 @@ class Leg(BaseModel):
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     duration: int | None = None
+    screen: Literal["accepted", "declined"] | None = None  # what the agent pressed at the whisper
 
     @property
     def answered(self) -> bool:
@@ -98,6 +112,8 @@ class Call(BaseModel):
     first_seen: datetime | None = None
     legs: dict[str, Leg] = Field(default_factory=dict)
     answered_leg: str | None = None
+    answer_known_at: datetime | None = None  # our clock when we learned of the answer (Twilio's can lag)
+    routed: bool | None = None  # our TwiML handled it; False for a call only its status callback told of
     dial_status: str | None = None
     dial_bridged: bool | None = None
     dial_duration: int | None = None
@@ -153,11 +169,14 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
 
     Skipping the deep copy matters on the hot path: every webhook folds into a call read from the database.
     """
-    state = call if call is not None else Call(sid=event.call_sid)
+    # A call first heard of now starts as not routed by us; states stored before the flag existed are.
+    state = call if call is not None else Call(sid=event.call_sid, routed=False)
     notices: list[tuple[str, str]] = []
     ignored = _apply(state, event, policy)
     if ignored:
-        notices.append(("notice:ignored", ignored))
+        notices.append(ignored)
+    if state.answered_leg is not None and state.answer_known_at is None:
+        state.answer_known_at = now
     actions = _decide(state, now, policy, notices)
     # A caller look-up that died (an outage past OUTBOX_MAX_AGE, an operator's drop) is tried again
     # when a new call needs it, or every later call from that number would go without a requester.
@@ -177,8 +196,34 @@ def _moot_timers(call: Call, event: CallEvent) -> list[str]:
     ]
 
 
-def _apply(call: Call, event: CallEvent, policy: Policy) -> str | None:
+def after_dial(direction: Direction | None, call_status: str | None, dial_status: str | None,
+               bridged: bool | None, voicemail: bool) -> AfterDial:  # fmt: skip
+    """Decide what a caller hears when the <Dial> ends: nothing more, the voicemail, or an apology.
+
+    The caller is gone only when the parent's CallStatus is terminal: with answerOnBridge an unanswered
+    caller was never answered, so Twilio reports `ringing` (not `in-progress`) and still plays the TwiML.
+    A leg that picked up but was never connected (DialBridged=false: a declined whisper, a mobile
+    voicemail) is not an answer (Twilio docs: TwiML <Dial>, DialBridged).
+    """
+    answered = dial_status in ("completed", "answered") and bridged is not False
+    if answered or direction == "outbound" or call_status in TERMINAL_CALL_STATUSES:
+        return "hangup"
+    return "voicemail" if voicemail else "unavailable"
+
+
+def may_be_talking(call: Call, now: datetime, policy: Policy) -> bool:
+    """Tell whether an answered call could still be up: silence proves nothing before Twilio's limit."""
+    leg = call.legs.get(call.answered_leg) if call.answered_leg else None
+    if leg is None or call.over:
+        return False
+    since = call.answer_known_at or leg.answered_at or now
+    return now < since + timedelta(seconds=MAX_CALL_SECONDS + policy.recording_wait)
+
+
+def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | None:
     """Record what the event says, never letting a stale event undo a later one; say why if ignored."""
+    if event.kind in _ROUTED_KINDS:
+        call.routed = True
     if call.first_seen is None or event.at < call.first_seen:
         call.first_seen = event.at
     call.direction = call.direction or event.direction
@@ -193,7 +238,17 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> str | None:
     if event.kind == EventKind.CALL_STATUS:
         _apply_parent_status(call, event)
     elif event.kind == EventKind.LEG_STATUS and event.leg_sid:
-        return _apply_leg(call, event)
+        ignored = _apply_leg(call, event)
+        _elect_answered_leg(call, policy)
+        return ignored
+    elif event.kind == EventKind.SCREENED and event.leg_sid:
+        leg = call.legs.setdefault(event.leg_sid, Leg(sid=event.leg_sid))
+        leg.to = leg.to or event.leg_to
+        if leg.screen is None:
+            leg.screen = "accepted" if event.status == "accepted" else "declined"
+        if leg.screen == "accepted" and leg.answered_at is None:
+            leg.answered_at = event.at
+        _elect_answered_leg(call, policy)
     elif event.kind == EventKind.DIAL_ENDED:
         _apply_dial(call, event, policy)
     elif event.kind == EventKind.VOICEMAIL_LEFT:
@@ -211,9 +266,9 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> str | None:
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:
-            # No more callbacks are coming: every wait is over and the call has ended.
+            # Reconciliation says the call has ended. Its waits start now, so callbacks that were only
+            # late (a recording still processing) still make the voice comment right.
             call.ended_at = call.ended_at or event.at
-            call.fired.extend(name for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT) if name not in call.fired)
     return None
 
 
@@ -229,7 +284,7 @@ def _apply_parent_status(call: Call, event: CallEvent) -> None:
         call.parent_duration = event.duration
 
 
-def _apply_leg(call: Call, event: CallEvent) -> str | None:
+def _apply_leg(call: Call, event: CallEvent) -> tuple[str, str] | None:
     """Track one dialed leg by its own SequenceNumber stream; say why a stale status is ignored."""
     assert event.leg_sid is not None
     leg = call.legs.setdefault(event.leg_sid, Leg(sid=event.leg_sid))
@@ -237,10 +292,14 @@ def _apply_leg(call: Call, event: CallEvent) -> str | None:
     leg.to_location = leg.to_location or event.to_location
     if leg.started_at is None or event.at < leg.started_at:
         leg.started_at = event.at
-    status = LegStatus(event.status or LegStatus.INITIATED)
+    raw = event.status or LegStatus.INITIATED
+    if raw not in LegStatus.__members__.values():
+        # Twilio adds values over time; keep the event (it is stored) and say so, never refuse it.
+        return "notice:unknown_status", f"leg {leg.sid} reported CallStatus {raw!r}, which the bridge does not know"
+    status = LegStatus(raw)
     stale = leg.status.terminal or status.rank < leg.status.rank
     if stale or (event.sequence is not None and event.sequence <= leg.sequence):
-        return f"ignored late '{status}' of leg {leg.sid}: it is already '{leg.status}'"
+        return "notice:ignored", f"ignored late '{status}' of leg {leg.sid}: it is already '{leg.status}'"
     leg.status = status
     leg.sequence = event.sequence if event.sequence is not None else leg.sequence
     if status == LegStatus.ANSWERED:
@@ -251,9 +310,30 @@ def _apply_leg(call: Call, event: CallEvent) -> str | None:
         if status == LegStatus.COMPLETED and leg.answered_at is None and event.duration is not None:
             # The `answered` callback was lost or is late: the talk time dates the answer.
             leg.answered_at = event.at - timedelta(seconds=event.duration)
-    if leg.answered and call.answered_leg is None:
-        call.answered_leg = leg.sid
     return None
+
+
+def _screened(call: Call, leg: Leg, policy: Policy) -> bool:
+    """Tell whether the leg is a phone agent who must press 1 before the call counts as theirs."""
+    return policy.screen_phone_agents and call.direction != "outbound" and is_phone_number(leg.to)
+
+
+def _elect_answered_leg(call: Call, policy: Policy) -> None:
+    """Name the first leg that really took the call; a screened leg counts once its agent pressed 1.
+
+    A phone whose mobile voicemail picks up is `in-progress` too, but never presses 1. Once the <Dial>
+    reported no connection at all, no leg is elected any more (a late callback cannot undo that).
+    """
+    if call.answered_leg is not None or call.dial_bridged is False:
+        return
+    taken = [
+        leg
+        for leg in call.legs.values()
+        if leg.answered and leg.screen != "declined" and (leg.screen == "accepted" or not _screened(call, leg, policy))
+    ]
+    if taken:
+        first = min(taken, key=lambda leg: (leg.answered_at or leg.started_at or call.first_seen or EPOCH, leg.sid))
+        call.answered_leg = first.sid
 
 
 def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
@@ -268,7 +348,10 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
         )
     # `completed` with DialBridged=false means the callee picked up but was never connected
     # (e.g. hung up during a whisper), so it counts as unanswered (Twilio docs: TwiML <Dial>, DialBridged).
+    verdict = after_dial(call.direction, event.status, event.dial_status, event.dial_bridged, policy.voicemail)
     bridged = event.dial_status in ("completed", "answered") and event.dial_bridged is not False
+    if event.dial_bridged is False:
+        call.answered_leg = None  # picked up but never connected (a mobile voicemail): not the answering leg
     if bridged:
         # Without DialCallSid the answering leg is unknown by sid; a placeholder keeps "answered" true.
         leg_sid = event.leg_sid or f"{call.sid}:dialed"
@@ -277,9 +360,8 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
             leg.status = LegStatus.ANSWERED
         leg.duration = leg.duration if leg.duration is not None else event.duration
         call.answered_leg = leg_sid
-    elif not bridged and call.direction != "outbound" and policy.voicemail:
-        # The bridge offers voicemail only while the caller is still on the line.
-        call.voicemail_offered = call.voicemail_offered or event.status == "in-progress"
+    elif verdict == "voicemail":
+        call.voicemail_offered = True
 
 
 def _apply_recording(call: Call, event: CallEvent) -> None:
@@ -407,12 +489,16 @@ def _decide_unanswered(
     message = call.voicemail if call.voicemail and call.voicemail.status == "completed" else None
     if message is None and waited and call.voicemail_hint and call.voicemail_hint.url:
         message = call.voicemail_hint  # the <Record action> told us; its status callback was lost
+    if message is not None and message.duration == 0:
+        message = None  # the caller hung up at the beep: an empty recording is no message
     if message is not None:
         _decide_voicemail(call, message, now, policy, emit, notice, customer)
         return
     dial_unanswered = call.dial_status is not None
-    absent = call.voicemail is not None and call.voicemail.status == "absent"
-    if (dial_unanswered and not call.voicemail_offered) or absent or (waited and call.ended_at is not None):
+    absent = call.voicemail is not None and call.voicemail.status in ("absent", "failed")
+    if waited and call.ended_at is not None and call.routed is False:
+        _decide_unrouted(call, emit, notice, customer)
+    elif (dial_unanswered and not call.voicemail_offered) or absent or (waited and call.ended_at is not None):
         if policy.missed_call_tickets:
             ticket = VoiceTicket(
                 via_id=VIA_INBOUND,
@@ -430,6 +516,28 @@ def _decide_unanswered(
         emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
 
 
+def _decide_unrouted(call: Call, emit: Emit, notice: Notice, customer: str | None) -> None:
+    """Log a call that only its status callback told of (a Studio flow, a TwiML Bin, a fallback URL).
+
+    Nobody the bridge rang answered it, so it is no missed call; but someone (a flow, a forwarded
+    phone) talked with the caller for CallDuration seconds. It becomes a plain via 45 ticket with what
+    is known, without a voice comment (there is no recording to play); a call that lasted 0 s is noise.
+    """
+    if not call.parent_duration:
+        notice("notice:no_ticket", f"call from {mask(call.from_number)} never reached the bridge's TwiML "
+               "and lasted 0 s: no ticket")  # fmt: skip
+    else:
+        ticket = VoiceTicket(
+            via_id=VIA_INBOUND,
+            subject=f"Call from {_show(call.from_number)}",
+            external_id=call.sid,
+            comment=Comment(body=_unrouted_note(call)),
+            tags=["outside_bridge"],
+        )
+        emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+    call.finished = True
+
+
 def _decide_voicemail(
     call: Call,
     message: Recording,
@@ -443,12 +551,16 @@ def _decide_voicemail(
     text = call.transcription_text if call.transcription_status == "completed" else None
     if call.transcription_status == "failed":
         notice("notice:transcription_failed", "voicemail transcription failed: ticket goes without it")
-    if ticket_key(call.sid) in call.emitted:
+    answered_first = ticket_key(call.sid) in call.emitted and not call.finished
+    if ticket_key(call.sid) in call.emitted and not answered_first:
         if text and not call.transcription_in_ticket:
             emit(AddNote(call.sid, "transcription", f"Voicemail transcription:\n\n{text}"))
         return
+    shortest, longest = TRANSCRIBABLE_SECONDS
+    transcribable = message.duration is None or shortest < message.duration < longest
     ready = (
         not policy.transcribe_voicemail
+        or not transcribable
         or call.transcription_status in ("completed", "failed")
         or TRANSCRIPTION_WAIT in call.fired
     )
@@ -465,6 +577,12 @@ def _decide_voicemail(
         transcription_text=text,
     )
     call.transcription_in_ticket = text is not None
+    call.finished = True
+    if answered_first:
+        # A leg picked up (and got the ticket at answer) but was never connected, and the caller then
+        # left a message: it becomes that ticket's one voice comment rather than being lost.
+        emit(AddVoiceComment(call.sid, comment))
+        return
     ticket = VoiceTicket(
         via_id=VIA_VOICEMAIL,
         subject=f"Voicemail from {_show(call.from_number)}",
@@ -521,6 +639,15 @@ def _missed_note(call: Call) -> str:
     return (
         f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}"
         f"{rang_text}. Nobody answered and no voicemail was left."
+    )
+
+
+def _unrouted_note(call: Call) -> str:
+    """Say what is known of a call the bridge did not route."""
+    return (
+        f"Call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}, "
+        f"{call.parent_duration} s. It was handled outside the bridge (a Studio flow, a TwiML Bin or a "
+        "fallback URL), so no agent was rung and there is no recording."
     )
 
 

@@ -22,6 +22,7 @@ class EventKind(StrEnum):
     RECORDING = "recording"  # a recording is ready or absent
     TRANSCRIPTION = "transcription"  # a voicemail transcription is ready or failed
     TIMER = "timer"  # a durable wait ran out
+    SCREENED = "screened"  # a phone agent's leg accepted (status "accepted") or declined the call
 
 
 class LegStatus(StrEnum):
@@ -48,6 +49,8 @@ class LegStatus(StrEnum):
 
 
 TERMINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+# Every CallStatus Twilio documents (Twilio docs: "Call resource", Call Status values).
+CALL_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress", *TERMINAL_CALL_STATUSES})
 
 
 class CallEvent(BaseModel):

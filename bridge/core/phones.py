@@ -22,6 +22,26 @@ def is_client(identity: str | None) -> bool:
     return bool(identity) and str(identity).startswith("client:")
 
 
+def is_sip(identity: str | None) -> bool:
+    """Tell whether an identity is a SIP address (`sip:alice@acme.sip.twilio.com`, a desk phone)."""
+    return bool(identity) and str(identity).lower().startswith("sip:")
+
+
+def is_device(identity: str | None) -> bool:
+    """Tell whether an identity is an agent's own device (browser or desk phone), not a phone number."""
+    return is_client(identity) or is_sip(identity)
+
+
+def is_phone_number(identity: str | None) -> bool:
+    """Tell whether an identity is a phone number (`+1…`), as a <Number> leg's `To` is."""
+    return bool(identity) and str(identity).startswith("+")
+
+
+def sip_user(uri: str) -> str:
+    """Return the user part of a SIP URI: `sip:+14155550199@acme.sip.twilio.com;transport=udp` -> `+14155550199`."""
+    return uri.split(":", 1)[-1].split("@", 1)[0].split(";", 1)[0]
+
+
 def is_anonymous(raw: str | None) -> bool:
     """Tell whether a From value is a withheld or missing caller id."""
     if raw is None:
@@ -35,7 +55,7 @@ def is_anonymous(raw: str | None) -> bool:
 @functools.lru_cache(maxsize=4096)  # every webhook of a call asks again; phonenumbers parsing is slow
 def to_e164(raw: str | None, default_region: str | None = None) -> str | None:
     """Return the number in E.164, or None when it is anonymous, a client, or not a valid number."""
-    if raw is None or is_client(raw) or is_anonymous(raw):
+    if raw is None or is_device(raw) or is_anonymous(raw):
         return None
     try:
         parsed = phonenumbers.parse(raw.strip(), default_region)
@@ -65,6 +85,8 @@ def mask(value: str | None) -> str:
         return "-"
     if is_client(value) or not any(ch.isdigit() for ch in value):
         return value
+    if is_sip(value):
+        return "sip:" + mask(sip_user(value)) + ("@" + value.split("@", 1)[1] if "@" in value else "")
     only = digits(value)
     return "…" + only[-4:] if len(only) > 4 else "…" + only
 

@@ -45,7 +45,7 @@ async def run_checks() -> tuple[list[Check], Settings | None]:
         checks += await _zendesk_checks(settings)
     checks.append(await _database_check(settings))
     if settings.twilio_account_sid:
-        checks.append(await _twilio_check(settings))
+        checks += await _twilio_checks(settings)
     return checks, settings
 
 
@@ -183,8 +183,8 @@ async def _database_check(settings: Settings) -> Check:
     return Check("database", True, f"{url} opened and migrated; {stats.pending} pending, {stats.dead} dead")
 
 
-async def _twilio_check(settings: Settings) -> Check:
-    """Check the Twilio account SID and auth token work together."""
+async def _twilio_checks(settings: Settings) -> list[Check]:
+    """Check the Twilio account SID and auth token work together, and that CALLER_ID is the account's."""
     assert settings.twilio_account_sid is not None
     token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
     http = AsyncTwilioHttpClient()
@@ -192,17 +192,46 @@ async def _twilio_check(settings: Settings) -> Check:
     if settings.twilio_api_url:
         client.api.base_url = settings.twilio_api_url.rstrip("/")
     try:
-        account = await client.api.accounts(settings.twilio_account_sid).fetch_async()
-        return Check("Twilio credentials", True, f"account {account.friendly_name}")
-    except Exception as exc:
-        return Check(
-            "Twilio credentials",
-            False,
-            f"{settings.twilio_account_sid}: {str(exc).splitlines()[0][:200]}",
-            "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN belong to the same account",
-        )
+        try:
+            account = await client.api.accounts(settings.twilio_account_sid).fetch_async()
+        except Exception as exc:
+            return [
+                Check(
+                    "Twilio credentials",
+                    False,
+                    f"{settings.twilio_account_sid}: {str(exc).splitlines()[0][:200]}",
+                    "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN belong to the same account",
+                )
+            ]
+        checks = [Check("Twilio credentials", True, f"account {account.friendly_name}")]
+        if settings.caller_id:
+            checks.append(await _caller_id_check(client, settings.caller_id))
+        return checks
     finally:
         await http.close()
+
+
+async def _caller_id_check(client: Client, caller_id: str) -> Check:
+    """Check CALLER_ID is one of the account's numbers or verified caller ids, as Twilio requires.
+
+    Twilio refuses a <Dial callerId> that is neither (Twilio docs: TwiML <Dial>, callerId), so every
+    outbound call would fail with an error the agent only hears as a hang-up.
+    """
+    try:
+        owned = await client.incoming_phone_numbers.list_async(phone_number=caller_id, limit=1)
+        verified = [] if owned else await client.outgoing_caller_ids.list_async(phone_number=caller_id, limit=1)
+    except Exception as exc:
+        return Check("CALLER_ID at Twilio", False, f"could not list the account's numbers: {exc}"[:200],
+                     "check the credentials can read Phone Numbers")  # fmt: skip
+    if owned or verified:
+        kind = "a number of the account" if owned else "a verified caller id"
+        return Check("CALLER_ID at Twilio", True, f"{caller_id} is {kind}")
+    return Check(
+        "CALLER_ID at Twilio",
+        False,
+        f"{caller_id} is neither a number of this account nor a verified caller id: outbound calls would fail",
+        "set CALLER_ID to one of the account's numbers (Phone Numbers > Manage > Active numbers)",
+    )
 
 
 def render(checks: list[Check], settings: Settings | None) -> str:
@@ -222,6 +251,7 @@ def render(checks: list[Check], settings: Settings | None) -> str:
             f"  Phone number > Voice > Call status changes:     {route_url(base, Route.STATUS)}",
             f"  TwiML App > Voice Request URL (POST):           {route_url(base, Route.OUTGOING)}",
             f"  TwiML App > Status Callback URL:                {route_url(base, Route.STATUS)}",
+            f"  SIP Domain > Call Control (desk phones, POST):  {route_url(base, Route.OUTGOING)}",
         ]
     failed = sum(not check.ok for check in checks)
     lines += ["", f"{failed} check(s) failed." if failed else "All checks passed."]

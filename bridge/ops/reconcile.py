@@ -17,7 +17,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from bridge.core.calls import STALE
+from bridge.core.calls import STALE, Policy, may_be_talking
 from bridge.core.clock import Clock, system_clock
 from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind
 from bridge.core.phones import is_client
@@ -27,6 +27,18 @@ from bridge.store import Store
 log = logging.getLogger("bridge.reconcile")
 TWILIO_API = "https://api.twilio.com"
 _LEG_STATUS = {"queued": "initiated", "ringing": "ringing", "in-progress": "answered"}
+# Every Recording status of the REST API (Twilio docs: Recording resource, status) mapped to what the
+# state machine needs to hear: the media is there, it never will be, or it is still coming (None: wait).
+RECORDING_MEANING: dict[str, str | None] = {
+    "completed": "completed",
+    "absent": "absent",
+    "failed": "absent",
+    "deleted": "absent",
+    "processing": None,
+    "in-progress": None,
+    "paused": None,
+    "stopped": None,
+}
 
 
 def _at(moment: datetime | None, now: datetime) -> datetime:
@@ -90,7 +102,12 @@ class TwilioRest:
                     duration=_int(leg.duration),
                 )
             )
+        waiting = False
         for recording in recordings:
+            meaning = RECORDING_MEANING.get(str(recording.status or ""), "absent")
+            if meaning is None:
+                waiting = True  # its own callback, or a later round, will say it is ready
+                continue
             events.append(
                 CallEvent(
                     kind=EventKind.RECORDING,
@@ -100,12 +117,12 @@ class TwilioRest:
                     recording_url=f"{self._media_base}/2010-04-01/Accounts/{self._account_sid}/Recordings/"
                     f"{recording.sid}",
                     recording_duration=_int(recording.duration),
-                    recording_status="completed" if recording.status == "completed" else "absent",
+                    recording_status=meaning,
                     recording_source=str(recording.source) if recording.source else None,
                     recording_started_at=_at(recording.start_time, now),
                 )
             )
-        return events, status in TERMINAL_CALL_STATUSES
+        return events, status in TERMINAL_CALL_STATUSES and not waiting
 
 
 class Reconciler:
@@ -118,11 +135,13 @@ class Reconciler:
         *,
         stale_after: float,
         twilio: TwilioRest | None,
+        policy: Policy | None = None,
         clock: Clock = system_clock,
     ) -> None:
         """Bind the store, the ingest that facts go through and, when configured, Twilio's REST API."""
         self._store = store
         self._ingest = ingest
+        self._policy = policy or Policy()
         self._stale_after = timedelta(seconds=stale_after)
         self._twilio = twilio
         self._clock = clock
@@ -156,8 +175,13 @@ class Reconciler:
             for event in events:
                 key = f"reconcile|{call_sid}|{event.kind}|{event.leg_sid or event.recording_sid}|{event.status}"
                 await self._ingest([key], event)
+        else:
+            # Without Twilio's word, silence is not an ending: Twilio sends nothing while a call is up,
+            # so an answered call may talk on until Twilio's own limit.
+            call = await self._store.get_call(call_sid)
+            over = call is None or not may_be_talking(call, now, self._policy)
         if not over:
-            log.info("reconcile: call %s is still in progress at Twilio", call_sid)
+            log.info("reconcile: call %s may still be in progress; looking again later", call_sid)
             await self._store.touch_call(call_sid, now)
             return
         event = CallEvent(kind=EventKind.TIMER, call_sid=call_sid, at=now, timer=STALE)

@@ -13,6 +13,7 @@ from bridge.core.phones import is_e164
 
 MAX_RUNG_AGENTS = 10  # Twilio rings at most ten <Client>/<Number> nouns in one <Dial>
 _CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,256}$")
+_SIP = re.compile(r"^sip:[A-Za-z0-9_.+!~*'()&=$,;?/%-]+@[A-Za-z0-9.-]+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_GREETING = (
@@ -34,9 +35,10 @@ def parse_agents(raw: str) -> dict[str, int]:
         identity, sep, user_id = (piece.strip() for piece in entry.partition("="))
         if not sep or not identity or not user_id:
             raise ValueError(f"AGENTS entry {entry!r} is not identity=zendesk_user_id")
-        if not (_CLIENT.match(identity) or is_e164(identity)):
+        if not (_CLIENT.match(identity) or _SIP.match(identity) or is_e164(identity)):
             raise ValueError(
-                f"AGENTS entry {entry!r}: identity must be client:NAME or an E.164 number like +14155550100"
+                f"AGENTS entry {entry!r}: identity must be client:NAME, sip:NAME@DOMAIN (a desk phone) "
+                "or an E.164 number like +14155550100"
             )
         if not user_id.isdigit() or int(user_id) <= 0:
             raise ValueError(f"AGENTS entry {entry!r}: {user_id!r} is not a Zendesk user id (a positive integer)")
@@ -44,6 +46,21 @@ def parse_agents(raw: str) -> dict[str, int]:
             raise ValueError(f"AGENTS names {identity!r} twice")
         agents[identity] = int(user_id)
     return agents
+
+
+def parse_webhook_keys(raw: str) -> dict[str, str]:
+    """Parse `keyid=secret` pairs of Twilio SharedKeys, naming the first bad entry (never its secret)."""
+    keys: dict[str, str] = {}
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        key_id, sep, secret = (piece.strip() for piece in entry.partition("="))
+        if not sep or not key_id or not secret:
+            raise ValueError(f"TWILIO_WEBHOOK_KEYS entry for {key_id or '?'!r} is not keyid=secret")
+        if key_id in keys:
+            raise ValueError(f"TWILIO_WEBHOOK_KEYS names {key_id!r} twice")
+        keys[key_id] = secret
+    return keys
 
 
 def mask_url(url: str) -> str:
@@ -94,6 +111,8 @@ class Settings(BaseSettings):
     outbox_max_age: Annotated[float, NoDecode] = 24 * 3600.0
     call_stale_minutes: float = Field(30.0, gt=0)
     record_dir: str | None = None
+    screen_phone_agents: bool = True
+    twilio_webhook_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "text"
 
@@ -101,6 +120,11 @@ class Settings(BaseSettings):
     @classmethod
     def _agents(cls, value: object) -> object:
         return parse_agents(value) if isinstance(value, str) else value
+
+    @field_validator("twilio_webhook_keys", mode="before")
+    @classmethod
+    def _webhook_keys(cls, value: object) -> object:
+        return parse_webhook_keys(value) if isinstance(value, str) else value
 
     @field_validator("outbox_max_age", mode="before")
     @classmethod
@@ -164,6 +188,7 @@ class Settings(BaseSettings):
             transcription_wait=self.transcription_wait_seconds,
             caller_id=self.caller_id,
             default_region=self.default_region,
+            screen_phone_agents=self.screen_phone_agents,
         )
 
     def check_serving(self) -> None:
