@@ -16,7 +16,7 @@ from bridge.core.calls import Call, Outcome, Policy, step
 from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import Settings
-from bridge.store import DEAD, DONE, DROPPED, Store
+from bridge.store import DEAD, DONE, DROPPED, FiledRecording, Store
 from bridge.store.sqlite import MIGRATIONS, SqliteStore
 from schemas.zendesk import VoiceComment, VoiceTicket
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
@@ -185,6 +185,31 @@ async def test_finished_calls_drop_their_timers_and_stop_being_stale(database_ur
     assert await store.stale_calls(at(100.0), 10) == []
     assert await store.schema_version() == await store.migrate() >= 1
     await store.close()
+
+
+async def test_filed_recordings_and_the_link_secret(database_url: str) -> None:
+    """The link secret is created once and shared; a recording is filed once; its Zendesk upload is kept."""
+    first, second = await open_db(database_url), await open_db(database_url)
+    assert await first.schema_version() == 3
+    secret = await first.link_secret(b"\x01" * 32)
+    assert secret == b"\x01" * 32
+    assert await second.link_secret(b"\x02" * 32) == secret  # another instance, or a restart: the same secret
+    sid = "RE" + "a" * 32
+    assert await first.filed_recording(sid) is None
+    filed = FiledRecording(sid, "AC" + "b" * 32, EVENT.call_sid, "https://api.twilio.com/x", 2, at(10.0))
+    assert await first.file_recording(filed) == filed
+    again = await second.file_recording(FiledRecording(sid, "AC" + "c" * 32, "CA2", "https://y", 1, at(20.0)))
+    assert again == filed  # the first filing stands: its time is what a link's lifetime counts from
+    await second.save_upload(sid, "tok1", "https://z/attachments/token/tok1/", now=at(30.0))
+    stored = await first.filed_recording(sid)
+    assert stored is not None
+    assert (stored.upload_token, stored.upload_url, stored.uploaded_at) == (
+        "tok1",
+        "https://z/attachments/token/tok1/",
+        at(30.0),
+    )
+    await first.close()
+    await second.close()
 
 
 async def test_migrations_are_versioned(tmp_path: Path) -> None:
