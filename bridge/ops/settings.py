@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     outbox_max_age: Annotated[float, NoDecode] = 24 * 3600.0
     call_stale_minutes: float = Field(30.0, gt=0)
     record_dir: str | None = None
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: SecretStr | None = None
+    recordings: Literal["proxy", "zendesk", "twilio"] = "proxy"
+    recording_link_ttl_days: float | None = Field(None, gt=0)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "text"
 
@@ -115,6 +119,9 @@ class Settings(BaseSettings):
         "record_dir",
         "twilio_account_sid",
         "twilio_api_url",
+        "twilio_api_key_sid",
+        "twilio_api_key_secret",
+        "recording_link_ttl_days",
         mode="before",
     )
     @classmethod
@@ -134,6 +141,18 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"PUBLIC_URL {value!r} must start with https:// (or http:// for localhost)")
         return value.rstrip("/")
+
+    @field_validator("recordings", mode="before")
+    @classmethod
+    def _recordings(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def twilio_media_auth(self, account_sid: str) -> tuple[str, str]:
+        """Return the Basic auth for Twilio's media API: the API key when set, else the account and its token."""
+        if self.twilio_api_key_sid and self.twilio_api_key_secret is not None:
+            return self.twilio_api_key_sid, self.twilio_api_key_secret.get_secret_value()
+        token = self.twilio_auth_token.get_secret_value() if self.twilio_auth_token else ""
+        return account_sid, token
 
     @property
     def zendesk_base_url(self) -> str | None:
@@ -177,6 +196,8 @@ class Settings(BaseSettings):
             raise ConfigError("set ZENDESK_SUBDOMAIN (acme for acme.zendesk.com) or ZENDESK_URL")
         if self.zendesk_oauth_token is None and (self.zendesk_email is None or self.zendesk_api_token is None):
             raise ConfigError("set ZENDESK_EMAIL and ZENDESK_API_TOKEN, or ZENDESK_OAUTH_TOKEN")
+        if bool(self.twilio_api_key_sid) != (self.twilio_api_key_secret is not None):
+            raise ConfigError("set both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET, or neither")
         if len(self.agents) > MAX_RUNG_AGENTS:
             raise ConfigError(f"AGENTS names {len(self.agents)} agents; Twilio rings at most {MAX_RUNG_AGENTS}")
 
