@@ -19,6 +19,7 @@ from bridge.appkeys import CLOCK, RECONCILER, STORE
 from bridge.core.clock import Clock, system_clock
 from bridge.devtools.replay import ReplayReport, replay_files
 from bridge.devtools.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
+from bridge.devtools.twilio_media import FakeTwilio, create_fake_twilio_apps
 from bridge.devtools.waiting import wait_until
 from bridge.ops.reconcile import Reconciler
 from bridge.ops.settings import Settings
@@ -59,6 +60,7 @@ class LocalBridge:
     app: web.Application
     sandbox: Sandbox
     settings: Settings
+    twilio: FakeTwilio
 
     async def replay(self, paths: Sequence[Path], **options: Any) -> ReplayReport:
         """Replay recordings against this bridge."""
@@ -113,6 +115,11 @@ async def local_bridge(
     sock = _listening_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     token = overrides.pop("twilio_auth_token", None) or secrets.token_hex(16)
+    # Twilio's media API, as an account with "Enforce HTTP Auth on Media URLs" on has it.
+    twilio = FakeTwilio(token)
+    twilio_api, twilio_media = create_fake_twilio_apps(twilio)
+    twilio_runners = [await _serve(twilio_media), await _serve(twilio_api)]
+    twilio.media_base = twilio_runners[0][1]
     values: dict[str, Any] = {
         "public_url": url,
         "twilio_auth_token": token,
@@ -122,6 +129,7 @@ async def local_bridge(
         "database_url": f"sqlite:///{database}",
         "agents": dict(DEMO_AGENTS),
         "caller_id": DEMO_NUMBER,
+        "twilio_api_url": twilio_runners[1][1],
         **overrides,
     }
     settings = Settings(**values)
@@ -130,10 +138,12 @@ async def local_bridge(
     await runner.setup()
     await web.SockSite(runner, sock).start()
     try:
-        yield LocalBridge(url, zendesk_url, token, app, sandbox_app[SANDBOX], settings)
+        yield LocalBridge(url, zendesk_url, token, app, sandbox_app[SANDBOX], settings, twilio)
     finally:
         await runner.cleanup()
         await sandbox_runner.cleanup()
+        for twilio_runner, _ in twilio_runners:
+            await twilio_runner.cleanup()
 
 
 def render(snapshot: dict[str, Any]) -> str:
