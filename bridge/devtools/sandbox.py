@@ -603,6 +603,13 @@ class Sandbox:
         self.uploads[token] = {"attachment": attachment, "data": data, "attached": False}
         return {"token": token, "attachment": copy.deepcopy(attachment), "attachments": [copy.deepcopy(attachment)]}
 
+    def delete_upload(self, token: str) -> None:
+        """Delete an upload no comment uses yet, or raise 404."""
+        upload = self.uploads.get(token)
+        if upload is None or upload["attached"]:
+            raise _not_found()
+        del self.uploads[token]
+
     def attachment(self, token: str) -> tuple[dict[str, Any], bytes]:
         """Return an attachment and its bytes by the token in its content_url."""
         upload = self.uploads.get(token)
@@ -842,6 +849,11 @@ async def _upload(request: web.Request) -> web.Response:
     return _json({"upload": upload}, 201)
 
 
+async def _delete_upload(request: web.Request) -> web.Response:
+    request.app[SANDBOX].delete_upload(request.match_info["token"])
+    return web.Response(status=204)
+
+
 async def _download_attachment(request: web.Request) -> web.Response:
     attachment, data = request.app[SANDBOX].attachment(request.match_info["token"])
     return web.Response(body=data, content_type=attachment["content_type"])
@@ -953,6 +965,7 @@ _API_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/v2/search", _search),
     ("POST", "/api/v2/channels/voice/tickets", _create_voice_ticket),
     ("POST", "/api/v2/uploads", _upload),
+    ("DELETE", "/api/v2/uploads/{token:[A-Za-z0-9]+}", _delete_upload),
     ("GET", "/api/v2/tickets", _list_tickets),
     ("GET", r"/api/v2/tickets/{id:\d+}", _show_ticket),
     ("GET", r"/api/v2/tickets/{id:\d+}/comments", _ticket_comments),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bridge.core.calls import Policy
@@ -142,6 +142,12 @@ class Settings(BaseSettings):
             raise ValueError(f"PUBLIC_URL {value!r} must start with https:// (or http:// for localhost)")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _api_key_pair(self) -> Settings:
+        if bool(self.twilio_api_key_sid) != (self.twilio_api_key_secret is not None):
+            raise ValueError("set both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET, or neither")
+        return self
+
     @field_validator("recordings", mode="before")
     @classmethod
     def _recordings(cls, value: object) -> object:
@@ -196,8 +202,6 @@ class Settings(BaseSettings):
             raise ConfigError("set ZENDESK_SUBDOMAIN (acme for acme.zendesk.com) or ZENDESK_URL")
         if self.zendesk_oauth_token is None and (self.zendesk_email is None or self.zendesk_api_token is None):
             raise ConfigError("set ZENDESK_EMAIL and ZENDESK_API_TOKEN, or ZENDESK_OAUTH_TOKEN")
-        if bool(self.twilio_api_key_sid) != (self.twilio_api_key_secret is not None):
-            raise ConfigError("set both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET, or neither")
         if len(self.agents) > MAX_RUNG_AGENTS:
             raise ConfigError(f"AGENTS names {len(self.agents)} agents; Twilio rings at most {MAX_RUNG_AGENTS}")
 

@@ -216,6 +216,10 @@ class ZendeskClient:
         data = await self.request("GET", f"/api/v2/users/{quote(str(user_id))}.json")
         return dict(data["user"])
 
+    async def delete_upload(self, token: str) -> None:
+        """Delete an upload that no comment uses (Zendesk docs, "Ticket Attachments": Delete Upload)."""
+        await self.request("DELETE", f"/api/v2/uploads/{quote(token)}.json")
+
     async def upload(self, filename: str, data: Any, *, content_type: str, length: int | None) -> dict[str, Any]:
         """Upload a file, streamed from `data`, and return Zendesk's `upload` (its token and attachment).
 
