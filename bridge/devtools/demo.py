@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import tempfile
@@ -12,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+import aiohttp
 from aiohttp import web
 
 from bridge.app import create_app
@@ -191,7 +193,23 @@ def render(snapshot: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None) -> int:
+async def play_links(snapshot: dict[str, Any]) -> list[str]:
+    """Fetch every voice comment's recording link as a browser would, with no credentials; describe each."""
+    lines = []
+    async with aiohttp.ClientSession() as session:
+        for ticket in snapshot["tickets"]:
+            for comment in ticket["comments"]:
+                link = comment.get("data", {}).get("recording_url") if comment["type"] == "VoiceComment" else None
+                if not link:
+                    continue
+                async with session.get(link) as response:
+                    body = await response.read()
+                    kind = response.headers.get("Content-Type", "?")
+                lines.append(f"  ticket #{ticket['id']}: HTTP {response.status}, {kind}, {len(body)} bytes  {link}")
+    return lines
+
+
+async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None, *, hold: bool = False) -> int:
     """Run the whole demo and print what Zendesk received; return an exit code."""
     paths = list(recordings) if recordings else sorted(RECORDINGS.glob("*.jsonl"))
     with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
@@ -205,5 +223,19 @@ async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None) -> int
                 return 1
             await bridge.settle()
             print("Outbox empty: every action was delivered.\n", file=out)
-            print(render(bridge.sandbox.snapshot()), file=out)
+            snapshot = bridge.sandbox.snapshot()
+            print(render(snapshot), file=out)
+            played = await play_links(snapshot)
+            print(
+                "\nRecording links, just played with no credentials (the bridge streams them from a fake Twilio",
+                file=out,
+            )
+            print(
+                "that demands Basic auth, as with Enforce HTTP Auth on Media URLs; the audio is 3 s of silence):",
+                file=out,
+            )
+            print("\n".join(played) if played else "  (none)", file=out)
+            if hold:
+                print("\nServing these links until Ctrl-C.", file=out, flush=True)
+                await asyncio.Event().wait()
     return 0
