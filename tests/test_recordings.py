@@ -7,6 +7,7 @@ auth on the API host, then a redirect to a media host that refuses a request sti
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import aiohttp
@@ -81,8 +82,11 @@ async def test_range_requests_seek(bridge: LocalBridge) -> None:
     assert headers["Content-Range"] == f"bytes */{len(audio)}"
 
 
-async def test_nothing_else_is_served_and_twilio_is_not_asked(bridge: LocalBridge) -> None:
+async def test_nothing_else_is_served_and_twilio_is_not_asked(
+    bridge: LocalBridge, caplog: pytest.LogCaptureFixture
+) -> None:
     """A changed signature, another recording's id, a recording never filed: refused without contacting Twilio."""
+    caplog.set_level(logging.INFO, logger="bridge.recordings")
     link = await filed_link(bridge)
     base, sig = link.split("?sig=")
     other = "RE" + "0" * 32
@@ -103,6 +107,10 @@ async def test_nothing_else_is_served_and_twilio_is_not_asked(bridge: LocalBridg
     assert bridge.twilio.api_requests == []
     status, _, _ = await fetch(link)
     assert status == 200
+    assert "invalid signature" in caplog.text
+    assert "RE5eab47b37ef27c0e5986cfffd23c1ff1 of call" in caplog.text
+    assert sig not in caplog.text  # requests are logged, signatures never
+    assert forged not in caplog.text
 
 
 async def test_the_bridge_streams_instead_of_buffering(bridge: LocalBridge) -> None:

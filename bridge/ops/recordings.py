@@ -239,7 +239,7 @@ class RecordingProxy:
         client = client_address(request)
         sid = request.match_info.get("sid", "")
         if not self._limiter.allow(client):
-            log.warning("recording %s for %s: 429 rate limited", sid[:34], client)
+            log.warning("recording %r for %s: 429 rate limited", sid[:34], client)
             return web.json_response({"error": "too many requests"}, status=429, headers={hdrs.RETRY_AFTER: "1"})
         if not RECORDING_SID.match(sid):
             return self._refused(404, "no such recording", sid, client)
@@ -255,7 +255,7 @@ class RecordingProxy:
     @staticmethod
     def _refused(status: int, reason: str, sid: str, client: str) -> web.Response:
         """Log a refusal (never the signature) and answer it."""
-        log.warning("recording %s for %s: %s %s", sid[:34], client, status, reason)
+        log.warning("recording %r for %s: %s %s", sid[:34], client, status, reason)  # %r: the id is unchecked
         return _refuse(status, reason)
 
     async def _stream(self, request: web.Request, recording: FiledRecording, client: str) -> web.StreamResponse:
