@@ -18,9 +18,18 @@ from bridge.appkeys import LINK_SIGNER
 from bridge.devtools.demo import LocalBridge
 from bridge.devtools.sandbox import FaultRule
 from bridge.devtools.twilio_media import silent_mp3
-from bridge.ops.recordings import BURST, CHUNK, ClientLimiter, client_address, parse_recording_url
-from bridge.store import DEAD
-from tests.conftest import BridgeFactory, ManualClock, call_outcome, parent_sid, recording, voice_comments
+from bridge.ops.recordings import BURST, CHUNK, ClientLimiter, TwilioMedia, client_address, parse_recording_url
+from bridge.ops.settings import Settings
+from bridge.store import DEAD, FiledRecording
+from tests.conftest import (
+    BridgeFactory,
+    ManualClock,
+    call_outcome,
+    free_port,
+    parent_sid,
+    recording,
+    voice_comments,
+)
 
 ANSWERED, VOICEMAIL = "inbound_answered", "voicemail_transcribed"
 ANSWERED_REC = "RE5eab47b37ef27c0e5986cfffd23c1ff1"
@@ -272,3 +281,36 @@ async def test_head_answers_without_a_body(bridge: LocalBridge) -> None:
         assert response.status == 200
         assert response.headers["Content-Type"] == "audio/mpeg"
         assert await response.read() == b""
+
+
+async def test_an_unreachable_twilio_is_a_502(make_bridge: BridgeFactory) -> None:
+    """When Twilio's media API does not answer, the player gets a 502 at once rather than a hang."""
+    async with make_bridge() as bridge:
+        link = await filed_link(bridge)
+    async with make_bridge(twilio_api_url=f"http://127.0.0.1:{free_port()}") as other:
+        filed = await bridge_filed(other, link)
+        status, _, body = await fetch(f"{other.url}/recordings/{filed}")
+        assert status == 502
+        assert b"media API failed" in body
+
+
+async def bridge_filed(bridge: LocalBridge, link: str) -> str:
+    """File the recording of `link` in another bridge and return its path and signature there."""
+    sid = link.split("/recordings/")[1].split(".mp3")[0]
+    media_url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{sid}"
+    filed = FiledRecording(sid, ACCOUNT, "CA" + "9" * 32, media_url, 2, bridge.clock())
+    await bridge.store.file_recording(filed)
+    return f"{sid}.mp3?sig={bridge.app[LINK_SIGNER].signature(sid)}"
+
+
+async def test_media_is_fetched_from_twilio_unless_told_otherwise() -> None:
+    """Without TWILIO_API_URL the MP3 comes from the host Twilio named, always with the .mp3 rendition."""
+    media_url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{ANSWERED_REC}"
+    filed = FiledRecording(ANSWERED_REC, ACCOUNT, "CA1", media_url, 1, ManualClock()())
+    async with aiohttp.ClientSession() as session:
+        assert TwilioMedia(session, Settings()).url(filed) == media_url + ".mp3"
+        proxied = TwilioMedia(session, Settings(twilio_api_url="https://proxy.example.com/"))
+        assert (
+            proxied.url(filed)
+            == f"https://proxy.example.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{ANSWERED_REC}.mp3"
+        )

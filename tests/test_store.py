@@ -325,3 +325,31 @@ async def test_an_outbox_written_before_typed_actions_is_still_delivered(tmp_pat
     assert voice_comments(made) == [voice]
     assert [c["body"] for c in made["comments"] if c["type"] == "Comment"][-1] == "Transcription: hi"
     assert {(pop["kind"], pop["agent_id"]) for pop in snapshot["displays"]} == {("user", 1001), ("ticket", 1001)}
+
+
+async def test_a_postgres_database_of_the_first_released_schema_is_upgraded(pg_url: str) -> None:
+    """A PostgreSQL database at v1 gains the recordings tables (v3) and keeps its outbox."""
+    import asyncpg
+
+    from bridge.store.postgres import MIGRATIONS as PG_MIGRATIONS
+    from bridge.store.postgres import PostgresStore
+
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(PG_MIGRATIONS[0])
+        await conn.execute(
+            "CREATE TABLE bridge_schema (version INTEGER NOT NULL); INSERT INTO bridge_schema VALUES (1)"
+        )
+        await conn.execute(
+            "INSERT INTO actions (key, kind, call_sid, payload, next_at, created_at, updated_at)"
+            " VALUES ('tel:+14155550123:user', 'find_caller', $1, '{\"phone\": \"+14155550123\"}', 0, 1, 1)",
+            EVENT.call_sid,
+        )
+    finally:
+        await conn.close()
+    store = await PostgresStore.open(pg_url)
+    assert await store.schema_version() == len(PG_MIGRATIONS) == 3
+    (row,) = await store.claim(at(5.0), 10, lease=60)
+    assert row.action == FindCaller(EVENT.call_sid, "+14155550123")
+    assert await store.filed_recording("RE" + "0" * 32) is None
+    await store.close()
