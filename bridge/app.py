@@ -117,7 +117,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
         app[TWILIO_SESSION] = session
         media = app[TWILIO_MEDIA] = TwilioMedia(session, settings)
         signer = app[LINK_SIGNER] = await load_signer(app[STORE], settings)
-        app[RECORDING_PROXY] = RecordingProxy(app[STORE], signer, media, clock=clock)
+        app[RECORDING_PROXY] = RecordingProxy(
+            app[STORE], signer, media, clock=clock, on_answer=metrics.recording_served
+        )
         yield
         await session.close()
 

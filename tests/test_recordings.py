@@ -116,6 +116,9 @@ async def test_nothing_else_is_served_and_twilio_is_not_asked(
     assert bridge.twilio.api_requests == []
     status, _, _ = await fetch(link)
     assert status == 200
+    status, _, metrics = await fetch(f"{bridge.url}/metrics")
+    assert 'bridge_recording_requests_total{status="403"} 3.0' in metrics.decode()
+    assert 'bridge_recording_requests_total{status="200"} 1.0' in metrics.decode()
     assert "invalid signature" in caplog.text
     assert "RE5eab47b37ef27c0e5986cfffd23c1ff1 of call" in caplog.text
     assert sig not in caplog.text  # requests are logged, signatures never

@@ -226,8 +226,10 @@ class RecordingProxy:
         *,
         clock: Clock = system_clock,
         limiter: ClientLimiter | None = None,
+        on_answer: Callable[[int], None] = lambda status: None,
     ) -> None:
-        """Bind what a request needs."""
+        """Bind what a request needs; `on_answer` counts each answer's status (metrics)."""
+        self._on_answer = on_answer
         self._store = store
         self._signer = signer
         self._media = media
@@ -235,6 +237,12 @@ class RecordingProxy:
         self._limiter = limiter or ClientLimiter()
 
     async def respond(self, request: web.Request) -> web.StreamResponse:
+        """Answer a recording link, counting the answer."""
+        response = await self._respond(request)
+        self._on_answer(response.status)
+        return response
+
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
         """Refuse what was not issued (403/404) before contacting Twilio; otherwise stream the audio."""
         client = client_address(request)
         sid = request.match_info.get("sid", "")
