@@ -173,8 +173,8 @@ class TwilioMedia:
         aiohttp drops the Authorization header when a redirect leaves the origin (aiohttp docs, "Client
         reference": redirects to another origin strip it), so the credentials go to
         api.twilio.com only and never to the media host. A dual-channel recording is asked for as one
-        stereo file (Twilio docs, "Recordings resource": RequestedChannels=2); without it Twilio mixes the
-        channels down to mono.
+        stereo file with RequestedChannels=2, the media-fetch parameter Twilio's changelog "Dual-channel
+        Voice Conference Recordings" (2024-07-09) describes: it chooses a dual-channel file or a mono mix.
         """
         params = {"RequestedChannels": "2"} if recording.channels == 2 else {}
         headers = {hdrs.AUTHORIZATION: self._authorization(recording.account_sid)}
