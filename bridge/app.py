@@ -11,19 +11,35 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, RECONCILER, SESSION, SETTINGS, STORE, WORKER
+from bridge.appkeys import (
+    CAPTURE,
+    CLOCK,
+    INGEST,
+    LINK_SIGNER,
+    METRICS,
+    RECONCILER,
+    RECORDING_PROXY,
+    SESSION,
+    SETTINGS,
+    STORE,
+    TWILIO_MEDIA,
+    TWILIO_SESSION,
+    WORKER,
+)
 from bridge.core.clock import Clock, system_clock
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler, TwilioRest
+from bridge.ops.recordings import ROUTE as RECORDING_ROUTE
+from bridge.ops.recordings import RecordingFiler, RecordingProxy, TwilioMedia, load_signer
 from bridge.ops.settings import ConfigError, Settings
 from bridge.store import Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 from bridge.zendesk.client import ZendeskClient, basic_auth
-from bridge.zendesk.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
+from bridge.zendesk.outbox import Deliverer, RateLimiter, RecordingLinks, RetryPolicy, Worker
 from webhooks import routes
 from webhooks.routes import MAX_BODY, BadField
 
@@ -95,6 +111,18 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
         yield
         await session.close()
 
+    async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Its own session: one per remote service, and Twilio's media must never share Zendesk's headers.
+        session = aiohttp.ClientSession(headers={"User-Agent": "twilio-zendesk-bridge"}, auto_decompress=False)
+        app[TWILIO_SESSION] = session
+        media = app[TWILIO_MEDIA] = TwilioMedia(session, settings)
+        signer = app[LINK_SIGNER] = await load_signer(app[STORE], settings)
+        app[RECORDING_PROXY] = RecordingProxy(
+            app[STORE], signer, media, clock=clock, on_answer=metrics.recording_served
+        )
+        yield
+        await session.close()
+
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         base_url = settings.zendesk_base_url
         assert base_url is not None  # check_serving made sure
@@ -108,7 +136,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
         )
         worker = Worker(
             app[STORE],
-            Deliverer(zendesk, app[STORE], app[INGEST], clock),
+            Deliverer(zendesk, app[STORE], app[INGEST], clock, recording_links(app)),
             retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
             limiter=RateLimiter(settings.zendesk_rate_limit),
             clock=clock,
@@ -140,12 +168,27 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
         if twilio is not None:
             await twilio.close()
 
-    app.cleanup_ctx.extend([store_ctx, session_ctx, worker_ctx, reconciler_ctx])
+    app.cleanup_ctx.extend([store_ctx, session_ctx, recordings_ctx, worker_ctx, reconciler_ctx])
     routes.setup(app, settings)
+    app.router.add_get(RECORDING_ROUTE, recording)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     return app
+
+
+def recording_links(app: web.Application) -> RecordingLinks | None:
+    """Return how the outbox links recordings under RECORDINGS (None for twilio: Twilio's own URL)."""
+    mode = app[SETTINGS].recordings
+    if mode == "twilio":
+        return None
+    filer = RecordingFiler(app[STORE], app[LINK_SIGNER], app[CLOCK])
+    return RecordingLinks(filer, app[TWILIO_MEDIA] if mode == "zendesk" else None)
+
+
+async def recording(request: web.Request) -> web.StreamResponse:
+    """Serve a signed recording link (RECORDINGS=proxy)."""
+    return await request.app[RECORDING_PROXY].respond(request)
 
 
 async def healthz(request: web.Request) -> web.Response:

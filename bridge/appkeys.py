@@ -10,6 +10,7 @@ from bridge.devtools.capture import Capture
 from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler
+from bridge.ops.recordings import LinkSigner, RecordingProxy, TwilioMedia
 from bridge.ops.settings import Settings
 from bridge.store import Store
 from bridge.zendesk.outbox import Worker
@@ -17,7 +18,11 @@ from bridge.zendesk.outbox import Worker
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 STORE = web.AppKey("store", Store)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
+SESSION = web.AppKey("session", aiohttp.ClientSession)  # Zendesk's
+TWILIO_SESSION = web.AppKey("twilio_session", aiohttp.ClientSession)  # Twilio's media API
+TWILIO_MEDIA = web.AppKey("twilio_media", TwilioMedia)
+LINK_SIGNER = web.AppKey("link_signer", LinkSigner)
+RECORDING_PROXY = web.AppKey("recording_proxy", RecordingProxy)
 INGEST = web.AppKey("ingest", Ingest)
 WORKER = web.AppKey("worker", Worker)
 RECONCILER = web.AppKey("reconciler", Reconciler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -33,7 +34,10 @@ def _demo(args: argparse.Namespace) -> int:
     from bridge.devtools.demo import run_demo
 
     logs.configure("info" if args.verbose else "error", "text")
-    return asyncio.run(run_demo(sys.stdout, [Path(p) for p in args.recordings] or None))
+    recordings = [Path(p) for p in args.recordings] or None
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run_demo(sys.stdout, recordings, hold=args.serve))
+    return 0
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -159,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="sandbox Zendesk + the real bridge + bundled recordings")
     demo.add_argument("recordings", nargs="*", help="recording files (default: the bundled ones)")
     demo.add_argument("--verbose", action="store_true", help="show the bridge's log")
+    demo.add_argument(
+        "--serve", action="store_true", help="keep serving (and the recording links playing) until Ctrl-C"
+    )
     demo.set_defaults(func=_demo)
 
     replay = commands.add_parser("replay", help="send recorded webhooks, signed, to a bridge")

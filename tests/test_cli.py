@@ -29,6 +29,9 @@ def test_demo_prints_tickets_and_pops(capsys: pytest.CaptureFixture[str]) -> Non
     assert "transcription:" in out
     assert "Alice Agent (1001): user Dana Customer (2001)" in out
     assert "ticket #1" in out
+    played = [line for line in out.splitlines() if "/recordings/RE" in line and " bytes " in line]
+    assert len(played) == 3  # the answered inbound, the voicemail and the outbound call
+    assert all("HTTP 200, audio/mpeg" in line for line in played), played
 
 
 def test_serve_refuses_to_start_without_auth_token(

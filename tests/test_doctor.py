@@ -36,10 +36,15 @@ def fake_twilio_accounts() -> web.Application:
     async def caller_ids(request: web.Request) -> web.Response:
         return web.json_response({"outgoing_caller_ids": [], "next_page_uri": None, "page": 0, "page_size": 1})
 
+    async def recordings(request: web.Request) -> web.Response:
+        response = await account(request)
+        return response if response.status != 200 else web.json_response({"recordings": []})
+
     app = web.Application()
     app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}.json", account)
     app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers.json", numbers)
     app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/OutgoingCallerIds.json", caller_ids)
+    app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/Recordings.json", recordings)
     return app
 
 
@@ -76,9 +81,42 @@ CASES = [
     ("AGENTS id unknown", {"AGENTS": "client:alice=999"}, "Zendesk has no user 999"),
     ("unwritable database", {"DATABASE_URL": "sqlite:////nonexistent-dir/bridge.db"}, "FAIL  database"),
     ("wrong Twilio credentials", {"TWILIO_AUTH_TOKEN": "other-token"}, "FAIL  Twilio credentials"),
+    (
+        "media API refuses the key",
+        {"TWILIO_API_KEY_SID": "SK" + "1" * 32, "TWILIO_API_KEY_SECRET": "x"},
+        "FAIL  RECORDINGS=proxy",
+    ),
+    (
+        "zendesk mode, token may not upload",
+        {"RECORDINGS": "zendesk", "ZENDESK_API_TOKEN": "wrong"},
+        "FAIL  RECORDINGS=zendesk",
+    ),
+    ("half an API key", {"TWILIO_API_KEY_SID": "SK" + "1" * 32}, "TWILIO_API_KEY_SECRET"),
     ("no agents", {"AGENTS": ""}, "incoming calls would go straight to voicemail"),
     ("CALLER_ID not the account's", {"CALLER_ID": "+16505550199"}, "neither a number of this account"),
 ]
+
+
+async def test_doctor_checks_each_recordings_mode(
+    servers: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """zendesk: a real upload (then deleted); twilio: a warning about public media; proxy without a SID: a note."""
+    for name, value in servers.items():
+        monkeypatch.setenv(name, value)
+    expected = {
+        "zendesk": "PASS  RECORDINGS=zendesk  Zendesk accepts uploads",
+        "twilio": "only while Enforce HTTP Auth on Media URLs is off",
+    }
+    for mode, text in expected.items():
+        monkeypatch.setenv("RECORDINGS", mode)
+        code = await asyncio.wait_for(asyncio.to_thread(main, ["doctor"]), 60)
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert text in out.replace("   ", "  "), out
+    monkeypatch.setenv("RECORDINGS", "proxy")
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID")
+    code = await asyncio.wait_for(asyncio.to_thread(main, ["doctor"]), 60)
+    assert "set TWILIO_ACCOUNT_SID and the doctor asks" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("case", "change", "expected"), CASES, ids=[case for case, _, _ in CASES])
@@ -112,6 +150,7 @@ async def test_doctor(
         assert route_url("https://bridge.example.com", Route.OUTGOING) in out
         assert "account Acme support" in out
         assert "+16505550100 is a number of the account" in out
+        assert "Twilio's media API accepts the auth token" in out
     else:
         assert code == 1, out
         assert expected in out, out

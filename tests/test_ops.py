@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -103,7 +104,11 @@ async def test_capture_then_replay_gives_the_same_outcome(make_bridge: BridgeFac
     assert again["via_id"] == original["via_id"] == 45
     assert again["assignee_id"] == original["assignee_id"] == 1003
     assert voice_comments(again)[0]["call_duration"] == voice_comments(original)[0]["call_duration"]
-    assert voice_comments(again)[0]["recording_url"] == voice_comments(original)[0]["recording_url"]
+    # Two bridges, two signing secrets: the links differ, the recording they name does not.
+    assert (
+        urlsplit(voice_comments(again)[0]["recording_url"]).path
+        == urlsplit(voice_comments(original)[0]["recording_url"]).path
+    )
     assert voice_comments(again)[0]["from"] == fakes.pop()
 
 

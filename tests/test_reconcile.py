@@ -127,7 +127,7 @@ async def test_lost_callbacks_are_recovered_from_twilio(
         (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
         (comment,) = voice_comments(ticket)
         assert comment["call_duration"] == 95
-        assert comment["recording_url"].endswith(f"/Recordings/{REC}.mp3")
+        assert comment["recording_url"].startswith(f"{bridge.url}/recordings/{REC}.mp3?sig=")
         assert comment["answered_by_id"] == 1001
 
 

@@ -16,7 +16,7 @@ from bridge.core.calls import Call, Outcome, Policy, step
 from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import Settings
-from bridge.store import DEAD, DONE, DROPPED, Store
+from bridge.store import DEAD, DONE, DROPPED, FiledRecording, Store
 from bridge.store.sqlite import MIGRATIONS, SqliteStore
 from schemas.zendesk import VoiceComment, VoiceTicket
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
@@ -187,6 +187,31 @@ async def test_finished_calls_drop_their_timers_and_stop_being_stale(database_ur
     await store.close()
 
 
+async def test_filed_recordings_and_the_link_secret(database_url: str) -> None:
+    """The link secret is created once and shared; a recording is filed once; its Zendesk upload is kept."""
+    first, second = await open_db(database_url), await open_db(database_url)
+    assert await first.schema_version() == 3
+    secret = await first.link_secret(b"\x01" * 32)
+    assert secret == b"\x01" * 32
+    assert await second.link_secret(b"\x02" * 32) == secret  # another instance, or a restart: the same secret
+    sid = "RE" + "a" * 32
+    assert await first.filed_recording(sid) is None
+    filed = FiledRecording(sid, "AC" + "b" * 32, EVENT.call_sid, "https://api.twilio.com/x", 2, at(10.0))
+    assert await first.file_recording(filed) == filed
+    again = await second.file_recording(FiledRecording(sid, "AC" + "c" * 32, "CA2", "https://y", 1, at(20.0)))
+    assert again == filed  # the first filing stands: its time is what a link's lifetime counts from
+    await second.save_upload(sid, "tok1", "https://z/attachments/token/tok1/", now=at(30.0))
+    stored = await first.filed_recording(sid)
+    assert stored is not None
+    assert (stored.upload_token, stored.upload_url, stored.uploaded_at) == (
+        "tok1",
+        "https://z/attachments/token/tok1/",
+        at(30.0),
+    )
+    await first.close()
+    await second.close()
+
+
 async def test_migrations_are_versioned(tmp_path: Path) -> None:
     """A new file is migrated to the latest version; opening it again changes nothing."""
     path = tmp_path / "b.db"
@@ -300,3 +325,31 @@ async def test_an_outbox_written_before_typed_actions_is_still_delivered(tmp_pat
     assert voice_comments(made) == [voice]
     assert [c["body"] for c in made["comments"] if c["type"] == "Comment"][-1] == "Transcription: hi"
     assert {(pop["kind"], pop["agent_id"]) for pop in snapshot["displays"]} == {("user", 1001), ("ticket", 1001)}
+
+
+async def test_a_postgres_database_of_the_first_released_schema_is_upgraded(pg_url: str) -> None:
+    """A PostgreSQL database at v1 gains the recordings tables (v3) and keeps its outbox."""
+    import asyncpg
+
+    from bridge.store.postgres import MIGRATIONS as PG_MIGRATIONS
+    from bridge.store.postgres import PostgresStore
+
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(PG_MIGRATIONS[0])
+        await conn.execute(
+            "CREATE TABLE bridge_schema (version INTEGER NOT NULL); INSERT INTO bridge_schema VALUES (1)"
+        )
+        await conn.execute(
+            "INSERT INTO actions (key, kind, call_sid, payload, next_at, created_at, updated_at)"
+            " VALUES ('tel:+14155550123:user', 'find_caller', $1, '{\"phone\": \"+14155550123\"}', 0, 1, 1)",
+            EVENT.call_sid,
+        )
+    finally:
+        await conn.close()
+    store = await PostgresStore.open(pg_url)
+    assert await store.schema_version() == len(PG_MIGRATIONS) == 3
+    (row,) = await store.claim(at(5.0), 10, lease=60)
+    assert row.action == FindCaller(EVENT.call_sid, "+14155550123")
+    assert await store.filed_recording("RE" + "0" * 32) is None
+    await store.close()

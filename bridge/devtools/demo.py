@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import socket
 import tempfile
@@ -12,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+import aiohttp
 from aiohttp import web
 
 from bridge.app import create_app
@@ -19,6 +21,7 @@ from bridge.appkeys import CLOCK, RECONCILER, STORE
 from bridge.core.clock import Clock, system_clock
 from bridge.devtools.replay import ReplayReport, replay_files
 from bridge.devtools.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
+from bridge.devtools.twilio_media import FakeTwilio, create_fake_twilio_apps
 from bridge.devtools.waiting import wait_until
 from bridge.ops.reconcile import Reconciler
 from bridge.ops.settings import Settings
@@ -59,6 +62,7 @@ class LocalBridge:
     app: web.Application
     sandbox: Sandbox
     settings: Settings
+    twilio: FakeTwilio
 
     async def replay(self, paths: Sequence[Path], **options: Any) -> ReplayReport:
         """Replay recordings against this bridge."""
@@ -113,6 +117,11 @@ async def local_bridge(
     sock = _listening_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     token = overrides.pop("twilio_auth_token", None) or secrets.token_hex(16)
+    # Twilio's media API, as an account with "Enforce HTTP Auth on Media URLs" on has it.
+    twilio = FakeTwilio(token)
+    twilio_api, twilio_media = create_fake_twilio_apps(twilio)
+    twilio_runners = [await _serve(twilio_media), await _serve(twilio_api)]
+    twilio.media_base = twilio_runners[0][1]
     values: dict[str, Any] = {
         "public_url": url,
         "twilio_auth_token": token,
@@ -122,6 +131,7 @@ async def local_bridge(
         "database_url": f"sqlite:///{database}",
         "agents": dict(DEMO_AGENTS),
         "caller_id": DEMO_NUMBER,
+        "twilio_api_url": twilio_runners[1][1],
         **overrides,
     }
     settings = Settings(**values)
@@ -130,10 +140,12 @@ async def local_bridge(
     await runner.setup()
     await web.SockSite(runner, sock).start()
     try:
-        yield LocalBridge(url, zendesk_url, token, app, sandbox_app[SANDBOX], settings)
+        yield LocalBridge(url, zendesk_url, token, app, sandbox_app[SANDBOX], settings, twilio)
     finally:
         await runner.cleanup()
         await sandbox_runner.cleanup()
+        for twilio_runner, _ in twilio_runners:
+            await twilio_runner.cleanup()
 
 
 def render(snapshot: dict[str, Any]) -> str:
@@ -181,7 +193,23 @@ def render(snapshot: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None) -> int:
+async def play_links(snapshot: dict[str, Any]) -> list[str]:
+    """Fetch every voice comment's recording link as a browser would, with no credentials; describe each."""
+    lines = []
+    async with aiohttp.ClientSession() as session:
+        for ticket in snapshot["tickets"]:
+            for comment in ticket["comments"]:
+                link = comment.get("data", {}).get("recording_url") if comment["type"] == "VoiceComment" else None
+                if not link:
+                    continue
+                async with session.get(link) as response:
+                    body = await response.read()
+                    kind = response.headers.get("Content-Type", "?")
+                lines.append(f"  ticket #{ticket['id']}: HTTP {response.status}, {kind}, {len(body)} bytes  {link}")
+    return lines
+
+
+async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None, *, hold: bool = False) -> int:
     """Run the whole demo and print what Zendesk received; return an exit code."""
     paths = list(recordings) if recordings else sorted(RECORDINGS.glob("*.jsonl"))
     with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
@@ -195,5 +223,19 @@ async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None) -> int
                 return 1
             await bridge.settle()
             print("Outbox empty: every action was delivered.\n", file=out)
-            print(render(bridge.sandbox.snapshot()), file=out)
+            snapshot = bridge.sandbox.snapshot()
+            print(render(snapshot), file=out)
+            played = await play_links(snapshot)
+            print(
+                "\nRecording links, just played with no credentials (the bridge streams them from a fake Twilio",
+                file=out,
+            )
+            print(
+                "that demands Basic auth, as with Enforce HTTP Auth on Media URLs; the audio is 3 s of silence):",
+                file=out,
+            )
+            print("\n".join(played) if played else "  (none)", file=out)
+            if hold:
+                print("\nServing these links until Ctrl-C.", file=out, flush=True)
+                await asyncio.Event().wait()
     return 0

@@ -199,6 +199,7 @@ class Sandbox:
         self.tickets: dict[int, dict[str, Any]] = {}
         self.displays: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.uploads: dict[str, dict[str, Any]] = {}  # by token: the attachment and its bytes
         self._rules: list[FaultRule] = []
         self._random: random.Random | None = None
         self._random_config: dict[str, Any] | None = None
@@ -220,6 +221,7 @@ class Sandbox:
         self.tickets = {}
         self.displays = []
         self.requests = []
+        self.uploads = {}
         self._hits.clear()
         self._next_user_id = FIRST_USER_ID
         self._next_ticket_id = 1
@@ -586,6 +588,35 @@ class Sandbox:
         self._append_comments(ticket, comments, now)
         return copy.deepcopy(ticket)
 
+    def upload(self, filename: str, content_type: str, data: bytes, base_url: str) -> dict[str, Any]:
+        """Store a file as `POST /api/v2/uploads` does and return its `upload` (token and attachment)."""
+        if not filename:
+            raise _record_invalid({"filename": "Filename: is required"})
+        token = f"tok{len(self.uploads) + 1:04d}{random.Random(len(self.uploads)).getrandbits(40):010x}"
+        attachment = {
+            "id": 9000 + len(self.uploads) + 1,
+            "file_name": filename,
+            "content_type": content_type,
+            "size": len(data),
+            "content_url": f"{base_url}/attachments/token/{token}/?name={filename}",
+        }
+        self.uploads[token] = {"attachment": attachment, "data": data, "attached": False}
+        return {"token": token, "attachment": copy.deepcopy(attachment), "attachments": [copy.deepcopy(attachment)]}
+
+    def delete_upload(self, token: str) -> None:
+        """Delete an upload no comment uses yet, or raise 404."""
+        upload = self.uploads.get(token)
+        if upload is None or upload["attached"]:
+            raise _not_found()
+        del self.uploads[token]
+
+    def attachment(self, token: str) -> tuple[dict[str, Any], bytes]:
+        """Return an attachment and its bytes by the token in its content_url."""
+        upload = self.uploads.get(token)
+        if upload is None:
+            raise _not_found()
+        return upload["attachment"], upload["data"]
+
     def display(self, agent_id: int, kind: str, target_id: int) -> None:
         """Record a screen pop of a user or ticket to an agent, or raise 404 for a bad agent or target."""
         targets = self.users if kind == "user" else self.tickets
@@ -604,7 +635,10 @@ class Sandbox:
             elif not isinstance(public, bool):
                 errors["comment"] = "Comment: public must be true or false"
             else:
-                comments.append({"type": "Comment", "body": text, "public": public})
+                made: dict[str, Any] = {"type": "Comment", "body": text, "public": public}
+                if "uploads" in fields:
+                    made["attachments"] = self._attachments(fields["uploads"], errors)
+                comments.append(made)
         voice = src.get("voice_comment")
         if voice is not None:
             if isinstance(voice, dict):
@@ -619,6 +653,21 @@ class Sandbox:
             else:
                 errors["voice_comment"] = "Voice comment: must be an object"
         return comments
+
+    def _attachments(self, tokens: Any, errors: dict[str, str]) -> list[dict[str, Any]]:
+        """Resolve a comment's upload tokens; Zendesk refuses an unknown or already used one."""
+        found = []
+        for token in tokens if isinstance(tokens, list) else [tokens]:
+            upload = self.uploads.get(token) if isinstance(token, str) else None
+            if upload is None or upload["attached"]:
+                errors["uploads"] = f"Uploads: {token!r} is not a valid upload token"
+                continue
+            found.append(upload)
+        if "uploads" in errors:
+            return []
+        for upload in found:
+            upload["attached"] = True
+        return [copy.deepcopy(upload["attachment"]) for upload in found]
 
     def _render_voice_comment(self, voice: dict[str, Any]) -> str:
         parts = [f"Call from: {_one_line(voice.get('from') or 'unknown')}"]
@@ -792,6 +841,24 @@ async def _create_voice_ticket(request: web.Request) -> web.Response:
     return _json({"ticket": request.app[SANDBOX].create_voice_ticket(body)}, 201)
 
 
+async def _upload(request: web.Request) -> web.Response:
+    data = await request.read()
+    content_type = request.headers.get(hdrs.CONTENT_TYPE, "application/binary")
+    base = f"{request.scheme}://{request.host}"
+    upload = request.app[SANDBOX].upload(request.query.get("filename", ""), content_type, data, base)
+    return _json({"upload": upload}, 201)
+
+
+async def _delete_upload(request: web.Request) -> web.Response:
+    request.app[SANDBOX].delete_upload(request.match_info["token"])
+    return web.Response(status=204)
+
+
+async def _download_attachment(request: web.Request) -> web.Response:
+    attachment, data = request.app[SANDBOX].attachment(request.match_info["token"])
+    return web.Response(body=data, content_type=attachment["content_type"])
+
+
 async def _list_tickets(request: web.Request) -> web.Response:
     tickets = request.app[SANDBOX].list_tickets(request.query.get("external_id"))
     return _json({"tickets": tickets, "count": len(tickets)})
@@ -897,6 +964,8 @@ _API_ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/v2/users", _create_user),
     ("GET", "/api/v2/search", _search),
     ("POST", "/api/v2/channels/voice/tickets", _create_voice_ticket),
+    ("POST", "/api/v2/uploads", _upload),
+    ("DELETE", "/api/v2/uploads/{token:[A-Za-z0-9]+}", _delete_upload),
     ("GET", "/api/v2/tickets", _list_tickets),
     ("GET", r"/api/v2/tickets/{id:\d+}", _show_ticket),
     ("GET", r"/api/v2/tickets/{id:\d+}/comments", _ticket_comments),
@@ -912,13 +981,14 @@ _API_ROUTES: list[tuple[str, str, Handler]] = [
 
 def create_sandbox_app(config: SandboxConfig | None = None) -> web.Application:
     """Build an aiohttp app serving one fresh Sandbox, reachable as `app[SANDBOX]`."""
-    app = web.Application(middlewares=[_sandbox_middleware])
+    app = web.Application(middlewares=[_sandbox_middleware], client_max_size=64 * 1024 * 1024)  # uploads
     app[SANDBOX] = Sandbox(config)
     for method, path, handler in _API_ROUTES:
         # Zendesk serves every endpoint both with and without the .json suffix.
         for suffix in ("", ".json"):
             app.router.add_route(method, path + suffix, handler)
     app.router.add_route("*", "/api/{tail:.*}", _unknown_endpoint)
+    app.router.add_get("/attachments/token/{token}/", _download_attachment)
     app.router.add_get("/sandbox/state", _control_state)
     app.router.add_post("/sandbox/reset", _control_reset)
     app.router.add_post("/sandbox/faults", _control_set_faults)

@@ -15,6 +15,8 @@ from twilio.rest import Client
 from bridge.app import authorization, open_store
 from bridge.core.clock import system_clock
 from bridge.core.phones import is_client
+from bridge.devtools.twilio_media import silent_mp3
+from bridge.ops.recordings import TwilioMedia
 from bridge.ops.settings import ConfigError, Settings, load_settings, mask_url
 from bridge.zendesk.client import AuthFailed, NotFound, ZendeskClient, ZendeskError
 from webhooks.names import Route, route_url
@@ -46,6 +48,7 @@ async def run_checks() -> tuple[list[Check], Settings | None]:
     checks.append(await _database_check(settings))
     if settings.twilio_account_sid:
         checks += await _twilio_checks(settings)
+    checks.append(await _recordings_check(settings))
     return checks, settings
 
 
@@ -232,6 +235,58 @@ async def _caller_id_check(client: Client, caller_id: str) -> Check:
         f"{caller_id} is neither a number of this account nor a verified caller id: outbound calls would fail",
         "set CALLER_ID to one of the account's numbers (Phone Numbers > Manage > Active numbers)",
     )
+
+
+async def _recordings_check(settings: Settings) -> Check:
+    """Check the chosen RECORDINGS mode end to end: Twilio's media API for proxy, a Zendesk upload for zendesk."""
+    name = f"RECORDINGS={settings.recordings}"
+    if settings.recordings == "twilio":
+        return Check(
+            name, True, "links are Twilio's own URLs: they play only while Enforce HTTP Auth on Media URLs is off"
+        )
+    if settings.recordings == "zendesk":
+        return await _upload_check(name, settings)
+    if not settings.twilio_account_sid:
+        return Check(
+            name, True, "not checked end to end: set TWILIO_ACCOUNT_SID and the doctor asks Twilio's media API"
+        )
+    credentials = "the API key" if settings.twilio_api_key_sid else "the auth token"
+    async with aiohttp.ClientSession() as session:
+        try:
+            status = await TwilioMedia(session, settings).check_credentials(settings.twilio_account_sid)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Check(
+                name, False, f"Twilio's media API did not answer: {type(exc).__name__}", "check TWILIO_API_URL"
+            )
+    if status == 200:
+        return Check(name, True, f"Twilio's media API accepts {credentials}; links go to {settings.public_url}")
+    return Check(
+        name,
+        False,
+        f"Twilio's media API refused {credentials} ({status}): recording links would answer 502",
+        "set TWILIO_AUTH_TOKEN of TWILIO_ACCOUNT_SID, or a valid TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET pair",
+    )
+
+
+async def _upload_check(name: str, settings: Settings) -> Check:
+    """Upload a second of silence to Zendesk and delete it again: the token may upload attachments."""
+    if settings.zendesk_base_url is None or not (settings.zendesk_oauth_token or settings.zendesk_api_token):
+        return Check(name, False, "no Zendesk credentials to upload with", "set the Zendesk variables")
+    async with aiohttp.ClientSession() as session:
+        zendesk = ZendeskClient(session, settings.zendesk_base_url, authorization(settings), timeout=10)
+        audio = silent_mp3(1.0)
+        try:
+            upload = await zendesk.upload("bridge-doctor.mp3", audio, content_type="audio/mpeg", length=len(audio))
+            await zendesk.delete_upload(str(upload["token"]))
+        except ZendeskError as exc:
+            return Check(
+                name,
+                False,
+                f"Zendesk refused an upload: {exc}",
+                "let the integration agent add attachments (Admin Center > Objects and rules > Tickets > Settings > "
+                "Attachments), or use RECORDINGS=proxy",
+            )
+    return Check(name, True, "Zendesk accepts uploads from these credentials")
 
 
 def render(checks: list[Check], settings: Settings | None) -> str:

@@ -31,6 +31,10 @@ class Metrics:
             "bridge_zendesk_responses", "Zendesk answers by HTTP status (0: no answer)", ["status"],
             registry=self.registry,
         )  # fmt: skip
+        self.recordings = Counter(
+            "bridge_recording_requests", "Recording link requests, by the status the bridge answered", ["status"],
+            registry=self.registry,
+        )  # fmt: skip
         self.outbox_pending = Gauge("bridge_outbox_pending", "Actions waiting to be delivered", registry=self.registry)
         self.outbox_dead = Gauge("bridge_outbox_dead", "Dead letters awaiting an operator", registry=self.registry)
         self.outbox_oldest = Gauge(
@@ -40,6 +44,10 @@ class Metrics:
     def zendesk_answered(self, status: int) -> None:
         """Count one Zendesk answer."""
         self.zendesk.labels(str(status)).inc()
+
+    def recording_served(self, status: int) -> None:
+        """Count one answer to a recording link."""
+        self.recordings.labels(str(status)).inc()
 
     def render(self, stats: OutboxStats) -> bytes:
         """Return the exposition text, with the outbox gauges read just now."""

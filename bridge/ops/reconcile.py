@@ -62,7 +62,6 @@ class TwilioRest:
         self._http = AsyncTwilioHttpClient()
         self._account_sid = account_sid
         self._client = Client(account_sid, auth_token, http_client=self._http)
-        self._media_base = (base_url or TWILIO_API).rstrip("/")
         if base_url:
             self._client.api.base_url = base_url.rstrip("/")
 
@@ -114,8 +113,9 @@ class TwilioRest:
                     call_sid=call_sid,
                     at=_at(recording.start_time, now),
                     recording_sid=str(recording.sid),
-                    recording_url=f"{self._media_base}/2010-04-01/Accounts/{self._account_sid}/Recordings/"
-                    f"{recording.sid}",
+                    # Twilio's own RecordingUrl, as its callback would have said: it names the recording;
+                    # TWILIO_API_URL only says where to reach it, and the recording links follow that.
+                    recording_url=f"{TWILIO_API}/2010-04-01/Accounts/{self._account_sid}/Recordings/{recording.sid}",
                     recording_duration=_int(recording.duration),
                     recording_status=meaning,
                     recording_source=str(recording.source) if recording.source else None,

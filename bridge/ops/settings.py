@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bridge.core.calls import Policy
@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     record_dir: str | None = None
     screen_phone_agents: bool = True
     twilio_webhook_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: SecretStr | None = None
+    recordings: Literal["proxy", "zendesk", "twilio"] = "proxy"
+    recording_link_ttl_days: float | None = Field(None, gt=0)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "text"
 
@@ -139,6 +143,9 @@ class Settings(BaseSettings):
         "record_dir",
         "twilio_account_sid",
         "twilio_api_url",
+        "twilio_api_key_sid",
+        "twilio_api_key_secret",
+        "recording_link_ttl_days",
         mode="before",
     )
     @classmethod
@@ -158,6 +165,24 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"PUBLIC_URL {value!r} must start with https:// (or http:// for localhost)")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _api_key_pair(self) -> Settings:
+        if bool(self.twilio_api_key_sid) != (self.twilio_api_key_secret is not None):
+            raise ValueError("set both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET, or neither")
+        return self
+
+    @field_validator("recordings", mode="before")
+    @classmethod
+    def _recordings(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def twilio_media_auth(self, account_sid: str) -> tuple[str, str]:
+        """Return the Basic auth for Twilio's media API: the API key when set, else the account and its token."""
+        if self.twilio_api_key_sid and self.twilio_api_key_secret is not None:
+            return self.twilio_api_key_sid, self.twilio_api_key_secret.get_secret_value()
+        token = self.twilio_auth_token.get_secret_value() if self.twilio_auth_token else ""
+        return account_sid, token
 
     @property
     def zendesk_base_url(self) -> str | None:

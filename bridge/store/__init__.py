@@ -65,6 +65,21 @@ class OutboxStats:
     oldest_pending_age: float | None
 
 
+@dataclass(frozen=True)
+class FiledRecording:
+    """A recording the bridge linked in a voice comment: the only kind its recording links may fetch."""
+
+    sid: str  # RE…
+    account_sid: str  # AC…, whose credentials fetch it
+    call_sid: str
+    media_url: str  # Twilio's RecordingUrl, as its signed webhook gave it
+    channels: int  # 2 for a dual-channel conversation, 1 for a voicemail
+    filed_at: datetime
+    upload_token: str | None = None  # RECORDINGS=zendesk: the Zendesk upload holding the file
+    upload_url: str | None = None  # its attachment's content_url
+    uploaded_at: datetime | None = None
+
+
 class Store(Protocol):
     """Everything the bridge keeps; each method is one transaction."""
 
@@ -146,6 +161,22 @@ class Store(Protocol):
         """Count stored webhook events."""
         ...
 
+    async def link_secret(self, candidate: bytes) -> bytes:
+        """Return the recording-link signing secret, keeping `candidate` if none was stored before."""
+        ...
+
+    async def file_recording(self, recording: FiledRecording) -> FiledRecording:
+        """Remember a recording the bridge links to (once; a second filing keeps the first); return it."""
+        ...
+
+    async def filed_recording(self, sid: str) -> FiledRecording | None:
+        """Return a filed recording by its RecordingSid."""
+        ...
+
+    async def save_upload(self, sid: str, token: str, url: str, *, now: datetime) -> None:
+        """Remember the Zendesk upload that holds a filed recording."""
+        ...
+
     async def schema_version(self) -> int:
         """Return the applied schema version."""
         ...
@@ -185,6 +216,22 @@ def action_row(row: RowLike) -> ActionRow:
         created_at=from_epoch(row["created_at"]),
         last_error=row["last_error"],
         result=json.loads(row["result"]) if row["result"] else None,
+    )
+
+
+def filed_recording(row: RowLike) -> FiledRecording:
+    """Turn a `recordings` row into a FiledRecording."""
+    uploaded = row["uploaded_at"]
+    return FiledRecording(
+        sid=row["sid"],
+        account_sid=row["account_sid"],
+        call_sid=row["call_sid"],
+        media_url=row["media_url"],
+        channels=int(row["channels"]),
+        filed_at=from_epoch(row["filed_at"]),
+        upload_token=row["upload_token"],
+        upload_url=row["upload_url"],
+        uploaded_at=from_epoch(uploaded) if uploaded is not None else None,
     )
 
 

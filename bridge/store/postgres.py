@@ -27,11 +27,13 @@ from bridge.store import (
     DROPPED,
     PENDING,
     ActionRow,
+    FiledRecording,
     Ingested,
     OutboxStats,
     Reducer,
     action_row,
     action_values,
+    filed_recording,
 )
 from bridge.store.plan import (
     Cancel,
@@ -86,6 +88,25 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX actions_due ON actions (status, next_at);
     CREATE INDEX actions_by_call ON actions (call_sid);
+    """,
+    # v2: SQLite's v2 added the calls_unfinished index, which this store has had since v1; kept as a step so
+    # both stores count versions alike.
+    "SELECT 1",
+    # v3: recording links. Only recordings filed here may be fetched through the bridge, and the signing
+    # secret lives in the database so links outlive restarts, redeploys, several instances and a rotated token.
+    """
+    CREATE TABLE recordings (
+        sid TEXT PRIMARY KEY,
+        account_sid TEXT NOT NULL,
+        call_sid TEXT NOT NULL,
+        media_url TEXT NOT NULL,
+        channels INTEGER NOT NULL DEFAULT 1,
+        filed_at DOUBLE PRECISION NOT NULL,
+        upload_token TEXT,
+        upload_url TEXT,
+        uploaded_at DOUBLE PRECISION
+    );
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 ]
 
@@ -352,6 +373,50 @@ class PostgresStore:
         async with self._pool.acquire() as conn:
             state = await conn.fetchval("SELECT state FROM calls WHERE call_sid = $1", call_sid)
         return Call.model_validate_json(state) if state else None
+
+    async def link_secret(self, candidate: bytes) -> bytes:
+        """Return the recording-link signing secret, keeping `candidate` if none was stored before."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO secrets (name, value) VALUES ('recording_links', $1) ON CONFLICT DO NOTHING",
+                candidate.hex(),
+            )
+            value = await conn.fetchval("SELECT value FROM secrets WHERE name = 'recording_links'")
+        return bytes.fromhex(value)
+
+    async def file_recording(self, recording: FiledRecording) -> FiledRecording:
+        """Remember a recording the bridge links to (a second filing keeps the first); return it."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO recordings (sid, account_sid, call_sid, media_url, channels, filed_at)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sid) DO NOTHING""",
+                recording.sid,
+                recording.account_sid,
+                recording.call_sid,
+                recording.media_url,
+                recording.channels,
+                to_epoch(recording.filed_at),
+            )
+            row = await conn.fetchrow("SELECT * FROM recordings WHERE sid = $1", recording.sid)
+        assert row is not None
+        return filed_recording(row)
+
+    async def filed_recording(self, sid: str) -> FiledRecording | None:
+        """Return a filed recording by its RecordingSid."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM recordings WHERE sid = $1", sid)
+        return filed_recording(row) if row else None
+
+    async def save_upload(self, sid: str, token: str, url: str, *, now: datetime) -> None:
+        """Remember the Zendesk upload that holds a filed recording."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE recordings SET upload_token = $2, upload_url = $3, uploaded_at = $4 WHERE sid = $1",
+                sid,
+                token,
+                url,
+                to_epoch(now),
+            )
 
     async def count_events(self) -> int:
         """Count stored webhook events."""

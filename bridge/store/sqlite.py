@@ -23,11 +23,13 @@ from bridge.store import (
     DROPPED,
     PENDING,
     ActionRow,
+    FiledRecording,
     Ingested,
     OutboxStats,
     Reducer,
     action_row,
     action_values,
+    filed_recording,
 )
 from bridge.store.plan import (
     Cancel,
@@ -84,6 +86,22 @@ MIGRATIONS: list[str] = [
     # v2: reconciliation looks for unfinished calls by age on every round.
     """
     CREATE INDEX calls_unfinished ON calls (finished, updated_at);
+    """,
+    # v3: recording links. Only recordings filed here may be fetched through the bridge, and the signing
+    # secret lives in the database so links outlive restarts, redeploys and a rotated Twilio token.
+    """
+    CREATE TABLE recordings (
+        sid TEXT PRIMARY KEY,
+        account_sid TEXT NOT NULL,
+        call_sid TEXT NOT NULL,
+        media_url TEXT NOT NULL,
+        channels INTEGER NOT NULL DEFAULT 1,
+        filed_at REAL NOT NULL,
+        upload_token TEXT,
+        upload_url TEXT,
+        uploaded_at REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
 ]
 
@@ -445,6 +463,46 @@ class SqliteStore:
         """Postpone a call's next reconciliation."""
         async with self._transaction() as db:
             await db.execute("UPDATE calls SET updated_at = ? WHERE call_sid = ?", (to_epoch(now), call_sid))
+
+    async def link_secret(self, candidate: bytes) -> bytes:
+        """Return the recording-link signing secret, keeping `candidate` if none was stored before."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO secrets (name, value) VALUES ('recording_links', ?) ON CONFLICT DO NOTHING",
+                (candidate.hex(),),
+            )
+            async with db.execute("SELECT value FROM secrets WHERE name = 'recording_links'") as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        return bytes.fromhex(row[0])
+
+    async def file_recording(self, recording: FiledRecording) -> FiledRecording:
+        """Remember a recording the bridge links to (a second filing keeps the first); return it."""
+        async with self._transaction() as db:
+            await db.execute(
+                """INSERT INTO recordings (sid, account_sid, call_sid, media_url, channels, filed_at)
+                   VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING""",
+                (recording.sid, recording.account_sid, recording.call_sid, recording.media_url, recording.channels,
+                 to_epoch(recording.filed_at)),
+            )  # fmt: skip
+            async with db.execute("SELECT * FROM recordings WHERE sid = ?", (recording.sid,)) as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        return filed_recording(row)
+
+    async def filed_recording(self, sid: str) -> FiledRecording | None:
+        """Return a filed recording by its RecordingSid."""
+        async with self._db.execute("SELECT * FROM recordings WHERE sid = ?", (sid,)) as cursor:
+            row = await cursor.fetchone()
+        return filed_recording(row) if row else None
+
+    async def save_upload(self, sid: str, token: str, url: str, *, now: datetime) -> None:
+        """Remember the Zendesk upload that holds a filed recording."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE recordings SET upload_token = ?, upload_url = ?, uploaded_at = ? WHERE sid = ?",
+                (token, url, to_epoch(now), sid),
+            )
 
     async def count_events(self) -> int:
         """Count stored webhook events."""

@@ -215,3 +215,44 @@ class ZendeskClient:
         """Return one user."""
         data = await self.request("GET", f"/api/v2/users/{quote(str(user_id))}.json")
         return dict(data["user"])
+
+    async def delete_upload(self, token: str) -> None:
+        """Delete an upload that no comment uses (Zendesk docs, "Ticket Attachments": Delete Upload)."""
+        await self.request("DELETE", f"/api/v2/uploads/{quote(token)}.json")
+
+    async def upload(self, filename: str, data: Any, *, content_type: str, length: int | None) -> dict[str, Any]:
+        """Upload a file, streamed from `data`, and return Zendesk's `upload` (its token and attachment).
+
+        Zendesk docs, "Ticket Attachments": POST /api/v2/uploads?filename=…, the raw bytes as the body; the
+        token must then be put in a comment's `uploads`, or Zendesk deletes the file when it expires.
+        """
+        path = "/api/v2/uploads.json"
+        headers = {**self._headers, "Content-Type": content_type}
+        if length is not None:
+            headers["Content-Length"] = str(length)  # a known length, so the body is not sent chunked
+        # A recording takes longer to send than a JSON body: bound the wait for each read, not the whole.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total)
+        try:
+            async with self._session.post(
+                self._base + path, params={"filename": filename}, data=data, headers=headers, timeout=timeout
+            ) as response:
+                text = await response.text()
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except TimeoutError as exc:
+            self._on_answer(0)
+            raise Unreachable(f"POST {path}: timed out") from exc
+        except aiohttp.ClientError as exc:
+            self._on_answer(0)
+            raise Unreachable(f"POST {path}: {type(exc).__name__}: {exc}") from exc
+        self._on_answer(status)
+        if 200 <= status < 300:
+            return dict(json.loads(text)["upload"])
+        message = f"POST {path}: HTTP {status}"
+        if status == 429:
+            raise RateLimited(message, retry_after=parse_retry_after(retry_after, now=self._clock()), body=text)
+        if status in (401, 403):
+            raise AuthFailed(message, status=status, body=text)
+        if status >= 500:
+            raise ServerBroken(message, status=status, body=text)
+        raise Invalid(message, status=status, body=text)

@@ -35,7 +35,8 @@ from bridge.core.events import CallEvent, EventKind
 from bridge.core.phones import digits, mask_text
 from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
-from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store
+from bridge.ops.recordings import MediaError, RecordingFiler, TwilioMedia
+from bridge.store import DEAD, DONE, DROPPED, ActionRow, FiledRecording, Store
 from bridge.zendesk.client import (
     AuthFailed,
     Invalid,
@@ -115,6 +116,25 @@ Outcome = Done | Dropped | Settled
 
 
 VOICE_TYPES = ("VoiceComment", "TpeVoiceComment")
+# The bridge's TwiML records answered calls with record-from-answer-dual and voicemail with <Record>, mono.
+DUAL, MONO = 2, 1
+VIA_VOICEMAIL = 44
+# Zendesk docs, "Attaching files to tickets via API": an upload's token expires after 60 minutes.
+UPLOAD_FRESH = timedelta(minutes=50)
+ATTACH_NOTE = "Call recording, stored in Zendesk."
+
+
+@dataclass(frozen=True)
+class RecordingLinks:
+    """How voice comments link their recording (RECORDINGS); a Deliverer without one keeps Twilio's URL."""
+
+    filer: RecordingFiler
+    media: TwilioMedia | None = None  # RECORDINGS=zendesk: upload the file, fetched from here, to Zendesk
+
+
+def _holds(url: str) -> Callable[[dict[str, Any]], bool]:
+    """Match a comment that carries the attachment at `url`."""
+    return lambda comment: any(item.get("content_url") == url for item in comment.get("attachments") or [])
 
 
 def describe(row: ActionRow) -> str:
@@ -150,8 +170,16 @@ def _pick_user(users: list[dict[str, Any]], e164: str) -> dict[str, Any] | None:
 class Deliverer:
     """Carry out one action against Zendesk (or, for timers, against the state machine)."""
 
-    def __init__(self, zendesk: ZendeskClient, store: Store, ingest: Ingest, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        zendesk: ZendeskClient,
+        store: Store,
+        ingest: Ingest,
+        clock: Clock = system_clock,
+        recordings: RecordingLinks | None = None,
+    ) -> None:
         """Bind the client, the store that caches caller look-ups, and the ingest that timers feed back into."""
+        self._recordings = recordings
         self._zendesk = zendesk
         self._store = store
         self._ingest = ingest
@@ -177,7 +205,8 @@ class Deliverer:
                 # A ticket carries exactly one voice comment, so any voice comment there is ours.
                 if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("type") in VOICE_TYPES):
                     return Done({"ticket_id": ticket_id, "found": True})
-                await self._zendesk.update_ticket(ticket_id, {"voice_comment": comment.wire()})
+                voice = await self._comment_recording(row.call_sid, comment.wire(), ticket_id)
+                await self._zendesk.update_ticket(ticket_id, {"voice_comment": voice})
                 return Done({"ticket_id": ticket_id})
             case AddNote(body=body):
                 ticket_id = _ticket_of(row, deps)
@@ -185,6 +214,63 @@ class Deliverer:
                     return Done({"ticket_id": ticket_id, "found": True})
                 await self._zendesk.update_ticket(ticket_id, {"comment": {"body": body, "public": False}})
                 return Done({"ticket_id": ticket_id})
+
+    async def _comment_recording(self, call_sid: str, voice: dict[str, Any], ticket_id: int) -> dict[str, Any]:
+        """Link an answered call's recording as RECORDINGS says, attaching it to the ticket first in zendesk mode."""
+        if self._recordings is None or not voice.get("recording_url"):
+            return voice
+        filer, media = self._recordings.filer, self._recordings.media
+        if media is None:
+            return await filer.proxied(call_sid, voice, DUAL)
+        filed = await filer.file(call_sid, voice["recording_url"], DUAL)
+        if filed is None:
+            return voice
+        url = filed.upload_url
+        # An earlier attempt may have attached the file and lost the answer: attach it once only.
+        if url is None or not await self._has_comment(ticket_id, _holds(url)):
+            token, url = await self._upload(filed, media)
+            note = {"body": ATTACH_NOTE, "public": False, "uploads": [token]}
+            await self._zendesk.update_ticket(ticket_id, {"comment": note})
+        return {**voice, "recording_url": url}
+
+    async def _ticket_recording(self, create: CreateTicket, ticket: dict[str, Any]) -> dict[str, Any]:
+        """Link the recording of a ticket created with its voice comment (voicemail, TICKET_ON=end)."""
+        voice = ticket.get("voice_comment")
+        if self._recordings is None or not isinstance(voice, dict) or not voice.get("recording_url"):
+            return ticket
+        channels = MONO if create.ticket.via_id == VIA_VOICEMAIL else DUAL
+        filer, media = self._recordings.filer, self._recordings.media
+        if media is None:
+            return {**ticket, "voice_comment": await filer.proxied(create.call_sid, voice, channels)}
+        filed = await filer.file(create.call_sid, voice["recording_url"], channels)
+        if filed is None:
+            return ticket
+        token, url = await self._upload(filed, media)
+        comment = {**(ticket.get("comment") or {"body": ATTACH_NOTE, "public": False}), "uploads": [token]}
+        return {**ticket, "comment": comment, "voice_comment": {**voice, "recording_url": url}}
+
+    async def _upload(self, filed: FiledRecording, media: TwilioMedia) -> tuple[str, str]:
+        """Stream a recording from Twilio into a Zendesk upload, or reuse an earlier attempt's unexpired one."""
+        now = self._clock()
+        if filed.upload_token and filed.upload_url and filed.uploaded_at and now - filed.uploaded_at < UPLOAD_FRESH:
+            return filed.upload_token, filed.upload_url
+        try:
+            async with media.fetch(filed) as source:
+                upload = await self._zendesk.upload(
+                    f"{filed.sid}.mp3",
+                    source.content,
+                    content_type=source.headers.get("Content-Type", "audio/mpeg"),
+                    length=source.content_length,
+                )
+        except MediaError as exc:
+            if exc.status == 404:
+                raise Invalid(f"recording {filed.sid} is no longer at Twilio: nothing to upload", status=404) from exc
+            raise ServerBroken(f"fetching recording {filed.sid} from Twilio: {exc}", status=exc.status) from exc
+        token, url = str(upload["token"]), str(upload["attachment"]["content_url"])
+        await self._store.save_upload(filed.sid, token, url, now=now)
+        log.info("call %s: recording %s uploaded to Zendesk (%s bytes)", filed.call_sid, filed.sid,
+                 upload["attachment"].get("size"))  # fmt: skip
+        return token, url
 
     async def _has_comment(self, ticket_id: int, same: Callable[[dict[str, Any]], bool]) -> bool:
         """Tell whether an earlier attempt's comment is already on the ticket (its answer may have been lost)."""
@@ -223,6 +309,7 @@ class Deliverer:
             existing = await self._zendesk.tickets_by_external_id(call_sid)
             if existing:
                 return Done({"ticket_id": int(existing[0]["id"]), "found": True})
+        ticket = await self._ticket_recording(create, ticket)
         try:
             created = await self._zendesk.create_voice_ticket(ticket, agent)
         except Invalid as exc:

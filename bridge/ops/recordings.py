@@ -1,0 +1,326 @@
+"""Recording links: file what a voice comment links to, sign the link, and stream the audio from Twilio.
+
+Zendesk stores a voice comment's `recording_url` and the agent's browser fetches it. With "Enforce HTTP
+Auth on Media URLs" on (Twilio docs: "Prevent unauthorized access to your Programmable Voice Media with
+HTTP Basic Auth"; on by default for accounts created since July 2023) Twilio's own media URL answers 401
+to that browser. With RECORDINGS=proxy the link points at the bridge instead: it carries a signature bound
+to one recording, and the bridge streams the file from Twilio with Basic auth. Only recordings the bridge
+filed (linked in a voice comment) can be fetched, and every refusal is decided without contacting Twilio.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import hdrs, web
+
+from bridge.core.clock import Clock, system_clock
+from bridge.ops.settings import Settings
+from bridge.store import FiledRecording, Store
+
+log = logging.getLogger("bridge.recordings")
+
+ROUTE = "/recordings/{sid}.mp3"
+SECRET_BYTES = 32
+# Twilio's RecordingUrl: https://api.twilio.com/2010-04-01/Accounts/{AC}/Recordings/{RE}, no extension
+# (Twilio docs: "Recordings resource", RecordingUrl; the media file is that URL plus .mp3 or .wav).
+_TWILIO_RECORDING = re.compile(
+    r"^(?P<origin>https://[A-Za-z0-9.-]+)/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})"
+    r"/Recordings/(?P<sid>RE[0-9a-fA-F]{32})(?:\.(?:mp3|wav))?(?:\?.*)?$"
+)
+RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+# Headers of Twilio's answer that the player needs: what the bytes are, how many, which range, and
+# what lets it resume or seek (RFC 9110 §14 and §15.3.7).
+_PASSED_HEADERS = (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH, hdrs.CONTENT_RANGE, hdrs.ACCEPT_RANGES, hdrs.ETAG,
+                   hdrs.LAST_MODIFIED)  # fmt: skip
+# Agents' browsers may cache the audio, shared caches may not: it is a customer's voice.
+CACHE_CONTROL = "private, max-age=3600"
+CHUNK = 64 * 1024
+# Per client address: a player asks for a few ranges per recording; 60 at once then one a second is far
+# above any agent's use and far below what guessing signatures would need.
+BURST, PER_SECOND = 60, 1.0
+_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10, sock_read=30)
+
+
+@dataclass(frozen=True)
+class TwilioRecording:
+    """A recording named by Twilio's RecordingUrl."""
+
+    origin: str
+    account_sid: str
+    sid: str
+
+
+def parse_recording_url(url: str | None) -> TwilioRecording | None:
+    """Return the account and recording a Twilio RecordingUrl names, or None for anything else."""
+    match = _TWILIO_RECORDING.match(url or "")
+    if match is None:
+        return None
+    host = urlsplit(match["origin"]).hostname or ""
+    if host != "twilio.com" and not host.endswith(".twilio.com"):
+        return None  # a signed webhook named it, but the bridge only ever sends Twilio's credentials to Twilio
+    return TwilioRecording(match["origin"], match["account"], match["sid"])
+
+
+class LinkSigner:
+    """Sign and check recording links with the secret kept in the database."""
+
+    def __init__(self, secret: bytes, public_url: str, ttl_days: float | None = None) -> None:
+        """Bind the secret, the bridge's public URL and the optional lifetime of a link."""
+        self._secret = secret
+        self._public_url = public_url.rstrip("/")
+        self._ttl = timedelta(days=ttl_days) if ttl_days else None
+
+    def signature(self, sid: str) -> str:
+        """Return the signature that binds a link to this one recording (HMAC-SHA256, 256 bits)."""
+        mac = hmac.new(self._secret, f"recording-link\n{sid}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def link(self, sid: str) -> str:
+        """Return the public link to a recording."""
+        return f"{self._public_url}/recordings/{sid}.mp3?sig={self.signature(sid)}"
+
+    def valid(self, sid: str, signature: str) -> bool:
+        """Tell whether a signature is this recording's (compared in constant time)."""
+        return hmac.compare_digest(self.signature(sid).encode(), signature.encode("utf-8", "replace"))
+
+    def expired(self, recording: FiledRecording, now: datetime) -> bool:
+        """Tell whether RECORDING_LINK_TTL_DAYS has run out since the recording was filed."""
+        return self._ttl is not None and now >= recording.filed_at + self._ttl
+
+
+async def load_signer(store: Store, settings: Settings) -> LinkSigner:
+    """Return the signer, creating the database's secret the first time any instance starts."""
+    secret = await store.link_secret(secrets.token_bytes(SECRET_BYTES))
+    return LinkSigner(secret, settings.public_url, settings.recording_link_ttl_days)
+
+
+class ClientLimiter:
+    """A token bucket per client address, so one address cannot hammer the links (or guess at them)."""
+
+    def __init__(
+        self, burst: int = BURST, per_second: float = PER_SECOND, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Allow `burst` requests at once, refilled at `per_second`."""
+        self._burst = float(burst)
+        self._rate = per_second
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, client: str) -> bool:
+        """Take one request from the client's bucket; False when it is empty."""
+        now = self._clock()
+        if len(self._buckets) > 10_000:  # forget full buckets so the map stays bounded
+            horizon = self._burst / self._rate
+            self._buckets = {key: value for key, value in self._buckets.items() if now - value[1] < horizon}
+        tokens, stamp = self._buckets.get(client, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - stamp) * self._rate)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, now)
+            return False
+        self._buckets[client] = (tokens - 1.0, now)
+        return True
+
+
+def client_address(request: web.BaseRequest) -> str:
+    """Name the client: the last X-Forwarded-For hop (what Heroku's or Fly's proxy saw), else the peer."""
+    forwarded = request.headers.get(hdrs.X_FORWARDED_FOR, "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    return hops[-1] if hops else (request.remote or "unknown")
+
+
+class MediaError(Exception):
+    """Twilio did not hand over a recording; `status` is its HTTP status, 0 when it did not answer."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        """Keep Twilio's status."""
+        super().__init__(message)
+        self.status = status
+
+
+class TwilioMedia:
+    """Fetch recordings from Twilio's media API over the bridge's own session for Twilio."""
+
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
+        """Bind the session and the credentials."""
+        self._session = session
+        self._settings = settings
+
+    def url(self, recording: FiledRecording) -> str:
+        """Return where the MP3 is: TWILIO_API_URL when set (a proxy, the tests' fake), else Twilio's host."""
+        parsed = parse_recording_url(recording.media_url)
+        origin = parsed.origin if parsed else "https://api.twilio.com"
+        base = (self._settings.twilio_api_url or origin).rstrip("/")
+        return f"{base}/2010-04-01/Accounts/{recording.account_sid}/Recordings/{recording.sid}.mp3"
+
+    @asynccontextmanager
+    async def fetch(self, recording: FiledRecording, byte_range: str | None = None) -> AsyncIterator[Any]:
+        """Open the MP3 at Twilio with Basic auth, following the redirect to its media host.
+
+        aiohttp drops the Authorization header when a redirect leaves the origin (aiohttp docs, "Client
+        reference": redirects to another origin strip it), so the credentials go to
+        api.twilio.com only and never to the media host. A dual-channel recording is asked for as one
+        stereo file with RequestedChannels=2, the media-fetch parameter Twilio's changelog "Dual-channel
+        Voice Conference Recordings" (2024-07-09) describes: it chooses a dual-channel file or a mono mix.
+        """
+        params = {"RequestedChannels": "2"} if recording.channels == 2 else {}
+        headers = {hdrs.AUTHORIZATION: self._authorization(recording.account_sid)}
+        if byte_range:
+            headers[hdrs.RANGE] = byte_range
+        opened = False
+        try:
+            async with self._session.get(
+                self.url(recording), params=params, headers=headers, timeout=_MEDIA_TIMEOUT
+            ) as response:
+                if response.status not in (200, 206, 416):
+                    message = f"Twilio answered {response.status} for recording {recording.sid}"
+                    raise MediaError(message, response.status)
+                opened = True
+                yield response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if opened:
+                raise  # a failure while the caller read the body is the caller's to handle
+            raise MediaError(f"Twilio's media API did not answer for {recording.sid}: {type(exc).__name__}") from exc
+
+    def _authorization(self, account_sid: str) -> str:
+        """Return the Basic Authorization header for an account's media."""
+        return aiohttp.encode_basic_auth(*self._settings.twilio_media_auth(account_sid))
+
+    async def check_credentials(self, account_sid: str) -> int:
+        """Return the status Twilio's API gives these credentials (200 when they work)."""
+        base = (self._settings.twilio_api_url or "https://api.twilio.com").rstrip("/")
+        url = f"{base}/2010-04-01/Accounts/{account_sid}/Recordings.json"
+        headers = {hdrs.AUTHORIZATION: self._authorization(account_sid)}
+        async with self._session.get(
+            url, params={"PageSize": "1"}, headers=headers, timeout=_MEDIA_TIMEOUT
+        ) as response:
+            return response.status
+
+
+def _refuse(status: int, error: str) -> web.Response:
+    """Answer a refusal with a JSON body and no caching."""
+    return web.json_response({"error": error}, status=status, headers={hdrs.CACHE_CONTROL: "no-store"})
+
+
+class RecordingProxy:
+    """Serve `GET /recordings/{sid}.mp3?sig=…`: check, then stream the recording from Twilio."""
+
+    def __init__(
+        self,
+        store: Store,
+        signer: LinkSigner,
+        media: TwilioMedia,
+        *,
+        clock: Clock = system_clock,
+        limiter: ClientLimiter | None = None,
+        on_answer: Callable[[int], None] = lambda status: None,
+    ) -> None:
+        """Bind what a request needs; `on_answer` counts each answer's status (metrics)."""
+        self._on_answer = on_answer
+        self._store = store
+        self._signer = signer
+        self._media = media
+        self._clock = clock
+        self._limiter = limiter or ClientLimiter()
+
+    async def respond(self, request: web.Request) -> web.StreamResponse:
+        """Answer a recording link, counting the answer."""
+        response = await self._respond(request)
+        self._on_answer(response.status)
+        return response
+
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
+        """Refuse what was not issued (403/404) before contacting Twilio; otherwise stream the audio."""
+        client = client_address(request)
+        sid = request.match_info.get("sid", "")
+        if not self._limiter.allow(client):
+            log.warning("recording %r for %s: 429 rate limited", sid[:34], client)
+            return web.json_response({"error": "too many requests"}, status=429, headers={hdrs.RETRY_AFTER: "1"})
+        if not RECORDING_SID.match(sid):
+            return self._refused(404, "no such recording", sid, client)
+        if not self._signer.valid(sid, request.query.get("sig", "")):
+            return self._refused(403, "invalid signature", sid, client)
+        recording = await self._store.filed_recording(sid)
+        if recording is None:
+            return self._refused(404, "no such recording", sid, client)
+        if self._signer.expired(recording, self._clock()):
+            return self._refused(403, "link expired", sid, client)
+        return await self._stream(request, recording, client)
+
+    @staticmethod
+    def _refused(status: int, reason: str, sid: str, client: str) -> web.Response:
+        """Log a refusal (never the signature) and answer it."""
+        log.warning("recording %r for %s: %s %s", sid[:34], client, status, reason)  # %r: the id is unchecked
+        return _refuse(status, reason)
+
+    async def _stream(self, request: web.Request, recording: FiledRecording, client: str) -> web.StreamResponse:
+        """Pass Twilio's bytes (and its status: 200, 206 or 416) through as they arrive, never buffering."""
+        byte_range = request.headers.get(hdrs.RANGE)
+        try:
+            async with self._media.fetch(recording, byte_range) as upstream:
+                headers = {name: upstream.headers[name] for name in _PASSED_HEADERS if name in upstream.headers}
+                headers.setdefault(hdrs.CONTENT_TYPE, "audio/mpeg")
+                headers.setdefault(hdrs.ACCEPT_RANGES, "bytes")
+                headers[hdrs.CACHE_CONTROL] = CACHE_CONTROL
+                response = web.StreamResponse(status=upstream.status, headers=headers)
+                await response.prepare(request)
+                log.info("recording %s of call %s for %s: %s%s", recording.sid, recording.call_sid, client,
+                         upstream.status, f" ({byte_range})" if byte_range else "")  # fmt: skip
+                try:
+                    if request.method != hdrs.METH_HEAD:
+                        async for chunk in upstream.content.iter_chunked(CHUNK):
+                            await response.write(chunk)
+                    await response.write_eof()
+                except (ConnectionError, aiohttp.ClientError, TimeoutError) as exc:
+                    # The player went away (it often does, to seek) or Twilio broke off: nothing left to answer.
+                    log.info("recording %s for %s: stream ended early (%s)", recording.sid, client, type(exc).__name__)
+                return response
+        except MediaError as exc:
+            if exc.status in (401, 403):
+                log.error("recording %s: Twilio refused the bridge's credentials (%s); check TWILIO_AUTH_TOKEN or "
+                          "TWILIO_API_KEY_SID/SECRET", recording.sid, exc.status)  # fmt: skip
+                return _refuse(502, "Twilio refused the bridge's credentials")
+            if exc.status == 404:
+                log.warning("recording %s: Twilio no longer has it (deleted?)", recording.sid)
+                return _refuse(404, "the recording is no longer at Twilio")
+            log.warning("recording %s: %s", recording.sid, exc)
+            return _refuse(502, "Twilio's media API failed")
+
+
+class RecordingFiler:
+    """File a voice comment's recording and rewrite its link for RECORDINGS=proxy (the outbox's side)."""
+
+    def __init__(self, store: Store, signer: LinkSigner, clock: Clock = system_clock) -> None:
+        """Bind the store that remembers filed recordings and the signer of their links."""
+        self._store = store
+        self._signer = signer
+        self._clock = clock
+
+    async def file(self, call_sid: str, url: str | None, channels: int) -> FiledRecording | None:
+        """Remember the recording a Twilio media URL names; None when it names none."""
+        parsed = parse_recording_url(url)
+        if parsed is None or url is None:
+            return None
+        media_url = url.split("?", 1)[0].removesuffix(".mp3").removesuffix(".wav")
+        filed = FiledRecording(parsed.sid, parsed.account_sid, call_sid, media_url, channels, self._clock())
+        return await self._store.file_recording(filed)
+
+    async def proxied(self, call_sid: str, voice_comment: dict[str, Any], channels: int) -> dict[str, Any]:
+        """Return the voice comment with its Twilio URL replaced by the bridge's signed link."""
+        filed = await self.file(call_sid, voice_comment.get("recording_url"), channels)
+        if filed is None:
+            return voice_comment
+        return {**voice_comment, "recording_url": self._signer.link(filed.sid)}
