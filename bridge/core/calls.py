@@ -196,8 +196,9 @@ def _moot_timers(call: Call, event: CallEvent) -> list[str]:
     ]
 
 
-def after_dial(direction: Direction | None, call_status: str | None, dial_status: str | None,
-               bridged: bool | None, voicemail: bool) -> AfterDial:  # fmt: skip
+def after_dial(
+    direction: Direction | None, call_status: str | None, dial_status: str | None, bridged: bool | None, voicemail: bool
+) -> AfterDial:
     """Decide what a caller hears when the <Dial> ends: nothing more, the voicemail, or an apology.
 
     The caller is gone only when the parent's CallStatus is terminal: with answerOnBridge an unanswered
@@ -524,8 +525,8 @@ def _decide_unrouted(call: Call, emit: Emit, notice: Notice, customer: str | Non
     is known, without a voice comment (there is no recording to play); a call that lasted 0 s is noise.
     """
     if not call.parent_duration:
-        notice("notice:no_ticket", f"call from {mask(call.from_number)} never reached the bridge's TwiML "
-               "and lasted 0 s: no ticket")  # fmt: skip
+        who = mask(call.from_number)
+        notice("notice:no_ticket", f"call from {who} never reached the bridge's TwiML and lasted 0 s: no ticket")
     else:
         ticket = VoiceTicket(
             via_id=VIA_INBOUND,

@@ -224,8 +224,8 @@ async def _caller_id_check(client: Client, caller_id: str) -> Check:
         owned = await client.incoming_phone_numbers.list_async(phone_number=caller_id, limit=1)
         verified = [] if owned else await client.outgoing_caller_ids.list_async(phone_number=caller_id, limit=1)
     except Exception as exc:
-        return Check("CALLER_ID at Twilio", False, f"could not list the account's numbers: {exc}"[:200],
-                     "check the credentials can read Phone Numbers")  # fmt: skip
+        detail = f"could not list the account's numbers: {exc}"[:200]
+        return Check("CALLER_ID at Twilio", False, detail, "check the credentials can read Phone Numbers")
     if owned or verified:
         kind = "a number of the account" if owned else "a verified caller id"
         return Check("CALLER_ID at Twilio", True, f"{caller_id} is {kind}")
