@@ -553,6 +553,9 @@ class Sandbox:
         if ticket_id not in self.tickets:
             raise _not_found()
         ticket = self.tickets[ticket_id]
+        if ticket["status"] == "closed":
+            # Zendesk refuses any update to a closed ticket (Zendesk docs: Tickets, "Update Ticket").
+            raise _record_invalid({"status": "Status: closed prevents ticket update"})
         src = body.get("ticket")
         if not isinstance(src, dict):
             raise _record_invalid({"ticket": "Ticket: is required"})
