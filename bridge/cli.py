@@ -36,6 +36,10 @@ def _demo(args: argparse.Namespace) -> int:
     logs.configure("info" if args.verbose else "error", "text")
     recordings = [Path(p) for p in args.recordings] or None
     with contextlib.suppress(KeyboardInterrupt):
+        if args.softphone:
+            from bridge.devtools.softphone_demo import run_softphone_demo
+
+            return asyncio.run(run_softphone_demo(sys.stdout))
         return asyncio.run(run_demo(sys.stdout, recordings, hold=args.serve))
     return 0
 
@@ -182,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", action="store_true", help="show the bridge's log")
     demo.add_argument(
         "--serve", action="store_true", help="keep serving (and the recording links playing) until Ctrl-C"
+    )
+    demo.add_argument(
+        "--softphone", action="store_true", help="serve the softphone page on a simulated device until Ctrl-C"
     )
     demo.set_defaults(func=_demo)
 

@@ -8,42 +8,21 @@ globals it talks to are fakes, installed before its scripts run: ZAFClient and T
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import AsyncIterator
 from html import escape
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from bridge.devtools.demo import LocalBridge
-from tests.conftest import BridgeFactory, recording, voice_comments
+from tests.conftest import ARTIFACTS, BridgeFactory, recording, voice_comments
 from tests.softphone_kit import other_key, softphone_settings, zendesk_jwt
 from tests.test_call_on_ticket import from_ticket, open_ticket
 
-CHROMIUM = Path(os.environ.get("BRIDGE_TEST_CHROMIUM", "/usr/bin/chromium"))
-HAVE_CHROMIUM = CHROMIUM.exists()
-# Flags for a closed network and a root user (Playwright adds its own headless ones).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]  # fmt: skip
 FAKES = Path(__file__).parent.parent / "bridge" / "devtools" / "fake_phone.js"
-ARTIFACTS = Path(os.environ.get("BRIDGE_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")) / "softphone"
+SHOTS = ARTIFACTS / "softphone"
 CALLER = "+14155550123"  # Dana Customer (2001) in the sandbox
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's chromium; skipped locally without it, a failure in CI (make test installs it as root)."""
-    if not HAVE_CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail(f"chromium is required in CI and is not at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip(f"no chromium at {CHROMIUM}: apt-get install chromium to run the browser tests")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def phone_context(browser: Browser) -> BrowserContext:
@@ -69,8 +48,8 @@ async def open_phone(context: BrowserContext, bridge: LocalBridge, token: str) -
 
 async def shot(page: Page, name: str) -> None:
     """Save a screenshot of the page's current state as a test artifact."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 async def fake_log(page: Page) -> list[Any]:

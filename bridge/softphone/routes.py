@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from string import Template
@@ -29,8 +30,9 @@ CALLER_ROUTE = "/softphone/caller"
 STATIC_PREFIX = "/softphone/static"
 SDK_ROUTE = "/softphone/sdk/twilio.min.js"
 STATIC = Path(__file__).parent / "static"
-# `npm ci` at build time puts the SDK here (package.json at the repository's root); it is never committed.
-SDK_FILE = Path(__file__).resolve().parents[2] / "node_modules" / "@twilio" / "voice-sdk" / "dist" / "twilio.min.js"
+# `npm ci` at build time (package.json at the repository's root) installs the SDK; it is never committed.
+SDK_PATH = Path("node_modules", "@twilio", "voice-sdk", "dist", "twilio.min.js")
+SDK_FILE = Path(__file__).resolve().parents[2] / SDK_PATH  # a checkout (make, tests, the demo)
 VOICE_TOKEN_TTL = 3600  # seconds; the page asks for a fresh one on the SDK's tokenWillExpire
 ASSETS = {"softphone.js": "text/javascript", "softphone.css": "text/css", "background.js": "text/javascript",
           "background.html": "text/html"}  # fmt: skip
@@ -50,6 +52,7 @@ class Softphone:
     public_key: str | None  # the app's PEM; None when neither set nor fetched
     problem: str | None  # why the softphone is not available, in words an admin can act on
     sessions: SessionSigner | None
+    sdk: Path | None  # the SDK's bundle, where the build put it
 
     def identity_of(self, agent_id: int) -> str | None:
         """Return the browser identity (`client:NAME` in AGENTS) of a Zendesk agent, if any."""
@@ -94,6 +97,14 @@ async def fetch_public_key(settings: Settings, authorization: str) -> str:
         return text.strip()
 
 
+def find_sdk() -> Path | None:
+    """Return where the build installed the SDK: beside the checkout, or in the working directory (an image)."""
+    for candidate in (SDK_FILE, Path.cwd() / SDK_PATH):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def setup(app: web.Application, settings: Settings, authorization: str | None) -> None:
     """Mount the softphone's routes, and load the app's key when the application starts."""
 
@@ -110,7 +121,7 @@ def setup(app: web.Application, settings: Settings, authorization: str | None) -
             log.warning("%s", problem)
         secret = settings.twilio_api_key_secret
         sessions = SessionSigner(secret.get_secret_value().encode()) if secret is not None else None
-        app[SOFTPHONE] = Softphone(settings, key, problem, sessions)
+        app[SOFTPHONE] = Softphone(settings, key, problem, sessions, find_sdk())
         yield
 
     app.cleanup_ctx.append(softphone_ctx)
@@ -138,7 +149,13 @@ async def page(request: web.Request) -> web.Response:
     except NotVerified as exc:
         log.warning("softphone page refused: %s", exc)
         return _message(401, "Not signed in", f"Zendesk's request could not be verified: {exc}.")
+    return render_page(softphone, agent_id, now)
+
+
+def render_page(softphone: Softphone, agent_id: int, now: datetime) -> web.Response:
+    """Serve a verified agent their phone, or a page saying why they have none."""
     identity = softphone.identity_of(agent_id)
+    assert softphone.sessions is not None  # the caller checked the softphone is available
     if identity is None:
         log.info("softphone page for Zendesk agent %s, who has no client: identity in AGENTS", agent_id)
         return _message(
@@ -204,9 +221,10 @@ async def asset(request: web.Request) -> web.FileResponse:
 
 async def sdk(request: web.Request) -> web.FileResponse:
     """Serve @twilio/voice-sdk's browser bundle, installed by npm at build time."""
-    if not SDK_FILE.exists():
+    path = request.app[SOFTPHONE].sdk
+    if path is None:
         raise web.HTTPServiceUnavailable(reason="the Twilio Voice SDK is not installed: run npm ci at build time")
-    return web.FileResponse(SDK_FILE, headers={"Content-Type": "text/javascript", "Cache-Control": "max-age=3600"})
+    return web.FileResponse(path, headers={"Content-Type": "text/javascript", "Cache-Control": "max-age=3600"})
 
 
 def _session(request: web.Request) -> Session:
