@@ -145,8 +145,9 @@ def test_the_zip_passes_zendesks_manifest_rules() -> None:
     assert top_bar["signed"] is True
     assert top_bar["size"] == {"width": "320px", "height": "500px"}
     assert manifest["location"]["support"]["background"]["url"] == "assets/background.html"
-    assert png_size(files["assets/logo.png"]) == (128, 128)
-    assert png_size(files["assets/logo-small.png"]) == (64, 64)
+    assert png_size(files["assets/logo.png"]) == (320, 320)  # Zendesk docs, "Styles and assets"
+    assert png_size(files["assets/logo-small.png"]) == (128, 128)
+    assert b'viewBox="0 0 18 18"' in files["assets/icon_top_bar.svg"]  # resized to 18x18 by Zendesk
     assert b"voice.dialout" in files["assets/background.js"]
     assert json.loads(files["translations/en.json"])["app"]["name"]
 

@@ -40,7 +40,7 @@ ASSETS = {"softphone.js": "text/javascript", "softphone.css": "text/css", "backg
 CSP = (
     "default-src 'self'; script-src 'self' https://static.zdassets.com; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self' https: wss:; media-src 'self' https: blob:; "
-    "frame-ancestors 'self' https://*.zendesk.com https://*.zdassets.com"
+    "frame-ancestors 'self' https://*.zendesk.com https://*.zdassets.com https://*.zdusercontent.com"
 )
 
 

@@ -86,21 +86,22 @@ def build(public_url: str) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in files.items():
             archive.writestr(name, text)
-        # Zendesk's app list shows these two sizes; drawn here so that nothing binary is committed.
-        archive.writestr("assets/logo.png", png_icon(128))
-        archive.writestr("assets/logo-small.png", png_icon(64))
+        # Zendesk docs, "Styles and assets": logo.png 320px and logo-small.png 128px square. Drawn here, so
+        # that nothing binary is committed; the large one without transparency (Zendesk rounds its corners).
+        archive.writestr("assets/logo.png", png_icon(320, background=(255, 255, 255, 255)))
+        archive.writestr("assets/logo-small.png", png_icon(128))
     return buffer.getvalue()
 
 
-def png_icon(size: int) -> bytes:
-    """Draw the app's logo, a green disc on transparency, as a PNG of `size` pixels square."""
+def png_icon(size: int, background: tuple[int, int, int, int] = (0, 0, 0, 0)) -> bytes:
+    """Draw the app's logo, a green disc, as an RGBA PNG of `size` pixels square."""
     rows = []
     centre, radius = (size - 1) / 2, size * 0.45
+    disc, back = bytes((3, 129, 90, 255)), bytes(background)
     for y in range(size):
         row = bytearray([0])  # filter: none
         for x in range(size):
-            inside = (x - centre) ** 2 + (y - centre) ** 2 <= radius**2
-            row += bytes((3, 129, 90, 255)) if inside else bytes(4)
+            row += disc if (x - centre) ** 2 + (y - centre) ** 2 <= radius**2 else back
         rows.append(bytes(row))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
