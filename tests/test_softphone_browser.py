@@ -140,7 +140,7 @@ async def test_click_to_call_dials_with_the_ticket_and_the_call_lands_on_that_ti
         connect = next(item for item in await fake_log(page) if item[0] == "connect")
         assert connect[1] == {"To": "+14155550199", "TicketId": str(ticket)}
         await expect(page.locator("#state")).to_have_text("Calling…")
-        await expect(page.locator("#call-ticket")).to_have_text(f"on ticket #{ticket}")
+        await expect(page.locator("#call-ticket")).to_have_text(f"Logged on ticket #{ticket}")
         await shot(page, "calling-from-ticket")
         await page.evaluate("window.__fake.answerRemote()")
         await expect(page.locator("#state")).to_have_text("In call")

@@ -155,7 +155,7 @@
     if (/^[0-9]+$/.test(ticket)) { params.TicketId = ticket; }
     $('call-peer').textContent = number;
     $('call-name').textContent = '';
-    $('call-ticket').textContent = params.TicketId ? 'on ticket #' + params.TicketId : '';
+    $('call-ticket').textContent = params.TicketId ? 'Logged on ticket #' + params.TicketId : '';
     $('call-title').textContent = 'Calling';
     $('duration').textContent = '0:00';
     setState('calling');
