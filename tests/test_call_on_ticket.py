@@ -13,6 +13,7 @@ from bridge.core.actions import CreateTicket, decode, encode
 from bridge.core.calls import Call, Policy, step
 from bridge.core.events import CallEvent, Direction, EventKind
 from bridge.devtools.demo import LocalBridge
+from bridge.devtools.sandbox import FaultRule
 from schemas.zendesk import Comment, VoiceTicket
 from tests.conftest import BridgeFactory, recording, voice_comments
 from webhooks.translate import ticket_id
@@ -130,3 +131,22 @@ async def test_a_closed_or_missing_ticket_falls_back_to_a_new_via_46_ticket(
         assert len(voice_comments(created[0])) == 1
         if status == "closed":
             assert len(bridge.sandbox.get_ticket(ticket)["comments"]) == 1  # untouched
+
+
+@pytest.mark.parametrize("ticket_on", ["answer", "end"])
+async def test_a_lost_answer_never_doubles_a_comment_on_the_existing_ticket(
+    make_bridge: BridgeFactory, tmp_path: Path, ticket_on: str
+) -> None:
+    """PUTs to the ticket land but their answers are lost: each retry looks first, so every comment is there once."""
+    async with make_bridge(ticket_on=ticket_on) as bridge:
+        ticket = open_ticket(bridge)
+        bridge.sandbox.add_faults([FaultRule("PUT", f"/api/v2/tickets/{ticket}", "drop_after", times=3)])
+        await bridge.replay([from_ticket(tmp_path, ticket)])
+        await bridge.settle_calls()
+        dropped = [r for r in bridge.sandbox.requests if r["fault"] == "drop_after" and r["method"] == "PUT"]
+        assert dropped  # the faults did hit the existing ticket's updates
+        comments = bridge.sandbox.get_ticket(ticket)["comments"]
+        bodies = [c["body"] for c in comments if c["type"] != "VoiceComment"]
+        assert len(bodies) == len(set(bodies))
+        assert len(voice_comments(bridge.sandbox.get_ticket(ticket))) == 1
+        assert [t["id"] for t in bridge.sandbox.list_tickets()] == [ticket]
