@@ -35,6 +35,7 @@ from bridge.ops.reconcile import Reconciler, TwilioRest
 from bridge.ops.recordings import ROUTE as RECORDING_ROUTE
 from bridge.ops.recordings import RecordingFiler, RecordingProxy, TwilioMedia, load_signer
 from bridge.ops.settings import ConfigError, Settings
+from bridge.softphone import routes as softphone
 from bridge.store import Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
@@ -170,6 +171,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
 
     app.cleanup_ctx.extend([store_ctx, session_ctx, recordings_ctx, worker_ctx, reconciler_ctx])
     routes.setup(app, settings)
+    softphone.setup(app, settings, authorization(settings))
     app.router.add_get(RECORDING_ROUTE, recording)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -1,4 +1,4 @@
-"""The `bridge` command: serve, demo, replay, sandbox, migrate, outbox, doctor."""
+"""The `bridge` command: serve, demo, replay, sandbox, migrate, outbox, doctor, zendesk-app."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def _demo(args: argparse.Namespace) -> int:
     logs.configure("info" if args.verbose else "error", "text")
     recordings = [Path(p) for p in args.recordings] or None
     with contextlib.suppress(KeyboardInterrupt):
+        if args.softphone:
+            from bridge.devtools.softphone_demo import run_softphone_demo
+
+            return asyncio.run(run_softphone_demo(sys.stdout))
         return asyncio.run(run_demo(sys.stdout, recordings, hold=args.serve))
     return 0
 
@@ -150,6 +154,23 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
+def _zendesk_app(args: argparse.Namespace) -> int:
+    """Write the softphone app's zip for PUBLIC_URL."""
+    from bridge.softphone.zendesk_app import AppError, build
+
+    settings = load_settings()
+    try:
+        data = build(settings.public_url)
+    except AppError as exc:
+        raise ConfigError(str(exc)) from exc
+    out = Path(args.out)
+    out.write_bytes(data)
+    print(f"Wrote {out} ({len(data)} bytes): the softphone app for {settings.public_url}.")
+    print("Upload it in Admin Center > Apps and integrations > Zendesk Support apps > Upload private app,")
+    print("then set ZENDESK_APP_ID to the new app's id and run `bridge doctor` for ZENDESK_APP_AUDIENCE.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="bridge", description="Twilio Voice -> Zendesk Talk Partner Edition")
@@ -165,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", action="store_true", help="show the bridge's log")
     demo.add_argument(
         "--serve", action="store_true", help="keep serving (and the recording links playing) until Ctrl-C"
+    )
+    demo.add_argument(
+        "--softphone", action="store_true", help="serve the softphone page on a simulated device until Ctrl-C"
     )
     demo.set_defaults(func=_demo)
 
@@ -199,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     drop = outbox_commands.add_parser("drop", help="give up on an action")
     drop.add_argument("id", type=int)
     outbox.set_defaults(func=_outbox, command="list", status=None)
+
+    app = commands.add_parser("zendesk-app", help="write the softphone's Zendesk app as a zip to upload")
+    app.add_argument("--out", default="zendesk-softphone.zip", help="where to write it (default: %(default)s)")
+    app.set_defaults(func=_zendesk_app)
 
     doctor = commands.add_parser("doctor", help="check settings, Zendesk, agents, database and Twilio")
     doctor.set_defaults(func=_doctor)

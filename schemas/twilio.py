@@ -43,6 +43,10 @@ class CallForm(TwilioForm):
 class IncomingCall(CallForm):
     """The number's "A call comes in" request, or the TwiML App's Voice URL request."""
 
+    # The softphone's `device.connect({params: {To, TicketId}})`: Twilio forwards custom parameters to the
+    # TwiML App's Voice URL as form fields (Twilio docs: Voice JavaScript SDK, Device.connect params).
+    ticket_id: str | None = Field(None, alias="TicketId")
+
 
 class StatusCallback(CallForm):
     """A call-progress event of the parent or a dialed leg (Twilio docs: <Number>/<Client> statusCallbackEvent)."""

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from bridge.devtools.demo import LocalBridge, local_bridge
 from bridge.devtools.waiting import wait_until
@@ -174,3 +175,24 @@ async def bridge(make_bridge: BridgeFactory) -> AsyncIterator[LocalBridge]:
     """A running bridge on the default settings."""
     async with make_bridge() as running:
         yield running
+
+
+CHROMIUM = Path(os.environ.get("BRIDGE_TEST_CHROMIUM", "/usr/bin/chromium"))
+HAVE_CHROMIUM = CHROMIUM.exists()
+# Flags for a closed network and a root user (Playwright adds its own headless ones).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]  # fmt: skip
+ARTIFACTS = Path(os.environ.get("BRIDGE_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's chromium driven by Playwright; skipped locally without it, a failure in CI (make test installs it)."""
+    if not HAVE_CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail(f"chromium is required in CI and is not at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(f"no chromium at {CHROMIUM}: apt-get install chromium to run the browser tests")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,18 +13,26 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bridge.cli import main
-from bridge.devtools.sandbox import create_sandbox_app
+from bridge.devtools.sandbox import SandboxConfig, create_sandbox_app, installation_id
+from tests.softphone_kit import APP_ID, public_pem
 from webhooks.names import Route, route_url
 
 ACCOUNT = "AC" + "4" * 32
+KEY_SID, KEY_SECRET = "SK" + "5" * 32, "api-key-secret"
+KEY = f"{KEY_SID}:{KEY_SECRET}"
+GOOD_APP, WRONG_APP = "AP" + "6" * 32, "AP" + "7" * 32
+TWIML_APPS = {
+    GOOD_APP: route_url("https://bridge.example.com", Route.OUTGOING),
+    WRONG_APP: "https://old.example.com/voice",
+}
 
 
 def fake_twilio_accounts() -> web.Application:
     """Answer GET Accounts/{sid}.json for the right Basic credentials only, as Twilio does."""
 
     async def account(request: web.Request) -> web.Response:
-        expected = "Basic " + base64.b64encode(f"{ACCOUNT}:twilio-token".encode()).decode()
-        if request.headers.get("Authorization") != expected:
+        accepted = {"Basic " + base64.b64encode(pair.encode()).decode() for pair in (f"{ACCOUNT}:twilio-token", KEY)}
+        if request.headers.get("Authorization") not in accepted:
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         return web.json_response({"sid": ACCOUNT, "friendly_name": "Acme support", "status": "active"})
 
@@ -40,8 +49,17 @@ def fake_twilio_accounts() -> web.Application:
         response = await account(request)
         return response if response.status != 200 else web.json_response({"recordings": []})
 
+    async def application(request: web.Request) -> web.Response:
+        response = await account(request)
+        if response.status != 200 or request.match_info["sid"] not in TWIML_APPS:
+            return web.json_response({"code": 20404, "status": 404}, status=404) if response.status == 200 else response
+        voice_url = TWIML_APPS[request.match_info["sid"]]
+        return web.json_response({"sid": request.match_info["sid"], "friendly_name": "Browser agents",
+                                  "voice_url": voice_url, "voice_method": "POST"})  # fmt: skip
+
     app = web.Application()
     app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}.json", account)
+    app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/Applications/{{sid}}.json", application)
     app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers.json", numbers)
     app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/OutgoingCallerIds.json", caller_ids)
     app.router.add_get(f"/2010-04-01/Accounts/{ACCOUNT}/Recordings.json", recordings)
@@ -52,7 +70,9 @@ def fake_twilio_accounts() -> web.Application:
 async def servers(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     """A sandbox Zendesk and a fake Twilio API; return a good environment for them."""
     async with (
-        TestServer(create_sandbox_app(), host="127.0.0.1") as zendesk,
+        TestServer(
+            create_sandbox_app(SandboxConfig(app_public_keys=((APP_ID, public_pem()),))), host="127.0.0.1"
+        ) as zendesk,
         TestServer(fake_twilio_accounts(), host="127.0.0.1") as twilio,
     ):
         yield {
@@ -157,3 +177,66 @@ async def test_doctor(
         assert "fix:" in out
         assert "twilio-token" not in out
         assert "sandbox-token" not in out
+
+
+def softphone_env(servers: dict[str, str], **change: str | None) -> dict[str, str | None]:
+    """Return the doctor's environment with browser agents configured (the app's key fetched by id)."""
+    audience = f"{servers['ZENDESK_URL']}/api/v2/apps/installations/{installation_id(APP_ID)}.json"
+    env: dict[str, str | None] = {
+        **servers,
+        "TWILIO_API_KEY_SID": KEY_SID,
+        "TWILIO_API_KEY_SECRET": KEY_SECRET,
+        "TWILIO_TWIML_APP_SID": GOOD_APP,
+        "ZENDESK_APP_ID": str(APP_ID),
+        "ZENDESK_APP_AUDIENCE": audience,
+    }
+    return {**env, **change}
+
+
+SOFTPHONE_CASES = [
+    ("good", {}, None),
+    ("key given as PEM", {"ZENDESK_APP_PUBLIC_KEY": public_pem()}, None),
+    ("TwiML App calls elsewhere", {"TWILIO_TWIML_APP_SID": WRONG_APP}, "set the TwiML App's Voice Request URL to"),
+    ("TwiML App unknown", {"TWILIO_TWIML_APP_SID": "AP" + "8" * 32}, "Twilio answered 404"),
+    ("API key refused", {"TWILIO_API_KEY_SECRET": "wrong"}, "Twilio refused TWILIO_API_KEY_SID (401)"),
+    ("app not installed", {"ZENDESK_APP_ID": "7"}, "could not fetch it"),
+    ("wrong audience", {"ZENDESK_APP_AUDIENCE": "https://acme.zendesk.com/api/v2/apps/installations/1.json"},
+     f"/api/v2/apps/installations/{installation_id(APP_ID)}.json"),
+    ("missing TwiML App", {"TWILIO_TWIML_APP_SID": None}, "set TWILIO_TWIML_APP_SID"),
+    ("unreadable PEM", {"ZENDESK_APP_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----"},
+     "not a readable PEM"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "change", "expected"), SOFTPHONE_CASES, ids=[c for c, _, _ in SOFTPHONE_CASES])
+async def test_doctor_checks_the_softphone(
+    servers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    change: dict[str, str | None],
+    expected: str | None,
+) -> None:
+    """The API key, the TwiML App's Voice URL, the app's key and its installation URL, each with its fix."""
+    for name, value in softphone_env(servers, **change).items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    code = await asyncio.wait_for(asyncio.to_thread(main, ["doctor"]), 60)
+    out = capsys.readouterr().out
+    if expected is None:
+        assert code == 0, out
+        for check in (
+            "softphone settings",
+            "softphone API key",
+            "TwiML App",
+            "softphone app key",
+            "ZENDESK_APP_AUDIENCE",
+        ):
+            assert re.search(rf"PASS\s+{check}", out), check
+        assert "/zendesk/softphone" in out
+    else:
+        assert code == 1, out
+        assert expected in out, out
+        assert KEY_SECRET not in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -228,7 +229,8 @@ async def test_a_silent_long_call_keeps_its_recording(make_bridge: BridgeFactory
         (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
         (comment,) = voice_comments(ticket)
         assert comment["call_duration"] == 2700
-        assert ".mp3?sig=" in comment["recording_url"]  # the bridge's signed link to the recording
+        # RECORDINGS=proxy (the default since recordings links): the bridge's signed link to the recording.
+        assert re.search(r"/recordings/RE[0-9a-f]{32}\.mp3\?sig=", comment["recording_url"])
 
 
 async def test_callbacks_after_a_close_out_still_make_the_voice_comment(
@@ -253,7 +255,7 @@ async def test_callbacks_after_a_close_out_still_make_the_voice_comment(
         await bridge.settle_calls()
         (ticket,) = call_outcome(bridge.sandbox.snapshot(), PARENT)
         (comment,) = voice_comments(ticket)
-        assert f"/recordings/{REC}.mp3?sig=" in comment["recording_url"]
+        assert f"/recordings/{REC}.mp3?sig=" in comment["recording_url"]  # RECORDINGS=proxy: the bridge's link
         assert comment["call_duration"] == 95
 
 

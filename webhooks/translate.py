@@ -68,7 +68,16 @@ def incoming(form: IncomingCall, now: datetime) -> CallEvent:
 def outgoing(form: IncomingCall, now: datetime) -> CallEvent:
     """Translate an agent's call out (from the browser, or from a desk phone through a SIP domain)."""
     event = CallEvent(kind=EventKind.CALL_STARTED, call_sid=form.call_sid, at=now, **_parent(form))
-    return event.model_copy(update={"direction": "outbound"})
+    return event.model_copy(update={"direction": "outbound", "ticket_id": ticket_id(form.ticket_id)})
+
+
+def ticket_id(raw: str | None) -> int | None:
+    """Return the Zendesk ticket id the softphone passed, or None for anything that is not one.
+
+    Never a 400: the call matters more than where its comment goes, and a new ticket is the fallback.
+    """
+    value = (raw or "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) < 2**63 else None
 
 
 def dialed_number(to: str) -> str:

@@ -94,6 +94,10 @@ class CreateTicket:
     ticket: VoiceTicket
     requester_phone: str | None = None
     display_to_agent: int | None = None
+    # Put the call on this ticket instead (an agent's call out from it), if it exists and is not closed:
+    # its comments go there and `ticket` is only the fallback. Keyed as the call's ticket all the same,
+    # so the voice comment, notes and pops that need "the call's ticket" find this one.
+    existing_ticket_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -194,12 +198,14 @@ def encode(action: Action) -> dict[str, Any]:
             return {"phone": phone}
         case DisplayUser(agent_id=agent_id, phone=phone):
             return {"agent_id": agent_id, "phone": phone}
-        case CreateTicket(ticket=ticket, requester_phone=phone, display_to_agent=agent):
+        case CreateTicket(ticket=ticket, requester_phone=phone, display_to_agent=agent, existing_ticket_id=existing):
             payload: dict[str, Any] = {"ticket": ticket.wire()}
             if phone is not None:
                 payload["requester_phone"] = phone
             if agent is not None:
                 payload["display_to_agent"] = agent
+            if existing is not None:
+                payload["existing_ticket_id"] = existing
             return payload
         case AddVoiceComment(voice_comment=comment):
             return {"voice_comment": comment.wire()}
@@ -230,11 +236,13 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             if requester is None and payload.get("requester_from"):
                 requester = caller_phone(payload["requester_from"])
             agent = payload.get("display_to_agent")
+            existing = payload.get("existing_ticket_id")
             return CreateTicket(
                 call_sid,
                 VoiceTicket.model_validate(payload["ticket"]),
                 requester_phone=requester,
                 display_to_agent=int(agent) if agent is not None else None,
+                existing_ticket_id=int(existing) if existing is not None else None,
             )
         case ActionKind.ADD_VOICE_COMMENT:
             return AddVoiceComment(call_sid, VoiceComment.model_validate(payload["voice_comment"]))

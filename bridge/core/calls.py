@@ -133,6 +133,7 @@ class Call(BaseModel):
     fired: list[str] = Field(default_factory=list)
     emitted: list[str] = Field(default_factory=list)
     finished: bool = False  # the call's final Zendesk effect is emitted; its pending timers are moot
+    ticket_id: int | None = None  # outbound: the existing ticket the agent called from, which gets the comments
 
     @property
     def over(self) -> bool:
@@ -231,6 +232,7 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.from_number = call.from_number or event.from_number
     call.to_number = call.to_number or event.to_number
     call.from_location = call.from_location or event.from_location
+    call.ticket_id = call.ticket_id or event.ticket_id
     parent_terminal = event.kind != EventKind.LEG_STATUS and event.status in TERMINAL_CALL_STATUSES
     if parent_terminal and call.ended_at is None:
         # Any parent-level callback saying the call is over counts: the number's own status
@@ -463,9 +465,11 @@ def _decide_answered(
     via = VIA_INBOUND if inbound else VIA_OUTBOUND
     subject = f"Call from {_show(call.from_number)}" if inbound else f"Call to {_show(_customer(call, leg))}"
     base = VoiceTicket(via_id=via, subject=subject, external_id=call.sid, assignee_id=agent_id)
+    # A call out placed from a ticket goes on that ticket; the outbox falls back to a new via 46 one.
+    existing = None if inbound else call.ticket_id
     if policy.ticket_on == "answer":
         ticket = base.model_copy(update={"comment": Comment(body=_answer_note(call, leg))})
-        emit(CreateTicket(call.sid, ticket, requester_phone=customer, display_to_agent=agent_id))
+        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
     elif agent_id is not None and customer and not call.over:
         emit(DisplayUser(call.sid, agent_id, customer))
     if not call.over:
@@ -478,7 +482,7 @@ def _decide_answered(
         emit(AddVoiceComment(call.sid, comment))
     else:
         ticket = base.model_copy(update={"voice_comment": comment})
-        emit(CreateTicket(call.sid, ticket, requester_phone=customer, display_to_agent=agent_id))
+        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
     call.finished = True
 
 

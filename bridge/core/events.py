@@ -82,3 +82,4 @@ class CallEvent(BaseModel):
     transcription_status: str | None = None
     transcription_text: str | None = None
     timer: str | None = None
+    ticket_id: int | None = None  # an agent's call out placed from this Zendesk ticket (the softphone's TicketId)

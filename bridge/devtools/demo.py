@@ -6,7 +6,7 @@ import asyncio
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -108,6 +108,7 @@ async def local_bridge(
     sandbox_config: SandboxConfig | None = None,
     retry: RetryPolicy | None = None,
     clock: Clock = system_clock,
+    setup: Callable[[web.Application], None] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[LocalBridge]:
     """Run the sandbox and the bridge (SQLite at `database`) on loopback until the block ends."""
@@ -136,6 +137,8 @@ async def local_bridge(
     }
     settings = Settings(**values)
     app = create_app(settings, retry=retry, clock=clock)
+    if setup is not None:
+        setup(app)  # more routes, before the app freezes at start-up (the softphone demo's)
     runner = web.AppRunner(app, shutdown_timeout=5.0)
     await runner.setup()
     await web.SockSite(runner, sock).start()

@@ -67,6 +67,13 @@ class SandboxConfig:
     search_index_delay: float = 0.0
     # Agents without a Talk Partner Edition seat: assignable, but screen-pops to them are refused.
     no_tpe_seat: frozenset[int] = frozenset()
+    # Installed private apps by id, with the public key (PEM) their signed requests verify with.
+    app_public_keys: tuple[tuple[int, str], ...] = ()
+
+
+def installation_id(app_id: int) -> int:
+    """Return the sandbox's installation id of an installed app (one installation per app)."""
+    return 900000 + app_id
 
 
 @dataclass
@@ -553,6 +560,9 @@ class Sandbox:
         if ticket_id not in self.tickets:
             raise _not_found()
         ticket = self.tickets[ticket_id]
+        if ticket["status"] == "closed":
+            # Zendesk refuses any update to a closed ticket (Zendesk docs: Tickets, "Update Ticket").
+            raise _record_invalid({"status": "Status: closed prevents ticket update"})
         src = body.get("ticket")
         if not isinstance(src, dict):
             raise _record_invalid({"ticket": "Ticket: is required"})
@@ -864,6 +874,22 @@ async def _list_tickets(request: web.Request) -> web.Response:
     return _json({"tickets": tickets, "count": len(tickets)})
 
 
+async def _app_public_key(request: web.Request) -> web.Response:
+    # Zendesk docs, "Authenticating Zendesk in your server-side app": GET /api/v2/apps/{id}/public_key.pem.
+    keys = dict(request.app[SANDBOX].config.app_public_keys)
+    pem = keys.get(int(request.match_info["id"]))
+    if pem is None:
+        raise _not_found()
+    return web.Response(text=pem, content_type="application/x-pem-file")
+
+
+async def _app_installations(request: web.Request) -> web.Response:
+    # Zendesk docs, "Apps": GET /api/v2/apps/installations.json lists the account's installed apps.
+    apps = [app_id for app_id, _ in request.app[SANDBOX].config.app_public_keys]
+    installations = [{"id": installation_id(app_id), "app_id": app_id, "enabled": True} for app_id in apps]
+    return _json({"installations": installations})
+
+
 async def _show_ticket(request: web.Request) -> web.Response:
     return _json({"ticket": request.app[SANDBOX].get_ticket(int(request.match_info["id"]))})
 
@@ -966,6 +992,8 @@ _API_ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/api/v2/channels/voice/tickets", _create_voice_ticket),
     ("POST", "/api/v2/uploads", _upload),
     ("DELETE", "/api/v2/uploads/{token:[A-Za-z0-9]+}", _delete_upload),
+    ("GET", r"/api/v2/apps/{id:\d+}/public_key.pem", _app_public_key),
+    ("GET", "/api/v2/apps/installations", _app_installations),
     ("GET", "/api/v2/tickets", _list_tickets),
     ("GET", r"/api/v2/tickets/{id:\d+}", _show_ticket),
     ("GET", r"/api/v2/tickets/{id:\d+}/comments", _ticket_comments),

@@ -6,9 +6,11 @@ Peers' users most often report "nothing arrives" with no clue why; each failure 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import aiohttp
+from cryptography.hazmat.primitives import serialization
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -18,6 +20,7 @@ from bridge.core.phones import is_client
 from bridge.devtools.twilio_media import silent_mp3
 from bridge.ops.recordings import TwilioMedia
 from bridge.ops.settings import ConfigError, Settings, load_settings, mask_url
+from bridge.softphone.routes import fetch_public_key, unavailable_reason
 from bridge.zendesk.client import AuthFailed, NotFound, ZendeskClient, ZendeskError
 from webhooks.names import Route, route_url
 
@@ -49,6 +52,8 @@ async def run_checks() -> tuple[list[Check], Settings | None]:
     if settings.twilio_account_sid:
         checks += await _twilio_checks(settings)
     checks.append(await _recordings_check(settings))
+    if settings.twilio_twiml_app_sid or settings.zendesk_app_id or settings.zendesk_app_audience:
+        checks += await _softphone_checks(settings)
     return checks, settings
 
 
@@ -268,6 +273,123 @@ async def _recordings_check(settings: Settings) -> Check:
     )
 
 
+async def _softphone_checks(settings: Settings) -> list[Check]:
+    """Check what browser agents need: the API key, the TwiML App's Voice URL, and the Zendesk app's key."""
+    problem = unavailable_reason(settings)
+    fix = 'set them as the README\'s "Browser agents" says'
+    checks = [Check("softphone settings", problem is None, problem or "every variable browser agents need is set", fix)]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+        if settings.twilio_account_sid and settings.twilio_api_key_sid and settings.twilio_api_key_secret:
+            checks += await _twiml_app_checks(session, settings)
+        checks += await _app_key_checks(session, settings)
+    return checks
+
+
+async def _twilio_get(session: aiohttp.ClientSession, settings: Settings, path: str) -> tuple[int, dict[str, Any]]:
+    """GET one resource of the account with the API key (Twilio docs: REST API, API keys authenticate)."""
+    assert settings.twilio_api_key_sid
+    assert settings.twilio_api_key_secret is not None
+    base = (settings.twilio_api_url or "https://api.twilio.com").rstrip("/")
+    key = settings.twilio_api_key_sid, settings.twilio_api_key_secret.get_secret_value()
+    headers = {"Authorization": aiohttp.encode_basic_auth(*key)}
+    url = f"{base}/2010-04-01/Accounts/{settings.twilio_account_sid}{path}"
+    async with session.get(url, headers=headers) as response:
+        body = await response.json() if response.status == 200 else {}
+        return response.status, dict(body)
+
+
+async def _twiml_app_checks(session: aiohttp.ClientSession, settings: Settings) -> list[Check]:
+    """Check the API key signs in, and the TwiML App sends calls to the bridge's /outgoing."""
+    try:
+        key_status, _ = await _twilio_get(session, settings, ".json")
+        if key_status != 200:
+            return [
+                Check(
+                    "softphone API key",
+                    False,
+                    f"Twilio refused TWILIO_API_KEY_SID ({key_status}): no softphone tokens",
+                    "create an API key in this account (Account > API keys) and set both its SID and secret",
+                )
+            ]
+        checks = [Check("softphone API key", True, f"{settings.twilio_api_key_sid} signs in")]
+        if settings.twilio_twiml_app_sid:
+            app_status, app = await _twilio_get(
+                session, settings, f"/Applications/{settings.twilio_twiml_app_sid}.json"
+            )
+            checks.append(_twiml_app_check(settings, app_status, app))
+        return checks
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return [
+            Check("softphone API key", False, f"Twilio did not answer: {type(exc).__name__}", "check TWILIO_API_URL")
+        ]
+
+
+def _twiml_app_check(settings: Settings, status: int, app: dict[str, Any]) -> Check:
+    """Judge the TwiML App Twilio described (Twilio docs: Application resource, voice_url and voice_method)."""
+    wanted = route_url(settings.public_url, Route.OUTGOING)
+    if status != 200:
+        return Check(
+            "TwiML App",
+            False,
+            f"{settings.twilio_twiml_app_sid}: Twilio answered {status}",
+            "set TWILIO_TWIML_APP_SID to an AP… of this account (Voice > TwiML Apps)",
+        )
+    if app.get("voice_url") != wanted or str(app.get("voice_method") or "POST").upper() != "POST":
+        return Check(
+            "TwiML App",
+            False,
+            f"Voice URL is {app.get('voice_url')!r}: browser agents' calls would not reach the bridge",
+            f"set the TwiML App's Voice Request URL to {wanted} (HTTP POST)",
+        )
+    return Check("TwiML App", True, f"{app.get('friendly_name')}: Voice URL {wanted}")
+
+
+async def _app_key_checks(session: aiohttp.ClientSession, settings: Settings) -> list[Check]:
+    """Check the Zendesk app's public key loads, and find the installation URL its JWTs carry as `aud`."""
+    checks = []
+    key = settings.zendesk_app_public_key
+    if key is None and settings.zendesk_app_id and settings.zendesk_base_url:
+        try:
+            key = await fetch_public_key(settings, authorization(settings))
+        except (aiohttp.ClientError, TimeoutError, ValueError, ConfigError) as exc:
+            fix = "set ZENDESK_APP_ID to the uploaded app's id, or ZENDESK_APP_PUBLIC_KEY to its PEM"
+            checks.append(Check("softphone app key", False, f"could not fetch it: {exc}", fix))
+    if key is not None:
+        try:
+            serialization.load_pem_public_key(key.encode())
+            checks.append(Check("softphone app key", True, "a public key that verifies the app's signed requests"))
+        except ValueError:
+            fix = "copy it again from /api/v2/apps/ID/public_key.pem, or unset it to fetch it with ZENDESK_APP_ID"
+            checks.append(Check("softphone app key", False, "ZENDESK_APP_PUBLIC_KEY is not a readable PEM", fix))
+    if settings.zendesk_app_id and settings.zendesk_base_url:
+        checks.append(await _audience_check(session, settings))
+    return checks
+
+
+async def _audience_check(session: aiohttp.ClientSession, settings: Settings) -> Check:
+    """Find the app's installation (Zendesk docs: Apps, List App Installations) and compare `aud` with it."""
+    name = "ZENDESK_APP_AUDIENCE"
+    url = f"{settings.zendesk_base_url}/api/v2/apps/installations.json"
+    try:
+        async with session.get(url, headers={"Authorization": authorization(settings)}) as response:
+            status = response.status
+            found = (await response.json()).get("installations", []) if status == 200 else []
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return Check(name, False, f"could not list app installations ({type(exc).__name__})", "check ZENDESK_URL")
+    if status != 200:
+        return Check(name, False, f"could not list app installations (HTTP {status})", "use an admin's API token")
+    mine = [item for item in found if item.get("app_id") == settings.zendesk_app_id]
+    if not mine:
+        fix = "install the uploaded app (Admin Center > Apps and integrations > Zendesk Support apps)"
+        return Check(name, False, f"app {settings.zendesk_app_id} is not installed", fix)
+    subdomain = settings.zendesk_subdomain
+    host = f"https://{subdomain}.zendesk.com" if subdomain else settings.zendesk_base_url
+    audience = f"{host}/api/v2/apps/installations/{mine[0]['id']}.json"
+    if settings.zendesk_app_audience == audience:
+        return Check(name, True, audience)
+    return Check(name, False, f"is {settings.zendesk_app_audience!r}, not the installation", f"set {name}={audience}")
+
+
 async def _upload_check(name: str, settings: Settings) -> Check:
     """Upload a second of silence to Zendesk and delete it again: the token may upload attachments."""
     if settings.zendesk_base_url is None or not (settings.zendesk_oauth_token or settings.zendesk_api_token):
@@ -307,6 +429,9 @@ def render(checks: list[Check], settings: Settings | None) -> str:
             f"  TwiML App > Voice Request URL (POST):           {route_url(base, Route.OUTGOING)}",
             f"  TwiML App > Status Callback URL:                {route_url(base, Route.STATUS)}",
             f"  SIP Domain > Call Control (desk phones, POST):  {route_url(base, Route.OUTGOING)}",
+            "",
+            "Zendesk softphone app (bridge zendesk-app): its top bar loads, signed:",
+            f"  {base}/zendesk/softphone",
         ]
     failed = sum(not check.ok for check in checks)
     lines += ["", f"{failed} check(s) failed." if failed else "All checks passed."]

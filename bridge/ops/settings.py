@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     twilio_api_key_secret: SecretStr | None = None
     recordings: Literal["proxy", "zendesk", "twilio"] = "proxy"
     recording_link_ttl_days: float | None = Field(None, gt=0)
+    twilio_twiml_app_sid: str | None = None  # the TwiML App browser agents call out through (softphone tokens)
+    zendesk_app_id: int | None = Field(None, gt=0)  # the installed softphone app (its key is fetched with it)
+    zendesk_app_public_key: str | None = None  # PEM that verifies the app's signed requests; else fetched by id
+    zendesk_app_audience: str | None = None  # https://{subdomain}.zendesk.com/api/v2/apps/installations/{id}.json
     log_level: str = "info"
     log_format: Literal["json", "text"] = "text"
 
@@ -146,6 +150,10 @@ class Settings(BaseSettings):
         "twilio_api_key_sid",
         "twilio_api_key_secret",
         "recording_link_ttl_days",
+        "twilio_twiml_app_sid",
+        "zendesk_app_id",
+        "zendesk_app_public_key",
+        "zendesk_app_audience",
         mode="before",
     )
     @classmethod
@@ -171,6 +179,32 @@ class Settings(BaseSettings):
         if bool(self.twilio_api_key_sid) != (self.twilio_api_key_secret is not None):
             raise ValueError("set both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET, or neither")
         return self
+
+    @field_validator("zendesk_app_public_key")
+    @classmethod
+    def _pem(cls, value: str | None) -> str | None:
+        # Platforms' one-line variables often carry a PEM with literal \n between its lines.
+        pem = value.replace("\\n", "\n").strip() if value is not None else None
+        if pem is not None and not pem.startswith("-----BEGIN PUBLIC KEY-----"):
+            raise ValueError("ZENDESK_APP_PUBLIC_KEY must be a PEM starting with -----BEGIN PUBLIC KEY-----")
+        return pem
+
+    @field_validator("zendesk_app_audience")
+    @classmethod
+    def _audience(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/]+/api/v2/apps/installations/\d+\.json$", value):
+            raise ValueError(
+                f"ZENDESK_APP_AUDIENCE {value!r} must be https://SUBDOMAIN.zendesk.com/api/v2/apps/installations/ID.json"
+                " (bridge doctor finds it from ZENDESK_APP_ID)"
+            )
+        return value
+
+    @property
+    def softphone_issuer(self) -> str | None:
+        """Return the `iss` the app's JWTs carry: the host of the installation URL."""
+        if self.zendesk_app_audience is None:
+            return None
+        return self.zendesk_app_audience.split("://", 1)[1].split("/", 1)[0]
 
     @field_validator("recordings", mode="before")
     @classmethod

@@ -193,6 +193,11 @@ class ZendeskClient:
         data = await self.request("PUT", f"/api/v2/tickets/{ticket_id}.json", body={"ticket": ticket})
         return dict(data["ticket"])
 
+    async def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """Return one ticket (raises NotFound when there is none)."""
+        data = await self.request("GET", f"/api/v2/tickets/{ticket_id}.json")
+        return dict(data["ticket"])
+
     async def tickets_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
         """Find tickets carrying an external_id (the CallSid), to avoid creating one twice."""
         data = await self.request("GET", "/api/v2/tickets.json", params={"external_id": external_id})

@@ -137,6 +137,16 @@ def _holds(url: str) -> Callable[[dict[str, Any]], bool]:
     return lambda comment: any(item.get("content_url") == url for item in comment.get("attachments") or [])
 
 
+def _says(body: str) -> Callable[[dict[str, Any]], bool]:
+    """Match a comment with this body."""
+    return lambda comment: comment.get("body") == body
+
+
+def _is_voice(comment: dict[str, Any]) -> bool:
+    """Match a voice comment (a ticket carries one per call, so any is ours)."""
+    return comment.get("type") in VOICE_TYPES
+
+
 def describe(row: ActionRow) -> str:
     """Name an action for logs, with phone numbers masked."""
     return mask_text(f"{row.kind} #{row.id} ({row.key})")
@@ -299,6 +309,10 @@ class Deliverer:
     async def _create_ticket(self, create: CreateTicket, attempts: int, deps: dict[str, ActionRow]) -> Outcome:
         """Create the voice ticket once, even when an earlier attempt's answer was lost."""
         call_sid, agent = create.call_sid, create.display_to_agent
+        if create.existing_ticket_id is not None:
+            used = await self._use_ticket(create, create.existing_ticket_id, attempts)
+            if used is not None:
+                return used
         requester_key = caller_key(create.requester_phone) if create.requester_phone else None
         requester = _dependency(deps, requester_key, "user_id")
         ticket = create.ticket.wire()
@@ -327,6 +341,31 @@ class Deliverer:
             created = await self._zendesk.create_voice_ticket(ticket, None)
             return Done({"ticket_id": int(created["id"])}, [DisplayTicket(call_sid, agent)])
         return Done({"ticket_id": int(created["id"])})
+
+    async def _use_ticket(self, create: CreateTicket, ticket_id: int, attempts: int) -> Outcome | None:
+        """Put an agent's call out on the ticket it was placed from; None when that ticket cannot take it.
+
+        A ticket that is gone or closed (Zendesk refuses updates to closed tickets) gets no comment: the
+        call then becomes its own via 46 ticket, as any call out does.
+        """
+        try:
+            ticket = await self._zendesk.ticket(ticket_id)
+        except NotFound:
+            ticket = {"status": "deleted"}
+        if ticket.get("status") in ("closed", "deleted"):
+            log.info("call %s: ticket %s is %s; creating a new ticket instead", create.call_sid, ticket_id,
+                     ticket.get("status"))  # fmt: skip
+            return None
+        # Each comment once, even when an earlier attempt's answer was lost: look before adding.
+        note, voice = create.ticket.comment, create.ticket.voice_comment
+        if note is not None and not (attempts > 0 and await self._has_comment(ticket_id, _says(note.body))):
+            await self._zendesk.update_ticket(ticket_id, {"comment": note.model_dump(mode="json")})
+        if voice is not None and not (attempts > 0 and await self._has_comment(ticket_id, _is_voice)):
+            linked = await self._comment_recording(create.call_sid, voice.wire(), ticket_id)
+            await self._zendesk.update_ticket(ticket_id, {"voice_comment": linked})
+        agent = create.display_to_agent
+        pops: list[Action] = [DisplayTicket(create.call_sid, agent)] if agent is not None else []
+        return Done({"ticket_id": ticket_id, "existing": True}, pops)
 
     async def _display_user(self, agent_id: int, user_key: str, deps: dict[str, ActionRow], call_sid: str) -> Outcome:
         """Pop the caller's profile; if Zendesk no longer knows the cached user, look the caller up again."""

@@ -1,0 +1,254 @@
+"""The softphone's routes: Zendesk's signed top-bar request, the Twilio token, the page's assets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from string import Template
+
+import aiohttp
+from aiohttp import web
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import VoiceGrant
+
+from bridge.appkeys import CLOCK, SETTINGS, STORE
+from bridge.core.actions import caller_key
+from bridge.core.phones import to_e164
+from bridge.ops.settings import Settings
+from bridge.softphone.identity import NotVerified, Session, SessionSigner, verify_zendesk_token
+
+log = logging.getLogger("bridge.softphone")
+
+PAGE_ROUTE = "/zendesk/softphone"
+TOKEN_ROUTE = "/softphone/token"
+CALLER_ROUTE = "/softphone/caller"
+STATIC_PREFIX = "/softphone/static"
+SDK_ROUTE = "/softphone/sdk/twilio.min.js"
+STATIC = Path(__file__).parent / "static"
+# `npm ci` at build time (package.json at the repository's root) installs the SDK; it is never committed.
+SDK_PATH = Path("node_modules", "@twilio", "voice-sdk", "dist", "twilio.min.js")
+SDK_FILE = Path(__file__).resolve().parents[2] / SDK_PATH  # a checkout (make, tests, the demo)
+VOICE_TOKEN_TTL = 3600  # seconds; the page asks for a fresh one on the SDK's tokenWillExpire
+ASSETS = {"softphone.js": "text/javascript", "softphone.css": "text/css", "background.js": "text/javascript",
+          "background.html": "text/html"}  # fmt: skip
+# Zendesk's iframes are the page's only legitimate parents; the SDK talks to Twilio over https and wss.
+CSP = (
+    "default-src 'self'; script-src 'self' https://static.zdassets.com; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' https: wss:; media-src 'self' https: blob:; "
+    "frame-ancestors 'self' https://*.zendesk.com https://*.zdassets.com https://*.zdusercontent.com"
+)
+
+
+@dataclass(frozen=True)
+class Softphone:
+    """What the softphone routes need, settled at start-up."""
+
+    settings: Settings
+    public_key: str | None  # the app's PEM; None when neither set nor fetched
+    problem: str | None  # why the softphone is not available, in words an admin can act on
+    sessions: SessionSigner | None
+    sdk: Path | None  # the SDK's bundle, where the build put it
+
+    def identity_of(self, agent_id: int) -> str | None:
+        """Return the browser identity (`client:NAME` in AGENTS) of a Zendesk agent, if any."""
+        for identity, user_id in self.settings.agents.items():
+            if user_id == agent_id and identity.startswith("client:"):
+                return identity.removeprefix("client:")
+        return None
+
+
+SOFTPHONE = web.AppKey("softphone", Softphone)
+
+
+def unavailable_reason(settings: Settings) -> str | None:
+    """Say what browser agents still need configured, or None when everything is set."""
+    missing = [
+        name
+        for name, value in [
+            ("TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+            ("TWILIO_API_KEY_SID", settings.twilio_api_key_sid),
+            ("TWILIO_TWIML_APP_SID", settings.twilio_twiml_app_sid),
+            ("ZENDESK_APP_AUDIENCE", settings.zendesk_app_audience),
+        ]
+        if not value
+    ]
+    if not settings.zendesk_app_public_key and not settings.zendesk_app_id:
+        missing.append("ZENDESK_APP_PUBLIC_KEY or ZENDESK_APP_ID")
+    return f"the softphone is not configured: set {', '.join(missing)}" if missing else None
+
+
+async def fetch_public_key(settings: Settings, authorization: str) -> str:
+    """Fetch the app's public key once (Zendesk docs: GET /api/v2/apps/{app_id}/public_key.pem)."""
+    url = f"{settings.zendesk_base_url}/api/v2/apps/{settings.zendesk_app_id}/public_key.pem"
+    timeout = aiohttp.ClientTimeout(total=settings.zendesk_timeout_seconds)
+    # Its own session, closed at once: the outbox's session carries Zendesk I/O, this is a start-up read.
+    async with (
+        aiohttp.ClientSession(headers={"User-Agent": "twilio-zendesk-bridge"}, timeout=timeout) as session,
+        session.get(url, headers={"Authorization": authorization}) as response,
+    ):
+        text = await response.text()
+        if response.status != 200 or "BEGIN PUBLIC KEY" not in text:
+            raise ValueError(f"GET /api/v2/apps/{settings.zendesk_app_id}/public_key.pem answered {response.status}")
+        return text.strip()
+
+
+def find_sdk() -> Path | None:
+    """Return where the build installed the SDK: beside the checkout, or in the working directory (an image)."""
+    for candidate in (SDK_FILE, Path.cwd() / SDK_PATH):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def setup(app: web.Application, settings: Settings, authorization: str | None) -> None:
+    """Mount the softphone's routes, and load the app's key when the application starts."""
+
+    async def softphone_ctx(app: web.Application) -> AsyncIterator[None]:
+        problem = unavailable_reason(settings)
+        key = settings.zendesk_app_public_key
+        if problem is None and key is None and authorization is not None:
+            try:
+                key = await fetch_public_key(settings, authorization)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                # Calls matter more than the softphone: start anyway, and say why on the page and in the log.
+                problem = f"the softphone app's public key could not be fetched ({exc}); set ZENDESK_APP_PUBLIC_KEY"
+        if problem is not None and (settings.twilio_twiml_app_sid or settings.zendesk_app_id):
+            log.warning("%s", problem)
+        secret = settings.twilio_api_key_secret
+        sessions = SessionSigner(secret.get_secret_value().encode()) if secret is not None else None
+        app[SOFTPHONE] = Softphone(settings, key, problem, sessions, find_sdk())
+        yield
+
+    app.cleanup_ctx.append(softphone_ctx)
+    app.router.add_post(PAGE_ROUTE, page)
+    app.router.add_post(TOKEN_ROUTE, voice_token)
+    app.router.add_post(CALLER_ROUTE, caller)
+    app.router.add_get(STATIC_PREFIX + "/{name}", asset)
+    app.router.add_get(SDK_ROUTE, sdk)
+
+
+async def page(request: web.Request) -> web.Response:
+    """Verify Zendesk's signed top-bar request and serve the softphone page for that agent."""
+    softphone, now = request.app[SOFTPHONE], request.app[CLOCK]()
+    if softphone.problem is not None or softphone.public_key is None or softphone.sessions is None:
+        return _message(503, "Softphone unavailable", softphone.problem or "the softphone is not configured")
+    form = await request.post()
+    token = form.get("token")
+    audience, issuer = softphone.settings.zendesk_app_audience, softphone.settings.softphone_issuer
+    assert audience is not None  # unavailable_reason made sure
+    assert issuer is not None
+    try:
+        if not isinstance(token, str) or not token:
+            raise NotVerified("no token: the app's location must say signed: true")
+        agent_id = verify_zendesk_token(token, softphone.public_key, audience=audience, issuer=issuer, now=now)
+    except NotVerified as exc:
+        log.warning("softphone page refused: %s", exc)
+        return _message(401, "Not signed in", f"Zendesk's request could not be verified: {exc}.")
+    return render_page(softphone, agent_id, now)
+
+
+def render_page(softphone: Softphone, agent_id: int, now: datetime) -> web.Response:
+    """Serve a verified agent their phone, or a page saying why they have none."""
+    identity = softphone.identity_of(agent_id)
+    assert softphone.sessions is not None  # the caller checked the softphone is available
+    if identity is None:
+        log.info("softphone page for Zendesk agent %s, who has no client: identity in AGENTS", agent_id)
+        return _message(
+            200,
+            "No phone for you yet",
+            f"Your Zendesk user ({agent_id}) is not a browser agent of this bridge. Ask an admin to add "
+            f"client:YOURNAME={agent_id} to AGENTS.",
+        )
+    config = {"session": softphone.sessions.issue(identity, agent_id, now), "identity": identity, "agent": agent_id}
+    # JSON in a non-executed <script> block: `<` escaped so the data can never close the element.
+    body = _template("softphone.html").substitute(config=json.dumps(config).replace("<", "\\u003c"))
+    return web.Response(text=body, content_type="text/html", headers=_headers())
+
+
+async def voice_token(request: web.Request) -> web.Response:
+    """Return a Twilio Voice access token for the session's agent, and the session renewed."""
+    softphone, session, now = request.app[SOFTPHONE], _session(request), request.app[CLOCK]()
+    settings = softphone.settings
+    # A session exists only when unavailable_reason found all of these set.
+    assert settings.twilio_api_key_sid
+    assert settings.twilio_api_key_secret is not None
+    assert softphone.sessions is not None
+    assert settings.twilio_account_sid
+    # twilio-python, twilio.jwt.access_token: AccessToken signed with an API key, and a VoiceGrant that
+    # lets the device receive calls to its identity and call out through the TwiML App.
+    access = AccessToken(
+        settings.twilio_account_sid,
+        settings.twilio_api_key_sid,
+        settings.twilio_api_key_secret.get_secret_value(),
+        identity=session.identity,
+        ttl=VOICE_TOKEN_TTL,
+    )
+    access.add_grant(VoiceGrant(incoming_allow=True, outgoing_application_sid=settings.twilio_twiml_app_sid))
+    renewed = softphone.sessions.issue(session.identity, session.agent_id, now, since=session.since)
+    log.info("softphone token issued to client:%s (Zendesk agent %s)", session.identity, session.agent_id)
+    body = {"token": access.to_jwt(), "identity": session.identity, "ttl": VOICE_TOKEN_TTL, "session": renewed}
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def caller(request: web.Request) -> web.Response:
+    """Return the Zendesk user the bridge found for a caller's number, when it knows one (no Zendesk I/O)."""
+    _session(request)
+    try:
+        number = str((await request.json())["number"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise web.HTTPBadRequest(reason='body must be {"number": "+1…"}') from exc
+    e164 = to_e164(number, request.app[SETTINGS].default_region)
+    user_id = None
+    if e164:
+        key = caller_key(e164)
+        row = (await request.app[STORE].results([key])).get(key)
+        user_id = row.result.get("user_id") if row is not None and row.result else None
+    return web.json_response({"number": e164 or number, "user_id": user_id}, headers={"Cache-Control": "no-store"})
+
+
+async def asset(request: web.Request) -> web.FileResponse:
+    """Serve one of the page's own files."""
+    name = request.match_info["name"]
+    if name not in ASSETS:
+        raise web.HTTPNotFound()
+    return web.FileResponse(STATIC / name, headers={"Content-Type": ASSETS[name], "Cache-Control": "no-cache"})
+
+
+async def sdk(request: web.Request) -> web.FileResponse:
+    """Serve @twilio/voice-sdk's browser bundle, installed by npm at build time."""
+    path = request.app[SOFTPHONE].sdk
+    if path is None:
+        raise web.HTTPServiceUnavailable(reason="the Twilio Voice SDK is not installed: run npm ci at build time")
+    return web.FileResponse(path, headers={"Content-Type": "text/javascript", "Cache-Control": "max-age=3600"})
+
+
+def _session(request: web.Request) -> Session:
+    """Return the verified session the request carries, or answer 401."""
+    softphone = request.app[SOFTPHONE]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if softphone.problem is not None or softphone.sessions is None or scheme.lower() != "bearer" or not token:
+        raise web.HTTPUnauthorized(reason="a softphone session is required")
+    try:
+        return softphone.sessions.verify(token, request.app[CLOCK]())
+    except (NotVerified, ValueError, KeyError) as exc:
+        raise web.HTTPUnauthorized(reason=f"softphone session refused: {exc}") from exc
+
+
+def _template(name: str) -> Template:
+    return Template((STATIC / name).read_text())
+
+
+def _headers() -> dict[str, str]:
+    return {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff"}  # fmt: skip
+
+
+def _message(status: int, title: str, text: str) -> web.Response:
+    """Answer with a small page that says, in words, why there is no phone."""
+    body = _template("message.html").substitute(title=escape(title), text=escape(text))
+    return web.Response(status=status, text=body, content_type="text/html", headers=_headers())

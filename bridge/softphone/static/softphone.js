@@ -1,0 +1,227 @@
+// The softphone in Zendesk's top bar: a Twilio Voice SDK Device for the agent the bridge verified.
+// @twilio/voice-sdk 2.x (Twilio docs, "Voice JavaScript SDK: Twilio.Device" and "Twilio.Call"): register(),
+// 'incoming', accept(), reject(), disconnect(), mute(), sendDigits(), 'tokenWillExpire' + updateToken().
+// ZAF (Zendesk docs, "ZAF Client API"): invoke('popover', 'show'), on(event), request().
+// Identity never comes from here: the bridge took it from Zendesk's signed request, and every call to
+// the bridge carries the session it issued.
+(function () {
+  'use strict';
+
+  var config = JSON.parse(document.getElementById('softphone-config').textContent);
+  var session = config.session;
+  var zaf = window.ZAFClient ? window.ZAFClient.init() : null;
+  var device = null;
+  var call = null;
+  var timer = null;
+  var answeredAt = 0;
+  var registered = false;
+
+  function $(id) { return document.getElementById(id); }
+
+  var LABELS = { offline: 'Offline', ready: 'Ready', ringing: 'Ringing', calling: 'Calling…', 'in-call': 'In call' };
+
+  function setState(name) {
+    var el = $('state');
+    el.textContent = LABELS[name];
+    el.className = 'state state-' + name;
+    document.body.dataset.state = name;
+  }
+
+  function showError(text) {
+    var el = $('error');
+    el.textContent = text || '';
+    el.hidden = !text;
+    if (text) { document.body.dataset.error = 'yes'; } else { delete document.body.dataset.error; }
+  }
+
+  // Twilio docs, "Voice JavaScript SDK error codes": say what happened in words the agent can act on.
+  function describe(error) {
+    var code = error && error.code;
+    if (code === 31208 || code === 31401 || (error && error.name === 'NotAllowedError')) {
+      return 'Microphone access was refused. Allow the microphone for this page in your browser, then try again.';
+    }
+    if (code === 20104 || code === 20101 || code === 31204 || code === 31205) {
+      return 'Your phone token has expired or is invalid. Reload Zendesk to sign in again.';
+    }
+    if (code === 31005 || code === 31009 || code === 53000 || code === 53001 || code === 31003) {
+      return 'The connection to Twilio was lost. Check your network; the phone reconnects by itself.';
+    }
+    if (error instanceof TypeError) {
+      return 'The bridge cannot be reached. Check your network connection.';
+    }
+    return (error && (error.explanation || error.message)) || 'Something went wrong with the phone.';
+  }
+
+  function fetchToken() {
+    return fetch('/softphone/token', { method: 'POST', headers: { Authorization: 'Bearer ' + session } })
+      .then(function (response) {
+        if (response.status === 401) {
+          throw new Error('Your phone session has expired. Reload Zendesk to sign in again.');
+        }
+        if (!response.ok) { throw new Error('The bridge refused a phone token (HTTP ' + response.status + ').'); }
+        return response.json();
+      })
+      .then(function (body) { session = body.session; return body.token; });
+  }
+
+  function fail(error) {
+    setState('offline');
+    showError(describe(error));
+  }
+
+  function show(panel) {
+    $('incoming').hidden = panel !== 'incoming';
+    $('call').hidden = panel !== 'call';
+    $('dial').hidden = panel !== 'dial';
+  }
+
+  function idle() {
+    clearInterval(timer);
+    timer = null;
+    call = null;
+    $('mute').setAttribute('aria-pressed', 'false');
+    $('mute').textContent = 'Mute';
+    show('dial');
+    setState(registered && navigator.onLine ? 'ready' : 'offline');
+  }
+
+  function tick() {
+    var seconds = Math.floor((Date.now() - answeredAt) / 1000);
+    var minutes = Math.floor(seconds / 60);
+    $('duration').textContent = minutes + ':' + String(seconds % 60).padStart(2, '0');
+  }
+
+  function inCall() {
+    answeredAt = Date.now();
+    $('duration').textContent = '0:00';
+    clearInterval(timer);
+    timer = setInterval(tick, 1000);
+    $('call-title').textContent = 'In call';
+    setState('in-call');
+    show('call');
+    $('hangup').focus();
+  }
+
+  // The bridge says which Zendesk user it found for the number; Zendesk itself (as the agent) gives the name.
+  function lookUpCaller(number, target) {
+    target.textContent = '';
+    fetch('/softphone/caller', {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + session, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ number: number })
+    })
+      .then(function (response) { return response.ok ? response.json() : {}; })
+      .then(function (body) {
+        if (!body.user_id || !zaf) { return null; }
+        return zaf.request({ url: '/api/v2/users/' + body.user_id + '.json', type: 'GET' });
+      })
+      .then(function (data) { if (data && data.user && data.user.name) { target.textContent = data.user.name; } })
+      .catch(function () { /* the name is a nicety: the number is already shown */ });
+  }
+
+  function follow(theCall) {
+    call = theCall;
+    theCall.on('accept', inCall);
+    theCall.on('disconnect', idle);
+    theCall.on('cancel', idle);
+    theCall.on('reject', idle);
+    theCall.on('error', function (error) { showError(describe(error)); });
+  }
+
+  function onIncoming(incoming) {
+    if (call) { incoming.reject(); return; }  // one call at a time: the bridge rings the other agents too
+    follow(incoming);
+    var from = (incoming.parameters && incoming.parameters.From) || 'Unknown number';
+    $('incoming-number').textContent = from;
+    $('call-peer').textContent = from;
+    lookUpCaller(from, $('incoming-name'));
+    lookUpCaller(from, $('call-name'));
+    $('call-ticket').textContent = '';
+    setState('ringing');
+    show('incoming');
+    if (zaf) { zaf.invoke('popover', 'show'); }
+    $('answer').focus();
+  }
+
+  function dial(number, ticketId) {
+    number = String(number || '').trim();
+    if (!number) { return; }
+    if (!device || !registered) { showError('The phone is offline: it cannot call yet.'); return; }
+    if (call) { showError('Hang up the current call first.'); return; }
+    showError('');
+    var params = { To: number };
+    var ticket = String(ticketId || '').trim();
+    // Twilio forwards custom params to the TwiML App's Voice URL: the bridge logs the call on this ticket.
+    if (/^[0-9]+$/.test(ticket)) { params.TicketId = ticket; }
+    $('call-peer').textContent = number;
+    $('call-name').textContent = '';
+    $('call-ticket').textContent = params.TicketId ? 'Logged on ticket #' + params.TicketId : '';
+    $('call-title').textContent = 'Calling';
+    $('duration').textContent = '0:00';
+    setState('calling');
+    show('call');
+    device.connect({ params: params }).then(function (outgoing) {
+      follow(outgoing);
+      lookUpCaller(number, $('call-name'));
+    }, function (error) { idle(); showError(describe(error)); });
+  }
+
+  function start() {
+    $('who').textContent = config.identity;
+    setState('offline');
+    show('dial');
+    if (zaf) { zaf.invoke('resize', { width: '320px', height: '500px' }); }
+    if (!window.Twilio || !window.Twilio.Device) {
+      showError('The Twilio Voice SDK did not load. Check your network connection and reload.');
+      return;
+    }
+    fetchToken().then(function (token) {
+      device = new window.Twilio.Device(token, { closeProtection: true, codecPreferences: ['opus', 'pcmu'] });
+      device.on('registered', function () { registered = true; showError(''); if (!call) { setState('ready'); } });
+      device.on('unregistered', function () { registered = false; if (!call) { setState('offline'); } });
+      device.on('error', function (error) { showError(describe(error)); });
+      device.on('incoming', onIncoming);
+      device.on('tokenWillExpire', function () {
+        fetchToken().then(function (fresh) { device.updateToken(fresh); }, fail);
+      });
+      return device.register();
+    }).catch(fail);
+  }
+
+  $('answer').addEventListener('click', function () { if (call) { call.accept(); } });
+  $('decline').addEventListener('click', function () { if (call) { call.reject(); idle(); } });
+  $('hangup').addEventListener('click', function () { if (call) { call.disconnect(); } idle(); });
+  $('mute').addEventListener('click', function () {
+    if (!call) { return; }
+    var muted = !call.isMuted();
+    call.mute(muted);
+    this.setAttribute('aria-pressed', String(muted));
+    this.textContent = muted ? 'Unmute' : 'Mute';
+  });
+  $('keypad').addEventListener('click', function (event) {
+    var digit = event.target && event.target.dataset && event.target.dataset.digit;
+    if (digit && call) { call.sendDigits(digit); }
+  });
+  $('dial').addEventListener('submit', function (event) {
+    event.preventDefault();
+    dial($('dial-number').value, $('dial-ticket').value);
+  });
+  window.addEventListener('offline', function () {
+    setState('offline');
+    showError('Your network connection was lost. The phone comes back when it returns.');
+  });
+  window.addEventListener('online', function () {
+    showError('');
+    if (!call) { setState(registered ? 'ready' : 'offline'); }
+  });
+  if (zaf) {
+    // From the background location: Zendesk's click-to-call (voice.dialout) with the ticket it came from.
+    zaf.on('softphone.dial', function (data) {
+      zaf.invoke('popover', 'show');
+      $('dial-number').value = data.number || '';
+      $('dial-ticket').value = data.ticketId || '';
+      dial(data.number, data.ticketId);
+    });
+  }
+  start();
+})();

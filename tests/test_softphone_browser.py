@@ -1,0 +1,206 @@
+"""The softphone page in a real browser: Debian's chromium, driven by Playwright, against a running bridge.
+
+The page is the bridge's own, reached as Zendesk reaches it (a form POST carrying the app's JWT). Only the two
+globals it talks to are fakes, installed before its scripts run: ZAFClient and Twilio.Device
+(bridge/devtools/fake_phone.js). A screenshot of each state is saved under test-artifacts/softphone/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from bridge.devtools.demo import LocalBridge
+from tests.conftest import ARTIFACTS, BridgeFactory, recording, voice_comments
+from tests.softphone_kit import other_key, softphone_settings, zendesk_jwt
+from tests.test_call_on_ticket import from_ticket, open_ticket
+
+FAKES = Path(__file__).parent.parent / "bridge" / "devtools" / "fake_phone.js"
+SHOTS = ARTIFACTS / "softphone"
+CALLER = "+14155550123"  # Dana Customer (2001) in the sandbox
+
+
+async def phone_context(browser: Browser) -> BrowserContext:
+    """A browser profile with the fakes installed and Zendesk's CDN (unreachable here) answering empty."""
+    context = await browser.new_context(viewport={"width": 320, "height": 500})
+    await context.add_init_script(path=str(FAKES))
+    await context.route(
+        "https://static.zdassets.com/**", lambda route: route.fulfill(body="", content_type="text/javascript")
+    )
+    return context
+
+
+async def open_phone(context: BrowserContext, bridge: LocalBridge, token: str) -> Page:
+    """Open the top bar as Zendesk does: a form POST of the signed token to the app's URL."""
+    page = await context.new_page()
+    form = (f'<form method="post" action="{escape(bridge.url)}/zendesk/softphone">'
+            f'<input type="hidden" name="token" value="{escape(token)}"></form>')  # fmt: skip
+    await page.set_content(form)
+    async with page.expect_navigation():
+        await page.evaluate("document.forms[0].submit()")
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    """Save a screenshot of the page's current state as a test artifact."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def fake_log(page: Page) -> list[Any]:
+    """Return what the page asked of the fake SDK and ZAF, in order."""
+    return list(await page.evaluate("window.__fake.log"))
+
+
+async def logged(page: Page, entry: str) -> None:
+    """Wait until the fake log holds an entry whose JSON contains `entry`."""
+    await page.wait_for_function(
+        "(entry) => window.__fake.log.some((item) => JSON.stringify(item).includes(entry))", arg=entry
+    )
+
+
+async def test_a_forged_or_expired_jwt_gets_no_phone(make_bridge: BridgeFactory, browser: Browser) -> None:
+    """No page, no device, no token: the page says in words why."""
+    async with make_bridge(**softphone_settings()) as bridge:
+        context = await phone_context(browser)
+        for name, token in [("forged", zendesk_jwt(key=other_key())), ("expired", zendesk_jwt(expires_in=-120))]:
+            page = await open_phone(context, bridge, token)
+            await expect(page.locator("#message-title")).to_have_text("Not signed in")
+            await expect(page.locator("#message")).to_contain_text("could not be verified")
+            assert await page.evaluate("window.__fake.device") is None
+            status = await page.evaluate("fetch('/softphone/token', {method: 'POST'}).then((r) => r.status)")
+            assert status == 401
+            await shot(page, f"error-{name}-jwt")
+        await context.close()
+
+
+async def test_idle_then_an_incoming_call_pops_the_popover_and_answering_accepts(
+    make_bridge: BridgeFactory, browser: Browser
+) -> None:
+    """Ready; a ring opens the popover with the caller's number and Zendesk name; Answer sends accept()."""
+    async with make_bridge(**softphone_settings()) as bridge:
+        await bridge.replay([recording("inbound_answered")])  # the bridge now knows Dana's user
+        await bridge.settle_calls()
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        await expect(page.locator("#state")).to_have_text("Ready")
+        await expect(page.locator("#who")).to_have_text("alice")
+        assert ["register"] in await fake_log(page)
+        await shot(page, "idle")
+
+        # Zendesk (through ZAF, as the agent) knows user 2001's name; the bridge knows the number is 2001.
+        await page.evaluate("window.__fake.users['2001'] = {name: 'Dana Customer'}")
+        await page.evaluate(f"window.__fake.ring('{CALLER}')")
+        await expect(page.locator("#state")).to_have_text("Ringing")
+        await expect(page.locator("#incoming-number")).to_have_text(CALLER)
+        await expect(page.locator("#incoming-name")).to_have_text("Dana Customer")
+        await logged(page, '"popover","show"')
+        await expect(page.locator("#answer")).to_be_focused()  # the keyboard can answer at once
+        await shot(page, "ringing")
+
+        await page.keyboard.press("Enter")
+        await logged(page, '"accept"')
+        await expect(page.locator("#state")).to_have_text("In call")
+        await expect(page.locator("#duration")).to_have_text(re.compile(r"^0:0[1-9]$"), timeout=10_000)
+        await page.get_by_role("button", name="Mute").click()
+        await expect(page.locator("#mute")).to_have_attribute("aria-pressed", "true")
+        await page.get_by_role("group", name="Keypad (sends tones)").get_by_role("button", name="5").click()
+        assert ["mute", True] in await fake_log(page)
+        assert ["digits", "5"] in await fake_log(page)
+        await shot(page, "in-call")
+
+        await page.get_by_role("button", name="Hang up").click()
+        await expect(page.locator("#state")).to_have_text("Ready")
+        assert ["disconnect"] in await fake_log(page)
+        await context.close()
+
+
+async def test_click_to_call_dials_with_the_ticket_and_the_call_lands_on_that_ticket(
+    make_bridge: BridgeFactory, browser: Browser, tmp_path: Path
+) -> None:
+    """voice.dialout in the background location reaches the top bar, which dials To with TicketId; the
+    call Twilio then makes (replayed with that TicketId) adds its voice comment to that ticket."""
+    async with make_bridge(**softphone_settings()) as bridge:
+        ticket = open_ticket(bridge)
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        await expect(page.locator("#state")).to_have_text("Ready")
+        background = await context.new_page()
+        await background.goto(bridge.url + "/softphone/static/background.html")
+        await background.wait_for_function("window.__fake && window.__fake.zaf.handlers['voice.dialout']")
+        dialout = {"number": "+14155550199", "userId": 2002, "ticketId": ticket}
+        await background.evaluate(f"window.__fake.zaf.fire('voice.dialout', {json.dumps(dialout)})")
+
+        await logged(page, '"connect"')
+        connect = next(item for item in await fake_log(page) if item[0] == "connect")
+        assert connect[1] == {"To": "+14155550199", "TicketId": str(ticket)}
+        await expect(page.locator("#state")).to_have_text("Calling…")
+        await expect(page.locator("#call-ticket")).to_have_text(f"Logged on ticket #{ticket}")
+        await shot(page, "calling-from-ticket")
+        await page.evaluate("window.__fake.answerRemote()")
+        await expect(page.locator("#state")).to_have_text("In call")
+        await shot(page, "in-call-on-ticket")
+
+        # Twilio forwards the page's params to the TwiML App's Voice URL: replay that call with them.
+        await bridge.replay([from_ticket(tmp_path, int(connect[1]["TicketId"]))])
+        await bridge.settle_calls()
+        tickets = bridge.sandbox.list_tickets()
+        assert [t["id"] for t in tickets] == [ticket]
+        (voice,) = voice_comments(tickets[0])
+        assert voice["to"] == "+14155550199"
+        await page.evaluate("window.__fake.hangUpRemote()")
+        await expect(page.locator("#state")).to_have_text("Ready")
+
+        # The keypad can log a call on a ticket too, when the agent names it.
+        await page.get_by_label("Number", exact=True).fill("+14155550188")
+        await page.get_by_label("Log the call on ticket (optional)").fill(str(ticket))
+        await page.get_by_role("button", name="Call", exact=True).click()
+        await logged(page, '"+14155550188"')
+        last = [item for item in await fake_log(page) if item[0] == "connect"][-1]
+        assert last[1] == {"To": "+14155550188", "TicketId": str(ticket)}
+        await context.close()
+
+
+async def test_errors_are_shown_in_words(make_bridge: BridgeFactory, browser: Browser) -> None:
+    """Microphone refused, network lost, token expired; and a token about to expire is renewed."""
+    async with make_bridge(**softphone_settings()) as bridge:
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        await expect(page.locator("#state")).to_have_text("Ready")
+
+        await page.evaluate("window.__fake.expireSoon()")
+        await logged(page, '"updateToken"')
+
+        await page.evaluate(f"window.__fake.micRefused = true; window.__fake.ring('{CALLER}')")
+        await page.get_by_role("button", name="Answer").click()
+        await expect(page.get_by_role("alert")).to_contain_text("Microphone access was refused")
+        await shot(page, "error-microphone")
+        await page.get_by_role("button", name="Decline").click()
+        await expect(page.locator("#state")).to_have_text("Ready")
+
+        await context.set_offline(True)
+        await expect(page.locator("#state")).to_have_text("Offline")
+        await expect(page.get_by_role("alert")).to_contain_text("network connection was lost")
+        await shot(page, "error-offline")
+        await context.set_offline(False)
+        await expect(page.locator("#state")).to_have_text("Ready")
+
+        await page.evaluate("window.__fake.error(20104, 'AccessTokenExpired')")
+        await expect(page.get_by_role("alert")).to_contain_text("token has expired")
+        await shot(page, "error-token-expired")
+        await context.close()
+
+
+async def test_an_agent_without_a_browser_identity_is_told_so(make_bridge: BridgeFactory, browser: Browser) -> None:
+    """A verified Zendesk user who is not a client: agent gets words, not a broken phone."""
+    async with make_bridge(**softphone_settings()) as bridge:
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(4242))
+        await expect(page.locator("#message")).to_contain_text("client:YOURNAME=4242")
+        await shot(page, "not-an-agent")
+        await context.close()
