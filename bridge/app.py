@@ -23,7 +23,7 @@ from bridge.store import Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 from bridge.zendesk.client import ZendeskClient, basic_auth
-from bridge.zendesk.outbox import Deliverer, RateLimiter, RetryPolicy, Worker
+from bridge.zendesk.outbox import Deliverer, RateLimiter, RetryPolicy, TicketDefaults, Worker
 from webhooks import routes
 from webhooks.routes import MAX_BODY, BadField
 
@@ -108,7 +108,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
         )
         worker = Worker(
             app[STORE],
-            Deliverer(zendesk, app[STORE], app[INGEST], clock),
+            Deliverer(
+                zendesk,
+                app[STORE],
+                app[INGEST],
+                clock,
+                TicketDefaults(group_id=settings.zendesk_group_id, brand_id=settings.zendesk_brand_id),
+            ),
             retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
             limiter=RateLimiter(settings.zendesk_rate_limit),
             clock=clock,

@@ -10,8 +10,8 @@ class VoiceComment(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True)
 
-    from_: str = Field(alias="from")
-    to: str
+    from_: str = Field("", alias="from")  # empty (withheld) is omitted on the wire, and stored rows may lack it
+    to: str = ""
     recording_url: str | None = None
     started_at: str
     call_duration: int
@@ -20,8 +20,9 @@ class VoiceComment(BaseModel):
     location: str | None = None
 
     def wire(self) -> dict[str, object]:
-        """Return the JSON object Zendesk receives (absent fields omitted, `from` spelled as Zendesk spells it)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """Return the JSON object Zendesk receives (absent and empty fields omitted, `from` as Zendesk spells it)."""
+        # An empty string is not "unknown" to Zendesk: it is a value, and a blank one may be refused.
+        return {k: v for k, v in self.model_dump(mode="json", by_alias=True, exclude_none=True).items() if v != ""}
 
 
 class Comment(BaseModel):
@@ -49,4 +50,7 @@ class VoiceTicket(BaseModel):
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted, `from` spelled as Zendesk spells it)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if self.voice_comment is not None:
+            body["voice_comment"] = self.voice_comment.wire()
+        return body

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -50,6 +51,7 @@ async def servers(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
             "DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.db'}",
             "AGENTS": "client:alice=1001,+16505550111=1003",
             "CALLER_ID": "+16505550100",
+            "ZENDESK_GROUP_ID": "5001",
         }
 
 
@@ -66,6 +68,8 @@ CASES = [
     ("unwritable database", {"DATABASE_URL": "sqlite:////nonexistent-dir/bridge.db"}, "FAIL  database"),
     ("wrong Twilio credentials", {"TWILIO_AUTH_TOKEN": "other-token"}, "FAIL  Twilio credentials"),
     ("no agents", {"AGENTS": ""}, "incoming calls would go straight to voicemail"),
+    ("unknown group", {"ZENDESK_GROUP_ID": "1"}, "FAIL  ZENDESK_GROUP_ID"),
+    ("unknown brand", {"ZENDESK_BRAND_ID": "1"}, "FAIL  ZENDESK_BRAND_ID"),
 ]
 
 
@@ -99,6 +103,12 @@ async def test_doctor(
         assert route_url("https://bridge.example.com", Route.INCOMING) in out
         assert route_url("https://bridge.example.com", Route.OUTGOING) in out
         assert "account Acme support" in out
+        # The sandbox token is an agent's (least privilege): each permission is explained, none missing.
+        assert "Bridge Integration (agent)" in out
+        assert "refused to this agent, as Zendesk allows it for admins only; not needed" in out
+        for granted in ("may search callers", "may read identities", "may list requested", "creates end-users"):
+            assert re.search(rf"PASS\s+{granted}\s", out), granted
+        assert "Support (5001)" in out
     else:
         assert code == 1, out
         assert expected in out, out
