@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+OPTIONAL_VOICE_FIELDS = frozenset({"from", "to", "recording_url", "transcription_text", "location"})
+
+
 class VoiceComment(BaseModel):
     """The `voice_comment` of a TPE ticket (Zendesk docs: Talk Partner Edition API, Voice comment)."""
 
@@ -22,7 +25,8 @@ class VoiceComment(BaseModel):
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent and empty fields omitted, `from` as Zendesk spells it)."""
         # An empty string is not "unknown" to Zendesk: it is a value, and a blank one may be refused.
-        return {k: v for k, v in self.model_dump(mode="json", by_alias=True, exclude_none=True).items() if v != ""}
+        body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {k: v for k, v in body.items() if not (v == "" and k in OPTIONAL_VOICE_FIELDS)}
 
 
 class Comment(BaseModel):
