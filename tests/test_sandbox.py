@@ -1044,3 +1044,15 @@ async def test_late_fault_commits_after_the_client_gave_up(aiohttp_client: Aioht
     assert sandbox.tickets == {}
     await eventually(lambda: bool(sandbox.tickets), within=10)
     assert list(sandbox.tickets) == [1]
+
+
+async def test_late_read_sees_the_state_at_arrival(aiohttp_client: AiohttpClient) -> None:
+    """A slow read answers what it saw when it arrived, even if a write landed while it was slow."""
+    client = await aiohttp_client(create_sandbox_app(SandboxConfig(late_commit_seconds=0.3)))
+    sandbox = sandbox_of(client)
+    sandbox.add_faults([FaultRule(method="GET", path_prefix="/api/v2/users/search", kind="late")])
+    read = asyncio.ensure_future(call(client, "GET", "/api/v2/users/search", params={"external_id": "e1"}))
+    await eventually(lambda: bool(sandbox.requests))
+    sandbox.create_user({"user": {"name": "Late", "external_id": "e1"}})
+    status, data, _ = await read
+    assert (status, data["users"]) == (200, [])

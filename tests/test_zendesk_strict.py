@@ -117,24 +117,28 @@ async def test_two_calls_seconds_apart_from_a_new_number_share_one_user(
 
 
 async def test_external_id_taken_reads_that_user(make_bridge: BridgeFactory, tmp_path: Path) -> None:
-    """A user create that committed late answers 422 "already taken" on the retry: that user is used."""
+    """Another creator wins the race between our look-up and our create: 422 "taken", and that user is used."""
     config = SandboxConfig(search_index_delay=3600, late_commit_seconds=1.0)
-    async with make_bridge(sandbox_config=config, zendesk_timeout_seconds=0.5) as bridge:
-        bridge.sandbox.add_faults(
-            [
-                FaultRule(method="POST", path_prefix="/api/v2/users", kind="late"),
-                # The retry's external_id look-up comes too early to see it (a lagging replica).
-                FaultRule(method="GET", path_prefix="/api/v2/users/search", kind="503"),
-            ]
-        )
+    async with make_bridge(sandbox_config=config, zendesk_timeout_seconds=5) as bridge:
+        sandbox = bridge.sandbox
+        # The external_id look-up sees no user, and its answer arrives a second later.
+        sandbox.add_faults([FaultRule(method="GET", path_prefix="/api/v2/users/search", kind="late")])
         path = call_from(tmp_path, "+15035550555")
         assert (await bridge.replay([path])).ok
+        await eventually(lambda: any(r["path"].startswith("/api/v2/users/search") for r in sandbox.requests))
+        # Meanwhile another instance (another deployment's bridge) creates the caller.
+        twin = sandbox.create_user(
+            {"user": {"name": "Caller", "phone": "+15035550555", "external_id": "bridge-phone:+15035550555"}}
+        )
         await bridge.settle()
-        snapshot = bridge.sandbox.snapshot()
-        users = [u for u in snapshot["users"] if u["phone"] == "+15035550555"]
-        assert len(users) == 1
+        snapshot = sandbox.snapshot()
+        assert [u["id"] for u in snapshot["users"] if u["phone"] == "+15035550555"] == [twin["id"]]
+        assert [
+            r["status"] for r in snapshot["requests"] if r["method"] == "POST" and r["path"].startswith("/api/v2/users")
+        ] == [422]
         (ticket,) = call_outcome(snapshot, parent_sid(path))
-        assert ticket["requester_id"] == users[0]["id"]
+        assert ticket["requester_id"] == twin["id"]
+        assert (await bridge.store.stats(bridge.clock())).dead == 0
 
 
 # -- 3. conflicts and timeouts ---------------------------------------------------------------------

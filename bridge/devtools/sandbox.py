@@ -40,7 +40,8 @@ Where the sandbox and real Zendesk could differ, it models the stricter one. Eac
 - Faults (`FaultRule`): 500/503/429, a hang, a dropped connection before or after the write, `409`
   DatabaseConflict (Zendesk docs, Errors: "409 Conflict", retried by clients on ticket updates), and
   `late`: the write commits `late_commit_seconds` after arrival and only then answers, so a client that
-  timed out and looks at once does not see it yet.
+  timed out and looks at once does not see it yet (a late read sees the state at arrival and answers
+  after the delay, so a write can land between what it saw and when its answer arrives).
 """
 
 from __future__ import annotations
@@ -972,6 +973,12 @@ async def _sandbox_middleware(request: web.Request, handler: Handler) -> web.Str
         return _drop(request)
     if fault.kind == "hang":
         return await _hang(request, sandbox)
+    if fault.kind == "late" and request.method == "GET":
+        # A slow read: it sees the state at arrival, and its answer comes late (maybe after a write).
+        response = await _serve(request, handler, sandbox)
+        entry["status"] = response.status
+        await asyncio.sleep(sandbox.config.late_commit_seconds)
+        return response
     if fault.kind == "late":
         # Zendesk is still working on it when the client gives up: the write commits later, then answers.
         # Shielded, because the client hanging up must not stop a write the server already accepted.

@@ -222,13 +222,14 @@ class ZendeskClient:
                 self._read_budget(response.headers)
         except TimeoutError as exc:
             self._on_answer(0)
-            raise Unreachable(f"{method} {path}: timed out") from exc
+            raise Unreachable(f"{method} {path}: timed out", uncertain=method != "GET") from exc
         except aiohttp.ClientConnectorError as exc:
             self._on_answer(0)
             raise Unreachable(f"{method} {path}: {type(exc).__name__}: {exc}", uncertain=False) from exc
         except aiohttp.ClientError as exc:
             self._on_answer(0)
-            raise Unreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            # A read that went unanswered changed nothing; only a write may still be committing.
+            raise Unreachable(f"{method} {path}: {type(exc).__name__}: {exc}", uncertain=method != "GET") from exc
         self._on_answer(status)
         if warning:
             log.warning("zendesk: %s %s: X-Zendesk-API-Warn: %s", method, path, mask_text(warning))
