@@ -147,6 +147,7 @@ def test_empty_optional_voice_comment_fields_are_omitted_and_still_decode() -> N
 def test_stored_numbers_are_compared_by_parsing(stored: str | None, same: bool) -> None:
     """Zendesk profiles hold numbers as people typed them; a national one is read in the caller's region."""
     assert same_number(stored, "+15035550147") is same
+    assert not same_number("503 555 0147", "not a number")  # a caller number that does not parse
 
 
 def test_national_digits_are_what_phone_search_needs() -> None:

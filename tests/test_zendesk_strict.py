@@ -160,10 +160,16 @@ async def test_voice_comment_survives_a_conflict_or_a_late_commit(make_bridge: B
 # -- 4. closed, merged and deleted tickets ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("late", [False, True], ids=["", "landing late"])
 @pytest.mark.parametrize("fate", ["merged", "closed", "deleted"])
-async def test_recording_follows_the_conversation(make_bridge: BridgeFactory, tmp_path: Path, fate: str) -> None:
-    """The voice comment goes to the merge target, or to a follow-up of a closed or deleted ticket."""
-    async with make_bridge(recording_wait_seconds=3600) as bridge:
+async def test_recording_follows_the_conversation(
+    make_bridge: BridgeFactory, tmp_path: Path, fate: str, late: bool
+) -> None:
+    """The voice comment goes to the merge target, or to a follow-up of a closed or deleted ticket.
+
+    Landing late, the write there commits after the bridge gave up; the retry finds it, and adds nothing.
+    """
+    async with make_bridge(recording_wait_seconds=3600, zendesk_timeout_seconds=0.5) as bridge:
         path = recording("inbound_answered")
         lines = path.read_text().splitlines()
         # Everything up to the recording's arrival: the ticket exists, the voice comment waits.
@@ -184,6 +190,12 @@ async def test_recording_follows_the_conversation(make_bridge: BridgeFactory, tm
             sandbox.close_ticket(ticket["id"])
         else:
             sandbox.delete_ticket(ticket["id"])
+        if late:
+            # The merge target is ticket 1 ("Earlier"); a follow-up is a new voice ticket.
+            where = "/api/v2/tickets/1.json" if fate == "merged" else TICKETS
+            sandbox.add_faults(
+                [FaultRule(method="PUT" if fate == "merged" else "POST", path_prefix=where, kind="late")]
+            )
         assert (await bridge.replay([tail])).ok
         await bridge.settle_calls()
         snapshot = sandbox.snapshot()
@@ -278,3 +290,23 @@ async def test_rate_limit_headers_hold_requests_until_the_reset(make_bridge: Bri
         assert len(voice_comments(ticket)) == 1
         limited = [r for r in snapshot["requests"] if r["status"] == 429]
         assert len(limited) <= 2  # only requests already in flight when the budget ran out
+
+
+async def test_a_ticket_whose_requester_changed_is_found_through_search(make_bridge: BridgeFactory) -> None:
+    """The create landed, its answer was lost, and an agent changed the requester: search finds the ticket.
+
+    (Search lags writes; with Zendesk's lag, this case stays open for the first seconds of a ticket.)
+    """
+    async with make_bridge(sandbox_config=SandboxConfig(search_index_delay=0)) as bridge:
+        sandbox = bridge.sandbox
+        sandbox.add_faults([FaultRule(method="POST", path_prefix=TICKETS, kind="drop_after")])
+        path = recording("inbound_answered")
+        assert (await bridge.replay([path])).ok
+        sid = parent_sid(path)
+        await eventually(lambda: bool(call_outcome(sandbox.snapshot(), sid)))
+        (ticket,) = call_outcome(sandbox.snapshot(), sid)
+        sandbox.tickets[ticket["id"]]["requester_id"] = 2002  # an agent fixed the requester meanwhile
+        await bridge.settle()
+        (ticket,) = call_outcome(sandbox.snapshot(), sid)
+        assert len(voice_comments(ticket)) == 1
+        assert any(r["query"].get("query", "").startswith("type:ticket") for r in sandbox.requests)
