@@ -278,6 +278,19 @@ async def test_a_dropped_voice_comment_is_not_recorded_as_delivered(
     assert any("X-Zendesk-API-Warn" in record.getMessage() for record in caplog.records)
 
 
+async def test_a_voicemail_whose_voice_comment_is_dropped_is_not_delivered(make_bridge: BridgeFactory) -> None:
+    """Without its voice comment a voicemail ticket has no comment, which Zendesk refuses: a dead letter."""
+    config = SandboxConfig(dropped_ticket_keys=frozenset({"voice_comment"}))
+    async with make_bridge(sandbox_config=config) as bridge:
+        path = recording("voicemail_transcribed")
+        assert (await bridge.replay([path])).ok
+        await bridge.settle_calls()
+        assert call_outcome(bridge.sandbox.snapshot(), parent_sid(path)) == []
+        dead = await bridge.store.list_actions([DEAD])
+        assert [row.kind for row in dead] == ["create_ticket"]
+        assert "RecordInvalid" in (dead[0].last_error or "")
+
+
 async def test_rate_limit_headers_hold_requests_until_the_reset(make_bridge: BridgeFactory) -> None:
     """A Zendesk limit below ours: the remaining budget and its reset pace the outbox, everything lands."""
     config = SandboxConfig(rate_limit_per_minute=6, rate_window_seconds=1.0)

@@ -70,7 +70,7 @@ class Invalid(ZendeskError):
 
 
 class FieldsDropped(Invalid):
-    """Zendesk answered 2xx but removed keys we need (X-Zendesk-API-Warn): the effect did not happen."""
+    """Zendesk answered 2xx but removed keys we need (X-Zendesk-API-Warn): that part did not happen."""
 
 
 class Conflict(ZendeskError):
@@ -236,7 +236,8 @@ class ZendeskClient:
         if 200 <= status < 300:
             lost = [key for key in required if warning and f'"{key}"' in warning]
             if lost:
-                raise FieldsDropped(f"{method} {path}: Zendesk dropped {lost}: {warning}", status=status, body=text)
+                message = f"{method} {path}: Zendesk dropped {lost}: {warning}"
+                raise FieldsDropped(message, status=status, body=text)
             return json.loads(text) if text.strip() else {}
         message = f"{method} {path}: HTTP {status}"
         if status == 429:
@@ -319,7 +320,8 @@ class ZendeskClient:
         body: dict[str, Any] = {"ticket": ticket}
         if display_to_agent is not None:
             body["display_to_agent"] = display_to_agent
-        data = await self.request("POST", "/api/v2/channels/voice/tickets.json", body=body)
+        # A dropped voice_comment raises FieldsDropped: never record a voicemail as delivered without it.
+        data = await self.request("POST", "/api/v2/channels/voice/tickets.json", body=body, required=("voice_comment",))
         return dict(data["ticket"])
 
     async def update_ticket(self, ticket_id: int, ticket: dict[str, Any]) -> dict[str, Any]:
