@@ -902,6 +902,9 @@ async def test_an_agent_token_may_not_list_tickets_but_may_list_a_users_requeste
     assert (status, [t["external_id"] for t in data["tickets"]]) == (200, ["CA2", "CA1"])
     status, _, _ = await call(client, "GET", "/api/v2/users/9999/tickets/requested.json")
     assert status == 404
+    await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": "CA3", "assignee_id": 1001})
+    status, data, _ = await call(client, "GET", "/api/v2/users/1001/tickets/assigned.json")
+    assert (status, [t["external_id"] for t in data["tickets"]]) == (200, ["CA3"])
 
 
 async def test_search_lags_writes_but_external_id_is_immediate(client: Client) -> None:

@@ -5,7 +5,8 @@ Where the sandbox and real Zendesk could differ, it models the stricter one. Eac
 - Roles. The token acts as user 1000, an *agent* by default (`SandboxConfig.token_role`), as the README
   tells admins to set up. `GET /api/v2/tickets` (also `?external_id=`) answers 403 to an agent: Zendesk
   docs, Tickets, "Listing Tickets: Allowed for Admins" (seed 001), which names what agents may call
-  instead, among them `GET /api/v2/users/{user_id}/tickets/requested` (served here, newest first).
+  instead, among them `GET /api/v2/users/{user_id}/tickets/requested` and `.../assigned` (served here,
+  newest first).
 - Search lags writes. New users and tickets stay out of `/api/v2/search` for `search_index_delay` seconds
   (default 3): Zendesk docs, Search API, "it can take up to a few minutes for new tickets, users, and
   other resources to be indexed". Look-ups by id and `/api/v2/users/search?external_id=` are immediate.
@@ -613,11 +614,12 @@ class Sandbox:
     def _public_ticket(self, ticket: dict[str, Any]) -> dict[str, Any]:
         return copy.deepcopy(ticket)
 
-    def requested_tickets(self, user_id: int) -> list[dict[str, Any]]:
-        """Return the tickets a user requested, newest first (what agents may list), or raise 404."""
+    def user_tickets(self, user_id: int, relation: str = "requested") -> list[dict[str, Any]]:
+        """Return the tickets a user requested (or is assigned), newest first, as agents may list; 404 if no user."""
         self.get_user(user_id)
+        field = "requester_id" if relation == "requested" else "assignee_id"
         mine = [self.tickets[tid] for tid in sorted(self.tickets, reverse=True)]
-        return [self._public_ticket(t) for t in mine if t["requester_id"] == user_id]
+        return [self._public_ticket(t) for t in mine if t[field] == user_id]
 
     def merge(self, target_id: int, source_ids: list[int]) -> None:
         """Merge tickets into a target as Zendesk does: each source is closed, tagged and commented."""
@@ -1045,8 +1047,8 @@ async def _list_tickets(request: web.Request) -> web.Response:
     return _json({"tickets": tickets, "count": len(tickets)})
 
 
-async def _requested_tickets(request: web.Request) -> web.Response:
-    tickets = request.app[SANDBOX].requested_tickets(int(request.match_info["id"]))
+async def _user_tickets(request: web.Request) -> web.Response:
+    tickets = request.app[SANDBOX].user_tickets(int(request.match_info["id"]), request.match_info["relation"])
     return _json({"tickets": tickets, "count": len(tickets), "next_page": None})
 
 
@@ -1177,7 +1179,7 @@ _API_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/v2/users/search", _users_search),
     ("GET", r"/api/v2/users/{id:\d+}", _show_user),
     ("GET", r"/api/v2/users/{id:\d+}/identities", _user_identities),
-    ("GET", r"/api/v2/users/{id:\d+}/tickets/requested", _requested_tickets),
+    ("GET", r"/api/v2/users/{id:\d+}/tickets/{relation:requested|assigned}", _user_tickets),
     ("POST", r"/api/v2/tickets/{id:\d+}/merge", _merge),
     ("GET", r"/api/v2/groups/{id:\d+}", _show_group),
     ("GET", r"/api/v2/brands/{id:\d+}", _show_brand),

@@ -161,7 +161,7 @@ async def _permission_checks(zendesk: ZendeskClient, me: int, role: str) -> list
         ),
         (
             "may list requested",
-            zendesk.requested_tickets(me),
+            zendesk.user_tickets(me, "requested"),
             "finds a ticket an attempt created when its answer was lost (a user's requested tickets, allowed "
             "for agents)",
         ),

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import aiohttp
@@ -271,10 +271,10 @@ class ZendeskClient:
         data = await self.request("GET", f"/api/v2/users/{user_id}/identities.json")
         return [str(i["value"]) for i in data.get("identities", []) if i.get("type") == "phone_number"]
 
-    async def requested_tickets(self, user_id: int) -> list[dict[str, Any]]:
-        """Return a user's requested tickets, newest first: exact and immediate, and allowed for agents."""
+    async def user_tickets(self, user_id: int, relation: Literal["requested", "assigned"]) -> list[dict[str, Any]]:
+        """Return a user's requested or assigned tickets, newest first: exact, immediate, allowed for agents."""
         params = {"sort_by": "created_at", "sort_order": "desc"}
-        data = await self.request("GET", f"/api/v2/users/{user_id}/tickets/requested.json", params=params)
+        data = await self.request("GET", f"/api/v2/users/{user_id}/tickets/{relation}.json", params=params)
         return [dict(item) for item in data.get("tickets", [])]
 
     async def search_tickets_by_external_id(self, external_id: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bridge.core.actions import (
     Action,
@@ -357,24 +357,30 @@ class Deliverer:
         except NotFound:
             return False
 
-    async def _tickets_of(self, call_sid: str, requesters: list[Any]) -> list[dict[str, Any]]:
+    async def _tickets_of(
+        self, call_sid: str, requesters: list[Any], assignee: int | None = None
+    ) -> list[dict[str, Any]]:
         """Return the call's tickets through endpoints an agent may call, immediate first.
 
         List Tickets (`GET /api/v2/tickets?external_id=`) is allowed for admins only (Zendesk docs, Tickets,
-        "Listing Tickets"), and the bridge runs as an agent. A requester's ticket list is exact and
-        immediate; a ticket without a requester belongs to the API user. Search also finds a ticket whose
-        requester an agent changed, but only once indexed (the Search API lags writes by up to minutes).
+        "Listing Tickets"), and the bridge runs as an agent. A user's requested and assigned tickets are
+        exact and immediate, and agents may list them; a ticket without a requester belongs to the API
+        user. Search also finds a ticket whose requester and assignee an agent changed, but only once
+        indexed (the Search API lags writes by up to minutes).
         """
-        owners = [int(r) for r in requesters if r is not None]
-        owners.append(await self._zendesk.my_id())
+        owners: list[tuple[Literal["requested", "assigned"], int]]
+        owners = [("requested", int(r)) for r in requesters if r is not None]
+        owners.append(("requested", await self._zendesk.my_id()))
+        if assignee is not None:
+            owners.append(("assigned", assignee))
         seen: dict[int, dict[str, Any]] = {}
-        for owner in dict.fromkeys(owners):
+        for relation, user_id in dict.fromkeys(owners):
             try:
-                for ticket in await self._zendesk.requested_tickets(owner):
+                for ticket in await self._zendesk.user_tickets(user_id, relation):
                     if ticket.get("external_id") == call_sid:
                         seen.setdefault(int(ticket["id"]), ticket)
             except NotFound:
-                continue  # the requester was deleted or merged since
+                continue  # the user was deleted or merged since
         if not seen:
             for ticket in await self._zendesk.search_tickets_by_external_id(call_sid):
                 if ticket.get("external_id") == call_sid:
@@ -446,7 +452,7 @@ class Deliverer:
         via = {"via_id": create.ticket.via_id}
         if attempts > 0:
             # An earlier attempt started (and maybe crashed or timed out) after sending: look before creating.
-            existing = await self._tickets_of(call_sid, [requester])
+            existing = await self._tickets_of(call_sid, [requester], create.ticket.assignee_id)
             if existing:
                 return Done({"ticket_id": int(existing[0]["id"]), "found": True, **via})
         follow_ups: list[Action] = []
