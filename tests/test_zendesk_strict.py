@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bridge.devtools.sandbox import FaultRule, SandboxConfig
-from bridge.store import DEAD
+from bridge.store import DEAD, DONE
 from tests.callgen import variant
 from tests.conftest import BridgeFactory, call_outcome, eventually, parent_sid, recording, voice_comments
 
@@ -341,3 +341,20 @@ async def test_a_ticket_nobody_owns_any_more_is_found_once_search_indexed_it(mak
         (ticket,) = call_outcome(sandbox.snapshot(), sid)
         assert len(voice_comments(ticket)) == 1
         assert any(r["query"].get("query", "").startswith("type:ticket") for r in sandbox.requests)
+
+
+async def test_a_brief_read_failure_does_not_cost_the_attempt(make_bridge: BridgeFactory, tmp_path: Path) -> None:
+    """Reads are safe to repeat: a 500 and a short 429 on the caller search are retried within the attempt."""
+    async with make_bridge() as bridge:
+        bridge.sandbox.add_faults(
+            [
+                FaultRule(method="GET", path_prefix="/api/v2/search", kind="500"),
+                FaultRule(method="GET", path_prefix="/api/v2/search", kind="429", retry_after=0),
+            ]
+        )
+        path = call_from(tmp_path, "+15035550147")
+        assert (await bridge.replay([path])).ok
+        await bridge.settle()
+        (look_up,) = [row for row in await bridge.store.list_actions([DONE]) if row.kind == "find_caller"]
+        assert look_up.attempts == 1
+        assert look_up.result == {"user_id": 2003}

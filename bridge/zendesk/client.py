@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import json
@@ -19,6 +20,9 @@ from bridge.core.clock import Clock, system_clock
 from bridge.core.phones import mask_text
 
 log = logging.getLogger("bridge.zendesk")
+
+READ_RETRY_PAUSES = (0.1, 0.5)  # seconds before each repeat of a failed read
+MAX_READ_RETRY_WAIT = 2.0  # a read Zendesk asks us to hold off longer goes back to the outbox's retry
 
 
 class ZendeskError(Exception):
@@ -202,6 +206,30 @@ class ZendeskClient:
         `required` names body keys that must not be dropped: Zendesk answers 2xx even when it removed a key
         it does not accept, and says so only in X-Zendesk-API-Warn.
         """
+        if method != "GET":
+            return await self._send(method, path, body, params, required)
+        # A read is safe to repeat. A delivery may need several (the look-ups before a create), and one
+        # failed read would cost the whole attempt and a growing backoff, so a brief hiccup is retried here.
+        for pause in READ_RETRY_PAUSES:
+            try:
+                return await self._send(method, path, body, params, required)
+            except RateLimited as exc:
+                if exc.retry_after > MAX_READ_RETRY_WAIT:
+                    raise
+                await asyncio.sleep(max(pause, exc.retry_after))
+            except (ServerBroken, Conflict):
+                await asyncio.sleep(pause)
+        return await self._send(method, path, body, params, required)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: dict[str, str] | None,
+        required: tuple[str, ...],
+    ) -> Any:
+        """Send one request once."""
         url = self._base + path
         if body is None and method in ("POST", "PUT"):
             body = {}  # Zendesk expects a JSON content type on writes, even without a payload

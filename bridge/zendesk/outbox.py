@@ -368,24 +368,31 @@ class Deliverer:
         user. Search also finds a ticket whose requester and assignee an agent changed, but only once
         indexed (the Search API lags writes by up to minutes).
         """
-        owners: list[tuple[Literal["requested", "assigned"], int]]
-        owners = [("requested", int(r)) for r in requesters if r is not None]
-        owners.append(("requested", await self._zendesk.my_id()))
-        if assignee is not None:
-            owners.append(("assigned", assignee))
-        seen: dict[int, dict[str, Any]] = {}
-        for relation, user_id in dict.fromkeys(owners):
+        # Cheapest and likeliest first, stopping at the first list that holds it: one request in the usual case.
+        lists: list[tuple[Literal["requested", "assigned"], int | None]] = [
+            *(("requested", int(r)) for r in requesters if r is not None),
+            ("assigned", assignee),
+            ("requested", None),  # the API user, requester of a ticket created without one
+        ]
+        asked: set[tuple[str, int]] = set()
+        for relation, user_id in lists:
+            if relation == "assigned" and user_id is None:
+                continue
+            owner = user_id if user_id is not None else await self._zendesk.my_id()
+            if (relation, owner) in asked:
+                continue
+            asked.add((relation, owner))
             try:
-                for ticket in await self._zendesk.user_tickets(user_id, relation):
-                    if ticket.get("external_id") == call_sid:
-                        seen.setdefault(int(ticket["id"]), ticket)
+                found = [
+                    t for t in await self._zendesk.user_tickets(owner, relation) if t.get("external_id") == call_sid
+                ]
             except NotFound:
                 continue  # the user was deleted or merged since
-        if not seen:
-            for ticket in await self._zendesk.search_tickets_by_external_id(call_sid):
-                if ticket.get("external_id") == call_sid:
-                    seen.setdefault(int(ticket["id"]), ticket)
-        return [seen[tid] for tid in sorted(seen)]
+            if found:
+                return found
+        return [
+            t for t in await self._zendesk.search_tickets_by_external_id(call_sid) if t.get("external_id") == call_sid
+        ]
 
     async def _fire_timer(self, action_id: int, timer: Timer) -> Outcome:
         """Feed the timer's event back into the call, settling the timer in the same transaction."""
