@@ -40,7 +40,7 @@ from bridge.store import Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 from bridge.zendesk.client import ZendeskClient, basic_auth
-from bridge.zendesk.outbox import Deliverer, RateLimiter, RecordingLinks, RetryPolicy, Worker
+from bridge.zendesk.outbox import Deliverer, RateLimiter, RecordingLinks, RetryPolicy, TicketDefaults, Worker
 from webhooks import routes
 from webhooks.routes import MAX_BODY, BadField
 
@@ -137,7 +137,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
         )
         worker = Worker(
             app[STORE],
-            Deliverer(zendesk, app[STORE], app[INGEST], clock, recording_links(app)),
+            Deliverer(
+                zendesk,
+                app[STORE],
+                app[INGEST],
+                clock,
+                recording_links(app),
+                TicketDefaults(group_id=settings.zendesk_group_id, brand_id=settings.zendesk_brand_id),
+            ),
             retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
             limiter=RateLimiter(settings.zendesk_rate_limit),
             clock=clock,

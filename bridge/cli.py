@@ -54,8 +54,10 @@ def _sandbox(args: argparse.Namespace) -> int:
         api_token=args.token,
         rate_limit_per_minute=args.rate_limit,
         rate_window_seconds=args.rate_window,
+        token_role=args.role,
+        search_index_delay=args.search_delay,
     )
-    print(f"Sandbox Zendesk on http://{args.host}:{args.port} (email {args.email}, API token {args.token})")
+    print(f"Sandbox Zendesk on http://{args.host}:{args.port} (email {args.email}, {args.role} token {args.token})")
     web.run_app(create_sandbox_app(config), host=args.host, port=args.port, print=None)
     return 0
 
@@ -209,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--token", default="sandbox-token")
     sandbox.add_argument("--rate-limit", type=int, default=None, help="requests per window before 429")
     sandbox.add_argument("--rate-window", type=float, default=60.0, help="the rate limit's window in seconds")
+    sandbox.add_argument("--role", choices=("agent", "admin"), default="agent", help="the token user's role")
+    sandbox.add_argument("--search-delay", type=float, default=3.0, help="seconds before search sees a new record")
     sandbox.set_defaults(func=_sandbox)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+OPTIONAL_VOICE_FIELDS = frozenset({"from", "to", "recording_url", "transcription_text", "location"})
+
 
 class VoiceComment(BaseModel):
     """The `voice_comment` of a TPE ticket (Zendesk docs: Talk Partner Edition API, Voice comment)."""
 
     model_config = ConfigDict(populate_by_name=True, frozen=True)
 
-    from_: str = Field(alias="from")
-    to: str
+    from_: str = Field("", alias="from")  # empty (withheld) is omitted on the wire, and stored rows may lack it
+    to: str = ""
     recording_url: str | None = None
     started_at: str
     call_duration: int
@@ -20,8 +22,10 @@ class VoiceComment(BaseModel):
     location: str | None = None
 
     def wire(self) -> dict[str, object]:
-        """Return the JSON object Zendesk receives (absent fields omitted, `from` spelled as Zendesk spells it)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """Return the JSON object Zendesk receives (absent and empty fields omitted, `from` as Zendesk spells it)."""
+        # An empty string is not "unknown" to Zendesk: it is a value, and a blank one may be refused.
+        body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {k: v for k, v in body.items() if not (v == "" and k in OPTIONAL_VOICE_FIELDS)}
 
 
 class Comment(BaseModel):
@@ -49,4 +53,7 @@ class VoiceTicket(BaseModel):
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted, `from` spelled as Zendesk spells it)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if self.voice_comment is not None:
+            body["voice_comment"] = self.voice_comment.wire()
+        return body

@@ -25,7 +25,8 @@ from bridge.ops.settings import Settings
 from bridge.zendesk.outbox import RetryPolicy
 
 RECORDINGS = Path(__file__).parent / "recordings"
-FAST_RETRY = RetryPolicy(base=0.01, cap=0.05)
+# settle: the wait before a "did it land?" look-up, past the sandbox's late commit (1 s after arrival).
+FAST_RETRY = RetryPolicy(base=0.01, cap=0.05, settle=1.5)
 
 
 def recording(name: str) -> Path:

@@ -1,4 +1,8 @@
-"""Exactly once under faults: many calls, every request twice and shuffled, while Zendesk fails 30 %."""
+"""Exactly once under faults: many calls, every request twice and shuffled, while Zendesk fails 30 %.
+
+The sandbox is as strict as Zendesk: the token is an agent's (no List Tickets), search lags writes by
+seconds, and among the faults are 409 conflicts and writes that commit after the client gave up.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,10 @@ async def test_200_calls_duplicated_shuffled_against_a_failing_zendesk(
     ]
     calls = write_calls(sources, 200, tmp_path, UNKNOWN)
     async with make_bridge(zendesk_timeout_seconds=0.5, zendesk_rate_limit=100_000) as bridge:
-        bridge.sandbox.set_random_faults(0.3, ["500", "503", "429", "hang", "drop", "drop_after"], seed=11)
+        assert bridge.sandbox.users[1000]["role"] == "agent"
+        assert bridge.sandbox.config.search_index_delay >= 3
+        kinds = ["500", "503", "429", "409", "hang", "drop", "drop_after", "late"]
+        bridge.sandbox.set_random_faults(0.3, kinds, seed=11)
         report = await bridge.replay(calls, repeat=2, shuffle=True, seed=5, concurrency=16)
         assert report.ok, report.failures[:5]
         await bridge.settle(within=240)
@@ -38,6 +45,8 @@ async def test_200_calls_duplicated_shuffled_against_a_failing_zendesk(
     assert stats.dead == 0
     faults = [r for r in snapshot["requests"] if r.get("fault")]
     assert len(faults) > 100  # the sandbox really did fail a lot of requests
+    assert {"409", "late"} <= {r["fault"] for r in faults}
+    assert not [r for r in snapshot["requests"] if r["status"] == 403]  # nothing an agent may not call
     by_call: dict[str, list[dict[str, object]]] = {}
     for ticket in snapshot["tickets"]:
         by_call.setdefault(str(ticket["external_id"]), []).append(ticket)

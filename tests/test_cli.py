@@ -32,6 +32,7 @@ def test_demo_prints_tickets_and_pops(capsys: pytest.CaptureFixture[str]) -> Non
     played = [line for line in out.splitlines() if "/recordings/RE" in line and " bytes " in line]
     assert len(played) == 3  # the answered inbound, the voicemail and the outbound call
     assert all("HTTP 200, audio/mpeg" in line for line in played), played
+    assert "The bridge's token is an agent's (least privilege)" in out  # the strict sandbox, agent token
 
 
 def test_serve_refuses_to_start_without_auth_token(
@@ -108,7 +109,7 @@ def test_outbox_command_lists_and_revives(
     database = tmp_path / "bridge.db"
 
     async def make_dead_letter() -> None:
-        async with local_bridge(database, agents={"client:alice": 2001}) as bridge:
+        async with local_bridge(database, zendesk_brand_id=1) as bridge:  # no such brand: a dead letter
             assert (await bridge.replay([recording("inbound_answered")])).ok
             await bridge.settle()
 

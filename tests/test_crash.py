@@ -59,7 +59,8 @@ CRASH_POINTS = {
     "after the ack, before any delivery": ([FaultRule(None, "/api/v2", "hang", times=1000)], 1),
     "mid ticket create": ([FaultRule("POST", TICKETS, "hang")], 1),
     "ticket created, answer lost, crash during the look-up": (
-        [FaultRule("POST", TICKETS, "drop_after"), FaultRule("GET", "/api/v2/tickets", "hang")],
+        # The look-up an agent token may make: the requester's (the new caller 3001's) tickets.
+        [FaultRule("POST", TICKETS, "drop_after"), FaultRule("GET", "/api/v2/users/3001/tickets/requested", "hang")],
         1,
     ),
     "between the ticket and its voice comment": ([FaultRule("PUT", "/api/v2/tickets", "hang")], 1),

@@ -86,6 +86,7 @@ async def servers(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
             "DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.db'}",
             "AGENTS": "client:alice=1001,+16505550111=1003",
             "CALLER_ID": "+16505550100",
+            "ZENDESK_GROUP_ID": "5001",
         }
 
 
@@ -114,6 +115,8 @@ CASES = [
     ("half an API key", {"TWILIO_API_KEY_SID": "SK" + "1" * 32}, "TWILIO_API_KEY_SECRET"),
     ("no agents", {"AGENTS": ""}, "incoming calls would go straight to voicemail"),
     ("CALLER_ID not the account's", {"CALLER_ID": "+16505550199"}, "neither a number of this account"),
+    ("unknown group", {"ZENDESK_GROUP_ID": "1"}, "FAIL  ZENDESK_GROUP_ID"),
+    ("unknown brand", {"ZENDESK_BRAND_ID": "1"}, "FAIL  ZENDESK_BRAND_ID"),
 ]
 
 
@@ -171,6 +174,12 @@ async def test_doctor(
         assert "account Acme support" in out
         assert "+16505550100 is a number of the account" in out
         assert "Twilio's media API accepts the auth token" in out
+        # The sandbox token is an agent's (least privilege): each permission is explained, none missing.
+        assert "Bridge Integration (agent)" in out
+        assert "refused to this agent, as Zendesk allows it for admins only; not needed" in out
+        for granted in ("may search callers", "may read identities", "may list requested", "creates end-users"):
+            assert re.search(rf"PASS\s+{granted}\s", out), granted
+        assert "Support (5001)" in out
     else:
         assert code == 1, out
         assert expected in out, out

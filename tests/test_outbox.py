@@ -58,8 +58,8 @@ async def test_hung_request_times_out_and_is_retried(make_bridge: BridgeFactory)
 
 
 async def test_rejected_create_becomes_a_dead_letter_with_zendesk_error(make_bridge: BridgeFactory) -> None:
-    """A 4xx that retrying cannot fix is kept as a dead letter carrying Zendesk's error body."""
-    async with make_bridge(agents={"client:alice": 2001}) as bridge:  # 2001 is an end-user, not an agent
+    """A 422 that dropping a field cannot fix is kept as a dead letter carrying Zendesk's message."""
+    async with make_bridge(zendesk_brand_id=1) as bridge:  # no brand 1 in the account
         path = recording("inbound_answered")
         assert (await bridge.replay([path])).ok
         await bridge.settle()
@@ -68,6 +68,7 @@ async def test_rejected_create_becomes_a_dead_letter_with_zendesk_error(make_bri
         assert {row.kind for row in dead} == {"create_ticket", "add_voice_comment"}
         create = next(row for row in dead if row.kind == "create_ticket")
         assert "RecordInvalid" in (create.last_error or "")
+        assert "Brand: 1 does not exist" in (create.last_error or "")
         assert (await store.stats(0)).dead == 2
         assert call_outcome(bridge.sandbox.snapshot(), parent_sid(path)) == []
 

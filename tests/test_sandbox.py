@@ -22,8 +22,10 @@ from bridge.devtools.sandbox import (
     SandboxError,
     create_sandbox_app,
 )
+from tests.conftest import eventually
 
 Client = TestClient[web.Request, web.Application]
+SEED_IDS = [1000, 1001, 1002, 1003, 1004, *range(2001, 2013)]
 
 BASIC = "Basic " + base64.b64encode(b"bridge@example.com/token:sandbox-token").decode()
 AUTH = {"Authorization": BASIC}
@@ -53,6 +55,10 @@ async def call(
     client: Client, method: str, path: str, body: Any = None, **kwargs: Any
 ) -> tuple[int, Any, aiohttp.ClientResponse]:
     headers = kwargs.pop("headers", AUTH)
+    if body is None and method in ("POST", "PUT"):
+        # An empty JSON body, as the bridge sends to the display endpoints: Zendesk wants the content type.
+        kwargs.setdefault("data", b"")
+        headers = {**headers, "Content-Type": "application/json"}
     async with client.request(method, path, json=body, headers=headers, **kwargs) as resp:
         data = await resp.json() if resp.content_type == "application/json" else await resp.text()
         return resp.status, data, resp
@@ -89,7 +95,7 @@ async def test_basic_auth_with_api_token(client: Client) -> None:
     assert status == 200
     assert data["user"]["id"] == 1000
     assert data["user"]["email"] == "bridge@example.com"
-    assert data["user"]["role"] == "admin"
+    assert data["user"]["role"] == "agent"  # least privilege by default
     assert resp.headers["X-Rate-Limit"] == "700"
     assert resp.headers["X-Rate-Limit-Remaining"] == "699"
 
@@ -129,7 +135,9 @@ async def test_show_user(client: Client) -> None:
         "name": "Dana Customer",
         "email": "dana@example.net",
         "phone": "+14155550123",
+        "shared_phone_number": False,
         "role": "end-user",
+        "suspended": False,
         "external_id": None,
         "created_at": "2024-01-01T00:00:00Z",
         "updated_at": "2024-01-01T00:00:00Z",
@@ -151,10 +159,14 @@ async def test_show_user(client: Client) -> None:
         ("phone:16505550111", [1003]),
         ("role:end-user phone:*6505550111", []),
         ("role:agent phone:*6505550111", [1003]),
-        ("role:end-user", [2001, 2002]),
+        ("role:end-user", [2001, 2002, 2003, 2004, 2005, 2006, 2007, 2009, 2010, 2011, 2012, 2008]),
         ("type:user Erin", [2002]),
         ("type:ticket phone:*0123", []),
-        ("phone:*99", [2002]),
+        ("phone:*99", [2002, 2012]),
+        ("role:end-user phone:*5035550147", [2003, 2011]),
+        ("role:end-user phone:*15035550147", [2011]),
+        ("role:end-user phone:*5035550160", [2006]),
+        ("role:end-user phone:*5035550170", [2007, 2008]),
     ],
 )
 async def test_search_by_phone(client: Client, query: str, expected: list[int]) -> None:
@@ -166,7 +178,8 @@ async def test_search_by_phone(client: Client, query: str, expected: list[int]) 
     assert all(user["result_type"] == "user" for user in data["results"])
 
 
-async def test_search_orders_recently_updated_first(client: Client) -> None:
+async def test_search_orders_recently_updated_first(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(create_sandbox_app(SandboxConfig(search_index_delay=0)))
     status, created, _ = await call(
         client, "POST", "/api/v2/users", {"user": {"name": "Dup", "phone": "+1 (415) 555-0123"}}
     )
@@ -216,7 +229,9 @@ async def test_create_user_validation(client: Client, body: Any, field: str) -> 
 
 @pytest.mark.parametrize(("raw", "logged"), [(b"{not json", None), (b"[1, 2]", [1, 2]), (b"\xff\xfe", None)])
 async def test_invalid_json_body(client: Client, raw: bytes, logged: Any) -> None:
-    async with client.post("/api/v2/users.json", data=raw, headers=AUTH) as resp:
+    async with client.post(
+        "/api/v2/users.json", data=raw, headers={**AUTH, "Content-Type": "application/json"}
+    ) as resp:
         assert resp.status == 400
         assert await resp.json() == {"error": "InvalidJSON"}
     assert sandbox_of(client).requests[-1]["body"] == logged
@@ -335,8 +350,7 @@ async def test_display_to_end_user_reports_every_error(client: Client) -> None:
     status, data, _ = await call(client, "POST", "/api/v2/channels/voice/tickets", body)
     assert status == 422
     assert set(data["details"]) == {"display_to_agent", "via_id"}
-    status, data, _ = await call(client, "GET", "/api/v2/tickets.json")
-    assert data == {"tickets": [], "count": 0}
+    assert sandbox_of(client).tickets == {}
 
 
 # -- ticket update, show, list ---------------------------------------------------------------------
@@ -417,7 +431,9 @@ async def test_unknown_ticket_is_404(client: Client) -> None:
         for path in ("/api/v2/tickets/42", "/api/v2/tickets/42.json"):
             status, data, _ = await call(client, method, path, body)
             assert (status, data) == (404, {"error": "RecordNotFound", "description": "Not found"})
-    async with client.put("/api/v2/tickets/42", data=b"{bad", headers=AUTH) as resp:
+    async with client.put(
+        "/api/v2/tickets/42", data=b"{bad", headers={**AUTH, "Content-Type": "application/json"}
+    ) as resp:
         assert resp.status == 404
 
 
@@ -428,7 +444,8 @@ async def test_show_ticket(client: Client) -> None:
         assert (status, data) == (200, created)
 
 
-async def test_list_tickets_by_external_id(client: Client) -> None:
+async def test_list_tickets_by_external_id(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(create_sandbox_app(SandboxConfig(token_role="admin")))
     for sid in ("CA1", "CA2", "CA1"):
         await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": sid})
     status, data, _ = await call(client, "GET", "/api/v2/tickets.json", params={"external_id": "CA1"})
@@ -491,7 +508,7 @@ async def test_state_endpoint(client: Client) -> None:
     async with client.get("/sandbox/state") as resp:
         assert resp.status == 200
         state = await resp.json()
-    assert [u["id"] for u in state["users"]] == [1000, 1001, 1002, 1003, 2001, 2002]
+    assert [u["id"] for u in state["users"]] == SEED_IDS
     assert [t["id"] for t in state["tickets"]] == [1]
     assert state["displays"] == [{"agent_id": 1001, "kind": "ticket", "id": 1}]
     assert all(isinstance(entry.pop("at"), float) for entry in state["requests"])
@@ -537,7 +554,7 @@ async def test_reset(client: Client) -> None:
         assert resp.status == 200
     snap = sandbox.snapshot()
     assert snap["tickets"] == snap["displays"] == snap["requests"] == []
-    assert sorted(sandbox.users) == [1000, 1001, 1002, 1003, 2001, 2002]
+    assert sorted(sandbox.users) == SEED_IDS
     assert sandbox.fault_state() == {"rules": [], "random": None}
     status, _, _ = await call(client, "GET", "/api/v2/users/me")
     assert status == 200
@@ -616,7 +633,7 @@ async def test_drop_after_creates_ticket_but_client_never_hears(client: Client) 
     assert list(sandbox.tickets) == [1]
     assert sandbox.displays == [{"agent_id": 1001, "kind": "ticket", "id": 1}]
     assert (sandbox.requests[-1]["status"], sandbox.requests[-1]["fault"]) == (0, "drop_after")
-    status, data, _ = await call(client, "GET", "/api/v2/tickets.json", params={"external_id": "CA77"})
+    status, data, _ = await call(client, "GET", "/api/v2/users/1000/tickets/requested.json")
     assert (status, [t["id"] for t in data["tickets"]]) == (200, [1])
 
 
@@ -870,3 +887,175 @@ async def test_users_by_external_id_and_its_uniqueness(client: Client) -> None:
     status, data, _ = await call(client, "POST", "/api/v2/users.json", user)
     assert status == 422
     assert "external_id" in data["details"]
+
+
+# -- as strict as Zendesk: roles, index lag, phones, conflicts, closed tickets, warnings ------------------
+
+
+async def test_an_agent_token_may_not_list_tickets_but_may_list_a_users_requested_ones(client: Client) -> None:
+    """Listing Tickets is for admins (seed 001); the requested list is what agents may call."""
+    await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": "CA1", "requester_id": 2001})
+    await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": "CA2", "requester_id": 2001})
+    status, data, _ = await call(client, "GET", "/api/v2/tickets.json", params={"external_id": "CA1"})
+    assert (status, data["error"]) == (403, "Forbidden")
+    status, data, _ = await call(client, "GET", "/api/v2/users/2001/tickets/requested.json")
+    assert (status, [t["external_id"] for t in data["tickets"]]) == (200, ["CA2", "CA1"])
+    status, _, _ = await call(client, "GET", "/api/v2/users/9999/tickets/requested.json")
+    assert status == 404
+    await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": "CA3", "assignee_id": 1001})
+    status, data, _ = await call(client, "GET", "/api/v2/users/1001/tickets/assigned.json")
+    assert (status, [t["external_id"] for t in data["tickets"]]) == (200, ["CA3"])
+
+
+async def test_search_lags_writes_but_external_id_is_immediate(client: Client) -> None:
+    """A new user or ticket is invisible to search for the index delay; external_id finds the user at once."""
+    body = {"user": {"name": "New", "phone": "+15035550999", "external_id": "bridge-phone:+15035550999"}}
+    status, created, _ = await call(client, "POST", "/api/v2/users.json", body)
+    assert status == 201
+    await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": "CA9"})
+    _, data, _ = await call(client, "GET", "/api/v2/search", params={"query": "phone:*5035550999"})
+    assert data["results"] == []
+    _, data, _ = await call(client, "GET", "/api/v2/search", params={"query": "type:ticket external_id:CA9"})
+    assert data["results"] == []
+    _, data, _ = await call(client, "GET", "/api/v2/users/search", params={"external_id": "bridge-phone:+15035550999"})
+    assert [u["id"] for u in data["users"]] == [created["user"]["id"]]
+
+
+async def test_indexed_tickets_are_found_by_external_id(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(create_sandbox_app(SandboxConfig(search_index_delay=0)))
+    await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": "CA9"})
+    _, data, _ = await call(client, "GET", "/api/v2/search", params={"query": "type:ticket external_id:CA9"})
+    assert [(t["id"], t["result_type"]) for t in data["results"]] == [(1, "ticket")]
+
+
+async def test_phone_identities_are_listed(client: Client) -> None:
+    status, data, _ = await call(client, "GET", "/api/v2/users/2006/identities.json")
+    assert status == 200
+    assert [(i["value"], i["primary"]) for i in data["identities"]] == [
+        ("+1 503 555 0190", True),
+        ("(503) 555-0160", False),
+    ]
+
+
+async def test_closed_ticket_refuses_updates_and_a_merge_closes_the_source(client: Client) -> None:
+    """Merging closes the source (tag closed_by_merge, a comment naming the target); updates then get 422."""
+    await create_ticket(client, {"via_id": 45, "subject": "Call", "comment": {"body": "x"}})
+    await create_ticket(client, {"via_id": 45, "subject": "Older", "comment": {"body": "y"}})
+    status, _, _ = await call(client, "POST", "/api/v2/tickets/2/merge.json", {"ids": [1]})
+    assert status == 200
+    source = sandbox_of(client).tickets[1]
+    assert (source["status"], source["tags"]) == ("closed", ["closed_by_merge"])
+    assert source["comments"][-1]["body"].startswith("This request was closed and merged into request #2")
+    status, data, _ = await call(client, "PUT", "/api/v2/tickets/1.json", {"ticket": {"comment": {"body": "z"}}})
+    assert status == 422
+    assert data["details"] == {
+        "status": [{"description": "Status: closed prevents ticket update", "error": "InvalidValue"}]
+    }
+    status, _, _ = await call(client, "POST", "/api/v2/tickets/2/merge.json", {"ids": "1"})
+    assert status == 422
+    status, _, _ = await call(client, "POST", "/api/v2/tickets/9/merge.json", {"ids": [1]})
+    assert status == 404
+
+
+async def test_follow_up_must_name_a_closed_ticket(client: Client) -> None:
+    await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}})
+    status, data = await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "via_followup_source_id": 1})
+    assert (status, list(data["details"])) == (422, ["via_followup_source_id"])
+    sandbox_of(client).close_ticket(1)
+    status, data = await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "via_followup_source_id": 1})
+    assert (status, data["ticket"]["via_followup_source_id"]) == (201, 1)
+    sandbox_of(client).delete_ticket(2)
+    status, _, _ = await call(client, "GET", "/api/v2/tickets/2.json")
+    assert status == 404
+    with pytest.raises(SandboxError):
+        sandbox_of(client).delete_ticket(2)
+
+
+@pytest.mark.parametrize(
+    ("ticket", "field"),
+    [
+        ({"assignee_id": 1004}, "assignee_id"),  # a suspended agent
+        ({"assignee_id": 2001}, "assignee_id"),  # downgraded to end-user
+        ({"requester_id": 2012}, "requester_id"),  # a suspended end-user
+        ({"group_id": 1}, "group_id"),
+        ({"brand_id": 1}, "brand_id"),
+        ({"voice_comment": {"from": "", "to": "+16505550100", "started_at": "2024-01-01T00:00:00Z"}}, "voice_comment"),
+    ],
+)
+async def test_422_names_the_field_at_fault(client: Client, ticket: dict[str, Any], field: str) -> None:
+    status, data = await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, **ticket})
+    assert (status, list(data["details"])) == (422, [field])
+
+
+async def test_group_and_brand_are_kept(client: Client) -> None:
+    status, data = await create_ticket(
+        client, {"via_id": 44, "comment": {"body": "x"}, "group_id": 5001, "brand_id": 6001}
+    )
+    assert (status, data["ticket"]["group_id"], data["ticket"]["brand_id"]) == (201, 5001, 6001)
+    status, data, _ = await call(client, "PUT", "/api/v2/tickets/1", {"ticket": {"group_id": 5002}})
+    assert (status, data["ticket"]["group_id"]) == (200, 5002)
+    assert (await call(client, "GET", "/api/v2/groups/5001"))[0] == 200
+    assert (await call(client, "GET", "/api/v2/groups/1"))[0] == 404
+    assert (await call(client, "GET", "/api/v2/brands/6001"))[0] == 200
+    assert (await call(client, "GET", "/api/v2/brands/1"))[0] == 404
+
+
+async def test_unknown_keys_are_dropped_with_a_warning(aiohttp_client: AiohttpClient) -> None:
+    """Zendesk answers 200 and names the keys it removed in X-Zendesk-API-Warn (zenpy cassette)."""
+    config = SandboxConfig(dropped_ticket_keys=frozenset({"voice_comment"}))
+    client = await aiohttp_client(create_sandbox_app(config))
+    status, data, resp = await call(
+        client, "POST", TICKETS, {"ticket": {"via_id": 45, "comment": {"body": "x"}, "mood": 1}}
+    )
+    assert status == 201
+    assert resp.headers["X-Zendesk-API-Warn"] == 'Removed restricted keys ["mood"] from parameters'
+    status, data, resp = await call(client, "PUT", "/api/v2/tickets/1", {"ticket": {"voice_comment": VOICE_COMMENT}})
+    assert status == 200
+    assert resp.headers["X-Zendesk-API-Warn"] == 'Removed restricted keys ["voice_comment"] from parameters'
+    assert [c["type"] for c in data["ticket"]["comments"]] == ["Comment"]
+
+
+async def test_writes_need_a_json_content_type(client: Client) -> None:
+    async with client.post("/api/v2/channels/voice/agents/1001/users/2001/display.json", headers=AUTH) as resp:
+        assert resp.status == 415
+    assert sandbox_of(client).displays == []
+
+
+async def test_rate_limit_headers_include_the_reset(client: Client) -> None:
+    status, _, resp = await call(client, "GET", "/api/v2/users/me")
+    assert status == 200
+    assert resp.headers["X-Rate-Limit"] == "700"
+    assert 0 <= int(resp.headers["ratelimit-reset"]) <= 60
+
+
+async def test_conflict_fault_is_a_409_database_conflict(client: Client) -> None:
+    await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}})
+    sandbox_of(client).add_faults([FaultRule(method="PUT", path_prefix="/api/v2/tickets", kind="409")])
+    status, data, _ = await call(client, "PUT", "/api/v2/tickets/1", {"ticket": {"comment": {"body": "y"}}})
+    assert (status, data["error"]) == (409, "DatabaseConflict")
+    assert len(sandbox_of(client).tickets[1]["comments"]) == 1
+
+
+async def test_late_fault_commits_after_the_client_gave_up(aiohttp_client: AiohttpClient) -> None:
+    """The client times out before the write commits; looking at once finds nothing, later it is there."""
+    client = await aiohttp_client(create_sandbox_app(SandboxConfig(late_commit_seconds=0.5)))
+    sandbox = sandbox_of(client)
+    sandbox.add_faults([FaultRule(method="POST", path_prefix="/api/v2/channels/voice/tickets", kind="late")])
+    body = {"ticket": {"via_id": 45, "comment": {"body": "x"}}}
+    with pytest.raises(asyncio.TimeoutError):
+        await call(client, "POST", TICKETS, body, timeout=aiohttp.ClientTimeout(total=0.1))
+    assert sandbox.tickets == {}
+    await eventually(lambda: bool(sandbox.tickets), within=10)
+    assert list(sandbox.tickets) == [1]
+
+
+async def test_late_read_sees_the_state_at_arrival(aiohttp_client: AiohttpClient) -> None:
+    """A slow read answers what it saw when it arrived, even if a write landed while it was slow."""
+    client = await aiohttp_client(create_sandbox_app(SandboxConfig(late_commit_seconds=0.3)))
+    sandbox = sandbox_of(client)
+    sandbox.add_faults([FaultRule(method="GET", path_prefix="/api/v2/users/search", kind="late")])
+    read = asyncio.ensure_future(call(client, "GET", "/api/v2/users/search", params={"external_id": "e1"}))
+    await eventually(lambda: bool(sandbox.requests))
+    sandbox.create_user({"user": {"name": "Late", "external_id": "e1"}})
+    status, data, _ = await read
+    assert (status, data["users"]) == (200, [])

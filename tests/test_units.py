@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bridge.core.actions import AddVoiceComment, decode, encode
 from bridge.core.clock import from_epoch
-from bridge.core.phones import digits, is_anonymous, is_device, is_phone_number, mask, mask_text, sip_user, to_e164
+from bridge.core.phones import (
+    digits,
+    is_anonymous,
+    is_device,
+    is_phone_number,
+    mask,
+    mask_text,
+    national_digits,
+    same_number,
+    sip_user,
+    to_e164,
+)
 from bridge.ops.logs import JsonFormatter, MaskingFormatter
 from bridge.ops.settings import ConfigError, Settings, load_settings, parse_agents, parse_duration
-from bridge.zendesk.client import parse_retry_after
+from bridge.zendesk.client import Invalid, RateBudget, parse_retry_after
+from schemas.zendesk import VoiceComment, VoiceTicket
 
 
 @pytest.mark.parametrize(
@@ -120,3 +134,62 @@ def test_retry_after_seconds_or_http_date() -> None:
     assert parse_retry_after("Wed, 21 Oct 2026 07:28:00 -0000", now=now) == pytest.approx(10.0)
     assert parse_retry_after(None, now=now) == 60.0
     assert parse_retry_after("soon", now=now) == 60.0
+
+
+def test_empty_optional_voice_comment_fields_are_omitted_and_still_decode() -> None:
+    """A withheld number or unknown location is left out, not sent as "" (and the stored form decodes)."""
+    comment = VoiceComment(from_="", to="+16505550100", started_at="2024-01-01T00:00:00Z", call_duration=3, location="")
+    assert comment.wire() == {"to": "+16505550100", "started_at": "2024-01-01T00:00:00Z", "call_duration": 3}
+    ticket = VoiceTicket(via_id=44, subject="Voicemail", external_id="CA1", voice_comment=comment)
+    voice = ticket.wire()["voice_comment"]
+    assert isinstance(voice, dict)
+    assert "from" not in voice
+    action = AddVoiceComment("CA1", comment)
+    decoded = decode("add_voice_comment", "CA1:voice_comment", "CA1", encode(action), datetime.now(UTC))
+    assert isinstance(decoded, AddVoiceComment)
+    assert decoded.voice_comment.wire() == comment.wire()
+
+
+@pytest.mark.parametrize(
+    ("stored", "same"),
+    [
+        ("(503) 555-0147", True),
+        ("+1 503-555-0147", True),
+        ("5035550147", True),
+        ("1-503-555-0147", True),
+        ("+44 15035550147", False),  # ends in the same digits, another country
+        ("503-555-0148", False),
+        ("", False),
+        (None, False),
+        ("ext. only", False),
+    ],
+)
+def test_stored_numbers_are_compared_by_parsing(stored: str | None, same: bool) -> None:
+    """Zendesk profiles hold numbers as people typed them; a national one is read in the caller's region."""
+    assert same_number(stored, "+15035550147") is same
+    assert not same_number("503 555 0147", "not a number")  # a caller number that does not parse
+
+
+def test_national_digits_are_what_phone_search_needs() -> None:
+    assert national_digits("+15035550147") == "5035550147"
+    assert national_digits("+442079460958") == "2079460958"
+    assert national_digits("not a number") == ""
+
+
+def test_rate_budget_pauses_only_when_spent() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert RateBudget().pause(now) == 0.0
+    assert RateBudget(700, 500, now + timedelta(seconds=30)).pause(now) == 0.0
+    assert RateBudget(700, 1, now + timedelta(seconds=30)).pause(now) == 30.0
+    assert RateBudget(700, 0, now + timedelta(seconds=3600)).pause(now) == 60.0  # capped
+    assert RateBudget(700, 0, now - timedelta(seconds=5)).pause(now) == 0.0
+
+
+def test_invalid_reads_zendesk_details() -> None:
+    body = '{"error":"RecordInvalid","details":{"status":[{"description":"Status: closed prevents ticket update"}]}}'
+    error = Invalid("x", status=422, body=body)
+    assert error.details == {"status": ["Status: closed prevents ticket update"]}
+    assert error.closed_ticket
+    assert Invalid("x", status=422, body="not json").details == {}
+    assert Invalid("x", status=422, body='{"details": "text"}').details == {}
+    assert not Invalid("x", status=422, body='{"details": {"via_id": ["bad"]}}').closed_ticket

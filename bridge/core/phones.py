@@ -94,3 +94,31 @@ def mask(value: str | None) -> str:
 def mask_text(text: str) -> str:
     """Mask every phone number inside free text."""
     return _NUMBER_IN_TEXT.sub(lambda m: mask(m.group(0)), text)
+
+
+def national_digits(e164: str) -> str:
+    """Return the national significant number of an E.164 number (what Zendesk's `phone:*` search needs).
+
+    Zendesk's search matches stored digits, and `phone:*DIGITS` matches numbers ending in them; the country
+    code would miss a number stored in national format such as "(503) 555-0147".
+    """
+    try:
+        return str(phonenumbers.parse(e164).national_number)
+    except phonenumbers.NumberParseException:
+        return digits(e164)
+
+
+def same_number(stored: str | None, e164: str) -> bool:
+    """Tell whether a number as a person typed it into Zendesk is this E.164 number.
+
+    A stored number without a country code is read in the caller's own region, as whoever typed it would.
+    """
+    if not stored or not any(ch.isdigit() for ch in stored):
+        return False
+    try:
+        caller = phonenumbers.parse(e164)
+        region = phonenumbers.region_code_for_number(caller)
+        parsed = phonenumbers.parse(stored, region if region != "ZZ" else None)
+    except phonenumbers.NumberParseException:
+        return False
+    return parsed.country_code == caller.country_code and parsed.national_number == caller.national_number

@@ -20,7 +20,7 @@ from bridge.app import create_app
 from bridge.appkeys import CLOCK, RECONCILER, STORE
 from bridge.core.clock import Clock, system_clock
 from bridge.devtools.replay import ReplayReport, replay_files
-from bridge.devtools.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
+from bridge.devtools.sandbox import INTEGRATION_USER_ID, SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
 from bridge.devtools.twilio_media import FakeTwilio, create_fake_twilio_apps
 from bridge.devtools.waiting import wait_until
 from bridge.ops.reconcile import Reconciler
@@ -218,6 +218,12 @@ async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None, *, hol
     with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
         async with local_bridge(Path(tmp) / "bridge.db") as bridge:
             print(f"Sandbox Zendesk at {bridge.zendesk_url}; bridge at {bridge.url}", file=out)
+            config = bridge.sandbox.config
+            print(
+                f"The bridge's token is an {bridge.sandbox.users[INTEGRATION_USER_ID]['role']}'s (least privilege); "
+                f"search lags writes by {config.search_index_delay:g} s, as on Zendesk",
+                file=out,
+            )
             print(f"Replaying {len(paths)} recorded calls: {', '.join(p.name for p in paths)}", file=out)
             report = await bridge.replay(paths)
             print(f"Sent {report.sent} signed webhooks; answers: {dict(sorted(report.statuses.items()))}", file=out)

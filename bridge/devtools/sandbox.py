@@ -1,4 +1,49 @@
-"""Emulate, over real HTTP, the Zendesk Support and Talk Partner Edition endpoints the bridge calls."""
+"""Emulate, over real HTTP, the Zendesk Support and Talk Partner Edition endpoints the bridge calls.
+
+Where the sandbox and real Zendesk could differ, it models the stricter one. Each behaviour and its source:
+
+- Roles. The token acts as user 1000, an *agent* by default (`SandboxConfig.token_role`), as the README
+  tells admins to set up. `GET /api/v2/tickets` (also `?external_id=`) answers 403 to an agent: Zendesk
+  docs, Tickets, "Listing Tickets: Allowed for Admins" (seed 001), which names what agents may call
+  instead, among them `GET /api/v2/users/{user_id}/tickets/requested` and `.../assigned` (served here,
+  newest first).
+- Search lags writes. New users and tickets stay out of `/api/v2/search` for `search_index_delay` seconds
+  (default 3): Zendesk docs, Search API, "it can take up to a few minutes for new tickets, users, and
+  other resources to be indexed". Look-ups by id and `/api/v2/users/search?external_id=` are immediate.
+- Phone search. `phone:*DIGITS` matches a stored number (primary phone or phone identity) whose digits end
+  with DIGITS; `phone:DIGITS` matches all digits: Zendesk TPE guide, "Retrieving the Zendesk user id of a
+  caller" (it searches `phone:*5135557611` to find "(513) 555-7611"). The seed holds national-format,
+  dashed and identity-only phones, numbers shared by several users (`shared_phone_number`, Zendesk docs,
+  Users JSON format) and a foreign number whose digits end like a US one.
+- Identities. `GET /api/v2/users/{id}/identities` lists phone identities: Zendesk docs, User Identities.
+- external_id of users is unique: 422 "External: … has already been taken" (Zendesk docs, Users).
+- Closed tickets refuse updates: 422 RecordInvalid, details `status` "Status: closed prevents ticket
+  update" (the answer integrators handle in public code; reference notes, second pass). Merging
+  (`POST /api/v2/tickets/{id}/merge`, Zendesk docs, Tickets, "Merge Tickets into Target Ticket") closes
+  each source ticket, tags it `closed_by_merge` and adds the comment "This request was closed and merged
+  into request #TARGET". A deleted ticket answers 404 RecordNotFound.
+- Follow-ups. `via_followup_source_id` names a closed ticket a new ticket follows up (Zendesk docs,
+  Tickets, "Creating a follow-up ticket"); any other source is 422.
+- Validation (422 RecordInvalid with `details` keyed by field, Zendesk docs, Errors): an assignee that is
+  not an agent or is suspended, a missing or suspended requester, a `display_to_agent` that is not an
+  agent with a Talk Partner Edition seat (TPE OpenAPI, seed 004: "validated before creating the ticket,
+  returning a 422"), an unknown group or brand, and empty strings in `voice_comment` fields (stricter
+  than documented: the bridge must omit empty optional fields).
+- Unknown keys are dropped, not refused: the answer is still 200/201 with `X-Zendesk-API-Warn: Removed
+  restricted keys [...] from parameters` (recorded in zenpy's cassette TestCallPE.test_add_comment).
+  `SandboxConfig.dropped_ticket_keys` drops accepted keys too (an account where `voice_comment` is not
+  taken).
+- JSON bodies. POST and PUT must say `Content-Type: application/json` (Zendesk docs, API introduction,
+  "Request format"), or get 415.
+- Rate limits. Every answer carries `X-Rate-Limit`, `X-Rate-Limit-Remaining` and `ratelimit-reset`, and
+  a 429 carries `Retry-After` with a text/plain body: Zendesk docs, Rate limits; `x-rate-limit: 700` as
+  in the recorded TPE cassettes (zenpy TestCallPE.*).
+- Faults (`FaultRule`): 500/503/429, a hang, a dropped connection before or after the write, `409`
+  DatabaseConflict (Zendesk docs, Errors: "409 Conflict", retried by clients on ticket updates), and
+  `late`: the write commits `late_commit_seconds` after arrival and only then answers, so a client that
+  timed out and looks at once does not see it yet (a late read sees the state at arrival and answers
+  after the delay, so a write can land between what it saw and when its answer arrives).
+"""
 
 from __future__ import annotations
 
@@ -37,7 +82,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 INTEGRATION_USER_ID = 1000
-FAULT_KINDS = frozenset({"500", "503", "429", "hang", "drop", "drop_after"})
+FAULT_KINDS = frozenset({"500", "503", "429", "409", "hang", "drop", "drop_after", "late"})
 VOICE_VIA_IDS = frozenset({44, 45, 46})  # voicemail, inbound call, outbound call
 AGENT_ROLES = frozenset({"agent", "admin"})
 USER_ROLES = frozenset({"end-user", "agent", "admin"})
@@ -50,6 +95,21 @@ HANG_POLL_SECONDS = 0.05
 RATE_LIMIT_TEXT = "Number of allowed API requests per minute exceeded"
 SEED_TIMESTAMP = "2024-01-01T00:00:00Z"
 FIRST_USER_ID = 3001
+GROUPS = {5001: "Support", 5002: "Phones"}
+BRANDS = {6001: "Acme", 6002: "Acme Outlet"}
+TICKET_KEYS = frozenset(
+    {
+        "via_id", "subject", "external_id", "requester_id", "assignee_id", "comment", "voice_comment", "tags",
+        "additional_tags", "remove_tags", "status", "group_id", "brand_id", "via_followup_source_id",
+        "priority", "type",
+    }
+)  # fmt: skip
+CLOSED_TEXT = "Status: closed prevents ticket update"
+FORBIDDEN = {
+    "error": "Forbidden",
+    "description": "You do not have access to this page. "
+    "Please contact the account owner of this help desk for further help.",
+}
 _NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
 
 
@@ -63,8 +123,14 @@ class SandboxConfig:
     rate_limit_per_minute: int | None = None
     # The limit's window; 60 s like Zendesk. Benchmarks shrink it to see a whole backlog drain in seconds.
     rate_window_seconds: float = RATE_WINDOW_SECONDS
-    # Seconds before a new user shows up in search, as on Zendesk, whose search index lags behind writes.
-    search_index_delay: float = 0.0
+    # Seconds before a new user or ticket shows up in search, as on Zendesk, whose search index lags writes.
+    search_index_delay: float = 3.0
+    # The role of the token's user: "agent" (least privilege, the default) or "admin".
+    token_role: str = "agent"
+    # How long after arrival a `late` fault commits the write (and only then answers).
+    late_commit_seconds: float = 1.0
+    # Ticket keys this account drops with an X-Zendesk-API-Warn instead of applying.
+    dropped_ticket_keys: frozenset[str] = frozenset()
     # Agents without a Talk Partner Edition seat: assignable, but screen-pops to them are refused.
     no_tpe_seat: frozenset[int] = frozenset()
     # Installed private apps by id, with the public key (PEM) their signed requests verify with.
@@ -160,28 +226,51 @@ def _check_optional_str(src: dict[str, Any], key: str, errors: dict[str, str]) -
         errors[key] = f"{key}: must be a string"
 
 
-def _seed_users(email: str) -> dict[int, dict[str, Any]]:
-    rows: list[tuple[int, str, str | None, str | None, str]] = [
-        (INTEGRATION_USER_ID, "Bridge Integration", email, None, "admin"),
-        (1001, "Alice Agent", "alice@example.com", None, "agent"),
-        (1002, "Bob Agent", "bob@example.com", None, "agent"),
-        (1003, "Carol Agent", "carol@example.com", "+16505550111", "agent"),
-        (2001, "Dana Customer", "dana@example.net", "+14155550123", "end-user"),
-        (2002, "Erin Customer", "erin@example.net", "+14155550199", "end-user"),
-    ]
+def _user(uid: int, name: str, mail: str | None, phone: str | None, role: str, **extra: Any) -> dict[str, Any]:
     return {
-        uid: {
-            "id": uid,
-            "name": name,
-            "email": mail,
-            "phone": phone,
-            "role": role,
-            "external_id": None,
-            "created_at": SEED_TIMESTAMP,
-            "updated_at": SEED_TIMESTAMP,
-        }
-        for uid, name, mail, phone, role in rows
+        "id": uid,
+        "name": name,
+        "email": mail,
+        "phone": phone,
+        "shared_phone_number": extra.get("shared", False),
+        "role": role,
+        "suspended": extra.get("suspended", False),
+        "external_id": None,
+        "created_at": SEED_TIMESTAMP,
+        "updated_at": extra.get("updated_at", SEED_TIMESTAMP),
     }
+
+
+def _seed_users(email: str, token_role: str) -> dict[int, dict[str, Any]]:
+    users = [
+        _user(INTEGRATION_USER_ID, "Bridge Integration", email, None, token_role),
+        _user(1001, "Alice Agent", "alice@example.com", None, "agent"),
+        _user(1002, "Bob Agent", "bob@example.com", None, "agent"),
+        _user(1003, "Carol Agent", "carol@example.com", "+16505550111", "agent"),
+        _user(1004, "Sam Suspended", "sam@example.com", None, "agent", suspended=True),
+        _user(2001, "Dana Customer", "dana@example.net", "+14155550123", "end-user"),
+        _user(2002, "Erin Customer", "erin@example.net", "+14155550199", "end-user"),
+        # Real profiles hold numbers in every format (national, dashed, digits only).
+        _user(2003, "Frank National", "frank@example.net", "(503) 555-0147", "end-user"),
+        _user(2004, "Gwen Dashes", "gwen@example.net", "+1 503-555-0148", "end-user"),
+        _user(2005, "Hal Digits", "hal@example.net", "5035550149", "end-user"),
+        # Only an extra phone identity holds this number; the primary phone is another one.
+        _user(2006, "Iris Identity", "iris@example.net", "+1 503 555 0190", "end-user"),
+        # A shared office line (shared_phone_number) and a person whose direct line is the same number.
+        _user(2007, "Front Desk", "desk@example.net", "503-555-0170", "end-user", shared=True),
+        _user(2008, "Jack Direct", "jack@example.net", "(503) 555-0170", "end-user", updated_at="2023-06-01T00:00:00Z"),
+        # Two people on one shared number, nobody with it as a direct line.
+        _user(2009, "Kim Shared", "kim@example.net", "+1 (503) 555-0180", "end-user", shared=True),
+        _user(2010, "Lee Shared", "lee@example.net", "5035550180", "end-user", shared=True),
+        # A foreign number whose digits end with a US caller's ten digits: a suffix match, not the same number.
+        _user(2011, "Mia Abroad", "mia@example.net", "+44 15035550147", "end-user"),
+        _user(2012, "Ned Suspended", "ned@example.net", "+1 503-555-0199", "end-user", suspended=True),
+    ]
+    return {user["id"]: user for user in users}
+
+
+def _seed_identities() -> dict[int, list[str]]:
+    return {2006: ["(503) 555-0160"]}
 
 
 def _check_random(rate: float, kinds: list[str]) -> None:
@@ -215,6 +304,7 @@ class Sandbox:
         self._next_ticket_id = 1
         self._next_comment_id = 1
         self._active_hangs = 0
+        self.background: set[asyncio.Future[web.StreamResponse]] = set()  # late commits still running
         self._hangs_changed = asyncio.Event()
         self._hangs_released = False
         self.reset()
@@ -223,8 +313,10 @@ class Sandbox:
 
     def reset(self) -> None:
         """Return to the seed data and drop every fault, request record and rate-limit hit."""
-        self.users = _seed_users(self.config.email)
+        self.users = _seed_users(self.config.email, self.config.token_role)
+        self.identities = _seed_identities()  # extra phone identities by user id
         self._created: dict[int, float] = {}  # when each user was created, for the search-index delay
+        self._ticket_created: dict[int, float] = {}  # the same for tickets
         self.tickets = {}
         self.displays = []
         self.requests = []
@@ -345,6 +437,12 @@ class Sandbox:
         limit = self.config.rate_limit_per_minute
         return DEFAULT_RATE_LIMIT if limit is None else limit
 
+    def rate_limit_reset(self) -> int:
+        """Return the seconds until the oldest request in the window leaves it (`ratelimit-reset`)."""
+        if not self._hits:
+            return 0
+        return max(0, math.ceil(self._hits[0] + self.config.rate_window_seconds - self.clock()))
+
     def rate_limit_remaining(self) -> int:
         """Return how many requests the rolling 60 s window still allows."""
         return max(0, self.rate_limit - self._window_hits())
@@ -398,11 +496,12 @@ class Sandbox:
         return self.is_agent(user_id) and user_id not in self.config.no_tpe_seat
 
     def search(self, query: str) -> dict[str, Any]:
-        """Run the subset of Zendesk search syntax the bridge uses: role:, phone:[*]digits, type:, text."""
+        """Run the subset of Zendesk search syntax the bridge uses: role:, phone:[*]digits, type:, external_id:."""
         role: str | None = None
         phone: str | None = None
+        external_id: str | None = None
         suffix_match = False
-        want_users = True
+        kind = "user"
         terms: list[str] = []
         for token in query.split():
             key, sep, value = token.partition(":")
@@ -414,29 +513,55 @@ class Sandbox:
                 suffix_match = value.startswith("*")
                 phone = _digits(value)
             elif sep and key == "type":
-                want_users = value.lower() == "user"
+                kind = value.lower()
+            elif sep and key == "external_id":
+                external_id = value
             else:
                 terms.append(token.lower())
+
+        def phone_matches(user: dict[str, Any]) -> bool:
+            assert phone is not None
+            for stored in [user["phone"] or "", *self.identities.get(user["id"], [])]:
+                number = _digits(stored)
+                if number and (number.endswith(phone) if suffix_match else number == phone):
+                    return True
+            return False
 
         def matches(user: dict[str, Any]) -> bool:
             if role is not None and user["role"] != role:
                 return False
-            if phone is not None:
-                stored = _digits(user["phone"] or "")
-                found = stored.endswith(phone) if suffix_match else stored == phone
-                if not stored or not found:
-                    return False
+            if phone is not None and not phone_matches(user):
+                return False
+            if external_id is not None and user.get("external_id") != external_id:
+                return False
             text = f"{user['name']} {user['email'] or ''}".lower()
             return all(term in text for term in terms)
 
-        # Zendesk's search index lags behind writes; with a delay set, new users stay unsearchable that long.
-        indexed = [
-            uid for uid in self.users if self._created.get(uid, 0.0) + self.config.search_index_delay <= time.time()
-        ]
-        hits = [self.users[uid] for uid in sorted(indexed) if want_users and matches(self.users[uid])]
-        hits.sort(key=lambda user: user["updated_at"], reverse=True)  # stable: ties stay in id order
-        results = [{**copy.deepcopy(user), "result_type": "user"} for user in hits]
+        # Zendesk's search index lags behind writes: new records stay unsearchable for the delay.
+        horizon = time.time() - self.config.search_index_delay
+        results: list[dict[str, Any]] = []
+        if kind == "user":
+            indexed = [uid for uid in sorted(self.users) if self._created.get(uid, 0.0) <= horizon]
+            hits = [self.users[uid] for uid in indexed if matches(self.users[uid])]
+            hits.sort(key=lambda user: user["updated_at"], reverse=True)  # stable: ties stay in id order
+            results = [{**copy.deepcopy(user), "result_type": "user"} for user in hits]
+        elif kind == "ticket":
+            for tid in sorted(self.tickets):
+                ticket = self.tickets[tid]
+                if self._ticket_created.get(tid, 0.0) > horizon:
+                    continue
+                if external_id is None or ticket["external_id"] == external_id:
+                    results.append({**self._public_ticket(ticket), "result_type": "ticket"})
         return {"results": results, "count": len(results), "next_page": None}
+
+    def user_identities(self, user_id: int) -> list[dict[str, Any]]:
+        """Return a user's phone identities (the primary phone first), or raise 404."""
+        user = self.get_user(user_id)
+        phones = ([user["phone"]] if user["phone"] else []) + self.identities.get(user_id, [])
+        return [
+            {"id": user_id * 100 + n, "user_id": user_id, "type": "phone_number", "value": value, "primary": n == 0}
+            for n, value in enumerate(phones)
+        ]
 
     def users_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
         """Return users with this external_id: a direct look-up, not the (eventually consistent) search index."""
@@ -475,7 +600,9 @@ class Sandbox:
             "name": name,
             "email": email,
             "phone": src.get("phone"),
+            "shared_phone_number": False,
             "role": role,
+            "suspended": False,
             "external_id": external_id,
             "created_at": now,
             "updated_at": now,
@@ -492,6 +619,43 @@ class Sandbox:
         if ticket_id not in self.tickets:
             raise _not_found()
         return copy.deepcopy(self.tickets[ticket_id])
+
+    def _public_ticket(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy(ticket)
+
+    def user_tickets(self, user_id: int, relation: str = "requested") -> list[dict[str, Any]]:
+        """Return the tickets a user requested (or is assigned), newest first, as agents may list; 404 if no user."""
+        self.get_user(user_id)
+        field = "requester_id" if relation == "requested" else "assignee_id"
+        mine = [self.tickets[tid] for tid in sorted(self.tickets, reverse=True)]
+        return [self._public_ticket(t) for t in mine if t[field] == user_id]
+
+    def merge(self, target_id: int, source_ids: list[int]) -> None:
+        """Merge tickets into a target as Zendesk does: each source is closed, tagged and commented."""
+        if target_id not in self.tickets or any(sid not in self.tickets for sid in source_ids):
+            raise _not_found()
+        now = _now_iso()
+        for sid in source_ids:
+            source = self.tickets[sid]
+            source["status"] = "closed"
+            source["tags"] = [*source["tags"], "closed_by_merge"]
+            source["updated_at"] = now
+            body = (
+                f'This request was closed and merged into request #{target_id} "{self.tickets[target_id]["subject"]}".'
+            )
+            self._append_comments(source, [{"type": "Comment", "body": body, "public": False}], now)
+        target = self.tickets[target_id]
+        note = f"Requests {', '.join(f'#{sid}' for sid in source_ids)} were closed and merged into this request."
+        self._append_comments(target, [{"type": "Comment", "body": note, "public": False}], now)
+
+    def delete_ticket(self, ticket_id: int) -> None:
+        """Delete a ticket; afterwards it answers 404 like any unknown one."""
+        if self.tickets.pop(ticket_id, None) is None:
+            raise _not_found()
+
+    def close_ticket(self, ticket_id: int) -> None:
+        """Close a ticket (as an agent solving it, then Zendesk's automation closing it, would)."""
+        self.tickets[ticket_id]["status"] = "closed"
 
     def list_tickets(self, external_id: str | None = None) -> list[dict[str, Any]]:
         """Return copies of the tickets, filtered by external_id when given, in id order."""
@@ -517,9 +681,16 @@ class Sandbox:
         requester_id = src.get("requester_id")
         if requester_id is not None and not (_is_int(requester_id) and requester_id in self.users):
             errors["requester_id"] = f"Requester: {requester_id!r} does not exist"
+        elif requester_id is not None and self.users[requester_id]["suspended"]:
+            errors["requester_id"] = "Requester: is suspended"
         assignee_id = src.get("assignee_id")
-        if assignee_id is not None and not self.is_agent(assignee_id):
-            errors["assignee_id"] = f"Assignee: {assignee_id!r} is not an agent"
+        self._check_assignee(assignee_id, errors)
+        self._check_group_and_brand(src, errors)
+        followup = src.get("via_followup_source_id")
+        if followup is not None and not (
+            _is_int(followup) and followup in self.tickets and self.tickets[followup]["status"] == "closed"
+        ):
+            errors["via_followup_source_id"] = f"Follow-up source: {followup!r} is not a closed ticket"
         status = src.get("status")
         if status is not None and status not in TICKET_STATUSES:
             errors["status"] = f"Status: {status!r} is not a valid status"
@@ -542,6 +713,9 @@ class Sandbox:
             # Zendesk makes the API user the requester when none is given.
             "requester_id": INTEGRATION_USER_ID if requester_id is None else requester_id,
             "assignee_id": assignee_id,
+            "group_id": src.get("group_id"),
+            "brand_id": src.get("brand_id"),
+            "via_followup_source_id": followup,
             "external_id": src.get("external_id"),
             "tags": tags,
             "created_at": now,
@@ -551,6 +725,7 @@ class Sandbox:
         self._next_ticket_id += 1
         self._append_comments(ticket, comments, now)
         self.tickets[ticket["id"]] = ticket
+        self._ticket_created[ticket["id"]] = time.time()
         if display_to is not None:
             self.displays.append({"agent_id": display_to, "kind": "ticket", "id": ticket["id"]})
         return copy.deepcopy(ticket)
@@ -567,12 +742,15 @@ class Sandbox:
         if not isinstance(src, dict):
             raise _record_invalid({"ticket": "Ticket: is required"})
         errors: dict[str, str] = {}
+        if ticket["status"] == "closed":
+            # Zendesk refuses every update to a closed ticket, whatever the body holds.
+            raise _record_invalid({"status": CLOSED_TEXT})
         comments = self._parse_comments(src, errors)
         if comments and len(ticket["comments"]) + len(comments) > MAX_COMMENTS:
             errors["comment"] = f"Comment: a ticket can hold at most {MAX_COMMENTS} comments"
         assignee_id = src.get("assignee_id")
-        if assignee_id is not None and not self.is_agent(assignee_id):
-            errors["assignee_id"] = f"Assignee: {assignee_id!r} is not an agent"
+        self._check_assignee(assignee_id, errors)
+        self._check_group_and_brand(src, errors)
         status = src.get("status")
         if status is not None and status not in TICKET_STATUSES:
             errors["status"] = f"Status: {status!r} is not a valid status"
@@ -590,7 +768,7 @@ class Sandbox:
                 ticket["status"] = "open"
         if status is not None:
             ticket["status"] = status
-        for key in ("subject", "external_id"):
+        for key in ("subject", "external_id", "group_id", "brand_id"):
             if key in src:
                 ticket[key] = src[key]
         ticket["tags"] = tags
@@ -627,6 +805,30 @@ class Sandbox:
             raise _not_found()
         return upload["attachment"], upload["data"]
 
+    def _check_assignee(self, assignee_id: Any, errors: dict[str, str]) -> None:
+        if assignee_id is not None and not self.is_agent(assignee_id):
+            errors["assignee_id"] = f"Assignee: {assignee_id!r} is not an agent"
+        elif assignee_id is not None and self.users[assignee_id]["suspended"]:
+            errors["assignee_id"] = "Assignee: is suspended"
+
+    @staticmethod
+    def _check_group_and_brand(src: dict[str, Any], errors: dict[str, str]) -> None:
+        group_id, brand_id = src.get("group_id"), src.get("brand_id")
+        if group_id is not None and group_id not in GROUPS:
+            errors["group_id"] = f"Group: {group_id!r} does not exist"
+        if brand_id is not None and brand_id not in BRANDS:
+            errors["brand_id"] = f"Brand: {brand_id!r} does not exist"
+
+    def strip_unknown(self, body: dict[str, Any]) -> list[str]:
+        """Remove the ticket keys Zendesk would drop (unknown, or not taken by this account); return them."""
+        src = body.get("ticket")
+        if not isinstance(src, dict):
+            return []
+        dropped = [key for key in src if key not in TICKET_KEYS or key in self.config.dropped_ticket_keys]
+        for key in dropped:
+            del src[key]
+        return dropped
+
     def display(self, agent_id: int, kind: str, target_id: int) -> None:
         """Record a screen pop of a user or ticket to an agent, or raise 404 for a bad agent or target."""
         targets = self.users if kind == "user" else self.tickets
@@ -650,7 +852,10 @@ class Sandbox:
                     made["attachments"] = self._attachments(fields["uploads"], errors)
                 comments.append(made)
         voice = src.get("voice_comment")
-        if voice is not None:
+        blank = [key for key, value in voice.items() if value == ""] if isinstance(voice, dict) else []
+        if blank:
+            errors["voice_comment"] = f"Voice comment: {', '.join(sorted(blank))} cannot be blank"
+        elif voice is not None:
             if isinstance(voice, dict):
                 comments.append(
                     {
@@ -770,6 +975,11 @@ async def _hang(request: web.BaseRequest, sandbox: Sandbox) -> web.Response:
 def _set_rate_headers(response: web.StreamResponse, sandbox: Sandbox) -> None:
     response.headers["X-Rate-Limit"] = str(sandbox.rate_limit)
     response.headers["X-Rate-Limit-Remaining"] = str(sandbox.rate_limit_remaining())
+    response.headers["ratelimit-reset"] = str(sandbox.rate_limit_reset())
+
+
+def _unsupported_media(request: web.Request) -> bool:
+    return request.method in ("POST", "PUT") and request.content_type != "application/json"
 
 
 async def _serve(request: web.Request, handler: Handler, sandbox: Sandbox) -> web.StreamResponse:
@@ -778,12 +988,21 @@ async def _serve(request: web.Request, handler: Handler, sandbox: Sandbox) -> we
         response = _json({"error": "Couldn't authenticate you"}, 401)
     elif (retry_after := sandbox.consume_rate_limit()) is not None:
         response = _too_many_requests(retry_after)
+    elif _unsupported_media(request):
+        response = _json({"error": "UnsupportedMediaType", "description": "Send a JSON body"}, 415)
     else:
         try:
             response = await handler(request)
         except SandboxError as exc:
             response = _json(exc.payload, exc.status)
     _set_rate_headers(response, sandbox)
+    return response
+
+
+async def _late(request: web.Request, handler: Handler, sandbox: Sandbox, entry: dict[str, Any]) -> web.StreamResponse:
+    await asyncio.sleep(sandbox.config.late_commit_seconds)
+    response = await _serve(request, handler, sandbox)
+    entry["status"] = response.status
     return response
 
 
@@ -815,8 +1034,24 @@ async def _sandbox_middleware(request: web.Request, handler: Handler) -> web.Str
         return _drop(request)
     if fault.kind == "hang":
         return await _hang(request, sandbox)
+    if fault.kind == "late" and request.method == "GET":
+        # A slow read: it sees the state at arrival, and its answer comes late (maybe after a write).
+        response = await _serve(request, handler, sandbox)
+        entry["status"] = response.status
+        await asyncio.sleep(sandbox.config.late_commit_seconds)
+        return response
+    if fault.kind == "late":
+        # Zendesk is still working on it when the client gives up: the write commits later, then answers.
+        # Shielded, because the client hanging up must not stop a write the server already accepted.
+        task = asyncio.ensure_future(_late(request, handler, sandbox, entry))
+        sandbox.background.add(task)
+        task.add_done_callback(sandbox.background.discard)
+        return await asyncio.shield(task)
     if fault.kind == "429":
         response = _too_many_requests(math.ceil(fault.retry_after))
+    elif fault.kind == "409":
+        description = "Database collision: another request updated this record at the same time. Try again."
+        response = _json({"error": "DatabaseConflict", "description": description}, 409)
     else:
         response = _json({"error": "SandboxFault", "description": f"Injected HTTP {fault.kind}"}, int(fault.kind))
     _set_rate_headers(response, sandbox)
@@ -846,9 +1081,22 @@ async def _create_user(request: web.Request) -> web.Response:
     return _json({"user": request.app[SANDBOX].create_user(body)}, 201)
 
 
+def _warned(response: web.Response, dropped: list[str]) -> web.Response:
+    if dropped:
+        response.headers["X-Zendesk-API-Warn"] = f"Removed restricted keys {json.dumps(dropped)} from parameters"
+    return response
+
+
 async def _create_voice_ticket(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    return _json({"ticket": request.app[SANDBOX].create_voice_ticket(body)}, 201)
+    sandbox = request.app[SANDBOX]
+    dropped = sandbox.strip_unknown(body)
+    return _warned(_json({"ticket": sandbox.create_voice_ticket(body)}, 201), dropped)
+
+
+def _admin_only(sandbox: Sandbox) -> None:
+    if sandbox.users[INTEGRATION_USER_ID]["role"] != "admin":
+        raise SandboxError(403, dict(FORBIDDEN))
 
 
 async def _upload(request: web.Request) -> web.Response:
@@ -870,7 +1118,9 @@ async def _download_attachment(request: web.Request) -> web.Response:
 
 
 async def _list_tickets(request: web.Request) -> web.Response:
-    tickets = request.app[SANDBOX].list_tickets(request.query.get("external_id"))
+    sandbox = request.app[SANDBOX]
+    _admin_only(sandbox)  # "Listing Tickets: Allowed for Admins" (Zendesk docs, Tickets)
+    tickets = sandbox.list_tickets(request.query.get("external_id"))
     return _json({"tickets": tickets, "count": len(tickets)})
 
 
@@ -890,6 +1140,39 @@ async def _app_installations(request: web.Request) -> web.Response:
     return _json({"installations": installations})
 
 
+async def _user_tickets(request: web.Request) -> web.Response:
+    tickets = request.app[SANDBOX].user_tickets(int(request.match_info["id"]), request.match_info["relation"])
+    return _json({"tickets": tickets, "count": len(tickets), "next_page": None})
+
+
+async def _user_identities(request: web.Request) -> web.Response:
+    identities = request.app[SANDBOX].user_identities(int(request.match_info["id"]))
+    return _json({"identities": identities, "count": len(identities), "next_page": None})
+
+
+async def _merge(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or not all(_is_int(i) for i in ids):
+        raise _record_invalid({"ids": "Ids: give the source ticket ids"})
+    request.app[SANDBOX].merge(int(request.match_info["id"]), ids)
+    return _json({"job_status": {"status": "completed"}})
+
+
+async def _show_group(request: web.Request) -> web.Response:
+    group_id = int(request.match_info["id"])
+    if group_id not in GROUPS:
+        raise _not_found()
+    return _json({"group": {"id": group_id, "name": GROUPS[group_id]}})
+
+
+async def _show_brand(request: web.Request) -> web.Response:
+    brand_id = int(request.match_info["id"])
+    if brand_id not in BRANDS:
+        raise _not_found()
+    return _json({"brand": {"id": brand_id, "name": BRANDS[brand_id]}})
+
+
 async def _show_ticket(request: web.Request) -> web.Response:
     return _json({"ticket": request.app[SANDBOX].get_ticket(int(request.match_info["id"]))})
 
@@ -905,7 +1188,8 @@ async def _update_ticket(request: web.Request) -> web.Response:
     if ticket_id not in sandbox.tickets:
         raise _not_found()  # 404 wins over a malformed body, as on Zendesk
     body = await _json_body(request)
-    return _json({"ticket": sandbox.update_ticket(ticket_id, body)})
+    dropped = sandbox.strip_unknown(body)
+    return _warned(_json({"ticket": sandbox.update_ticket(ticket_id, body)}), dropped)
 
 
 async def _display_user(request: web.Request) -> web.Response:
@@ -987,6 +1271,11 @@ _API_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/v2/users/me", _show_me),
     ("GET", "/api/v2/users/search", _users_search),
     ("GET", r"/api/v2/users/{id:\d+}", _show_user),
+    ("GET", r"/api/v2/users/{id:\d+}/identities", _user_identities),
+    ("GET", r"/api/v2/users/{id:\d+}/tickets/{relation:requested|assigned}", _user_tickets),
+    ("POST", r"/api/v2/tickets/{id:\d+}/merge", _merge),
+    ("GET", r"/api/v2/groups/{id:\d+}", _show_group),
+    ("GET", r"/api/v2/brands/{id:\d+}", _show_brand),
     ("POST", "/api/v2/users", _create_user),
     ("GET", "/api/v2/search", _search),
     ("POST", "/api/v2/channels/voice/tickets", _create_voice_ticket),

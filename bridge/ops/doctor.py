@@ -137,6 +137,8 @@ async def _zendesk_checks(settings: Settings) -> list[Check]:
         checks = []
         if me.get("role") in ("agent", "admin"):
             checks.append(Check("Zendesk credentials", True, f"act as {me.get('name')} ({me.get('role')})"))
+            checks += await _permission_checks(zendesk, int(me["id"]), str(me.get("role")))
+            checks += await _placement_checks(zendesk, settings)
         else:
             checks.append(
                 Check(
@@ -149,6 +151,85 @@ async def _zendesk_checks(settings: Settings) -> list[Check]:
         for identity, user_id in settings.agents.items():
             checks.append(await _agent_check(zendesk, identity, user_id))
         return checks
+
+
+async def _permission_checks(zendesk: ZendeskClient, me: int, role: str) -> list[Check]:
+    """Say what the token's role may and may not do, and why the bridge needs no more than an agent's."""
+    checks = []
+    probes = [
+        (
+            "may search callers",
+            zendesk.search_users_by_phone("0000000000"),
+            "finds the caller's user by phone (Search API, allowed for agents)",
+        ),
+        (
+            "may read identities",
+            zendesk.user_phones(me),
+            "reads the extra phone numbers of a candidate user (User Identities, allowed for agents)",
+        ),
+        (
+            "may list requested",
+            zendesk.user_tickets(me, "requested"),
+            "finds a ticket an attempt created when its answer was lost (a user's requested tickets, allowed "
+            "for agents)",
+        ),
+    ]
+    for name, probe, why in probes:
+        try:
+            await probe
+        except ZendeskError as exc:
+            checks.append(Check(name, False, f"refused ({exc.status or exc}): {why}", _PERMISSION_FIX))
+        else:
+            checks.append(Check(name, True, why))
+    try:
+        await zendesk.tickets_by_external_id("bridge-doctor-probe")
+    except AuthFailed:
+        checks.append(
+            Check("List Tickets", True, f"refused to this {role}, as Zendesk allows it for admins only; not needed")
+        )
+    except ZendeskError as exc:
+        checks.append(Check("List Tickets", True, f"not usable ({exc.status or exc}); not needed"))
+    else:
+        checks.append(
+            Check(
+                "List Tickets",
+                True,
+                f"allowed to this {role}; not needed: an agent's token is enough (least privilege)",
+            )
+        )
+    checks.append(
+        Check(
+            "creates end-users",
+            True,
+            "the bridge creates a user for an unknown caller: agents may unless Admin Center > People > Roles "
+            "forbids adding end-users",
+        )
+    )
+    return checks
+
+
+_PERMISSION_FIX = (
+    "give the integration user an agent role that may view all tickets and add end-users "
+    "(Admin Center > People > Team > Roles)"
+)
+
+
+async def _placement_checks(zendesk: ZendeskClient, settings: Settings) -> list[Check]:
+    """Check ZENDESK_GROUP_ID and ZENDESK_BRAND_ID name a group and brand the token can see."""
+    checks = []
+    for name, value, read in (
+        ("ZENDESK_GROUP_ID", settings.zendesk_group_id, zendesk.group),
+        ("ZENDESK_BRAND_ID", settings.zendesk_brand_id, zendesk.brand),
+    ):
+        if value is None:
+            continue
+        try:
+            found = await read(value)
+        except ZendeskError as exc:
+            checks.append(Check(name, False, f"{value}: {exc}", "use the id from Admin Center (it is in the URL)"))
+        else:
+            checks.append(Check(name, True, f"{found.get('name')} ({value})"))
+    return checks
 
 
 async def _agent_check(zendesk: ZendeskClient, identity: str, user_id: int) -> Check:

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     default_region: str | None = None
     zendesk_rate_limit: int = Field(400, ge=1)
     zendesk_timeout_seconds: float = Field(15.0, gt=0)
+    zendesk_group_id: int | None = Field(None, gt=0)
+    zendesk_brand_id: int | None = Field(None, gt=0)
     outbox_max_age: Annotated[float, NoDecode] = 24 * 3600.0
     call_stale_minutes: float = Field(30.0, gt=0)
     record_dir: str | None = None
@@ -154,6 +156,8 @@ class Settings(BaseSettings):
         "zendesk_app_id",
         "zendesk_app_public_key",
         "zendesk_app_audience",
+        "zendesk_group_id",
+        "zendesk_brand_id",
         mode="before",
     )
     @classmethod

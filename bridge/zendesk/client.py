@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import json
+import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp.client_middlewares import ClientHandlerType
 
 from bridge.core.clock import Clock, system_clock
+from bridge.core.phones import mask_text
+
+log = logging.getLogger("bridge.zendesk")
+
+READ_RETRY_PAUSES = (0.1, 0.5)  # seconds before each repeat of a failed read
+MAX_READ_RETRY_WAIT = 2.0  # a read Zendesk asks us to hold off longer goes back to the outbox's retry
 
 
 class ZendeskError(Exception):
@@ -42,17 +51,68 @@ class NotFound(ZendeskError):
 class Invalid(ZendeskError):
     """400/422: Zendesk refused the request as it stands; repeating it will not help."""
 
+    @property
+    def details(self) -> dict[str, list[str]]:
+        """Return the fields at fault and Zendesk's descriptions (`details` of a RecordInvalid body)."""
+        try:
+            data = json.loads(self.body)
+        except ValueError:
+            return {}
+        raw = data.get("details") if isinstance(data, dict) else None
+        if not isinstance(raw, dict):
+            return {}
+        return {
+            str(name): [str(item.get("description", "")) if isinstance(item, dict) else str(item) for item in items]
+            for name, items in raw.items()
+            if isinstance(items, list)
+        }
+
+    @property
+    def closed_ticket(self) -> bool:
+        """Tell whether Zendesk refused an update because the ticket is closed (merged or archived)."""
+        return any("closed prevents ticket update" in text for text in self.details.get("status", []))
+
+
+class FieldsDropped(Invalid):
+    """Zendesk answered 2xx but removed keys we need (X-Zendesk-API-Warn): that part did not happen."""
+
+
+class Conflict(ZendeskError):
+    """409 DatabaseConflict: somebody saved the record at the same moment; nothing was written, try again."""
+
 
 class AuthFailed(ZendeskError):
     """401/403: the credentials are wrong or lack a permission (API token access, TPE licence)."""
 
 
 class ServerBroken(ZendeskError):
-    """5xx: Zendesk failed; a write may or may not have happened."""
+    """5xx: Zendesk failed; a write may or may not have happened (if it did, it had already committed)."""
+
+    uncertain = False
 
 
 class Unreachable(ZendeskError):
     """No answer (timeout, refused or dropped connection); a write may or may not have happened."""
+
+    def __init__(self, message: str, *, uncertain: bool = True) -> None:
+        """Say whether the request may have reached Zendesk (a refused connection sent nothing)."""
+        super().__init__(message)
+        self.uncertain = uncertain
+
+
+@dataclass
+class RateBudget:
+    """What Zendesk's last answer said about the rate limit (X-Rate-Limit, -Remaining, ratelimit-reset)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: datetime | None = None
+
+    def pause(self, now: datetime, reserve: int = 1) -> float:
+        """Return how long to wait before the next request so the budget is not overdrawn (0 when fine)."""
+        if self.remaining is None or self.reset_at is None or self.remaining > reserve:
+            return 0.0
+        return max(0.0, min(60.0, (self.reset_at - now).total_seconds()))
 
 
 class UncertainWrite(aiohttp.ClientError):
@@ -117,12 +177,62 @@ class ZendeskClient:
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": authorization, "Accept": "application/json"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.budget = RateBudget()
+        self._me: int | None = None
+
+    def _read_budget(self, headers: Any) -> None:
+        """Remember the rate-limit headers (Zendesk docs, Rate limits: X-Rate-Limit, ratelimit-reset)."""
+        try:
+            if (limit := headers.get("X-Rate-Limit")) is not None:
+                self.budget.limit = int(limit)
+            if (remaining := headers.get("X-Rate-Limit-Remaining")) is not None:
+                self.budget.remaining = int(remaining)
+            if (reset := headers.get("ratelimit-reset")) is not None:
+                self.budget.reset_at = self._clock() + timedelta(seconds=float(reset))
+        except ValueError:
+            pass  # a malformed header only costs us the early warning, never the request
 
     async def request(
-        self, method: str, path: str, *, body: dict[str, Any] | None = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        required: tuple[str, ...] = (),
     ) -> Any:
-        """Send one request and return its JSON, raising the ZendeskError that matches the answer."""
+        """Send one request and return its JSON, raising the ZendeskError that matches the answer.
+
+        `required` names body keys that must not be dropped: Zendesk answers 2xx even when it removed a key
+        it does not accept, and says so only in X-Zendesk-API-Warn.
+        """
+        if method != "GET":
+            return await self._send(method, path, body, params, required)
+        # A read is safe to repeat. A delivery may need several (the look-ups before a create), and one
+        # failed read would cost the whole attempt and a growing backoff, so a brief hiccup is retried here.
+        for pause in READ_RETRY_PAUSES:
+            try:
+                return await self._send(method, path, body, params, required)
+            except RateLimited as exc:
+                if exc.retry_after > MAX_READ_RETRY_WAIT:
+                    raise
+                await asyncio.sleep(max(pause, exc.retry_after))
+            except (ServerBroken, Conflict):
+                await asyncio.sleep(pause)
+        return await self._send(method, path, body, params, required)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: dict[str, str] | None,
+        required: tuple[str, ...],
+    ) -> Any:
+        """Send one request once."""
         url = self._base + path
+        if body is None and method in ("POST", "PUT"):
+            body = {}  # Zendesk expects a JSON content type on writes, even without a payload
         try:
             async with self._session.request(
                 method,
@@ -136,14 +246,26 @@ class ZendeskClient:
                 text = await response.text()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+                warning = response.headers.get("X-Zendesk-API-Warn")
+                self._read_budget(response.headers)
         except TimeoutError as exc:
             self._on_answer(0)
-            raise Unreachable(f"{method} {path}: timed out") from exc
+            raise Unreachable(f"{method} {path}: timed out", uncertain=method != "GET") from exc
+        except aiohttp.ClientConnectorError as exc:
+            self._on_answer(0)
+            raise Unreachable(f"{method} {path}: {type(exc).__name__}: {exc}", uncertain=False) from exc
         except aiohttp.ClientError as exc:
             self._on_answer(0)
-            raise Unreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            # A read that went unanswered changed nothing; only a write may still be committing.
+            raise Unreachable(f"{method} {path}: {type(exc).__name__}: {exc}", uncertain=method != "GET") from exc
         self._on_answer(status)
+        if warning:
+            log.warning("zendesk: %s %s: X-Zendesk-API-Warn: %s", method, path, mask_text(warning))
         if 200 <= status < 300:
+            lost = [key for key in required if warning and f'"{key}"' in warning]
+            if lost:
+                message = f"{method} {path}: Zendesk dropped {lost}: {warning}"
+                raise FieldsDropped(message, status=status, body=text)
             return json.loads(text) if text.strip() else {}
         message = f"{method} {path}: HTTP {status}"
         if status == 429:
@@ -153,7 +275,9 @@ class ZendeskClient:
             raise NotFound(message, status=status, body=text)
         if status in (401, 403):
             raise AuthFailed(message, status=status, body=text)
-        if status in (400, 409, 422):
+        if status == 409:
+            raise Conflict(message, status=status, body=text)
+        if status in (400, 422):
             raise Invalid(message, status=status, body=text)
         if status >= 500:
             raise ServerBroken(message, status=status, body=text)
@@ -163,6 +287,40 @@ class ZendeskClient:
         """Return the user the credentials act as."""
         data = await self.request("GET", "/api/v2/users/me.json")
         return dict(data["user"])
+
+    async def my_id(self) -> int:
+        """Return the id of the user the credentials act as, asking Zendesk once."""
+        if self._me is None:
+            self._me = int((await self.me())["id"])
+        return self._me
+
+    async def user_phones(self, user_id: int) -> list[str]:
+        """Return a user's phone identities (the primary phone and the extra ones)."""
+        data = await self.request("GET", f"/api/v2/users/{user_id}/identities.json")
+        return [str(i["value"]) for i in data.get("identities", []) if i.get("type") == "phone_number"]
+
+    async def user_tickets(self, user_id: int, relation: Literal["requested", "assigned"]) -> list[dict[str, Any]]:
+        """Return a user's requested or assigned tickets, newest first: exact, immediate, allowed for agents."""
+        params = {"sort_by": "created_at", "sort_order": "desc"}
+        data = await self.request("GET", f"/api/v2/users/{user_id}/tickets/{relation}.json", params=params)
+        return [dict(item) for item in data.get("tickets", [])]
+
+    async def search_tickets_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
+        """Search tickets by external_id (allowed for agents, but lagging writes by up to minutes)."""
+        data = await self.request(
+            "GET", "/api/v2/search.json", params={"query": f"type:ticket external_id:{external_id}"}
+        )
+        return [dict(item) for item in data.get("results", []) if item.get("result_type") == "ticket"]
+
+    async def group(self, group_id: int) -> dict[str, Any]:
+        """Return one group."""
+        data = await self.request("GET", f"/api/v2/groups/{group_id}.json")
+        return dict(data["group"])
+
+    async def brand(self, brand_id: int) -> dict[str, Any]:
+        """Return one brand."""
+        data = await self.request("GET", f"/api/v2/brands/{brand_id}.json")
+        return dict(data["brand"])
 
     async def search_users_by_phone(self, digits: str) -> list[dict[str, Any]]:
         """Search end-users by phone, `*` first so other stored formats of the number match too."""
@@ -185,12 +343,15 @@ class ZendeskClient:
         body: dict[str, Any] = {"ticket": ticket}
         if display_to_agent is not None:
             body["display_to_agent"] = display_to_agent
-        data = await self.request("POST", "/api/v2/channels/voice/tickets.json", body=body)
+        # A dropped voice_comment raises FieldsDropped: never record a voicemail as delivered without it.
+        data = await self.request("POST", "/api/v2/channels/voice/tickets.json", body=body, required=("voice_comment",))
         return dict(data["ticket"])
 
     async def update_ticket(self, ticket_id: int, ticket: dict[str, Any]) -> dict[str, Any]:
-        """Update a ticket (voice comment, private note)."""
-        data = await self.request("PUT", f"/api/v2/tickets/{ticket_id}.json", body={"ticket": ticket})
+        """Update a ticket (voice comment, private note); a key Zendesk drops raises FieldsDropped."""
+        data = await self.request(
+            "PUT", f"/api/v2/tickets/{ticket_id}.json", body={"ticket": ticket}, required=tuple(ticket)
+        )
         return dict(data["ticket"])
 
     async def ticket(self, ticket_id: int) -> dict[str, Any]:
@@ -199,7 +360,7 @@ class ZendeskClient:
         return dict(data["ticket"])
 
     async def tickets_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
-        """Find tickets carrying an external_id (the CallSid), to avoid creating one twice."""
+        """Find tickets carrying an external_id with List Tickets: allowed for admins only (doctor's probe)."""
         data = await self.request("GET", "/api/v2/tickets.json", params={"external_id": external_id})
         return [dict(item) for item in data.get("tickets", [])]
 

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bridge.core.actions import (
     Action,
@@ -32,13 +33,14 @@ from bridge.core.actions import (
 )
 from bridge.core.clock import Clock, system_clock
 from bridge.core.events import CallEvent, EventKind
-from bridge.core.phones import digits, mask_text
+from bridge.core.phones import mask_text, national_digits, same_number
 from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
 from bridge.ops.recordings import MediaError, RecordingFiler, TwilioMedia
 from bridge.store import DEAD, DONE, DROPPED, ActionRow, FiledRecording, Store
 from bridge.zendesk.client import (
     AuthFailed,
+    Conflict,
     Invalid,
     NotFound,
     RateLimited,
@@ -61,6 +63,11 @@ class RetryPolicy:
     cap: float = 600.0
     max_age: float = 24 * 3600.0
     lease: float = 300.0  # longer than any one delivery, so a live worker never loses its claim
+    # After a timeout or a dropped connection the write may still be running inside Zendesk: looking at
+    # once ("did it land?") can miss a ticket committed a moment later and create it twice. Zendesk gives
+    # no commit deadline; ten seconds is far past the sub-second commits Zendesk normally makes, and
+    # short enough that a timed-out voice comment still lands within the call's minute.
+    settle: float = 10.0
 
     def backoff(self, attempts: int, rng: random.Random) -> float:
         """Return the next delay: exponential with full jitter, capped."""
@@ -168,13 +175,61 @@ def _ticket_of(row: ActionRow, deps: dict[str, ActionRow]) -> int:
     return int(ticket_id)
 
 
-def _pick_user(users: list[dict[str, Any]], e164: str) -> dict[str, Any] | None:
-    """Prefer the user whose phone is exactly this E.164 number, then the most recently updated."""
-    if not users:
+VOICE_VIA_DEFAULT = 45  # an answered call's ticket; rows stored before the via was kept are inbound calls
+REQUESTER_FIELDS = ("requester_id", "requester")
+ASSIGNEE_FIELDS = ("assignee_id", "assignee")
+RETRYABLE_FIELDS = frozenset({"display_to_agent", *REQUESTER_FIELDS, *ASSIGNEE_FIELDS})
+# Zendesk's default comment on a merged ticket (Zendesk help, "Merging tickets"): "This request was closed
+# and merged into request #123".
+MERGED_INTO = re.compile(r"merged into (?:request|ticket) #(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TicketDefaults:
+    """Where new voice tickets go: ZENDESK_GROUP_ID (tickets nobody is assigned) and ZENDESK_BRAND_ID."""
+
+    group_id: int | None = None
+    brand_id: int | None = None
+
+    def apply(self, ticket: dict[str, Any]) -> None:
+        """Put the brand on the ticket, and the group when no agent is assigned."""
+        if self.brand_id is not None:
+            ticket.setdefault("brand_id", self.brand_id)
+        # With an assignee, Zendesk picks the agent's group itself; without one, and without a group, a
+        # voicemail or missed-call ticket sits where no team looks (Zendesk help, "Assigning tickets").
+        if self.group_id is not None and ticket.get("assignee_id") is None:
+            ticket.setdefault("group_id", self.group_id)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A user whose stored number is the caller's, and whether it is their own line."""
+
+    user: dict[str, Any]
+    direct: bool
+
+    def rank(self) -> tuple[bool, str, int]:
+        """Order: a direct line before a shared number, then the most recently updated, then the newest id."""
+        return (self.direct, str(self.user.get("updated_at") or ""), int(self.user.get("id") or 0))
+
+
+def _merge_target(ticket: dict[str, Any], comments: list[dict[str, Any]]) -> int | None:
+    """Return the ticket a closed ticket was merged into, or None when it was not merged."""
+    if "closed_by_merge" not in (ticket.get("tags") or []):
         return None
-    exact = [user for user in users if user.get("phone") == e164]
-    pool = exact or users
-    return max(pool, key=lambda user: (str(user.get("updated_at") or ""), int(user.get("id") or 0)))
+    for comment in reversed(comments):
+        match = MERGED_INTO.search(str(comment.get("body") or ""))
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _refused_fields(exc: Invalid) -> set[str] | None:
+    """Return the fields a 422 blames when dropping them may fix it, else None (a dead letter)."""
+    fields = set(exc.details)
+    if exc.status != 422 or not fields or not fields <= RETRYABLE_FIELDS:
+        return None
+    return fields
 
 
 class Deliverer:
@@ -187,6 +242,7 @@ class Deliverer:
         ingest: Ingest,
         clock: Clock = system_clock,
         recordings: RecordingLinks | None = None,
+        defaults: TicketDefaults | None = None,
     ) -> None:
         """Bind the client, the store that caches caller look-ups, and the ingest that timers feed back into."""
         self._recordings = recordings
@@ -194,7 +250,12 @@ class Deliverer:
         self._store = store
         self._ingest = ingest
         self._clock = clock
+        self._defaults = defaults or TicketDefaults()
         self._caller_locks: dict[str, asyncio.Lock] = {}
+
+    def rate_pause(self) -> float:
+        """Return how long to hold off so Zendesk's own rate-limit budget is not overdrawn."""
+        return self._zendesk.budget.pause(self._clock())
 
     async def deliver(self, row: ActionRow, deps: dict[str, ActionRow]) -> Outcome:
         """Perform the action; raise a ZendeskError when it failed."""
@@ -212,18 +273,116 @@ class Deliverer:
                 return await self._pop(self._zendesk.display_ticket(agent_id, ticket_id))
             case AddVoiceComment(voice_comment=comment):
                 ticket_id = _ticket_of(row, deps)
-                # A ticket carries exactly one voice comment, so any voice comment there is ours.
-                if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("type") in VOICE_TYPES):
-                    return Done({"ticket_id": ticket_id, "found": True})
-                voice = await self._comment_recording(row.call_sid, comment.wire(), ticket_id)
-                await self._zendesk.update_ticket(ticket_id, {"voice_comment": voice})
-                return Done({"ticket_id": ticket_id})
+                # The recording link (or Zendesk attachment) is made once per attempt, before the write.
+                wire = await self._comment_recording(row.call_sid, comment.wire(), ticket_id)
+
+                def ours(found: dict[str, Any], own_ticket: bool) -> bool:
+                    # On the call's own ticket any voice comment is ours (a ticket gets exactly one); on a
+                    # merge target or follow-up, match the call's data, as other calls' comments live there.
+                    if found.get("type") not in VOICE_TYPES:
+                        return False
+                    data = found.get("data")
+                    if not isinstance(data, dict):
+                        return own_ticket
+                    return all(data.get(key) == wire.get(key) for key in ("from", "started_at", "call_duration"))
+
+                return await self._comment(row, deps, {"voice_comment": wire}, ours)
             case AddNote(body=body):
-                ticket_id = _ticket_of(row, deps)
-                if row.attempts > 0 and await self._has_comment(ticket_id, lambda c: c.get("body") == body):
-                    return Done({"ticket_id": ticket_id, "found": True})
-                await self._zendesk.update_ticket(ticket_id, {"comment": {"body": body, "public": False}})
-                return Done({"ticket_id": ticket_id})
+                note = {"comment": {"body": body, "public": False}}
+                return await self._comment(row, deps, note, lambda found, own: found.get("body") == body)
+
+    async def _comment(
+        self,
+        row: ActionRow,
+        deps: dict[str, ActionRow],
+        payload: dict[str, Any],
+        ours: Callable[[dict[str, Any], bool], bool],
+    ) -> Outcome:
+        """Add a comment to the call's ticket, or where its conversation now lives if it was closed or deleted."""
+        ticket_id = _ticket_of(row, deps)
+        if row.attempts > 0:
+            # An earlier attempt may have landed with its answer lost (a timeout, a drop, a late commit).
+            landed = await self._landed(row.call_sid, ticket_id, ours)
+            if landed is not None:
+                return Done({"ticket_id": landed, "found": True})
+        try:
+            await self._zendesk.update_ticket(ticket_id, payload)
+        except NotFound:
+            moved = await self._move(row, deps, ticket_id, None, payload)
+        except Invalid as exc:
+            if not exc.closed_ticket:
+                raise
+            moved = await self._move(row, deps, ticket_id, await self._zendesk.ticket(ticket_id), payload)
+        else:
+            return Done({"ticket_id": ticket_id})
+        return Done({"ticket_id": moved, "moved_from": ticket_id})
+
+    async def _move(
+        self,
+        row: ActionRow,
+        deps: dict[str, ActionRow],
+        ticket_id: int,
+        closed: dict[str, Any] | None,
+        payload: dict[str, Any],
+    ) -> int:
+        """Put a comment the call's closed (or deleted, `closed` None) ticket refused where the conversation lives.
+
+        An agent merging the call's ticket into an earlier one closes it (Zendesk help, "Merging tickets"),
+        and Zendesk refuses updates to closed tickets; the recording must not be lost: it goes to the merge
+        target, or else to a follow-up ticket linked to the closed one (Zendesk docs, Tickets,
+        `via_followup_source_id`).
+        """
+        if closed is not None:
+            target = _merge_target(closed, await self._zendesk.ticket_comments(ticket_id))
+            if target is not None:
+                try:
+                    await self._zendesk.update_ticket(target, payload)
+                    log.info("call %s: ticket %s was merged into %s; comment added there", row.call_sid, ticket_id,
+                             target)  # fmt: skip
+                    return target
+                except NotFound:
+                    pass  # the target went too: a follow-up keeps the recording
+                except Invalid as exc:
+                    if not exc.closed_ticket:
+                        raise
+        via = _dependency(deps, ticket_key(row.call_sid), "via_id") or VOICE_VIA_DEFAULT
+        ticket: dict[str, Any] = {"via_id": int(via), "external_id": row.call_sid, **payload}
+        if closed is not None:
+            ticket["via_followup_source_id"] = ticket_id
+            ticket["subject"] = f"Follow-up: {closed.get('subject') or 'call'}"
+            if closed.get("requester_id") is not None:
+                ticket["requester_id"] = closed["requester_id"]
+        else:
+            ticket["subject"] = "Call (its ticket was deleted)"
+        self._defaults.apply(ticket)
+        created = await self._zendesk.create_voice_ticket(ticket, None)
+        why = "closed" if closed is not None else "deleted"
+        log.info("call %s: ticket %s was %s; comment added to follow-up ticket %s", row.call_sid, ticket_id, why,
+                 created["id"])  # fmt: skip
+        return int(created["id"])
+
+    async def _landed(self, call_sid: str, ticket_id: int, ours: Callable[[dict[str, Any], bool], bool]) -> int | None:
+        """Return the ticket an earlier attempt's comment landed on: the call's, its merge target, or a follow-up."""
+        try:
+            comments = await self._zendesk.ticket_comments(ticket_id)
+            ticket: dict[str, Any] | None = await self._zendesk.ticket(ticket_id)
+        except NotFound:
+            comments, ticket = [], None
+        if any(ours(comment, True) for comment in comments):
+            return ticket_id
+        if ticket is not None and ticket.get("status") != "closed":
+            return None  # the ticket takes updates, so an earlier attempt went nowhere else
+        if ticket is not None:
+            target = _merge_target(ticket, comments)
+            if target is not None and await self._has_comment(target, lambda c: ours(c, False)):
+                return target
+        owners = [ticket.get("requester_id")] if ticket is not None else []
+        for candidate in await self._tickets_of(call_sid, owners):
+            if int(candidate["id"]) != ticket_id and await self._has_comment(
+                int(candidate["id"]), lambda c: ours(c, False)
+            ):
+                return int(candidate["id"])
+        return None
 
     async def _comment_recording(self, call_sid: str, voice: dict[str, Any], ticket_id: int) -> dict[str, Any]:
         """Link an answered call's recording as RECORDINGS says, attaching it to the ticket first in zendesk mode."""
@@ -284,7 +443,47 @@ class Deliverer:
 
     async def _has_comment(self, ticket_id: int, same: Callable[[dict[str, Any]], bool]) -> bool:
         """Tell whether an earlier attempt's comment is already on the ticket (its answer may have been lost)."""
-        return any(same(comment) for comment in await self._zendesk.ticket_comments(ticket_id))
+        try:
+            return any(same(comment) for comment in await self._zendesk.ticket_comments(ticket_id))
+        except NotFound:
+            return False
+
+    async def _tickets_of(
+        self, call_sid: str, requesters: list[Any], assignee: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the call's tickets through endpoints an agent may call, immediate first.
+
+        List Tickets (`GET /api/v2/tickets?external_id=`) is allowed for admins only (Zendesk docs, Tickets,
+        "Listing Tickets"), and the bridge runs as an agent. A user's requested and assigned tickets are
+        exact and immediate, and agents may list them; a ticket without a requester belongs to the API
+        user. Search also finds a ticket whose requester and assignee an agent changed, but only once
+        indexed (the Search API lags writes by up to minutes).
+        """
+        # Cheapest and likeliest first, stopping at the first list that holds it: one request in the usual case.
+        lists: list[tuple[Literal["requested", "assigned"], int | None]] = [
+            *(("requested", int(r)) for r in requesters if r is not None),
+            ("assigned", assignee),
+            ("requested", None),  # the API user, requester of a ticket created without one
+        ]
+        asked: set[tuple[str, int]] = set()
+        for relation, user_id in lists:
+            if relation == "assigned" and user_id is None:
+                continue
+            owner = user_id if user_id is not None else await self._zendesk.my_id()
+            if (relation, owner) in asked:
+                continue
+            asked.add((relation, owner))
+            try:
+                found = [
+                    t for t in await self._zendesk.user_tickets(owner, relation) if t.get("external_id") == call_sid
+                ]
+            except NotFound:
+                continue  # the user was deleted or merged since
+            if found:
+                return found
+        return [
+            t for t in await self._zendesk.search_tickets_by_external_id(call_sid) if t.get("external_id") == call_sid
+        ]
 
     async def _fire_timer(self, action_id: int, timer: Timer) -> Outcome:
         """Feed the timer's event back into the call, settling the timer in the same transaction."""
@@ -293,18 +492,51 @@ class Deliverer:
         return Settled()
 
     async def _find_caller(self, e164: str) -> Outcome:
-        """Find the caller's end-user by phone, creating one named after the number when none exists."""
-        user = _pick_user(await self._zendesk.search_users_by_phone(digits(e164)), e164)
-        if user is not None:
-            return Done({"user_id": int(user["id"])})
-        # Zendesk's search index lags behind writes, so a user an earlier attempt created (its answer lost)
-        # may not be found by phone yet; the external_id look-up is exact and immediate.
+        """Find the caller's end-user by phone, creating one named after the number only when none has it."""
+        # The external_id look-up is exact and immediate, unlike the search index, which lags writes by
+        # seconds to minutes: a user an earlier call (or attempt) created is found here at once.
         external_id = f"bridge-phone:{e164}"
         ours = await self._zendesk.users_by_external_id(external_id)
         if ours:
             return Done({"user_id": int(ours[0]["id"])})
-        user = await self._zendesk.create_user(f"Caller {e164}", e164, external_id)
-        return Done({"user_id": int(user["id"]), "created": True})
+        user = await self._pick_user(e164)
+        if user is not None:
+            return Done({"user_id": int(user["id"])})
+        try:
+            created = await self._zendesk.create_user(f"Caller {e164}", e164, external_id)
+        except Invalid as exc:
+            if "external_id" not in exc.details:
+                raise
+            # "External: … has already been taken": an earlier attempt's create landed after all; read it.
+            ours = await self._zendesk.users_by_external_id(external_id)
+            if not ours:
+                raise
+            return Done({"user_id": int(ours[0]["id"])})
+        return Done({"user_id": int(created["id"]), "created": True})
+
+    async def _pick_user(self, e164: str) -> dict[str, Any] | None:
+        """Search by the national number, then keep the users whose stored number really is the caller's.
+
+        Zendesk's `phone:*DIGITS` matches stored numbers ending in DIGITS (Zendesk TPE guide, "Retrieving
+        the Zendesk user id of a caller"): searching the national number finds "(503) 555-0147" as well as
+        "+1 503-555-0147", and parsing each candidate drops a foreign number that merely ends the same way.
+        """
+        results = await self._zendesk.search_users_by_phone(national_digits(e164))
+        candidates: list[Candidate] = []
+        for user in results[:20]:
+            if same_number(user.get("phone"), e164):
+                candidates.append(Candidate(user, direct=not user.get("shared_phone_number")))
+                continue
+            # The search hit an extra phone identity, not the primary phone; an identity is the user's own.
+            try:
+                phones = await self._zendesk.user_phones(int(user["id"]))
+            except NotFound:
+                continue
+            if any(same_number(phone, e164) for phone in phones):
+                candidates.append(Candidate(user, direct=True))
+        if not candidates:
+            return None
+        return max(candidates, key=Candidate.rank).user
 
     async def _create_ticket(self, create: CreateTicket, attempts: int, deps: dict[str, ActionRow]) -> Outcome:
         """Create the voice ticket once, even when an earlier attempt's answer was lost."""
@@ -318,29 +550,51 @@ class Deliverer:
         ticket = create.ticket.wire()
         if requester is not None:
             ticket["requester_id"] = requester
+        self._defaults.apply(ticket)
+        via = {"via_id": create.ticket.via_id}
         if attempts > 0:
             # An earlier attempt started (and maybe crashed or timed out) after sending: look before creating.
-            existing = await self._zendesk.tickets_by_external_id(call_sid)
+            existing = await self._tickets_of(call_sid, [requester], create.ticket.assignee_id)
             if existing:
-                return Done({"ticket_id": int(existing[0]["id"]), "found": True})
+                return Done({"ticket_id": int(existing[0]["id"]), "found": True, **via})
         ticket = await self._ticket_recording(create, ticket)
-        try:
-            created = await self._zendesk.create_voice_ticket(ticket, agent)
-        except Invalid as exc:
-            stale_requester = requester is not None and exc.status == 422 and "requester" in exc.body.lower()
-            if requester_key is not None and requester is not None and stale_requester:
-                # The cached caller was merged or deleted in Zendesk since we looked them up.
-                ticket["requester_id"] = await self._refresh_caller(requester_key, requester, call_sid)
+        follow_ups: list[Action] = []
+        for _ in range(len(RETRYABLE_FIELDS)):
+            try:
                 created = await self._zendesk.create_voice_ticket(ticket, agent)
-                return Done({"ticket_id": int(created["id"])})
-            if agent is None or exc.status != 422:
-                raise
-            # Zendesk validates display_to_agent before creating anything and answers 422 for an id that
-            # is not an agent; the ticket matters more than the pop, so create it bare and pop separately.
-            log.warning("call %s: display_to_agent %s refused; creating the ticket without it", call_sid, agent)
-            created = await self._zendesk.create_voice_ticket(ticket, None)
-            return Done({"ticket_id": int(created["id"])}, [DisplayTicket(call_sid, agent)])
-        return Done({"ticket_id": int(created["id"])})
+            except Invalid as exc:
+                fields = _refused_fields(exc)
+                if fields is None:
+                    raise
+                if "display_to_agent" in fields and agent is not None:
+                    # Zendesk validates display_to_agent before creating anything (TPE OpenAPI, seed 004);
+                    # the ticket matters more than the pop, so create it bare and pop separately.
+                    log.warning("call %s: display_to_agent %s refused; creating the ticket without it", call_sid, agent)
+                    follow_ups.append(DisplayTicket(call_sid, agent))
+                    agent = None
+                if fields & set(ASSIGNEE_FIELDS):
+                    # A suspended agent, or one downgraded to end-user: the ticket goes unassigned, to the group.
+                    log.warning("call %s: assignee %s refused (%s); creating the ticket unassigned", call_sid,
+                                ticket.pop("assignee_id", None), mask_text(str(exc.details)))  # fmt: skip
+                    self._defaults.apply(ticket)
+                if fields & set(REQUESTER_FIELDS):
+                    await self._fix_requester(ticket, requester_key, call_sid, exc)
+                continue
+            return Done({"ticket_id": int(created["id"]), **via}, follow_ups)
+        raise Invalid(f"call {call_sid}: Zendesk kept refusing the ticket after dropping the fields it blamed")
+
+    async def _fix_requester(self, ticket: dict[str, Any], key: str | None, call_sid: str, exc: Invalid) -> None:
+        """Replace a requester Zendesk refused: look the caller up again, or leave the requester to Zendesk."""
+        stale = ticket.get("requester_id")
+        if key is not None and stale is not None:
+            fresh = await self._refresh_caller(key, int(stale), call_sid)
+            if fresh != stale:
+                ticket["requester_id"] = fresh  # the cached caller was merged or deleted since we looked
+                return
+        # A suspended caller: Zendesk makes the API user the requester when none is given.
+        log.warning("call %s: requester %s refused (%s); creating the ticket without it", call_sid, stale,
+                    mask_text(str(exc.details)))  # fmt: skip
+        ticket.pop("requester_id", None)
 
     async def _use_ticket(self, create: CreateTicket, ticket_id: int, attempts: int) -> Outcome | None:
         """Put an agent's call out on the ticket it was placed from; None when that ticket cannot take it.
@@ -520,15 +774,29 @@ class Worker:
             log.error("outbox: %s for call %s is a dead letter: %s", describe(row), row.call_sid, error)
             return
         deps = await self._store.results(row.needs)
-        if self._limiter is not None and not isinstance(row.action, Timer):
-            await self._limiter.acquire()
+        if not isinstance(row.action, Timer):
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            pause = self._deliverer.rate_pause()
+            if pause > 0:
+                # Zendesk's X-Rate-Limit-Remaining says the budget is spent (its limit may be below ours,
+                # or another integration shares it): wait for ratelimit-reset rather than provoke 429s.
+                log.info("outbox: Zendesk's rate-limit budget is spent; holding requests for %.1f s", pause)
+                await asyncio.sleep(pause)
         try:
             outcome = await self._deliverer.deliver(row, deps)
         except RateLimited as exc:
             await self._later(row, exc.retry_after, exc)
-        except (ServerBroken, Unreachable, AuthFailed) as exc:
-            # 5xx and timeouts are transient; a credentials problem is fixed by an operator, after
-            # which the backlog must still go out rather than sit in dead letters.
+        except (ServerBroken, Unreachable) as exc:
+            # 5xx and timeouts are transient. When the request may have reached Zendesk, the write may still
+            # commit after we gave up, so the next attempt's "did it land?" look-up waits for that.
+            delay = self._retry.backoff(row.attempts, self._rng)
+            if getattr(exc, "uncertain", False):
+                delay = max(delay, self._retry.settle)
+            await self._later(row, delay, exc)
+        except (Conflict, AuthFailed) as exc:
+            # 409: an agent saved the ticket at the same moment and nothing was written; try again. A
+            # credentials problem is fixed by an operator, after which the backlog must still go out.
             await self._later(row, self._retry.backoff(row.attempts, self._rng), exc)
         except ZendeskError as exc:
             error = f"{exc} {exc.body}".strip()
