@@ -34,7 +34,7 @@ Where the sandbox and real Zendesk could differ, it models the stricter one. Eac
   `SandboxConfig.dropped_ticket_keys` drops accepted keys too (an account where `voice_comment` is not
   taken).
 - JSON bodies. POST and PUT must say `Content-Type: application/json` (Zendesk docs, API introduction,
-  "Request format"), or get 415.
+  "Request format"), or get 415; except `POST /api/v2/uploads`, whose body is the file.
 - Rate limits. Every answer carries `X-Rate-Limit`, `X-Rate-Limit-Remaining` and `ratelimit-reset`, and
   a 429 carries `Retry-After` with a text/plain body: Zendesk docs, Rate limits; `x-rate-limit: 700` as
   in the recorded TPE cassettes (zenpy TestCallPE.*).
@@ -735,9 +735,6 @@ class Sandbox:
         if ticket_id not in self.tickets:
             raise _not_found()
         ticket = self.tickets[ticket_id]
-        if ticket["status"] == "closed":
-            # Zendesk refuses any update to a closed ticket (Zendesk docs: Tickets, "Update Ticket").
-            raise _record_invalid({"status": "Status: closed prevents ticket update"})
         src = body.get("ticket")
         if not isinstance(src, dict):
             raise _record_invalid({"ticket": "Ticket: is required"})
@@ -979,6 +976,9 @@ def _set_rate_headers(response: web.StreamResponse, sandbox: Sandbox) -> None:
 
 
 def _unsupported_media(request: web.Request) -> bool:
+    # Uploads are the one exception: their body is the file itself (Zendesk docs: Attachments, "Upload Files").
+    if request.path.startswith("/api/v2/uploads"):
+        return False
     return request.method in ("POST", "PUT") and request.content_type != "application/json"
 
 
