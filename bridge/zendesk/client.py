@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -108,10 +108,12 @@ class ZendeskClient:
         *,
         timeout: float = 15.0,
         on_answer: Callable[[int], None] = lambda status: None,
+        on_headers: Callable[[int, Mapping[str, str]], None] = lambda status, headers: None,
         clock: Clock = system_clock,
     ) -> None:
         """Bind to a base URL (`https://acme.zendesk.com` or the sandbox) and an Authorization header."""
         self._on_answer = on_answer
+        self._on_headers = on_headers  # every answer's status and headers, for the outbox's rate limiter
         self._clock = clock
         self._session = session
         self._base = base_url.rstrip("/")
@@ -136,6 +138,7 @@ class ZendeskClient:
                 text = await response.text()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+                self._on_headers(status, response.headers)
         except TimeoutError as exc:
             self._on_answer(0)
             raise Unreachable(f"{method} {path}: timed out") from exc
@@ -239,6 +242,7 @@ class ZendeskClient:
                 text = await response.text()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+                self._on_headers(status, response.headers)
         except TimeoutError as exc:
             self._on_answer(0)
             raise Unreachable(f"POST {path}: timed out") from exc
