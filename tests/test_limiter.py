@@ -63,14 +63,15 @@ async def test_zendesk_headers_bound_the_budget_other_apps_share() -> None:
     assert limiter.delay(urgent=False) == 0  # a new minute: Zendesk's count reset
 
 
-async def test_a_lower_account_limit_lowers_ours() -> None:
-    """An account whose plan allows fewer requests than ZENDESK_RATE_LIMIT is held to its own X-Rate-Limit."""
+async def test_the_reserve_scales_with_the_accounts_own_limit() -> None:
+    """A small plan's last quarter of X-Rate-Limit stays for pops, whatever ZENDESK_RATE_LIMIT says."""
     clock = Steady()
-    limiter = Limiter(400, reserve=0.0, clock=clock)
-    limiter.observe(RateInfo(limit=3, remaining=None, reset=None))
-    for _ in range(3):
-        await limiter.acquire(urgent=True)
-    assert limiter.delay(urgent=True) == 60.0
+    limiter = Limiter(400, clock=clock)
+    limiter.observe(RateInfo(limit=8, remaining=3, reset=None))
+    assert limiter.delay(urgent=False) == 0
+    await limiter.acquire(urgent=False)
+    assert limiter.delay(urgent=False) == 60.0  # 2 left = a quarter of 8; no reset header: a minute
+    assert limiter.delay(urgent=True) == 0
 
 
 async def test_a_429_pauses_every_request_until_retry_after() -> None:

@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     default_region: str | None = None
     zendesk_rate_limit: int = Field(400, ge=1)
     zendesk_timeout_seconds: float = Field(15.0, gt=0)
+    pop_deadline_seconds: float = Field(30.0, gt=0)
     outbox_max_age: Annotated[float, NoDecode] = 24 * 3600.0
     call_stale_minutes: float = Field(30.0, gt=0)
     record_dir: str | None = None

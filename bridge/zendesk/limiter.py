@@ -65,6 +65,7 @@ class Limiter:
     ) -> None:
         """Allow `per_minute` requests a minute, keeping a `reserve` share of them for urgent requests."""
         self._limit = per_minute
+        self._share = reserve
         self._reserve = min(max(0, per_minute - 1), math.ceil(per_minute * reserve))
         self._clock = clock
         self._tick = tick  # the longest a waiter sleeps before looking again (a 429 may arrive meanwhile)
@@ -107,13 +108,13 @@ class Limiter:
             return self._paused_until - now
         while self._sent and self._sent[0] <= now - WINDOW:
             self._sent.popleft()
-        limit = min(self._limit, self._account_limit or self._limit)
-        keep = 0 if urgent else min(self._reserve, limit - 1)
-        allowed = limit - keep
+        allowed = self._limit - (0 if urgent else self._reserve)
         if len(self._sent) >= allowed:
             return self._sent[len(self._sent) - allowed] + WINDOW - now
         if self._remote is not None:
             remaining, _, resets_at = self._remote
+            # The account's own reserve: the same share of what Zendesk allows the whole account.
+            keep = 0 if urgent else math.ceil(self._share * (self._account_limit or self._limit))
             if now >= resets_at:
                 self._remote = None
             elif remaining - self._since_remote <= keep:
