@@ -105,6 +105,10 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# A dependency still pending, looked up by its unique key: joined on status instead, the planner scans every
+# pending row for every candidate, and a backlog of 2,000 made each claim take a second.
+_WAITING_ON = """SELECT 1 FROM json_each(a.needs) AS n
+    WHERE (SELECT d.status FROM actions AS d WHERE d.key = n.value) = 'pending'"""
 # bridge.store.is_urgent in SQL: derived from the kind (and a create's pop), so no column or migration.
 _URGENT = """(a.kind IN ('find_caller', 'display_user', 'display_ticket')
     OR (a.kind = 'create_ticket' AND json_extract(a.payload, '$.display_to_agent') IS NOT NULL))"""
@@ -112,9 +116,7 @@ _CLAIMABLE = f"""
     SELECT * FROM actions AS a
     WHERE a.status = 'pending' AND a.next_at <= :now AND a.lease_until <= :now
       AND (:urgent_only = 0 OR {_URGENT})
-      AND NOT EXISTS (
-        SELECT 1 FROM json_each(a.needs) AS n JOIN actions AS d ON d.key = n.value WHERE d.status = 'pending'
-      )
+      AND NOT EXISTS ({_WAITING_ON})
     ORDER BY {_URGENT} DESC, a.next_at, a.id
     LIMIT :limit
 """
@@ -350,9 +352,8 @@ class SqliteStore:
     async def next_due(self) -> datetime | None:
         """Return when the earliest pending action with settled dependencies becomes due (or its lease ends)."""
         async with self._db.execute(
-            """SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
-               AND NOT EXISTS (SELECT 1 FROM json_each(a.needs) AS n
-                               JOIN actions AS d ON d.key = n.value WHERE d.status = 'pending')"""
+            f"""SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
+               AND NOT EXISTS ({_WAITING_ON})"""
         ) as cursor:
             row = await cursor.fetchone()
         return from_epoch(row[0]) if row and row[0] is not None else None
