@@ -50,6 +50,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         api_token=args.token,
         rate_limit_per_minute=args.rate_limit,
         rate_window_seconds=args.rate_window,
+        latency_seconds=args.latency,
     )
     print(f"Sandbox Zendesk on http://{args.host}:{args.port} (email {args.email}, API token {args.token})")
     web.run_app(create_sandbox_app(config), host=args.host, port=args.port, print=None)
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--token", default="sandbox-token")
     sandbox.add_argument("--rate-limit", type=int, default=None, help="requests per window before 429")
     sandbox.add_argument("--rate-window", type=float, default=60.0, help="the rate limit's window in seconds")
+    sandbox.add_argument("--latency", type=float, default=0.0, help="seconds each API request takes to answer")
     sandbox.set_defaults(func=_sandbox)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
