@@ -510,9 +510,11 @@ class Worker:
         if free <= 0:
             return []
         now = self._clock()
+        room = self._background - sum(1 for urgent in self._inflight.values() if not urgent)
+        if room >= free:  # one claim, urgent first, cannot overfill the background share
+            return await self._store.claim(now, free, self._retry.lease)
         rows = await self._store.claim(now, free, self._retry.lease, urgent_only=True)
-        background = sum(1 for urgent in self._inflight.values() if not urgent)
-        room = min(free - len(rows), self._background - background)
+        room = min(free - len(rows), room)
         if room > 0:
             rows += await self._store.claim(now, room, self._retry.lease)
         return rows
