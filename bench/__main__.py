@@ -389,7 +389,8 @@ def write_results_md(results: dict[str, Any]) -> None:
         f"- **Ring to pop** ({pop['calls']} calls): p50 {pop['p50_ms']} ms, p99 {pop['p99_ms']} ms, "
         f"max {pop['max_ms']} ms.",
         f"- **Memory**: {mem['start_mb']} MB after start, {mem['after_mb']} MB after {mem['events']} events.",
-        f"- **Backlog drain** of {dr['actions']} pops against a limit of {dr['limit']}, with the bridge at "
+        f"- **Backlog drain** of {dr['actions']} notes (background work) against a limit of {dr['limit']}, "
+        f"with the bridge at "
         f"{dr['bridge_rate_limit_per_min']}/min: {dr['seconds']} s against a minimum of {dr['minimum_seconds']} s, "
         f"and {dr['responses_429']} responses of 429.",
     ]
