@@ -9,7 +9,7 @@ import aiohttp
 
 from bridge.appkeys import WORKER
 from bridge.core.actions import DisplayUser
-from bridge.devtools.demo import LocalBridge
+from bridge.devtools.demo import LocalBridge, local_bridge
 from bridge.devtools.sandbox import FaultRule
 from bridge.store import DONE, DROPPED
 from bridge.zendesk.limiter import Limiter
@@ -17,6 +17,7 @@ from bridge.zendesk.outbox import RetryPolicy
 from tests.conftest import BridgeFactory, ManualClock, call_outcome, eventually, parent_sid, recording, voice_comments
 
 SEARCH = "/api/v2/search"
+TICKETS = "/api/v2/channels/voice/tickets"
 
 
 class Steady:
@@ -114,10 +115,24 @@ async def test_pops_answered_elsewhere_are_cancelled(make_bridge: BridgeFactory,
 async def test_after_an_outage_waiting_actions_go_out_without_their_backoff(make_bridge: BridgeFactory) -> None:
     """A create refused by a failing Zendesk waits ten minutes by its backoff, but goes as soon as Zendesk answers."""
     async with make_bridge(retry=Patient()) as bridge:
-        bridge.sandbox.add_faults([FaultRule(method="POST", path_prefix="/api/v2/channels/voice/tickets", kind="503")])
+        bridge.sandbox.add_faults([FaultRule(method="POST", path_prefix=TICKETS, kind="503")])
         path = recording("inbound_answered")
         assert (await bridge.replay([path])).ok
         await bridge.settle()  # within the default 30 s: far less than the 600 s backoff
         (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
         assert len(voice_comments(ticket)) == 1
         assert not bridge.app[WORKER].failing
+
+
+async def test_a_restart_probes_zendesk_and_sends_the_waiting_backlog_at_once(tmp_path: Path) -> None:
+    """Actions left waiting ten minutes by an outage go out soon after a restart once the probe sees Zendesk answer."""
+    database, path = tmp_path / "bridge.db", recording("inbound_answered")
+    async with local_bridge(database, retry=Patient()) as bridge:
+        bridge.sandbox.add_faults([FaultRule(method="POST", path_prefix=TICKETS, kind="503", times=10_000)])
+        assert (await bridge.replay([path])).ok
+        await eventually(lambda: any(r["status"] == 503 for r in requests_to(bridge, TICKETS)))
+    async with local_bridge(database, retry=Patient()) as restarted:
+        await restarted.settle()  # within the default 30 s: far less than the 600 s backoff
+        (ticket,) = call_outcome(restarted.sandbox.snapshot(), parent_sid(path))
+        assert len(voice_comments(ticket)) == 1
+        assert any(r["path"] == "/api/v2/users/me.json" for r in requests_to(restarted, "/api/v2/users/me"))

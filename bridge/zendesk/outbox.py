@@ -382,6 +382,8 @@ class Worker:
         self._inflight: dict[asyncio.Task[None], bool] = {}  # each delivery, and whether it is urgent
         self._helpers: set[asyncio.Task[None]] = set()
         self._failing = False
+        self._catch_up_every = 30.0
+        self._caught_up_at = float("-inf")
         self.held = 0  # rounds the loop claimed nothing because a 429 paused everything
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -408,7 +410,12 @@ class Worker:
                 self._spawn(self._probing(first_wait=True))
         elif self._failing:
             self._failing = False
-            self._spawn(self._catch_up())
+            # A partial outage (one endpoint failing, others answering) flips this often: bringing the
+            # backlog forward on every flip would retry it every few seconds instead of on its backoff.
+            moment = asyncio.get_running_loop().time()
+            if moment - self._caught_up_at >= self._catch_up_every:
+                self._caught_up_at = moment
+                self._spawn(self._catch_up())
 
     def start(self) -> None:
         """Start the loop as a tracked task."""
