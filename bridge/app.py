@@ -134,6 +134,7 @@ def create_app(
 
         def answered(status: int) -> None:
             metrics.zendesk_answered(status)
+            budget.answered()
             for watcher in health:
                 watcher.answered(status)
 

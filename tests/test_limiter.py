@@ -95,3 +95,16 @@ def test_rate_headers_parse_as_zendesk_sends_them() -> None:
     assert rate_info(headers) == RateInfo(700, 699, 41.0)
     assert rate_info(CIMultiDict({"ratelimit-limit": "700", "ratelimit-remaining": "x"})) == RateInfo(700, None, None)
     assert rate_info({}) == RateInfo(None, None, None)
+
+
+async def test_every_request_counts_even_several_on_one_token() -> None:
+    """An action that needs three requests on one token has all three in the window once they end."""
+    clock = Steady()
+    limiter = Limiter(4, reserve=0.0, clock=clock)
+    await limiter.acquire(urgent=True)  # a caller look-up: search, external_id look-up, create
+    for _ in range(3):
+        limiter.answered()
+    assert limiter.delay(urgent=True) == 0
+    await limiter.acquire(urgent=True)
+    limiter.answered()  # its one request: balanced, nothing more to charge
+    assert limiter.delay(urgent=True) == 60.0

@@ -74,6 +74,8 @@ class Limiter:
         self._remote: tuple[int, float, float] | None = None  # (remaining, observed at, resets at)
         self._since_remote = 0
         self._account_limit: int | None = None
+        self._acquired = 0  # tokens handed out (one per action's first request)
+        self._answered = 0  # requests that ended, answered or not (the client reports each)
         self._changed = asyncio.Event()
 
     @property
@@ -100,6 +102,18 @@ class Limiter:
             self._remote = (info.remaining, now, now + max(0.0, reset))
             self._since_remote = 0
         self._wake()
+
+    def answered(self) -> None:
+        """Count one request that ended; one beyond the tokens handed out is charged to the window now.
+
+        An action may need several requests (a look-up before a write, a search then a create) on one
+        token; charging the extra ones as they end keeps every request Zendesk saw in the count.
+        """
+        self._answered += 1
+        if self._answered > self._acquired:
+            self._acquired += 1
+            self._sent.append(self._clock())
+            self._since_remote += 1
 
     def delay(self, urgent: bool) -> float:
         """Return how long a request must wait for budget (0: it may go now)."""
@@ -129,6 +143,7 @@ class Limiter:
                 await asyncio.wait_for(self._changed.wait(), min(wait, self._tick))
         self._sent.append(self._clock())
         self._since_remote += 1
+        self._acquired += 1
 
     def _wake(self) -> None:
         """Let waiters look again (a pause or new headers changed the answer)."""
