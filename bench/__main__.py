@@ -8,6 +8,7 @@ Writes bench/results/latest.json and bench/RESULTS.md.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -35,6 +36,9 @@ TARGETS = {
     "memory_growth_mb": ("resident memory growth over 100,000 events", "< 20 MB"),
     "drain_over_minimum_pct": ("backlog drain time above the theoretical minimum", "<= 10 %"),
     "drain_429s": ("429s provoked while draining", "0"),
+    "burst_p99_ms": ("ring-all burst: p99 ring to display-user answered, empty backlog", "<= 1 round trip + 50 ms"),
+    "burst_backlog_p99_ms": ("the same while a 2,000-note backlog drains", "<= 2 round trips"),
+    "burst_unlanded": ("ring-all pops not landed (both bursts)", "0"),
 }
 
 
@@ -60,11 +64,13 @@ def wait_http(url: str, within: float = 20.0) -> None:
 
 @contextmanager
 def process(
-    *args: str, env: dict[str, str] | None = None, ready: str | None = None
+    *args: str, env: dict[str, str] | None = None, ready: str | None = None, cwd: str | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a process for the duration of a block; wait for `ready` URL when given."""
+    logs = os.environ.get("BENCH_LOGS")  # a directory: keep each process's log there, for diagnosis
+    stderr = open(Path(logs) / f"{args[-1]}-{time.time():.3f}.log", "wb") if logs else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen([PYTHON, *args], env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+                            stderr=stderr, cwd=cwd)  # fmt: skip
     try:
         if ready:
             wait_http(ready)
@@ -97,7 +103,12 @@ def bridge(port: int, zendesk_port: int, database: Path, **env: str) -> Any:
         **env,
     }
     args = ["-m", "bridge", "serve", "--host", "127.0.0.1"]
-    return process(*args, env=values, ready=f"http://127.0.0.1:{port}/healthz")
+    # BENCH_BRIDGE_SOURCE: another checkout's bridge (e.g. `git archive` of an older commit) against this
+    # bench and sandbox, for before/after figures.
+    source = os.environ.get("BENCH_BRIDGE_SOURCE")
+    if source:
+        values["PYTHONPATH"] = source
+    return process(*args, env=values, ready=f"http://127.0.0.1:{port}/healthz", cwd=source)
 
 
 def load(*args: str) -> dict[str, Any]:
@@ -196,41 +207,112 @@ def memory(work: Path, events: int) -> dict[str, Any]:
 
 
 def drain(work: Path, actions: int, limit: int, window: float) -> dict[str, Any]:
-    """Drain a backlog of pops against a sandbox allowing `limit` requests per `window` seconds."""
+    """Drain a backlog of notes (background work) against a sandbox allowing `limit` requests per `window` s."""
     database = work / "drain.db"
     zport, bport = free_port(), free_port()
-    # Create the schema, then queue the backlog directly: one cached caller, `actions` pops needing it.
-    with bridge(bport, zport, database):
-        pass
-    now = time.time()
-    with sqlite3.connect(database) as db:
-        db.execute(
-            "INSERT INTO actions (key, kind, call_sid, payload, needs, status, next_at, created_at, updated_at, result)"
-            " VALUES ('tel:+14155550123:user', 'find_caller', 'CAbench', '{\"phone\": \"+14155550123\"}', '[]',"
-            " 'done', ?, ?, ?, '{\"user_id\": 2001}')",
-            (now, now, now),
-        )
-        db.executemany(
-            "INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)"
-            " VALUES (?, 'display_user', ?, ?, '[\"tel:+14155550123:user\"]', ?, ?, ?)",
-            [(f"CA{n:032d}:display_user:1001", f"CA{n:032d}",
-              json.dumps({"agent_id": 1001, "user_from": "tel:+14155550123:user"}), now, now, now)
-             for n in range(actions)],
-        )  # fmt: skip
     per_minute = limit * 60 / window
     # Stay 2 % under the plan: a window can hold one more evenly spaced request than rate x window.
     ours = int(per_minute * 0.98)
     with sandbox(zport, "--rate-limit", str(limit), "--rate-window", str(window)):
+        with bridge(bport, zport, database):
+            pass  # the schema
+        queue_notes(database, backlog_ticket(zport), actions)
         with bridge(bport, zport, database, ZENDESK_RATE_LIMIT=str(ours)):
             settle(f"http://127.0.0.1:{bport}", within=600)
         state = json.loads(urlopen(f"http://127.0.0.1:{zport}/sandbox/state").read())
     # From the first request reaching Zendesk to the last: the drain itself, not the process start-up.
-    arrivals = [r["at"] for r in state["requests"] if "/display" in r["path"]]
+    arrivals = [r["at"] for r in state["requests"] if r["method"] == "PUT"]
     elapsed = max(arrivals) - min(arrivals)
     minimum = (actions - 1) / (limit / window)
     return {"actions": actions, "limit": f"{limit} per {window:g} s ({per_minute:.0f}/min)",
             "bridge_rate_limit_per_min": ours, "seconds": round(elapsed, 2), "minimum_seconds": round(minimum, 2),
             "over_minimum_pct": round((elapsed / minimum - 1) * 100, 1),
+            "responses_429": sum(1 for r in state["requests"] if r["status"] == 429)}  # fmt: skip
+
+
+LATENCY = float(os.environ.get("BENCH_ZENDESK_LATENCY", "0.2"))  # seconds a Zendesk request takes (100-500 ms)
+SANDBOX_AUTH = "Basic " + base64.b64encode(b"bridge@example.com/token:sandbox-token").decode()
+
+
+def zendesk_api(port: int, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Call the sandbox's Zendesk API directly (bench set-up, not timed)."""
+    request = Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method=method,
+                      headers={"Authorization": SANDBOX_AUTH, "Content-Type": "application/json"})  # fmt: skip
+    with urlopen(request) as response:
+        return dict(json.loads(response.read()))
+
+
+def queue_notes(database: Path, ticket_id: int, notes: int) -> None:
+    """Queue a backlog of private notes on one ticket straight into the outbox (background work)."""
+    now = time.time()
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO actions (key, kind, call_sid, payload, needs, status, next_at, created_at, updated_at, result)"
+            " VALUES ('CAbacklog:ticket', 'create_ticket', 'CAbacklog', ?, '[]', 'done', ?, ?, ?, ?)",
+            (
+                json.dumps({"ticket": {"via_id": 45, "subject": "Backlog", "external_id": "CAbacklog"}}),
+                now,
+                now,
+                now,
+                json.dumps({"ticket_id": ticket_id}),
+            ),
+        )
+        db.executemany(
+            "INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)"
+            " VALUES (?, 'add_note', 'CAbacklog', ?, '[\"CAbacklog:ticket\"]', ?, ?, ?)",
+            [(f"CAbacklog:note:{n}", json.dumps({"name": str(n), "body": f"backlog note {n}"}), now, now, now)
+             for n in range(notes)],
+        )  # fmt: skip
+
+
+def backlog_ticket(zport: int) -> int:
+    """Create the ticket a backlog of notes is added to."""
+    body = {"ticket": {"via_id": 45, "subject": "Backlog", "external_id": "CAbacklog",
+                       "comment": {"body": "bench", "public": False}}}  # fmt: skip
+    return int(zendesk_api(zport, "POST", "/api/v2/channels/voice/tickets.json", body)["ticket"]["id"])
+
+
+def burst(work: Path, calls: int, agents: int, backlog: int) -> dict[str, Any]:
+    """Ring-all burst against a Zendesk with real latency and its per-minute limit: ring to display-user landing."""
+    zport, bport = free_port(), free_port()
+    database = work / f"burst{backlog}.db"
+    with sandbox(zport, "--latency", str(LATENCY), "--rate-limit", "700"):
+        ids = [1001, 1002, 1003]
+        ids += [int(zendesk_api(zport, "POST", "/api/v2/users.json",
+                                {"user": {"name": f"Agent {n}", "role": "agent", "email": f"agent{n}@example.com"}})
+                    ["user"]["id"]) for n in range(agents - 3)]  # fmt: skip
+        identities = {f"client:agent{n}": ids[n] for n in range(agents)}
+        env = {"AGENTS": ",".join(f"{who}={uid}" for who, uid in identities.items()), "ZENDESK_RATE_LIMIT": "400"}
+        if backlog:
+            with bridge(bport, zport, database, **env):
+                pass  # the schema
+            queue_notes(database, backlog_ticket(zport), backlog)
+        with bridge(bport, zport, database, **env):
+            url = f"http://127.0.0.1:{bport}"
+            if backlog:
+                time.sleep(1.0)  # the drain is under way when the calls come
+            rings = load("burst", "--url", url, "--calls", str(calls), "--within", "2", "--ring-after", "0.5",
+                         "--agents", ",".join(identities))["rings"]  # fmt: skip
+            time.sleep(max(5.0, 40 * LATENCY))  # every pop lands or is dropped well within this
+            state = json.loads(urlopen(f"http://127.0.0.1:{zport}/sandbox/state").read())
+    notes = sum(1 for r in state["requests"] if r["method"] == "PUT")
+    by_agent: dict[int, list[float]] = {}
+    for r in state["requests"]:
+        if r["path"].endswith("/display.json") and "/users/" in r["path"] and r["status"] == 200:
+            by_agent.setdefault(int(r["path"].split("/")[6]), []).append(r["at"] + LATENCY)  # landed: answered
+    delays: list[float] = []
+    for identity, uid in identities.items():
+        sent = sorted(at for who, at in rings if who == identity)
+        landed = sorted(by_agent.get(uid, []))
+        delays += [(pop - ring) * 1000 for ring, pop in zip(sent, landed, strict=False)]
+    delays.sort()
+
+    def pct(p: float) -> float:
+        return round(delays[min(len(delays) - 1, int(p * len(delays)))], 1) if delays else float("nan")
+
+    return {"calls": calls, "agents": agents, "latency_ms": LATENCY * 1000, "legs": len(rings), "landed": len(delays),
+            "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": round(delays[-1], 1) if delays else float("nan"),
+            "backlog": backlog, "backlog_sent_meanwhile": notes,
             "responses_429": sum(1 for r in state["requests"] if r["status"] == 429)}  # fmt: skip
 
 
@@ -248,6 +330,7 @@ def machine() -> dict[str, Any]:
 def verdicts(results: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
     """Return each figure against its target."""
     r = results
+    unlanded = sum(r[k]["legs"] - r[k]["landed"] for k in ("burst", "burst_backlog"))
     return {
         "ingest_ratio": (r["ingest"]["ratio"], r["ingest"]["ratio"] >= 0.5),
         "latency_p99_ms": (r["latency"]["p99_ms"], r["latency"]["p99_ms"] <= 20),
@@ -255,6 +338,12 @@ def verdicts(results: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
         "memory_growth_mb": (r["memory"]["growth_mb"], r["memory"]["growth_mb"] < 20),
         "drain_over_minimum_pct": (r["drain"]["over_minimum_pct"], r["drain"]["over_minimum_pct"] <= 10),
         "drain_429s": (r["drain"]["responses_429"], r["drain"]["responses_429"] == 0),
+        "burst_p99_ms": (r["burst"]["p99_ms"], r["burst"]["p99_ms"] <= r["burst"]["latency_ms"] + 50),
+        "burst_backlog_p99_ms": (
+            r["burst_backlog"]["p99_ms"],
+            r["burst_backlog"]["p99_ms"] <= 2 * r["burst_backlog"]["latency_ms"],
+        ),
+        "burst_unlanded": (unlanded, unlanded == 0),
     }
 
 
@@ -300,11 +389,21 @@ def write_results_md(results: dict[str, Any]) -> None:
         f"- **Ring to pop** ({pop['calls']} calls): p50 {pop['p50_ms']} ms, p99 {pop['p99_ms']} ms, "
         f"max {pop['max_ms']} ms.",
         f"- **Memory**: {mem['start_mb']} MB after start, {mem['after_mb']} MB after {mem['events']} events.",
-        f"- **Backlog drain** of {dr['actions']} pops against a limit of {dr['limit']}, with the bridge at "
+        f"- **Backlog drain** of {dr['actions']} notes (background work) against a limit of {dr['limit']}, "
+        f"with the bridge at "
         f"{dr['bridge_rate_limit_per_min']}/min: {dr['seconds']} s against a minimum of {dr['minimum_seconds']} s, "
         f"and {dr['responses_429']} responses of 429.",
-        "",
     ]
+    for key, title in (("burst", "Ring-all burst"), ("burst_backlog", "Ring-all burst during a backlog drain")):
+        b = results[key]
+        lines.append(
+            f"- **{title}** ({b['calls']} calls within 2 s, each ringing {b['agents']} agents, Zendesk answering in "
+            f"{b['latency_ms']:g} ms and allowing 700/min, ZENDESK_RATE_LIMIT=400, backlog {b['backlog']}): "
+            f"{b['landed']} of {b['legs']} pops landed within the window; ring to pop answered p50 {b['p50_ms']} ms, "
+            f"p99 {b['p99_ms']} ms, max {b['max_ms']} ms; {b['backlog_sent_meanwhile']} backlog requests "
+            f"meanwhile; {b['responses_429']} responses of 429."
+        )
+    lines.append("")
     path.write_text("\n".join(lines) + "\n" + (notes or "<!-- notes -->\n"))
 
 
@@ -322,6 +421,8 @@ def main() -> int:
             ("ring_to_pop", lambda: ring_to_pop(work, calls=200)),
             ("memory", lambda: memory(work, events=100_000)),
             ("drain", lambda: drain(work, actions=2000, limit=100, window=2.0)),
+            ("burst", lambda: burst(work, calls=10, agents=6, backlog=0)),
+            ("burst_backlog", lambda: burst(work, calls=10, agents=6, backlog=2000)),
         ]
         for name, step in steps:
             started = time.monotonic()

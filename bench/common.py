@@ -57,6 +57,22 @@ def call_events(base_url: str, token: str, n: int, salt: int, agent: str = "clie
     ]
 
 
+def ring_all_events(base_url: str, token: str, n: int, salt: int, agents: list[str]) -> list[Prepared]:
+    """Return one inbound call that rings every agent: parent ringing, then each leg initiated and ringing."""
+    parent = _sid("CA", n, salt)
+    common = {"AccountSid": "AC" + "0" * 32, "ApiVersion": "2010-04-01", "CallbackSource": "call-progress-events",
+              "Timestamp": "Tue, 15 Sep 2026 14:02:08 +0000"}  # fmt: skip
+    out = [prepare(base_url, token, {**common, "CallSid": parent, "From": CUSTOMER, "To": NUMBER,
+                                     "Direction": "inbound", "CallStatus": "ringing", "SequenceNumber": "0"},
+                   "parent")]  # fmt: skip
+    for k, agent in enumerate(agents):
+        leg = {**common, "CallSid": _sid("CA", n * 64 + k, salt + 1), "ParentCallSid": parent, "From": CUSTOMER,
+               "To": agent, "Direction": "outbound-dial"}  # fmt: skip
+        out.append(prepare(base_url, token, {**leg, "CallStatus": "initiated", "SequenceNumber": "0"}, "initiated"))
+        out.append(prepare(base_url, token, {**leg, "CallStatus": "ringing", "SequenceNumber": "1"}, agent))
+    return out
+
+
 def summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
     """Summarise latencies (seconds) as throughput and percentiles in milliseconds."""
     ordered = sorted(latencies)

@@ -17,7 +17,7 @@ import time
 
 import aiohttp
 
-from bench.common import Prepared, call_events, summary
+from bench.common import Prepared, call_events, ring_all_events, summary
 
 
 async def _post(session: aiohttp.ClientSession, request: Prepared) -> bool:
@@ -91,10 +91,39 @@ async def ringpop(url: str, token: str, calls: int, gap: float) -> dict[str, obj
     return {"ringing_sent_at": sent}
 
 
+async def burst(
+    url: str, token: str, calls: int, within: float, ring_after: float, agents: list[str]
+) -> dict[str, object]:
+    """Calls arriving evenly over `within` s, each ringing every agent `ring_after` s after it arrives.
+
+    Returns when each agent's ringing was sent (wall clock), per agent identity.
+    """
+    prepared = [ring_all_events(url, token, n, 0xB1, agents) for n in range(calls)]
+    rings: list[tuple[str, float]] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+
+        async def one(events: list[Prepared], at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            await _post(session, events[0])  # the call arrives: the caller look-up starts here
+            await asyncio.sleep(ring_after)
+            await asyncio.gather(*(_post(session, e) for e in events[1::2]))  # every leg initiated
+
+            async def ring(event: Prepared) -> None:
+                sent = time.time()
+                await _post(session, event)
+                rings.append((event.kind, sent))
+
+            await asyncio.gather(*(ring(e) for e in events[2::2]))
+
+        began = time.monotonic()
+        await asyncio.gather(*(one(events, began + n * within / calls) for n, events in enumerate(prepared)))
+    return {"rings": rings}
+
+
 def main() -> int:
     """Parse the command line, generate every request first, then time the sending."""
     parser = argparse.ArgumentParser(prog="python -m bench.load")
-    parser.add_argument("mode", choices=["closed", "open", "ringpop"])
+    parser.add_argument("mode", choices=["closed", "open", "ringpop", "burst"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--calls", type=int, required=True)
@@ -103,8 +132,14 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=0.05)
     parser.add_argument("--salt", type=int, default=1)
     parser.add_argument("--agent", default="client:alice", help="who the legs ring (client:nobody: no pops)")
+    parser.add_argument("--within", type=float, default=2.0, help="burst: seconds over which the calls arrive")
+    parser.add_argument("--ring-after", type=float, default=0.5, help="burst: seconds from a call's arrival to ringing")
+    parser.add_argument("--agents", default="client:alice", help="burst: comma-separated identities every call rings")
     args = parser.parse_args()
-    if args.mode == "ringpop":
+    if args.mode == "burst":
+        result = asyncio.run(burst(args.url, args.token, args.calls, args.within, args.ring_after,
+                                   args.agents.split(",")))  # fmt: skip
+    elif args.mode == "ringpop":
         result: dict[str, object] = asyncio.run(ringpop(args.url, args.token, args.calls, args.gap))
     else:
         requests = [r for n in range(args.calls) for r in call_events(args.url, args.token, n, args.salt, args.agent)]

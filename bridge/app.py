@@ -40,7 +40,8 @@ from bridge.store import Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 from bridge.zendesk.client import ZendeskClient, basic_auth
-from bridge.zendesk.outbox import Deliverer, RateLimiter, RecordingLinks, RetryPolicy, TicketDefaults, Worker
+from bridge.zendesk.limiter import Limiter, rate_info
+from bridge.zendesk.outbox import Deliverer, RecordingLinks, RetryPolicy, TicketDefaults, Worker
 from webhooks import routes
 from webhooks.routes import MAX_BODY, BadField
 
@@ -86,7 +87,9 @@ async def json_errors(
         return web.json_response({"error": "internal error"}, status=500)
 
 
-def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryPolicy | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Clock = system_clock, retry: RetryPolicy | None = None, limiter: Limiter | None = None
+) -> web.Application:
     """Build the bridge application; resources open when it starts and close when it stops."""
     settings.check_serving()
     app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
@@ -127,12 +130,22 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         base_url = settings.zendesk_base_url
         assert base_url is not None  # check_serving made sure
+        budget = limiter or Limiter(settings.zendesk_rate_limit)
+        health: list[Worker] = []  # the worker follows Zendesk's health from the client's answers
+
+        def answered(status: int) -> None:
+            metrics.zendesk_answered(status)
+            budget.answered()
+            for watcher in health:
+                watcher.answered(status)
+
         zendesk = ZendeskClient(
             app[SESSION],
             base_url,
             authorization(settings),
             timeout=settings.zendesk_timeout_seconds,
-            on_answer=metrics.zendesk_answered,
+            on_answer=answered,
+            on_headers=lambda status, headers: budget.observe(rate_info(headers)),
             clock=clock,
         )
         worker = Worker(
@@ -146,10 +159,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock, retry: RetryP
                 TicketDefaults(group_id=settings.zendesk_group_id, brand_id=settings.zendesk_brand_id),
             ),
             retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
-            limiter=RateLimiter(settings.zendesk_rate_limit),
+            limiter=budget,
             clock=clock,
+            pop_deadline=settings.pop_deadline_seconds,
+            probe=zendesk.me,
             metrics=metrics,
         )
+        health.append(worker)
         app[WORKER] = worker
         app[INGEST].on_queued(worker.wake)
         worker.start()

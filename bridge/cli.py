@@ -56,6 +56,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         rate_window_seconds=args.rate_window,
         token_role=args.role,
         search_index_delay=args.search_delay,
+        latency_seconds=args.latency,
     )
     print(f"Sandbox Zendesk on http://{args.host}:{args.port} (email {args.email}, {args.role} token {args.token})")
     web.run_app(create_sandbox_app(config), host=args.host, port=args.port, print=None)
@@ -213,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--rate-window", type=float, default=60.0, help="the rate limit's window in seconds")
     sandbox.add_argument("--role", choices=("agent", "admin"), default="agent", help="the token user's role")
     sandbox.add_argument("--search-delay", type=float, default=3.0, help="seconds before search sees a new record")
+    sandbox.add_argument("--latency", type=float, default=0.0, help="seconds each API request takes to answer")
     sandbox.set_defaults(func=_sandbox)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")

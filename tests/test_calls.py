@@ -279,3 +279,43 @@ def test_step_does_not_mutate_its_input() -> None:
     before = call.model_dump_json()
     step(call, ANSWERED[3], T0, POLICY)
     assert call.model_dump_json() == before
+
+
+def cancels(events: list[CallEvent], policy: Policy = POLICY) -> list[list[str]]:
+    """Fold events in order; return each step's cancel orders."""
+    call: Call | None = None
+    orders: list[list[str]] = []
+    for event in events:
+        outcome = step(call, event, T0, policy)
+        call = outcome.call
+        orders.append(outcome.cancel)
+    return orders
+
+
+RING_BOTH = [
+    parent(EventKind.CALL_STARTED),
+    leg("ringing", 1, 1),
+    leg("ringing", 1, 1, sid=BOB_LEG, to="client:bob"),
+]
+
+
+def test_answer_cancels_the_pops_of_the_agents_who_did_not_answer() -> None:
+    """When alice answers, bob's pending pop is moot (ordered once); alice's own pop may still land."""
+    orders = cancels([*RING_BOTH, leg("answered", 2, 5), leg("canceled", 2, 5, sid=BOB_LEG, to="client:bob")])
+    assert orders == [[], [], [], [f"{SID}:display_user:1002"], []]
+
+
+def test_a_call_that_ends_unanswered_cancels_every_pop() -> None:
+    """The caller hung up while both phones rang: no pop can matter any more."""
+    hangup = parent(EventKind.CALL_STATUS, 6, status="completed", sequence=3)
+    orders = cancels([*RING_BOTH, hangup])
+    assert orders[-1] == [f"{SID}:display_user:1001", f"{SID}:display_user:1002"]
+
+
+def test_outbound_answer_keeps_the_calling_agents_pop() -> None:
+    """An outbound call's pop goes to the agent who dialed: the customer answering does not make it moot."""
+    start = CallEvent(kind=EventKind.CALL_STARTED, call_sid=SID, at=T0, direction="outbound",
+                      from_number="client:alice", to_number="+14155550199")  # fmt: skip
+    customer = "+14155550199"
+    orders = cancels([start, leg("initiated", 0, 1, to=customer), leg("answered", 2, 5, to=customer)])
+    assert orders == [[], [], []]

@@ -7,7 +7,7 @@ import pytest
 from bridge.appkeys import STORE
 from bridge.devtools.sandbox import FaultRule, SandboxConfig
 from bridge.store import DEAD, DROPPED
-from bridge.zendesk.outbox import RateLimiter, RetryPolicy
+from bridge.zendesk.outbox import RetryPolicy
 from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
 
 TICKETS = "/api/v2/channels/voice/tickets"
@@ -97,23 +97,6 @@ async def test_dead_letter_after_max_age(make_bridge: BridgeFactory) -> None:
         dead = await bridge.app[STORE].list_actions([DEAD])
         assert dead
         assert all("gave up" in (row.last_error or "") for row in dead)
-
-
-async def test_rate_limiter_spaces_requests() -> None:
-    """The limiter gives each request the next free slot on its grid and banks nothing while idle."""
-    now = [0.0]
-    waits: list[float] = []
-    limiter = RateLimiter(600, clock=lambda: now[0])  # one every 0.1 s
-
-    async def acquire_at(moment: float) -> None:
-        now[0] = moment
-        await limiter.acquire()
-        waits.append(now[0])
-
-    await acquire_at(0.0)
-    await acquire_at(0.1)
-    await acquire_at(0.25)
-    assert waits == [0.0, 0.1, 0.25]
 
 
 async def test_cached_caller_gone_from_zendesk_is_looked_up_again(make_bridge: BridgeFactory) -> None:

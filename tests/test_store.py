@@ -11,8 +11,17 @@ from pathlib import Path
 import pytest
 
 from bridge.app import open_store
-from bridge.core.actions import AddVoiceComment, CreateTicket, FindCaller, ticket_key
-from bridge.core.calls import Call, Outcome, Policy, step
+from bridge.core.actions import (
+    Action,
+    AddNote,
+    AddVoiceComment,
+    CreateTicket,
+    DisplayUser,
+    FindCaller,
+    Timer,
+    ticket_key,
+)
+from bridge.core.calls import RECORDING_WAIT, Call, Outcome, Policy, step
 from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import Settings
@@ -352,4 +361,38 @@ async def test_a_postgres_database_of_the_first_released_schema_is_upgraded(pg_u
     (row,) = await store.claim(at(5.0), 10, lease=60)
     assert row.action == FindCaller(EVENT.call_sid, "+14155550123")
     assert await store.filed_recording("RE" + "0" * 32) is None
+    await store.close()
+
+
+async def test_a_new_pop_is_claimed_before_a_backlog(database_url: str) -> None:
+    """With voice comments and notes queued earlier, a ringing call's look-up, pop and popping create go first."""
+    store = await open_db(database_url)
+    backlog: list[Action] = [AddNote(f"CA{n:032d}", "late", f"note {n}") for n in range(20)]
+    comment = VoiceComment(from_="+14155550123", to="+16505550100", started_at="2026-09-15T14:02:07Z",
+                           call_duration=5, recording_url=None)  # fmt: skip
+    backlog += [AddVoiceComment(f"CB{n:032d}", comment) for n in range(20)]
+    await store.add_actions(backlog, now=at(1.0))
+    sid = "CC" + "3" * 32
+    ticket = VoiceTicket(via_id=45, subject="Call", external_id=sid)
+    urgent = [DisplayUser(sid, 1001, "+14155550999"), CreateTicket(sid, ticket, display_to_agent=1002)]
+    await store.add_actions([*urgent, CreateTicket("CD" + "4" * 32, ticket)], now=at(2.0))
+    assert [row.action for row in await store.claim(at(3.0), 10, lease=60, urgent_only=True)] == urgent
+    first = await store.claim(at(3.0), 1, lease=60)
+    assert not first[0].urgent  # only background work is left, oldest first
+    assert first[0].action == backlog[0]
+    await store.close()
+
+
+async def test_an_outage_backlog_is_brought_forward_but_not_timers(database_url: str) -> None:
+    """Actions waiting out a failure's backoff become due at once; a durable timer keeps its time."""
+    store = await open_db(database_url)
+    failing = AddNote("CA" + "5" * 32, "n", "failed")
+    timer = Timer("CA" + "6" * 32, RECORDING_WAIT, at(500.0))
+    await store.add_actions([failing, timer], now=at(1.0))
+    (failed,) = await store.claim(at(1.0), 2, lease=60)
+    await store.retry_later(failed.id, next_at=at(600.0), error="HTTP 503", now=at(2.0))
+    assert await store.bring_forward(at(3.0)) == 1
+    assert [row.action for row in await store.claim(at(3.0), 10, lease=3600)] == [failing]
+    assert await store.bring_forward(at(4.0)) == 0
+    assert [row.action for row in await store.claim(at(500.0), 10, lease=60)] == [timer]
     await store.close()

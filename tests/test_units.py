@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -24,7 +24,7 @@ from bridge.core.phones import (
 )
 from bridge.ops.logs import JsonFormatter, MaskingFormatter
 from bridge.ops.settings import ConfigError, Settings, load_settings, parse_agents, parse_duration
-from bridge.zendesk.client import Invalid, RateBudget, parse_retry_after
+from bridge.zendesk.client import Invalid, parse_retry_after
 from schemas.zendesk import VoiceComment, VoiceTicket
 
 
@@ -174,15 +174,6 @@ def test_national_digits_are_what_phone_search_needs() -> None:
     assert national_digits("+15035550147") == "5035550147"
     assert national_digits("+442079460958") == "2079460958"
     assert national_digits("not a number") == ""
-
-
-def test_rate_budget_pauses_only_when_spent() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert RateBudget().pause(now) == 0.0
-    assert RateBudget(700, 500, now + timedelta(seconds=30)).pause(now) == 0.0
-    assert RateBudget(700, 1, now + timedelta(seconds=30)).pause(now) == 30.0
-    assert RateBudget(700, 0, now + timedelta(seconds=3600)).pause(now) == 60.0  # capped
-    assert RateBudget(700, 0, now - timedelta(seconds=5)).pause(now) == 0.0
 
 
 def test_invalid_reads_zendesk_details() -> None:

@@ -173,6 +173,7 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     # A call first heard of now starts as not routed by us; states stored before the flag existed are.
     state = call if call is not None else Call(sid=event.call_sid, routed=False)
     notices: list[tuple[str, str]] = []
+    was_settled = state.answered_leg is not None or state.over
     ignored = _apply(state, event, policy)
     if ignored:
         notices.append(ignored)
@@ -182,7 +183,24 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     # A caller look-up that died (an outage past OUTBOX_MAX_AGE, an operator's drop) is tried again
     # when a new call needs it, or every later call from that number would go without a requester.
     revive = [action.key for action in actions if isinstance(action, FindCaller)]
-    return Outcome(state, actions, notices, revive, _moot_timers(state, event))
+    cancel = _moot_timers(state, event) + ([] if was_settled else _moot_pops(state, policy))
+    return Outcome(state, actions, notices, revive, cancel)
+
+
+def _moot_pops(call: Call, policy: Policy) -> list[str]:
+    """Return the user pops that can no longer matter: another agent answered, or the call is over."""
+    if call.answered_leg is None and not call.over:
+        return []
+    keep = None
+    if not call.over and call.answered_leg is not None:
+        leg = call.legs.get(call.answered_leg)
+        who = (leg.to if leg else None) if call.direction == "inbound" else call.from_number
+        keep = policy.agents.get(who or "")
+    return [
+        key
+        for key in call.emitted
+        if key.startswith(f"{call.sid}:display_user:") and key != f"{call.sid}:display_user:{keep}"
+    ]
 
 
 def _moot_timers(call: Call, event: CallEvent) -> list[str]:

@@ -26,6 +26,7 @@ from bridge.devtools.waiting import wait_until
 from bridge.ops.reconcile import Reconciler
 from bridge.ops.settings import Settings
 from bridge.store import Store
+from bridge.zendesk.limiter import Limiter
 from bridge.zendesk.outbox import RetryPolicy
 
 RECORDINGS = Path(__file__).parent / "recordings"
@@ -109,6 +110,7 @@ async def local_bridge(
     retry: RetryPolicy | None = None,
     clock: Clock = system_clock,
     setup: Callable[[web.Application], None] | None = None,
+    limiter: Limiter | None = None,
     **overrides: Any,
 ) -> AsyncIterator[LocalBridge]:
     """Run the sandbox and the bridge (SQLite at `database`) on loopback until the block ends."""
@@ -136,7 +138,7 @@ async def local_bridge(
         **overrides,
     }
     settings = Settings(**values)
-    app = create_app(settings, retry=retry, clock=clock)
+    app = create_app(settings, retry=retry, clock=clock, limiter=limiter)
     if setup is not None:
         setup(app)  # more routes, before the app freezes at start-up (the softphone demo's)
     runner = web.AppRunner(app, shutdown_timeout=5.0)

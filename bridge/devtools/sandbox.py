@@ -135,6 +135,8 @@ class SandboxConfig:
     no_tpe_seat: frozenset[int] = frozenset()
     # Installed private apps by id, with the public key (PEM) their signed requests verify with.
     app_public_keys: tuple[tuple[int, str], ...] = ()
+    # Seconds each API request takes to answer: the real Zendesk takes 100-500 ms, benchmarks model that.
+    latency_seconds: float = 0.0
 
 
 def installation_id(app_id: int) -> int:
@@ -437,15 +439,15 @@ class Sandbox:
         limit = self.config.rate_limit_per_minute
         return DEFAULT_RATE_LIMIT if limit is None else limit
 
-    def rate_limit_reset(self) -> int:
-        """Return the seconds until the oldest request in the window leaves it (`ratelimit-reset`)."""
-        if not self._hits:
-            return 0
-        return max(0, math.ceil(self._hits[0] + self.config.rate_window_seconds - self.clock()))
-
     def rate_limit_remaining(self) -> int:
         """Return how many requests the rolling 60 s window still allows."""
         return max(0, self.rate_limit - self._window_hits())
+
+    def rate_limit_reset(self) -> int:
+        """Return the seconds until the oldest request counted in the window leaves it (`ratelimit-reset`)."""
+        if not self._window_hits():
+            return 0
+        return max(0, math.ceil(self._hits[0] + self.config.rate_window_seconds - self.clock()))
 
     def consume_rate_limit(self) -> int | None:
         """Count one request against the limit, or return the `Retry-After` seconds when over it."""
@@ -972,6 +974,7 @@ async def _hang(request: web.BaseRequest, sandbox: Sandbox) -> web.Response:
 def _set_rate_headers(response: web.StreamResponse, sandbox: Sandbox) -> None:
     response.headers["X-Rate-Limit"] = str(sandbox.rate_limit)
     response.headers["X-Rate-Limit-Remaining"] = str(sandbox.rate_limit_remaining())
+    # Zendesk sends this on list endpoints (developer docs, "Best practices for avoiding rate limiting").
     response.headers["ratelimit-reset"] = str(sandbox.rate_limit_reset())
 
 
@@ -1018,6 +1021,8 @@ async def _sandbox_middleware(request: web.Request, handler: Handler) -> web.Str
     sandbox = request.app[SANDBOX]
     raw = await request.read()
     entry = sandbox.record_request(request.method, request.path, dict(request.query), _log_body(raw))
+    if sandbox.config.latency_seconds > 0:
+        await asyncio.sleep(sandbox.config.latency_seconds)
     fault = sandbox.next_fault(request.method, request.path)
     if fault is None:
         response = await _serve(request, handler, sandbox)

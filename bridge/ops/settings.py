@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     zendesk_timeout_seconds: float = Field(15.0, gt=0)
     zendesk_group_id: int | None = Field(None, gt=0)
     zendesk_brand_id: int | None = Field(None, gt=0)
+    pop_deadline_seconds: float = Field(30.0, gt=0)
     outbox_max_age: Annotated[float, NoDecode] = 24 * 3600.0
     call_stale_minutes: float = Field(30.0, gt=0)
     record_dir: str | None = None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.core.actions import Action, Timer, decode, encode
+from bridge.core.actions import Action, CreateTicket, DisplayTicket, DisplayUser, FindCaller, Timer, decode, encode
 from bridge.core.calls import Call, Outcome
 from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.events import CallEvent
@@ -16,6 +16,24 @@ from bridge.core.events import CallEvent
 Reducer = Callable[[Call | None, CallEvent], Outcome]
 
 PENDING, DONE, DEAD, DROPPED = "pending", "done", "dead", "dropped"
+
+
+def is_urgent(action: Action) -> bool:
+    """Tell whether an action matters only while a phone rings: a pop, the look-up it needs, a popping create.
+
+    Each store says the same in SQL (its `_URGENT`), so claims take these first without a stored column.
+    """
+    match action:
+        case FindCaller() | DisplayUser() | DisplayTicket():
+            return True
+        case CreateTicket(display_to_agent=agent):
+            return agent is not None
+    return False
+
+
+def is_pop(action: Action) -> bool:
+    """Tell whether an action is a screen-pop, worth something only while its call rings (POP_DEADLINE_SECONDS)."""
+    return isinstance(action, DisplayUser | DisplayTicket)
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,11 @@ class ActionRow:
     def call_sid(self) -> str:
         """Return the call the action belongs to."""
         return self.action.call_sid
+
+    @property
+    def urgent(self) -> bool:
+        """Tell whether the action is time-critical (claimed first, spends the limiter's reserve)."""
+        return is_urgent(self.action)
 
 
 @dataclass(frozen=True)
@@ -95,8 +118,12 @@ class Store(Protocol):
         """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
         ...
 
-    async def claim(self, now: datetime, limit: int, lease: float) -> list[ActionRow]:
-        """Lease due actions whose dependencies are settled, oldest first."""
+    async def claim(self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False) -> list[ActionRow]:
+        """Lease due actions whose dependencies are settled, urgent ones first, then oldest first."""
+        ...
+
+    async def bring_forward(self, now: datetime) -> int:
+        """Make every action waiting out a failure's backoff due now (Zendesk answers again); return how many."""
         ...
 
     async def next_due(self) -> datetime | None:

@@ -105,14 +105,24 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_CLAIMABLE = """
+# A dependency still pending, looked up by its unique key: joined on status instead, the planner scans every
+# pending row for every candidate, and a backlog of 2,000 made each claim take a second.
+_WAITING_ON = """SELECT 1 FROM json_each(a.needs) AS n
+    WHERE (SELECT d.status FROM actions AS d WHERE d.key = n.value) = 'pending'"""
+# bridge.store.is_urgent in SQL: derived from the kind (and a create's pop), so no column or migration.
+_URGENT = """(a.kind IN ('find_caller', 'display_user', 'display_ticket')
+    OR (a.kind = 'create_ticket' AND json_extract(a.payload, '$.display_to_agent') IS NOT NULL))"""
+_CLAIMABLE = f"""
     SELECT * FROM actions AS a
     WHERE a.status = 'pending' AND a.next_at <= :now AND a.lease_until <= :now
-      AND NOT EXISTS (
-        SELECT 1 FROM json_each(a.needs) AS n JOIN actions AS d ON d.key = n.value WHERE d.status = 'pending'
-      )
-    ORDER BY a.next_at, a.id
+      AND (:urgent_only = 0 OR {_URGENT})
+      AND NOT EXISTS ({_WAITING_ON})
+    ORDER BY {_URGENT} DESC, a.next_at, a.id
     LIMIT :limit
+"""
+_BRING_FORWARD = """
+    UPDATE actions SET next_at = :now, updated_at = :now
+    WHERE status = 'pending' AND next_at > :now AND kind != 'timer' AND last_error IS NOT NULL
 """
 _INSERT_ACTION = """
     INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)
@@ -317,11 +327,12 @@ class SqliteStore:
         """Return the underlying connection (called inside the connection's own thread)."""
         return cast(sqlite3.Connection, cast(Any, self._db)._conn)
 
-    async def claim(self, now: datetime, limit: int, lease: float) -> list[ActionRow]:
-        """Lease due actions whose dependencies are settled, oldest first."""
+    async def claim(self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False) -> list[ActionRow]:
+        """Lease due actions whose dependencies are settled, urgent ones first, then oldest first."""
         stamp = to_epoch(now)
         async with self._transaction() as db:
-            async with db.execute(_CLAIMABLE, {"now": stamp, "limit": limit}) as cursor:
+            params = {"now": stamp, "limit": limit, "urgent_only": int(urgent_only)}
+            async with db.execute(_CLAIMABLE, params) as cursor:
                 rows = [action_row(row) for row in await cursor.fetchall()]
             if rows:
                 # Counting the attempt when it starts, not when it fails, is what lets a delivery after a
@@ -332,12 +343,17 @@ class SqliteStore:
                 )
         return rows
 
+    async def bring_forward(self, now: datetime) -> int:
+        """Make every action waiting out a failure's backoff due now; return how many."""
+        async with self._transaction() as db:
+            cursor = await db.execute(_BRING_FORWARD, {"now": to_epoch(now)})
+            return cursor.rowcount
+
     async def next_due(self) -> datetime | None:
         """Return when the earliest pending action with settled dependencies becomes due (or its lease ends)."""
         async with self._db.execute(
-            """SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
-               AND NOT EXISTS (SELECT 1 FROM json_each(a.needs) AS n
-                               JOIN actions AS d ON d.key = n.value WHERE d.status = 'pending')"""
+            f"""SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
+               AND NOT EXISTS ({_WAITING_ON})"""
         ) as cursor:
             row = await cursor.fetchone()
         return from_epoch(row[0]) if row and row[0] is not None else None

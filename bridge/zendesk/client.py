@@ -7,9 +7,8 @@ import base64
 import email.utils
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -100,21 +99,6 @@ class Unreachable(ZendeskError):
         self.uncertain = uncertain
 
 
-@dataclass
-class RateBudget:
-    """What Zendesk's last answer said about the rate limit (X-Rate-Limit, -Remaining, ratelimit-reset)."""
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: datetime | None = None
-
-    def pause(self, now: datetime, reserve: int = 1) -> float:
-        """Return how long to wait before the next request so the budget is not overdrawn (0 when fine)."""
-        if self.remaining is None or self.reset_at is None or self.remaining > reserve:
-            return 0.0
-        return max(0.0, min(60.0, (self.reset_at - now).total_seconds()))
-
-
 class UncertainWrite(aiohttp.ClientError):
     """The connection dropped after the request went out; it may have taken effect."""
 
@@ -168,29 +152,18 @@ class ZendeskClient:
         *,
         timeout: float = 15.0,
         on_answer: Callable[[int], None] = lambda status: None,
+        on_headers: Callable[[int, Mapping[str, str]], None] = lambda status, headers: None,
         clock: Clock = system_clock,
     ) -> None:
         """Bind to a base URL (`https://acme.zendesk.com` or the sandbox) and an Authorization header."""
         self._on_answer = on_answer
+        self._on_headers = on_headers  # every answer's status and headers, for the outbox's rate limiter
         self._clock = clock
         self._session = session
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": authorization, "Accept": "application/json"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self.budget = RateBudget()
         self._me: int | None = None
-
-    def _read_budget(self, headers: Any) -> None:
-        """Remember the rate-limit headers (Zendesk docs, Rate limits: X-Rate-Limit, ratelimit-reset)."""
-        try:
-            if (limit := headers.get("X-Rate-Limit")) is not None:
-                self.budget.limit = int(limit)
-            if (remaining := headers.get("X-Rate-Limit-Remaining")) is not None:
-                self.budget.remaining = int(remaining)
-            if (reset := headers.get("ratelimit-reset")) is not None:
-                self.budget.reset_at = self._clock() + timedelta(seconds=float(reset))
-        except ValueError:
-            pass  # a malformed header only costs us the early warning, never the request
 
     async def request(
         self,
@@ -247,7 +220,7 @@ class ZendeskClient:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
                 warning = response.headers.get("X-Zendesk-API-Warn")
-                self._read_budget(response.headers)
+                self._on_headers(status, response.headers)
         except TimeoutError as exc:
             self._on_answer(0)
             raise Unreachable(f"{method} {path}: timed out", uncertain=method != "GET") from exc
@@ -405,6 +378,7 @@ class ZendeskClient:
                 text = await response.text()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+                self._on_headers(status, response.headers)
         except TimeoutError as exc:
             self._on_answer(0)
             raise Unreachable(f"POST {path}: timed out") from exc

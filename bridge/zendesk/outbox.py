@@ -12,10 +12,9 @@ import contextlib
 import logging
 import random
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bridge.core.actions import (
@@ -37,7 +36,7 @@ from bridge.core.phones import mask_text, national_digits, same_number
 from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
 from bridge.ops.recordings import MediaError, RecordingFiler, TwilioMedia
-from bridge.store import DEAD, DONE, DROPPED, ActionRow, FiledRecording, Store
+from bridge.store import DEAD, DONE, DROPPED, ActionRow, FiledRecording, Store, is_pop
 from bridge.zendesk.client import (
     AuthFailed,
     Conflict,
@@ -49,10 +48,9 @@ from bridge.zendesk.client import (
     ZendeskClient,
     ZendeskError,
 )
+from bridge.zendesk.limiter import Limiter
 
 log = logging.getLogger("bridge.outbox")
-
-Monotonic = Callable[[], float]  # the limiter spaces requests; it needs a steady count, not the date
 
 
 @dataclass(frozen=True)
@@ -72,31 +70,6 @@ class RetryPolicy:
     def backoff(self, attempts: int, rng: random.Random) -> float:
         """Return the next delay: exponential with full jitter, capped."""
         return rng.uniform(0, min(self.cap, self.base * 2 ** min(attempts, 30)))
-
-
-class RateLimiter:
-    """Space requests to stay under Zendesk's per-minute limit instead of provoking 429 storms."""
-
-    def __init__(self, per_minute: int, clock: Monotonic = time.monotonic) -> None:
-        """Allow `per_minute` requests a minute, evenly spaced.
-
-        Each request gets the next free slot on a fixed grid (one every 60/per_minute seconds), so a late
-        wake-up does not cost throughput, and an idle spell banks nothing: Zendesk counts requests in a
-        window, and a burst on top of the full steady rate is exactly what crosses the limit.
-        """
-        self._interval = 60.0 / per_minute
-        self._clock = clock
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        """Wait for the next request slot."""
-        async with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-            if slot > now:
-                await asyncio.sleep(slot - now)
 
 
 @dataclass
@@ -252,10 +225,6 @@ class Deliverer:
         self._clock = clock
         self._defaults = defaults or TicketDefaults()
         self._caller_locks: dict[str, asyncio.Lock] = {}
-
-    def rate_pause(self) -> float:
-        """Return how long to hold off so Zendesk's own rate-limit budget is not overdrawn."""
-        return self._zendesk.budget.pause(self._clock())
 
     async def deliver(self, row: ActionRow, deps: dict[str, ActionRow]) -> Outcome:
         """Perform the action; raise a ZendeskError when it failed."""
@@ -662,7 +631,7 @@ class Deliverer:
 
 
 class Worker:
-    """Claim due actions and deliver them, a few at a time, until stopped."""
+    """Claim due actions and deliver them, pops first, within Zendesk's budget, until stopped."""
 
     def __init__(
         self,
@@ -670,13 +639,22 @@ class Worker:
         deliverer: Deliverer,
         *,
         retry: RetryPolicy | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         clock: Clock = system_clock,
         rng: random.Random | None = None,
-        concurrency: int = 4,
+        concurrency: int = 16,
+        background: int | None = None,
+        pop_deadline: float = 30.0,
+        probe: Callable[[], Awaitable[object]] | None = None,
+        probe_every: float = 5.0,
         metrics: Metrics | None = None,
     ) -> None:
-        """Bind the store and deliverer; nothing runs until `start`."""
+        """Bind the store and deliverer; nothing runs until `start`.
+
+        At most `background` of the `concurrency` deliveries in flight are background work (voice
+        comments, notes), so the rest are always free for pops. `probe` is a harmless request sent every
+        `probe_every` seconds while Zendesk is failing, to notice the moment it answers again.
+        """
         self._metrics = metrics
         self._store = store
         self._deliverer = deliverer
@@ -685,8 +663,17 @@ class Worker:
         self._clock = clock
         self._rng = rng or random.Random()
         self._concurrency = concurrency
+        self._background = max(1, min(concurrency - 1, background if background is not None else concurrency // 2))
+        self._pop_deadline = timedelta(seconds=pop_deadline)
+        self._probe = probe
+        self._probe_every = probe_every
         self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[asyncio.Task[None], bool] = {}  # each delivery, and whether it is urgent
+        self._helpers: set[asyncio.Task[None]] = set()
+        self._failing = False
+        self._catch_up_every = 30.0
+        self._caught_up_at = float("-inf")
+        self.held = 0  # rounds the loop claimed nothing because a 429 paused everything
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -695,9 +682,29 @@ class Worker:
         """Tell whether the loop is alive."""
         return self._task is not None and not self._task.done()
 
+    @property
+    def failing(self) -> bool:
+        """Tell whether Zendesk's last answer was a failure (5xx or none)."""
+        return self._failing
+
     def wake(self) -> None:
         """Look for work now (new actions were committed)."""
         self._wake.set()
+
+    def answered(self, status: int) -> None:
+        """Follow Zendesk's health from every answer (0: none): probe while failing, catch up when it is back."""
+        if status == 0 or status >= 500:
+            if not self._failing:
+                self._failing = True
+                self._spawn(self._probing(first_wait=True))
+        elif self._failing:
+            self._failing = False
+            # A partial outage (one endpoint failing, others answering) flips this often: bringing the
+            # backlog forward on every flip would retry it every few seconds instead of on its backoff.
+            moment = asyncio.get_running_loop().time()
+            if moment - self._caught_up_at >= self._catch_up_every:
+                self._caught_up_at = moment
+                self._spawn(self._catch_up())
 
     def start(self) -> None:
         """Start the loop as a tracked task."""
@@ -707,6 +714,9 @@ class Worker:
         """Stop claiming, let in-flight deliveries finish for up to `grace` seconds, then cancel them."""
         self._stopping = True
         self._wake.set()
+        for helper in list(self._helpers):
+            helper.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
         if self._task is not None:
             await self._task
         if self._inflight:
@@ -715,27 +725,99 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
+    def _spawn(self, work: Awaitable[None]) -> None:
+        """Run a helper (probe, catch-up) as a tracked task."""
+        if self._stopping:
+            if asyncio.iscoroutine(work):
+                work.close()
+            return
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._helpers.add(task)
+        task.add_done_callback(self._helpers.discard)
+
+    async def _probing(self, *, first_wait: bool) -> None:
+        """Send the probe now and then while Zendesk fails; its answer (via `answered`) ends the outage."""
+        wait = first_wait
+        while self._failing and not self._stopping and self._probe is not None:
+            if wait:
+                # Jittered, so several instances do not probe in step.
+                await asyncio.sleep(self._probe_every * self._rng.uniform(0.5, 1.0))
+                if not self._failing:
+                    return
+            wait = True
+            if self._limiter is not None:
+                await self._limiter.acquire(urgent=False)
+            try:
+                await self._probe()
+            except ZendeskError:
+                pass  # its status already reached `answered`
+            except Exception:
+                log.exception("outbox: probing Zendesk failed unexpectedly")
+
+    async def _catch_up(self) -> None:
+        """Bring every action waiting out an outage's backoff forward; the limiter and pops-first order pace it."""
+        try:
+            count = await self._store.bring_forward(self._clock())
+        except Exception:
+            log.exception("outbox: bringing waiting actions forward failed; they go at their backoff")
+            return
+        if count:
+            log.info("outbox: Zendesk answers again; %d waiting action(s) brought forward", count)
+        self._wake.set()
+
+    async def _restarted(self) -> None:
+        """After a restart, probe before the backlog's backoff runs out: Zendesk may be back already."""
+        try:
+            stats = await self._store.stats(self._clock())
+        except Exception:
+            return
+        if stats.pending and self._probe is not None:
+            self._failing = True  # not known to be up: the probe's answer decides, and may bring them forward
+            self._spawn(self._probing(first_wait=False))
+
     async def _run(self) -> None:
         """Claim and dispatch until stopped; sleep until the next due action or a wake-up."""
+        await self._restarted()
         while not self._stopping:
             self._wake.clear()
-            free = self._concurrency - len(self._inflight)
+            paused = self._limiter.paused_for() if self._limiter is not None else 0.0
+            if paused > 0:
+                # Zendesk refuses every request until Retry-After: claiming would only burn attempts.
+                self.held += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), min(paused, 1.0))
+                continue
             try:
-                rows = await self._store.claim(self._clock(), free, self._retry.lease) if free > 0 else []
+                rows = await self._claim()
             except Exception:
                 log.exception("outbox: claiming work failed; trying again shortly")
                 rows = []
             for row in rows:
                 task = asyncio.create_task(self._process(row))
-                self._inflight.add(task)
+                self._inflight[task] = row.urgent
                 task.add_done_callback(self._finished)
             if rows:
                 continue
             await self._sleep()
 
+    async def _claim(self) -> list[ActionRow]:
+        """Claim urgent work into any free slot, background work only into its own share."""
+        free = self._concurrency - len(self._inflight)
+        if free <= 0:
+            return []
+        now = self._clock()
+        room = self._background - sum(1 for urgent in self._inflight.values() if not urgent)
+        if room >= free:  # one claim, urgent first, cannot overfill the background share
+            return await self._store.claim(now, free, self._retry.lease)
+        rows = await self._store.claim(now, free, self._retry.lease, urgent_only=True)
+        room = min(free - len(rows), room)
+        if room > 0:
+            rows += await self._store.claim(now, room, self._retry.lease)
+        return rows
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         """Forget a finished delivery and look for more work."""
-        self._inflight.discard(task)
+        self._inflight.pop(task, None)
         self._wake.set()
 
     async def _sleep(self) -> None:
@@ -764,9 +846,23 @@ class Worker:
         except Exception:
             log.exception("outbox: recording the outcome of %s failed", describe(row))
 
+    def _expired(self, row: ActionRow, at: datetime) -> bool:
+        """Tell whether a screen-pop would land after it stops mattering (POP_DEADLINE_SECONDS)."""
+        return is_pop(row.action) and at - row.created_at > self._pop_deadline
+
+    async def _expire(self, row: ActionRow) -> None:
+        """Drop a pop that can no longer land while the agent's phone rings."""
+        reason = f"past its deadline of {self._pop_deadline.total_seconds():.0f} s"
+        await self._store.finish(row.id, DROPPED, result=None, error=reason, now=self._clock())
+        self._count(row, "expired")
+        log.info("outbox: %s for call %s dropped: %s", describe(row), row.call_sid, reason)
+
     async def _attempt(self, row: ActionRow) -> None:
         """Try the action once and settle, retry or bury it."""
         now = self._clock()
+        if self._expired(row, now):
+            await self._expire(row)
+            return
         if now - row.created_at > timedelta(seconds=self._retry.max_age):
             error = f"gave up after {self._retry.max_age:.0f} s; last error: {row.last_error or 'none'}"
             await self._store.finish(row.id, DEAD, result=None, error=error, now=now)
@@ -774,18 +870,13 @@ class Worker:
             log.error("outbox: %s for call %s is a dead letter: %s", describe(row), row.call_sid, error)
             return
         deps = await self._store.results(row.needs)
-        if not isinstance(row.action, Timer):
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            pause = self._deliverer.rate_pause()
-            if pause > 0:
-                # Zendesk's X-Rate-Limit-Remaining says the budget is spent (its limit may be below ours,
-                # or another integration shares it): wait for ratelimit-reset rather than provoke 429s.
-                log.info("outbox: Zendesk's rate-limit budget is spent; holding requests for %.1f s", pause)
-                await asyncio.sleep(pause)
+        if self._limiter is not None and not isinstance(row.action, Timer):
+            await self._limiter.acquire(row.urgent)
         try:
             outcome = await self._deliverer.deliver(row, deps)
         except RateLimited as exc:
+            if self._limiter is not None:
+                self._limiter.pause(exc.retry_after)  # the whole account is refused, not just this row
             await self._later(row, exc.retry_after, exc)
         except (ServerBroken, Unreachable) as exc:
             # 5xx and timeouts are transient. When the request may have reached Zendesk, the write may still
@@ -810,9 +901,13 @@ class Worker:
             await self._settle(row, outcome)
 
     async def _later(self, row: ActionRow, delay: float, exc: Exception) -> None:
-        """Schedule another attempt after `delay` seconds."""
+        """Schedule another attempt after `delay` seconds, unless a pop would be past its deadline by then."""
         now = self._clock()
-        await self._store.retry_later(row.id, next_at=now + timedelta(seconds=delay), error=str(exc), now=now)
+        next_at = now + timedelta(seconds=delay)
+        if self._expired(row, next_at):
+            await self._expire(row)
+            return
+        await self._store.retry_later(row.id, next_at=next_at, error=str(exc), now=now)
         self._count(row, "retry")
         log.warning("outbox: %s for call %s failed (%s); retry in %.1f s", describe(row), row.call_sid, exc, delay)
 

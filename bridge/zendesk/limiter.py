@@ -1,0 +1,150 @@
+"""The outbox's Zendesk budget: a 60 s sliding window with a reserve for screen-pops, fed by Zendesk's headers.
+
+Zendesk counts requests per account per minute and reports the account's limit and what is left of the
+current minute on every answer (Zendesk developer docs, "Best practices for avoiding rate limiting":
+`X-Rate-Limit`, `X-Rate-Limit-Remaining`, and on list endpoints `ratelimit-reset`, seconds until the
+minute resets). Other apps spend the same budget, so those headers bound ours as well as our own count.
+A 429 carries `Retry-After` (Zendesk API reference, "Rate limits"): until then every request is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+Monotonic = Callable[[], float]  # the limiter counts seconds; it needs a steady count, not the date
+
+WINDOW = 60.0
+
+
+@dataclass(frozen=True)
+class RateInfo:
+    """What one Zendesk answer said about the account's budget (None: the header was absent)."""
+
+    limit: int | None
+    remaining: int | None
+    reset: float | None  # seconds until the current minute's count resets
+
+
+def _number(headers: Mapping[str, str], *names: str) -> float | None:
+    """Return the first of the named headers that parses as a number."""
+    for name in names:
+        value = headers.get(name)
+        if value is None:
+            continue
+        with contextlib.suppress(ValueError):
+            return float(value.strip())
+    return None
+
+
+def rate_info(headers: Mapping[str, str]) -> RateInfo:
+    """Parse the account-wide rate-limit headers of a Zendesk answer (aiohttp headers are case-insensitive)."""
+    limit = _number(headers, "X-Rate-Limit", "ratelimit-limit")
+    remaining = _number(headers, "X-Rate-Limit-Remaining", "ratelimit-remaining")
+    return RateInfo(
+        int(limit) if limit is not None else None,
+        int(remaining) if remaining is not None else None,
+        _number(headers, "ratelimit-reset"),
+    )
+
+
+class Limiter:
+    """Never more than `per_minute` requests in any 60 s; a burst goes at once while budget remains.
+
+    Background work may spend only `per_minute - reserve`, so a backlog of voice comments always leaves
+    room for the pops of calls ringing now.
+    """
+
+    def __init__(
+        self, per_minute: int, *, reserve: float = 0.25, clock: Monotonic = time.monotonic, tick: float = 1.0
+    ) -> None:
+        """Allow `per_minute` requests a minute, keeping a `reserve` share of them for urgent requests."""
+        self._limit = per_minute
+        self._share = reserve
+        self._reserve = min(max(0, per_minute - 1), math.ceil(per_minute * reserve))
+        self._clock = clock
+        self._tick = tick  # the longest a waiter sleeps before looking again (a 429 may arrive meanwhile)
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._remote: tuple[int, float, float] | None = None  # (remaining, observed at, resets at)
+        self._since_remote = 0
+        self._account_limit: int | None = None
+        self._acquired = 0  # tokens handed out (one per action's first request)
+        self._answered = 0  # requests that ended, answered or not (the client reports each)
+        self._changed = asyncio.Event()
+
+    @property
+    def reserve(self) -> int:
+        """Return how many requests a window keeps for urgent work."""
+        return self._reserve
+
+    def paused_for(self) -> float:
+        """Return how many seconds remain of a 429's Retry-After (0: not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
+    def pause(self, seconds: float) -> None:
+        """Stop every request for `seconds` (Zendesk answered 429 with this Retry-After)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        self._wake()
+
+    def observe(self, info: RateInfo) -> None:
+        """Take the account's own count into account (other apps spend the same budget)."""
+        now = self._clock()
+        if info.limit is not None and info.limit > 0:
+            self._account_limit = info.limit
+        if info.remaining is not None:
+            reset = info.reset if info.reset is not None else WINDOW
+            self._remote = (info.remaining, now, now + max(0.0, reset))
+            self._since_remote = 0
+        self._wake()
+
+    def answered(self) -> None:
+        """Count one request that ended; one beyond the tokens handed out is charged to the window now.
+
+        An action may need several requests (a look-up before a write, a search then a create) on one
+        token; charging the extra ones as they end keeps every request Zendesk saw in the count.
+        """
+        self._answered += 1
+        if self._answered > self._acquired:
+            self._acquired += 1
+            self._sent.append(self._clock())
+            self._since_remote += 1
+
+    def delay(self, urgent: bool) -> float:
+        """Return how long a request must wait for budget (0: it may go now)."""
+        now = self._clock()
+        if now < self._paused_until:
+            return self._paused_until - now
+        while self._sent and self._sent[0] <= now - WINDOW:
+            self._sent.popleft()
+        allowed = self._limit - (0 if urgent else self._reserve)
+        if len(self._sent) >= allowed:
+            return self._sent[len(self._sent) - allowed] + WINDOW - now
+        if self._remote is not None:
+            remaining, _, resets_at = self._remote
+            # The account's own reserve: the same share of what Zendesk allows the whole account.
+            keep = 0 if urgent else math.ceil(self._share * (self._account_limit or self._limit))
+            if now >= resets_at:
+                self._remote = None
+            elif remaining - self._since_remote <= keep:
+                return resets_at - now
+        return 0.0
+
+    async def acquire(self, urgent: bool = False) -> None:
+        """Wait until a request may go, and count it."""
+        while (wait := self.delay(urgent)) > 0:
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(wait, self._tick))
+        self._sent.append(self._clock())
+        self._since_remote += 1
+        self._acquired += 1
+
+    def _wake(self) -> None:
+        """Let waiters look again (a pause or new headers changed the answer)."""
+        self._changed.set()
