@@ -893,7 +893,7 @@ async def test_users_by_external_id_and_its_uniqueness(client: Client) -> None:
 
 
 async def test_an_agent_token_may_not_list_tickets_but_may_list_a_users_requested_ones(client: Client) -> None:
-    """Listing Tickets is for admins (seed 001); the requested list is what agents may call."""
+    """Listing Tickets is for admins (Zendesk docs, Tickets); the requested list is what agents may call."""
     await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": "CA1", "requester_id": 2001})
     await create_ticket(client, {"via_id": 45, "comment": {"body": "x"}, "external_id": "CA2", "requester_id": 2001})
     status, data, _ = await call(client, "GET", "/api/v2/tickets.json", params={"external_id": "CA1"})

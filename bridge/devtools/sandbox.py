@@ -4,7 +4,7 @@ Where the sandbox and real Zendesk could differ, it models the stricter one. Eac
 
 - Roles. The token acts as user 1000, an *agent* by default (`SandboxConfig.token_role`), as the README
   tells admins to set up. `GET /api/v2/tickets` (also `?external_id=`) answers 403 to an agent: Zendesk
-  docs, Tickets, "Listing Tickets: Allowed for Admins" (seed 001), which names what agents may call
+  docs, Tickets, "Listing Tickets: Allowed for Admins", which names what agents may call
   instead, among them `GET /api/v2/users/{user_id}/tickets/requested` and `.../assigned` (served here,
   newest first).
 - Search lags writes. New users and tickets stay out of `/api/v2/search` for `search_index_delay` seconds
@@ -26,9 +26,9 @@ Where the sandbox and real Zendesk could differ, it models the stricter one. Eac
   Tickets, "Creating a follow-up ticket"); any other source is 422.
 - Validation (422 RecordInvalid with `details` keyed by field, Zendesk docs, Errors): an assignee that is
   not an agent or is suspended, a missing or suspended requester, a `display_to_agent` that is not an
-  agent with a Talk Partner Edition seat (TPE OpenAPI, seed 004: "validated before creating the ticket,
-  returning a 422"), an unknown group or brand, and empty strings in `voice_comment` fields (stricter
-  than documented: the bridge must omit empty optional fields).
+  agent with a Talk Partner Edition seat (Zendesk Talk Partner Edition API, "Create Ticket": "validated
+  before creating the ticket, returning a 422"), an unknown group or brand, and empty strings in
+  `voice_comment` fields (stricter than documented: the bridge must omit empty optional fields).
 - Unknown keys are dropped, not refused: the answer is still 200/201 with `X-Zendesk-API-Warn: Removed
   restricted keys [...] from parameters` (recorded in zenpy's cassette TestCallPE.test_add_comment).
   `SandboxConfig.dropped_ticket_keys` drops accepted keys too (an account where `voice_comment` is not

@@ -536,8 +536,9 @@ class Deliverer:
                 if fields is None:
                     raise
                 if "display_to_agent" in fields and agent is not None:
-                    # Zendesk validates display_to_agent before creating anything (TPE OpenAPI, seed 004);
-                    # the ticket matters more than the pop, so create it bare and pop separately.
+                    # Zendesk validates display_to_agent before creating anything (Zendesk Talk Partner Edition
+                    # API, "Create Ticket"): the ticket matters more than the pop, so create it bare and pop
+                    # separately.
                     log.warning("call %s: display_to_agent %s refused; creating the ticket without it", call_sid, agent)
                     follow_ups.append(DisplayTicket(call_sid, agent))
                     agent = None
