@@ -613,7 +613,6 @@ def _decide_voicemail(
         voice_comment=comment,
     )
     emit(CreateTicket(call.sid, ticket, requester_phone=customer))
-    call.finished = True
 
 
 def _recording_settled(call: Call, policy: Policy) -> bool:

@@ -49,6 +49,7 @@ from bridge.zendesk.client import (
     ZendeskError,
 )
 from bridge.zendesk.limiter import Limiter
+from schemas.zendesk import VoiceComment
 
 log = logging.getLogger("bridge.outbox")
 
@@ -122,9 +123,19 @@ def _says(body: str) -> Callable[[dict[str, Any]], bool]:
     return lambda comment: comment.get("body") == body
 
 
-def _is_voice(comment: dict[str, Any]) -> bool:
-    """Match a voice comment (a ticket carries one per call, so any is ours)."""
-    return comment.get("type") in VOICE_TYPES
+def _same_call(voice: VoiceComment) -> Callable[[dict[str, Any]], bool]:
+    """Match this call's voice comment among others on a ticket: same from, start and length."""
+    wire = voice.wire()
+
+    def same(comment: dict[str, Any]) -> bool:
+        data = comment.get("data")
+        return (
+            comment.get("type") in VOICE_TYPES
+            and isinstance(data, dict)
+            and all(data.get(key) == wire.get(key) for key in ("from", "started_at", "call_duration"))
+        )
+
+    return same
 
 
 def describe(row: ActionRow) -> str:
@@ -243,7 +254,16 @@ class Deliverer:
             case AddVoiceComment(voice_comment=comment):
                 ticket_id = _ticket_of(row, deps)
                 # The recording link (or Zendesk attachment) is made once per attempt, before the write.
-                wire = await self._comment_recording(row.call_sid, comment.wire(), ticket_id)
+                try:
+                    wire = await self._comment_recording(row.call_sid, comment.wire(), ticket_id)
+                except (NotFound, Invalid) as exc:
+                    if isinstance(exc, Invalid) and not exc.closed_ticket:
+                        raise
+                    # The ticket was merged, closed or deleted before the file could be attached there: the
+                    # voice comment still goes where the conversation now lives, with Twilio's own link.
+                    log.warning("call %s: ticket %s took no attachment (%s); linking the recording at Twilio",
+                                row.call_sid, ticket_id, exc)  # fmt: skip
+                    wire = comment.wire()
 
                 def ours(found: dict[str, Any], own_ticket: bool) -> bool:
                     # On the call's own ticket any voice comment is ours (a ticket gets exactly one); on a
@@ -580,13 +600,21 @@ class Deliverer:
             log.info("call %s: ticket %s is %s; creating a new ticket instead", create.call_sid, ticket_id,
                      ticket.get("status"))  # fmt: skip
             return None
-        # Each comment once, even when an earlier attempt's answer was lost: look before adding.
+        # Each comment once, even when an earlier attempt's answer was lost: look before adding. The ticket
+        # holds other calls' voice comments too, so only this call's own (same from, start and length) counts.
         note, voice = create.ticket.comment, create.ticket.voice_comment
-        if note is not None and not (attempts > 0 and await self._has_comment(ticket_id, _says(note.body))):
-            await self._zendesk.update_ticket(ticket_id, {"comment": note.model_dump(mode="json")})
-        if voice is not None and not (attempts > 0 and await self._has_comment(ticket_id, _is_voice)):
-            linked = await self._comment_recording(create.call_sid, voice.wire(), ticket_id)
-            await self._zendesk.update_ticket(ticket_id, {"voice_comment": linked})
+        try:
+            if note is not None and not (attempts > 0 and await self._has_comment(ticket_id, _says(note.body))):
+                await self._zendesk.update_ticket(ticket_id, {"comment": note.model_dump(mode="json")})
+            if voice is not None and not (attempts > 0 and await self._has_comment(ticket_id, _same_call(voice))):
+                linked = await self._comment_recording(create.call_sid, voice.wire(), ticket_id)
+                await self._zendesk.update_ticket(ticket_id, {"voice_comment": linked})
+        except (NotFound, Invalid) as exc:
+            if isinstance(exc, Invalid) and not exc.closed_ticket:
+                raise
+            log.info("call %s: ticket %s closed or went meanwhile; creating a new ticket instead", create.call_sid,
+                     ticket_id)  # fmt: skip
+            return None
         agent = create.display_to_agent
         pops: list[Action] = [DisplayTicket(create.call_sid, agent)] if agent is not None else []
         return Done({"ticket_id": ticket_id, "existing": True}, pops)
@@ -870,10 +898,10 @@ class Worker:
             self._count(row, "dead")
             log.error("outbox: %s for call %s is a dead letter: %s", describe(row), row.call_sid, error)
             return
-        deps = await self._store.results(row.needs)
-        if self._limiter is not None and not isinstance(row.action, Timer):
-            await self._limiter.acquire(row.urgent)
         try:
+            deps = await self._store.results(row.needs)
+            if self._limiter is not None and not isinstance(row.action, Timer):
+                await self._limiter.acquire(row.urgent)
             outcome = await self._deliverer.deliver(row, deps)
         except RateLimited as exc:
             if self._limiter is not None:
