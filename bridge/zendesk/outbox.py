@@ -700,8 +700,10 @@ class Worker:
         self._inflight: dict[asyncio.Task[None], bool] = {}  # each delivery, and whether it is urgent
         self._helpers: set[asyncio.Task[None]] = set()
         self._failing = False
+        self._prober: asyncio.Task[None] | None = None  # at most one probe loop at a time
         self._catch_up_every = 30.0
         self._caught_up_at = float("-inf")
+        self._catch_up_waiting = False  # a catch-up is scheduled for when the last one is old enough
         self.held = 0  # rounds the loop claimed nothing because a 429 paused everything
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -725,15 +727,40 @@ class Worker:
         if status == 0 or status >= 500:
             if not self._failing:
                 self._failing = True
-                self._spawn(self._probing(first_wait=True))
+                self._start_probing(first_wait=True)
         elif self._failing:
             self._failing = False
-            # A partial outage (one endpoint failing, others answering) flips this often: bringing the
-            # backlog forward on every flip would retry it every few seconds instead of on its backoff.
-            moment = asyncio.get_running_loop().time()
-            if moment - self._caught_up_at >= self._catch_up_every:
-                self._caught_up_at = moment
-                self._spawn(self._catch_up())
+            self._schedule_catch_up()
+
+    def _start_probing(self, *, first_wait: bool) -> None:
+        """Probe Zendesk while it fails, unless a probe loop already runs (one would double the traffic)."""
+        if self._prober is None or self._prober.done():
+            self._prober = self._spawn(self._probing(first_wait=first_wait))
+
+    def _schedule_catch_up(self) -> None:
+        """Bring the backlog forward now, or once the last catch-up is `_catch_up_every` old.
+
+        A partial outage (one endpoint failing, others answering) flips Zendesk's health often: catching up
+        on every flip would retry the backlog every few seconds instead of on its backoff. A recovery that
+        comes too soon is postponed, never dropped, or the backlog would wait out its whole backoff.
+        """
+        if self._catch_up_waiting:
+            return
+        self._catch_up_waiting = True
+        delay = max(0.0, self._caught_up_at + self._catch_up_every - asyncio.get_running_loop().time())
+        self._spawn(self._catch_up_after(delay))
+
+    async def _catch_up_after(self, delay: float) -> None:
+        """Wait `delay` seconds, then catch up unless Zendesk is failing again (its recovery will)."""
+        try:
+            if delay > 0:
+                await asyncio.sleep(delay)
+        finally:
+            self._catch_up_waiting = False
+        if self._failing:
+            return
+        self._caught_up_at = asyncio.get_running_loop().time()
+        await self._catch_up()
 
     def start(self) -> None:
         """Start the loop as a tracked task."""
@@ -754,15 +781,16 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def _spawn(self, work: Awaitable[None]) -> None:
-        """Run a helper (probe, catch-up) as a tracked task."""
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None] | None:
+        """Run a helper (probe, catch-up) as a tracked task; None once stopping."""
         if self._stopping:
             if asyncio.iscoroutine(work):
                 work.close()
-            return
+            return None
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         self._helpers.add(task)
         task.add_done_callback(self._helpers.discard)
+        return task
 
     async def _probing(self, *, first_wait: bool) -> None:
         """Send the probe now and then while Zendesk fails; its answer (via `answered`) ends the outage."""
@@ -802,7 +830,7 @@ class Worker:
             return
         if stats.pending and self._probe is not None:
             self._failing = True  # not known to be up: the probe's answer decides, and may bring them forward
-            self._spawn(self._probing(first_wait=False))
+            self._start_probing(first_wait=False)
 
     async def _run(self) -> None:
         """Claim and dispatch until stopped; sleep until the next due action or a wake-up."""
