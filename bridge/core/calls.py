@@ -621,7 +621,7 @@ def _recording_settled(call: Call, policy: Policy) -> bool:
 
 
 def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -> VoiceComment:
-    """Build the voice comment of an answered call (DESIGN: decisions on from/to and duration)."""
+    """Build the voice comment of an answered call: outbound `from` is CALLER_ID, duration is talk time (README)."""
     inbound = call.direction == "inbound"
     recording = call.recording if call.recording and call.recording.status == "completed" else None
     if recording is None and RECORDING_WAIT in call.fired and call.recording is None:

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 
 class RecordingError(ValueError):
-    """A recording file is not in the recording format (DESIGN: Recording format)."""
+    """A recording file is not in the recording format (tests/recordings/README.md)."""
 
 
 @dataclass(frozen=True)

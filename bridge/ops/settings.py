@@ -1,4 +1,4 @@
-"""Settings from the environment, read once at start-up (DESIGN: Environment)."""
+"""Settings from the environment, read once at start-up (README: Settings)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def parse_duration(raw: str | float) -> float:
 
 
 class Settings(BaseSettings):
-    """Every environment variable of DESIGN.md, typed and validated."""
+    """Every environment variable the bridge reads (README: Settings), typed and validated."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
 

@@ -49,7 +49,6 @@ from bridge.zendesk.client import (
     ZendeskError,
 )
 from bridge.zendesk.limiter import Limiter
-from schemas.zendesk import VoiceComment
 
 log = logging.getLogger("bridge.outbox")
 
@@ -123,9 +122,8 @@ def _says(body: str) -> Callable[[dict[str, Any]], bool]:
     return lambda comment: comment.get("body") == body
 
 
-def _same_call(voice: VoiceComment) -> Callable[[dict[str, Any]], bool]:
+def _same_call(wire: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
     """Match this call's voice comment among others on a ticket: same from, start and length."""
-    wire = voice.wire()
 
     def same(comment: dict[str, Any]) -> bool:
         data = comment.get("data")
@@ -136,6 +134,11 @@ def _same_call(voice: VoiceComment) -> Callable[[dict[str, Any]], bool]:
         )
 
     return same
+
+
+def _ticket_gone(exc: NotFound | Invalid) -> bool:
+    """Tell whether Zendesk refused a write because the ticket was deleted or closed (merged, solved long ago)."""
+    return isinstance(exc, NotFound) or exc.closed_ticket
 
 
 def describe(row: ActionRow) -> str:
@@ -257,7 +260,7 @@ class Deliverer:
                 try:
                     wire = await self._comment_recording(row.call_sid, comment.wire(), ticket_id)
                 except (NotFound, Invalid) as exc:
-                    if isinstance(exc, Invalid) and not exc.closed_ticket:
+                    if not _ticket_gone(exc):
                         raise
                     # The ticket was merged, closed or deleted before the file could be attached there: the
                     # voice comment still goes where the conversation now lives, with Twilio's own link.
@@ -265,15 +268,14 @@ class Deliverer:
                                 row.call_sid, ticket_id, exc)  # fmt: skip
                     wire = comment.wire()
 
+                same = _same_call(wire)
+
                 def ours(found: dict[str, Any], own_ticket: bool) -> bool:
                     # On the call's own ticket any voice comment is ours (a ticket gets exactly one); on a
                     # merge target or follow-up, match the call's data, as other calls' comments live there.
                     if found.get("type") not in VOICE_TYPES:
                         return False
-                    data = found.get("data")
-                    if not isinstance(data, dict):
-                        return own_ticket
-                    return all(data.get(key) == wire.get(key) for key in ("from", "started_at", "call_duration"))
+                    return same(found) if isinstance(found.get("data"), dict) else own_ticket
 
                 return await self._comment(row, deps, {"voice_comment": wire}, ours)
             case AddNote(body=body):
@@ -296,12 +298,11 @@ class Deliverer:
                 return Done({"ticket_id": landed, "found": True})
         try:
             await self._zendesk.update_ticket(ticket_id, payload)
-        except NotFound:
-            moved = await self._move(row, deps, ticket_id, None, payload)
-        except Invalid as exc:
-            if not exc.closed_ticket:
+        except (NotFound, Invalid) as exc:
+            if not _ticket_gone(exc):
                 raise
-            moved = await self._move(row, deps, ticket_id, await self._zendesk.ticket(ticket_id), payload)
+            closed = None if isinstance(exc, NotFound) else await self._zendesk.ticket(ticket_id)
+            moved = await self._move(row, deps, ticket_id, closed, payload)
         else:
             return Done({"ticket_id": ticket_id})
         return Done({"ticket_id": moved, "moved_from": ticket_id})
@@ -329,10 +330,9 @@ class Deliverer:
                     log.info("call %s: ticket %s was merged into %s; comment added there", row.call_sid, ticket_id,
                              target)  # fmt: skip
                     return target
-                except NotFound:
-                    pass  # the target went too: a follow-up keeps the recording
-                except Invalid as exc:
-                    if not exc.closed_ticket:
+                except (NotFound, Invalid) as exc:
+                    # The target went too (deleted, or closed in turn): a follow-up keeps the recording.
+                    if not _ticket_gone(exc):
                         raise
         via = _dependency(deps, ticket_key(row.call_sid), "via_id") or VOICE_VIA_DEFAULT
         ticket: dict[str, Any] = {"via_id": int(via), "external_id": row.call_sid, **payload}
@@ -606,11 +606,13 @@ class Deliverer:
         try:
             if note is not None and not (attempts > 0 and await self._has_comment(ticket_id, _says(note.body))):
                 await self._zendesk.update_ticket(ticket_id, {"comment": note.model_dump(mode="json")})
-            if voice is not None and not (attempts > 0 and await self._has_comment(ticket_id, _same_call(voice))):
+            if voice is not None and not (
+                attempts > 0 and await self._has_comment(ticket_id, _same_call(voice.wire()))
+            ):
                 linked = await self._comment_recording(create.call_sid, voice.wire(), ticket_id)
                 await self._zendesk.update_ticket(ticket_id, {"voice_comment": linked})
         except (NotFound, Invalid) as exc:
-            if isinstance(exc, Invalid) and not exc.closed_ticket:
+            if not _ticket_gone(exc):
                 raise
             log.info("call %s: ticket %s closed or went meanwhile; creating a new ticket instead", create.call_sid,
                      ticket_id)  # fmt: skip
@@ -805,9 +807,8 @@ class Worker:
             if self._limiter is not None:
                 await self._limiter.acquire(urgent=False)
             try:
-                await self._probe()
-            except ZendeskError:
-                pass  # its status already reached `answered`
+                with contextlib.suppress(ZendeskError):  # a failure's status already reached `answered`
+                    await self._probe()
             except Exception:
                 log.exception("outbox: probing Zendesk failed unexpectedly")
 
