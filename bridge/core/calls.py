@@ -225,10 +225,14 @@ def after_dial(
     A leg that picked up but was never connected (DialBridged=false: a declined whisper, a mobile
     voicemail) is not an answer (Twilio docs: TwiML <Dial>, DialBridged).
     """
-    answered = dial_status in ("completed", "answered") and bridged is not False
-    if answered or direction == "outbound" or call_status in TERMINAL_CALL_STATUSES:
+    if _connected(dial_status, bridged) or direction == "outbound" or call_status in TERMINAL_CALL_STATUSES:
         return "hangup"
     return "voicemail" if voicemail else "unavailable"
+
+
+def _connected(dial_status: str | None, bridged: bool | None) -> bool:
+    """Tell whether the <Dial> connected the caller to someone (DialBridged=false says it never did)."""
+    return dial_status in ("completed", "answered") and bridged is not False
 
 
 def may_be_talking(call: Call, now: datetime, policy: Policy) -> bool:
@@ -369,11 +373,9 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
         )
     # `completed` with DialBridged=false means the callee picked up but was never connected
     # (e.g. hung up during a whisper), so it counts as unanswered (Twilio docs: TwiML <Dial>, DialBridged).
-    verdict = after_dial(call.direction, event.status, event.dial_status, event.dial_bridged, policy.voicemail)
-    bridged = event.dial_status in ("completed", "answered") and event.dial_bridged is not False
     if event.dial_bridged is False:
         call.answered_leg = None  # picked up but never connected (a mobile voicemail): not the answering leg
-    if bridged:
+    if _connected(event.dial_status, event.dial_bridged):
         # Without DialCallSid the answering leg is unknown by sid; a placeholder keeps "answered" true.
         leg_sid = event.leg_sid or f"{call.sid}:dialed"
         leg = call.legs.setdefault(leg_sid, Leg(sid=leg_sid))
@@ -381,7 +383,9 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
             leg.status = LegStatus.ANSWERED
         leg.duration = leg.duration if leg.duration is not None else event.duration
         call.answered_leg = leg_sid
-    elif verdict == "voicemail":
+    elif (
+        after_dial(call.direction, event.status, event.dial_status, event.dial_bridged, policy.voicemail) == "voicemail"
+    ):
         call.voicemail_offered = True
 
 
