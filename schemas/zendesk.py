@@ -57,3 +57,53 @@ class VoiceTicket(BaseModel):
         if self.voice_comment is not None:
             body["voice_comment"] = self.voice_comment.wire()
         return body
+
+
+class CallRecord(BaseModel):
+    """The bridge's part of a TPE call record (Zendesk docs: Talk Partner Edition API, Calls, JSON format).
+
+    `app_id`, `end_user_id`, `ticket_id` and `brand_id` are not call state: the outbox fills them in from
+    ZENDESK_APP_ID, the caller look-up, the call's ticket and ZENDESK_BRAND_ID. Every field is optional so
+    that one model serves the create (which carries the mandatory ones) and each partial update.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    from_line: str | None = None
+    to_line: str | None = None
+    call_started_at: str | None = None
+    direction: str | None = None  # inbound | outbound
+    external_id: str | None = None
+    agent_id: int | None = None
+    call_ended_at: str | None = None
+    duration: int | None = None
+    time_to_answer: int | None = None
+    talk_time: int | None = None
+    completion_status: str | None = None
+    voicemail: bool | None = None
+    recording_url: str | None = None
+    recording_time: int | None = None
+    transcript: str | None = None
+    end_user_location: str | None = None
+
+    def wire(self) -> dict[str, object]:
+        """Return the JSON object Zendesk receives (absent fields omitted: a PATCH changes only what it names)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class CallComment(BaseModel):
+    """The `comment` section that shows a call record on its ticket as a TPE voice comment.
+
+    Zendesk docs, "Creating a voice comment in a ticket": the comment shows the `call_fields` it names,
+    read from the call record, so later updates of the record show without a new comment.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    call_fields: list[str]
+    author_id: int | None = None
+
+    def wire(self) -> dict[str, object]:
+        """Return the JSON object Zendesk receives."""
+        return self.model_dump(mode="json", exclude_none=True)

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, assert_never
 
-from schemas.zendesk import VoiceComment, VoiceTicket
+from schemas.zendesk import CallComment, CallRecord, VoiceComment, VoiceTicket
 
 
 class ActionKind(StrEnum):
@@ -24,6 +24,8 @@ class ActionKind(StrEnum):
     DISPLAY_TICKET = "display_ticket"
     ADD_NOTE = "add_note"  # a private comment on the call's ticket
     TIMER = "timer"  # no Zendesk I/O: feeds a TIMER event back into the state machine
+    CREATE_CALL_RECORD = "create_call_record"  # ZENDESK_API=calls: the call's TPE call record
+    UPDATE_CALL_RECORD = "update_call_record"  # ZENDESK_API=calls: a PATCH of that record
 
 
 def caller_key(e164: str) -> str:
@@ -39,6 +41,11 @@ def caller_phone(key: str) -> str:
 def ticket_key(call_sid: str) -> str:
     """Key the one ticket of a call."""
     return f"{call_sid}:ticket"
+
+
+def call_record_key(call_sid: str) -> str:
+    """Key the one call record of a call."""
+    return f"{call_sid}:call_record"
 
 
 def timer_key(call_sid: str, name: str) -> str:
@@ -188,7 +195,63 @@ class Timer:
         return ()
 
 
-Action = FindCaller | DisplayUser | CreateTicket | AddVoiceComment | DisplayTicket | AddNote | Timer
+@dataclass(frozen=True)
+class CreateCallRecord:
+    """Create the call's TPE call record; with `comment`, on the call's ticket, where it shows as a voice comment.
+
+    A record on a ticket can be found again through that ticket's comments (`data.external_id`), which
+    is what makes its create safe to retry; a record without one cannot (README, "Call records").
+    """
+
+    kind: ClassVar[ActionKind] = ActionKind.CREATE_CALL_RECORD
+    call_sid: str
+    record: CallRecord
+    comment: CallComment | None = None  # None: a record without a ticket (an abandoned call)
+    customer_phone: str | None = None  # the end-user, found by FindCaller
+
+    @property
+    def key(self) -> str:
+        """Create one record per call."""
+        return call_record_key(self.call_sid)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need the ticket it goes on, and the caller's user when the customer has a number."""
+        ticket = (ticket_key(self.call_sid),) if self.comment is not None else ()
+        return ticket + ((caller_key(self.customer_phone),) if self.customer_phone else ())
+
+
+@dataclass(frozen=True)
+class UpdateCallRecord:
+    """Change the fields of the call's record named `name` within the call (`ended`, `recording`, …)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.UPDATE_CALL_RECORD
+    call_sid: str
+    name: str
+    fields: CallRecord
+
+    @property
+    def key(self) -> str:
+        """Send each named update once."""
+        return f"{call_record_key(self.call_sid)}:{self.name}"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need the record."""
+        return (call_record_key(self.call_sid),)
+
+
+Action = (
+    FindCaller
+    | DisplayUser
+    | CreateTicket
+    | AddVoiceComment
+    | DisplayTicket
+    | AddNote
+    | Timer
+    | CreateCallRecord
+    | UpdateCallRecord
+)
 
 
 def encode(action: Action) -> dict[str, Any]:
@@ -215,6 +278,15 @@ def encode(action: Action) -> dict[str, Any]:
             return {"name": name, "body": body}
         case Timer(name=name):
             return {"timer": name}
+        case CreateCallRecord(record=record, comment=comment, customer_phone=phone):
+            stored: dict[str, Any] = {"record": record.wire()}
+            if comment is not None:
+                stored["comment"] = comment.wire()
+            if phone is not None:
+                stored["customer_phone"] = phone
+            return stored
+        case UpdateCallRecord(name=name, fields=fields):
+            return {"name": name, "fields": fields.wire()}
         case _:
             assert_never(action)
 
@@ -253,5 +325,15 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             return AddNote(call_sid, name, payload["body"])
         case ActionKind.TIMER:
             return Timer(call_sid, payload["timer"], due)
+        case ActionKind.CREATE_CALL_RECORD:
+            comment = payload.get("comment")
+            return CreateCallRecord(
+                call_sid,
+                CallRecord.model_validate(payload["record"]),
+                CallComment.model_validate(comment) if comment is not None else None,
+                payload.get("customer_phone"),
+            )
+        case ActionKind.UPDATE_CALL_RECORD:
+            return UpdateCallRecord(call_sid, payload["name"], CallRecord.model_validate(payload["fields"]))
         case _:
             assert_never(stored)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -20,16 +20,19 @@ from bridge.core.actions import (
     Action,
     AddNote,
     AddVoiceComment,
+    CreateCallRecord,
     CreateTicket,
     DisplayUser,
     FindCaller,
     Timer,
+    UpdateCallRecord,
+    call_record_key,
     ticket_key,
     timer_key,
 )
 from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus
 from bridge.core.phones import is_anonymous, is_phone_number, mask, to_e164
-from schemas.zendesk import Comment, VoiceComment, VoiceTicket
+from schemas.zendesk import CallComment, CallRecord, Comment, VoiceComment, VoiceTicket
 
 # Twilio ends any call after 4 hours unless the account enabled 24-hour calls (Twilio docs: TwiML
 # <Dial>, timeLimit, default 14400 s): silence on an answered call means nothing before that.
@@ -45,6 +48,30 @@ VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
 WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown", "notice:unknown_status"})
 AfterDial = Literal["hangup", "voicemail", "unavailable"]
 EPOCH = datetime.fromtimestamp(0, UTC)
+# ZENDESK_API=calls: a call record's completion_status (Zendesk docs: Talk Partner Edition API, Calls).
+COMPLETED = "completed"
+ABANDONED_IN_QUEUE = "abandoned_in_queue"  # rang the agents, nobody answered, no voicemail offered
+ABANDONED_IN_VOICEMAIL = "abandoned_in_voicemail"  # sent to voicemail, message or not
+NOT_ANSWERED = "abandoned_in_queue"  # a call out the customer never answered
+OUTSIDE_COMPLETED = "completed"  # a Studio flow or forwarded phone talked with the caller
+OUTSIDE_ABANDONED = "abandoned_in_ivr"  # the flow ended the call before anyone talked
+UNKNOWN_LINE = "unknown"  # from_line and to_line are mandatory; Twilio always sends both, but a stale state may not
+# The fields the TPE voice comment shows (its `call_fields`); a voicemail ticket plays its message already.
+CALL_FIELDS = (
+    "from_line",
+    "to_line",
+    "direction",
+    "call_started_at",
+    "call_ended_at",
+    "agent_id",
+    "time_to_answer",
+    "talk_time",
+    "duration",
+    "completion_status",
+    "recording_url",
+    "transcript",
+)
+DETAIL_FIELDS = tuple(name for name in CALL_FIELDS if name not in ("recording_url", "transcript"))
 # Events only a call that reached our TwiML sends: the number's own status callback is not one of them.
 _ROUTED_KINDS = frozenset(
     {EventKind.CALL_STARTED, EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.VOICEMAIL_LEFT, EventKind.SCREENED}
@@ -69,6 +96,7 @@ class Policy:
     caller_id: str | None = None
     default_region: str | None = None
     screen_phone_agents: bool = True
+    api: Literal["tickets", "calls"] = "tickets"  # ZENDESK_API: calls adds a TPE call record for every call
 
 
 class Recording(BaseModel):
@@ -455,6 +483,9 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     elif not inbound:
         if call.over:
             notice("notice:no_ticket", f"outbound call to {mask(customer_raw)} was not answered: no ticket")
+            if policy.api == "calls":
+                record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, NOT_ANSWERED))
+                emit(CreateCallRecord(call.sid, record, None, customer))
             call.finished = True
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
@@ -489,23 +520,55 @@ def _decide_answered(
     base = VoiceTicket(via_id=via, subject=subject, external_id=call.sid, assignee_id=agent_id)
     # A call out placed from a ticket goes on that ticket; the outbox falls back to a new via 46 one.
     existing = None if inbound else call.ticket_id
+    calls = policy.api == "calls"
+    note = Comment(body=_answer_note(call, leg))
+    opening = _opening(call, leg, agent_id, policy)
+    title = subject if inbound else f"Call to {_show(_customer(call, leg))}"
     if policy.ticket_on == "answer":
-        ticket = base.model_copy(update={"comment": Comment(body=_answer_note(call, leg))})
-        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
+        emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
+        if calls:
+            # The record goes on the ticket at once: its voice comment shows the fields as later updates fill them.
+            emit(CreateCallRecord(call.sid, CallRecord(**opening), _comment(title, agent_id, CALL_FIELDS), customer))
     elif agent_id is not None and customer and not call.over:
         emit(DisplayUser(call.sid, agent_id, customer))
     if not call.over:
         return
-    if not _recording_settled(call, policy):
+    ending = _ending(call, leg, COMPLETED)
+    settled = _recording_settled(call, policy)
+    recorded = _recorded(_conversation(call)) if settled else {}
+    if calls and policy.ticket_on == "answer":
+        _update_ended(call, ending, recorded, settled, emit)
+    if not settled:
         emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
-    comment = _voice_comment(call, leg, agent_id, policy)
-    if policy.ticket_on == "answer":
-        emit(AddVoiceComment(call.sid, comment))
-    else:
-        ticket = base.model_copy(update={"voice_comment": comment})
+    if calls and policy.ticket_on == "end":
+        # The ticket and its record together, the record's voice comment carrying the recording.
+        emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
+        record = CallRecord(**opening, **ending, **recorded)
+        emit(CreateCallRecord(call.sid, record, _comment(title, agent_id, CALL_FIELDS), customer))
+    elif not calls and policy.ticket_on == "answer":
+        emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
+    elif not calls:
+        ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
         emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
-    call.finished = True
+    call.finished = True  # (ZENDESK_API=calls with TICKET_ON=answer: the record's updates above said it all)
+
+
+def _update_ended(call: Call, ending: dict[str, Any], recorded: dict[str, Any], settled: bool, emit: Emit) -> None:
+    """Patch the record of a call answered under TICKET_ON=answer: its end, then its recording if that came later.
+
+    The end goes once the parent's own status says so (its CallDuration is the call's length) or the
+    recording is settled, whichever is first; a recording already in hand rides along in the same request.
+    """
+    later = f"{call_record_key(call.sid)}:recording"
+    if f"{call_record_key(call.sid)}:ended" not in call.emitted:
+        if call.ended_at is None and not settled:
+            return
+        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded)))
+        if settled:
+            call.emitted.append(later)  # nothing is left for a second update to say
+    elif settled and recorded:
+        emit(UpdateCallRecord(call.sid, "recording", CallRecord(**recorded)))
 
 
 def _decide_unanswered(
@@ -524,12 +587,13 @@ def _decide_unanswered(
     dial_unanswered = call.dial_status is not None
     absent = call.voicemail is not None and call.voicemail.status in ("absent", "failed")
     if waited and call.ended_at is not None and call.routed is False:
-        _decide_unrouted(call, emit, notice, customer)
+        _decide_unrouted(call, policy, emit, notice, customer)
     elif (dial_unanswered and not call.voicemail_offered) or absent or (waited and call.ended_at is not None):
+        subject = f"Missed call from {_show(call.from_number)}"
         if policy.missed_call_tickets:
             ticket = VoiceTicket(
                 via_id=VIA_INBOUND,
-                subject=f"Missed call from {_show(call.from_number)}",
+                subject=subject,
                 external_id=call.sid,
                 comment=Comment(body=_missed_note(call)),
                 tags=["missed_call"],
@@ -537,31 +601,42 @@ def _decide_unanswered(
             emit(CreateTicket(call.sid, ticket, requester_phone=customer))
         else:
             notice("notice:no_ticket", f"missed call from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
+        if policy.api == "calls":
+            status = ABANDONED_IN_VOICEMAIL if call.voicemail_offered else ABANDONED_IN_QUEUE
+            record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, status))
+            comment = _comment(subject, None, CALL_FIELDS) if policy.missed_call_tickets else None
+            emit(CreateCallRecord(call.sid, record, comment, customer))
         call.finished = True
     elif call.ended_at is not None:
         # Over, but no answer, voicemail or verdict yet: give late callbacks a bounded time.
         emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
 
 
-def _decide_unrouted(call: Call, emit: Emit, notice: Notice, customer: str | None) -> None:
+def _decide_unrouted(call: Call, policy: Policy, emit: Emit, notice: Notice, customer: str | None) -> None:
     """Log a call that only its status callback told of (a Studio flow, a TwiML Bin, a fallback URL).
 
     Nobody the bridge rang answered it, so it is no missed call; but someone (a flow, a forwarded
     phone) talked with the caller for CallDuration seconds. It becomes a plain via 45 ticket with what
     is known, without a voice comment (there is no recording to play); a call that lasted 0 s is noise.
     """
+    subject = f"Call from {_show(call.from_number)}"
     if not call.parent_duration:
         who = mask(call.from_number)
         notice("notice:no_ticket", f"call from {who} never reached the bridge's TwiML and lasted 0 s: no ticket")
     else:
         ticket = VoiceTicket(
             via_id=VIA_INBOUND,
-            subject=f"Call from {_show(call.from_number)}",
+            subject=subject,
             external_id=call.sid,
             comment=Comment(body=_unrouted_note(call)),
             tags=["outside_bridge"],
         )
         emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+    if policy.api == "calls":
+        status = OUTSIDE_COMPLETED if call.parent_duration else OUTSIDE_ABANDONED
+        record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, status))
+        comment = _comment(subject, None, CALL_FIELDS) if call.parent_duration else None
+        emit(CreateCallRecord(call.sid, record, comment, customer))
     call.finished = True
 
 
@@ -582,6 +657,8 @@ def _decide_voicemail(
     if ticket_key(call.sid) in call.emitted and not answered_first:
         if text and not call.transcription_in_ticket:
             emit(AddNote(call.sid, "transcription", f"Voicemail transcription:\n\n{text}"))
+            if policy.api == "calls":
+                emit(UpdateCallRecord(call.sid, "transcript", CallRecord(transcript=text)))
         return
     shortest, longest = TRANSCRIBABLE_SECONDS
     transcribable = message.duration is None or shortest < message.duration < longest
@@ -605,18 +682,85 @@ def _decide_voicemail(
     )
     call.transcription_in_ticket = text is not None
     call.finished = True
+    calls = policy.api == "calls"
+    ending = {**_ending(call, None, ABANDONED_IN_VOICEMAIL), **_recorded(message, text), "voicemail": True}
+    if answered_first and calls:
+        # The record was made when the leg picked up; it now says what really happened.
+        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending)))
+        return
     if answered_first:
         # A leg picked up (and got the ticket at answer) but was never connected, and the caller then
         # left a message: it becomes that ticket's one voice comment rather than being lost.
         emit(AddVoiceComment(call.sid, comment))
         return
-    ticket = VoiceTicket(
-        via_id=VIA_VOICEMAIL,
-        subject=f"Voicemail from {_show(call.from_number)}",
-        external_id=call.sid,
-        voice_comment=comment,
-    )
+    subject = f"Voicemail from {_show(call.from_number)}"
+    ticket = VoiceTicket(via_id=VIA_VOICEMAIL, subject=subject, external_id=call.sid, voice_comment=comment)
     emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+    if calls:
+        # Zendesk requires a voicemail (via 44) ticket to carry its voice comment (TPE API, "Creating
+        # voicemail tickets"), which already plays the message: the record's comment shows only the details.
+        record = CallRecord(**_opening(call, None, None, policy), **ending)
+        emit(CreateCallRecord(call.sid, record, _comment(subject, None, DETAIL_FIELDS), customer))
+
+
+def _conversation(call: Call) -> Recording | None:
+    """Return the recording of an answered call: the completed one, or the action's hint once waited for."""
+    if call.recording is not None and call.recording.status == "completed":
+        return call.recording
+    if RECORDING_WAIT in call.fired and call.recording is None:
+        return call.recording_hint
+    return None
+
+
+def _comment(title: str, author: int | None, fields: tuple[str, ...]) -> CallComment:
+    """Build the comment section that shows the record on its ticket."""
+    return CallComment(title=title, call_fields=list(fields), author_id=author)
+
+
+def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) -> dict[str, Any]:
+    """Return the record's fields known when the call starts (and, for an answered leg, when it is answered)."""
+    inbound = call.direction == "inbound"
+    customer = (_customer(call, leg) if leg is not None else call.to_number) if not inbound else call.from_number
+    fields: dict[str, Any] = {
+        "from_line": (call.from_number if inbound else policy.caller_id or call.from_number) or UNKNOWN_LINE,
+        "to_line": (call.to_number if inbound else customer) or UNKNOWN_LINE,
+        "call_started_at": _iso(call.first_seen) or None,
+        "direction": call.direction,
+        "external_id": call.sid,
+        "end_user_location": call.from_location if inbound else (leg.to_location if leg is not None else None),
+    }
+    if leg is not None:
+        fields["agent_id"] = agent_id
+        fields["time_to_answer"] = _seconds(call.first_seen, leg.answered_at)
+    return fields
+
+
+def _ending(call: Call, leg: Leg | None, status: str) -> dict[str, Any]:
+    """Return the record's fields known once the call is over."""
+    ended = call.ended_at or call.dial_at or (leg.ended_at if leg is not None else None)
+    duration = call.parent_duration if call.parent_duration is not None else _seconds(call.first_seen, ended)
+    fields: dict[str, Any] = {"call_ended_at": _iso(ended) or None, "duration": duration, "completion_status": status}
+    if leg is not None:
+        fields["talk_time"] = leg.duration if leg.duration is not None else call.dial_duration
+    return fields
+
+
+def _recorded(recording: Recording | None, transcript: str | None = None) -> dict[str, Any]:
+    """Return the record's recording fields, empty when there is nothing to play or read."""
+    fields: dict[str, Any] = {}
+    if recording is not None and recording.url:
+        fields["recording_url"] = _media_url(recording.url)
+        fields["recording_time"] = recording.duration
+    if transcript:
+        fields["transcript"] = transcript
+    return fields
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> int | None:
+    """Return whole seconds between two instants, or None when either is unknown."""
+    if start is None or end is None:
+        return None
+    return max(0, int((end - start).total_seconds()))
 
 
 def _recording_settled(call: Call, policy: Policy) -> bool:
@@ -627,9 +771,7 @@ def _recording_settled(call: Call, policy: Policy) -> bool:
 def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -> VoiceComment:
     """Build the voice comment of an answered call: outbound `from` is CALLER_ID, duration is talk time (README)."""
     inbound = call.direction == "inbound"
-    recording = call.recording if call.recording and call.recording.status == "completed" else None
-    if recording is None and RECORDING_WAIT in call.fired and call.recording is None:
-        recording = call.recording_hint
+    recording = _conversation(call)
     duration = leg.duration if leg.duration is not None else call.dial_duration
     if duration is None and recording is not None:
         duration = recording.duration

@@ -1,0 +1,180 @@
+"""ZENDESK_API=calls: what the state machine asks of the TPE Calls API, call by call (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from bridge.core.actions import (
+    CreateCallRecord,
+    CreateTicket,
+    UpdateCallRecord,
+    call_record_key,
+    caller_key,
+    decode,
+    encode,
+    ticket_key,
+)
+from bridge.core.calls import ABANDONED_IN_QUEUE, ABANDONED_IN_VOICEMAIL, COMPLETED, DETAIL_FIELDS, Policy, step
+from bridge.core.events import CallEvent, EventKind
+from schemas.zendesk import CallComment, CallRecord
+from tests.test_calls import ANSWERED, CALLER, NUMBER, POLICY, SID, T0, kinds, parent, recording, run
+
+CALLS = replace(POLICY, api="calls")
+AT_END = replace(CALLS, ticket_on="end")
+NO_ANSWER = parent(EventKind.DIAL_ENDED, 21, status="in-progress", dial_status="no-answer", dial_bridged=False)
+HUNG_UP = parent(EventKind.DIAL_ENDED, 21, status="completed", dial_status="no-answer", dial_bridged=False)
+
+
+def emitted(events: list[CallEvent], policy: Policy) -> list[object]:
+    """Fold events in order and return every action, typed."""
+    call = None
+    out: list[object] = []
+    for number, event in enumerate(events):
+        outcome = step(call, event, T0 + timedelta(seconds=1000 + number), policy)
+        call = outcome.call
+        out.extend(outcome.actions)
+    return out
+
+
+def test_an_answered_call_gets_its_record_on_the_ticket_then_its_end_and_recording() -> None:
+    """TICKET_ON=answer: ticket and record at the answer, `ended` at hang-up, `recording` when it is ready."""
+    _, actions, _ = run(ANSWERED, CALLS)
+    assert kinds(actions) == [
+        "find_caller",
+        "display_user",
+        "create_ticket",
+        "create_call_record",
+        "timer",  # the <Dial> ended but the recording is not in yet: wait for it, boundedly
+        "update_call_record",  # the parent's status: the call's end and length
+        "update_call_record",  # the recording, when it came
+    ]
+    assert "add_voice_comment" not in kinds(actions)  # the record's TPE voice comment is the call's one
+    typed = emitted(ANSWERED, CALLS)
+    (record,) = [a for a in typed if isinstance(a, CreateCallRecord)]
+    assert record.record == CallRecord(
+        from_line=CALLER,
+        to_line=NUMBER,
+        call_started_at="2026-09-15T14:02:07Z",
+        direction="inbound",
+        external_id=SID,
+        agent_id=1001,
+        time_to_answer=8,
+    )
+    assert record.comment is not None
+    assert record.comment.author_id == 1001
+    assert "recording_url" in record.comment.call_fields
+    assert record.needs == (ticket_key(SID), caller_key(CALLER))
+    ended, recorded = [a for a in typed if isinstance(a, UpdateCallRecord)]
+    assert (ended.name, recorded.name) == ("ended", "recording")
+    assert ended.fields == CallRecord(
+        call_ended_at="2026-09-15T14:03:51Z", duration=104, completion_status=COMPLETED, talk_time=95
+    )
+    assert recorded.fields.recording_url is not None
+    assert recorded.fields.recording_url.endswith(".mp3")
+    assert recorded.fields.recording_time == 95
+    assert ended.needs == (call_record_key(SID),)
+    # The ticket itself is today's, with a plain note and no Tickets API voice comment.
+    (ticket,) = [a for a in typed if isinstance(a, CreateTicket)]
+    assert ticket.ticket.voice_comment is None
+    assert ticket.ticket.comment is not None
+
+
+def test_ticket_on_end_creates_the_ticket_and_a_complete_record_together() -> None:
+    """TICKET_ON=end: one create of the record, with every field, after the ticket; no updates."""
+    typed = emitted(ANSWERED, AT_END)
+    assert [type(a).__name__ for a in typed][-2:] == ["CreateTicket", "CreateCallRecord"]
+    (record,) = [a for a in typed if isinstance(a, CreateCallRecord)]
+    assert not [a for a in typed if isinstance(a, UpdateCallRecord)]
+    fields = record.record
+    assert (fields.agent_id, fields.talk_time, fields.completion_status) == (1001, 95, COMPLETED)
+    assert fields.recording_url is not None
+    (ticket,) = [a for a in typed if isinstance(a, CreateTicket)]
+    assert ticket.ticket.voice_comment is None
+
+
+@pytest.mark.parametrize(("missed_call_tickets", "with_comment"), [(True, True), (False, False)])
+def test_a_missed_call_is_recorded_with_or_without_its_ticket(missed_call_tickets: bool, with_comment: bool) -> None:
+    """An abandoned call always gets its record; the ticket (and so the comment) follows MISSED_CALL_TICKETS."""
+    policy = replace(CALLS, missed_call_tickets=missed_call_tickets)
+    typed = emitted([ANSWERED[0], HUNG_UP], policy)
+    (record,) = [a for a in typed if isinstance(a, CreateCallRecord)]
+    assert record.record.completion_status == ABANDONED_IN_QUEUE
+    assert record.record.agent_id is None
+    assert (record.comment is not None) is with_comment
+    assert (ticket_key(SID) in record.needs) is with_comment
+    assert any(isinstance(a, CreateTicket) for a in typed) is missed_call_tickets
+
+
+def test_a_voicemail_keeps_its_voice_comment_and_gets_a_record_of_the_details() -> None:
+    """Via 44 still carries the message; the record says voicemail, holds the recording and the transcript."""
+    message = recording("completed", "RecordVerb", 23)
+    done = CallEvent(
+        kind=EventKind.TRANSCRIPTION, call_sid=SID, at=T0, transcription_status="completed", transcription_text="hi"
+    )
+    typed = emitted(
+        [ANSWERED[0], NO_ANSWER, message, done, parent(EventKind.CALL_STATUS, 60, status="completed")], CALLS
+    )
+    (ticket,) = [a for a in typed if isinstance(a, CreateTicket)]
+    assert ticket.ticket.via_id == 44
+    assert ticket.ticket.voice_comment is not None
+    (record,) = [a for a in typed if isinstance(a, CreateCallRecord)]
+    assert record.record.voicemail is True
+    assert record.record.completion_status == ABANDONED_IN_VOICEMAIL
+    assert record.record.transcript == "hi"
+    assert record.record.recording_time == 23
+    assert record.comment == CallComment(title=f"Voicemail from {CALLER}", call_fields=list(DETAIL_FIELDS))
+
+
+def test_a_late_transcription_patches_the_record_too() -> None:
+    """A transcription after the ticket: the private note as before, and the record's transcript."""
+    message = recording("completed", "RecordVerb", 23)
+    wait = CallEvent(kind=EventKind.TIMER, call_sid=SID, at=T0, timer="transcription_wait")
+    late = CallEvent(
+        kind=EventKind.TRANSCRIPTION, call_sid=SID, at=T0, transcription_status="completed", transcription_text="late"
+    )
+    _, actions, _ = run([ANSWERED[0], NO_ANSWER, message, wait, late], CALLS)
+    assert kinds(actions)[-2:] == ["add_note", "update_call_record"]
+    assert actions[-1][1] == f"{call_record_key(SID)}:transcript"
+
+
+def test_an_unanswered_call_out_is_recorded_without_a_ticket() -> None:
+    """A call out nobody answered makes no ticket, but its record exists."""
+    start = CallEvent(
+        kind=EventKind.CALL_STARTED,
+        call_sid=SID,
+        at=T0,
+        direction="outbound",
+        from_number="client:alice",
+        to_number="+14155550199",
+    )
+    over = CallEvent(kind=EventKind.CALL_STATUS, call_sid=SID, at=T0 + timedelta(seconds=30), status="no-answer")
+    typed = emitted([start, over], CALLS)
+    (record,) = [a for a in typed if isinstance(a, CreateCallRecord)]
+    assert record.comment is None
+    assert record.record.from_line == "+16505550100"  # CALLER_ID, the number the customer saw
+    assert record.record.to_line == "+14155550199"
+    assert record.record.direction == "outbound"
+
+
+def test_tickets_mode_is_untouched() -> None:
+    """ZENDESK_API=tickets (the default) emits no call-record action on any path."""
+    for events in (ANSWERED, [ANSWERED[0], HUNG_UP]):
+        assert not [k for k in kinds(run(events, POLICY)[1]) if "call_record" in k]
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        CreateCallRecord(
+            SID, CallRecord(from_line=CALLER, direction="inbound"), CallComment(title="t", call_fields=[])
+        ),
+        CreateCallRecord(SID, CallRecord(from_line=CALLER), None, CALLER),
+        UpdateCallRecord(SID, "ended", CallRecord(duration=3, completion_status=COMPLETED)),
+    ],
+)
+def test_call_record_actions_survive_their_stored_form(action: CreateCallRecord | UpdateCallRecord) -> None:
+    """What the store keeps rebuilds the same typed action."""
+    assert decode(action.kind.value, action.key, action.call_sid, encode(action), T0) == action
