@@ -21,11 +21,14 @@ from bridge.core.actions import (
     Action,
     AddNote,
     AddVoiceComment,
+    CreateCallRecord,
     CreateTicket,
     DisplayTicket,
     DisplayUser,
     FindCaller,
     Timer,
+    UpdateCallRecord,
+    call_record_key,
     caller_key,
     caller_phone,
     ticket_key,
@@ -95,7 +98,8 @@ class Settled:
 Outcome = Done | Dropped | Settled
 
 
-VOICE_TYPES = ("VoiceComment", "TpeVoiceComment")
+TPE_VOICE_COMMENT = "TpeVoiceComment"  # a call record's comment (Zendesk docs: TPE API, "Creating a voice comment")
+VOICE_TYPES = ("VoiceComment", TPE_VOICE_COMMENT)
 # The bridge's TwiML records answered calls with record-from-answer-dual and voicemail with <Record>, mono.
 DUAL, MONO = 2, 1
 VIA_VOICEMAIL = 44
@@ -230,8 +234,13 @@ class Deliverer:
         clock: Clock = system_clock,
         recordings: RecordingLinks | None = None,
         defaults: TicketDefaults | None = None,
+        app_id: int | None = None,
     ) -> None:
-        """Bind the client, the store that caches caller look-ups, and the ingest that timers feed back into."""
+        """Bind the client, the store that caches caller look-ups, and the ingest that timers feed back into.
+
+        `app_id` (ZENDESK_APP_ID) is the app every call record belongs to, under ZENDESK_API=calls.
+        """
+        self._app_id = app_id
         self._recordings = recordings
         self._zendesk = zendesk
         self._store = store
@@ -281,6 +290,93 @@ class Deliverer:
             case AddNote(body=body):
                 note = {"comment": {"body": body, "public": False}}
                 return await self._comment(row, deps, note, lambda found, own: found.get("body") == body)
+            case CreateCallRecord() as create:
+                return await self._create_call_record(create, row.attempts, deps)
+            case UpdateCallRecord(fields=fields):
+                return await self._update_call_record(row.call_sid, fields.wire(), deps)
+
+    async def _create_call_record(self, create: CreateCallRecord, attempts: int, deps: dict[str, ActionRow]) -> Outcome:
+        """Create the call's record once: on its ticket, an earlier attempt whose answer was lost is found there."""
+        if self._app_id is None:
+            raise Invalid("call records need ZENDESK_APP_ID, the id of the installed app they belong to")
+        call_sid = create.call_sid
+        call: dict[str, Any] = {**create.record.wire(), "app_id": self._app_id}
+        end_user = _dependency(deps, caller_key(create.customer_phone), "user_id") if create.customer_phone else None
+        if end_user is not None:
+            call["end_user_id"] = int(end_user)
+        if self._defaults.brand_id is not None:
+            call["brand_id"] = self._defaults.brand_id
+        comment = create.comment.wire() if create.comment is not None else None
+        ticket_id = _dependency(deps, ticket_key(call_sid), "ticket_id") if comment is not None else None
+        if comment is not None and ticket_id is None:
+            raise Invalid(f"call {call_sid}: the call's ticket was never created, so its record has nowhere to show")
+        if ticket_id is not None:
+            call["ticket_id"] = int(ticket_id)
+            if attempts > 0:
+                # The Calls API has no look-up by external_id (Zendesk docs: TPE API, Calls): the record's voice
+                # comment on the ticket is the one place an earlier attempt's record can be found.
+                found = await self._record_on(int(ticket_id), call_sid)
+                if found is not None:
+                    return Done({"call_id": found, "ticket_id": int(ticket_id), "found": True})
+        elif attempts > 0:
+            log.warning("call %s: an earlier create of its call record (no ticket) got no answer; Zendesk may hold "
+                        "it twice", call_sid)  # fmt: skip
+        call = await self._record_recording(call_sid, call, int(ticket_id) if ticket_id is not None else None)
+        try:
+            created = await self._zendesk.create_call(call, comment)
+        except (NotFound, Invalid) as exc:
+            if ticket_id is None or not _ticket_gone(exc):
+                raise
+            # An agent closed, merged or deleted the ticket meanwhile: the record (and its recording) is kept,
+            # for reporting, without a ticket to show it on.
+            log.warning("call %s: ticket %s took no call record (%s); keeping the record without a ticket", call_sid,
+                        ticket_id, exc)  # fmt: skip
+            call.pop("ticket_id")
+            created = await self._zendesk.create_call(call, None)
+            return Done({"call_id": int(created["id"])})
+        result: dict[str, Any] = {"call_id": int(created["id"])}
+        if created.get("ticket_id") is not None:
+            result["ticket_id"] = int(created["ticket_id"])
+        return Done(result)
+
+    async def _update_call_record(self, call_sid: str, fields: dict[str, Any], deps: dict[str, ActionRow]) -> Outcome:
+        """Change the call's record; a PATCH sets the same values however often it is sent."""
+        key = call_record_key(call_sid)
+        call_id = _dependency(deps, key, "call_id")
+        if call_id is None:
+            raise Invalid(f"call {call_sid}: the call's record was never created, so there is nothing to update")
+        ticket_id = _dependency(deps, key, "ticket_id")
+        fields = await self._record_recording(call_sid, fields, int(ticket_id) if ticket_id is not None else None)
+        try:
+            await self._zendesk.update_call(int(call_id), fields)
+        except NotFound:
+            return Dropped(f"call record {call_id} no longer exists in Zendesk")
+        return Done({"call_id": int(call_id)})
+
+    async def _record_on(self, ticket_id: int, call_sid: str) -> int | None:
+        """Return the id of the call's record shown on the ticket, or None when none is."""
+        try:
+            comments = await self._zendesk.ticket_comments(ticket_id)
+        except NotFound:
+            return None
+        for comment in comments:
+            data = comment.get("data")
+            if (
+                comment.get("type") == TPE_VOICE_COMMENT
+                and isinstance(data, dict)
+                and data.get("external_id") == call_sid
+            ):
+                return int(data["call_id"])
+        return None
+
+    async def _record_recording(self, call_sid: str, call: dict[str, Any], ticket_id: int | None) -> dict[str, Any]:
+        """Link a record's recording as RECORDINGS says (attached to its ticket in zendesk mode, when it has one)."""
+        if self._recordings is None or not call.get("recording_url"):
+            return call
+        channels = MONO if call.get("voicemail") else DUAL
+        if self._recordings.media is None or ticket_id is None:
+            return await self._recordings.filer.proxied(call_sid, call, channels)
+        return await self._comment_recording(call_sid, call, ticket_id, channels)
 
     async def _comment(
         self,
@@ -373,14 +469,16 @@ class Deliverer:
                 return int(candidate["id"])
         return None
 
-    async def _comment_recording(self, call_sid: str, voice: dict[str, Any], ticket_id: int) -> dict[str, Any]:
+    async def _comment_recording(
+        self, call_sid: str, voice: dict[str, Any], ticket_id: int, channels: int = DUAL
+    ) -> dict[str, Any]:
         """Link an answered call's recording as RECORDINGS says, attaching it to the ticket first in zendesk mode."""
         if self._recordings is None or not voice.get("recording_url"):
             return voice
         filer, media = self._recordings.filer, self._recordings.media
         if media is None:
-            return await filer.proxied(call_sid, voice, DUAL)
-        filed = await filer.file(call_sid, voice["recording_url"], DUAL)
+            return await filer.proxied(call_sid, voice, channels)
+        filed = await filer.file(call_sid, voice["recording_url"], channels)
         if filed is None:
             return voice
         url = filed.upload_url
