@@ -249,3 +249,42 @@ async def test_doctor_checks_the_softphone(
         assert code == 1, out
         assert expected in out, out
         assert KEY_SECRET not in out
+
+
+CALLS_CASES = [
+    ("good", {"ZENDESK_API": "calls"}, None),
+    ("tickets mode checks no app", {"ZENDESK_API": "tickets"}, None),
+    ("app not installed", {"ZENDESK_API": "calls", "ZENDESK_APP_ID": "7", "ZENDESK_APP_PUBLIC_KEY": public_pem()},
+     "app 7 is not installed"),
+    ("calls without an app", {"ZENDESK_API": "calls", "ZENDESK_APP_ID": None},
+     "ZENDESK_API=calls needs ZENDESK_APP_ID"),
+    ("unknown API", {"ZENDESK_API": "voice"}, "ZENDESK_API: Input should be 'tickets' or 'calls'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "change", "expected"), CALLS_CASES, ids=[c for c, _, _ in CALLS_CASES])
+async def test_doctor_checks_the_calls_api(
+    servers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    change: dict[str, str | None],
+    expected: str | None,
+) -> None:
+    """ZENDESK_API=calls: ZENDESK_APP_ID must be set and an installed app the token can see."""
+    for name, value in softphone_env(servers, **change).items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    code = await asyncio.wait_for(asyncio.to_thread(main, ["doctor"]), 60)
+    out = capsys.readouterr().out
+    if expected is None:
+        assert code == 0, out
+        calls = change["ZENDESK_API"] == "calls"
+        assert bool(re.search(r"PASS\s+ZENDESK_API=calls\s+call records name app", out)) is calls, out
+        assert bool(re.search(r"PASS\s+creates call records\s+not probed", out)) is calls, out
+    else:
+        assert code == 1, out
+        assert expected in out, out
+        assert "fix:" in out

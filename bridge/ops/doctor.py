@@ -54,6 +54,8 @@ async def run_checks() -> tuple[list[Check], Settings | None]:
     checks.append(await _recordings_check(settings))
     if settings.twilio_twiml_app_sid or settings.zendesk_app_id or settings.zendesk_app_audience:
         checks += await _softphone_checks(settings)
+    if settings.zendesk_api == "calls" and settings.zendesk_base_url:
+        checks += await _calls_checks(settings)
     return checks, settings
 
 
@@ -447,9 +449,8 @@ async def _app_key_checks(session: aiohttp.ClientSession, settings: Settings) ->
     return checks
 
 
-async def _audience_check(session: aiohttp.ClientSession, settings: Settings) -> Check:
-    """Find the app's installation (Zendesk docs: Apps, List App Installations) and compare `aud` with it."""
-    name = "ZENDESK_APP_AUDIENCE"
+async def _installation(session: aiohttp.ClientSession, settings: Settings, name: str) -> dict[str, Any] | Check:
+    """Find ZENDESK_APP_ID's installation (Zendesk docs: Apps, List App Installations), or the failed Check."""
     url = f"{settings.zendesk_base_url}/api/v2/apps/installations.json"
     try:
         async with session.get(url, headers={"Authorization": authorization(settings)}) as response:
@@ -463,12 +464,45 @@ async def _audience_check(session: aiohttp.ClientSession, settings: Settings) ->
     if not mine:
         fix = "install the uploaded app (Admin Center > Apps and integrations > Zendesk Support apps)"
         return Check(name, False, f"app {settings.zendesk_app_id} is not installed", fix)
+    return dict(mine[0])
+
+
+async def _audience_check(session: aiohttp.ClientSession, settings: Settings) -> Check:
+    """Compare ZENDESK_APP_AUDIENCE with the URL of the app's installation."""
+    name = "ZENDESK_APP_AUDIENCE"
+    installation = await _installation(session, settings, name)
+    if isinstance(installation, Check):
+        return installation
     subdomain = settings.zendesk_subdomain
     host = f"https://{subdomain}.zendesk.com" if subdomain else settings.zendesk_base_url
-    audience = f"{host}/api/v2/apps/installations/{mine[0]['id']}.json"
+    audience = f"{host}/api/v2/apps/installations/{installation['id']}.json"
     if settings.zendesk_app_audience == audience:
         return Check(name, True, audience)
     return Check(name, False, f"is {settings.zendesk_app_audience!r}, not the installation", f"set {name}={audience}")
+
+
+async def _calls_checks(settings: Settings) -> list[Check]:
+    """Check what ZENDESK_API=calls needs: ZENDESK_APP_ID is an installed app the token can see."""
+    # Every call record names its app (Zendesk docs, "Talk Partner Edition API, Calls": app_id is mandatory),
+    # and Zendesk refuses a record whose app is not installed.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+        installation = await _installation(session, settings, "ZENDESK_API=calls")
+    if isinstance(installation, Check):
+        return [installation]
+    return [
+        Check(
+            "ZENDESK_API=calls",
+            True,
+            f"call records name app {settings.zendesk_app_id}, installed ({installation.get('id')})",
+        ),
+        # Not probed: the Calls API has no delete, so a test record would stay in the account's call reporting.
+        Check(
+            "creates call records",
+            True,
+            "not probed: a call record cannot be deleted and would count in call reporting; a refusal shows on "
+            "the first call, in the logs and dead letters",
+        ),
+    ]
 
 
 async def _upload_check(name: str, settings: Settings) -> Check:

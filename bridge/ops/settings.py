@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     zendesk_app_id: int | None = Field(None, gt=0)  # the installed softphone app (its key is fetched with it)
     zendesk_app_public_key: str | None = None  # PEM that verifies the app's signed requests; else fetched by id
     zendesk_app_audience: str | None = None  # https://{subdomain}.zendesk.com/api/v2/apps/installations/{id}.json
+    # How calls reach Zendesk: "tickets" (voice comments on tickets) or "calls" (TPE call records, which name
+    # the installed app ZENDESK_APP_ID).
+    zendesk_api: Literal["tickets", "calls"] = "tickets"
     log_level: str = "info"
     log_format: Literal["json", "text"] = "text"
 
@@ -183,6 +186,23 @@ class Settings(BaseSettings):
     def _api_key_pair(self) -> Settings:
         if bool(self.twilio_api_key_sid) != (self.twilio_api_key_secret is not None):
             raise ValueError("set both TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET, or neither")
+        return self
+
+    @field_validator("zendesk_api", mode="before")
+    @classmethod
+    def _zendesk_api(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or "tickets"
+        return value
+
+    @model_validator(mode="after")
+    def _calls_need_an_app(self) -> Settings:
+        # Docs, "Talk Partner Edition API, Calls": app_id is mandatory on every call record.
+        if self.zendesk_api == "calls" and self.zendesk_app_id is None:
+            raise ValueError(
+                "ZENDESK_API=calls needs ZENDESK_APP_ID, the id of the installed softphone app that call records "
+                "name (or set ZENDESK_API=tickets)"
+            )
         return self
 
     @field_validator("zendesk_app_public_key")
