@@ -157,6 +157,7 @@ def create_app(
                 clock,
                 recording_links(app),
                 TicketDefaults(group_id=settings.zendesk_group_id, brand_id=settings.zendesk_brand_id),
+                app_id=settings.zendesk_app_id if settings.zendesk_api == "calls" else None,
             ),
             retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
             limiter=budget,

@@ -52,6 +52,27 @@ def voice_comments(ticket: dict[str, Any]) -> list[dict[str, Any]]:
     return [comment["data"] for comment in ticket["comments"] if comment["type"] == "VoiceComment"]
 
 
+def tpe_comments(ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the data of a ticket's TPE voice comments (call records shown on it)."""
+    return [comment["data"] for comment in ticket["comments"] if comment["type"] == "TpeVoiceComment"]
+
+
+def call_records(snapshot: dict[str, Any], call_sid: str) -> list[dict[str, Any]]:
+    """Return the call records a call produced in the sandbox."""
+    return [record for record in snapshot["calls"].values() if record["external_id"] == call_sid]
+
+
+CALLS_APP_ID = 1003048  # the app id of zenpy's recorded TestCallPE cassettes
+
+
+def calls_mode(**config: Any) -> dict[str, Any]:
+    """Return the settings of ZENDESK_API=calls, with the sandbox account that has the app installed."""
+    from bridge.devtools.sandbox import SandboxConfig
+
+    installed = SandboxConfig(app_public_keys=((CALLS_APP_ID, "unused"),), **config)
+    return {"zendesk_api": "calls", "zendesk_app_id": CALLS_APP_ID, "sandbox_config": installed}
+
+
 async def eventually(predicate: Callable[[], bool | Awaitable[bool]], within: float = 30.0) -> None:
     """Wait until `predicate()` holds, polling, or fail after `within` seconds (the one wait helper)."""
     await wait_until(predicate, within=within)

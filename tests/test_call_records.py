@@ -17,7 +17,15 @@ from bridge.core.actions import (
     encode,
     ticket_key,
 )
-from bridge.core.calls import ABANDONED_IN_QUEUE, ABANDONED_IN_VOICEMAIL, COMPLETED, DETAIL_FIELDS, Policy, step
+from bridge.core.calls import (
+    ABANDONED_IN_QUEUE,
+    ABANDONED_IN_VOICEMAIL,
+    COMPLETED,
+    DETAIL_FIELDS,
+    RECORDING_WAIT,
+    Policy,
+    step,
+)
 from bridge.core.events import CallEvent, EventKind
 from schemas.zendesk import CallComment, CallRecord
 from tests.test_calls import ANSWERED, CALLER, NUMBER, POLICY, SID, T0, kinds, parent, recording, run
@@ -40,7 +48,7 @@ def emitted(events: list[CallEvent], policy: Policy) -> list[object]:
 
 
 def test_an_answered_call_gets_its_record_on_the_ticket_then_its_end_and_recording() -> None:
-    """TICKET_ON=answer: ticket and record at the answer, `ended` at hang-up, `recording` when it is ready."""
+    """TICKET_ON=answer: ticket and record at the answer, then one update with the end and the recording."""
     _, actions, _ = run(ANSWERED, CALLS)
     assert kinds(actions) == [
         "find_caller",
@@ -48,8 +56,7 @@ def test_an_answered_call_gets_its_record_on_the_ticket_then_its_end_and_recordi
         "create_ticket",
         "create_call_record",
         "timer",  # the <Dial> ended but the recording is not in yet: wait for it, boundedly
-        "update_call_record",  # the parent's status: the call's end and length
-        "update_call_record",  # the recording, when it came
+        "update_call_record",  # the end, the talk time and the recording, together
     ]
     assert "add_voice_comment" not in kinds(actions)  # the record's TPE voice comment is the call's one
     typed = emitted(ANSWERED, CALLS)
@@ -67,14 +74,17 @@ def test_an_answered_call_gets_its_record_on_the_ticket_then_its_end_and_recordi
     assert record.comment.author_id == 1001
     assert "recording_url" in record.comment.call_fields
     assert record.needs == (ticket_key(SID), caller_key(CALLER))
-    ended, recorded = [a for a in typed if isinstance(a, UpdateCallRecord)]
-    assert (ended.name, recorded.name) == ("ended", "recording")
+    (ended,) = [a for a in typed if isinstance(a, UpdateCallRecord)]
+    assert ended.name == "ended"
     assert ended.fields == CallRecord(
-        call_ended_at="2026-09-15T14:03:51Z", duration=104, completion_status=COMPLETED, talk_time=95
+        call_ended_at="2026-09-15T14:03:51Z",
+        duration=104,
+        completion_status=COMPLETED,
+        talk_time=95,
+        time_to_answer=8,
+        recording_url="https://api.twilio.com/rec/RE9.mp3",
+        recording_time=95,
     )
-    assert recorded.fields.recording_url is not None
-    assert recorded.fields.recording_url.endswith(".mp3")
-    assert recorded.fields.recording_time == 95
     assert ended.needs == (call_record_key(SID),)
     # The ticket itself is today's, with a plain note and no Tickets API voice comment.
     (ticket,) = [a for a in typed if isinstance(a, CreateTicket)]
@@ -151,12 +161,20 @@ def test_an_unanswered_call_out_is_recorded_without_a_ticket() -> None:
         to_number="+14155550199",
     )
     over = CallEvent(kind=EventKind.CALL_STATUS, call_sid=SID, at=T0 + timedelta(seconds=30), status="no-answer")
-    typed = emitted([start, over], CALLS)
+    # The parent's status alone may have overtaken the leg's `answered`: wait before a record nobody can take back.
+    assert [type(a).__name__ for a in emitted([start, over], CALLS)][-1] == "Timer"
+    waited = CallEvent(kind=EventKind.TIMER, call_sid=SID, at=T0, timer=RECORDING_WAIT)
+    typed = emitted([start, over, waited], CALLS)
     (record,) = [a for a in typed if isinstance(a, CreateCallRecord)]
     assert record.comment is None
     assert record.record.from_line == "+16505550100"  # CALLER_ID, the number the customer saw
     assert record.record.to_line == "+14155550199"
     assert record.record.direction == "outbound"
+    # The <Dial action> is sure at once: no wait.
+    verdict = CallEvent(
+        kind=EventKind.DIAL_ENDED, call_sid=SID, at=T0, status="completed", dial_status="no-answer", dial_bridged=False
+    )
+    assert any(isinstance(a, CreateCallRecord) for a in emitted([start, verdict, over], CALLS))
 
 
 def test_tickets_mode_is_untouched() -> None:

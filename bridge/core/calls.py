@@ -26,7 +26,6 @@ from bridge.core.actions import (
     FindCaller,
     Timer,
     UpdateCallRecord,
-    call_record_key,
     ticket_key,
     timer_key,
 )
@@ -481,7 +480,11 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     if answered is not None:
         _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)
     elif not inbound:
-        if call.over:
+        if call.over and policy.api == "calls" and call.dial_status is None and RECORDING_WAIT not in call.fired:
+            # Only the <Dial action> is sure nobody answered; a parent status may overtake the leg's `answered`,
+            # and a record without a ticket cannot be taken back: give late callbacks a bounded time.
+            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        elif call.over:
             notice("notice:no_ticket", f"outbound call to {mask(customer_raw)} was not answered: no ticket")
             if policy.api == "calls":
                 record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, NOT_ANSWERED))
@@ -533,42 +536,27 @@ def _decide_answered(
         emit(DisplayUser(call.sid, agent_id, customer))
     if not call.over:
         return
-    ending = _ending(call, leg, COMPLETED)
-    settled = _recording_settled(call, policy)
-    recorded = _recorded(_conversation(call)) if settled else {}
-    if calls and policy.ticket_on == "answer":
-        _update_ended(call, ending, recorded, settled, emit)
-    if not settled:
+    if not _recording_settled(call, policy):
         emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
-    if calls and policy.ticket_on == "end":
+    # Sent when the voice comment would be: by then every callback that comes has come, so the end, the
+    # talk time and the recording go in one request, complete whatever order Twilio sent them in.
+    conversation = _conversation(call)
+    ending = _ending(call, leg, COMPLETED, conversation)
+    recorded = _recorded(conversation)
+    if calls and policy.ticket_on == "answer":
+        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded)))
+    elif calls:
         # The ticket and its record together, the record's voice comment carrying the recording.
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
-        record = CallRecord(**opening, **ending, **recorded)
+        record = CallRecord(**{**opening, **ending, **recorded})
         emit(CreateCallRecord(call.sid, record, _comment(title, agent_id, CALL_FIELDS), customer))
     elif not calls and policy.ticket_on == "answer":
         emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
     elif not calls:
         ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
         emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
-    call.finished = True  # (ZENDESK_API=calls with TICKET_ON=answer: the record's updates above said it all)
-
-
-def _update_ended(call: Call, ending: dict[str, Any], recorded: dict[str, Any], settled: bool, emit: Emit) -> None:
-    """Patch the record of a call answered under TICKET_ON=answer: its end, then its recording if that came later.
-
-    The end goes once the parent's own status says so (its CallDuration is the call's length) or the
-    recording is settled, whichever is first; a recording already in hand rides along in the same request.
-    """
-    later = f"{call_record_key(call.sid)}:recording"
-    if f"{call_record_key(call.sid)}:ended" not in call.emitted:
-        if call.ended_at is None and not settled:
-            return
-        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded)))
-        if settled:
-            call.emitted.append(later)  # nothing is left for a second update to say
-    elif settled and recorded:
-        emit(UpdateCallRecord(call.sid, "recording", CallRecord(**recorded)))
+    call.finished = True
 
 
 def _decide_unanswered(
@@ -602,7 +590,9 @@ def _decide_unanswered(
         else:
             notice("notice:no_ticket", f"missed call from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
         if policy.api == "calls":
-            status = ABANDONED_IN_VOICEMAIL if call.voicemail_offered else ABANDONED_IN_QUEUE
+            # A <Record> recording of any status means the caller reached the greeting, whatever came first.
+            reached = call.voicemail_offered or call.voicemail is not None
+            status = ABANDONED_IN_VOICEMAIL if reached else ABANDONED_IN_QUEUE
             record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, status))
             comment = _comment(subject, None, CALL_FIELDS) if policy.missed_call_tickets else None
             emit(CreateCallRecord(call.sid, record, comment, customer))
@@ -735,13 +725,17 @@ def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) 
     return fields
 
 
-def _ending(call: Call, leg: Leg | None, status: str) -> dict[str, Any]:
-    """Return the record's fields known once the call is over."""
+def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | None = None) -> dict[str, Any]:
+    """Return the record's fields known once the call is over (a dual recording starts at the answer)."""
     ended = call.ended_at or call.dial_at or (leg.ended_at if leg is not None else None)
     duration = call.parent_duration if call.parent_duration is not None else _seconds(call.first_seen, ended)
     fields: dict[str, Any] = {"call_ended_at": _iso(ended) or None, "duration": duration, "completion_status": status}
     if leg is not None:
-        fields["talk_time"] = leg.duration if leg.duration is not None else call.dial_duration
+        talk = leg.duration if leg.duration is not None else call.dial_duration
+        fields["talk_time"] = talk if talk is not None or recording is None else recording.duration
+        # Known at the answer only when the leg's `answered` came first; a shuffled or lost one dates it now.
+        answered = leg.answered_at or (recording.started_at if recording is not None else None)
+        fields["time_to_answer"] = _seconds(call.first_seen, answered)
     return fields
 
 

@@ -273,6 +273,7 @@ class Settings(BaseSettings):
             caller_id=self.caller_id,
             default_region=self.default_region,
             screen_phone_agents=self.screen_phone_agents,
+            api=self.zendesk_api,
         )
 
     def check_serving(self) -> None:
