@@ -9,18 +9,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bridge.appkeys import STORE
 from bridge.devtools.sandbox import SandboxConfig
 from tests.callgen import write_calls
-from tests.conftest import BridgeFactory, recording, voice_comments
+from tests.conftest import BridgeFactory, call_records, calls_mode, recording, tpe_comments, voice_comments
 
 UNKNOWN = [f"+1415555{n:04d}" for n in range(300, 320)]
 
 
+@pytest.mark.parametrize("api", ["tickets", "calls"])
 async def test_200_calls_duplicated_shuffled_against_a_failing_zendesk(
-    make_bridge: BridgeFactory, tmp_path: Path
+    make_bridge: BridgeFactory, tmp_path: Path, api: str
 ) -> None:
-    """One ticket per call, one voice comment per ticket, one user per new number, and an empty outbox."""
+    """One ticket per call, one voice comment per ticket, one user per new number, and an empty outbox.
+
+    With ZENDESK_API=calls, also one call record per call, shown once on its ticket (every call here has a
+    ticket, so every record can be found again after a fault that hid Zendesk's answer).
+    """
     sources = [
         (recording("inbound_answered"), None),
         (recording("inbound_unknown_caller"), "+14155550142"),
@@ -32,8 +39,9 @@ async def test_200_calls_duplicated_shuffled_against_a_failing_zendesk(
     ]
     calls = write_calls(sources, 200, tmp_path, UNKNOWN)
     # Zendesk's X-Rate-Limit-Remaining bounds the bridge too: this account allows what the bridge does.
-    roomy = SandboxConfig(rate_limit_per_minute=100_000)
-    async with make_bridge(zendesk_timeout_seconds=0.5, zendesk_rate_limit=100_000, sandbox_config=roomy) as bridge:
+    mode = calls_mode(rate_limit_per_minute=100_000) if api == "calls" else {}
+    mode.setdefault("sandbox_config", SandboxConfig(rate_limit_per_minute=100_000))
+    async with make_bridge(zendesk_timeout_seconds=0.5, zendesk_rate_limit=100_000, **mode) as bridge:
         assert bridge.sandbox.users[1000]["role"] == "agent"
         assert bridge.sandbox.config.search_index_delay >= 3
         kinds = ["500", "503", "429", "409", "hang", "drop", "drop_after", "late"]
@@ -58,7 +66,19 @@ async def test_200_calls_duplicated_shuffled_against_a_failing_zendesk(
     for sid, tickets in by_call.items():
         assert len(tickets) == 1, sid
         ticket = tickets[0]
+        if api == "calls":
+            (record,) = call_records(snapshot, sid)
+            (shown,) = tpe_comments(ticket)  # type: ignore[arg-type]
+            assert (record["ticket_id"], shown["call_id"]) == (ticket["id"], record["id"]), sid
+            assert record["completion_status"] is not None, sid
+            assert len(voice_comments(ticket)) == (1 if ticket["via_id"] == 44 else 0), sid  # type: ignore[arg-type]
+            continue
         expected = 0 if "missed_call" in ticket["tags"] else 1  # type: ignore[operator]
         assert len(voice_comments(ticket)) == expected, sid  # type: ignore[arg-type]
+    if api == "calls":
+        assert len(snapshot["calls"]) == len(sids)
+        assert {r["fault"] for r in faults if "/api/v2/calls" in r["path"]} >= {"drop_after", "late"}
+    else:
+        assert snapshot["calls"] == {}
     for number in UNKNOWN:
         assert len([u for u in snapshot["users"] if u["phone"] == number]) == 1, number

@@ -10,20 +10,24 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bridge.devtools.replay import replay_files
-from bridge.devtools.sandbox import SANDBOX, FaultRule, Sandbox, create_sandbox_app
+from bridge.devtools.sandbox import SANDBOX, FaultRule, Sandbox, SandboxConfig, create_sandbox_app
 from tests.conftest import (
+    CALLS_APP_ID,
     call_outcome,
+    call_records,
     eventually,
     free_port,
     parent_sid,
     recording,
     serve_env,
     start_serve,
+    tpe_comments,
     voice_comments,
 )
 
 TOKEN = "crash-test-token"
 TICKETS = "/api/v2/channels/voice/tickets"
+CALLS = "/api/v2/calls"
 
 
 async def outbox_empty(url: str) -> None:
@@ -71,15 +75,33 @@ CRASH_POINTS = {
 }
 
 
-@pytest.mark.parametrize("point", sorted(CRASH_POINTS))
-async def test_kill_9_and_restart(tmp_path: Path, point: str) -> None:
-    """Whatever moment the process dies at, the call ends with one ticket and one voice comment."""
-    faults, hangs = CRASH_POINTS[point]
-    sandbox_app = create_sandbox_app()
+# ZENDESK_API=calls adds the call record's moments (the voice comment's two are the record's update there).
+CALLS_CRASH_POINTS = {
+    "mid call record create": ([FaultRule("POST", CALLS, "hang")], 1),
+    "call record created, answer lost, crash during the check": (
+        [FaultRule("POST", CALLS, "drop_after"), FaultRule("GET", "/api/v2/tickets/", "hang")],
+        1,
+    ),
+    "between the record and its update": ([FaultRule("PATCH", CALLS, "hang")], 1),
+}
+CASES = [(point, "tickets") for point in sorted(CRASH_POINTS)] + [
+    (point, "calls") for point in sorted(CRASH_POINTS) if "voice comment" not in point  # calls mode has none
+] + [(point, "calls") for point in sorted(CALLS_CRASH_POINTS)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("point", "api"), CASES)
+async def test_kill_9_and_restart(tmp_path: Path, point: str, api: str) -> None:
+    """Whatever moment the process dies at, the call ends with one ticket and one voice comment (and one record)."""
+    faults, hangs = {**CRASH_POINTS, **CALLS_CRASH_POINTS}[point]
+    calls = api == "calls"
+    sandbox_app = create_sandbox_app(SandboxConfig(app_public_keys=((CALLS_APP_ID, "unused"),)))
     sandbox: Sandbox = sandbox_app[SANDBOX]
+    mode = {"ZENDESK_API": "calls", "ZENDESK_APP_ID": str(CALLS_APP_ID)} if calls else {}
     async with TestServer(sandbox_app, host="127.0.0.1") as zendesk:
         port = free_port()
-        env = serve_env(str(zendesk.make_url("")), tmp_path / "bridge.db", port, TOKEN, ZENDESK_TIMEOUT_SECONDS="30")
+        env = serve_env(
+            str(zendesk.make_url("")), tmp_path / "bridge.db", port, TOKEN, ZENDESK_TIMEOUT_SECONDS="30", **mode
+        )
         sandbox.add_faults(faults)
         first = await start_serve(env)
         path = recording("inbound_unknown_caller")
@@ -94,7 +116,15 @@ async def test_kill_9_and_restart(tmp_path: Path, point: str) -> None:
         assert await restart_and_drain(env) == 0
         snapshot = sandbox.snapshot()
     (ticket,) = call_outcome(snapshot, parent_sid(path))
-    assert len(voice_comments(ticket)) == 1
+    if calls:
+        (record,) = call_records(snapshot, parent_sid(path))
+        (shown,) = tpe_comments(ticket)
+        assert shown["call_id"] == record["id"]
+        assert record["completion_status"] == "completed"
+        assert record["recording_url"]
+        assert voice_comments(ticket) == []
+    else:
+        assert len(voice_comments(ticket)) == 1
     assert len([u for u in snapshot["users"] if u["phone"] == "+14155550142"]) == 1
 
 
