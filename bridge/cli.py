@@ -40,7 +40,7 @@ def _demo(args: argparse.Namespace) -> int:
             from bridge.devtools.softphone_demo import run_softphone_demo
 
             return asyncio.run(run_softphone_demo(sys.stdout))
-        return asyncio.run(run_demo(sys.stdout, recordings, hold=args.serve))
+        return asyncio.run(run_demo(sys.stdout, recordings, hold=args.serve, api=args.api))
     return 0
 
 
@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--softphone", action="store_true", help="serve the softphone page on a simulated device until Ctrl-C"
+    )
+    demo.add_argument(
+        "--api", choices=["tickets", "calls"], default="tickets", help="ZENDESK_API: also make TPE call records"
     )
     demo.set_defaults(func=_demo)
 

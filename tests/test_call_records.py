@@ -28,7 +28,7 @@ from bridge.core.calls import (
 )
 from bridge.core.events import CallEvent, EventKind
 from schemas.zendesk import CallComment, CallRecord
-from tests.test_calls import ANSWERED, CALLER, NUMBER, POLICY, SID, T0, kinds, parent, recording, run
+from tests.test_calls import ANSWERED, CALLER, NUMBER, POLICY, SID, T0, kinds, leg, parent, recording, run
 
 CALLS = replace(POLICY, api="calls")
 AT_END = replace(CALLS, ticket_on="end")
@@ -196,3 +196,24 @@ def test_tickets_mode_is_untouched() -> None:
 def test_call_record_actions_survive_their_stored_form(action: CreateCallRecord | UpdateCallRecord) -> None:
     """What the store keeps rebuilds the same typed action."""
     assert decode(action.kind.value, action.key, action.call_sid, encode(action), T0) == action
+
+
+def test_a_replayed_old_call_keeps_twilio_durations_not_the_gap_between_clocks() -> None:
+    """Legs dated by Twilio's Timestamp months before the parent's webhooks arrived: duration is the ring time."""
+    late = timedelta(days=60)
+    events = [
+        leg("ringing", 1, 1),
+        leg("no-answer", 2, 12),
+        parent(EventKind.CALL_STARTED, late.total_seconds()),
+        parent(
+            EventKind.DIAL_ENDED,
+            late.total_seconds() + 21,
+            status="completed",
+            dial_status="no-answer",
+            dial_bridged=False,
+        ),
+    ]
+    (record,) = [a for a in emitted(events, CALLS) if isinstance(a, CreateCallRecord)]
+    assert record.record.duration == 11
+    assert record.record.call_started_at == "2026-09-15T14:02:08Z"
+    assert record.record.call_ended_at == "2026-09-15T14:02:19Z"

@@ -35,6 +35,24 @@ def test_demo_prints_tickets_and_pops(capsys: pytest.CaptureFixture[str]) -> Non
     assert "The bridge's token is an agent's (least privilege)" in out  # the strict sandbox, agent token
 
 
+def test_demo_with_the_calls_api_prints_each_call_record_beside_its_ticket(capsys: pytest.CaptureFixture[str]) -> None:
+    """`bridge demo --api calls`: every bundled call has one record, shown on its ticket, and its links play."""
+    assert main(["demo", "--api", "calls"]) == 0
+    out = capsys.readouterr().out
+    assert "ZENDESK_API=calls" in out
+    records = [line.strip() for line in out.splitlines() if line.strip().startswith("call record #") and "->" in line]
+    assert len(records) == 4
+    assert any("inbound +14155550123 -> +16505550100, completed, answered by Alice Agent (1001)" in r for r in records)
+    assert any("abandoned_in_queue of 11 s" in r for r in records)  # the missed call: as long as it rang
+    assert any("abandoned_in_voicemail" in r and r.endswith("voicemail") for r in records)
+    assert out.count("TPE voice comment") == 4
+    assert "Call records: 4, of which 0 without a ticket" in out
+    assert "voice comment: +14155550123 -> +16505550100, 95 s" not in out  # the record's comment replaces it
+    played = [line for line in out.splitlines() if "/recordings/RE" in line and " bytes " in line]
+    assert len(played) == 3
+    assert all("HTTP 200, audio/mpeg" in line for line in played), played
+
+
 def test_serve_refuses_to_start_without_auth_token(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

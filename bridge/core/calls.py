@@ -728,7 +728,16 @@ def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) 
 def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | None = None) -> dict[str, Any]:
     """Return the record's fields known once the call is over (a dual recording starts at the answer)."""
     ended = call.ended_at or call.dial_at or (leg.ended_at if leg is not None else None)
-    duration = call.parent_duration if call.parent_duration is not None else _seconds(call.first_seen, ended)
+    span = _seconds(call.first_seen, ended)
+    if span is not None and span > MAX_CALL_SECONDS:
+        # Legs are dated by Twilio's Timestamp, parent webhooks by their arrival: when the two disagree by more
+        # than any call lasts (a replay of an old recording), Twilio's own durations are the truth.
+        span = ended = None
+    duration = call.parent_duration if call.parent_duration is not None else span
+    if duration is None and leg is None:
+        duration = _ring_seconds(call)  # nobody answered: the call lasted as long as it rang
+    if ended is None and duration is not None and call.first_seen is not None:
+        ended = call.first_seen + timedelta(seconds=duration)
     fields: dict[str, Any] = {"call_ended_at": _iso(ended) or None, "duration": duration, "completion_status": status}
     if leg is not None:
         talk = leg.duration if leg.duration is not None else call.dial_duration

@@ -33,6 +33,7 @@ RECORDINGS = Path(__file__).parent / "recordings"
 DEMO_AGENTS = {"client:alice": 1001, "client:bob": 1002, "+16505550111": 1003}
 DEMO_NUMBER = "+16505550100"
 VIA_NAMES = {44: "voicemail", 45: "inbound call", 46: "outbound call"}
+DEMO_APP_ID = 1003048  # the installed app call records belong to under ZENDESK_API=calls
 
 
 def _listening_socket() -> socket.socket:
@@ -161,6 +162,7 @@ def render(snapshot: dict[str, Any]) -> str:
         user = users.get(user_id)
         return f"{user['name']} ({user_id})" if user else "(none)"
 
+    records = {int(key): record for key, record in snapshot.get("calls", {}).items()}
     lines = [f"Zendesk (sandbox) now holds {len(snapshot['tickets'])} voice tickets:", ""]
     for ticket in snapshot["tickets"]:
         via = ticket["via_id"]
@@ -180,9 +182,19 @@ def render(snapshot: dict[str, Any]) -> str:
                     lines.append(f"      location {data['location']}")
                 if data.get("transcription_text"):
                     lines.append(f"      transcription: {data['transcription_text']!r}")
+            elif comment["type"] == "TpeVoiceComment":
+                record = records.get(comment["data"].get("call_id"))
+                lines.append(f"    TPE voice comment {comment['data'].get('title')!r}, showing:")
+                lines.extend(_record_lines(record, who, "      ") if record else ["      (a record that is gone)"])
             else:
                 visibility = "public" if comment.get("public") else "private"
                 lines.append(f"    {visibility} comment: {comment['body']}")
+        lines.append("")
+    alone = [record for record in records.values() if record.get("ticket_id") is None]
+    if records:
+        lines.append(f"Call records: {len(records)}, of which {len(alone)} without a ticket:")
+        for record in alone:
+            lines.extend(_record_lines(record, who, "  "))
         lines.append("")
     lines.append("Screen-pops per agent:")
     by_agent: dict[int, list[str]] = {}
@@ -198,28 +210,57 @@ def render(snapshot: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def play_links(snapshot: dict[str, Any]) -> list[str]:
-    """Fetch every voice comment's recording link as a browser would, with no credentials; describe each."""
-    lines = []
-    async with aiohttp.ClientSession() as session:
-        for ticket in snapshot["tickets"]:
-            for comment in ticket["comments"]:
-                link = comment.get("data", {}).get("recording_url") if comment["type"] == "VoiceComment" else None
-                if not link:
-                    continue
-                async with session.get(link) as response:
-                    body = await response.read()
-                    kind = response.headers.get("Content-Type", "?")
-                lines.append(f"  ticket #{ticket['id']}: HTTP {response.status}, {kind}, {len(body)} bytes  {link}")
+def _record_lines(record: dict[str, Any], who: Callable[[Any], str], indent: str) -> list[str]:
+    """Describe one TPE call record for a person."""
+    answered = f", answered by {who(record['agent_id'])}" if record.get("agent_id") else ""
+    waited = f" after {record['time_to_answer']} s" if record.get("time_to_answer") is not None else ""
+    talk = f", talked {record['talk_time']} s" if record.get("talk_time") is not None else ""
+    lines = [
+        f"{indent}call record #{record['id']}: {record['direction']} {record['from_line']} -> {record['to_line']}, "
+        f"{record.get('completion_status') or 'in progress'}{answered}{waited}{talk} of {record.get('duration')} s"
+        f"{', voicemail' if record.get('voicemail') else ''}",
+    ]
+    if record.get("recording_url"):
+        lines.append(f"{indent}  recording {record['recording_url']}")
+    if record.get("transcript"):
+        lines.append(f"{indent}  transcript: {record['transcript']!r}")
     return lines
 
 
-async def run_demo(out: TextIO, recordings: Sequence[Path] | None = None, *, hold: bool = False) -> int:
+async def play_links(snapshot: dict[str, Any]) -> list[str]:
+    """Fetch every recording link (voice comments', call records') as a browser would, with no credentials."""
+    links: dict[str, str] = {}
+    for ticket in snapshot["tickets"]:
+        for comment in ticket["comments"]:
+            link = comment.get("data", {}).get("recording_url") if comment["type"] == "VoiceComment" else None
+            if link:
+                links.setdefault(link, f"ticket #{ticket['id']}")
+    for record in snapshot.get("calls", {}).values():
+        if record.get("recording_url"):
+            links.setdefault(record["recording_url"], f"call record #{record['id']}")
+    lines = []
+    async with aiohttp.ClientSession() as session:
+        for link, holder in links.items():
+            async with session.get(link) as response:
+                body = await response.read()
+                kind = response.headers.get("Content-Type", "?")
+            lines.append(f"  {holder}: HTTP {response.status}, {kind}, {len(body)} bytes  {link}")
+    return lines
+
+
+async def run_demo(
+    out: TextIO, recordings: Sequence[Path] | None = None, *, hold: bool = False, api: str = "tickets"
+) -> int:
     """Run the whole demo and print what Zendesk received; return an exit code."""
     paths = list(recordings) if recordings else sorted(RECORDINGS.glob("*.jsonl"))
+    mode: dict[str, Any] = {}
+    if api == "calls":
+        # The account has the app installed that ZENDESK_API=calls names (its key is never used here).
+        installed = SandboxConfig(app_public_keys=((DEMO_APP_ID, "unused"),))
+        mode = {"zendesk_api": "calls", "zendesk_app_id": DEMO_APP_ID, "sandbox_config": installed}
     with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
-        async with local_bridge(Path(tmp) / "bridge.db") as bridge:
-            print(f"Sandbox Zendesk at {bridge.zendesk_url}; bridge at {bridge.url}", file=out)
+        async with local_bridge(Path(tmp) / "bridge.db", **mode) as bridge:
+            print(f"Sandbox Zendesk at {bridge.zendesk_url}; bridge at {bridge.url}; ZENDESK_API={api}", file=out)
             config = bridge.sandbox.config
             print(
                 f"The bridge's token is an {bridge.sandbox.users[INTEGRATION_USER_ID]['role']}'s (least privilege); "
