@@ -57,6 +57,8 @@ def _sandbox(args: argparse.Namespace) -> int:
         token_role=args.role,
         search_index_delay=args.search_delay,
         latency_seconds=args.latency,
+        # An installed app, as ZENDESK_API=calls needs one (ZENDESK_APP_ID); its key is a placeholder.
+        app_public_keys=tuple((app_id, "unused") for app_id in args.app_id),
     )
     print(f"Sandbox Zendesk on http://{args.host}:{args.port} (email {args.email}, {args.role} token {args.token})")
     web.run_app(create_sandbox_app(config), host=args.host, port=args.port, print=None)
@@ -218,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--role", choices=("agent", "admin"), default="agent", help="the token user's role")
     sandbox.add_argument("--search-delay", type=float, default=3.0, help="seconds before search sees a new record")
     sandbox.add_argument("--latency", type=float, default=0.0, help="seconds each API request takes to answer")
+    sandbox.add_argument(
+        "--app-id", type=int, action="append", default=[], help="an installed app's id (for ZENDESK_API=calls)"
+    )
     sandbox.set_defaults(func=_sandbox)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")

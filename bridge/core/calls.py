@@ -673,7 +673,7 @@ def _decide_voicemail(
     call.transcription_in_ticket = text is not None
     call.finished = True
     calls = policy.api == "calls"
-    ending = {**_ending(call, None, ABANDONED_IN_VOICEMAIL), **_recorded(message, text), "voicemail": True}
+    ending = {**_ending(call, None, ABANDONED_IN_VOICEMAIL, message), **_recorded(message, text), "voicemail": True}
     if answered_first and calls:
         # The record was made when the leg picked up; it now says what really happened.
         emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending)))
@@ -734,18 +734,22 @@ def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | Non
         # than any call lasts (a replay of an old recording), Twilio's own durations are the truth.
         span = ended = None
     duration = call.parent_duration if call.parent_duration is not None else span
-    if duration is None and leg is None:
-        duration = _ring_seconds(call)  # nobody answered: the call lasted as long as it rang
-    if ended is None and duration is not None and call.first_seen is not None:
-        ended = call.first_seen + timedelta(seconds=duration)
-    fields: dict[str, Any] = {"call_ended_at": _iso(ended) or None, "duration": duration, "completion_status": status}
+    fields: dict[str, Any] = {"completion_status": status}
     if leg is not None:
         talk = leg.duration if leg.duration is not None else call.dial_duration
         fields["talk_time"] = talk if talk is not None or recording is None else recording.duration
         # Known at the answer only when the leg's `answered` came first; a shuffled or lost one dates it now.
         answered = leg.answered_at or (recording.started_at if recording is not None else None)
         fields["time_to_answer"] = _seconds(call.first_seen, answered)
-    return fields
+        if duration is None and fields["talk_time"] is not None:
+            duration = (fields["time_to_answer"] or 0) + fields["talk_time"]  # rang, then talked
+    elif duration is None:
+        # Nobody answered: the call lasted as long as it rang, plus any message left after the greeting.
+        rang, message = _ring_seconds(call), recording.duration if recording is not None else None
+        duration = None if rang is None and message is None else (rang or 0) + (message or 0)
+    if ended is None and duration is not None and call.first_seen is not None:
+        ended = call.first_seen + timedelta(seconds=duration)
+    return {"call_ended_at": _iso(ended) or None, "duration": duration, **fields}
 
 
 def _recorded(recording: Recording | None, transcript: str | None = None) -> dict[str, Any]:

@@ -52,7 +52,7 @@ async def run_checks() -> tuple[list[Check], Settings | None]:
     if settings.twilio_account_sid:
         checks += await _twilio_checks(settings)
     checks.append(await _recordings_check(settings))
-    if settings.twilio_twiml_app_sid or settings.zendesk_app_id or settings.zendesk_app_audience:
+    if settings.wants_softphone:
         checks += await _softphone_checks(settings)
     if settings.zendesk_api == "calls" and settings.zendesk_base_url:
         checks += await _calls_checks(settings)

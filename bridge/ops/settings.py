@@ -259,6 +259,12 @@ class Settings(BaseSettings):
             raise ConfigError(f"DATABASE_URL {self.database_url!r} is not a sqlite:/// URL")
         return self.database_url.removeprefix("sqlite:///") or "bridge.db"
 
+    @property
+    def wants_softphone(self) -> bool:
+        """Tell whether the settings ask for the softphone (ZENDESK_APP_ID alone may only name call records' app)."""
+        app_for_softphone = self.zendesk_app_id is not None and self.zendesk_api != "calls"
+        return bool(self.twilio_twiml_app_sid or self.zendesk_app_audience or app_for_softphone)
+
     def policy(self) -> Policy:
         """Return the state machine's view of these settings."""
         return Policy(

@@ -93,7 +93,10 @@ async def fetch_public_key(settings: Settings, authorization: str) -> str:
     ):
         text = await response.text()
         if response.status != 200 or "BEGIN PUBLIC KEY" not in text:
-            raise ValueError(f"GET /api/v2/apps/{settings.zendesk_app_id}/public_key.pem answered {response.status}")
+            what = "without a PEM public key" if response.status == 200 else ""
+            raise ValueError(
+                f"GET /api/v2/apps/{settings.zendesk_app_id}/public_key.pem answered {response.status} {what}".strip()
+            )
         return text.strip()
 
 
@@ -117,7 +120,7 @@ def setup(app: web.Application, settings: Settings, authorization: str | None) -
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 # Calls matter more than the softphone: start anyway, and say why on the page and in the log.
                 problem = f"the softphone app's public key could not be fetched ({exc}); set ZENDESK_APP_PUBLIC_KEY"
-        if problem is not None and (settings.twilio_twiml_app_sid or settings.zendesk_app_id):
+        if problem is not None and settings.wants_softphone:
             log.warning("%s", problem)
         secret = settings.twilio_api_key_secret
         sessions = SessionSigner(secret.get_secret_value().encode()) if secret is not None else None
