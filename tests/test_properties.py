@@ -12,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from bridge.core.actions import ActionKind
+from bridge.core.actions import (
+    Action,
+    ActionKind,
+    AddVoiceComment,
+    CreateCallRecord,
+    CreateTicket,
+    UpdateCallRecord,
+)
 from bridge.core.calls import RECORDING_WAIT, TRANSCRIPTION_WAIT, Call, Policy, step
 from bridge.core.events import CallEvent, EventKind, LegStatus
 from bridge.devtools.demo import LocalBridge, local_bridge
@@ -105,19 +112,22 @@ def events(draw: st.DrawFn) -> CallEvent:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(events(), max_size=25), st.sampled_from(["answer", "end"]))
-def test_state_machine_invariants(sequence: list[CallEvent], ticket_on: str) -> None:
+@given(st.lists(events(), max_size=25), st.sampled_from(["answer", "end"]), st.sampled_from(["tickets", "calls"]))
+def test_state_machine_invariants(sequence: list[CallEvent], ticket_on: str, api: str) -> None:
     """Any event sequence: no exception, one ticket at most, one voice comment at most, terminal legs sticky,
-    and no user pop once the call is over."""
-    policy = Policy(agents=POLICY.agents, ticket_on=ticket_on)  # type: ignore[arg-type]
+    and no user pop once the call is over. With ZENDESK_API=calls: one record at most, never before the
+    ticket it shows on, never updated before it exists, and no Tickets API voice comment but a voicemail's."""
+    policy = Policy(agents=POLICY.agents, ticket_on=ticket_on, api=api)  # type: ignore[arg-type]
     call: Call | None = None
     keys: list[str] = []
+    actions: list[Action] = []
     for number, event in enumerate(sequence):
         was_over = call is not None and call.over
         terminal = {sid: leg.status for sid, leg in (call.legs.items() if call else []) if leg.status.terminal}
         outcome = step(call, event, T0 + timedelta(seconds=number), policy)
         call = outcome.call
         keys += [action.key for action in outcome.actions]
+        actions += outcome.actions
         for sid, status in terminal.items():
             assert call.legs[sid].status == status
         if was_over:  # a late `ringing` or `answered` pops nobody once the call has ended
@@ -125,3 +135,15 @@ def test_state_machine_invariants(sequence: list[CallEvent], ticket_on: str) -> 
     assert len(keys) == len(set(keys))
     assert keys.count(f"{SID}:ticket") <= 1
     assert keys.count(f"{SID}:voice_comment") <= 1
+    records = [i for i, a in enumerate(actions) if isinstance(a, CreateCallRecord)]
+    assert len(records) <= (1 if api == "calls" else 0)
+    for i, action in enumerate(actions):
+        if isinstance(action, UpdateCallRecord):
+            assert records
+            assert records[0] < i
+        if isinstance(action, CreateCallRecord) and action.comment is not None:
+            assert any(isinstance(a, CreateTicket) for a in actions[:i])
+        if api == "calls" and isinstance(action, CreateTicket) and action.ticket.voice_comment is not None:
+            assert action.ticket.via_id == 44
+        if api == "calls":
+            assert not isinstance(action, AddVoiceComment)  # the record's comment is the call's voice comment
