@@ -17,7 +17,6 @@ from tests.conftest import (
     parent_sid,
     recording,
     tpe_comments,
-    voice_comments,
 )
 
 ANSWERED = "inbound_answered"
@@ -56,8 +55,8 @@ async def test_the_records_recording_is_linked_as_recordings_says(make_bridge: B
         assert tpe_comments(ticket)[0]["recording_url"] == link  # the comment reads the record
 
 
-async def test_a_ticket_closed_before_its_record_keeps_the_record_without_one(make_bridge: BridgeFactory) -> None:
-    """An agent closes the call's ticket while its record's create hangs: the record is kept, ticketless, once."""
+async def test_a_ticket_closed_before_its_record_moves_the_record_to_a_follow_up(make_bridge: BridgeFactory) -> None:
+    """An agent closes the call's ticket while its record's create hangs: the record shows on a follow-up, once."""
     async with make_bridge(**calls_mode()) as bridge:
         bridge.sandbox.add_faults([FaultRule("POST", "/api/v2/calls", "hang")])
         path = recording(ANSWERED)
@@ -70,11 +69,31 @@ async def test_a_ticket_closed_before_its_record_keeps_the_record_without_one(ma
         await bridge.settle()
         snapshot = bridge.sandbox.snapshot()
         (record,) = call_records(snapshot, parent_sid(path))
-        assert record["ticket_id"] is None
+        closed, follow_up = call_outcome(snapshot, parent_sid(path))
+        assert follow_up["via_followup_source_id"] == closed["id"]
+        assert record["ticket_id"] == follow_up["id"]
+        assert [c["call_id"] for c in tpe_comments(follow_up)] == [record["id"]]
+        assert tpe_comments(closed) == []
         assert record["completion_status"] == "completed"  # the update found the record all the same
-        (ticket,) = call_outcome(snapshot, parent_sid(path))
-        assert tpe_comments(ticket) == []
-        assert voice_comments(ticket) == []
+        assert await bridge.store.list_actions([DEAD]) == []
+
+
+async def test_a_merged_ticket_under_recordings_zendesk_still_gets_the_records_end(make_bridge: BridgeFactory) -> None:
+    """RECORDINGS=zendesk: the ticket closes while the upload hangs; the record still ends, linked via the bridge."""
+    async with make_bridge(recordings="zendesk", **calls_mode()) as bridge:
+        bridge.sandbox.add_faults([FaultRule("POST", "/api/v2/uploads", "hang")])
+        path = recording(ANSWERED)
+        assert (await bridge.replay([path])).ok
+        async with asyncio.timeout(30):
+            await bridge.sandbox.wait_for_hangs(1)
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
+        bridge.sandbox.close_ticket(ticket["id"])
+        bridge.sandbox.release_hangs()
+        await bridge.settle()
+        (record,) = call_records(bridge.sandbox.snapshot(), parent_sid(path))
+        assert record["completion_status"] == "completed"
+        assert record["recording_url"].startswith(f"{bridge.url}/recordings/{ANSWERED_REC}.mp3?sig=")
+        assert await status_of(record["recording_url"]) == 200
         assert await bridge.store.list_actions([DEAD]) == []
 
 

@@ -217,3 +217,24 @@ def test_a_replayed_old_call_keeps_twilio_durations_not_the_gap_between_clocks()
     assert record.record.duration == 11
     assert record.record.call_started_at == "2026-09-15T14:02:08Z"
     assert record.record.call_ended_at == "2026-09-15T14:02:19Z"
+
+
+def test_a_leg_that_picked_up_but_never_connected_is_unsaid_in_the_record() -> None:
+    """The record made at the pick-up is corrected at the end: abandoned, and no agent, answer or talk time."""
+    events = [
+        parent(EventKind.CALL_STARTED),
+        leg("ringing", 1, 1),
+        leg("answered", 2, 5),
+        parent(EventKind.DIAL_ENDED, 9, status="completed", dial_status="completed", dial_bridged=False),
+        parent(EventKind.CALL_STATUS, 10, status="completed", sequence=0),
+        leg("completed", 3, 10, duration=5),
+        CallEvent(kind=EventKind.TIMER, call_sid=SID, at=T0, timer=RECORDING_WAIT),
+    ]
+    typed = emitted(events, CALLS)
+    (created,) = [a for a in typed if isinstance(a, CreateCallRecord)]
+    assert created.record.agent_id == 1001  # the pick-up looked like an answer
+    (ended,) = [a for a in typed if isinstance(a, UpdateCallRecord)]
+    assert ended.fields.completion_status == ABANDONED_IN_QUEUE
+    assert ended.wire()["agent_id"] is None
+    assert ended.wire()["time_to_answer"] is None
+    assert decode(ended.kind.value, ended.key, SID, encode(ended), T0) == ended

@@ -223,12 +223,21 @@ class CreateCallRecord:
 
 @dataclass(frozen=True)
 class UpdateCallRecord:
-    """Change the fields of the call's record named `name` within the call (`ended`, `recording`, …)."""
+    """Change the fields of the call's record, in the update named `name` within the call (`ended`, `transcript`).
+
+    `cleared` names fields to set to null: a record made when a leg picked up must stop naming an agent
+    who never talked, and a field left out of a PATCH keeps its value.
+    """
 
     kind: ClassVar[ActionKind] = ActionKind.UPDATE_CALL_RECORD
     call_sid: str
     name: str
     fields: CallRecord
+    cleared: tuple[str, ...] = ()
+
+    def wire(self) -> dict[str, Any]:
+        """Return the `call` object of the PATCH."""
+        return {**dict.fromkeys(self.cleared), **self.fields.wire()}
 
     @property
     def key(self) -> str:
@@ -285,8 +294,11 @@ def encode(action: Action) -> dict[str, Any]:
             if phone is not None:
                 stored["customer_phone"] = phone
             return stored
-        case UpdateCallRecord(name=name, fields=fields):
-            return {"name": name, "fields": fields.wire()}
+        case UpdateCallRecord(name=name, fields=fields, cleared=cleared):
+            update: dict[str, Any] = {"name": name, "fields": fields.wire()}
+            if cleared:
+                update["cleared"] = list(cleared)
+            return update
         case _:
             assert_never(action)
 
@@ -334,6 +346,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 payload.get("customer_phone"),
             )
         case ActionKind.UPDATE_CALL_RECORD:
-            return UpdateCallRecord(call_sid, payload["name"], CallRecord.model_validate(payload["fields"]))
+            fields = CallRecord.model_validate(payload["fields"])
+            return UpdateCallRecord(call_sid, payload["name"], fields, tuple(payload.get("cleared", ())))
         case _:
             assert_never(stored)

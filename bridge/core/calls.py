@@ -26,6 +26,7 @@ from bridge.core.actions import (
     FindCaller,
     Timer,
     UpdateCallRecord,
+    call_record_key,
     ticket_key,
     timer_key,
 )
@@ -70,6 +71,7 @@ CALL_FIELDS = (
     "recording_url",
     "transcript",
 )
+ANSWER_FIELDS = ("agent_id", "time_to_answer", "talk_time")  # what a record made at a pick-up must unsay
 DETAIL_FIELDS = tuple(name for name in CALL_FIELDS if name not in ("recording_url", "transcript"))
 # Events only a call that reached our TwiML sends: the number's own status callback is not one of them.
 _ROUTED_KINDS = frozenset(
@@ -593,9 +595,8 @@ def _decide_unanswered(
             # A <Record> recording of any status means the caller reached the greeting, whatever came first.
             reached = call.voicemail_offered or call.voicemail is not None
             status = ABANDONED_IN_VOICEMAIL if reached else ABANDONED_IN_QUEUE
-            record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, status))
             comment = _comment(subject, None, CALL_FIELDS) if policy.missed_call_tickets else None
-            emit(CreateCallRecord(call.sid, record, comment, customer))
+            _record_outcome(call, policy, _ending(call, None, status), comment, customer, emit)
         call.finished = True
     elif call.ended_at is not None:
         # Over, but no answer, voicemail or verdict yet: give late callbacks a bounded time.
@@ -675,8 +676,7 @@ def _decide_voicemail(
     calls = policy.api == "calls"
     ending = {**_ending(call, None, ABANDONED_IN_VOICEMAIL, message), **_recorded(message, text), "voicemail": True}
     if answered_first and calls:
-        # The record was made when the leg picked up; it now says what really happened.
-        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending)))
+        _record_outcome(call, policy, ending, None, customer, emit)
         return
     if answered_first:
         # A leg picked up (and got the ticket at answer) but was never connected, and the caller then
@@ -689,8 +689,21 @@ def _decide_voicemail(
     if calls:
         # Zendesk requires a voicemail (via 44) ticket to carry its voice comment (TPE API, "Creating
         # voicemail tickets"), which already plays the message: the record's comment shows only the details.
-        record = CallRecord(**_opening(call, None, None, policy), **ending)
-        emit(CreateCallRecord(call.sid, record, _comment(subject, None, DETAIL_FIELDS), customer))
+        _record_outcome(call, policy, ending, _comment(subject, None, DETAIL_FIELDS), customer, emit)
+
+
+def _record_outcome(
+    call: Call, policy: Policy, final: dict[str, Any], comment: CallComment | None, customer: str | None, emit: Emit
+) -> None:
+    """Create the record of a call nobody took, or correct the one made when a leg picked up and never connected."""
+    if call_record_key(call.sid) not in call.emitted:
+        emit(
+            CreateCallRecord(call.sid, CallRecord(**{**_opening(call, None, None, policy), **final}), comment, customer)
+        )
+        return
+    # The leg that picked up (a declined whisper, a hang-up before the bridge) never talked with the caller:
+    # the record stops naming it (DialBridged=false, Twilio docs: TwiML <Dial>).
+    emit(UpdateCallRecord(call.sid, "ended", CallRecord(**final), cleared=ANSWER_FIELDS))
 
 
 def _conversation(call: Call) -> Recording | None:

@@ -106,6 +106,7 @@ VIA_VOICEMAIL = 44
 # Zendesk docs, "Attaching files to tickets via API": an upload's token expires after 60 minutes.
 UPLOAD_FRESH = timedelta(minutes=50)
 ATTACH_NOTE = "Call recording, stored in Zendesk."
+MOVED_RECORD = "The call's record is shown here: the ticket it was made for was closed or deleted meanwhile."
 
 
 @dataclass(frozen=True)
@@ -291,11 +292,13 @@ class Deliverer:
                 note = {"comment": {"body": body, "public": False}}
                 return await self._comment(row, deps, note, lambda found, own: found.get("body") == body)
             case CreateCallRecord() as create:
-                return await self._create_call_record(create, row.attempts, deps)
-            case UpdateCallRecord(fields=fields):
-                return await self._update_call_record(row.call_sid, fields.wire(), deps)
+                return await self._create_call_record(row, create, deps)
+            case UpdateCallRecord() as update:
+                return await self._update_call_record(row.call_sid, update.wire(), deps)
 
-    async def _create_call_record(self, create: CreateCallRecord, attempts: int, deps: dict[str, ActionRow]) -> Outcome:
+    async def _create_call_record(
+        self, row: ActionRow, create: CreateCallRecord, deps: dict[str, ActionRow]
+    ) -> Outcome:
         """Create the call's record once: on its ticket, an earlier attempt whose answer was lost is found there."""
         if self._app_id is None:
             raise Invalid("call records need ZENDESK_APP_ID, the id of the installed app they belong to")
@@ -309,35 +312,69 @@ class Deliverer:
         comment = create.comment.wire() if create.comment is not None else None
         ticket_id = _dependency(deps, ticket_key(call_sid), "ticket_id") if comment is not None else None
         if comment is not None and ticket_id is None:
-            raise Invalid(f"call {call_sid}: the call's ticket was never created, so its record has nowhere to show")
-        if ticket_id is not None:
-            call["ticket_id"] = int(ticket_id)
-            if attempts > 0:
-                # The Calls API has no look-up by external_id (Zendesk docs: TPE API, Calls): the record's voice
-                # comment on the ticket is the one place an earlier attempt's record can be found.
-                found = await self._record_on(int(ticket_id), call_sid)
-                if found is not None:
-                    return Done({"call_id": found, "ticket_id": int(ticket_id), "found": True})
-        elif attempts > 0:
-            log.warning("call %s: an earlier create of its call record (no ticket) got no answer; Zendesk may hold "
-                        "it twice", call_sid)  # fmt: skip
-        call = await self._record_recording(call_sid, call, int(ticket_id) if ticket_id is not None else None)
+            ticket = deps.get(ticket_key(call_sid))
+            if ticket is None or ticket.status != DEAD:
+                raise Invalid(
+                    f"call {call_sid}: the call's ticket was never created, so its record has nowhere to show"
+                )
+            # The ticket's action died (an outage past OUTBOX_MAX_AGE, a refusal): the call still counts in
+            # Zendesk's reporting, as a record without a ticket.
+            log.warning("call %s: its ticket was never created; creating its call record without one", call_sid)
+            comment = None
+        if ticket_id is None:
+            return await self._create_lone_record(call_sid, call, row.attempts)
+        if row.attempts > 0:
+            # The Calls API has no look-up by external_id (Zendesk docs: TPE API, Calls): the record's voice
+            # comment, on the ticket or where its conversation moved, is where an earlier attempt's record shows.
+            found = await self._find_record(call_sid, int(ticket_id))
+            if found is not None:
+                return Done(found)
+        home = int(ticket_id)
+        call = await self._record_recording(call_sid, call, home)
         try:
-            created = await self._zendesk.create_call(call, comment)
+            created = await self._zendesk.create_call({**call, "ticket_id": home}, comment)
         except (NotFound, Invalid) as exc:
-            if ticket_id is None or not _ticket_gone(exc):
+            if not _ticket_gone(exc):
                 raise
-            # An agent closed, merged or deleted the ticket meanwhile: the record (and its recording) is kept,
-            # for reporting, without a ticket to show it on.
-            log.warning("call %s: ticket %s took no call record (%s); keeping the record without a ticket", call_sid,
-                        ticket_id, exc)  # fmt: skip
-            call.pop("ticket_id")
-            created = await self._zendesk.create_call(call, None)
-            return Done({"call_id": int(created["id"])})
-        result: dict[str, Any] = {"call_id": int(created["id"])}
-        if created.get("ticket_id") is not None:
-            result["ticket_id"] = int(created["ticket_id"])
-        return Done(result)
+            # An agent merged, closed or deleted the ticket meanwhile: the record goes where the conversation
+            # lives (the merge target, or a follow-up ticket), so it shows, and a retry finds it there.
+            home = await self._new_home(row, deps, home, exc)
+            created = await self._zendesk.create_call({**call, "ticket_id": home}, comment)
+        return Done({"call_id": int(created["id"]), "ticket_id": home})
+
+    async def _create_lone_record(self, call_sid: str, call: dict[str, Any], attempts: int) -> Outcome:
+        """Create a record that has no ticket: nothing can find it again, so a lost answer may mean a copy."""
+        if attempts > 0:
+            log.warning("call %s: an earlier create of its call record (no ticket) may have landed unseen; Zendesk "
+                        "may hold it twice", call_sid)  # fmt: skip
+        call = await self._record_recording(call_sid, call, None)
+        created = await self._zendesk.create_call(call, None)
+        return Done({"call_id": int(created["id"])})
+
+    async def _find_record(self, call_sid: str, ticket_id: int) -> dict[str, Any] | None:
+        """Return the result of an earlier attempt's record: the call's ticket, its merge target, or a follow-up."""
+
+        def ours(comment: dict[str, Any], own_ticket: bool) -> bool:
+            data = comment.get("data")
+            return (
+                comment.get("type") == TPE_VOICE_COMMENT
+                and isinstance(data, dict)
+                and data.get("external_id") == call_sid
+            )
+
+        home = await self._landed(call_sid, ticket_id, ours)
+        call_id = await self._record_on(home, call_sid) if home is not None else None
+        return {"call_id": call_id, "ticket_id": home, "found": True} if call_id is not None else None
+
+    async def _new_home(self, row: ActionRow, deps: dict[str, ActionRow], ticket_id: int, exc: ZendeskError) -> int:
+        """Return the ticket where a closed or deleted ticket's conversation continues, making a follow-up once."""
+        closed = None if isinstance(exc, NotFound) else await self._zendesk.ticket(ticket_id)
+        owners = [closed.get("requester_id")] if closed is not None else []
+        for ticket in await self._tickets_of(row.call_sid, owners):
+            if int(ticket["id"]) != ticket_id and ticket.get("status") != "closed":
+                return int(ticket["id"])  # an earlier attempt made the follow-up
+        note = {"comment": {"body": MOVED_RECORD, "public": False}}
+        return await self._move(row, deps, ticket_id, closed, note)
 
     async def _update_call_record(self, call_sid: str, fields: dict[str, Any], deps: dict[str, ActionRow]) -> Outcome:
         """Change the call's record; a PATCH sets the same values however often it is sent."""
@@ -376,7 +413,15 @@ class Deliverer:
         channels = MONO if call.get("voicemail") else DUAL
         if self._recordings.media is None or ticket_id is None:
             return await self._recordings.filer.proxied(call_sid, call, channels)
-        return await self._comment_recording(call_sid, call, ticket_id, channels)
+        try:
+            return await self._comment_recording(call_sid, call, ticket_id, channels)
+        except (NotFound, Invalid) as exc:
+            if not _ticket_gone(exc):
+                raise
+            # The ticket took no attachment (closed or deleted meanwhile): the record links the bridge's copy.
+            log.warning("call %s: ticket %s took no attachment (%s); the call record links the recording through "
+                        "the bridge", call_sid, ticket_id, exc)  # fmt: skip
+            return await self._recordings.filer.proxied(call_sid, call, channels)
 
     async def _comment(
         self,
