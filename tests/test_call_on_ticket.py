@@ -15,7 +15,7 @@ from bridge.core.events import CallEvent, Direction, EventKind
 from bridge.devtools.demo import LocalBridge
 from bridge.devtools.sandbox import FaultRule
 from schemas.zendesk import Comment, VoiceTicket
-from tests.conftest import BridgeFactory, recording, voice_comments
+from tests.conftest import BridgeFactory, calls_mode, recording, tpe_comments, voice_comments
 from webhooks.translate import ticket_id
 
 T0 = datetime(2026, 9, 15, 16, 30, tzinfo=UTC)
@@ -150,3 +150,24 @@ async def test_a_lost_answer_never_doubles_a_comment_on_the_existing_ticket(
         assert len(bodies) == len(set(bodies))
         assert len(voice_comments(bridge.sandbox.get_ticket(ticket))) == 1
         assert [t["id"] for t in bridge.sandbox.list_tickets()] == [ticket]
+
+
+@pytest.mark.parametrize("name", ["outbound_answered", "outbound_unanswered"])
+async def test_calls_mode_shows_a_call_out_on_the_ticket_it_was_placed_from(
+    make_bridge: BridgeFactory, tmp_path: Path, name: str
+) -> None:
+    """ZENDESK_API=calls: answered or not, the call out's record shows on the agent's ticket, once, even after a
+    lost answer; nothing else is created."""
+    async with make_bridge(recording_wait_seconds=0.2, **calls_mode()) as bridge:
+        ticket = open_ticket(bridge)
+        bridge.sandbox.add_faults([FaultRule("POST", "/api/v2/calls", "drop_after")])
+        await bridge.replay([from_ticket(tmp_path, ticket, name)])
+        await bridge.settle_calls()
+        await bridge.settle()
+        snapshot = bridge.sandbox.snapshot()
+        assert [t["id"] for t in snapshot["tickets"]] == [ticket]
+        (record,) = snapshot["calls"].values()
+        assert record["ticket_id"] == ticket
+        assert [c["call_id"] for c in tpe_comments(bridge.sandbox.get_ticket(ticket))] == [record["id"]]
+        assert record["direction"] == "outbound"
+        assert record["completion_status"] == ("completed" if name == "outbound_answered" else "abandoned_in_queue")

@@ -208,6 +208,8 @@ class CreateCallRecord:
     record: CallRecord
     comment: CallComment | None = None  # None: a record without a ticket (an abandoned call)
     customer_phone: str | None = None  # the end-user, found by FindCaller
+    # With a comment: show it on this existing ticket (a call out placed from it) instead of the call's own.
+    existing_ticket_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -217,7 +219,8 @@ class CreateCallRecord:
     @property
     def needs(self) -> tuple[str, ...]:
         """Need the ticket it goes on, and the caller's user when the customer has a number."""
-        ticket = (ticket_key(self.call_sid),) if self.comment is not None else ()
+        own = self.comment is not None and self.existing_ticket_id is None
+        ticket = (ticket_key(self.call_sid),) if own else ()
         return ticket + ((caller_key(self.customer_phone),) if self.customer_phone else ())
 
 
@@ -287,12 +290,14 @@ def encode(action: Action) -> dict[str, Any]:
             return {"name": name, "body": body}
         case Timer(name=name):
             return {"timer": name}
-        case CreateCallRecord(record=record, comment=comment, customer_phone=phone):
+        case CreateCallRecord(record=record, comment=comment, customer_phone=phone, existing_ticket_id=existing):
             stored: dict[str, Any] = {"record": record.wire()}
             if comment is not None:
                 stored["comment"] = comment.wire()
             if phone is not None:
                 stored["customer_phone"] = phone
+            if existing is not None:
+                stored["existing_ticket_id"] = existing
             return stored
         case UpdateCallRecord(name=name, fields=fields, cleared=cleared):
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
@@ -344,6 +349,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 CallRecord.model_validate(payload["record"]),
                 CallComment.model_validate(comment) if comment is not None else None,
                 payload.get("customer_phone"),
+                payload.get("existing_ticket_id"),
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])

@@ -490,7 +490,10 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             notice("notice:no_ticket", f"outbound call to {mask(customer_raw)} was not answered: no ticket")
             if policy.api == "calls":
                 record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, NOT_ANSWERED))
-                emit(CreateCallRecord(call.sid, record, None, customer))
+                # Placed from a ticket: the attempt shows there (and can be found there again); else it stands alone.
+                comment = _comment(f"Call to {_show(customer_raw)}", calling_agent, DETAIL_FIELDS)
+                shown = comment if call.ticket_id is not None else None
+                emit(CreateCallRecord(call.sid, record, shown, customer, existing_ticket_id=call.ticket_id))
             call.finished = True
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)

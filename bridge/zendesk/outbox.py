@@ -310,6 +310,8 @@ class Deliverer:
         if self._defaults.brand_id is not None:
             call["brand_id"] = self._defaults.brand_id
         comment = create.comment.wire() if create.comment is not None else None
+        if comment is not None and create.existing_ticket_id is not None:
+            return await self._create_record_on(row, create.existing_ticket_id, call, comment)
         ticket_id = _dependency(deps, ticket_key(call_sid), "ticket_id") if comment is not None else None
         if comment is not None and ticket_id is None:
             ticket = deps.get(ticket_key(call_sid))
@@ -341,6 +343,23 @@ class Deliverer:
             home = await self._new_home(row, deps, home, exc)
             created = await self._zendesk.create_call({**call, "ticket_id": home}, comment)
         return Done({"call_id": int(created["id"]), "ticket_id": home})
+
+    async def _create_record_on(
+        self, row: ActionRow, ticket_id: int, call: dict[str, Any], comment: dict[str, Any]
+    ) -> Outcome:
+        """Show a call out nobody answered on the ticket it was placed from; alone if that ticket closed or went."""
+        if row.attempts > 0:
+            found = await self._record_on(ticket_id, row.call_sid)
+            if found is not None:
+                return Done({"call_id": found, "ticket_id": ticket_id, "found": True})
+        try:
+            created = await self._zendesk.create_call({**call, "ticket_id": ticket_id}, comment)
+        except (NotFound, Invalid) as exc:
+            if not _ticket_gone(exc):
+                raise
+            # No follow-up ticket for an attempt that reached nobody: tickets mode makes no ticket of it either.
+            return await self._create_lone_record(row.call_sid, call, row.attempts)
+        return Done({"call_id": int(created["id"]), "ticket_id": ticket_id})
 
     async def _create_lone_record(self, call_sid: str, call: dict[str, Any], attempts: int) -> Outcome:
         """Create a record that has no ticket: nothing can find it again, so a lost answer may mean a copy."""
