@@ -15,9 +15,14 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 Monotonic = Callable[[], float]  # the limiter counts seconds; it needs a steady count, not the date
+
+# Whether the delivery running in this task is urgent (a pop or what it needs). The worker sets it per
+# delivery task; the client's hook reads it, so each request is counted with its action's priority.
+URGENT: ContextVar[bool] = ContextVar("zendesk_urgent", default=False)
 
 WINDOW = 60.0
 
@@ -56,32 +61,54 @@ def rate_info(headers: Mapping[str, str]) -> RateInfo:
 class Limiter:
     """Never more than `per_minute` requests in any 60 s; a burst goes at once while budget remains.
 
-    Background work may spend only `per_minute - reserve`, so a backlog of voice comments always leaves
-    room for the pops of calls ringing now.
+    Every HTTP request takes one token as it goes out (the client's `before_send`), so the count is what
+    Zendesk sees: an action that sends nothing takes none, one that sends three takes three.
+
+    A `reserve` share of the window is kept for urgent requests (pops and what they need) while urgent
+    work could need it: an urgent request is waiting, or one went within the last `quiet` seconds (a call
+    that rang recently rings more legs, and is answered with a popping ticket). Once urgent work has been
+    quiet that long, background work may borrow the reserve, all but `floor` requests: enough for the pops
+    of one call arriving later, which then go at once while the window slides for the rest.
     """
 
     def __init__(
-        self, per_minute: int, *, reserve: float = 0.25, clock: Monotonic = time.monotonic, tick: float = 1.0
+        self,
+        per_minute: int,
+        *,
+        reserve: float = 0.25,
+        floor: int = 0,
+        quiet: float = 30.0,
+        clock: Monotonic = time.monotonic,
+        tick: float = 1.0,
     ) -> None:
-        """Allow `per_minute` requests a minute, keeping a `reserve` share of them for urgent requests."""
+        """Allow `per_minute` requests a minute, keeping a `reserve` share (at least `floor`) for urgent ones."""
         self._limit = per_minute
         self._share = reserve
         self._reserve = min(max(0, per_minute - 1), math.ceil(per_minute * reserve))
+        self._floor = min(self._reserve, max(0, floor))
+        self._quiet = quiet
         self._clock = clock
         self._tick = tick  # the longest a waiter sleeps before looking again (a 429 may arrive meanwhile)
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._remote: tuple[int, float, float] | None = None  # (remaining, observed at, resets at)
-        self._since_remote = 0
+        self._since_remote = 0  # requests Zendesk's last remaining count may not include yet
         self._account_limit: int | None = None
-        self._acquired = 0  # tokens handed out (one per action's first request)
-        self._answered = 0  # requests that ended, answered or not (the client reports each)
+        self._urgent_at = -math.inf  # when urgent work last asked for a request
+        self._urgent_waiting = 0
+        self.in_flight = 0  # requests sent and not yet ended
+        self.requests = 0  # every request counted since start (what Zendesk saw from us)
         self._changed = asyncio.Event()
 
     @property
     def reserve(self) -> int:
-        """Return how many requests a window keeps for urgent work."""
+        """Return how many requests a window keeps for urgent work while urgent work is about."""
         return self._reserve
+
+    @property
+    def floor(self) -> int:
+        """Return how many requests a window keeps for urgent work even when background borrows the reserve."""
+        return self._floor
 
     def paused_for(self) -> float:
         """Return how many seconds remain of a 429's Retry-After (0: not paused)."""
@@ -100,20 +127,22 @@ class Limiter:
         if info.remaining is not None:
             reset = info.reset if info.reset is not None else WINDOW
             self._remote = (info.remaining, now, now + max(0.0, reset))
-            self._since_remote = 0
+            # The other requests in flight may have reached Zendesk after this one was counted: assume so.
+            self._since_remote = max(0, self.in_flight - 1)
         self._wake()
 
     def answered(self) -> None:
-        """Count one request that ended; one beyond the tokens handed out is charged to the window now.
+        """Note that one request ended, answered or not (the client reports each)."""
+        self.in_flight = max(0, self.in_flight - 1)
 
-        An action may need several requests (a look-up before a write, a search then a create) on one
-        token; charging the extra ones as they end keeps every request Zendesk saw in the count.
-        """
-        self._answered += 1
-        if self._answered > self._acquired:
-            self._acquired += 1
-            self._sent.append(self._clock())
-            self._since_remote += 1
+    def urgent_seen(self) -> None:
+        """Hold the reserve back from now for `quiet` seconds (urgent work was claimed: a call rings)."""
+        self._urgent_at = max(self._urgent_at, self._clock())
+        self._wake()
+
+    def borrowing(self) -> bool:
+        """Tell whether background work may borrow the reserve now (no urgent work for `quiet` seconds)."""
+        return not self._urgent_waiting and self._clock() - self._urgent_at >= self._quiet
 
     def delay(self, urgent: bool) -> float:
         """Return how long a request must wait for budget (0: it may go now)."""
@@ -122,28 +151,42 @@ class Limiter:
             return self._paused_until - now
         while self._sent and self._sent[0] <= now - WINDOW:
             self._sent.popleft()
-        allowed = self._limit - (0 if urgent else self._reserve)
+        borrowing = not urgent and self.borrowing()
+        keep = 0 if urgent else self._floor if borrowing else self._reserve
+        allowed = self._limit - keep
         if len(self._sent) >= allowed:
             return self._sent[len(self._sent) - allowed] + WINDOW - now
         if self._remote is not None:
             remaining, _, resets_at = self._remote
             # The account's own reserve: the same share of what Zendesk allows the whole account.
-            keep = 0 if urgent else math.ceil(self._share * (self._account_limit or self._limit))
+            account = self._account_limit or self._limit
+            keep = 0 if urgent else min(self._floor, account) if borrowing else math.ceil(self._share * account)
             if now >= resets_at:
                 self._remote = None
             elif remaining - self._since_remote <= keep:
                 return resets_at - now
         return 0.0
 
-    async def acquire(self, urgent: bool = False) -> None:
-        """Wait until a request may go, and count it."""
-        while (wait := self.delay(urgent)) > 0:
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(wait, self._tick))
+    async def acquire(self, urgent: bool | None = None) -> None:
+        """Wait until a request may go, and count it (`urgent` None: as the running delivery says)."""
+        if urgent is None:
+            urgent = URGENT.get()
+        if urgent:
+            self._urgent_waiting += 1
+            self.urgent_seen()  # background waiters must stop borrowing the reserve now
+        try:
+            while (wait := self.delay(urgent)) > 0:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), min(wait, self._tick))
+        finally:
+            if urgent:
+                self._urgent_waiting -= 1
+                self._urgent_at = max(self._urgent_at, self._clock())
         self._sent.append(self._clock())
         self._since_remote += 1
-        self._acquired += 1
+        self.in_flight += 1
+        self.requests += 1
 
     def _wake(self) -> None:
         """Let waiters look again (a pause or new headers changed the answer)."""

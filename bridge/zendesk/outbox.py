@@ -48,7 +48,7 @@ from bridge.zendesk.client import (
     ZendeskClient,
     ZendeskError,
 )
-from bridge.zendesk.limiter import Limiter
+from bridge.zendesk.limiter import URGENT, Limiter
 
 log = logging.getLogger("bridge.outbox")
 
@@ -797,6 +797,7 @@ class Worker:
     async def _probing(self, *, first_wait: bool) -> None:
         """Send the probe now and then while Zendesk fails; its answer (via `answered`) ends the outage."""
         wait = first_wait
+        URGENT.set(False)  # a probe is background work, whichever delivery's answer started the loop
         while self._failing and not self._stopping and self._probe is not None:
             if wait:
                 # Jittered, so several instances do not probe in step.
@@ -804,8 +805,6 @@ class Worker:
                 if not self._failing:
                     return
             wait = True
-            if self._limiter is not None:
-                await self._limiter.acquire(urgent=False)
             try:
                 with contextlib.suppress(ZendeskError):  # a failure's status already reached `answered`
                     await self._probe()
@@ -893,6 +892,7 @@ class Worker:
 
     async def _process(self, row: ActionRow) -> None:
         """Deliver one action and record the outcome; never let an exception escape."""
+        URGENT.set(row.urgent)  # this task's own context: its requests take tokens with the action's priority
         try:
             await self._attempt(row)
         except asyncio.CancelledError:
@@ -929,8 +929,6 @@ class Worker:
             return
         try:
             deps = await self._store.results(row.needs)
-            if self._limiter is not None and not isinstance(row.action, Timer):
-                await self._limiter.acquire(row.urgent)
             outcome = await self._deliverer.deliver(row, deps)
         except RateLimited as exc:
             if self._limiter is not None:
