@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextvars
 import random
 
 from multidict import CIMultiDict
@@ -169,12 +170,35 @@ async def test_no_60_s_window_ever_holds_more_than_the_limit() -> None:
         assert max(bisect.bisect_right(sent, at + 60 - 1e-9) - i for i, at in enumerate(sent)) <= limit
 
 
-async def test_headers_count_requests_still_in_flight() -> None:
-    """An answer's remaining count may not include the other requests in flight: they are charged against it."""
+async def test_headers_count_the_requests_sent_after_the_answered_one() -> None:
+    """An answer's remaining count may miss the requests sent after it: they are charged against it."""
     clock = Steady()
     limiter = Limiter(400, reserve=0.0, clock=clock)
-    for _ in range(5):
-        await limiter.acquire(urgent=True)
-    limiter.observe(RateInfo(limit=700, remaining=4, reset=10.0))  # the first one's answer
-    limiter.answered()
-    assert limiter.delay(urgent=True) == 10.0  # the 4 still in flight may take the 4 left
+    requests = [contextvars.copy_context() for _ in range(5)]  # each request runs in its delivery's task
+    for context in requests:
+        await asyncio.create_task(limiter.acquire(urgent=True), context=context)
+    requests[0].run(limiter.observe, RateInfo(limit=700, remaining=4, reset=10.0))
+    requests[0].run(limiter.answered)
+    assert limiter.delay(urgent=True) == 10.0  # the 4 sent after the first may take the 4 left
+    requests[4].run(limiter.observe, RateInfo(limit=700, remaining=3, reset=10.0))  # the last one's answer
+    assert limiter.delay(urgent=True) == 0
+    requests[1].run(limiter.observe, RateInfo(limit=700, remaining=0, reset=10.0))  # older: already counted
+    assert limiter.delay(urgent=True) == 0
+
+
+async def test_once_a_low_count_resets_one_request_finds_out_what_is_left() -> None:
+    """Past the reset, with the last count low, requests go one at a time until an answer gives the new count."""
+    clock = Steady()
+    limiter = Limiter(400, reserve=0.0, clock=clock, tick=0.01)
+    first = contextvars.copy_context()
+    await asyncio.create_task(limiter.acquire(urgent=True), context=first)
+    first.run(limiter.observe, RateInfo(limit=700, remaining=0, reset=2.0))
+    first.run(limiter.answered)
+    assert limiter.delay(urgent=True) == 2.0
+    clock.now = 2.0
+    probe = contextvars.copy_context()
+    await asyncio.create_task(limiter.acquire(urgent=True), context=probe)
+    assert limiter.delay(urgent=True) > 0  # a rolling window may have freed only one: wait for the answer
+    probe.run(limiter.observe, RateInfo(limit=700, remaining=40, reset=1.0))
+    probe.run(limiter.answered)
+    assert limiter.delay(urgent=True) == 0

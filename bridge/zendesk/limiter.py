@@ -23,6 +23,8 @@ Monotonic = Callable[[], float]  # the limiter counts seconds; it needs a steady
 # Whether the delivery running in this task is urgent (a pop or what it needs). The worker sets it per
 # delivery task; the client's hook reads it, so each request is counted with its action's priority.
 URGENT: ContextVar[bool] = ContextVar("zendesk_urgent", default=False)
+# The number of the request this task sent last (1, 2, …): its answer's headers and its end are matched to it.
+_REQUEST: ContextVar[int] = ContextVar("zendesk_request", default=0)
 
 WINDOW = 60.0
 
@@ -92,7 +94,8 @@ class Limiter:
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._remote: tuple[int, float, float] | None = None  # (remaining, observed at, resets at)
-        self._since_remote = 0  # requests Zendesk's last remaining count may not include yet
+        self._remote_seq = 0  # the request whose answer gave that count: later ones may not be in it
+        self._probe = 0  # a request sent once that count had reset, to learn the new one; 0: none out
         self._account_limit: int | None = None
         self._urgent_at = -math.inf  # when urgent work last asked for a request
         self._urgent_waiting = 0
@@ -124,16 +127,19 @@ class Limiter:
         now = self._clock()
         if info.limit is not None and info.limit > 0:
             self._account_limit = info.limit
-        if info.remaining is not None:
+        seq = _REQUEST.get()
+        if info.remaining is not None and seq >= self._remote_seq:  # an older request's answer is stale
             reset = info.reset if info.reset is not None else WINDOW
             self._remote = (info.remaining, now, now + max(0.0, reset))
-            # The other requests in flight may have reached Zendesk after this one was counted: assume so.
-            self._since_remote = max(0, self.in_flight - 1)
+            self._remote_seq = seq
         self._wake()
 
     def answered(self) -> None:
-        """Note that one request ended, answered or not (the client reports each)."""
+        """Note that this task's request ended, answered or not (the client reports each)."""
         self.in_flight = max(0, self.in_flight - 1)
+        if self._probe and _REQUEST.get() == self._probe:
+            self._probe = 0
+            self._wake()
 
     def urgent_seen(self) -> None:
         """Hold the reserve back from now for `quiet` seconds (urgent work was claimed: a call rings)."""
@@ -161,11 +167,22 @@ class Limiter:
             # The account's own reserve: the same share of what Zendesk allows the whole account.
             account = self._account_limit or self._limit
             keep = 0 if urgent else min(self._floor, account) if borrowing else math.ceil(self._share * account)
-            if now >= resets_at:
-                self._remote = None
-            elif remaining - self._since_remote <= keep:
-                return resets_at - now
+            # Every request sent after the one whose answer gave the count may be missing from it.
+            if remaining - (self.requests - self._remote_seq) <= keep:
+                if now < resets_at:
+                    return resets_at - now
+                # The count has reset, by how much the headers do not say (a fixed minute frees all of it, a
+                # rolling window only its oldest requests): one request at a time until an answer tells.
+                if self._probe:
+                    return self._tick
         return 0.0
+
+    def _stale(self, now: float) -> bool:
+        """Tell whether Zendesk's last count was low and has reset since (the next request is a probe)."""
+        if self._remote is None:
+            return False
+        remaining, _, resets_at = self._remote
+        return now >= resets_at and remaining - (self.requests - self._remote_seq) <= self._reserve
 
     async def acquire(self, urgent: bool | None = None) -> None:
         """Wait until a request may go, and count it (`urgent` None: as the running delivery says)."""
@@ -183,10 +200,14 @@ class Limiter:
             if urgent:
                 self._urgent_waiting -= 1
                 self._urgent_at = max(self._urgent_at, self._clock())
-        self._sent.append(self._clock())
-        self._since_remote += 1
+        now = self._clock()
+        probe = self._stale(now)
+        self._sent.append(now)
         self.in_flight += 1
         self.requests += 1
+        _REQUEST.set(self.requests)
+        if probe:
+            self._probe = self.requests
 
     def _wake(self) -> None:
         """Let waiters look again (a pause or new headers changed the answer)."""
