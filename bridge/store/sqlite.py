@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -160,7 +161,40 @@ class _Pending:
     future: asyncio.Future[Ingested]
 
 
-def _ingest_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pending]) -> list[Ingested | Exception]:
+class _States:
+    """The call states this store last wrote, parsed, so the next event of a call skips the JSON parse.
+
+    The stored text stays the truth: a state is reused only when the row holds exactly the text it was
+    written as, so a write rolled back (the row kept its older text) is never mistaken for the state. A
+    state handed to the state machine is changed in place, so it leaves the cache when loaded and comes
+    back when written.
+    """
+
+    SIZE = 1024  # calls ringing or talking at once, far beyond; bounded so memory stays flat
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._known: OrderedDict[str, tuple[str, Call]] = OrderedDict()
+
+    def load(self, call_sid: str, text: str) -> Call:
+        """Return the state stored as `text`: the parsed one when it is that text, else freshly parsed."""
+        known = self._known.pop(call_sid, None)
+        if known is not None and known[0] == text:
+            return known[1]
+        return Call.model_validate_json(text)
+
+    def save(self, call: Call, text: str) -> None:
+        """Remember the state written as `text` (a finished call is not asked for again)."""
+        if call.finished:
+            return
+        self._known[call.sid] = (text, call)
+        if len(self._known) > self.SIZE:
+            self._known.popitem(last=False)
+
+
+def _ingest_batch(
+    connection: Callable[[], sqlite3.Connection], states: _States, batch: list[_Pending]
+) -> list[Ingested | Exception]:
     """Run a batch of ingests in one transaction, each in its own savepoint; return each one's result."""
     conn = connection()
     results: list[Ingested | Exception] = []
@@ -169,7 +203,7 @@ def _ingest_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pen
         for item in batch:
             conn.execute("SAVEPOINT webhook")
             try:
-                results.append(_run_plan(conn, item.plan, item.now))
+                results.append(_run_plan(conn, states, item.plan, item.now))
             except Exception as exc:  # this webhook fails alone; the batch goes on
                 conn.execute("ROLLBACK TO webhook")
                 results.append(exc)
@@ -181,17 +215,17 @@ def _ingest_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pen
     return results
 
 
-def _run_plan(conn: sqlite3.Connection, plan: Plan, now: datetime) -> Ingested:
+def _run_plan(conn: sqlite3.Connection, states: _States, plan: Plan, now: datetime) -> Ingested:
     """Carry out the ingest plan's steps with this store's statements (inside the batch)."""
     result: object = None
     try:
         while True:
-            result = _execute(conn, plan.send(result), now)
+            result = _execute(conn, states, plan.send(result), now)
     except StopIteration as stop:
         return cast(Ingested, stop.value)
 
 
-def _execute(conn: sqlite3.Connection, step: Step, moment: datetime) -> object:
+def _execute(conn: sqlite3.Connection, states: _States, step: Step, moment: datetime) -> object:
     """Run one step of the ingest plan; return what the plan asked for."""
     now = to_epoch(moment)
     match step:
@@ -205,9 +239,11 @@ def _execute(conn: sqlite3.Connection, step: Step, moment: datetime) -> object:
             )
         case LoadCall(call_sid=call_sid):
             row = conn.execute("SELECT state FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
-            return Call.model_validate_json(row[0]) if row else None
+            return states.load(call_sid, row[0]) if row else None
         case SaveCall(call=call):
-            conn.execute(_SAVE_CALL, (call.sid, call.model_dump_json(), int(call.finished), now, now))
+            text = call.model_dump_json()
+            conn.execute(_SAVE_CALL, (call.sid, text, int(call.finished), now, now))
+            states.save(call, text)
         case QueueActions(actions=actions):
             conn.executemany(_INSERT_ACTION, [_action_params(a, moment) for a in actions])
         case Revive(keys=keys):
@@ -227,6 +263,7 @@ class SqliteStore:
         self._db = db
         self._lock = asyncio.Lock()
         self._queue: list[_Pending] = []
+        self._states = _States()  # only the batch writer touches it, one batch at a time
         self._writer: asyncio.Task[None] | None = None
 
     @classmethod
@@ -307,7 +344,7 @@ class SqliteStore:
             try:
                 async with self._lock:
                     # One hop into the connection's thread for the whole batch (aiosqlite's own executor).
-                    results = await cast(Any, self._db)._execute(_ingest_batch, self._raw, batch)
+                    results = await cast(Any, self._db)._execute(_ingest_batch, self._raw, self._states, batch)
             except BaseException as exc:
                 for item in batch:
                     if not item.future.done():
