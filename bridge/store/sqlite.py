@@ -154,11 +154,10 @@ def _action_params(action: Action, now: datetime) -> tuple[Any, ...]:
 
 @dataclass
 class _Pending:
-    """A webhook waiting for its batch's commit."""
+    """Write work (a webhook's ingest, a claim, a settle) waiting for its batch's commit."""
 
-    plan: Plan
-    now: datetime
-    future: asyncio.Future[Ingested]
+    work: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
 
 
 class _States:
@@ -192,22 +191,20 @@ class _States:
             self._known.popitem(last=False)
 
 
-def _ingest_batch(
-    connection: Callable[[], sqlite3.Connection], states: _States, batch: list[_Pending]
-) -> list[Ingested | Exception]:
-    """Run a batch of ingests in one transaction, each in its own savepoint; return each one's result."""
+def _write_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pending]) -> list[Any]:
+    """Run a batch of writes in one transaction, each in its own savepoint; return each one's result or error."""
     conn = connection()
-    results: list[Ingested | Exception] = []
+    results: list[Any] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         for item in batch:
-            conn.execute("SAVEPOINT webhook")
+            conn.execute("SAVEPOINT work")
             try:
-                results.append(_run_plan(conn, states, item.plan, item.now))
-            except Exception as exc:  # this webhook fails alone; the batch goes on
-                conn.execute("ROLLBACK TO webhook")
+                results.append(item.work(conn))
+            except Exception as exc:  # this write fails alone; the batch goes on
+                conn.execute("ROLLBACK TO work")
                 results.append(exc)
-            conn.execute("RELEASE webhook")
+            conn.execute("RELEASE work")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -331,20 +328,33 @@ class SqliteStore:
         commit of its batch, so an fsync is shared instead of paid per webhook. Each webhook keeps its
         own savepoint, so one that fails rolls back alone.
         """
-        future: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(ingest_plan(keys, event, reduce, finish_action), now, future))
+        plan = ingest_plan(keys, event, reduce, finish_action)
+        return cast(Ingested, await self._write(lambda conn: _run_plan(conn, self._states, plan, now)))
+
+    async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run `work` in the next batch's transaction (group commit) and return its result once committed.
+
+        The outbox's claims and settles go this way too: each was its own transaction, a durable commit
+        and four or five hops into the connection's thread, and every webhook's batch queued behind them.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(work, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         return await future
 
+    async def _read(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run a read in the connection's thread in one hop (statement and fetch together)."""
+        return await cast(Any, self._db)._execute(work, self._raw())
+
     async def _write_batches(self) -> None:
-        """Commit queued webhooks batch by batch until none are left."""
+        """Commit queued writes batch by batch until none are left."""
         while self._queue:
             batch, self._queue = self._queue, []
             try:
                 async with self._lock:
                     # One hop into the connection's thread for the whole batch (aiosqlite's own executor).
-                    results = await cast(Any, self._db)._execute(_ingest_batch, self._raw, self._states, batch)
+                    results = await cast(Any, self._db)._execute(_write_batch, self._raw, batch)
             except BaseException as exc:
                 for item in batch:
                     if not item.future.done():
@@ -353,7 +363,7 @@ class SqliteStore:
                     raise
                 continue
             for item, result in zip(batch, results, strict=True):
-                if item.future.done():  # its webhook handler was cancelled (shutdown); the commit stands
+                if item.future.done():  # its caller was cancelled (shutdown); the commit stands
                     continue
                 if isinstance(result, BaseException):
                     item.future.set_exception(result)
@@ -367,18 +377,20 @@ class SqliteStore:
     async def claim(self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False) -> list[ActionRow]:
         """Lease due actions whose dependencies are settled, urgent ones first, then oldest first."""
         stamp = to_epoch(now)
-        async with self._transaction() as db:
-            params = {"now": stamp, "limit": limit, "urgent_only": int(urgent_only)}
-            async with db.execute(_CLAIMABLE, params) as cursor:
-                rows = [action_row(row) for row in await cursor.fetchall()]
+        params = {"now": stamp, "limit": limit, "urgent_only": int(urgent_only)}
+
+        def work(conn: sqlite3.Connection) -> list[ActionRow]:
+            rows = [action_row(row) for row in conn.execute(_CLAIMABLE, params).fetchall()]
             if rows:
                 # Counting the attempt when it starts, not when it fails, is what lets a delivery after a
                 # crash mid-request know that the request may already have reached Zendesk.
-                await db.executemany(
+                conn.executemany(
                     "UPDATE actions SET lease_until = ?, attempts = attempts + 1 WHERE id = ?",
                     [(stamp + lease, row.id) for row in rows],
                 )
-        return rows
+            return rows
+
+        return cast(list[ActionRow], await self._write(work))
 
     async def bring_forward(self, now: datetime) -> int:
         """Make every action waiting out a failure's backoff due now; return how many."""
@@ -388,49 +400,34 @@ class SqliteStore:
 
     async def next_due(self) -> datetime | None:
         """Return when the earliest pending action with settled dependencies becomes due (or its lease ends)."""
-        async with self._db.execute(
-            f"""SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
+        query = f"""SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
                AND NOT EXISTS ({_WAITING_ON})"""
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._read(lambda conn: conn.execute(query).fetchone())
         return from_epoch(row[0]) if row and row[0] is not None else None
 
     async def results(self, keys: Sequence[str]) -> dict[str, ActionRow]:
         """Return the named actions."""
         if not keys:
             return {}
-        marks = ",".join("?" for _ in keys)
-        async with self._db.execute(f"SELECT * FROM actions WHERE key IN ({marks})", tuple(keys)) as cursor:
-            return {row["key"]: action_row(row) for row in await cursor.fetchall()}
-
-    @staticmethod
-    async def _settle(
-        db: aiosqlite.Connection,
-        action_id: int,
-        status: str,
-        result: dict[str, Any] | None,
-        error: str | None,
-        now: datetime,
-    ) -> None:
-        """Write an action's final status."""
-        encoded = json.dumps(result) if result is not None else None
-        await db.execute(_SETTLE, (status, encoded, error, to_epoch(now), action_id))
+        query = f"SELECT * FROM actions WHERE key IN ({','.join('?' for _ in keys)})"
+        rows = await self._read(lambda conn: conn.execute(query, tuple(keys)).fetchall())
+        return {row["key"]: action_row(row) for row in rows}
 
     async def finish(
         self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: datetime
     ) -> None:
         """Settle an action as done, dead or dropped."""
-        async with self._transaction() as db:
-            await self._settle(db, action_id, status, result, error, now)
+        params = (status, json.dumps(result) if result is not None else None, error, to_epoch(now), action_id)
+        await self._write(lambda conn: conn.execute(_SETTLE, params))
 
     async def retry_later(self, action_id: int, *, next_at: datetime, error: str, now: datetime) -> None:
         """Count a failed attempt and schedule the next."""
-        async with self._transaction() as db:
-            await db.execute(
-                """UPDATE actions SET next_at = ?, last_error = ?, lease_until = 0,
-                   updated_at = ? WHERE id = ?""",
-                (to_epoch(next_at), error, to_epoch(now), action_id),
+        params = (to_epoch(next_at), error, to_epoch(now), action_id)
+        await self._write(
+            lambda conn: conn.execute(
+                "UPDATE actions SET next_at = ?, last_error = ?, lease_until = 0, updated_at = ? WHERE id = ?", params
             )
+        )
 
     async def update_result(self, key: str, result: dict[str, Any], *, now: datetime) -> None:
         """Replace a done action's result (a cached caller that Zendesk merged away)."""
@@ -446,13 +443,12 @@ class SqliteStore:
 
     async def add_actions(self, actions: Sequence[Action], *, now: datetime) -> None:
         """Queue further actions."""
-        async with self._transaction() as db:
-            await db.executemany(_INSERT_ACTION, [_action_params(a, now) for a in actions])
+        params = [_action_params(a, now) for a in actions]
+        await self._write(lambda conn: conn.executemany(_INSERT_ACTION, params))
 
     async def release(self, action_id: int) -> None:
         """Give a leased action back untouched."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE actions SET lease_until = 0 WHERE id = ?", (action_id,))
+        await self._write(lambda conn: conn.execute("UPDATE actions SET lease_until = 0 WHERE id = ?", (action_id,)))
 
     async def stats(self, now: datetime) -> OutboxStats:
         """Count pending and dead actions."""
