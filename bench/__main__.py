@@ -275,7 +275,7 @@ def backlog_ticket(zport: int) -> int:
 def burst(work: Path, calls: int, agents: int, backlog: int) -> dict[str, Any]:
     """Ring-all burst against a Zendesk with real latency and its per-minute limit: ring to display-user landing."""
     zport, bport = free_port(), free_port()
-    database = work / f"burst{backlog}.db"
+    database = work / f"burst{backlog}-{zport}.db"
     with sandbox(zport, "--latency", str(LATENCY), "--rate-limit", "700"):
         ids = [1001, 1002, 1003]
         ids += [int(zendesk_api(zport, "POST", "/api/v2/users.json",

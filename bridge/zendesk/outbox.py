@@ -673,7 +673,7 @@ class Worker:
         limiter: Limiter | None = None,
         clock: Clock = system_clock,
         rng: random.Random | None = None,
-        concurrency: int = 16,
+        concurrency: int = 32,
         background: int | None = None,
         pop_deadline: float = 30.0,
         probe: Callable[[], Awaitable[object]] | None = None,
@@ -694,7 +694,10 @@ class Worker:
         self._clock = clock
         self._rng = rng or random.Random()
         self._concurrency = concurrency
-        self._background = max(1, min(concurrency - 1, background if background is not None else concurrency // 2))
+        # A quarter for background work: 8 slots carry 40 requests a second at 200 ms, far above any plan's
+        # limit, and leave 24 for pops, so a ring-all burst during a drain (6 to 10 pops per call, calls a few
+        # hundred ms apart) never waits for a slot; with 8 free, two calls ringing together queued a round trip.
+        self._background = max(1, min(concurrency - 1, background if background is not None else concurrency // 4))
         self._pop_deadline = timedelta(seconds=pop_deadline)
         self._probe = probe
         self._probe_every = probe_every
