@@ -9,7 +9,7 @@ import random
 
 from multidict import CIMultiDict
 
-from bridge.zendesk.limiter import Limiter, RateInfo, rate_info
+from bridge.zendesk.limiter import PROBE_PATIENCE, Limiter, RateInfo, rate_info
 from tests.conftest import eventually
 
 
@@ -201,4 +201,19 @@ async def test_once_a_low_count_resets_one_request_finds_out_what_is_left() -> N
     assert limiter.delay(urgent=True) > 0  # a rolling window may have freed only one: wait for the answer
     probe.run(limiter.observe, RateInfo(limit=700, remaining=40, reset=1.0))
     probe.run(limiter.answered)
+    assert limiter.delay(urgent=True) == 0
+
+
+async def test_a_probe_that_never_reports_back_is_given_up_on() -> None:
+    """A probe whose task was cancelled never answers: after PROBE_PATIENCE another request may find out."""
+    clock = Steady()
+    limiter = Limiter(400, reserve=0.0, clock=clock, tick=0.01)
+    first = contextvars.copy_context()
+    await asyncio.create_task(limiter.acquire(urgent=True), context=first)
+    first.run(limiter.observe, RateInfo(limit=700, remaining=0, reset=2.0))
+    first.run(limiter.answered)
+    clock.now = 2.0
+    await asyncio.create_task(limiter.acquire(urgent=True), context=contextvars.copy_context())  # then cancelled
+    assert limiter.delay(urgent=True) > 0
+    clock.now = 2.0 + PROBE_PATIENCE
     assert limiter.delay(urgent=True) == 0

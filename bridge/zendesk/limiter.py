@@ -27,6 +27,7 @@ URGENT: ContextVar[bool] = ContextVar("zendesk_urgent", default=False)
 _REQUEST: ContextVar[int] = ContextVar("zendesk_request", default=0)
 
 WINDOW = 60.0
+PROBE_PATIENCE = 30.0  # a probe cut short (its task cancelled) never reports back; after this, another may go
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Limiter:
         self._remote: tuple[int, float, float] | None = None  # (remaining, observed at, resets at)
         self._remote_seq = 0  # the request whose answer gave that count: later ones may not be in it
         self._probe = 0  # a request sent once that count had reset, to learn the new one; 0: none out
+        self._probe_at = 0.0
         self._account_limit: int | None = None
         self._urgent_at = -math.inf  # when urgent work last asked for a request
         self._urgent_waiting = 0
@@ -132,6 +134,8 @@ class Limiter:
             reset = info.reset if info.reset is not None else WINDOW
             self._remote = (info.remaining, now, now + max(0.0, reset))
             self._remote_seq = seq
+            if seq >= self._probe:
+                self._probe = 0  # a count at least as new as the probe's: it has told what it had to
         self._wake()
 
     def answered(self) -> None:
@@ -173,7 +177,7 @@ class Limiter:
                     return resets_at - now
                 # The count has reset, by how much the headers do not say (a fixed minute frees all of it, a
                 # rolling window only its oldest requests): one request at a time until an answer tells.
-                if self._probe:
+                if self._probe and now - self._probe_at < PROBE_PATIENCE:
                     return self._tick
         return 0.0
 
@@ -207,7 +211,7 @@ class Limiter:
         self.requests += 1
         _REQUEST.set(self.requests)
         if probe:
-            self._probe = self.requests
+            self._probe, self._probe_at = self.requests, now
 
     def _wake(self) -> None:
         """Let waiters look again (a pause or new headers changed the answer)."""
