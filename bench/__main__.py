@@ -437,7 +437,7 @@ def write_results_md(results: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    """Run everything (well under three minutes) and write the results."""
+    """Run everything (about four and a half minutes) and write the results."""
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp:
         work = Path(tmp)
