@@ -146,7 +146,7 @@ class Limiter:
             self._wake()
 
     def urgent_seen(self) -> None:
-        """Hold the reserve back from now for `quiet` seconds (urgent work was claimed: a call rings)."""
+        """Hold the reserve back from now for `quiet` seconds (an urgent request asked for budget: a call rings)."""
         self._urgent_at = max(self._urgent_at, self._clock())
         self._wake()
 
