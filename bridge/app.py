@@ -130,7 +130,10 @@ def create_app(
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         base_url = settings.zendesk_base_url
         assert base_url is not None  # check_serving made sure
-        budget = limiter or Limiter(settings.zendesk_rate_limit)
+        # The reserve's floor, never lent to background work: one call's worth of urgent requests, a pop
+        # per agent it rings (Twilio dials at most 10) and the caller look-up's (external id, search, create).
+        floor = min(len(settings.agents), 10) + 3
+        budget = limiter or Limiter(settings.zendesk_rate_limit, floor=floor, quiet=settings.pop_deadline_seconds)
         health: list[Worker] = []  # the worker follows Zendesk's health from the client's answers
 
         def answered(status: int) -> None:
@@ -146,6 +149,7 @@ def create_app(
             timeout=settings.zendesk_timeout_seconds,
             on_answer=answered,
             on_headers=lambda status, headers: budget.observe(rate_info(headers)),
+            before_send=budget.acquire,  # one token per request, with the running delivery's priority
             clock=clock,
         )
         worker = Worker(

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -21,7 +22,7 @@ from bridge.core.actions import (
     Timer,
     ticket_key,
 )
-from bridge.core.calls import RECORDING_WAIT, Call, Outcome, Policy, step
+from bridge.core.calls import RECORDING_WAIT, Call, Outcome, Policy, advance, step
 from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import Settings
@@ -54,6 +55,38 @@ def reduce(call: Call | None, event: CallEvent) -> Outcome:
 async def open_db(url: str) -> Store:
     """Open the store a DATABASE_URL names."""
     return await open_store(Settings(database_url=url))
+
+
+async def test_a_failed_webhook_leaves_the_call_as_committed(database_url: str) -> None:
+    """A reducer that changed the call in place and then failed does not leak its change to the next event."""
+    store = await open_db(database_url)
+    await store.ingest(["k1"], EVENT, reduce, now=at(1.0))
+
+    def half_done(call: Call | None, event: CallEvent) -> Outcome:
+        assert call is not None
+        call.from_number = "+19995550000"  # the state machine changes the call it is given in place
+        # An action the store cannot write: the call is saved, then the webhook fails and rolls back.
+        return Outcome(call, [cast(Any, "not an action")], [], [], [])
+
+    seen: list[str | None] = []
+
+    def looking(call: Call | None, event: CallEvent) -> Outcome:
+        seen.append(call.from_number if call is not None else None)
+        return advance(call, event, T0, Policy())
+
+    later = EVENT.model_copy(update={"kind": EventKind.CALL_STATUS, "status": "in-progress", "sequence": 1})
+    # Sent together, so that a store that commits webhooks in batches has them in one: the failing one
+    # is handed the state the first one has just written, uncommitted.
+    results = await asyncio.gather(
+        store.ingest(["k2"], later, reduce, now=at(2.0)),
+        store.ingest(["k3"], later, half_done, now=at(2.0)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], Exception)
+    await store.ingest(["k4"], later, looking, now=at(3.0))
+    await store.ingest(["k5"], later, looking, now=at(4.0))
+    assert seen == ["+14155550123", "+14155550123"]
+    await store.close()
 
 
 async def test_event_state_and_actions_commit_together(database_url: str) -> None:

@@ -207,10 +207,36 @@ def _when(raw: str | None, field: str, now: datetime) -> datetime:
     """Parse an RFC 2822 Twilio timestamp, or use the receipt time when none was sent."""
     if not raw:
         return now
+    fast = _twilio_utc(raw)
+    if fast is not None:
+        return fast
     try:
         return parsedate_to_datetime(raw).astimezone(UTC)
     except (TypeError, ValueError) as exc:
         raise InvalidField(field) from exc
+
+
+_MONTHS = {name: number for number, name in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+                                                        "Oct", "Nov", "Dec"), start=1)}  # fmt: skip
+
+
+def _twilio_utc(raw: str) -> datetime | None:
+    """Read the one shape Twilio sends, `Tue, 15 Sep 2026 14:02:08 +0000`, in a fifth of the email parser's time.
+
+    None for anything else, which the full RFC 2822 parser then reads (or refuses).
+    """
+    parts = raw.split(" ")
+    if len(parts) != 6 or parts[5] != "+0000" or parts[2] not in _MONTHS or not parts[0].endswith(","):
+        return None
+    clock = parts[4].split(":")
+    numbers = (parts[1], parts[3], *clock)
+    if len(clock) != 3 or len(parts[3]) != 4 or not all(n.isascii() and n.isdigit() for n in numbers):
+        return None
+    try:
+        return datetime(int(parts[3]), _MONTHS[parts[2]], int(parts[1]), int(clock[0]), int(clock[1]), int(clock[2]),
+                        tzinfo=UTC)  # fmt: skip
+    except ValueError:
+        return None
 
 
 def _identity(raw: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -153,27 +154,57 @@ def _action_params(action: Action, now: datetime) -> tuple[Any, ...]:
 
 @dataclass
 class _Pending:
-    """A webhook waiting for its batch's commit."""
+    """Write work (a webhook's ingest, a claim, a settle) waiting for its batch's commit."""
 
-    plan: Plan
-    now: datetime
-    future: asyncio.Future[Ingested]
+    work: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
 
 
-def _ingest_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pending]) -> list[Ingested | Exception]:
-    """Run a batch of ingests in one transaction, each in its own savepoint; return each one's result."""
+class _States:
+    """The call states this store last wrote, parsed, so the next event of a call skips the JSON parse.
+
+    The stored text stays the truth: a state is reused only when the row holds exactly the text it was
+    written as, so a write rolled back (the row kept its older text) is never mistaken for the state. A
+    state handed to the state machine is changed in place, so it leaves the cache when loaded and comes
+    back when written.
+    """
+
+    SIZE = 1024  # calls ringing or talking at once, far beyond; bounded so memory stays flat
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._known: OrderedDict[str, tuple[str, Call]] = OrderedDict()
+
+    def load(self, call_sid: str, text: str) -> Call:
+        """Return the state stored as `text`: the parsed one when it is that text, else freshly parsed."""
+        known = self._known.pop(call_sid, None)
+        if known is not None and known[0] == text:
+            return known[1]
+        return Call.model_validate_json(text)
+
+    def save(self, call: Call, text: str) -> None:
+        """Remember the state written as `text` (a finished call is not asked for again)."""
+        if call.finished:
+            return
+        self._known[call.sid] = (text, call)
+        if len(self._known) > self.SIZE:
+            self._known.popitem(last=False)
+
+
+def _write_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pending]) -> list[Any]:
+    """Run a batch of writes in one transaction, each in its own savepoint; return each one's result or error."""
     conn = connection()
-    results: list[Ingested | Exception] = []
+    results: list[Any] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         for item in batch:
-            conn.execute("SAVEPOINT webhook")
+            conn.execute("SAVEPOINT work")
             try:
-                results.append(_run_plan(conn, item.plan, item.now))
-            except Exception as exc:  # this webhook fails alone; the batch goes on
-                conn.execute("ROLLBACK TO webhook")
+                results.append(item.work(conn))
+            except Exception as exc:  # this write fails alone; the batch goes on
+                conn.execute("ROLLBACK TO work")
                 results.append(exc)
-            conn.execute("RELEASE webhook")
+            conn.execute("RELEASE work")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -181,17 +212,17 @@ def _ingest_batch(connection: Callable[[], sqlite3.Connection], batch: list[_Pen
     return results
 
 
-def _run_plan(conn: sqlite3.Connection, plan: Plan, now: datetime) -> Ingested:
+def _run_plan(conn: sqlite3.Connection, states: _States, plan: Plan, now: datetime) -> Ingested:
     """Carry out the ingest plan's steps with this store's statements (inside the batch)."""
     result: object = None
     try:
         while True:
-            result = _execute(conn, plan.send(result), now)
+            result = _execute(conn, states, plan.send(result), now)
     except StopIteration as stop:
         return cast(Ingested, stop.value)
 
 
-def _execute(conn: sqlite3.Connection, step: Step, moment: datetime) -> object:
+def _execute(conn: sqlite3.Connection, states: _States, step: Step, moment: datetime) -> object:
     """Run one step of the ingest plan; return what the plan asked for."""
     now = to_epoch(moment)
     match step:
@@ -205,9 +236,11 @@ def _execute(conn: sqlite3.Connection, step: Step, moment: datetime) -> object:
             )
         case LoadCall(call_sid=call_sid):
             row = conn.execute("SELECT state FROM calls WHERE call_sid = ?", (call_sid,)).fetchone()
-            return Call.model_validate_json(row[0]) if row else None
+            return states.load(call_sid, row[0]) if row else None
         case SaveCall(call=call):
-            conn.execute(_SAVE_CALL, (call.sid, call.model_dump_json(), int(call.finished), now, now))
+            text = call.model_dump_json()
+            conn.execute(_SAVE_CALL, (call.sid, text, int(call.finished), now, now))
+            states.save(call, text)
         case QueueActions(actions=actions):
             conn.executemany(_INSERT_ACTION, [_action_params(a, moment) for a in actions])
         case Revive(keys=keys):
@@ -227,6 +260,7 @@ class SqliteStore:
         self._db = db
         self._lock = asyncio.Lock()
         self._queue: list[_Pending] = []
+        self._states = _States()  # only the batch writer touches it, one batch at a time
         self._writer: asyncio.Task[None] | None = None
 
     @classmethod
@@ -294,20 +328,33 @@ class SqliteStore:
         commit of its batch, so an fsync is shared instead of paid per webhook. Each webhook keeps its
         own savepoint, so one that fails rolls back alone.
         """
-        future: asyncio.Future[Ingested] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(ingest_plan(keys, event, reduce, finish_action), now, future))
+        plan = ingest_plan(keys, event, reduce, finish_action)
+        return cast(Ingested, await self._write(lambda conn: _run_plan(conn, self._states, plan, now)))
+
+    async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run `work` in the next batch's transaction (group commit) and return its result once committed.
+
+        The outbox's claims and settles go this way too: each was its own transaction, a durable commit
+        and four or five hops into the connection's thread, and every webhook's batch queued behind them.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(work, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         return await future
 
+    async def _read(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run a read in the connection's thread in one hop (statement and fetch together)."""
+        return await cast(Any, self._db)._execute(work, self._raw())
+
     async def _write_batches(self) -> None:
-        """Commit queued webhooks batch by batch until none are left."""
+        """Commit queued writes batch by batch until none are left."""
         while self._queue:
             batch, self._queue = self._queue, []
             try:
                 async with self._lock:
                     # One hop into the connection's thread for the whole batch (aiosqlite's own executor).
-                    results = await cast(Any, self._db)._execute(_ingest_batch, self._raw, batch)
+                    results = await cast(Any, self._db)._execute(_write_batch, self._raw, batch)
             except BaseException as exc:
                 for item in batch:
                     if not item.future.done():
@@ -316,7 +363,7 @@ class SqliteStore:
                     raise
                 continue
             for item, result in zip(batch, results, strict=True):
-                if item.future.done():  # its webhook handler was cancelled (shutdown); the commit stands
+                if item.future.done():  # its caller was cancelled (shutdown); the commit stands
                     continue
                 if isinstance(result, BaseException):
                     item.future.set_exception(result)
@@ -330,18 +377,20 @@ class SqliteStore:
     async def claim(self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False) -> list[ActionRow]:
         """Lease due actions whose dependencies are settled, urgent ones first, then oldest first."""
         stamp = to_epoch(now)
-        async with self._transaction() as db:
-            params = {"now": stamp, "limit": limit, "urgent_only": int(urgent_only)}
-            async with db.execute(_CLAIMABLE, params) as cursor:
-                rows = [action_row(row) for row in await cursor.fetchall()]
+        params = {"now": stamp, "limit": limit, "urgent_only": int(urgent_only)}
+
+        def work(conn: sqlite3.Connection) -> list[ActionRow]:
+            rows = [action_row(row) for row in conn.execute(_CLAIMABLE, params).fetchall()]
             if rows:
                 # Counting the attempt when it starts, not when it fails, is what lets a delivery after a
                 # crash mid-request know that the request may already have reached Zendesk.
-                await db.executemany(
+                conn.executemany(
                     "UPDATE actions SET lease_until = ?, attempts = attempts + 1 WHERE id = ?",
                     [(stamp + lease, row.id) for row in rows],
                 )
-        return rows
+            return rows
+
+        return cast(list[ActionRow], await self._write(work))
 
     async def bring_forward(self, now: datetime) -> int:
         """Make every action waiting out a failure's backoff due now; return how many."""
@@ -351,49 +400,34 @@ class SqliteStore:
 
     async def next_due(self) -> datetime | None:
         """Return when the earliest pending action with settled dependencies becomes due (or its lease ends)."""
-        async with self._db.execute(
-            f"""SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
+        query = f"""SELECT MIN(MAX(a.next_at, a.lease_until)) FROM actions AS a WHERE a.status = 'pending'
                AND NOT EXISTS ({_WAITING_ON})"""
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._read(lambda conn: conn.execute(query).fetchone())
         return from_epoch(row[0]) if row and row[0] is not None else None
 
     async def results(self, keys: Sequence[str]) -> dict[str, ActionRow]:
         """Return the named actions."""
         if not keys:
             return {}
-        marks = ",".join("?" for _ in keys)
-        async with self._db.execute(f"SELECT * FROM actions WHERE key IN ({marks})", tuple(keys)) as cursor:
-            return {row["key"]: action_row(row) for row in await cursor.fetchall()}
-
-    @staticmethod
-    async def _settle(
-        db: aiosqlite.Connection,
-        action_id: int,
-        status: str,
-        result: dict[str, Any] | None,
-        error: str | None,
-        now: datetime,
-    ) -> None:
-        """Write an action's final status."""
-        encoded = json.dumps(result) if result is not None else None
-        await db.execute(_SETTLE, (status, encoded, error, to_epoch(now), action_id))
+        query = f"SELECT * FROM actions WHERE key IN ({','.join('?' for _ in keys)})"
+        rows = await self._read(lambda conn: conn.execute(query, tuple(keys)).fetchall())
+        return {row["key"]: action_row(row) for row in rows}
 
     async def finish(
         self, action_id: int, status: str, *, result: dict[str, Any] | None, error: str | None, now: datetime
     ) -> None:
         """Settle an action as done, dead or dropped."""
-        async with self._transaction() as db:
-            await self._settle(db, action_id, status, result, error, now)
+        params = (status, json.dumps(result) if result is not None else None, error, to_epoch(now), action_id)
+        await self._write(lambda conn: conn.execute(_SETTLE, params))
 
     async def retry_later(self, action_id: int, *, next_at: datetime, error: str, now: datetime) -> None:
         """Count a failed attempt and schedule the next."""
-        async with self._transaction() as db:
-            await db.execute(
-                """UPDATE actions SET next_at = ?, last_error = ?, lease_until = 0,
-                   updated_at = ? WHERE id = ?""",
-                (to_epoch(next_at), error, to_epoch(now), action_id),
+        params = (to_epoch(next_at), error, to_epoch(now), action_id)
+        await self._write(
+            lambda conn: conn.execute(
+                "UPDATE actions SET next_at = ?, last_error = ?, lease_until = 0, updated_at = ? WHERE id = ?", params
             )
+        )
 
     async def update_result(self, key: str, result: dict[str, Any], *, now: datetime) -> None:
         """Replace a done action's result (a cached caller that Zendesk merged away)."""
@@ -409,13 +443,12 @@ class SqliteStore:
 
     async def add_actions(self, actions: Sequence[Action], *, now: datetime) -> None:
         """Queue further actions."""
-        async with self._transaction() as db:
-            await db.executemany(_INSERT_ACTION, [_action_params(a, now) for a in actions])
+        params = [_action_params(a, now) for a in actions]
+        await self._write(lambda conn: conn.executemany(_INSERT_ACTION, params))
 
     async def release(self, action_id: int) -> None:
         """Give a leased action back untouched."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE actions SET lease_until = 0 WHERE id = ?", (action_id,))
+        await self._write(lambda conn: conn.execute("UPDATE actions SET lease_until = 0 WHERE id = ?", (action_id,)))
 
     async def stats(self, now: datetime) -> OutboxStats:
         """Count pending and dead actions."""

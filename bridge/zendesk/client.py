@@ -7,7 +7,7 @@ import base64
 import email.utils
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -153,11 +153,13 @@ class ZendeskClient:
         timeout: float = 15.0,
         on_answer: Callable[[int], None] = lambda status: None,
         on_headers: Callable[[int, Mapping[str, str]], None] = lambda status, headers: None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
         clock: Clock = system_clock,
     ) -> None:
         """Bind to a base URL (`https://acme.zendesk.com` or the sandbox) and an Authorization header."""
         self._on_answer = on_answer
         self._on_headers = on_headers  # every answer's status and headers, for the outbox's rate limiter
+        self._before_send = before_send  # awaited before each request goes out: the rate limiter's token
         self._clock = clock
         self._session = session
         self._base = base_url.rstrip("/")
@@ -206,6 +208,8 @@ class ZendeskClient:
         url = self._base + path
         if body is None and method in ("POST", "PUT", "PATCH"):
             body = {}  # Zendesk expects a JSON content type on writes, even without a payload
+        if self._before_send is not None:
+            await self._before_send()
         try:
             async with self._session.request(
                 method,
@@ -400,6 +404,8 @@ class ZendeskClient:
             headers["Content-Length"] = str(length)  # a known length, so the body is not sent chunked
         # A recording takes longer to send than a JSON body: bound the wait for each read, not the whole.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total)
+        if self._before_send is not None:
+            await self._before_send()
         try:
             async with self._session.post(
                 self._base + path, params={"filename": filename}, data=data, headers=headers, timeout=timeout

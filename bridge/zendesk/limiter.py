@@ -15,11 +15,19 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 Monotonic = Callable[[], float]  # the limiter counts seconds; it needs a steady count, not the date
 
+# Whether the delivery running in this task is urgent (a pop or what it needs). The worker sets it per
+# delivery task; the client's hook reads it, so each request is counted with its action's priority.
+URGENT: ContextVar[bool] = ContextVar("zendesk_urgent", default=False)
+# The number of the request this task sent last (1, 2, …): its answer's headers and its end are matched to it.
+_REQUEST: ContextVar[int] = ContextVar("zendesk_request", default=0)
+
 WINDOW = 60.0
+PROBE_PATIENCE = 30.0  # a probe cut short (its task cancelled) never reports back; after this, another may go
 
 
 @dataclass(frozen=True)
@@ -56,32 +64,56 @@ def rate_info(headers: Mapping[str, str]) -> RateInfo:
 class Limiter:
     """Never more than `per_minute` requests in any 60 s; a burst goes at once while budget remains.
 
-    Background work may spend only `per_minute - reserve`, so a backlog of voice comments always leaves
-    room for the pops of calls ringing now.
+    Every HTTP request takes one token as it goes out (the client's `before_send`), so the count is what
+    Zendesk sees: an action that sends nothing takes none, one that sends three takes three.
+
+    A `reserve` share of the window is kept for urgent requests (pops and what they need) while urgent
+    work could need it: an urgent request is waiting, or one went within the last `quiet` seconds (a call
+    that rang recently rings more legs, and is answered with a popping ticket). Once urgent work has been
+    quiet that long, background work may borrow the reserve, all but `floor` requests: enough for the pops
+    of one call arriving later, which then go at once while the window slides for the rest.
     """
 
     def __init__(
-        self, per_minute: int, *, reserve: float = 0.25, clock: Monotonic = time.monotonic, tick: float = 1.0
+        self,
+        per_minute: int,
+        *,
+        reserve: float = 0.25,
+        floor: int = 0,
+        quiet: float = 30.0,
+        clock: Monotonic = time.monotonic,
+        tick: float = 1.0,
     ) -> None:
-        """Allow `per_minute` requests a minute, keeping a `reserve` share of them for urgent requests."""
+        """Allow `per_minute` requests a minute, keeping a `reserve` share (at least `floor`) for urgent ones."""
         self._limit = per_minute
         self._share = reserve
         self._reserve = min(max(0, per_minute - 1), math.ceil(per_minute * reserve))
+        self._floor = min(self._reserve, max(0, floor))
+        self._quiet = quiet
         self._clock = clock
         self._tick = tick  # the longest a waiter sleeps before looking again (a 429 may arrive meanwhile)
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._remote: tuple[int, float, float] | None = None  # (remaining, observed at, resets at)
-        self._since_remote = 0
+        self._remote_seq = 0  # the request whose answer gave that count: later ones may not be in it
+        self._probe = 0  # a request sent once that count had reset, to learn the new one; 0: none out
+        self._probe_at = 0.0
         self._account_limit: int | None = None
-        self._acquired = 0  # tokens handed out (one per action's first request)
-        self._answered = 0  # requests that ended, answered or not (the client reports each)
+        self._urgent_at = -math.inf  # when urgent work last asked for a request
+        self._urgent_waiting = 0
+        self.in_flight = 0  # requests sent and not yet ended
+        self.requests = 0  # every request counted since start (what Zendesk saw from us)
         self._changed = asyncio.Event()
 
     @property
     def reserve(self) -> int:
-        """Return how many requests a window keeps for urgent work."""
+        """Return how many requests a window keeps for urgent work while urgent work is about."""
         return self._reserve
+
+    @property
+    def floor(self) -> int:
+        """Return how many requests a window keeps for urgent work even when background borrows the reserve."""
+        return self._floor
 
     def paused_for(self) -> float:
         """Return how many seconds remain of a 429's Retry-After (0: not paused)."""
@@ -97,23 +129,30 @@ class Limiter:
         now = self._clock()
         if info.limit is not None and info.limit > 0:
             self._account_limit = info.limit
-        if info.remaining is not None:
+        seq = _REQUEST.get()
+        if info.remaining is not None and seq >= self._remote_seq:  # an older request's answer is stale
             reset = info.reset if info.reset is not None else WINDOW
             self._remote = (info.remaining, now, now + max(0.0, reset))
-            self._since_remote = 0
+            self._remote_seq = seq
+            if seq >= self._probe:
+                self._probe = 0  # a count at least as new as the probe's: it has told what it had to
         self._wake()
 
     def answered(self) -> None:
-        """Count one request that ended; one beyond the tokens handed out is charged to the window now.
+        """Note that this task's request ended, answered or not (the client reports each)."""
+        self.in_flight = max(0, self.in_flight - 1)
+        if self._probe and _REQUEST.get() == self._probe:
+            self._probe = 0
+            self._wake()
 
-        An action may need several requests (a look-up before a write, a search then a create) on one
-        token; charging the extra ones as they end keeps every request Zendesk saw in the count.
-        """
-        self._answered += 1
-        if self._answered > self._acquired:
-            self._acquired += 1
-            self._sent.append(self._clock())
-            self._since_remote += 1
+    def urgent_seen(self) -> None:
+        """Hold the reserve back from now for `quiet` seconds (an urgent request asked for budget: a call rings)."""
+        self._urgent_at = max(self._urgent_at, self._clock())
+        self._wake()
+
+    def borrowing(self) -> bool:
+        """Tell whether background work may borrow the reserve now (no urgent work for `quiet` seconds)."""
+        return not self._urgent_waiting and self._clock() - self._urgent_at >= self._quiet
 
     def delay(self, urgent: bool) -> float:
         """Return how long a request must wait for budget (0: it may go now)."""
@@ -122,28 +161,57 @@ class Limiter:
             return self._paused_until - now
         while self._sent and self._sent[0] <= now - WINDOW:
             self._sent.popleft()
-        allowed = self._limit - (0 if urgent else self._reserve)
+        borrowing = not urgent and self.borrowing()
+        keep = 0 if urgent else self._floor if borrowing else self._reserve
+        allowed = self._limit - keep
         if len(self._sent) >= allowed:
             return self._sent[len(self._sent) - allowed] + WINDOW - now
         if self._remote is not None:
             remaining, _, resets_at = self._remote
             # The account's own reserve: the same share of what Zendesk allows the whole account.
-            keep = 0 if urgent else math.ceil(self._share * (self._account_limit or self._limit))
-            if now >= resets_at:
-                self._remote = None
-            elif remaining - self._since_remote <= keep:
-                return resets_at - now
+            account = self._account_limit or self._limit
+            keep = 0 if urgent else min(self._floor, account) if borrowing else math.ceil(self._share * account)
+            # Every request sent after the one whose answer gave the count may be missing from it.
+            if remaining - (self.requests - self._remote_seq) <= keep:
+                if now < resets_at:
+                    return resets_at - now
+                # The count has reset, by how much the headers do not say (a fixed minute frees all of it, a
+                # rolling window only its oldest requests): one request at a time until an answer tells.
+                if self._probe and now - self._probe_at < PROBE_PATIENCE:
+                    return self._tick
         return 0.0
 
-    async def acquire(self, urgent: bool = False) -> None:
-        """Wait until a request may go, and count it."""
-        while (wait := self.delay(urgent)) > 0:
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(wait, self._tick))
-        self._sent.append(self._clock())
-        self._since_remote += 1
-        self._acquired += 1
+    def _stale(self, now: float) -> bool:
+        """Tell whether Zendesk's last count was low and has reset since (the next request is a probe)."""
+        if self._remote is None:
+            return False
+        remaining, _, resets_at = self._remote
+        return now >= resets_at and remaining - (self.requests - self._remote_seq) <= self._reserve
+
+    async def acquire(self, urgent: bool | None = None) -> None:
+        """Wait until a request may go, and count it (`urgent` None: as the running delivery says)."""
+        if urgent is None:
+            urgent = URGENT.get()
+        if urgent:
+            self._urgent_waiting += 1
+            self.urgent_seen()  # background waiters must stop borrowing the reserve now
+        try:
+            while (wait := self.delay(urgent)) > 0:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), min(wait, self._tick))
+        finally:
+            if urgent:
+                self._urgent_waiting -= 1
+                self._urgent_at = max(self._urgent_at, self._clock())
+        now = self._clock()
+        probe = self._stale(now)
+        self._sent.append(now)
+        self.in_flight += 1
+        self.requests += 1
+        _REQUEST.set(self.requests)
+        if probe:
+            self._probe, self._probe_at = self.requests, now
 
     def _wake(self) -> None:
         """Let waiters look again (a pause or new headers changed the answer)."""

@@ -51,7 +51,7 @@ from bridge.zendesk.client import (
     ZendeskClient,
     ZendeskError,
 )
-from bridge.zendesk.limiter import Limiter
+from bridge.zendesk.limiter import URGENT, Limiter
 
 log = logging.getLogger("bridge.outbox")
 
@@ -835,7 +835,7 @@ class Worker:
         limiter: Limiter | None = None,
         clock: Clock = system_clock,
         rng: random.Random | None = None,
-        concurrency: int = 16,
+        concurrency: int = 32,
         background: int | None = None,
         pop_deadline: float = 30.0,
         probe: Callable[[], Awaitable[object]] | None = None,
@@ -856,7 +856,10 @@ class Worker:
         self._clock = clock
         self._rng = rng or random.Random()
         self._concurrency = concurrency
-        self._background = max(1, min(concurrency - 1, background if background is not None else concurrency // 2))
+        # A quarter for background work: 8 slots carry 40 requests a second at 200 ms, far above any plan's
+        # limit, and leave 24 for pops, so a ring-all burst during a drain (6 to 10 pops per call, calls a few
+        # hundred ms apart) never waits for a slot; with 8 free, two calls ringing together queued a round trip.
+        self._background = max(1, min(concurrency - 1, background if background is not None else concurrency // 4))
         self._pop_deadline = timedelta(seconds=pop_deadline)
         self._probe = probe
         self._probe_every = probe_every
@@ -959,6 +962,7 @@ class Worker:
     async def _probing(self, *, first_wait: bool) -> None:
         """Send the probe now and then while Zendesk fails; its answer (via `answered`) ends the outage."""
         wait = first_wait
+        URGENT.set(False)  # a probe is background work, whichever delivery's answer started the loop
         while self._failing and not self._stopping and self._probe is not None:
             if wait:
                 # Jittered, so several instances do not probe in step.
@@ -966,8 +970,6 @@ class Worker:
                 if not self._failing:
                     return
             wait = True
-            if self._limiter is not None:
-                await self._limiter.acquire(urgent=False)
             try:
                 with contextlib.suppress(ZendeskError):  # a failure's status already reached `answered`
                     await self._probe()
@@ -1055,6 +1057,7 @@ class Worker:
 
     async def _process(self, row: ActionRow) -> None:
         """Deliver one action and record the outcome; never let an exception escape."""
+        URGENT.set(row.urgent)  # this task's own context: its requests take tokens with the action's priority
         try:
             await self._attempt(row)
         except asyncio.CancelledError:
@@ -1091,8 +1094,6 @@ class Worker:
             return
         try:
             deps = await self._store.results(row.needs)
-            if self._limiter is not None and not isinstance(row.action, Timer):
-                await self._limiter.acquire(row.urgent)
             outcome = await self._deliverer.deliver(row, deps)
         except RateLimited as exc:
             if self._limiter is not None:
