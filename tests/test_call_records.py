@@ -238,3 +238,23 @@ def test_a_leg_that_picked_up_but_never_connected_is_unsaid_in_the_record() -> N
     assert ended.wire()["agent_id"] is None
     assert ended.wire()["time_to_answer"] is None
     assert decode(ended.kind.value, ended.key, SID, encode(ended), T0) == ended
+
+
+def test_a_message_left_after_an_unconnected_pick_up_corrects_the_record_made_then() -> None:
+    """The pick-up made the ticket and the record; the caller then leaves a voicemail: the record becomes it."""
+    events = [
+        parent(EventKind.CALL_STARTED),
+        leg("ringing", 1, 1),
+        leg("answered", 2, 5),
+        NO_ANSWER.model_copy(update={"dial_status": "completed"}),  # picked up, never bridged: voicemail
+        recording("completed", "RecordVerb", 23),
+        CallEvent(kind=EventKind.TRANSCRIPTION, call_sid=SID, at=T0, transcription_status="failed"),
+    ]
+    typed = emitted(events, CALLS)
+    assert len([a for a in typed if isinstance(a, CreateCallRecord)]) == 1
+    (ended,) = [a for a in typed if isinstance(a, UpdateCallRecord)]
+    assert ended.fields.voicemail is True
+    assert ended.fields.completion_status == ABANDONED_IN_VOICEMAIL
+    assert ended.fields.recording_time == 23
+    assert set(ended.cleared) == {"agent_id", "time_to_answer", "talk_time"}
+    assert not [a for a in typed if type(a).__name__ == "AddVoiceComment"]

@@ -556,9 +556,9 @@ def _decide_answered(
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
         record = CallRecord(**{**opening, **ending, **recorded})
         emit(CreateCallRecord(call.sid, record, _comment(title, agent_id, CALL_FIELDS), customer))
-    elif not calls and policy.ticket_on == "answer":
+    elif policy.ticket_on == "answer":
         emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
-    elif not calls:
+    else:
         ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
         emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
     call.finished = True
