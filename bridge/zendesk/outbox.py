@@ -141,6 +141,12 @@ def _same_call(wire: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
     return same
 
 
+def _shows_record(comment: dict[str, Any], call_sid: str) -> bool:
+    """Tell whether a ticket comment is the TPE voice comment of this call's record (its data names the call)."""
+    data = comment.get("data")
+    return comment.get("type") == TPE_VOICE_COMMENT and isinstance(data, dict) and data.get("external_id") == call_sid
+
+
 def _ticket_gone(exc: NotFound | Invalid) -> bool:
     """Tell whether Zendesk refused a write because the ticket was deleted or closed (merged, solved long ago)."""
     return isinstance(exc, NotFound) or exc.closed_ticket
@@ -373,15 +379,7 @@ class Deliverer:
     async def _find_record(self, call_sid: str, ticket_id: int) -> dict[str, Any] | None:
         """Return the result of an earlier attempt's record: the call's ticket, its merge target, or a follow-up."""
 
-        def ours(comment: dict[str, Any], own_ticket: bool) -> bool:
-            data = comment.get("data")
-            return (
-                comment.get("type") == TPE_VOICE_COMMENT
-                and isinstance(data, dict)
-                and data.get("external_id") == call_sid
-            )
-
-        home = await self._landed(call_sid, ticket_id, ours)
+        home = await self._landed(call_sid, ticket_id, lambda comment, _own: _shows_record(comment, call_sid))
         call_id = await self._record_on(home, call_sid) if home is not None else None
         return {"call_id": call_id, "ticket_id": home, "found": True} if call_id is not None else None
 
@@ -416,13 +414,8 @@ class Deliverer:
         except NotFound:
             return None
         for comment in comments:
-            data = comment.get("data")
-            if (
-                comment.get("type") == TPE_VOICE_COMMENT
-                and isinstance(data, dict)
-                and data.get("external_id") == call_sid
-            ):
-                return int(data["call_id"])
+            if _shows_record(comment, call_sid):
+                return int(comment["data"]["call_id"])
         return None
 
     async def _record_recording(self, call_sid: str, call: dict[str, Any], ticket_id: int | None) -> dict[str, Any]:
