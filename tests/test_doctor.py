@@ -254,6 +254,9 @@ async def test_doctor_checks_the_softphone(
 CALLS_CASES = [
     ("good", {"ZENDESK_API": "calls"}, None),
     ("tickets mode checks no app", {"ZENDESK_API": "tickets"}, None),
+    # An app only for call records (no browser agents): no softphone check fails for want of its settings.
+    ("app for records only", {"ZENDESK_API": "calls", "TWILIO_TWIML_APP_SID": None, "ZENDESK_APP_AUDIENCE": None,
+     "TWILIO_API_KEY_SID": None, "TWILIO_API_KEY_SECRET": None}, None),
     ("app not installed", {"ZENDESK_API": "calls", "ZENDESK_APP_ID": "7", "ZENDESK_APP_PUBLIC_KEY": public_pem()},
      "app 7 is not installed"),
     ("calls without an app", {"ZENDESK_API": "calls", "ZENDESK_APP_ID": None},
@@ -284,6 +287,8 @@ async def test_doctor_checks_the_calls_api(
         calls = change["ZENDESK_API"] == "calls"
         assert bool(re.search(r"PASS\s+ZENDESK_API=calls\s+call records name app", out)) is calls, out
         assert bool(re.search(r"PASS\s+creates call records\s+not probed", out)) is calls, out
+        if case == "app for records only":
+            assert "softphone" not in out.split("Paste into the Twilio console")[0], out
     else:
         assert code == 1, out
         assert expected in out, out
