@@ -84,6 +84,7 @@ def test_an_answered_call_gets_its_record_on_the_ticket_then_its_end_and_recordi
         time_to_answer=8,
         recording_url="https://api.twilio.com/rec/RE9.mp3",
         recording_time=95,
+        agent_id=1001,
     )
     assert ended.needs == (call_record_key(SID),)
     # The ticket itself is today's, with a plain note and no Tickets API voice comment.
@@ -258,3 +259,22 @@ def test_a_message_left_after_an_unconnected_pick_up_corrects_the_record_made_th
     assert ended.fields.recording_time == 23
     assert set(ended.cleared) == {"agent_id", "time_to_answer", "talk_time"}
     assert not [a for a in typed if type(a).__name__ == "AddVoiceComment"]
+
+
+def test_an_answer_reported_after_the_call_was_judged_missed_names_the_agent_in_the_end() -> None:
+    """Parent over, the wait ran out (missed), then the leg's `answered` and the <Dial action> arrive: the record
+    made as abandoned ends completed, with the agent who answered."""
+    events = [
+        parent(EventKind.CALL_STARTED),
+        parent(EventKind.CALL_STATUS, 100, status="completed", sequence=0, duration=100),
+        CallEvent(kind=EventKind.TIMER, call_sid=SID, at=T0, timer=RECORDING_WAIT),
+        leg("answered", 2, 8),
+        leg("completed", 3, 98, duration=90),
+        parent(EventKind.DIAL_ENDED, 98, status="in-progress", dial_status="completed", dial_bridged=True,
+               leg_sid="CA" + "a" * 32, duration=90),
+    ]  # fmt: skip
+    typed = emitted(events, CALLS)
+    (created,) = [a for a in typed if isinstance(a, CreateCallRecord)]
+    assert created.record.completion_status == ABANDONED_IN_QUEUE
+    (ended,) = [a for a in typed if isinstance(a, UpdateCallRecord)]
+    assert (ended.fields.completion_status, ended.fields.agent_id) == (COMPLETED, 1001)

@@ -550,7 +550,9 @@ def _decide_answered(
     ending = _ending(call, leg, COMPLETED, conversation)
     recorded = _recorded(conversation)
     if calls and policy.ticket_on == "answer":
-        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded)))
+        # The agent again: an answer Twilio reported only after the call was judged missed finds a record made
+        # without one (the missed-call ticket gets the voice comment in tickets mode the same way).
+        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded, agent_id=agent_id)))
     elif calls:
         # The ticket and its record together, the record's voice comment carrying the recording.
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
