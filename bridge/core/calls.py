@@ -630,9 +630,8 @@ def _decide_unrouted(call: Call, policy: Policy, emit: Emit, notice: Notice, cus
         emit(CreateTicket(call.sid, ticket, requester_phone=customer))
     if policy.api == "calls":
         status = OUTSIDE_COMPLETED if call.parent_duration else OUTSIDE_ABANDONED
-        record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, status))
         comment = _comment(subject, None, CALL_FIELDS) if call.parent_duration else None
-        emit(CreateCallRecord(call.sid, record, comment, customer))
+        _record_outcome(call, policy, _ending(call, None, status), comment, customer, emit)
     call.finished = True
 
 
