@@ -7,6 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
+from bridge.devtools.demo import LocalBridge
 from bridge.devtools.sandbox import FaultRule
 from bridge.store import DEAD
 from tests.conftest import (
@@ -28,6 +29,20 @@ async def status_of(url: str) -> int:
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         await response.read()
         return response.status
+
+
+async def close_the_ticket_while_hanging(bridge: LocalBridge, path_prefix: str) -> str:
+    """Replay an answered call, close its ticket while a POST to `path_prefix` hangs, settle; return its CallSid."""
+    bridge.sandbox.add_faults([FaultRule("POST", path_prefix, "hang")])
+    path = recording(ANSWERED)
+    assert (await bridge.replay([path])).ok
+    async with asyncio.timeout(30):
+        await bridge.sandbox.wait_for_hangs(1)
+    (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
+    bridge.sandbox.close_ticket(ticket["id"])
+    bridge.sandbox.release_hangs()
+    await bridge.settle()
+    return parent_sid(path)
 
 
 @pytest.mark.parametrize("mode", ["proxy", "zendesk", "twilio"])
@@ -58,18 +73,10 @@ async def test_the_records_recording_is_linked_as_recordings_says(make_bridge: B
 async def test_a_ticket_closed_before_its_record_moves_the_record_to_a_follow_up(make_bridge: BridgeFactory) -> None:
     """An agent closes the call's ticket while its record's create hangs: the record shows on a follow-up, once."""
     async with make_bridge(**calls_mode()) as bridge:
-        bridge.sandbox.add_faults([FaultRule("POST", "/api/v2/calls", "hang")])
-        path = recording(ANSWERED)
-        assert (await bridge.replay([path])).ok
-        async with asyncio.timeout(30):
-            await bridge.sandbox.wait_for_hangs(1)
-        (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
-        bridge.sandbox.close_ticket(ticket["id"])
-        bridge.sandbox.release_hangs()
-        await bridge.settle()
+        sid = await close_the_ticket_while_hanging(bridge, "/api/v2/calls")
         snapshot = bridge.sandbox.snapshot()
-        (record,) = call_records(snapshot, parent_sid(path))
-        closed, follow_up = call_outcome(snapshot, parent_sid(path))
+        (record,) = call_records(snapshot, sid)
+        closed, follow_up = call_outcome(snapshot, sid)
         assert follow_up["via_followup_source_id"] == closed["id"]
         assert record["ticket_id"] == follow_up["id"]
         assert [c["call_id"] for c in tpe_comments(follow_up)] == [record["id"]]
@@ -78,19 +85,11 @@ async def test_a_ticket_closed_before_its_record_moves_the_record_to_a_follow_up
         assert await bridge.store.list_actions([DEAD]) == []
 
 
-async def test_a_merged_ticket_under_recordings_zendesk_still_gets_the_records_end(make_bridge: BridgeFactory) -> None:
+async def test_a_closed_ticket_under_recordings_zendesk_still_gets_the_records_end(make_bridge: BridgeFactory) -> None:
     """RECORDINGS=zendesk: the ticket closes while the upload hangs; the record still ends, linked via the bridge."""
     async with make_bridge(recordings="zendesk", **calls_mode()) as bridge:
-        bridge.sandbox.add_faults([FaultRule("POST", "/api/v2/uploads", "hang")])
-        path = recording(ANSWERED)
-        assert (await bridge.replay([path])).ok
-        async with asyncio.timeout(30):
-            await bridge.sandbox.wait_for_hangs(1)
-        (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
-        bridge.sandbox.close_ticket(ticket["id"])
-        bridge.sandbox.release_hangs()
-        await bridge.settle()
-        (record,) = call_records(bridge.sandbox.snapshot(), parent_sid(path))
+        sid = await close_the_ticket_while_hanging(bridge, "/api/v2/uploads")
+        (record,) = call_records(bridge.sandbox.snapshot(), sid)
         assert record["completion_status"] == "completed"
         assert record["recording_url"].startswith(f"{bridge.url}/recordings/{ANSWERED_REC}.mp3?sig=")
         assert await status_of(record["recording_url"]) == 200

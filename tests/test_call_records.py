@@ -28,7 +28,20 @@ from bridge.core.calls import (
 )
 from bridge.core.events import CallEvent, EventKind
 from schemas.zendesk import CallComment, CallRecord
-from tests.test_calls import ANSWERED, CALLER, NUMBER, POLICY, SID, T0, kinds, leg, parent, recording, run
+from tests.test_calls import (
+    ANSWERED,
+    CALLER,
+    NUMBER,
+    POLICY,
+    SID,
+    T0,
+    kinds,
+    leg,
+    outbound_start,
+    parent,
+    recording,
+    run,
+)
 
 CALLS = replace(POLICY, api="calls")
 AT_END = replace(CALLS, ticket_on="end")
@@ -153,14 +166,7 @@ def test_a_late_transcription_patches_the_record_too() -> None:
 
 def test_an_unanswered_call_out_is_recorded_without_a_ticket() -> None:
     """A call out nobody answered makes no ticket, but its record exists."""
-    start = CallEvent(
-        kind=EventKind.CALL_STARTED,
-        call_sid=SID,
-        at=T0,
-        direction="outbound",
-        from_number="client:alice",
-        to_number="+14155550199",
-    )
+    start = outbound_start()
     over = CallEvent(kind=EventKind.CALL_STATUS, call_sid=SID, at=T0 + timedelta(seconds=30), status="no-answer")
     # The parent's status alone may have overtaken the leg's `answered`: wait before a record nobody can take back.
     assert [type(a).__name__ for a in emitted([start, over], CALLS)][-1] == "Timer"

@@ -234,9 +234,9 @@ def test_missed_and_voicemail_paths() -> None:
     assert kinds(actions) == ["find_caller"]
 
 
-def test_outbound_call_pops_callee_and_creates_via_46() -> None:
-    """From client:alice to a customer: pop the callee to alice, via 46 ticket assigned to her."""
-    start = CallEvent(
+def outbound_start() -> CallEvent:
+    """The start of client:alice's call out to a customer."""
+    return CallEvent(
         kind=EventKind.CALL_STARTED,
         call_sid=SID,
         at=T0,
@@ -244,6 +244,11 @@ def test_outbound_call_pops_callee_and_creates_via_46() -> None:
         from_number="client:alice",
         to_number="+14155550199",
     )
+
+
+def test_outbound_call_pops_callee_and_creates_via_46() -> None:
+    """From client:alice to a customer: pop the callee to alice, via 46 ticket assigned to her."""
+    start = outbound_start()
     customer = "+14155550199"
     _, actions, _ = run([start, leg("initiated", 0, 1, to=customer), leg("answered", 2, 5, to=customer)])
     assert kinds(actions) == ["find_caller", "display_user", "create_ticket"]
