@@ -379,9 +379,16 @@ class Deliverer:
     async def _find_record(self, call_sid: str, ticket_id: int) -> dict[str, Any] | None:
         """Return the result of an earlier attempt's record: the call's ticket, its merge target, or a follow-up."""
 
-        home = await self._landed(call_sid, ticket_id, lambda comment, _own: _shows_record(comment, call_sid))
-        call_id = await self._record_on(home, call_sid) if home is not None else None
-        return {"call_id": call_id, "ticket_id": home, "found": True} if call_id is not None else None
+        seen: list[int] = []  # the record's id, read off the comment that matched, so no second look is needed
+
+        def ours(comment: dict[str, Any], _own_ticket: bool) -> bool:
+            if not _shows_record(comment, call_sid):
+                return False
+            seen.append(int(comment["data"]["call_id"]))
+            return True
+
+        home = await self._landed(call_sid, ticket_id, ours)
+        return {"call_id": seen[-1], "ticket_id": home, "found": True} if home is not None and seen else None
 
     async def _new_home(self, row: ActionRow, deps: dict[str, ActionRow], ticket_id: int, exc: ZendeskError) -> int:
         """Return the ticket where a closed or deleted ticket's conversation continues, making a follow-up once."""
