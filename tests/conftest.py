@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from bridge.devtools.demo import LocalBridge, local_bridge
+from bridge.devtools.demo import DEMO_APP_ID, LocalBridge, local_bridge
 from bridge.devtools.waiting import wait_until
 from bridge.ops.settings import Settings
 from bridge.zendesk.outbox import RetryPolicy
@@ -62,15 +62,7 @@ def call_records(snapshot: dict[str, Any], call_sid: str) -> list[dict[str, Any]
     return [record for record in snapshot["calls"].values() if record["external_id"] == call_sid]
 
 
-CALLS_APP_ID = 1003048  # the app id of zenpy's recorded TestCallPE cassettes
-
-
-def calls_mode(**config: Any) -> dict[str, Any]:
-    """Return the settings of ZENDESK_API=calls, with the sandbox account that has the app installed."""
-    from bridge.devtools.sandbox import SandboxConfig
-
-    installed = SandboxConfig(app_public_keys=((CALLS_APP_ID, "unused"),), **config)
-    return {"zendesk_api": "calls", "zendesk_app_id": CALLS_APP_ID, "sandbox_config": installed}
+CALLS_APP_ID = DEMO_APP_ID  # the app id of zenpy's recorded TestCallPE cassettes
 
 
 async def eventually(predicate: Callable[[], bool | Awaitable[bool]], within: float = 30.0) -> None:

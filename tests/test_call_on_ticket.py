@@ -12,10 +12,10 @@ import pytest
 from bridge.core.actions import CreateTicket, decode, encode
 from bridge.core.calls import Call, Policy, step
 from bridge.core.events import CallEvent, Direction, EventKind
-from bridge.devtools.demo import LocalBridge
+from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.sandbox import FaultRule
 from schemas.zendesk import Comment, VoiceTicket
-from tests.conftest import BridgeFactory, calls_mode, recording, tpe_comments, voice_comments
+from tests.conftest import BridgeFactory, recording, tpe_comments, voice_comments
 from webhooks.translate import ticket_id
 
 T0 = datetime(2026, 9, 15, 16, 30, tzinfo=UTC)

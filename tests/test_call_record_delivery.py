@@ -7,14 +7,13 @@ import asyncio
 import aiohttp
 import pytest
 
-from bridge.devtools.demo import LocalBridge
+from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.sandbox import FaultRule
 from bridge.store import DEAD
 from tests.conftest import (
     BridgeFactory,
     call_outcome,
     call_records,
-    calls_mode,
     parent_sid,
     recording,
     tpe_comments,

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from bridge.appkeys import STORE
+from bridge.devtools.demo import calls_mode
 from bridge.devtools.sandbox import SandboxConfig
 from bridge.zendesk.outbox import RetryPolicy
 from tests.callgen import write_calls
-from tests.conftest import BridgeFactory, call_records, calls_mode, recording, tpe_comments, voice_comments
+from tests.conftest import BridgeFactory, call_records, recording, tpe_comments, voice_comments
 
 UNKNOWN = [f"+1415555{n:04d}" for n in range(300, 320)]
 

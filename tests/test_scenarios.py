@@ -17,11 +17,11 @@ from bridge.core.calls import (
     OUTSIDE_ABANDONED,
     OUTSIDE_COMPLETED,
 )
+from bridge.devtools.demo import calls_mode
 from tests.conftest import (
     BridgeFactory,
     call_outcome,
     call_records,
-    calls_mode,
     parent_sid,
     recording,
     tpe_comments,

@@ -210,6 +210,12 @@ def render(snapshot: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def calls_mode(**config: Any) -> dict[str, Any]:
+    """Return `local_bridge`'s settings for ZENDESK_API=calls, with a sandbox account that has the app installed."""
+    installed = SandboxConfig(app_public_keys=((DEMO_APP_ID, "unused"),), **config)  # its key is never used here
+    return {"zendesk_api": "calls", "zendesk_app_id": DEMO_APP_ID, "sandbox_config": installed}
+
+
 def _record_lines(record: dict[str, Any], who: Callable[[Any], str], indent: str) -> list[str]:
     """Describe one TPE call record for a person."""
     answered = f", answered by {who(record['agent_id'])}" if record.get("agent_id") else ""
@@ -253,11 +259,7 @@ async def run_demo(
 ) -> int:
     """Run the whole demo and print what Zendesk received; return an exit code."""
     paths = list(recordings) if recordings else sorted(RECORDINGS.glob("*.jsonl"))
-    mode: dict[str, Any] = {}
-    if api == "calls":
-        # The account has the app installed that ZENDESK_API=calls names (its key is never used here).
-        installed = SandboxConfig(app_public_keys=((DEMO_APP_ID, "unused"),))
-        mode = {"zendesk_api": "calls", "zendesk_app_id": DEMO_APP_ID, "sandbox_config": installed}
+    mode = calls_mode() if api == "calls" else {}
     with tempfile.TemporaryDirectory(prefix="bridge-demo-") as tmp:
         async with local_bridge(Path(tmp) / "bridge.db", **mode) as bridge:
             print(f"Sandbox Zendesk at {bridge.zendesk_url}; bridge at {bridge.url}; ZENDESK_API={api}", file=out)
