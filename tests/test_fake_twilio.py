@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,34 +10,16 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from bridge.devtools.fake_twilio import Delivery, TwilioStandIn, serve_stand_in
+from bridge.devtools.fake_twilio import Delivery
 from bridge.devtools.replay import load
-from tests.twiml_apps import TwimlAppServer, twiml_app
-
-TOKEN = "stand-in-test-token"
-OURS = "+16505550100"
-DANA = "+14155550123"
-START = datetime(2026, 9, 15, 14, 2, 7, tzinfo=UTC)
-
-
-@dataclass
-class Rig:
-    """A stand-in and the TwiML app it calls."""
-
-    fake: TwilioStandIn
-    app: TwimlAppServer
-
-    def url(self, path: str) -> str:
-        """Return the app's absolute URL for `path`."""
-        return self.app.url + path
+from tests.twiml_apps import DANA, OURS, TOKEN, Rig, stand_in_rig
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     """A stand-in owning our number, whose voice URL and status callback are on a TwiML app."""
-    async with twiml_app(TOKEN) as app, serve_stand_in(TOKEN, seed=7, start=START) as fake:
-        fake.own(OURS, app.url + "/voice", status_callback=app.url + "/status")
-        yield Rig(fake, app)
+    async with stand_in_rig() as running:
+        yield running
 
 
 def ring_alice(rig: Rig, **dial: str) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from bridge.devtools.demo import serve
+from bridge.devtools.fake_twilio import TwilioStandIn, serve_stand_in
 
 Answer = str | Callable[[dict[str, str]], str]
 
@@ -76,3 +78,29 @@ async def twiml_app(token: str) -> AsyncIterator[TwimlAppServer]:
         yield server
     finally:
         await runner.cleanup()
+
+
+TOKEN = "stand-in-test-token"
+OURS = "+16505550100"
+DANA = "+14155550123"
+START = datetime(2026, 9, 15, 14, 2, 7, tzinfo=UTC)
+
+
+@dataclass
+class Rig:
+    """A stand-in and the TwiML app it calls."""
+
+    fake: TwilioStandIn
+    app: TwimlAppServer
+
+    def url(self, path: str) -> str:
+        """Return the app's absolute URL for `path`."""
+        return self.app.url + path
+
+
+@asynccontextmanager
+async def stand_in_rig() -> AsyncIterator[Rig]:
+    """Run a stand-in owning our number, whose voice URL and status callback are on a TwiML app."""
+    async with twiml_app(TOKEN) as app, serve_stand_in(TOKEN, seed=7, start=START) as fake:
+        fake.own(OURS, app.url + "/voice", status_callback=app.url + "/status")
+        yield Rig(fake, app)
