@@ -220,6 +220,7 @@ async def test_a_whisper_nobody_answers_hangs_up_the_leg_only(rig: Rig) -> None:
         '<Response><Enqueue waitUrlMethod="PUT">q</Enqueue></Response>',
         "<Response><Gather><Dial>+1</Dial></Gather></Response>",
         "<Response><Connect/></Response>",
+        "<Response><Dial><Conference>room</Conference></Dial></Response>",
     ],
 )
 async def test_a_bad_document_plays_the_application_error(rig: Rig, document: str) -> None:
@@ -324,3 +325,36 @@ async def test_an_api_key_is_accepted_and_scripted_failures_come_first(rig: Rig)
         assert await client.calls.list_async() == []
     finally:
         await http.close()
+
+
+async def test_a_dial_recording_is_paused_through_the_parent_call(rig: Rig) -> None:
+    """Twilio.CURRENT on the parent pauses the <Dial record> recording; `skip` leaves the pause out."""
+    rig.app.answers.update({"/voice": ring_alice(rig), "/dial-action": "<Response><Hangup/></Response>"})
+    call = await rig.fake.incoming(DANA, OURS)
+    leg = await rig.fake.ringing("client:alice")
+    await rig.fake.answer(leg)
+    http = AsyncTwilioHttpClient()
+    client = Client(rig.fake.account.sid, TOKEN, http_client=http)
+    client.api.base_url = rig.fake.url
+    try:
+        await rig.fake.advance(10)
+        paused = (
+            await client.calls(call.sid)
+            .recordings("Twilio.CURRENT")
+            .update_async(status="paused", pause_behavior="skip")
+        )
+        assert paused.status == "paused"
+        with pytest.raises(TwilioRestException) as on_leg:
+            await client.calls(leg.sid).recordings("Twilio.CURRENT").update_async(status="paused")
+        assert on_leg.value.code == 20404  # the recording lives on the parent
+        await rig.fake.advance(20)
+        resumed = await client.calls(call.sid).recordings(paused.sid).update_async(status="in-progress")
+        assert resumed.status == "in-progress"
+        await rig.fake.advance(30)
+        await rig.fake.hang_up(leg)
+        with pytest.raises(TwilioRestException) as ended:
+            await client.calls(call.sid).recordings(paused.sid).update_async(status="paused")
+        assert ended.value.code == 21220
+    finally:
+        await http.close()
+    assert rig.app.at("/recording-status")[0]["RecordingDuration"] == "40"

@@ -44,7 +44,9 @@ async def dial(rt: Interpreter, call: Call, verb: Verb, context: Context, url: s
     if names & {"Queue", "Conference"}:
         if len(nouns) != 1:
             raise TwimlError(12200, "<Queue> and <Conference> must be the only noun of their <Dial>")
-        handler = rt.verbs["Dial" + nouns[0].name]
+        handler = rt.verbs.get("Dial" + nouns[0].name)
+        if handler is None:
+            raise TwimlError(12100, f"<Dial><{nouns[0].name}> is TwiML the stand-in does not model yet")
         return await handler(rt, call, verb, context, url)
     if len(nouns) > MAX_LEGS:
         raise TwimlError(12200, f"<Dial> rings at most {MAX_LEGS} nouns at once")
