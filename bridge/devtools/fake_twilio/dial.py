@@ -150,13 +150,16 @@ def _whisper(rt: Interpreter, leg: Call, start: Fetch) -> None:
     assert parent is not None
 
     async def bridge(call: Call) -> None:
+        """Tell the <Dial> the whisper ended: bridge now."""
         parent.post("leg", (call, "whispered", None))
 
     async def failed(call: Call, exc: Exception) -> None:
+        """End the leg whose whisper could not run."""
         await rt.account.end(call)
         parent.post("leg", (call, "ended", None))
 
     async def run() -> None:
+        """Run the whisper, then report the leg's end to the <Dial>."""
         # Twilio docs: <Number url>: the document may not contain <Dial>.
         await rt.run(leg, start, Context(allowed=TOP_LEVEL - {"Dial", "Enqueue"}, on_fall=bridge, on_error=failed))
         if leg.over:

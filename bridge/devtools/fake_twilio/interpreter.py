@@ -144,11 +144,9 @@ class Interpreter:
         return END
 
     async def wait(self, call: Call, seconds: float | None, accept: frozenset[str] = frozenset()) -> tuple[str, Any]:
-        """Wait up to `seconds` of virtual time for an accepted event; hang-ups and redirects always interrupt.
-
-        Returns ("timeout", None) when the time runs out. Events a verb does not accept are dropped, as
-        keypresses outside a <Gather> are (stricter than Twilio, which may buffer them).
-        """
+        """Wait up to `seconds` of virtual time for an accepted event ("timeout" when it runs out)."""
+        # Hang-ups, redirects and queue moves always interrupt. Other events the verb does not accept are
+        # dropped, as keypresses outside a <Gather> are (stricter than Twilio, which may buffer them).
         token = object()
         if seconds is not None:
             self.account.clock.after(seconds, lambda: call.post("timer", token))
@@ -295,6 +293,7 @@ async def _record(rt: Interpreter, call: Call, verb: Verb, context: Context, url
         await account.report_end(call)
 
     async def callbacks() -> None:
+        """Send the recording's callback, then its transcription."""
         await account.finish_recording(recording)
         if verb.flag("transcribe") and verb.get("transcribeCallback") and recording.status == "completed":
             await account.transcribe(call, recording, urljoin(url, verb.get("transcribeCallback")))

@@ -153,6 +153,7 @@ class TwilioStandIn:
         """Wait for a leg to `to` that is ringing now, and return the newest."""
 
         def found() -> Call | None:
+            """Return the newest ringing leg to `to`."""
             legs = [c for c in self.account.calls.values() if c.to == to and c.status == "ringing" and c.parent]
             return legs[-1] if legs else None
 

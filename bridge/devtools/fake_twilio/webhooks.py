@@ -60,12 +60,10 @@ class Sent:
 
 @dataclass
 class Delivery:
-    """How fire-and-forget callbacks arrive: in order (the default), or shuffled with duplicates.
+    """How fire-and-forget callbacks arrive: in order (the default), or shuffled with duplicates."""
 
-    Twilio sends status, recording and conference callbacks as separate requests that may overtake each other
-    and arrive twice (Twilio docs: Call resource, StatusCallback; "Webhooks, connection overrides" retries).
-    """
-
+    # Twilio sends status, recording and conference callbacks as separate requests that may overtake each
+    # other and arrive twice (Twilio docs: Call resource, StatusCallback; Webhook connection overrides).
     shuffle: bool = False
     duplicates: float = 0.0  # the share of callbacks sent a second time, with the same idempotency token
     seed: int | None = None
