@@ -21,11 +21,10 @@ from bridge.devtools.sandbox.users import Users
 
 
 class Sandbox:
-    """Hold the emulated account: a store per resource over one state, faults and limits; no I/O.
+    """Hold the emulated account: a store per resource over one state, faults and limits; no I/O."""
 
-    The HTTP layer calls the stores (`users_api`, `tickets_api`, ...). The methods here are the Python API
-    the demo and the tests use to set a scene and look at the result.
-    """
+    # The HTTP layer calls the stores (`users_api`, `tickets_api`, ...). The methods below are the Python API
+    # the demo and the tests use to set a scene and look at the result, so they outlive any reshuffle inside.
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         """Create the account with its seed data."""

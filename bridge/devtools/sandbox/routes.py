@@ -15,7 +15,8 @@ from bridge.devtools.sandbox.errors import SandboxError, is_int, not_found, reco
 from bridge.devtools.sandbox.seed import BRANDS, GROUPS, INTEGRATION_USER_ID
 
 
-def _json(payload: Any, status: int = 200) -> web.Response:
+def json_reply(payload: Any, status: int = 200) -> web.Response:
+    """Answer with a JSON body."""
     return web.json_response(payload, status=status)
 
 
@@ -43,36 +44,36 @@ def _warned(response: web.Response, dropped: list[str]) -> web.Response:
 
 
 async def _show_me(request: web.Request) -> web.Response:
-    return _json({"user": request.app[SANDBOX].users_api.get(INTEGRATION_USER_ID)})
+    return json_reply({"user": request.app[SANDBOX].users_api.get(INTEGRATION_USER_ID)})
 
 
 async def _show_user(request: web.Request) -> web.Response:
-    return _json({"user": request.app[SANDBOX].users_api.get(int(request.match_info["id"]))})
+    return json_reply({"user": request.app[SANDBOX].users_api.get(int(request.match_info["id"]))})
 
 
 async def _search(request: web.Request) -> web.Response:
-    return _json(request.app[SANDBOX].search_api.search(request.query.get("query", "")))
+    return json_reply(request.app[SANDBOX].search_api.search(request.query.get("query", "")))
 
 
 async def _users_search(request: web.Request) -> web.Response:
     users = request.app[SANDBOX].users_api.by_external_id(request.query.get("external_id", ""))
-    return _json({"users": users, "count": len(users), "next_page": None})
+    return json_reply({"users": users, "count": len(users), "next_page": None})
 
 
 async def _create_user(request: web.Request) -> web.Response:
     body = await json_body(request)
-    return _json({"user": request.app[SANDBOX].users_api.create(body)}, 201)
+    return json_reply({"user": request.app[SANDBOX].users_api.create(body)}, 201)
 
 
 async def _user_tickets(request: web.Request) -> web.Response:
     tickets_api = request.app[SANDBOX].tickets_api
     tickets = tickets_api.user_tickets(int(request.match_info["id"]), request.match_info["relation"])
-    return _json({"tickets": tickets, "count": len(tickets), "next_page": None})
+    return json_reply({"tickets": tickets, "count": len(tickets), "next_page": None})
 
 
 async def _user_identities(request: web.Request) -> web.Response:
     identities = request.app[SANDBOX].users_api.identities(int(request.match_info["id"]))
-    return _json({"identities": identities, "count": len(identities), "next_page": None})
+    return json_reply({"identities": identities, "count": len(identities), "next_page": None})
 
 
 # -- tickets, merges, pops, uploads ----------------------------------------------------------------
@@ -82,23 +83,23 @@ async def _create_voice_ticket(request: web.Request) -> web.Response:
     body = await json_body(request)
     tickets_api = request.app[SANDBOX].tickets_api
     dropped = tickets_api.strip_unknown(body)
-    return _warned(_json({"ticket": tickets_api.create_voice_ticket(body)}, 201), dropped)
+    return _warned(json_reply({"ticket": tickets_api.create_voice_ticket(body)}, 201), dropped)
 
 
 async def _list_tickets(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX]
     sandbox.access.require_admin()  # "Listing Tickets: Allowed for Admins" (Zendesk docs, Tickets)
     tickets = sandbox.tickets_api.list_tickets(request.query.get("external_id"))
-    return _json({"tickets": tickets, "count": len(tickets)})
+    return json_reply({"tickets": tickets, "count": len(tickets)})
 
 
 async def _show_ticket(request: web.Request) -> web.Response:
-    return _json({"ticket": request.app[SANDBOX].tickets_api.get(int(request.match_info["id"]))})
+    return json_reply({"ticket": request.app[SANDBOX].tickets_api.get(int(request.match_info["id"]))})
 
 
 async def _ticket_comments(request: web.Request) -> web.Response:
     comments = request.app[SANDBOX].tickets_api.get(int(request.match_info["id"]))["comments"]
-    return _json({"comments": comments, "count": len(comments), "next_page": None})
+    return json_reply({"comments": comments, "count": len(comments), "next_page": None})
 
 
 async def _update_ticket(request: web.Request) -> web.Response:
@@ -108,7 +109,7 @@ async def _update_ticket(request: web.Request) -> web.Response:
         raise not_found()  # 404 wins over a malformed body, as on Zendesk
     body = await json_body(request)
     dropped = sandbox.tickets_api.strip_unknown(body)
-    return _warned(_json({"ticket": sandbox.tickets_api.update(ticket_id, body)}), dropped)
+    return _warned(json_reply({"ticket": sandbox.tickets_api.update(ticket_id, body)}), dropped)
 
 
 async def _merge(request: web.Request) -> web.Response:
@@ -117,19 +118,19 @@ async def _merge(request: web.Request) -> web.Response:
     if not isinstance(ids, list) or not ids or not all(is_int(i) for i in ids):
         raise record_invalid({"ids": "Ids: give the source ticket ids"})
     request.app[SANDBOX].tickets_api.merge(int(request.match_info["id"]), ids)
-    return _json({"job_status": {"status": "completed"}})
+    return json_reply({"job_status": {"status": "completed"}})
 
 
 async def _display_user(request: web.Request) -> web.Response:
     agent_id, user_id = int(request.match_info["agent_id"]), int(request.match_info["target_id"])
     request.app[SANDBOX].tickets_api.display(agent_id, "user", user_id)
-    return _json({})
+    return json_reply({})
 
 
 async def _display_ticket(request: web.Request) -> web.Response:
     agent_id, ticket_id = int(request.match_info["agent_id"]), int(request.match_info["target_id"])
     request.app[SANDBOX].tickets_api.display(agent_id, "ticket", ticket_id)
-    return _json({})
+    return json_reply({})
 
 
 async def _upload(request: web.Request) -> web.Response:
@@ -137,7 +138,7 @@ async def _upload(request: web.Request) -> web.Response:
     content_type = request.headers.get(hdrs.CONTENT_TYPE, "application/binary")
     base = f"{request.scheme}://{request.host}"
     upload = request.app[SANDBOX].uploads_api.upload(request.query.get("filename", ""), content_type, data, base)
-    return _json({"upload": upload}, 201)
+    return json_reply({"upload": upload}, 201)
 
 
 async def _delete_upload(request: web.Request) -> web.Response:
@@ -158,14 +159,14 @@ async def _show_group(request: web.Request) -> web.Response:
     group_id = int(request.match_info["id"])
     if group_id not in GROUPS:
         raise not_found()
-    return _json({"group": {"id": group_id, "name": GROUPS[group_id]}})
+    return json_reply({"group": {"id": group_id, "name": GROUPS[group_id]}})
 
 
 async def _show_brand(request: web.Request) -> web.Response:
     brand_id = int(request.match_info["id"])
     if brand_id not in BRANDS:
         raise not_found()
-    return _json({"brand": {"id": brand_id, "name": BRANDS[brand_id]}})
+    return json_reply({"brand": {"id": brand_id, "name": BRANDS[brand_id]}})
 
 
 async def _app_public_key(request: web.Request) -> web.Response:
@@ -181,7 +182,7 @@ async def _app_installations(request: web.Request) -> web.Response:
     # Zendesk docs, "Apps": GET /api/v2/apps/installations.json lists the account's installed apps.
     apps = request.app[SANDBOX].calls_api.installed_apps()
     installations = [{"id": installation_id(app_id), "app_id": app_id, "enabled": True} for app_id in apps]
-    return _json({"installations": installations})
+    return json_reply({"installations": installations})
 
 
 # -- Talk Partner Edition calls --------------------------------------------------------------------
@@ -190,11 +191,11 @@ async def _app_installations(request: web.Request) -> web.Response:
 async def _create_call(request: web.Request) -> web.Response:
     body = await json_body(request)
     dropped = strip_unknown_call_keys(body)
-    return _warned(_json({"call": request.app[SANDBOX].calls_api.create(body)}, 201), dropped)
+    return _warned(json_reply({"call": request.app[SANDBOX].calls_api.create(body)}, 201), dropped)
 
 
 async def _show_call(request: web.Request) -> web.Response:
-    return _json({"call": request.app[SANDBOX].calls_api.get(int(request.match_info["id"]))})
+    return json_reply({"call": request.app[SANDBOX].calls_api.get(int(request.match_info["id"]))})
 
 
 async def _update_call(request: web.Request) -> web.Response:
@@ -207,7 +208,7 @@ async def _update_call(request: web.Request) -> web.Response:
     if "comment" in body:  # a comment section belongs to a create only
         del body["comment"]
         dropped.append("comment")
-    return _warned(_json({"call": sandbox.calls_api.update(call_id, body)}), dropped)
+    return _warned(json_reply({"call": sandbox.calls_api.update(call_id, body)}), dropped)
 
 
 async def _add_call_comment(request: web.Request) -> web.Response:
@@ -218,7 +219,7 @@ async def _add_call_comment(request: web.Request) -> web.Response:
     body = await json_body(request)
     dropped = strip_unknown_comment_keys(body)
     # Recorded: the comment itself is the body of the answer, not wrapped in {"comment": ...}.
-    return _warned(_json(sandbox.calls_api.add_comment(call_id, body), 201), dropped)
+    return _warned(json_reply(sandbox.calls_api.add_comment(call_id, body), 201), dropped)
 
 
 async def unknown_endpoint(request: web.Request) -> web.Response:

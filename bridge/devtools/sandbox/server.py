@@ -15,13 +15,9 @@ from bridge.devtools.sandbox.access import set_rate_headers, too_many_requests
 from bridge.devtools.sandbox.account import SANDBOX, Sandbox
 from bridge.devtools.sandbox.config import SandboxConfig
 from bridge.devtools.sandbox.errors import SandboxError
-from bridge.devtools.sandbox.routes import API_ROUTES, download_attachment, json_body, unknown_endpoint
+from bridge.devtools.sandbox.routes import API_ROUTES, download_attachment, json_body, json_reply, unknown_endpoint
 
 _log = logging.getLogger(__name__)
-
-
-def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.json_response(payload, status=status)
 
 
 def _log_body(raw: bytes) -> Any:
@@ -43,16 +39,16 @@ def _unsupported_media(request: web.Request) -> bool:
 async def _serve(request: web.Request, handler: Handler, sandbox: Sandbox) -> web.StreamResponse:
     response: web.StreamResponse
     if not sandbox.access.authenticate(request.headers.get(hdrs.AUTHORIZATION)):
-        response = _json({"error": "Couldn't authenticate you"}, 401)
+        response = json_reply({"error": "Couldn't authenticate you"}, 401)
     elif (retry_after := sandbox.access.consume_rate_limit()) is not None:
         response = too_many_requests(retry_after)
     elif _unsupported_media(request):
-        response = _json({"error": "UnsupportedMediaType", "description": "Send a JSON body"}, 415)
+        response = json_reply({"error": "UnsupportedMediaType", "description": "Send a JSON body"}, 415)
     else:
         try:
             response = await handler(request)
         except SandboxError as exc:
-            response = _json(exc.payload, exc.status)
+            response = json_reply(exc.payload, exc.status)
     set_rate_headers(response, sandbox.access)
     return response
 
@@ -71,7 +67,7 @@ async def _sandbox_middleware(request: web.Request, handler: Handler) -> web.Str
         try:
             return await handler(request)
         except SandboxError as exc:
-            return _json(exc.payload, exc.status)
+            return json_reply(exc.payload, exc.status)
 
     sandbox = request.app[SANDBOX]
     raw = await request.read()
@@ -117,12 +113,12 @@ async def _sandbox_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 async def _control_state(request: web.Request) -> web.Response:
-    return _json(request.app[SANDBOX].snapshot())
+    return json_reply(request.app[SANDBOX].snapshot())
 
 
 async def _control_reset(request: web.Request) -> web.Response:
     request.app[SANDBOX].reset()
-    return _json({"reset": True})
+    return json_reply({"reset": True})
 
 
 async def _control_set_faults(request: web.Request) -> web.Response:
@@ -146,13 +142,13 @@ async def _control_set_faults(request: web.Request) -> web.Response:
     sandbox.faults.add(rules)
     if settings is not None:
         sandbox.faults.set_random(rate, kinds, seed)
-    return _json(sandbox.faults.state())
+    return json_reply(sandbox.faults.state())
 
 
 async def _control_clear_faults(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX]
     sandbox.faults.clear()
-    return _json(sandbox.faults.state())
+    return json_reply(sandbox.faults.state())
 
 
 async def _release_hangs_on_shutdown(app: web.Application) -> None:
