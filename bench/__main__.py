@@ -108,7 +108,9 @@ def bridge(port: int, zendesk_port: int, database: Path, **env: str) -> Any:
     source = os.environ.get("BENCH_BRIDGE_SOURCE")
     if source:
         values["PYTHONPATH"] = source
-    return process(*args, env=values, ready=f"http://127.0.0.1:{port}/healthz", cwd=source)
+    # Run it beside its database, never in the checkout, where a developer's `.env` would change what is measured.
+    cwd = source or str(database.parent)
+    return process(*args, env=values, ready=f"http://127.0.0.1:{port}/healthz", cwd=cwd)
 
 
 def load(*args: str) -> dict[str, Any]:

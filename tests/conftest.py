@@ -166,10 +166,13 @@ BridgeFactory = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the machine's own bridge settings (a developer's PORT, TICKET_ON…) out of every test."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep the machine's own bridge settings (a developer's PORT, TICKET_ON, `.env`…) out of every test."""
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
+    # The bridge reads `.env` from its working directory (so do the `bridge serve` processes tests start):
+    # an empty directory of the test's own keeps a developer's `.env` in the checkout out of it.
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

@@ -142,6 +142,25 @@ async def test_doctor_checks_each_recordings_mode(
     assert "set TWILIO_ACCOUNT_SID and the doctor asks" in capsys.readouterr().out
 
 
+async def test_doctor_reads_the_token_from_dot_env(
+    servers: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """TWILIO_AUTH_TOKEN in `.env` (copied from .env.example) counts as set; the environment wins over the file."""
+    for name, value in servers.items():
+        if name != "TWILIO_AUTH_TOKEN":
+            monkeypatch.setenv(name, value)
+    # The file's CALLER_ID is not the account's: the doctor would fail on it if the file won.
+    dot_env = f"TWILIO_AUTH_TOKEN={servers['TWILIO_AUTH_TOKEN']}\nCALLER_ID=+16505550199\n"
+    await asyncio.to_thread(Path(".env").write_text, dot_env)
+    code = await asyncio.wait_for(asyncio.to_thread(main, ["doctor"]), 60)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r"PASS\s+TWILIO_AUTH_TOKEN\s+set", out), out
+    assert "Twilio's media API accepts the auth token" in out
+    assert "+16505550100 is a number of the account" in out
+    assert "twilio-token" not in out
+
+
 @pytest.mark.parametrize(("case", "change", "expected"), CASES, ids=[case for case, _, _ in CASES])
 async def test_doctor(
     servers: dict[str, str],

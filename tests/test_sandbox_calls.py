@@ -9,13 +9,7 @@ import aiohttp
 import pytest
 from pytest_aiohttp.plugin import AiohttpClient
 
-from bridge.devtools.sandbox import (
-    CALL_RESPONSE_KEYS,
-    CLOSED_TEXT,
-    FaultRule,
-    SandboxConfig,
-    create_sandbox_app,
-)
+from bridge.devtools.sandbox import CALL_RESPONSE_KEYS, CLOSED_TEXT, FaultRule, SandboxConfig, create_sandbox_app
 from bridge.zendesk.client import (
     FieldsDropped,
     Invalid,
@@ -25,7 +19,7 @@ from bridge.zendesk.client import (
     Unreachable,
     ZendeskClient,
 )
-from tests.test_sandbox import BASIC, Client, call, sandbox_of
+from tests.sandbox_kit import BASIC, Client, call, sandbox_of
 
 APP_ID = 1003048  # the app id of the recorded cassettes
 CALLS = "/api/v2/calls.json"
@@ -347,7 +341,7 @@ async def test_patch_refuses_read_only_and_invalid_fields(client: Client, change
     status, data, _ = await call(client, "PATCH", f"/api/v2/calls/{made['id']}", {"call": change})
     assert status == 422
     assert field in details(data)
-    assert sandbox_of(client).get_call(made["id"]) == made
+    assert sandbox_of(client).calls_api.get(made["id"]) == made
 
 
 async def test_patch_and_get_of_unknown_calls(client: Client) -> None:

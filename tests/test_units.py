@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,42 @@ def test_settings_errors_are_one_clear_message(monkeypatch: pytest.MonkeyPatch) 
     assert Settings(database_url="sqlite:///bridge.db").sqlite_path == "bridge.db"
     with pytest.raises(ConfigError, match="sqlite"):
         _ = Settings(database_url="mysql://x").sqlite_path
+
+
+def test_dot_env_in_the_working_directory_is_read_and_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`.env` fills in what the environment does not set; names the bridge does not know are ignored."""
+    assert not Path(".env").exists()  # clean_environment: every test runs in an empty directory of its own
+    assert load_settings().twilio_auth_token is None
+    Path(".env").write_text(
+        "# copied from .env.example\nTWILIO_AUTH_TOKEN=from-file\nTICKET_ON=end\nDIAL_TIMEOUT=30\nNOT_OURS=1\n"
+    )
+    monkeypatch.setenv("DIAL_TIMEOUT", "45")
+    settings = load_settings()
+    assert settings.twilio_auth_token is not None
+    assert settings.twilio_auth_token.get_secret_value() == "from-file"
+    assert (settings.ticket_on, settings.dial_timeout) == ("end", 45)
+    assert load_settings(env_file=None).twilio_auth_token is None
+    # Only load_settings (start-up) reads the file: the demo's and the tests' own Settings never do.
+    assert Settings().twilio_auth_token is None
+    Path(".env").write_text("CALLER_ID=555-0100\n")
+    with pytest.raises(ConfigError, match="CALLER_ID"):
+        load_settings()
+
+
+def test_an_optional_setting_left_blank_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`NAME=` (as `.env.example` leaves optional ones) means unset, never an empty token or id."""
+    defaults = Settings()
+    optional = [
+        name
+        for name, field in Settings.model_fields.items()
+        if field.get_default(call_default_factory=True) in (None, {})
+    ]
+    assert {"zendesk_oauth_token", "zendesk_api_token", "twilio_auth_token", "zendesk_group_id"} <= set(optional)
+    for name in optional:
+        monkeypatch.setenv(name.upper(), "")
+    blank = load_settings()
+    for name in optional:
+        assert getattr(blank, name) == getattr(defaults, name), name
 
 
 @pytest.mark.parametrize(

@@ -224,7 +224,7 @@ class CreateCallRecord:
     """Create the call's TPE call record; with `comment`, on the call's ticket, where it shows as a voice comment.
 
     A record on a ticket can be found again through that ticket's comments (`data.external_id`), which
-    is what makes its create safe to retry; a record without one cannot (README, "Call records").
+    is what makes its create safe to retry; a record without one cannot (docs/call-records.md).
     """
 
     kind: ClassVar[ActionKind] = ActionKind.CREATE_CALL_RECORD

@@ -1027,7 +1027,7 @@ def _recording_settled(call: Call, policy: Policy) -> bool:
 
 
 def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -> VoiceComment:
-    """Build the voice comment of an answered call: outbound `from` is CALLER_ID, duration is talk time (README)."""
+    """Build the voice comment of an answered call: outbound `from` is CALLER_ID, duration is talk time."""
     inbound = call.direction == "inbound"
     recording = _conversation(call)
     duration = leg.duration if leg.duration is not None else call.dial_duration

@@ -19,6 +19,7 @@ from aiohttp import web
 from bridge.app import create_app
 from bridge.appkeys import CLOCK, RECONCILER, STORE
 from bridge.core.clock import Clock, system_clock
+from bridge.devtools.fake_twilio import TwilioStandIn
 from bridge.devtools.replay import ReplayReport, replay_files
 from bridge.devtools.sandbox import INTEGRATION_USER_ID, SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
 from bridge.devtools.twilio_media import FakeTwilio, create_fake_twilio_apps
@@ -44,7 +45,7 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     """Start an app on a free loopback port; return its runner and base URL."""
     runner = web.AppRunner(app, shutdown_timeout=5.0)
     await runner.setup()
@@ -65,6 +66,7 @@ class LocalBridge:
     sandbox: Sandbox
     settings: Settings
     twilio: FakeTwilio
+    stand_in: TwilioStandIn | None = None  # local_bridge(stand_in=True): Twilio played by the stand-in
 
     async def replay(self, paths: Sequence[Path], **options: Any) -> ReplayReport:
         """Replay recordings against this bridge."""
@@ -112,20 +114,31 @@ async def local_bridge(
     clock: Clock = system_clock,
     setup: Callable[[web.Application], None] | None = None,
     limiter: Limiter | None = None,
+    stand_in: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[LocalBridge]:
-    """Run the sandbox and the bridge (SQLite at `database`) on loopback until the block ends."""
+    """Run the sandbox and the bridge (SQLite at `database`) on loopback until the block ends.
+
+    With `stand_in`, Twilio is the stand-in of bridge.devtools.fake_twilio: TWILIO_API_URL and
+    TWILIO_ACCOUNT_SID point at it, and it owns the demo number with its voice URL and status callback on
+    this bridge, so a test places calls with `bridge.stand_in.incoming(...)`.
+    """
     config = sandbox_config or SandboxConfig()
     sandbox_app = create_sandbox_app(config)
-    sandbox_runner, zendesk_url = await _serve(sandbox_app)
+    sandbox_runner, zendesk_url = await serve(sandbox_app)
     sock = _listening_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     token = overrides.pop("twilio_auth_token", None) or secrets.token_hex(16)
     # Twilio's media API, as an account with "Enforce HTTP Auth on Media URLs" on has it.
-    twilio = FakeTwilio(token)
-    twilio_api, twilio_media = create_fake_twilio_apps(twilio)
-    twilio_runners = [await _serve(twilio_media), await _serve(twilio_api)]
+    fake = TwilioStandIn(token) if stand_in else None
+    twilio = fake.media if fake else FakeTwilio(token)
+    twilio_api, twilio_media = fake.apps_to_serve() if fake else create_fake_twilio_apps(twilio)
+    twilio_runners = [await serve(twilio_media), await serve(twilio_api)]
     twilio.media_base = twilio_runners[0][1]
+    if fake is not None:
+        fake.url = twilio_runners[1][1]
+        overrides.setdefault("twilio_account_sid", fake.account.sid)
+        fake.own(DEMO_NUMBER, f"{url}/twilio/voice/incoming", status_callback=f"{url}/twilio/voice/status")
     values: dict[str, Any] = {
         "public_url": url,
         "twilio_auth_token": token,
@@ -146,8 +159,10 @@ async def local_bridge(
     await runner.setup()
     await web.SockSite(runner, sock).start()
     try:
-        yield LocalBridge(url, zendesk_url, token, app, sandbox_app[SANDBOX], settings, twilio)
+        yield LocalBridge(url, zendesk_url, token, app, sandbox_app[SANDBOX], settings, twilio, fake)
     finally:
+        if fake is not None:
+            await fake.close()
         await runner.cleanup()
         await sandbox_runner.cleanup()
         for twilio_runner, _ in twilio_runners:

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 
 class RecordingError(ValueError):
-    """A recording file is not in the recording format (tests/recordings/README.md)."""
+    """A recording file is not in the recording format (docs/commands.md, "Recording format")."""
 
 
 @dataclass(frozen=True)

@@ -127,13 +127,20 @@ async def _media_host(request: web.Request) -> web.StreamResponse:
     return response
 
 
+ACCOUNT_PATH = "/2010-04-01/Accounts/{account:AC[0-9a-fA-F]{32}}"
+
+
+def add_media_routes(api: web.Application, fake: FakeTwilio) -> None:
+    """Serve the recording media URL (`…/Recordings/RE….mp3`) on an API host app."""
+    api[FAKE_TWILIO] = fake
+    api.router.add_get(f"{ACCOUNT_PATH}/Recordings/{{sid:RE[0-9a-fA-F]{{32}}}}.mp3", _media_file)
+
+
 def create_fake_twilio_apps(fake: FakeTwilio) -> tuple[web.Application, web.Application]:
     """Build the API host and the media host; serve both, then set `fake.media_base` to the second's URL."""
     api = web.Application()
-    api[FAKE_TWILIO] = fake
-    account = "{account:AC[0-9a-fA-F]{32}}"
-    api.router.add_get(f"/2010-04-01/Accounts/{account}/Recordings/{{sid:RE[0-9a-fA-F]{{32}}}}.mp3", _media_file)
-    api.router.add_get(f"/2010-04-01/Accounts/{account}/Recordings.json", _recordings_list)
+    add_media_routes(api, fake)
+    api.router.add_get(f"{ACCOUNT_PATH}/Recordings.json", _recordings_list)
     media = web.Application()
     media[FAKE_TWILIO] = fake
     media.router.add_get(r"/media/{sid}/{channels:[12]}.mp3", _media_host)

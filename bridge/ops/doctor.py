@@ -359,7 +359,7 @@ async def _recordings_check(settings: Settings) -> Check:
 async def _softphone_checks(settings: Settings) -> list[Check]:
     """Check what browser agents need: the API key, the TwiML App's Voice URL, and the Zendesk app's key."""
     problem = unavailable_reason(settings)
-    fix = 'set them as the README\'s "Browser agents" says'
+    fix = "set them as docs/softphone.md says"
     checks = [Check("softphone settings", problem is None, problem or "every variable browser agents need is set", fix)]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
         if settings.twilio_account_sid and settings.twilio_api_key_sid and settings.twilio_api_key_secret:

@@ -1,8 +1,9 @@
-"""Settings from the environment, read once at start-up (README: Settings)."""
+"""Settings from the environment and `.env`, read once at start-up (docs/settings.md)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -79,7 +80,7 @@ def parse_duration(raw: str | float) -> float:
 
 
 class Settings(BaseSettings):
-    """Every environment variable the bridge reads (README: Settings), typed and validated."""
+    """Every environment variable the bridge reads (docs/settings.md), typed and validated."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
 
@@ -146,6 +147,10 @@ class Settings(BaseSettings):
         return parse_duration(value) if isinstance(value, str | int | float) else value
 
     @field_validator(
+        "twilio_auth_token",
+        "zendesk_email",
+        "zendesk_api_token",
+        "zendesk_oauth_token",
         "caller_id",
         "default_region",
         "zendesk_subdomain",
@@ -297,10 +302,13 @@ class Settings(BaseSettings):
             raise ConfigError(f"AGENTS names {len(self.agents)} agents; Twilio rings at most {MAX_RUNG_AGENTS}")
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the environment once, turning validation errors into one clear ConfigError."""
+ENV_FILE = Path(".env")  # in the working directory, as `.env.example` tells users to copy it
+
+
+def load_settings(env_file: Path | None = ENV_FILE, **overrides: object) -> Settings:
+    """Read the environment and `env_file` once (the environment wins), turning errors into one ConfigError."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

@@ -1,0 +1,61 @@
+"""The account as it starts: its users and their phones, groups, brands, and the facts of the account itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INTEGRATION_USER_ID = 1000  # the token's user
+SEED_TIMESTAMP = "2024-01-01T00:00:00Z"
+SANDBOX_ACCOUNT_ID = 850001
+APP_NAME = "Bridge softphone"  # what `data.app_name` shows for an installed app (cassette: "3CX calls")
+GROUPS = {5001: "Support", 5002: "Phones"}
+BRANDS = {6001: "Acme", 6002: "Acme Outlet"}
+
+
+def _user(uid: int, name: str, mail: str | None, phone: str | None, role: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": uid,
+        "name": name,
+        "email": mail,
+        "phone": phone,
+        "shared_phone_number": extra.get("shared", False),
+        "role": role,
+        "suspended": extra.get("suspended", False),
+        "external_id": None,
+        "created_at": SEED_TIMESTAMP,
+        "updated_at": extra.get("updated_at", SEED_TIMESTAMP),
+    }
+
+
+def seed_users(email: str, token_role: str) -> dict[int, dict[str, Any]]:
+    """Return the seed users by id: the token's user, agents, and callers whose phones come in every format."""
+    users = [
+        _user(INTEGRATION_USER_ID, "Bridge Integration", email, None, token_role),
+        _user(1001, "Alice Agent", "alice@example.com", None, "agent"),
+        _user(1002, "Bob Agent", "bob@example.com", None, "agent"),
+        _user(1003, "Carol Agent", "carol@example.com", "+16505550111", "agent"),
+        _user(1004, "Sam Suspended", "sam@example.com", None, "agent", suspended=True),
+        _user(2001, "Dana Customer", "dana@example.net", "+14155550123", "end-user"),
+        _user(2002, "Erin Customer", "erin@example.net", "+14155550199", "end-user"),
+        # Real profiles hold numbers in every format (national, dashed, digits only).
+        _user(2003, "Frank National", "frank@example.net", "(503) 555-0147", "end-user"),
+        _user(2004, "Gwen Dashes", "gwen@example.net", "+1 503-555-0148", "end-user"),
+        _user(2005, "Hal Digits", "hal@example.net", "5035550149", "end-user"),
+        # Only an extra phone identity holds this number; the primary phone is another one.
+        _user(2006, "Iris Identity", "iris@example.net", "+1 503 555 0190", "end-user"),
+        # A shared office line (shared_phone_number) and a person whose direct line is the same number.
+        _user(2007, "Front Desk", "desk@example.net", "503-555-0170", "end-user", shared=True),
+        _user(2008, "Jack Direct", "jack@example.net", "(503) 555-0170", "end-user", updated_at="2023-06-01T00:00:00Z"),
+        # Two people on one shared number, nobody with it as a direct line.
+        _user(2009, "Kim Shared", "kim@example.net", "+1 (503) 555-0180", "end-user", shared=True),
+        _user(2010, "Lee Shared", "lee@example.net", "5035550180", "end-user", shared=True),
+        # A foreign number whose digits end with a US caller's ten digits: a suffix match, not the same number.
+        _user(2011, "Mia Abroad", "mia@example.net", "+44 15035550147", "end-user"),
+        _user(2012, "Ned Suspended", "ned@example.net", "+1 503-555-0199", "end-user", suspended=True),
+    ]
+    return {user["id"]: user for user in users}
+
+
+def seed_identities() -> dict[int, list[str]]:
+    """Return the extra phone identities by user id (beyond each user's primary phone)."""
+    return {2006: ["(503) 555-0160"]}
