@@ -20,6 +20,9 @@ RECORDING_EVENTS = "completed absent"
 TRANSCRIBE_MAX_SECONDS = 119
 SCREEN_SECONDS = 6  # how long the whisper waits for the agent's 1 before hanging up their leg
 PARENT_PARAM = "ParentCallSid"  # the caller's CallSid, carried in the whisper's URLs
+TURN_PARAM = "turn"  # which ring, stay in the queue or move of the call a request is about (our dedupe keys)
+# Twilio's own hold music, as its <Enqueue> wait-music sample plays it (Twilio docs: TwiML <Enqueue>, waitUrl).
+TWILIO_HOLD_MUSIC = "https://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class TwilioConfig:
     greeting: str
     caller_id: str | None
     screen_phone_agents: bool
+    hold_music: str = TWILIO_HOLD_MUSIC
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioConfig:
@@ -84,9 +88,66 @@ def dial_number(config: TwilioConfig, number: str) -> VoiceResponse:
     return response
 
 
-def start_dial(config: TwilioConfig, **extra: Any) -> Dial:
+def offer(config: TwilioConfig, call_sid: str, agents: list[str], seconds: int, turn: int) -> VoiceResponse:
+    """Ring these agents at once for `seconds`; the first to answer takes the call, the others are canceled.
+
+    `turn` numbers the call's rings, so that the end of each (the dial action) is told from the others.
+    """
+    response = VoiceResponse()
+    dial = start_dial(config, timeout=seconds, answer_on_bridge=True, turn=turn)
+    for identity in agents:
+        _add_leg(dial, identity, config, call_sid)
+    response.append(dial)
+    return response
+
+
+def enqueue(config: TwilioConfig, queue: str, turn: int) -> VoiceResponse:
+    """Put the caller in the line's queue: the bridge's wait music, and its action says how they left.
+
+    The bridge keeps the order and each caller's wait itself; Twilio's queue only holds the call until the
+    bridge moves it (Twilio docs: TwiML <Enqueue>; Calls resource, update).
+    """
+    response = VoiceResponse()
+    action = f"{config.url(Route.QUEUE_ACTION)}?{urlencode({TURN_PARAM: turn})}"
+    response.enqueue(queue, action=action, method="POST", wait_url=config.url(Route.QUEUE_WAIT), wait_url_method="POST")
+    return response
+
+
+def queue_wait(config: TwilioConfig, position: int | None) -> VoiceResponse:
+    """Play the wait music, saying the caller's place first when `position` is given.
+
+    Twilio asks the waitUrl again each time this document ends (Twilio docs: TwiML <Enqueue>, waitUrl), so
+    the music loops and the place is said again at the next turn that is due.
+    """
+    response = VoiceResponse()
+    if position is not None:
+        response.say(f"Thank you for waiting. You are number {position} in line.")
+    response.play(config.hold_music)
+    return response
+
+
+def leave() -> VoiceResponse:
+    """Take the caller out of the queue; the queue's action then says where they go (Twilio docs: TwiML <Leave>)."""
+    response = VoiceResponse()
+    response.leave()
+    return response
+
+
+def come_back(config: TwilioConfig, turn: int) -> VoiceResponse:
+    """Answer the queue's action after a move: harmless, and the same place the move sent the call to.
+
+    Twilio runs the move's TwiML, not this (Twilio docs: TwiML <Enqueue>, action: `redirected`); should it
+    ever run, it fetches what the move fetches rather than ending the call.
+    """
+    response = VoiceResponse()
+    response.redirect(f"{config.url(Route.RESUME)}?{urlencode({TURN_PARAM: turn})}", method="POST")
+    return response
+
+
+def start_dial(config: TwilioConfig, turn: int | None = None, **extra: Any) -> Dial:
     """Start a <Dial> that reports its end to the dial-action route and records when asked to."""
-    options: dict[str, Any] = {"action": config.url(Route.DIAL_ACTION), "method": "POST", **extra}
+    action = config.url(Route.DIAL_ACTION) + (f"?{urlencode({TURN_PARAM: turn})}" if turn else "")
+    options: dict[str, Any] = {"action": action, "method": "POST", **extra}
     if config.record_calls:
         options.update(
             record="record-from-answer-dual",
