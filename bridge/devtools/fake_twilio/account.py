@@ -23,6 +23,7 @@ from bridge.devtools.fake_twilio.webhooks import Sender
 from bridge.devtools.twilio_media import FakeTwilio
 
 if TYPE_CHECKING:
+    from bridge.devtools.fake_twilio.conference_state import Conference
     from bridge.devtools.fake_twilio.queues import Queue
 
 DEFAULT_ACCOUNT = "AC455c03f9e322135d9c681cabb529d68e"
@@ -72,7 +73,7 @@ class Account:
         self.calls: dict[str, Call] = {}
         self.recordings: dict[str, Recording] = {}
         self.queues: dict[str, Queue] = {}
-        self.conferences: dict[str, Any] = {}  # by sid: conference_state.Conference
+        self.conferences: dict[str, Conference] = {}
         self.script = Script()
 
     @property

@@ -92,10 +92,14 @@ class Dialer:
             return now
         return max(now, self._last + timedelta(seconds=1 / self.cps))
 
+    def wait(self) -> float:
+        """Return how long, in seconds, a call queued now would wait."""
+        ahead = sum(1 for waiting in self.waiting if waiting.status == "queued")
+        return (self._next_slot() - self.account.now).total_seconds() + ahead / self.cps
+
     def enqueue(self, call: Call) -> None:
         """Queue a call, estimating its queue time; raise QueueFull when it would wait over 24 hours."""
-        ahead = sum(1 for waiting in self.waiting if waiting.status == "queued")
-        wait = (self._next_slot() - self.account.now).total_seconds() + ahead / self.cps
+        wait = self.wait()
         if wait > DAY:
             raise QueueFull
         call.queue_time = int(wait * 1000)  # Twilio docs: Call resource, queue_time in milliseconds

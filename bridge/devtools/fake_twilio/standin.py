@@ -11,9 +11,18 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.devtools.fake_twilio import dial, gather, queues, rest_outbound, rest_queues
+from bridge.devtools.fake_twilio import (
+    conference_twiml,
+    dial,
+    gather,
+    queues,
+    rest_conferences,
+    rest_outbound,
+    rest_queues,
+)
 from bridge.devtools.fake_twilio.account import DEFAULT_ACCOUNT, Account
 from bridge.devtools.fake_twilio.clock import VirtualClock
+from bridge.devtools.fake_twilio.conference_state import Conference
 from bridge.devtools.fake_twilio.interpreter import Fetch, Interpreter
 from bridge.devtools.fake_twilio.outbound import Outbound, Pickup
 from bridge.devtools.fake_twilio.rest import create_rest_app
@@ -50,8 +59,13 @@ class TwilioStandIn:
         self.interpreter.verbs["Dial"] = dial.dial
         self.apps: dict[str, TwimlApp] = {}
         self.outbound = Outbound(self.interpreter)  # calls placed through the REST API, and their CPS queue
-        self.route_modules: list[Callable[[web.Application], None]] = [rest_queues.add_routes, rest_outbound.add_routes]
+        self.route_modules: list[Callable[[web.Application], None]] = [
+            rest_queues.add_routes,
+            rest_outbound.add_routes,
+            rest_conferences.add_routes,
+        ]
         queues.register(self.interpreter)
+        conference_twiml.register(self.interpreter)
         gather.register(self.interpreter)
         self.url = ""  # the REST API's base URL once served (TWILIO_API_URL)
 
@@ -212,6 +226,13 @@ class TwilioStandIn:
         call.post("digits", digits)
         await self.settle()
 
+    def conference(self, name: str) -> Conference:
+        """Return the newest conference of that name (Twilio docs: names are scoped to the account)."""
+        rooms = [c for c in self.account.conferences.values() if c.name == name]
+        if not rooms:
+            raise KeyError(f"no conference named {name!r}")
+        return rooms[-1]
+
     def heard(self, call: Call) -> list[Prompt]:
         """Return what a call heard (Say, Play, Pause), in order."""
         return list(call.heard)
@@ -223,13 +244,13 @@ class TwilioStandIn:
         """Return every webhook sent, in order."""
         return list(self.account.sender.sent)
 
-    def lines(self, call: Call) -> list[str]:
-        """Return a call's webhooks as recording lines."""
-        return self.account.sender.lines(call.root.sid)
+    def lines(self, about: Call | Conference) -> list[str]:
+        """Return a call's webhooks, or a conference's status callbacks, as recording lines."""
+        return self.account.sender.lines(about.root.sid if isinstance(about, Call) else about.sid)
 
-    def write(self, path: Path, call: Call) -> Path:
-        """Save a call's webhooks as a recording file (tests/recordings/README.md)."""
-        return self.account.sender.write(path, call.root.sid)
+    def write(self, path: Path, about: Call | Conference) -> Path:
+        """Save a call's (or a conference's) webhooks as a recording file (tests/recordings/README.md)."""
+        return self.account.sender.write(path, about.root.sid if isinstance(about, Call) else about.sid)
 
     # --- serving --------------------------------------------------------------------------------------------
 

@@ -204,6 +204,8 @@ ATTRIBUTES: dict[str, dict[str, Check]] = {
         "recordingStatusCallbackMethod": METHOD,
         "recordingStatusCallbackEvent": RECORDING_EVENTS,
         "jitterBufferSize": _enum("off", "small", "medium", "large"),
+        "eventCallbackUrl": _url,
+        "recordingConfigurationId": ANY,
     },
     "Enqueue": {
         "action": _url,
