@@ -302,3 +302,28 @@ async def test_a_verified_caller_id_and_the_magic_from_number_may_place_calls(ri
     await rig.fake.advance(1)
     await rig.fake.answer(rig.fake.account.calls[magic.sid])
     assert rig.app.paths() == ["/x"]  # Url wins: the Twiml is ignored
+
+
+async def test_scripted_outcomes_answer_or_refuse_placed_calls_by_themselves(rig: Rig, client: Client) -> None:
+    """fake.outcome(to, …): answered (with AMD's verdict), busy or failed after ringing a while; no-answer rings out."""
+    rig.app.answers["/agent-first"] = HELLO
+    rig.fake.outcome(DANA, answered_by="machine_start", after=8, detection=2)
+    rig.fake.outcome("+14155550199", "busy", after=3)
+    rig.fake.outcome("+14155550142", "no-answer")
+    with pytest.raises(ValueError, match="answered, busy, failed or no-answer"):
+        rig.fake.outcome("+14155550100", "voicemail")
+    common = {"from_": OURS, "url": rig.url("/agent-first"), "machine_detection": "Enable", "timeout": 20}
+    machine = await client.calls.create_async(to=DANA, **common)
+    busy = await client.calls.create_async(to="+14155550199", **common)
+    silent = await client.calls.create_async(to="+14155550142", **common)
+    await rig.fake.advance(9)
+    calls = rig.fake.account.calls
+    assert (calls[machine.sid].status, calls[busy.sid].status, calls[silent.sid].status) == (
+        "in-progress",
+        "busy",
+        "ringing",
+    )
+    await rig.fake.advance(1)
+    assert rig.app.at("/agent-first")[0]["AnsweredBy"] == "machine_start"  # 8 s of ringing, 2 s of detection
+    await rig.fake.advance(12)
+    assert calls[silent.sid].status == "no-answer"

@@ -3,6 +3,7 @@
 docs/fake-twilio.md says what it models, with each behaviour's Twilio doc, and how a test drives it.
 """
 
+from bridge.devtools.fake_twilio.account import Outcome
 from bridge.devtools.fake_twilio.conference_state import Conference, Participant
 from bridge.devtools.fake_twilio.standin import TwilioStandIn, TwimlApp, serve_stand_in
 from bridge.devtools.fake_twilio.state import Call, PhoneNumber, Recording
@@ -12,6 +13,7 @@ __all__ = [
     "Call",
     "Conference",
     "Delivery",
+    "Outcome",
     "Participant",
     "PhoneNumber",
     "Recording",

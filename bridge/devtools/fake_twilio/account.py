@@ -39,14 +39,30 @@ EVENT_OF_STATUS = {"initiated": "initiated", "ringing": "ringing", "in-progress"
 SIP_CODES = {"completed": "200", "busy": "486", "no-answer": "487", "canceled": "487", "failed": "480"}
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a destination takes the calls the REST API places to it, without a test acting on each one."""
+
+    status: str = "answered"  # answered | busy | failed | no-answer (rings out at the call's Timeout)
+    answered_by: str | None = None  # AMD's verdict, when the call asked for detection
+    after: float = 5.0  # seconds of ringing before it answers or refuses
+    detection: float = 3.0  # seconds AMD takes to decide
+
+    def __post_init__(self) -> None:
+        """Refuse an outcome Twilio has no status for."""
+        if self.status not in ("answered", "busy", "failed", "no-answer"):
+            raise ValueError(f"Outcome status {self.status!r}: answered, busy, failed or no-answer")
+
+
 @dataclass
 class Script:
-    """What the test scripts about Twilio's side: transcriptions, REST failures."""
+    """What the test scripts about Twilio's side: transcriptions, REST failures, how destinations answer."""
 
     transcription: str = "This is a message left with the Twilio stand-in."
     transcription_fails: bool = False
     rest_failures: list[tuple[int, int]] = field(default_factory=list)  # (HTTP status, Twilio code), next first
     keep_enqueue_action_reply: bool = False  # execute the <Enqueue action> reply after a REST redirect (test switch)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # by To: REST-created calls answer by themselves
 
 
 class Account:

@@ -147,6 +147,7 @@ async def ring(rt: Interpreter, call: Call, seconds: float) -> Pickup | None:
             return None
         await account.progress(call, "initiated")
         await account.progress(call, "ringing")
+        _follow_script(rt, call)
         kind, value = await rt.wait(call, seconds, frozenset({"answer", "reject"}))
     except Interrupt as interrupt:
         # A REST cancel (or Status=completed) before the answer ends it `canceled`; the callee declining: `busy`.
@@ -160,6 +161,18 @@ async def ring(rt: Interpreter, call: Call, seconds: float) -> Pickup | None:
         return None
     await account.progress(call, "in-progress")
     return value if isinstance(value, Pickup) else Pickup()
+
+
+def _follow_script(rt: Interpreter, call: Call) -> None:
+    """Let a destination with a scripted Outcome answer or refuse by itself once it has rung a while."""
+    outcome = rt.account.script.outcomes.get(call.to)
+    if outcome is None or outcome.status == "no-answer":
+        return  # a test acts, or the call rings out at its Timeout
+    if outcome.status == "answered":
+        move: tuple[str, object] = ("answer", Pickup(outcome.answered_by, outcome.detection))
+    else:
+        move = ("reject", outcome.status)
+    rt.account.clock.after(outcome.after, lambda: call.post(*move) if call.status == "ringing" else None)
 
 
 @dataclass

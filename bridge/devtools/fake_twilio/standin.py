@@ -20,7 +20,7 @@ from bridge.devtools.fake_twilio import (
     rest_outbound,
     rest_queues,
 )
-from bridge.devtools.fake_twilio.account import DEFAULT_ACCOUNT, Account
+from bridge.devtools.fake_twilio.account import DEFAULT_ACCOUNT, Account, Outcome
 from bridge.devtools.fake_twilio.clock import VirtualClock
 from bridge.devtools.fake_twilio.conference_state import Conference
 from bridge.devtools.fake_twilio.interpreter import Fetch, Interpreter
@@ -94,6 +94,10 @@ class TwilioStandIn:
     def own(self, number: str, voice_url: str, *, status_callback: str | None = None, **options: str) -> PhoneNumber:
         """Own a number configured as the console would (voice URL, call status callback)."""
         return self.account.own(number, voice_url, status_callback=status_callback, **options)
+
+    def outcome(self, to: str, status: str = "answered", **options: Any) -> None:
+        """Script how `to` takes every call the REST API places to it (answered_by=, after=, detection=)."""
+        self.account.script.outcomes[to] = Outcome(status, **options)
 
     def verify(self, number: str) -> None:
         """Verify an outgoing caller id: REST-created calls may then use it as From (Twilio docs: OutgoingCallerId)."""
