@@ -1,5 +1,8 @@
-"""The outbox's pieces against a fake Zendesk client: did an earlier attempt land, and where a comment goes
-when an agent merged, closed or deleted the call's ticket meanwhile."""
+"""The outbox's pieces against a fake Zendesk client: did an earlier attempt land, and where do refused comments go.
+
+An agent may merge, close or delete the call's ticket while the outbox works on it; these tests drive the
+pieces directly, with a Context over tests/fake_zendesk.py, where the end-to-end tests go through HTTP.
+"""
 
 from __future__ import annotations
 
@@ -148,8 +151,7 @@ async def test_a_retry_finds_its_note_on_a_follow_up_of_a_closed_ticket(zendesk:
 async def test_a_deleted_tickets_comment_goes_to_a_follow_up_found_again_among_the_api_users(
     zendesk: tuple[FakeZendesk, Context],
 ) -> None:
-    """A deleted ticket names no requester: the follow-up has none (via 45 when the via was never kept), and a
-    retry finds it among the API user's tickets."""
+    """A deleted ticket's comment goes to a follow-up of the API user's (via 45 if unknown), where a retry finds it."""
     fake, ctx = zendesk
     ticket = fake.add_ticket(external_id=SID)
     del fake.tickets[ticket]
