@@ -27,7 +27,8 @@ from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import Settings
 from bridge.store import DEAD, DONE, DROPPED, FiledRecording, Store
-from bridge.store.sqlite import MIGRATIONS, SqliteStore
+from bridge.store.schema import MIGRATIONS
+from bridge.store.sqlite import SqliteStore
 from schemas.zendesk import VoiceComment, VoiceTicket
 from tests import released_schema
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
@@ -374,7 +375,6 @@ async def test_a_postgres_database_of_the_first_released_schema_is_upgraded(pg_u
     """A PostgreSQL database at v1 gains the recordings tables (v3) and keeps its outbox."""
     import asyncpg
 
-    from bridge.store.postgres import MIGRATIONS as PG_MIGRATIONS
     from bridge.store.postgres import PostgresStore
 
     conn = await asyncpg.connect(pg_url)
@@ -391,7 +391,7 @@ async def test_a_postgres_database_of_the_first_released_schema_is_upgraded(pg_u
     finally:
         await conn.close()
     store = await PostgresStore.open(pg_url)
-    assert await store.schema_version() == len(PG_MIGRATIONS) == 3
+    assert await store.schema_version() == len(MIGRATIONS) == 3
     (row,) = await store.claim(at(5.0), 10, lease=60)
     assert row.action == FindCaller(EVENT.call_sid, "+14155550123")
     assert await store.filed_recording("RE" + "0" * 32) is None
