@@ -1,6 +1,7 @@
 """The schemas each store applied as released, version by version, verbatim: what existing databases hold.
 
 Never edit these: they are what `bridge.store.schema` must keep rendering for the versions they cover.
+Once a new version ships, append the scripts it rendered for each database.
 """
 
 # SQLite: one script per version, its statements separated by semicolons.

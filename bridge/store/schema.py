@@ -1,8 +1,9 @@
 """The schema: one list of migrations, each rendered for SQLite and for PostgreSQL.
 
 Each entry is one schema version; never edit a released one, append a new one. A released entry must keep
-rendering what each store applied when it was released (tests/test_schema.py compares both with the
-released scripts), so a database of either kind made by any earlier version keeps upgrading.
+rendering what each store applied when it was released (tests/test_sql_store.py compares both with the
+scripts in tests/released_schema.py), so a database of either kind made by any earlier version keeps
+upgrading. Where the databases differ, use the dialect's fragments (`d.real`, `d.boolean`, `d.texts`, …).
 """
 
 from __future__ import annotations
