@@ -13,6 +13,7 @@ connection's thread, PostgreSQL with awaits), so what a transaction does is writ
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ T = TypeVar("T")
 _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")  # `:name`, never a PostgreSQL `::cast`
 
 
-class Dialect:
+class Dialect(ABC):
     """What differs between the two databases, as SQL fragments; `SQLITE` and `POSTGRES` are the two."""
 
     name: str
@@ -46,21 +47,21 @@ class Dialect:
     version_known: str  # one row: is a version kept at all?
     version_read: str
 
+    @abstractmethod
     def each(self, texts: str, alias: str) -> str:
         """Return a FROM item with one row per element of a list of strings, its column `value`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def json_field(self, column: str, field: str) -> str:
         """Return a top-level field of a JSON text column; SQL NULL when absent or JSON null."""
-        raise NotImplementedError
 
+    @abstractmethod
     def version_write(self, number: int) -> str:
         """Return the statement recording the schema version."""
-        raise NotImplementedError
 
+    @abstractmethod
     def placeholders(self, sql: str) -> tuple[str, tuple[str, ...]]:
         """Return the SQL as the driver takes it and the parameters' names in the order it binds them."""
-        raise NotImplementedError
 
 
 class _Sqlite(Dialect):
