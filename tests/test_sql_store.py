@@ -231,3 +231,12 @@ async def test_a_closed_sqlite_store_refuses_work_instead_of_waiting(tmp_path: P
         await store.count_events()
     with pytest.raises(sqlite3.ProgrammingError):
         await store.touch_call("CA1", from_epoch(1.0))
+
+
+async def test_a_file_that_is_not_a_database_fails_at_open(tmp_path: Path) -> None:
+    """DATABASE_URL naming some other file is an error at start-up, and the file is left as it was."""
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not a database, " * 512)
+    with pytest.raises(sqlite3.DatabaseError):
+        await SqliteStore.open(str(path))
+    assert path.read_bytes() == b"not a database, " * 512
