@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from bridge.cli import main
 from bridge.devtools.sandbox import SANDBOX, create_sandbox_app
-from bridge.store.sqlite import MIGRATIONS
+from bridge.store.schema import MIGRATIONS
 from tests.conftest import eventually, free_port, parent_sid, recording, serve_env, start_serve
 
 TOKEN = "cli-test-token"

@@ -220,7 +220,8 @@ async def test_a_whisper_nobody_answers_hangs_up_the_leg_only(rig: Rig) -> None:
         '<Response><Enqueue waitUrlMethod="PUT">q</Enqueue></Response>',
         "<Response><Gather><Dial>+1</Dial></Gather></Response>",
         "<Response><Connect/></Response>",
-        "<Response><Dial><Conference>room</Conference></Dial></Response>",
+        '<Response><Dial record="record-from-answer"><Conference>room</Conference></Dial></Response>',
+        '<Response><Dial><Conference waitUrl="/wait">room</Conference><Number>+1</Number></Dial></Response>',
     ],
 )
 async def test_a_bad_document_plays_the_application_error(rig: Rig, document: str) -> None:

@@ -27,8 +27,10 @@ from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import Settings
 from bridge.store import DEAD, DONE, DROPPED, FiledRecording, Store
-from bridge.store.sqlite import MIGRATIONS, SqliteStore
+from bridge.store.schema import MIGRATIONS
+from bridge.store.sqlite import SqliteStore
 from schemas.zendesk import VoiceComment, VoiceTicket
+from tests import released_schema
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
 
 T0 = datetime(2026, 9, 15, 14, 2, 7, tzinfo=UTC)
@@ -270,7 +272,7 @@ async def test_a_database_of_the_first_released_schema_is_upgraded(tmp_path: Pat
     """A file written by schema v1, with a call and a pending action in it, upgrades and keeps working."""
     path = tmp_path / "v1.db"
     with sqlite3.connect(path) as db:
-        db.executescript(MIGRATIONS[0])
+        db.executescript(released_schema.SQLITE[0])
         db.execute("PRAGMA user_version=1")
         db.execute(
             "INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES (?, ?, 0, 1, 1)",
@@ -373,12 +375,11 @@ async def test_a_postgres_database_of_the_first_released_schema_is_upgraded(pg_u
     """A PostgreSQL database at v1 gains the recordings tables (v3) and keeps its outbox."""
     import asyncpg
 
-    from bridge.store.postgres import MIGRATIONS as PG_MIGRATIONS
     from bridge.store.postgres import PostgresStore
 
     conn = await asyncpg.connect(pg_url)
     try:
-        await conn.execute(PG_MIGRATIONS[0])
+        await conn.execute(released_schema.POSTGRES[0])
         await conn.execute(
             "CREATE TABLE bridge_schema (version INTEGER NOT NULL); INSERT INTO bridge_schema VALUES (1)"
         )
@@ -390,7 +391,7 @@ async def test_a_postgres_database_of_the_first_released_schema_is_upgraded(pg_u
     finally:
         await conn.close()
     store = await PostgresStore.open(pg_url)
-    assert await store.schema_version() == len(PG_MIGRATIONS) == 3
+    assert await store.schema_version() == len(MIGRATIONS) == 3
     (row,) = await store.claim(at(5.0), 10, lease=60)
     assert row.action == FindCaller(EVENT.call_sid, "+14155550123")
     assert await store.filed_recording("RE" + "0" * 32) is None

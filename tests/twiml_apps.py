@@ -8,8 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 
 from bridge.devtools.demo import serve
 from bridge.devtools.fake_twilio import TwilioStandIn, serve_stand_in
@@ -104,3 +107,23 @@ async def stand_in_rig() -> AsyncIterator[Rig]:
     async with twiml_app(TOKEN) as app, serve_stand_in(TOKEN, seed=7, start=START) as fake:
         fake.own(OURS, app.url + "/voice", status_callback=app.url + "/status")
         yield Rig(fake, app)
+
+
+@asynccontextmanager
+async def rest_client(fake: TwilioStandIn) -> AsyncIterator[Client]:
+    """Point twilio-python's async client at the stand-in's REST API."""
+    http = AsyncTwilioHttpClient()
+    client = Client(fake.account.sid, TOKEN, http_client=http)
+    client.api.base_url = fake.url
+    try:
+        yield client
+    finally:
+        await http.close()
+
+
+async def raw_post(fake: TwilioStandIn, path: str, data: list[tuple[str, str]]) -> tuple[int, dict[str, Any]]:
+    """POST a form to the stand-in's REST API as it is written (repeated keys kept); return status and JSON."""
+    url = f"{fake.url}/2010-04-01/Accounts/{fake.account.sid}/{path}"
+    headers = {"Authorization": aiohttp.encode_basic_auth(fake.account.sid, TOKEN)}
+    async with aiohttp.ClientSession() as session, session.post(url, data=data, headers=headers) as response:
+        return response.status, await response.json()

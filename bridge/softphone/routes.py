@@ -21,6 +21,7 @@ from bridge.core.actions import caller_key
 from bridge.core.phones import to_e164
 from bridge.ops.settings import Settings
 from bridge.softphone.identity import NotVerified, Session, SessionSigner, verify_zendesk_token
+from bridge.zendesk.outbox.results import Caller, result_of
 
 log = logging.getLogger("bridge.softphone")
 
@@ -210,7 +211,8 @@ async def caller(request: web.Request) -> web.Response:
     if e164:
         key = caller_key(e164)
         row = (await request.app[STORE].results([key])).get(key)
-        user_id = row.result.get("user_id") if row is not None and row.result else None
+        found = result_of(row) if row is not None else None
+        user_id = found.user_id if isinstance(found, Caller) else None
     return web.json_response({"number": e164 or number, "user_id": user_id}, headers={"Cache-Control": "no-store"})
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.core.actions import Action, CreateTicket, DisplayTicket, DisplayUser, FindCaller, Timer, decode, encode
+from bridge.core.actions import Action, ActionKind, DisplayTicket, DisplayUser, decode
 from bridge.core.calls import Call, Outcome
-from bridge.core.clock import from_epoch, to_epoch
+from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent
 
 Reducer = Callable[[Call | None, CallEvent], Outcome]
@@ -18,17 +18,20 @@ Reducer = Callable[[Call | None, CallEvent], Outcome]
 PENDING, DONE, DEAD, DROPPED = "pending", "done", "dead", "dropped"
 
 
-def is_urgent(action: Action) -> bool:
-    """Tell whether an action matters only while a phone rings: a pop, the look-up it needs, a popping create.
+# The one rule of urgency: what matters only while a phone rings (a pop, the look-up it needs, a popping
+# create). Claims take these first and spend the limiter's reserve on them. `is_urgent` reads it here and
+# the stores' SQL is derived from it (`bridge.store.statements.urgent`), so there is no stored column.
+URGENT_KINDS = frozenset({ActionKind.FIND_CALLER, ActionKind.DISPLAY_USER, ActionKind.DISPLAY_TICKET})
+# Urgent when this field is set: the action's attribute, stored under the same key of its payload.
+URGENT_WHEN_SET: Mapping[ActionKind, str] = {ActionKind.CREATE_TICKET: "display_to_agent"}
 
-    Each store says the same in SQL (its `_URGENT`), so claims take these first without a stored column.
-    """
-    match action:
-        case FindCaller() | DisplayUser() | DisplayTicket():
-            return True
-        case CreateTicket(display_to_agent=agent):
-            return agent is not None
-    return False
+
+def is_urgent(action: Action) -> bool:
+    """Tell whether an action matters only while a phone rings (the rule above)."""
+    if action.kind in URGENT_KINDS:
+        return True
+    field = URGENT_WHEN_SET.get(action.kind)
+    return field is not None and getattr(action, field) is not None
 
 
 def is_pop(action: Action) -> bool:
@@ -222,7 +225,7 @@ class Store(Protocol):
 
 
 class RowLike(Protocol):
-    """A database row read by column name (aiosqlite.Row, asyncpg.Record)."""
+    """A database row read by column name (sqlite3.Row, asyncpg.Record)."""
 
     def __getitem__(self, key: str, /) -> Any:
         """Return a column's value."""
@@ -260,11 +263,3 @@ def filed_recording(row: RowLike) -> FiledRecording:
         upload_url=row["upload_url"],
         uploaded_at=from_epoch(uploaded) if uploaded is not None else None,
     )
-
-
-def action_values(action: Action, now: datetime) -> tuple[str, str, str, str, list[str], float, float, float]:
-    """Return a new action's column values: key, kind, call_sid, payload, needs, next_at, created, updated."""
-    stamp = to_epoch(now)
-    next_at = to_epoch(action.due) if isinstance(action, Timer) else stamp
-    payload = json.dumps(encode(action), separators=(",", ":"))
-    return (action.key, action.kind.value, action.call_sid, payload, list(action.needs), next_at, stamp, stamp)

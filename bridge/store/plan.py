@@ -1,8 +1,8 @@
-"""The one ingest algorithm, written once as a sequence of steps that each store carries out.
+"""The one ingest algorithm, written once as a sequence of steps that the store carries out.
 
-A store drives `ingest_plan` inside one transaction: it sends back each step's result and runs each
-step with its own SQL. The algorithm (dedupe, then event, state and orders together) lives here only;
-a store keeps only its statements and its transaction handling.
+The store drives `ingest_plan` inside one transaction: it sends back each step's result and runs each
+step with its statements (`bridge.store.sql.carry_out`, the same for SQLite and PostgreSQL). The
+algorithm (dedupe, then event, state and orders together) lives here only.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from bridge.devtools.fake_twilio.webhooks import Sender
 from bridge.devtools.twilio_media import FakeTwilio
 
 if TYPE_CHECKING:
+    from bridge.devtools.fake_twilio.conference_state import Conference
     from bridge.devtools.fake_twilio.queues import Queue
 
 DEFAULT_ACCOUNT = "AC455c03f9e322135d9c681cabb529d68e"
@@ -38,14 +39,30 @@ EVENT_OF_STATUS = {"initiated": "initiated", "ringing": "ringing", "in-progress"
 SIP_CODES = {"completed": "200", "busy": "486", "no-answer": "487", "canceled": "487", "failed": "480"}
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a destination takes the calls the REST API places to it, without a test acting on each one."""
+
+    status: str = "answered"  # answered | busy | failed | no-answer (rings out at the call's Timeout)
+    answered_by: str | None = None  # AMD's verdict, when the call asked for detection
+    after: float = 5.0  # seconds of ringing before it answers or refuses
+    detection: float = 3.0  # seconds AMD takes to decide
+
+    def __post_init__(self) -> None:
+        """Refuse an outcome Twilio has no status for."""
+        if self.status not in ("answered", "busy", "failed", "no-answer"):
+            raise ValueError(f"Outcome status {self.status!r}: answered, busy, failed or no-answer")
+
+
 @dataclass
 class Script:
-    """What the test scripts about Twilio's side: transcriptions, REST failures."""
+    """What the test scripts about Twilio's side: transcriptions, REST failures, how destinations answer."""
 
     transcription: str = "This is a message left with the Twilio stand-in."
     transcription_fails: bool = False
     rest_failures: list[tuple[int, int]] = field(default_factory=list)  # (HTTP status, Twilio code), next first
     keep_enqueue_action_reply: bool = False  # execute the <Enqueue action> reply after a REST redirect (test switch)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # by To: REST-created calls answer by themselves
 
 
 class Account:
@@ -67,11 +84,12 @@ class Account:
         self.sids = Sids(seed)
         self.sender = Sender(lambda: self.media.auth_token, self.activity, self.clock, self.sids)
         self.numbers: dict[str, PhoneNumber] = {}
+        self.verified: set[str] = set()  # outgoing caller ids (Twilio docs: OutgoingCallerId resource)
         self.geo: dict[str, Geo] = dict(KNOWN_GEO)
         self.calls: dict[str, Call] = {}
         self.recordings: dict[str, Recording] = {}
         self.queues: dict[str, Queue] = {}
-        self.conferences: dict[str, Any] = {}  # by sid: conferences.Conference
+        self.conferences: dict[str, Conference] = {}
         self.script = Script()
 
     @property
@@ -156,6 +174,15 @@ class Account:
         extra = {"CallDuration": str(call.duration()), "Duration": str(billed_minutes(call.duration()))}
         if call.direction != "inbound":
             extra["SipResponseCode"] = SIP_CODES.get(call.status, "200")
+        for recording in call.recordings:
+            if recording.source == "OutboundAPI":
+                # Twilio docs: Call resource, Record: "The recording_url is sent to the status_callback URL".
+                await self.finish_recording(recording)
+                extra.update(
+                    RecordingUrl=recording_url(self.sid, recording.sid),
+                    RecordingSid=recording.sid,
+                    RecordingDuration=str(recording.duration),
+                )
         if call.status_callback and "completed" in call.status_events:
             await self._status_callback(call, extra)
 
@@ -176,7 +203,7 @@ class Account:
 
     def start_recording(
         self,
-        call: Call,
+        call: Call | None,
         source: str,
         channels: int,
         *,
@@ -185,7 +212,7 @@ class Account:
         events: frozenset[str] = frozenset({"completed"}),
         conference_sid: str | None = None,
     ) -> Recording:
-        """Start a recording on `call` (a <Dial record> recording lives on the parent; Twilio docs: Recording)."""
+        """Start a recording on `call`, or on a conference (Twilio docs: Recording; <Dial record> is on the parent)."""
         recording = Recording(
             self.sids.make("RE"),
             call.sid if call else None,
@@ -198,14 +225,24 @@ class Account:
             callback_events=events,
         )
         self.recordings[recording.sid] = recording
-        call.recordings.append(recording)
+        if call is not None:
+            call.recordings.append(recording)
         return recording
 
     def recording_seconds(self, recording: Recording) -> int:
-        """Return a running recording's length so far, less what a `skip` pause left out."""
-        end = recording.paused_at or self.now
-        skipped = recording.paused_seconds if recording.pause_behavior == "skip" else 0.0
-        return max(0, int((end - recording.started).total_seconds() - skipped))
+        """Return a recording's length so far, less what its `skip` pauses left out (Twilio docs: PauseBehavior)."""
+        skipped = recording.skipped_seconds
+        if recording.paused_at is not None and recording.pause_behavior == "skip":
+            skipped += (self.now - recording.paused_at).total_seconds()
+        return max(0, int((self.now - recording.started).total_seconds() - skipped))
+
+    def resume_recording(self, recording: Recording) -> None:
+        """End a recording's pause, counting it out of the duration when it was a `skip` pause."""
+        if recording.paused_at is None:
+            return
+        if recording.pause_behavior == "skip":
+            recording.skipped_seconds += (self.now - recording.paused_at).total_seconds()
+        recording.paused_at = None
 
     async def recording_started(self, recording: Recording) -> None:
         """Send the `in-progress` recording callback when subscribed (Twilio docs: recordingStatusCallbackEvent)."""
@@ -216,9 +253,7 @@ class Account:
         """Finish a recording: `completed` with its length, or `absent` when nothing was recorded."""
         if recording.status in ("completed", "absent"):
             return
-        if recording.paused_at is not None:
-            recording.paused_seconds += (self.now - recording.paused_at).total_seconds()
-            recording.paused_at = None
+        self.resume_recording(recording)
         recording.duration = self.recording_seconds(recording)
         # Twilio docs: <Record>: an empty recording is not kept; the callback says `absent` (error 16101).
         recording.status = "completed" if recording.duration > 0 else "absent"
@@ -243,12 +278,12 @@ class Account:
             params["ConferenceSid"] = recording.conference_sid
             if not recording.call_sid:
                 del params["CallSid"]
-        root = self.calls.get(recording.call_sid or "")
-        owner = root.root if root else None
+        call = self.calls.get(recording.call_sid or "")
+        owner = call.root if call else self.conferences[recording.conference_sid or ""]  # a call's, or a conference's
         assert recording.callback is not None
         await self.sender.notify(
-            owner.sid if owner else (recording.conference_sid or ""),
-            owner.created if owner else recording.started,
+            owner.sid,
+            owner.created,
             recording.callback,
             recording.callback_method,
             params,

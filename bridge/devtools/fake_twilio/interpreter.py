@@ -18,8 +18,9 @@ SAY_WORDS_PER_SECOND = 2.5  # about 150 words a minute
 PLAY_SECONDS = 10.0  # any audio file, unless the test sets `Interpreter.audio_seconds[url]`
 ENDLESS_LOOPS = 1000  # Twilio docs: <Play>, loop="0" repeats up to 1000 times
 APPLICATION_ERROR = "An application error has occurred. Goodbye."
-# Events that end whatever verb is running: a hang-up, a REST redirect, a queue's dequeue or bridge.
-INTERRUPTS = frozenset({"hangup", "redirect", "dequeue", "bridge", "kicked"})
+# Events that end whatever verb is running: a hang-up, a REST redirect, a queue's dequeue or bridge, a change
+# in the conference the call is in (it started, the call was held or dropped, an announcement).
+INTERRUPTS = frozenset({"hangup", "redirect", "dequeue", "bridge", "conference"})
 
 
 @dataclass
@@ -156,6 +157,8 @@ class Interpreter:
                 if value is token:
                     return "timeout", None
                 continue
+            if kind == "conference" and (not isinstance(value, tuple) or value[0] is not call.attending):
+                continue  # about a conference the call has since left
             if kind in accept:
                 return kind, value
             if kind in INTERRUPTS:

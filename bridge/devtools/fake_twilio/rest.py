@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
+from multidict import MultiDictProxy
 
 from bridge.devtools.fake_twilio.interpreter import Fetch
 from bridge.devtools.fake_twilio.state import API_VERSION, Call, Recording, recording_resource
@@ -91,6 +92,66 @@ async def form(request: web.Request) -> dict[str, str]:
     return {name: str(value) for name, value in data.items()}
 
 
+class Form:
+    """A create or update request's form: every value of each name; a name the docs do not list is refused."""
+
+    def __init__(self, data: MultiDictProxy[Any], allowed: frozenset[str]) -> None:
+        """Refuse undocumented names (stricter than Twilio, which may ignore them)."""
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise RestError(400, 20001, f"{', '.join(unknown)}: not a parameter of this request")
+        self._data = data
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """Return the last value of `name`."""
+        values = self._data.getall(name, [])
+        return str(values[-1]) if values else default
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """Return a true/false parameter."""
+        value = self.get(name)
+        if value is None:
+            return default
+        if value.lower() not in ("true", "false"):
+            raise RestError(400, 20001, f"{name} must be true or false, not {value!r}")
+        return value.lower() == "true"
+
+    def choice(self, name: str, values: tuple[str, ...], default: str) -> str:
+        """Return a parameter that takes one of `values`."""
+        value = self.get(name, default)
+        if value not in values:
+            raise RestError(400, 20001, f"{name} must be one of {', '.join(values)}, not {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        """Return a whole number in [low, high]."""
+        value = self.get(name)
+        if value is None:
+            return default
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise RestError(400, 20001, f"{name} must be a whole number from {low} to {high}")
+        return int(value)
+
+    def url(self, name: str, empty: bool = False) -> str | None:
+        """Return an absolute http(s) URL (or '' when `empty` is allowed)."""
+        value = self.get(name)
+        if value is None or (empty and value == ""):
+            return value
+        if not value.startswith(("http://", "https://")):
+            raise RestError(400, 21205, f"{name} must be an absolute URL, not {value!r}")  # Twilio docs: 21205
+        return value
+
+    def events(self, name: str, allowed: frozenset[str], default: frozenset[str]) -> frozenset[str]:
+        """Return an event list given as repeated keys, space-separated values, or both."""
+        values = [str(value) for value in self._data.getall(name, [])]
+        if not values:
+            return default
+        events = frozenset(event for value in values for event in value.split())
+        if not events or not events <= allowed:
+            raise RestError(400, 20001, f"{name} takes {', '.join(sorted(allowed))}, not {values}")
+        return events
+
+
 def call_or_404(request: web.Request) -> Call:
     """Return the call named in the path, or Twilio's 20404."""
     call = fake_of(request).account.calls.get(request.match_info["call"])
@@ -142,8 +203,8 @@ async def update_call(request: web.Request) -> web.Response:
     elif status == "completed":
         _hang_up(call)
     else:
-        if call.direction == "outbound-dial" or call.status in ("queued", "initiated"):
-            raise RestError(400, 21220, "The stand-in redirects parent calls that run TwiML only")
+        if call.direction == "outbound-dial" or (call.direction == "outbound-api" and call.answered is None):
+            raise RestError(400, 21220, "The stand-in redirects answered calls that run TwiML only")
         if twiml is not None:
             try:
                 verbs = parse(twiml)
@@ -163,10 +224,10 @@ async def update_call(request: web.Request) -> web.Response:
 
 def _hang_up(call: Call) -> None:
     """Hang up a call from the REST API: a dialed leg through its <Dial>, any other through its runner."""
-    if call.parent is not None and call.direction == "outbound-dial" and call.phase != "conference":
+    if call.parent is not None and call.direction == "outbound-dial":
         call.parent.post("leg", (call, "hangup", None))
     else:
-        call.post("hangup")
+        call.post("hangup", "api")  # not the person hanging up: a conference says participant_updated_via_api
 
 
 # --- Recordings ---------------------------------------------------------------------------------------------
@@ -228,8 +289,8 @@ async def change_recording(request: web.Request, recording: Recording) -> None:
     if status == "paused" and recording.paused_at is None:
         recording.paused_at, recording.pause_behavior, recording.status = now, behaviour, "paused"
     elif status == "in-progress" and recording.paused_at is not None:
-        recording.paused_seconds += (now - recording.paused_at).total_seconds()
-        recording.paused_at, recording.status = None, "in-progress"
+        fake.account.resume_recording(recording)
+        recording.status = "in-progress"
     elif status == "stopped":
         await fake.account.finish_recording(recording)
         await fake.settle()

@@ -11,10 +11,20 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.devtools.fake_twilio import dial, gather, queues, rest_queues
-from bridge.devtools.fake_twilio.account import DEFAULT_ACCOUNT, Account
+from bridge.devtools.fake_twilio import (
+    conference_twiml,
+    dial,
+    gather,
+    queues,
+    rest_conferences,
+    rest_outbound,
+    rest_queues,
+)
+from bridge.devtools.fake_twilio.account import DEFAULT_ACCOUNT, Account, Outcome
 from bridge.devtools.fake_twilio.clock import VirtualClock
+from bridge.devtools.fake_twilio.conference_state import Conference
 from bridge.devtools.fake_twilio.interpreter import Fetch, Interpreter
+from bridge.devtools.fake_twilio.outbound import Outbound, Pickup
 from bridge.devtools.fake_twilio.rest import create_rest_app
 from bridge.devtools.fake_twilio.state import Call, PhoneNumber, Prompt
 from bridge.devtools.fake_twilio.webhooks import Delivery, Sent
@@ -48,8 +58,14 @@ class TwilioStandIn:
         self.interpreter = Interpreter(self.account)
         self.interpreter.verbs["Dial"] = dial.dial
         self.apps: dict[str, TwimlApp] = {}
-        self.route_modules: list[Callable[[web.Application], None]] = [rest_queues.add_routes]
+        self.outbound = Outbound(self.interpreter)  # calls placed through the REST API, and their CPS queue
+        self.route_modules: list[Callable[[web.Application], None]] = [
+            rest_queues.add_routes,
+            rest_outbound.add_routes,
+            rest_conferences.add_routes,
+        ]
         queues.register(self.interpreter)
+        conference_twiml.register(self.interpreter)
         gather.register(self.interpreter)
         self.url = ""  # the REST API's base URL once served (TWILIO_API_URL)
 
@@ -78,6 +94,24 @@ class TwilioStandIn:
     def own(self, number: str, voice_url: str, *, status_callback: str | None = None, **options: str) -> PhoneNumber:
         """Own a number configured as the console would (voice URL, call status callback)."""
         return self.account.own(number, voice_url, status_callback=status_callback, **options)
+
+    def outcome(self, to: str, status: str = "answered", **options: Any) -> None:
+        """Script how `to` takes every call the REST API places to it (answered_by=, after=, detection=)."""
+        self.account.script.outcomes[to] = Outcome(status, **options)
+
+    def verify(self, number: str) -> None:
+        """Verify an outgoing caller id: REST-created calls may then use it as From (Twilio docs: OutgoingCallerId)."""
+        self.account.verified.add(number)
+
+    @property
+    def calls_per_second(self) -> float:
+        """Return how many REST-created calls leave Twilio's queue each second."""
+        return self.outbound.dialer.cps
+
+    @calls_per_second.setter
+    def calls_per_second(self, cps: float) -> None:
+        """Set the account's CPS (a fraction slows it below one call a second, for tests of the 24-hour limit)."""
+        self.outbound.dialer.cps = cps
 
     def application(self, voice_url: str, status_callback: str | None = None) -> TwimlApp:
         """Create a TwiML App for browser agents' calls out."""
@@ -153,8 +187,12 @@ class TwilioStandIn:
         """Wait for a leg to `to` that is ringing now, and return the newest."""
 
         def found() -> Call | None:
-            """Return the newest ringing leg to `to`."""
-            legs = [c for c in self.account.calls.values() if c.to == to and c.status == "ringing" and c.parent]
+            """Return the newest ringing leg (or REST-created call) to `to`."""
+            legs = [
+                c
+                for c in self.account.calls.values()
+                if c.to == to and c.status == "ringing" and (c.parent or c.direction == "outbound-api")
+            ]
             return legs[-1] if legs else None
 
         await wait_until(lambda: found() is not None, within=within, what=f"a leg to {to} ringing")
@@ -163,13 +201,12 @@ class TwilioStandIn:
         assert leg is not None
         return leg
 
-    async def answer(self, call: Call, answered_by: str | None = None) -> None:
-        """Pick up a ringing leg (or a call placed through the REST API); `answered_by` is AMD's verdict."""
-        detail = {"AnsweredBy": answered_by} if answered_by else None
+    async def answer(self, call: Call, answered_by: str | None = None, detection: float = 3.0) -> None:
+        """Pick up a ringing leg or REST-created call; `answered_by` is AMD's verdict, reached after `detection` s."""
         if call.parent is not None and call.direction == "outbound-dial":
-            call.parent.post("leg", (call, "answer", detail))
+            call.parent.post("leg", (call, "answer", {"AnsweredBy": answered_by} if answered_by else None))
         else:
-            call.post("answer", detail)
+            call.post("answer", Pickup(answered_by, detection))
         await self.settle()
 
     async def reject(self, call: Call, status: str = "busy") -> None:
@@ -182,7 +219,7 @@ class TwilioStandIn:
 
     async def hang_up(self, call: Call) -> None:
         """Hang up a caller or a leg."""
-        if call.parent is not None and call.direction == "outbound-dial" and call.phase != "conference":
+        if call.parent is not None and call.direction == "outbound-dial":
             call.parent.post("leg", (call, "hangup", None))
         else:
             call.post("hangup")
@@ -192,6 +229,13 @@ class TwilioStandIn:
         """Press keys on a call's keypad (DTMF)."""
         call.post("digits", digits)
         await self.settle()
+
+    def conference(self, name: str) -> Conference:
+        """Return the newest conference of that name (Twilio docs: names are scoped to the account)."""
+        rooms = [c for c in self.account.conferences.values() if c.name == name]
+        if not rooms:
+            raise KeyError(f"no conference named {name!r}")
+        return rooms[-1]
 
     def heard(self, call: Call) -> list[Prompt]:
         """Return what a call heard (Say, Play, Pause), in order."""
@@ -204,13 +248,13 @@ class TwilioStandIn:
         """Return every webhook sent, in order."""
         return list(self.account.sender.sent)
 
-    def lines(self, call: Call) -> list[str]:
-        """Return a call's webhooks as recording lines."""
-        return self.account.sender.lines(call.root.sid)
+    def lines(self, about: Call | Conference) -> list[str]:
+        """Return a call's webhooks, or a conference's status callbacks, as recording lines."""
+        return self.account.sender.lines(about.root.sid if isinstance(about, Call) else about.sid)
 
-    def write(self, path: Path, call: Call) -> Path:
-        """Save a call's webhooks as a recording file (tests/recordings/README.md)."""
-        return self.account.sender.write(path, call.root.sid)
+    def write(self, path: Path, about: Call | Conference) -> Path:
+        """Save a call's (or a conference's) webhooks as a recording file (tests/recordings/README.md)."""
+        return self.account.sender.write(path, about.root.sid if isinstance(about, Call) else about.sid)
 
     # --- serving --------------------------------------------------------------------------------------------
 

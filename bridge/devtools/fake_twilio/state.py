@@ -82,7 +82,7 @@ class Recording:
     status: str = "in-progress"
     duration: int = 0
     conference_sid: str | None = None
-    paused_seconds: float = 0.0
+    skipped_seconds: float = 0.0  # the pauses with PauseBehavior=skip, left out of the duration
     paused_at: datetime | None = None
     pause_behavior: str = "silence"
     callback: str | None = None
@@ -129,6 +129,8 @@ class Call:
     recordings: list[Recording] = field(default_factory=list)
     queue: Membership | None = None
     conference: str | None = None  # the sid of the conference the call is in
+    attending: Any = None  # the conference participant whose events its runner listens to now
+    queue_time: int = 0  # milliseconds in the account's calls-per-second queue (Twilio docs: Call resource)
     phase: str = ""  # a dialed leg's part in its <Dial>: ringing, whisper, bridged
     reported: bool = False  # its final status callback has gone out
     _inbox: deque[tuple[str, Any]] = field(default_factory=deque)
@@ -217,7 +219,7 @@ class Call:
             "phone_number_sid": None,
             "price": None,
             "price_unit": "USD",
-            "queue_time": "0",
+            "queue_time": str(self.queue_time),
             "trunk_sid": None,
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{self.sid}.json",
             "subresource_uris": {

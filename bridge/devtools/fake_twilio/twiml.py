@@ -74,6 +74,7 @@ def _url(value: str) -> bool:
     return value.strip() != "" and " " not in value.strip()
 
 
+KEYS_TO_SEND = "0123456789ABCD#*wW"  # Twilio docs: SendDigits: digits, A-D, # and *, w (0.5 s) and W (1 s) pauses
 ANY: Check = lambda value: True  # noqa: E731
 BOOL = _enum("true", "false")
 METHOD = _enum("GET", "POST")
@@ -203,6 +204,8 @@ ATTRIBUTES: dict[str, dict[str, Check]] = {
         "recordingStatusCallbackMethod": METHOD,
         "recordingStatusCallbackEvent": RECORDING_EVENTS,
         "jitterBufferSize": _enum("off", "small", "medium", "large"),
+        "eventCallbackUrl": _url,
+        "recordingConfigurationId": ANY,
     },
     "Enqueue": {
         "action": _url,

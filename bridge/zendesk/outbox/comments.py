@@ -1,0 +1,61 @@
+"""The call's comments on its ticket: the voice comment and private notes, each added once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bridge.zendesk.outbox.context import Attempt, Context
+from bridge.zendesk.outbox.errors import TicketGone, writing_to
+from bridge.zendesk.outbox.landed import VOICE_TYPES, Ours, landed, same_call
+from bridge.zendesk.outbox.recording_links import DUAL, link_recording
+from bridge.zendesk.outbox.relocate import move
+from bridge.zendesk.outbox.results import CommentAdded, CommentFound, CommentMoved, Done, Ticket
+from schemas.zendesk import VoiceComment
+
+log = logging.getLogger("bridge.outbox")
+
+
+async def add_voice_comment(ctx: Context, attempt: Attempt, ticket: Ticket, comment: VoiceComment) -> Done:
+    """Add the call's voice comment, its recording linked as RECORDINGS says (made once per attempt)."""
+    try:
+        async with writing_to(ticket.ticket_id):
+            wire = (await link_recording(ctx, attempt.call_sid, comment.wire(), DUAL, ticket.ticket_id)).payload
+    except TicketGone as gone:
+        # The ticket was merged, closed or deleted before the file could be attached there: the voice
+        # comment still goes where the conversation now lives, with Twilio's own link.
+        log.warning("call %s: ticket %s took no attachment (%s); linking the recording at Twilio",
+                    attempt.call_sid, ticket.ticket_id, gone)  # fmt: skip
+        wire = comment.wire()
+
+    same = same_call(wire)
+
+    def ours(found: dict[str, Any], own_ticket: bool) -> bool:
+        # On the call's own ticket any voice comment is ours (a ticket gets exactly one); on a merge target
+        # or follow-up, match the call's data, as other calls' comments live there.
+        if found.get("type") not in VOICE_TYPES:
+            return False
+        return same(found) if isinstance(found.get("data"), dict) else own_ticket
+
+    return await add_comment(ctx, attempt, ticket, {"voice_comment": wire}, ours)
+
+
+async def add_note(ctx: Context, attempt: Attempt, ticket: Ticket, body: str) -> Done:
+    """Add a private note to the call's ticket."""
+    note = {"comment": {"body": body, "public": False}}
+    return await add_comment(ctx, attempt, ticket, note, lambda found, own: found.get("body") == body)
+
+
+async def add_comment(ctx: Context, attempt: Attempt, ticket: Ticket, payload: dict[str, Any], ours: Ours) -> Done:
+    """Add a comment to the call's ticket, or where its conversation now lives if it was closed or deleted."""
+    ticket_id = ticket.ticket_id
+    found = await attempt.earlier(lambda: landed(ctx, attempt.call_sid, ticket_id, ours))
+    if found is not None:
+        return Done(CommentFound(found))
+    try:
+        async with writing_to(ticket_id):
+            await ctx.zendesk.update_ticket(ticket_id, payload)
+    except TicketGone as gone:
+        moved = await move(ctx, attempt.call_sid, ticket.via_id, gone, payload)
+        return Done(CommentMoved(moved, ticket_id))
+    return Done(CommentAdded(ticket_id))
