@@ -64,6 +64,7 @@ class Desk:
         for call_sid in routing.gone:
             self.waiting.pop(call_sid, None)
         self.waiting.update(routing.waiting)
+        self.actions += [MoveCall(call_sid, number) for call_sid, number in routing.moves.items()]
         for call_sid, routed in routing.events.items():
             self._keep(step(self.calls[call_sid], routed, now, self.policy))
 
@@ -153,16 +154,17 @@ def test_an_agent_freeing_up_moves_the_longest_waiting_caller_to_ring_them() -> 
     queued_caller(desk, "CA2", 10)
     desk.agents["client:bob"] = choose(desk.agents["client:bob"], "away", T0, by="test")
     desk.free_up(at(20))
+    assert MoveCall("CA1", 1) in desk.actions
+    assert desk.waiting["CA1"].offered_to == ("client:alice",)
+    assert desk.calls["CA1"].offers == []  # it learns of the offer when it comes back
+    assert desk.calls["CA2"].offers == []
+    # The move lands: the call comes back asking, its agent still held for it: it rings her now.
+    outcome = desk.feed(ev(EventKind.RESUMED, "CA1", 21, sequence=1), at(21))
+    assert outcome.route == "resume"
     first = desk.calls["CA1"]
     assert first.offers[-1].agents == ["client:alice"]
     assert first.offers[-1].moved
-    assert MoveCall("CA1", 1) in desk.actions
-    assert desk.waiting["CA1"].offered_to == ("client:alice",)
-    assert desk.calls["CA2"].offers == []
-    # The move lands: the call comes back asking, its agent is still held: nothing new is decided.
-    outcome = desk.feed(ev(EventKind.RESUMED, "CA1", 21), at(21))
-    assert outcome.route == "resume"
-    assert len(desk.calls["CA1"].offers) == 1
+    assert first.resumed == 1
     desk.feed(leg("answered", "client:alice", 2, 25), at(25))
     assert "CA1" not in desk.waiting
     assert desk.calls["CA1"].queue_time() == 21  # in the queue from arrival to the move's landing
@@ -174,7 +176,7 @@ def test_a_move_whose_agents_were_let_go_is_decided_again() -> None:
     desk.free_up(at(20))
     # Alice's hold ran out before the call came back: routing decides afresh (bob is free, idle longest).
     desk.agents["client:alice"] = replace(desk.agents["client:alice"], busy_until=at(21))
-    desk.feed(ev(EventKind.RESUMED, "CA1", 60), at(60))
+    desk.feed(ev(EventKind.RESUMED, "CA1", 60, sequence=1), at(60))
     assert desk.calls["CA1"].offers[-1].agents in (["client:bob"], ["client:alice"])
     assert not desk.calls["CA1"].offers[-1].moved
 
@@ -221,7 +223,7 @@ def test_a_full_queue_sends_a_new_caller_to_voicemail_as_overflowed() -> None:
     call = desk.calls["CA1"]
     assert call.placed is not None
     assert (call.placed.kind, call.placed.reason) == ("voicemail", "overflowed")
-    assert not call.moves  # it was never in the queue: voicemail answers its arrival
+    assert not [a for a in desk.actions if isinstance(a, MoveCall)]  # never queued: voicemail answers its arrival
 
 
 def test_one_at_a_time_offers_the_next_agent_then_queues_then_voicemail_without_a_queue() -> None:

@@ -24,7 +24,6 @@ from bridge.core.actions import (
     CreateTicket,
     DisplayUser,
     FindCaller,
-    MoveCall,
     Timer,
     UpdateCallRecord,
     call_record_key,
@@ -206,8 +205,7 @@ class Call(BaseModel):
     queued_at: datetime | None = None  # when the caller first entered the queue
     queue_since: datetime | None = None  # in the queue now, since then
     queue_seconds: float = 0.0  # time spent in the queue before `queue_since`
-    moves: int = 0  # how often the bridge moved the call (each move is one MoveCall)
-    resumed: int = 0  # how many of those moves landed (the call came back asking what next)
+    resumed: int = 0  # the last of the bridge's moves of the call that landed (it came back asking what next)
     no_agent: str | None = None  # why routing gave up: no_agent, exceeded_queue_time or overflowed
     abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
 
@@ -450,7 +448,7 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     elif event.kind == EventKind.QUEUE_LEFT:
         _apply_queue_left(call, event)
     elif event.kind == EventKind.RESUMED:
-        call.resumed = max(call.resumed, call.moves)
+        call.resumed = max(call.resumed, event.sequence or 0)
         _leave_queue(call, event.at)
     elif event.kind == EventKind.MOVE_FAILED:
         _apply_move_failed(call, event)
@@ -474,8 +472,6 @@ def _apply_routed(call: Call, event: CallEvent) -> None:
             call.abandoned_position = event.position
         return
     call.placed = Placed(kind=kind, at=event.at, reason=event.reason)
-    if event.moved:
-        call.moves += 1
     if kind == "offer":
         call.offers.append(Offer(agents=list(event.agents or ()), at=event.at, seconds=event.duration or 0,
                                  moved=bool(event.moved)))  # fmt: skip
@@ -488,8 +484,7 @@ def _apply_routed(call: Call, event: CallEvent) -> None:
         # Nobody can take the call: it ends as the last ring ended, and voicemail (when on) is offered.
         call.no_agent = event.reason or "no_agent"
         call.voicemail_offered = call.voicemail_offered or kind == "voicemail"
-        if not event.moved:
-            call.dial_status = call.dial_status or call.last_dial_status or "no-answer"
+        call.dial_status = call.dial_status or call.last_dial_status or "no-answer"
 
 
 def _apply_queue_left(call: Call, event: CallEvent) -> None:
@@ -502,9 +497,7 @@ def _apply_queue_left(call: Call, event: CallEvent) -> None:
 
 
 def _apply_move_failed(call: Call, event: CallEvent) -> None:
-    """Record that moving the call failed: a call that had ended is over; the offer it was for never rang."""
-    if call.offers and call.offers[-1].moved:
-        call.offers[-1].ended = True
+    """Record that moving the call failed; one that had ended is over (the offer it was for never rang)."""
     if event.status == "gone" and call.ended_at is None:
         call.ended_at = event.at
 
@@ -670,8 +663,6 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     if customer:
         emit(FindCaller(call.sid, customer))
     calling_agent = None if inbound else policy.agents.get(call.from_number)
-    if call.moves > call.resumed and call.ended_at is None:
-        emit(MoveCall(call.sid, call.moves))  # routing moved the waiting caller: to an offer, or to voicemail
     if call.placed is not None and call.placed.kind == "queue" and QUEUE_WAIT not in call.fired:
         emit(Timer(call.sid, QUEUE_WAIT, (call.first_seen or now) + timedelta(seconds=policy.queue_max_wait)))
 

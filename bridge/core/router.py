@@ -1,9 +1,11 @@
 """The router, pure: turn what a call asks of routing into decisions, against a snapshot of agents and the queue.
 
 The store loads the snapshot (every agent's presence, every caller waiting in the queue) under its routing lock,
-hands it here with the call, and carries the result out in the same transaction: a ROUTED event for each call a
-decision concerns (folded into that call by the state machine), the agents it holds for offers, and the queue's
-rows to write or delete. So two instances never offer one agent two calls, and every decision sees every other.
+hands it here, and carries the result out in the same transaction: a ROUTED event for the call that asked
+(folded into it by the state machine), the agents held for offers, the queue's rows to write or delete, and the
+moves of queued callers to send. A queued caller offered to an agent is moved (the telephony provider fetches
+the bridge's URL again); only when it comes back does its own state learn of the offer, in its own transaction,
+so a routing pass never writes another call's state and two instances never offer one agent two calls.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta
 
 from bridge.core import presence
 from bridge.core.calls import AgentChange, Call, RouteRequest
-from bridge.core.events import CallEvent, EventKind
+from bridge.core.events import CallEvent, EventKind, RouteKind
 from bridge.core.presence import Agent
 from bridge.core.routing import (
     Missed,
@@ -28,6 +30,10 @@ from bridge.core.routing import (
     positions,
 )
 
+# How long past its ring time an agent rung without the bridge holding them (an offer made before a restart,
+# another system's dial) counts as ringing, should the end of the ring never be reported.
+UNHELD_RING_GRACE = 30.0
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -40,15 +46,20 @@ class Snapshot:
         """Return an agent by identity."""
         return next((agent for agent in self.agents if agent.identity == identity), None)
 
+    def row(self, call_sid: str) -> Waiting | None:
+        """Return a call's row in the queue, if it has one."""
+        return next((waiting for waiting in self.waiting if waiting.call_sid == call_sid), None)
+
 
 @dataclass
 class Routing:
-    """What routing decided: ROUTED events by call, agents held for offers, queue rows to write or delete."""
+    """What routing decided: the asking call's ROUTED event, agents held, rows to write or delete, moves to send."""
 
     events: dict[str, CallEvent] = field(default_factory=dict)
     agents: dict[str, Agent] = field(default_factory=dict)
     waiting: dict[str, Waiting] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
+    moves: dict[str, int] = field(default_factory=dict)  # call -> the number of its move to send
 
     def absorb(self, later: Routing) -> None:
         """Add the decisions of a later pass (made on the snapshot as this one left it)."""
@@ -58,6 +69,7 @@ class Routing:
             self.waiting.pop(call_sid, None)
         self.gone = (self.gone | later.gone) - set(later.waiting)
         self.waiting.update(later.waiting)
+        self.moves.update(later.moves)
 
     def merged(self, snapshot: Snapshot) -> Snapshot:
         """Return the snapshot as it stands once these decisions are carried out."""
@@ -79,13 +91,13 @@ def after(
 ) -> Routing:
     """Decide everything one event of a call calls for: its agents' presence, its routing, and the queue's.
 
-    Routing the call matches every waiting caller at once (older ones first); a call that asks nothing but
-    freed an agent has the queue matched again, so the longest-waiting caller is offered to them at once.
+    Routing the call to an offer matches every waiting caller at once (older ones first); a call that freed
+    an agent otherwise has the queue matched again, so the longest-waiting caller is offered to them at once.
     """
     result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy))
     if request is not None:
         result.absorb(route(call, request, result.merged(snapshot), now, policy, refused=refused))
-    if frees(changes) and request != "offer":  # routing an offer matched every waiting caller already
+    if (frees(changes) or request in ("done", "expire")) and request not in ("offer", "resume"):
         result.absorb(rematch(result.merged(snapshot), now, policy))
     return result
 
@@ -99,49 +111,56 @@ def route(
     *,
     refused: NoAgentReason | None = None,
 ) -> Routing:
-    """Decide for a call that asks routing something; older queued callers may get offers in the same pass.
+    """Decide for a call that asks routing something; queued callers older than it may be offered in the same pass.
 
     `refused` says the queue would not keep the caller (it was full, or failed them): without an offer they
     go where a caller nobody can take goes, for that reason.
     """
     result = Routing()
-    row = _row(call, snapshot)
+    row = snapshot.row(call.sid)
+    if row is not None:
+        _let_go(row, snapshot, now, policy, into=result, keep=request == "resume" and _held(row, snapshot, now))
     if request == "done":
         # Always said, row or not: the state machine waits for it to decide a caller who gave up.
         place_in_line = positions(snapshot.waiting).get(call.sid) if row is not None else None
         result.gone.add(call.sid)
         result.events[call.sid] = _routed(call, now, "left", position=place_in_line)
         return result
-    if request == "resume" and _still_held(call, snapshot, now):
-        return result  # the call came back to the offer it was moved to, whose agents are still held for it
+    if request == "resume" and row is not None and _held(row, snapshot, now):
+        # Back from its move, its agents still held for it: ring them now.
+        result.events[call.sid] = _routed(call, now, "offer", agents=row.offered_to, seconds=policy.ring_seconds,
+                                          moved=True)  # fmt: skip
+        return result
     me = _waiting(call, row, now)
     if request == "expire":
-        return _no_agent(call, me, NoAgent("exceeded_queue_time", policy.voicemail), now, moved=True, into=result)
-    others = [waiting for waiting in snapshot.waiting if waiting.call_sid != call.sid]
-    offers = match(snapshot.agents, [*others, me], now, policy)
-    _offer_others(offers, snapshot, now, result, skip=call.sid)
+        result.moves[call.sid] = me.moves + 1  # it waits in the queue: move it to voicemail
+        return _no_agent(call, NoAgent("exceeded_queue_time", policy.voicemail), now, moved=True, into=result)
+    current = result.merged(snapshot)
+    others = [waiting for waiting in current.waiting if waiting.call_sid != call.sid]
+    offers = match(current.agents, [*others, me], now, policy)
+    _move_others(offers, current, now, into=result, skip=call.sid)
     offer = offers.get(call.sid)
     if offer is not None:
-        _hold(offer, call.sid, snapshot, now, moved=False, into=result)
+        _hold(offer, call.sid, current, now, moved=False, into=result)
         result.events[call.sid] = _routed(call, now, "offer", agents=offer.agents, seconds=offer.seconds)
         if row is not None:
-            result.waiting[call.sid] = replace(me, offered_to=offer.agents, offered_until=offer.until(now, moved=False))
+            until = offer.until(now, moved=False)
+            result.waiting[call.sid] = replace(me, offered_to=offer.agents, offered_until=until)
         return result
     queued = sum(1 for waiting in others if waiting.queued)
     placement = place(me, queued, now, policy) if refused is None else NoAgent(refused, policy.voicemail)
     if isinstance(placement, NoAgent):
-        return _no_agent(call, me, placement, now, moved=False, into=result)
-    line = [*others, replace(me, queued=True)]
-    result.waiting[call.sid] = replace(me, queued=True, offered_to=(), offered_until=None)
-    result.events[call.sid] = _routed(call, now, "queue", position=positions(line)[call.sid])
+        return _no_agent(call, placement, now, moved=False, into=result)
+    mine = replace(me, queued=True)
+    result.waiting[call.sid] = mine
+    result.events[call.sid] = _routed(call, now, "queue", position=positions([*others, mine])[call.sid])
     return result
 
 
 def rematch(snapshot: Snapshot, now: datetime, policy: RoutingPolicy) -> Routing:
     """Offer the free agents to the callers waiting in the queue, oldest first (an agent became offerable)."""
     result = Routing()
-    offers = match(snapshot.agents, snapshot.waiting, now, policy)
-    _offer_others(offers, snapshot, now, result, skip=None)
+    _move_others(match(snapshot.agents, snapshot.waiting, now, policy), snapshot, now, into=result, skip=None)
     return result
 
 
@@ -154,9 +173,9 @@ def apply_changes(
         agent = snapshot.agent(change.identity)
         if agent is None:
             continue
-        until = now + timedelta(seconds=policy.ring_seconds) + timedelta(seconds=30)
         match change.engagement:
             case "ringing":
+                until = now + timedelta(seconds=policy.ring_seconds + UNHELD_RING_GRACE)
                 moved = presence.ringing(agent, call_sid, now, until)
             case "talking":
                 moved = presence.answered(agent, call_sid, now)
@@ -185,48 +204,47 @@ def misses(call: Call) -> tuple[Missed, ...]:
     return tuple(out)
 
 
-def _row(call: Call, snapshot: Snapshot) -> Waiting | None:
-    """Return the call's own row in the queue, if it has one."""
-    return next((waiting for waiting in snapshot.waiting if waiting.call_sid == call.sid), None)
-
-
 def _waiting(call: Call, row: Waiting | None, now: datetime) -> Waiting:
     """Return the call as a caller waiting for an agent: its row, brought up to date, or a new one."""
     base = row or Waiting(call_sid=call.sid, arrived_at=call.first_seen or now, queued=call.queued_at is not None)
     return replace(base, offered_to=(), offered_until=None, missed=misses(call))
 
 
-def _still_held(call: Call, snapshot: Snapshot, now: datetime) -> bool:
-    """Tell whether the agents of the call's last offer are all still held for it."""
-    if not call.offers or call.offers[-1].ended:
+def _held(row: Waiting, snapshot: Snapshot, now: datetime) -> bool:
+    """Tell whether an offer the row records is still on: every one of its agents still held for the call."""
+    if not row.offered_to:
         return False
-    for identity in call.offers[-1].agents:
+    for identity in row.offered_to:
         agent = snapshot.agent(identity)
-        if agent is None or agent.busy_call != call.sid or presence.busy_now(agent, now) != "ringing":
+        if agent is None or agent.busy_call != row.call_sid or presence.busy_now(agent, now) != "ringing":
             return False
     return True
 
 
-def _offer_others(
-    offers: dict[str, Offer], snapshot: Snapshot, now: datetime, result: Routing, skip: str | None
+def _let_go(
+    row: Waiting, snapshot: Snapshot, now: datetime, policy: RoutingPolicy, *, into: Routing, keep: bool
 ) -> None:
-    """Carry out offers to queued callers: hold their agents and move them out of the queue to ring them."""
-    rows = {waiting.call_sid: waiting for waiting in snapshot.waiting}
+    """Release the agents held for an offer the call never reached (its move failed, or it is decided anew)."""
+    if keep:
+        return
+    for identity in row.offered_to:
+        agent = into.agents.get(identity) or snapshot.agent(identity)
+        if agent is not None and agent.busy_call == row.call_sid and agent.busy == "ringing":
+            into.agents[identity] = presence.released(agent, row.call_sid, now, policy.presence, missed=False)
+
+
+def _move_others(
+    offers: dict[str, Offer], snapshot: Snapshot, now: datetime, *, into: Routing, skip: str | None
+) -> None:
+    """Carry out offers to queued callers: hold their agents, note the offer on their row, and move them."""
     for call_sid, offer in offers.items():
-        if call_sid == skip or call_sid not in rows:
+        row = snapshot.row(call_sid)
+        if call_sid == skip or row is None:
             continue
-        _hold(offer, call_sid, snapshot, now, moved=True, into=result)
+        _hold(offer, call_sid, snapshot, now, moved=True, into=into)
         until = offer.until(now, moved=True)
-        result.waiting[call_sid] = replace(rows[call_sid], offered_to=offer.agents, offered_until=until)
-        result.events[call_sid] = CallEvent(
-            kind=EventKind.ROUTED,
-            call_sid=call_sid,
-            at=now,
-            route="offer",
-            agents=offer.agents,
-            duration=offer.seconds,
-            moved=True,
-        )
+        into.waiting[call_sid] = replace(row, offered_to=offer.agents, offered_until=until, moves=row.moves + 1)
+        into.moves[call_sid] = row.moves + 1
 
 
 def _hold(offer: Offer, call_sid: str, snapshot: Snapshot, now: datetime, *, moved: bool, into: Routing) -> None:
@@ -237,10 +255,10 @@ def _hold(offer: Offer, call_sid: str, snapshot: Snapshot, now: datetime, *, mov
             into.agents[identity] = presence.reserve(agent, call_sid, now, offer.until(now, moved=moved))
 
 
-def _no_agent(call: Call, me: Waiting, outcome: NoAgent, now: datetime, *, moved: bool, into: Routing) -> Routing:
+def _no_agent(call: Call, outcome: NoAgent, now: datetime, *, moved: bool, into: Routing) -> Routing:
     """Send the caller nobody can take to voicemail or the apology, out of the queue."""
-    into.gone.add(me.call_sid)
-    kind = "voicemail" if outcome.voicemail else "unavailable"
+    into.gone.add(call.sid)
+    kind: RouteKind = "voicemail" if outcome.voicemail else "unavailable"
     into.events[call.sid] = _routed(call, now, kind, reason=outcome.reason, moved=moved)
     return into
 
@@ -248,7 +266,7 @@ def _no_agent(call: Call, me: Waiting, outcome: NoAgent, now: datetime, *, moved
 def _routed(
     call: Call,
     now: datetime,
-    kind: str,
+    kind: RouteKind,
     *,
     agents: Sequence[str] | None = None,
     seconds: int | None = None,
@@ -257,16 +275,14 @@ def _routed(
     moved: bool = False,
 ) -> CallEvent:
     """Build the ROUTED event that tells the call where routing sent it."""
-    return CallEvent.model_validate(
-        {
-            "kind": EventKind.ROUTED,
-            "call_sid": call.sid,
-            "at": now,
-            "route": kind,
-            "agents": tuple(agents) if agents is not None else None,
-            "duration": seconds,
-            "reason": reason,
-            "position": position,
-            "moved": moved or None,
-        }
+    return CallEvent(
+        kind=EventKind.ROUTED,
+        call_sid=call.sid,
+        at=now,
+        route=kind,
+        agents=tuple(agents) if agents is not None else None,
+        duration=seconds,
+        reason=reason,
+        position=position,
+        moved=moved or None,
     )

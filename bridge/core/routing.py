@@ -67,6 +67,7 @@ class Waiting:
     offered_to: tuple[str, ...] = ()  # the agents an offer rings now
     offered_until: datetime | None = None  # that offer's deadline
     missed: tuple[Missed, ...] = ()
+    moves: int = 0  # how often the bridge moved this caller out of the queue (each move is numbered)
 
     def being_offered(self, now: datetime) -> bool:
         """Tell whether an offer of this caller is ringing (or being set up) now."""
