@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from bridge.core.calls import AfterDial
+from bridge.core.calls import AfterDial, Call
 from bridge.core.phones import is_anonymous, is_client, is_sip
-from bridge.ops.settings import MAX_RUNG_AGENTS, Settings
+from bridge.core.routing import RING_ALL_MAX
+from bridge.ops.settings import TWILIO_HOLD_MUSIC, Settings
 from webhooks.names import Route, route_url
 
 CALL_EVENTS = "initiated ringing answered completed"
@@ -21,8 +22,6 @@ TRANSCRIBE_MAX_SECONDS = 119
 SCREEN_SECONDS = 6  # how long the whisper waits for the agent's 1 before hanging up their leg
 PARENT_PARAM = "ParentCallSid"  # the caller's CallSid, carried in the whisper's URLs
 TURN_PARAM = "turn"  # which ring, stay in the queue or move of the call a request is about (our dedupe keys)
-# Twilio's own hold music, as its <Enqueue> wait-music sample plays it (Twilio docs: TwiML <Enqueue>, waitUrl).
-TWILIO_HOLD_MUSIC = "https://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,16 @@ class TwilioConfig:
     caller_id: str | None
     screen_phone_agents: bool
     hold_music: str = TWILIO_HOLD_MUSIC
+    queue: str = "bridge-default"  # the Twilio queue callers wait in (no personal data in its name)
+    queue_announce: float = 60.0  # QUEUE_ANNOUNCE_SECONDS: how often the wait music says the caller's place
+    queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: the wait music lets the caller go after this long
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioConfig:
         """Build the builders' view of the settings."""
         return cls(
             public_url=settings.public_url,
-            agents=tuple(settings.agents)[:MAX_RUNG_AGENTS],
+            agents=tuple(settings.agents)[:RING_ALL_MAX],
             dial_timeout=settings.dial_timeout,
             record_calls=settings.record_calls,
             voicemail=settings.voicemail,
@@ -53,6 +55,9 @@ class TwilioConfig:
             greeting=settings.voicemail_greeting,
             caller_id=settings.caller_id,
             screen_phone_agents=settings.screen_phone_agents,
+            hold_music=settings.hold_music_url,
+            queue_announce=settings.queue_announce_seconds,
+            queue_max_wait=settings.queue_max_wait_seconds,
         )
 
     def url(self, route: Route) -> str:
@@ -142,6 +147,26 @@ def come_back(config: TwilioConfig, turn: int) -> VoiceResponse:
     response = VoiceResponse()
     response.redirect(f"{config.url(Route.RESUME)}?{urlencode({TURN_PARAM: turn})}", method="POST")
     return response
+
+
+def placement(config: TwilioConfig, call: Call, queue: str) -> VoiceResponse:
+    """Answer a request of the caller's with where routing placed them: ring agents, wait, voicemail, apology.
+
+    A call that was answered, has ended, or is a call out has nothing more to hear from us.
+    """
+    placed = call.placed
+    if placed is None or call.answered_leg is not None or call.ended_at is not None or call.direction == "outbound":
+        return hangup()
+    if placed.kind == "offer" and call.offers:
+        last = call.offers[-1]
+        return offer(config, call.sid, last.agents, last.seconds, turn=len(call.offers))
+    if placed.kind == "queue":
+        return enqueue(config, queue, turn=len(call.offers))
+    if placed.kind == "voicemail":
+        return voicemail(config)
+    if placed.kind == "unavailable":
+        return unavailable()
+    return hangup()
 
 
 def start_dial(config: TwilioConfig, turn: int | None = None, **extra: Any) -> Dial:

@@ -89,7 +89,9 @@ _ROUTED_KINDS = frozenset(
 # What a call asks of routing after an event: an agent now (it arrived, or an offer rang out), to keep the
 # offer it was moved to (it came back after a move), to leave the queue for voicemail (its wait ran out),
 # or to be let out of line (answered, or the caller is gone).
-RouteRequest = Literal["offer", "resume", "expire", "done"]
+# A ring that ended for a call routing never placed (its arrival came later, or before this version ran)
+# asks to `settle` where it goes: nobody is left to offer it to, as before routing existed.
+RouteRequest = Literal["offer", "resume", "expire", "done", "settle"]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]
@@ -306,7 +308,7 @@ def _route_request(call: Call, event: CallEvent, was_waiting: bool) -> RouteRequ
     if event.kind == EventKind.CALL_STARTED and call.placed is None:
         return "offer"
     if event.kind == EventKind.DIAL_ENDED and call.last_dial_status is not None and call.dial_status is None:
-        return "offer"  # the offer rang out and the caller is still there
+        return "offer" if call.placed is not None else "settle"  # it rang out and the caller is still there
     if event.kind == EventKind.RESUMED and call.waiting:
         return "resume"
     if event.kind == EventKind.MOVE_FAILED and call.waiting:

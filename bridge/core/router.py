@@ -132,6 +132,8 @@ def route(
                                           moved=True)  # fmt: skip
         return result
     me = _waiting(call, row, now)
+    if request == "settle":
+        return _no_agent(call, NoAgent("no_agent", policy.voicemail), now, moved=False, into=result)
     if request == "expire":
         result.moves[call.sid] = me.moves + 1  # it waits in the queue: move it to voicemail
         return _no_agent(call, NoAgent("exceeded_queue_time", policy.voicemail), now, moved=True, into=result)
