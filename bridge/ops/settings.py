@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     # How calls reach Zendesk: "tickets" (voice comments on tickets) or "calls" (TPE call records, which name
     # the installed app ZENDESK_APP_ID).
     zendesk_api: Literal["tickets", "calls"] = "tickets"
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "text"
 
     @field_validator("agents", mode="before")
@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_keys(cls, value: object) -> object:
         return parse_webhook_keys(value) if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("outbox_max_age", mode="before")
     @classmethod
