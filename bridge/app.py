@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.appkeys import (
     CAPTURE,
+    CLIENTS,
     CLOCK,
     INGEST,
     LINK_SIGNER,
@@ -30,6 +31,7 @@ from bridge.core.clock import Clock, system_clock
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.ingest import Ingest
+from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler, TwilioRest
 from bridge.ops.recordings import ROUTE as RECORDING_ROUTE
@@ -96,6 +98,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock
     metrics = app[METRICS] = Metrics()
+    clients = app[CLIENTS] = ClientAddresses(settings.forwarded_allow_ips)
     if settings.record_dir:
         ours = [identity for identity in settings.agents if not is_client(identity)]
         app[CAPTURE] = Capture(Path(settings.record_dir), keep=[*ours, *filter(None, [settings.caller_id])])
@@ -122,7 +125,7 @@ def create_app(
         media = app[TWILIO_MEDIA] = TwilioMedia(session, settings)
         signer = app[LINK_SIGNER] = await load_signer(app[STORE], settings)
         app[RECORDING_PROXY] = RecordingProxy(
-            app[STORE], signer, media, clock=clock, on_answer=metrics.recording_served
+            app[STORE], signer, media, clients=clients, clock=clock, on_answer=metrics.recording_served
         )
         yield
         await session.close()

@@ -7,6 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from bridge.ops.clients import parse_trusted
 from bridge.ops.settings import Settings
 
 ROOT = Path(__file__).parent.parent
@@ -61,3 +62,13 @@ def test_procfile_serves_and_migrates() -> None:
     lines = (ROOT / "Procfile").read_text().splitlines()
     assert "web: bridge serve" in lines
     assert "release: bridge migrate" in lines
+
+
+def test_each_platform_says_which_forwarded_for_entry_is_the_client() -> None:
+    """Heroku's router appends the client's address: `*`. Fly's appends the app's after it: the app's addresses."""
+    app = json.loads((ROOT / "app.json").read_text())
+    assert app["env"]["FORWARDED_ALLOW_IPS"]["value"] == "*"
+    fly = tomllib.loads((ROOT / "fly.toml").read_text())["env"]["FORWARDED_ALLOW_IPS"]
+    trusted = parse_trusted(fly)
+    assert isinstance(trusted, tuple)
+    assert trusted

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bridge.core.calls import Policy
 from bridge.core.phones import is_e164
+from bridge.ops.clients import Trusted, parse_trusted
 
 MAX_RUNG_AGENTS = 10  # Twilio rings at most ten <Client>/<Number> nouns in one <Dial>
 _CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,256}$")
@@ -129,6 +130,9 @@ class Settings(BaseSettings):
     zendesk_api: Literal["tickets", "calls"] = "tickets"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "text"
+    # Who the client is behind a proxy (docs/security.md): unset, the peer; a list of proxy addresses or
+    # networks, the rightmost X-Forwarded-For entry not in it; "*", the rightmost entry.
+    forwarded_allow_ips: Annotated[Trusted | None, NoDecode] = None
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -144,6 +148,11 @@ class Settings(BaseSettings):
     @classmethod
     def _log_level(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _forwarded(cls, value: object) -> object:
+        return parse_trusted(value) if isinstance(value, str) else value
 
     @field_validator("outbox_max_age", mode="before")
     @classmethod
