@@ -5,19 +5,26 @@ Every request here is written byte for byte on a socket, as an attacker with onl
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import re
+import sqlite3
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator
 
+from bridge.appkeys import METRICS
 from bridge.devtools.demo import LocalBridge
 from bridge.ops.logs import JsonFormatter, MaskingFormatter
-from tests.hostile_kit import exchange, raw_request
+from bridge.ops.rejections import Rejections
+from bridge.ops.settings import Settings
+from bridge.store import Store
+from tests.conftest import BridgeFactory, eventually
+from tests.hostile_kit import exchange, faults, raw_request
 from webhooks.names import Route, route_path
 
 CALL = {"AccountSid": "AC" + "4" * 32, "CallSid": "CA" + "c" * 32, "From": "+14155550123", "To": "+16505550100",
@@ -42,6 +49,69 @@ def signed(bridge: LocalBridge, target: str, params: dict[str, str], **headers: 
 async def nothing_stored(bridge: LocalBridge) -> bool:
     """Tell whether no event was stored and no action queued."""
     return await bridge.store.count_events() == 0 and (await bridge.store.stats(bridge.clock())).pending == 0
+
+
+async def test_a_client_that_goes_away_mid_body_is_a_debug_line(bridge: LocalBridge, log: Any) -> None:
+    """Half a body, then the connection closes: nothing stored, nothing above debug said about it."""
+    _, writer = await asyncio.open_connection("127.0.0.1", int(bridge.url.rsplit(":", 1)[1]))
+    writer.write(raw_request("POST", route_path(Route.STATUS), {"Content-Type": FORM}).replace(
+        b"Content-Length: 0", b"Content-Length: 500") + b"CallSid=CA")  # fmt: skip
+    await writer.drain()
+    writer.close()
+
+    def told() -> bool:
+        return any("went away" in r.getMessage() for r in log.records)
+
+    await eventually(told, within=15)
+    (line,) = [r for r in log.records if "went away" in r.getMessage()]
+    assert line.levelno == logging.DEBUG
+    assert faults(log.records) == []
+    assert await nothing_stored(bridge)
+
+
+class SwitchableStore:
+    """The real store behind a switch: while `down`, every call fails as a database that cannot be reached."""
+
+    def __init__(self, inner: Store) -> None:
+        """Wrap the store the settings name."""
+        self.inner = inner
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        """Pass calls through, or fail them while down."""
+        attribute = getattr(self.inner, name)
+        if not callable(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise sqlite3.OperationalError("disk I/O error")
+            return await attribute(*args, **kwargs)
+
+        return call
+
+
+async def test_a_store_that_cannot_be_reached_is_a_503_not_a_400(make_bridge: BridgeFactory, log: Any) -> None:
+    """A genuine server fault stays a server fault: 503 with a JSON body, one line naming it, no traceback."""
+    from bridge.app import open_store
+
+    switch: list[SwitchableStore] = []
+
+    async def opener(settings: Settings) -> Store:
+        switch.append(SwitchableStore(await open_store(settings)))
+        return switch[0]  # type: ignore[return-value]
+
+    async with make_bridge(store=opener) as bridge:
+        switch[0].down = True
+        status, headers, body = await exchange(bridge.url, signed(bridge, route_path(Route.INCOMING), CALL))
+        assert (status, json.loads(body)["error"]) == (503, "temporarily unavailable: the database cannot be reached")
+        assert headers["retry-after"] == "5"
+        assert (await exchange(bridge.url, raw_request("GET", "/healthz", {})))[0] == 503
+        switch[0].down = False
+        assert await nothing_stored(bridge)
+    lines = [r for r in log.records if r.name == "bridge.app"]
+    assert lines
+    assert all("database is unavailable" in r.getMessage() and not r.exc_info for r in lines)
 
 
 # --- 2. logs cannot be forged ----------------------------------------------------------------------------
@@ -88,3 +158,79 @@ def test_a_traceback_is_indented_under_its_record() -> None:
     assert first.endswith("ERROR bridge.app: failed")
     assert rest
     assert all(line.startswith("    ") for line in rest)
+
+
+# --- 4. a body must arrive in time ----------------------------------------------------------------------
+
+
+async def test_a_body_trickled_a_byte_at_a_time_is_cut_off(make_bridge: BridgeFactory, log: Any) -> None:
+    """A real slow client: a byte whenever the server has said nothing for 0.1 s, until the server closes."""
+    async with make_bridge(body_timeout_seconds=0.5) as bridge:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(bridge.url.rsplit(":", 1)[1]))
+        head = raw_request("POST", route_path(Route.STATUS), {"Content-Type": FORM})
+        writer.write(head.replace(b"Content-Length: 0", b"Content-Length: 10000"))
+        sent, answer = 0, b""
+        async with asyncio.timeout(20):  # without the deadline it trickles on for ever: the test fails here
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(reader.read(4096), 0.1)
+                except TimeoutError:
+                    writer.write(b"x")  # the server is still waiting: one more byte
+                    sent += 1
+                    continue
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break  # closed
+                answer += chunk
+        writer.close()
+        assert sent < 10000
+        assert not answer or answer.startswith(b"HTTP/1.1 408")
+        assert await nothing_stored(bridge)
+        rejected = bridge.app[METRICS].registry.get_sample_value(
+            "bridge_rejected_requests_total", {"route": route_path(Route.STATUS), "status": "408"}
+        )
+        assert rejected == 1
+    assert faults(log.records) == []
+
+
+# --- 6. quieter under attack ----------------------------------------------------------------------------
+
+
+async def test_rejections_are_counted_each_and_logged_once_a_second(bridge: LocalBridge, log: Any) -> None:
+    """Fifty forged webhooks: fifty counted in /metrics, far fewer lines in the log."""
+    for _ in range(50):
+        request = raw_request("POST", route_path(Route.STATUS), {"Content-Type": FORM, "X-Twilio-Signature": "x"})
+        assert (await exchange(bridge.url, request))[0] == 403
+    count = bridge.app[METRICS].registry.get_sample_value(
+        "bridge_rejected_requests_total", {"route": route_path(Route.STATUS), "status": "403"}
+    )
+    assert count == 50
+    lines = [r for r in log.records if r.name == "bridge.rejected"]
+    assert 1 <= len(lines) < 25
+    assert "X-Twilio-Signature" in lines[0].getMessage()
+
+
+def test_a_kind_is_logged_once_a_second_with_the_count_of_the_rest(log: Any) -> None:
+    """Within a second a kind is only counted; the next line says how many went unlogged."""
+    from prometheus_client import CollectorRegistry, Counter
+
+    now = [100.0]
+    counter = Counter("rejected", "test", ["route", "status"], registry=CollectorRegistry())
+    rejections = Rejections(counter, clock=lambda: now[0])
+    for n in range(1000):
+        rejections.rejected("/r", 403, f"forged {n}")
+    rejections.rejected("/r", 404, "another kind")
+    now[0] += 1.0
+    rejections.rejected("/r", 403, "forged again")
+    lines = [r.getMessage() for r in log.records if r.name == "bridge.rejected"]
+    assert lines == ["rejected forged 0", "rejected another kind",
+                     "rejected forged again (and 999 more 403 on /r since the last such line)"]  # fmt: skip
+
+
+async def test_the_server_header_names_no_version(bridge: LocalBridge) -> None:
+    """Answers and refusals alike name the product, not aiohttp's or Python's version."""
+    for request in [raw_request("GET", "/healthz", {}), raw_request("GET", "/nope", {}),
+                    raw_request("POST", route_path(Route.STATUS), {})]:  # fmt: skip
+        _, headers, _ = await exchange(bridge.url, request)
+        assert headers["server"] == "twilio-zendesk-bridge"

@@ -28,6 +28,7 @@ from aiohttp import hdrs, web
 
 from bridge.core.clock import Clock, system_clock
 from bridge.ops.clients import ClientAddresses, ClientLimiter
+from bridge.ops.frontdoor import REASON
 from bridge.ops.settings import Settings
 from bridge.store import FiledRecording, Store
 
@@ -211,27 +212,30 @@ class RecordingProxy:
         return response
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
-        """Refuse what was not issued (403/404) before contacting Twilio; otherwise stream the audio."""
+        """Refuse what was not issued (403/404) before contacting Twilio; otherwise stream the audio.
+
+        A refusal is logged by the front door, once a second at most, never with the signature.
+        """
         client = self._clients.of(request)
         sid = request.match_info.get("sid", "")
         if not self._limiter.allow(client):
-            log.warning("recording %r for %s: 429 rate limited", sid[:34], client)
+            request[REASON] = "too many requests"
             return web.json_response({"error": "too many requests"}, status=429, headers={hdrs.RETRY_AFTER: "1"})
         if not RECORDING_SID.match(sid):
-            return self._refused(404, "no such recording", sid, client)
+            return self._refused(request, 404, "no such recording")
         if not self._signer.valid(sid, request.query.get("sig", "")):
-            return self._refused(403, "invalid signature", sid, client)
+            return self._refused(request, 403, "invalid signature")
         recording = await self._store.filed_recording(sid)
         if recording is None:
-            return self._refused(404, "no such recording", sid, client)
+            return self._refused(request, 404, "no such recording")
         if self._signer.expired(recording, self._clock()):
-            return self._refused(403, "link expired", sid, client)
+            return self._refused(request, 403, "link expired")
         return await self._stream(request, recording, client)
 
     @staticmethod
-    def _refused(status: int, reason: str, sid: str, client: str) -> web.Response:
-        """Log a refusal (never the signature) and answer it."""
-        log.warning("recording %r for %s: %s %s", sid[:34], client, status, reason)  # %r: the id is unchecked
+    def _refused(request: web.Request, status: int, reason: str) -> web.Response:
+        """Answer a refusal, saying why for the front door's log line."""
+        request[REASON] = reason
         return _refuse(status, reason)
 
     async def _stream(self, request: web.Request, recording: FiledRecording, client: str) -> web.StreamResponse:

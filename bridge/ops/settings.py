@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     zendesk_api: Literal["tickets", "calls"] = "tickets"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "text"
+    # A request body not complete this long after its headers closes the connection: Twilio sends a webhook
+    # whole, and gives up on it after 15 s (Twilio docs: Webhooks, connection overrides).
+    body_timeout_seconds: float = Field(10.0, gt=0)
     # Who the client is behind a proxy (docs/security.md): unset, the peer; a list of proxy addresses or
     # networks, the rightmost X-Forwarded-For entry not in it; "*", the rightmost entry.
     forwarded_allow_ips: Annotated[Trusted | None, NoDecode] = None

@@ -19,6 +19,7 @@ from twilio.jwt.access_token.grants import VoiceGrant
 from bridge.appkeys import CLOCK, SETTINGS, STORE
 from bridge.core.actions import caller_key
 from bridge.core.phones import to_e164
+from bridge.ops.frontdoor import REASON
 from bridge.ops.settings import Settings
 from bridge.softphone.identity import NotVerified, Session, SessionSigner, verify_zendesk_token
 
@@ -150,7 +151,7 @@ async def page(request: web.Request) -> web.Response:
             raise NotVerified("no token: the app's location must say signed: true")
         agent_id = verify_zendesk_token(token, softphone.public_key, audience=audience, issuer=issuer, now=now)
     except NotVerified as exc:
-        log.warning("softphone page refused: %s", exc)
+        request[REASON] = f"softphone page refused: {exc}"  # logged by the front door, once a second at most
         return _message(401, "Not signed in", f"Zendesk's request could not be verified: {exc}.")
     return render_page(softphone, agent_id, now)
 
