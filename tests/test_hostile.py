@@ -6,25 +6,32 @@ Every request here is written byte for byte on a socket, as an attacker with onl
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import logging
 import re
 import sqlite3
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from bridge.appkeys import METRICS
-from bridge.devtools.demo import LocalBridge
+from bridge.devtools.demo import LocalBridge, local_bridge
 from bridge.ops.logs import JsonFormatter, MaskingFormatter
 from bridge.ops.rejections import Rejections
 from bridge.ops.settings import Settings
+from bridge.softphone.identity import SessionSigner
+from bridge.softphone.routes import SDK_ROUTE, find_sdk
 from bridge.store import Store
-from tests.conftest import BridgeFactory, eventually
-from tests.hostile_kit import exchange, faults, raw_request
+from tests.conftest import FAST_RETRY, BridgeFactory, eventually
+from tests.hostile_kit import exchange, faults, raw_request, registered_routes
+from tests.softphone_kit import API_KEY_SECRET, softphone_settings
 from webhooks.names import Route, route_path
 
 CALL = {"AccountSid": "AC" + "4" * 32, "CallSid": "CA" + "c" * 32, "From": "+14155550123", "To": "+16505550100",
@@ -49,6 +56,49 @@ def signed(bridge: LocalBridge, target: str, params: dict[str, str], **headers: 
 async def nothing_stored(bridge: LocalBridge) -> bool:
     """Tell whether no event was stored and no action queued."""
     return await bridge.store.count_events() == 0 and (await bridge.store.stats(bridge.clock())).pending == 0
+
+
+# --- 1. every malformed request is a clean 4xx ---------------------------------------------------------
+
+
+async def test_each_shape_that_caused_a_500_is_a_clean_4xx(make_bridge: BridgeFactory, log: Any) -> None:
+    """The shapes found against the public URL: each a JSON 4xx saying what was wrong, and nothing stored."""
+    async with make_bridge(**softphone_settings()) as bridge:
+        session = SessionSigner(API_KEY_SECRET.encode()).issue("alice", 1001, bridge.clock())
+        body = b'{"CallSid": "CA1"}'
+        digest = hashlib.sha256(body).hexdigest()
+        status_path = route_path(Route.STATUS)
+        json_body = {"Content-Type": "application/json", "X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+        shapes: list[tuple[str, bytes, int, str]] = [
+            ("body hash, non-form body", raw_request("POST", f"{status_path}?bodySHA256={digest}", json_body, body),
+             403, "X-Twilio-Signature"),
+            ("blank body hash", raw_request("POST", f"{status_path}?bodySHA256=", json_body, body),
+             403, "X-Twilio-Signature"),
+            ("body hash named elsewhere", raw_request("POST", f"{status_path}?x=bodySHA256", json_body, body),
+             403, "X-Twilio-Signature"),
+            ("non-UTF-8 signature", raw_request("POST", status_path, {"Content-Type": FORM,
+             "X-Twilio-Signature": b"\xff\xfe\xc3("}, urlencode(CALL).encode()), 403, "X-Twilio-Signature"),
+            ("softphone form not UTF-8", raw_request("POST", "/zendesk/softphone", {"Content-Type": FORM},
+             b"token=\xff\xfe"), 400, "form body"),
+            ("softphone form in an unknown charset", raw_request("POST", "/zendesk/softphone",
+             {"Content-Type": FORM + "; charset=klingon"}, b"token=abc"), 400, "form body"),
+            ("non-ASCII bearer for a token", raw_request("POST", "/softphone/token",
+             {"Authorization": "Bearer é.é".encode()}), 401, "session"),
+            ("non-ASCII bearer for a caller", raw_request("POST", "/softphone/caller",
+             {"Authorization": b"Bearer a.\xff", "Content-Type": "application/json"}, b'{"number": "+1"}'), 401,
+             "session"),
+            ("caller body in an unknown charset", raw_request("POST", "/softphone/caller",
+             {"Content-Type": "application/json; charset=klingon", "Authorization": f"Bearer {session}"},
+             b'{"number": "+14155550123"}'), 400, "number"),
+        ]  # fmt: skip
+        for name, request, status, says in shapes:
+            got, headers, answer = await exchange(bridge.url, request)
+            assert (got, headers.get("content-type", "").split(";")[0]) == (status, "application/json"), name
+            assert says in json.loads(answer)["error"], name
+        got, _, _ = await exchange(bridge.url, b"GET /healthz?a=\xff HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert got == 400  # aiohttp's parser refuses it: its 400, and no traceback of ours
+        assert await nothing_stored(bridge)
+    assert faults(log.records) == []
 
 
 async def test_a_client_that_goes_away_mid_body_is_a_debug_line(bridge: LocalBridge, log: Any) -> None:
@@ -112,6 +162,63 @@ async def test_a_store_that_cannot_be_reached_is_a_503_not_a_400(make_bridge: Br
     lines = [r for r in log.records if r.name == "bridge.app"]
     assert lines
     assert all("database is unavailable" in r.getMessage() and not r.exc_info for r in lines)
+
+
+FIELDS = ["CallSid", "ParentCallSid", "From", "To", "CallStatus", "SequenceNumber", "Timestamp", "RecordingSid",
+          "RecordingUrl", "RecordingStatus", "DialCallStatus", "token", "number"]  # fmt: skip
+TEXT = st.text(st.characters(codec="utf-8"), max_size=24)
+HEADER_VALUES = st.one_of(
+    TEXT.map(str.encode), st.binary(max_size=24).filter(lambda b: b"\r" not in b and b"\n" not in b)
+)
+CONTENT_TYPES = st.sampled_from([FORM, FORM + "; charset=latin-1", FORM + "; charset=nope", "application/json",
+                                 "application/json; charset=utf-16", "multipart/form-data; boundary=x", "text/plain",
+                                 "", "\x7f"])  # fmt: skip
+
+
+@st.composite
+def hostile_requests(draw: st.DrawFn, routes: list[tuple[str, str]], bridge: LocalBridge) -> bytes:
+    """Draw a request to one registered route: any method, path parameters, query, headers and body."""
+    method, pattern = draw(st.sampled_from(routes))
+    method = draw(st.sampled_from([method, method, "GET", "POST", "PUT", "DELETE", "HEAD"]))
+    path = re.sub(r"\{[^}]+\}", lambda _: quote(draw(TEXT), safe=""), pattern)
+    query = draw(st.one_of(st.just(""), st.dictionaries(TEXT, TEXT, max_size=3).map(lambda q: "?" + urlencode(q)),
+                           st.just("?bodySHA256="), st.just("?sig=" + "A" * 43)))  # fmt: skip
+    form = draw(st.dictionaries(st.one_of(st.sampled_from(FIELDS), TEXT), TEXT, max_size=8))
+    body = draw(
+        st.one_of(st.just(urlencode(form).encode()), st.binary(max_size=200), st.just(json.dumps(form).encode()))
+    )
+    headers: dict[str, bytes | str] = {"Content-Type": draw(CONTENT_TYPES)}
+    if draw(st.booleans()) and body == urlencode(form).encode():  # signed as Twilio signs: reaches the handlers
+        signature = RequestValidator(bridge.auth_token).compute_signature(bridge.url + path + query, form)
+        headers["X-Twilio-Signature"] = signature
+    for name in draw(st.lists(st.sampled_from(["X-Twilio-Signature", "Authorization", "X-Forwarded-For", "Range",
+                                               "I-Twilio-Idempotency-Token", "X-Twilio-Webhooks-Signature-Settings",
+                                               "Content-Encoding"]), max_size=3)):  # fmt: skip
+        headers[name] = draw(st.one_of(HEADER_VALUES, st.just(b"Bearer \xc3\xa9"), st.just(b"gzip")))
+    return raw_request(method, path + query, headers, body)
+
+
+def test_fuzzed_requests_to_every_registered_route_never_get_a_5xx(tmp_path: Path, log: Any) -> None:
+    """Whatever reaches any route the app registered (routes added later too): never a 5xx, never a traceback."""
+    with asyncio.Runner() as runner:
+        context = local_bridge(tmp_path / "b.db", retry=FAST_RETRY, body_timeout_seconds=2, **softphone_settings())
+        bridge = runner.run(context.__aenter__())
+        try:
+            routes = registered_routes(bridge.app)
+            assert ("POST", route_path(Route.STATUS)) in routes
+            assert ("GET", "/recordings/{sid}.mp3") in routes
+
+            @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+            @given(request=hostile_requests(routes, bridge))
+            def check(request: bytes) -> None:
+                status, _, _ = runner.run(exchange(bridge.url, request))
+                sdk_missing = status == 503 and find_sdk() is None and SDK_ROUTE.encode() in request.split(b"\r\n")[0]
+                assert status < 500 or sdk_missing, request[:300]
+
+            check()
+        finally:
+            runner.run(context.__aexit__(None, None, None))
+    assert faults(log.records) == []
 
 
 # --- 2. logs cannot be forged ----------------------------------------------------------------------------

@@ -141,7 +141,10 @@ async def page(request: web.Request) -> web.Response:
     softphone, now = request.app[SOFTPHONE], request.app[CLOCK]()
     if softphone.problem is not None or softphone.public_key is None or softphone.sessions is None:
         return _message(503, "Softphone unavailable", softphone.problem or "the softphone is not configured")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, LookupError) as exc:  # not the charset it names (or one Python does not know), not a form
+        raise web.HTTPBadRequest(reason=f"the form body cannot be read ({type(exc).__name__})") from None
     token = form.get("token")
     audience, issuer = softphone.settings.zendesk_app_audience, softphone.settings.softphone_issuer
     assert audience is not None  # unavailable_reason made sure
@@ -204,7 +207,7 @@ async def caller(request: web.Request) -> web.Response:
     _session(request)
     try:
         number = str((await request.json())["number"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, LookupError) as exc:
         raise web.HTTPBadRequest(reason='body must be {"number": "+1…"}') from exc
     e164 = to_e164(number, request.app[SETTINGS].default_region)
     user_id = None
