@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.appkeys import (
@@ -235,7 +236,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    """Serve Prometheus metrics."""
+    """Serve Prometheus metrics; with METRICS_TOKEN set, only to `Authorization: Bearer METRICS_TOKEN`."""
+    token = request.app[SETTINGS].metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+        expected = token.get_secret_value().encode()
+        # Header text can hold anything (even lone surrogates): compare bytes, in constant time.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8", "replace"), expected):
+            raise web.HTTPUnauthorized(
+                reason="/metrics needs Authorization: Bearer METRICS_TOKEN", headers={hdrs.WWW_AUTHENTICATE: "Bearer"}
+            )
     stats = await request.app[STORE].stats(request.app[CLOCK]())
     body = request.app[METRICS].render(stats)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

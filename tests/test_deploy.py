@@ -14,7 +14,7 @@ ROOT = Path(__file__).parent.parent
 VARIABLES = {name.upper() for name in Settings.model_fields}
 REQUIRED = {"PUBLIC_URL", "TWILIO_AUTH_TOKEN", "ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN", "AGENTS",
             "CALLER_ID"}  # fmt: skip
-SECRETS = {"TWILIO_AUTH_TOKEN", "ZENDESK_API_TOKEN", "TWILIO_WEBHOOK_KEYS"}
+SECRETS = {"TWILIO_AUTH_TOKEN", "ZENDESK_API_TOKEN", "TWILIO_WEBHOOK_KEYS", "METRICS_TOKEN"}
 
 
 def test_app_json_describes_every_variable() -> None:

@@ -335,6 +335,20 @@ def test_a_kind_is_logged_once_a_second_with_the_count_of_the_rest(log: Any) -> 
                      "rejected forged again (and 999 more 403 on /r since the last such line)"]  # fmt: skip
 
 
+async def test_metrics_need_the_token_when_one_is_set(make_bridge: BridgeFactory) -> None:
+    """METRICS_TOKEN set: /metrics answers only its bearer; a wrong or garbled one is a 401, never a 500."""
+    async with make_bridge(metrics_token="s3cret-metrics") as bridge:
+        for header in [None, b"Bearer wrong", b"Basic s3cret-metrics", b"Bearer \xc3\xa9\xff"]:
+            status, headers, _ = await exchange(bridge.url, raw_request("GET", "/metrics", {"Authorization": header}
+                                                                        if header else {}))  # fmt: skip
+            assert (status, headers.get("www-authenticate")) == (401, "Bearer"), header
+        status, _, body = await exchange(
+            bridge.url, raw_request("GET", "/metrics", {"Authorization": "Bearer s3cret-metrics"})
+        )
+        assert status == 200
+        assert b"bridge_rejected_requests_total" in body
+
+
 async def test_the_server_header_names_no_version(bridge: LocalBridge) -> None:
     """Answers and refusals alike name the product, not aiohttp's or Python's version."""
     for request in [raw_request("GET", "/healthz", {}), raw_request("GET", "/nope", {}),

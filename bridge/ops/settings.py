@@ -136,6 +136,7 @@ class Settings(BaseSettings):
     # Who the client is behind a proxy (docs/security.md): unset, the peer; a list of proxy addresses or
     # networks, the rightmost X-Forwarded-For entry not in it; "*", the rightmost entry.
     forwarded_allow_ips: Annotated[Trusted | None, NoDecode] = None
+    metrics_token: SecretStr | None = None  # when set, /metrics needs `Authorization: Bearer METRICS_TOKEN`
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -179,6 +180,7 @@ class Settings(BaseSettings):
         "zendesk_app_audience",
         "zendesk_group_id",
         "zendesk_brand_id",
+        "metrics_token",
         mode="before",
     )
     @classmethod
