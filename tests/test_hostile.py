@@ -335,6 +335,29 @@ def test_a_kind_is_logged_once_a_second_with_the_count_of_the_rest(log: Any) -> 
                      "rejected forged again (and 999 more 403 on /r since the last such line)"]  # fmt: skip
 
 
+async def test_a_replay_with_a_fresh_idempotency_token_is_the_same_request(bridge: LocalBridge) -> None:
+    """A captured signed request replayed with new tokens is a duplicate, and adds no dedupe row."""
+    path = Path(bridge.settings.database_url.removeprefix("sqlite:///"))
+
+    def seen_rows() -> int:
+        with sqlite3.connect(path) as db:
+            return int(db.execute("SELECT COUNT(*) FROM seen").fetchone()[0])
+
+    params = {**CALL, "CallStatus": "completed", "SequenceNumber": "3"}
+    first = signed(bridge, route_path(Route.STATUS), params, **{"I-Twilio-Idempotency-Token": "token-0"})
+    assert (await exchange(bridge.url, first))[0] == 204
+    rows = seen_rows()
+    for n in range(1, 20):
+        replay = first.replace(b"token-0", f"token-{n}".encode())
+        assert (await exchange(bridge.url, replay))[0] == 204
+    assert seen_rows() == rows
+    assert await bridge.store.count_events() == 1
+    duplicates = bridge.app[METRICS].registry.get_sample_value(
+        "bridge_webhooks_total", {"route": "status", "outcome": "duplicate"}
+    )
+    assert duplicates == 19
+
+
 async def test_metrics_need_the_token_when_one_is_set(make_bridge: BridgeFactory) -> None:
     """METRICS_TOKEN set: /metrics answers only its bearer; a wrong or garbled one is a 401, never a 500."""
     async with make_bridge(metrics_token="s3cret-metrics") as bridge:
@@ -355,3 +378,16 @@ async def test_the_server_header_names_no_version(bridge: LocalBridge) -> None:
                     raw_request("POST", route_path(Route.STATUS), {})]:  # fmt: skip
         _, headers, _ = await exchange(bridge.url, request)
         assert headers["server"] == "twilio-zendesk-bridge"
+
+
+async def test_old_dedupe_keys_are_forgotten(make_bridge: BridgeFactory) -> None:
+    """A day on, the reconciler's round forgets a webhook's dedupe keys; newer ones stay."""
+    from tests.conftest import ManualClock
+
+    clock = ManualClock()
+    async with make_bridge(clock=clock) as bridge:
+        assert (await exchange(bridge.url, signed(bridge, route_path(Route.INCOMING), CALL)))[0] == 200
+        clock.advance(23 * 3600)
+        assert await bridge.reconciler.forget_old_keys() == 0
+        clock.advance(2 * 3600)
+        assert await bridge.reconciler.forget_old_keys() == 2  # the request's digest and its composite key

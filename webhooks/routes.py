@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -37,6 +38,7 @@ MAX_BODY = 64 * 1024  # Twilio's webhook bodies are a few KiB; anything near thi
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 FORM = web.RequestKey("twilio_form", MultiDict[str])
+DIGEST = web.RequestKey("twilio_digest", str)  # of the signed URL and body: a replay's, whatever its headers
 CONFIG = web.AppKey("twilio_config", TwilioConfig)
 VALIDATORS = web.AppKey("twilio_validators", signature.Validators)
 Model = TypeVar("Model", bound=BaseModel)
@@ -72,6 +74,7 @@ async def guard(request: web.Request, handler: Handler) -> Any:
     if not is_form or not isinstance(params, MultiDict):
         raise _reject(request, web.HTTPUnsupportedMediaType(reason=f"Content-Type must be {FORM_TYPE}"))
     request[FORM] = params
+    request[DIGEST] = hashlib.sha256(url.encode("utf-8", "surrogateescape") + b"\n" + body).hexdigest()
     try:
         return await handler(request)
     except BadField as exc:
@@ -114,7 +117,7 @@ async def _accept(request: web.Request, route: Route, event: CallEvent) -> None:
     """Store the event and its actions durably before any reply goes out."""
     form = request[FORM]
     # The raw MultiDict, not the flattened form: stored keys hold a repeated field's first value.
-    keys = translate.dedupe_keys(route, form, request.headers.get("I-Twilio-Idempotency-Token"))
+    keys = translate.dedupe_keys(route, form, request.headers.get("I-Twilio-Idempotency-Token"), request[DIGEST])
     ingested = await request.config_dict[INGEST](keys, event)
     outcome = "duplicate" if ingested.duplicate else "accepted"
     capture = request.config_dict.get(CAPTURE)

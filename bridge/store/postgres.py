@@ -108,6 +108,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # v4: dedupe keys are forgotten after a day, oldest first.
+    """
+    CREATE INDEX seen_by_age ON seen (at);
+    """,
 ]
 
 # A dependency still pending, looked up by its unique key one need at a time: as `key = ANY (needs)` the
@@ -384,6 +388,14 @@ class PostgresStore:
         """Postpone a call's next reconciliation."""
         async with self._pool.acquire() as conn:
             await conn.execute("UPDATE calls SET updated_at = $2 WHERE call_sid = $1", call_sid, to_epoch(now))
+
+    async def forget_seen(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` dedupe keys first seen before `before`; return how many."""
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                "DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE at < $1 LIMIT $2)", to_epoch(before), limit
+            )
+        return int(status.split()[-1])
 
     async def get_call(self, call_sid: str) -> Call | None:
         """Return a call's state."""

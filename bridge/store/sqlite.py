@@ -104,6 +104,10 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # v4: dedupe keys are forgotten after a day, oldest first.
+    """
+    CREATE INDEX seen_by_age ON seen (at);
+    """,
 ]
 
 # A dependency still pending, looked up by its unique key: joined on status instead, the planner scans every
@@ -512,6 +516,12 @@ class SqliteStore:
         """Postpone a call's next reconciliation."""
         async with self._transaction() as db:
             await db.execute("UPDATE calls SET updated_at = ? WHERE call_sid = ?", (to_epoch(now), call_sid))
+
+    async def forget_seen(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` dedupe keys first seen before `before`; return how many."""
+        params = (to_epoch(before), limit)
+        query = "DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE at < ? LIMIT ?)"
+        return cast(int, await self._write(lambda conn: conn.execute(query, params).rowcount))
 
     async def link_secret(self, candidate: bytes) -> bytes:
         """Return the recording-link signing secret, keeping `candidate` if none was stored before."""
