@@ -499,7 +499,7 @@ def write_results_md(results: dict[str, Any]) -> None:
 
 
 def main(only: list[str]) -> int:
-    """Run everything (about eight minutes) and write the results; or only the named steps, and print them."""
+    """Run everything (about twelve minutes) and write the results; or only the named steps, and print them."""
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp:
         work = Path(tmp)

@@ -28,9 +28,9 @@ REASON = web.RequestKey("rejection_reason", str)  # what a route's own refusal s
 SERVER = "twilio-zendesk-bridge"  # the Server header: the product, never aiohttp's or Python's version
 _KEPT_HEADERS = (hdrs.ALLOW, hdrs.WWW_AUTHENTICATE, hdrs.RETRY_AFTER)
 _LONGEST_PATH = 200
-# The database cannot be reached or cannot write just now (a lost connection, a full or locked disk):
-# the same request may succeed later, so 503, which Twilio may retry (Twilio docs: Webhooks (HTTP callbacks):
-# Connection Overrides, `rp`), and no traceback: the line names the failure.
+# The database (or the network under it) cannot be reached or cannot write just now (a lost connection, a
+# full or locked disk): the same request may succeed later, so 503, which Twilio may retry (Twilio docs:
+# Webhooks (HTTP callbacks): Connection Overrides, `rp`), and no traceback: the line names the failure.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     sqlite3.OperationalError,
@@ -92,12 +92,10 @@ def front_door(rejections: Rejections, clients: ClientAddresses, *, body_timeout
                 raise
             response = json_error(request, exc)
         except UNAVAILABLE as exc:
-            log.error("%s %s: the database is unavailable (%s: %s)", request.method, path_of(request),
-                      type(exc).__name__, exc)  # fmt: skip
+            log.error("%s %s: temporarily unavailable, the database or the network failed (%s: %s)",
+                      request.method, path_of(request), type(exc).__name__, exc)  # fmt: skip
             response = web.json_response(
-                {"error": "temporarily unavailable: the database cannot be reached"},
-                status=503,
-                headers={hdrs.RETRY_AFTER: "5"},
+                {"error": "temporarily unavailable"}, status=503, headers={hdrs.RETRY_AFTER: "5"}
             )
         except Exception:
             log.exception("unhandled error on %s %s", request.method, path_of(request))
