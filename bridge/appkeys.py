@@ -8,6 +8,7 @@ from aiohttp import web
 from bridge.core.clock import Clock
 from bridge.devtools.capture import Capture
 from bridge.ingest import Ingest
+from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler
 from bridge.ops.recordings import LinkSigner, RecordingProxy, TwilioMedia
@@ -28,3 +29,4 @@ WORKER = web.AppKey("worker", Worker)
 RECONCILER = web.AppKey("reconciler", Reconciler)
 METRICS = web.AppKey("metrics", Metrics)
 CAPTURE = web.AppKey("capture", Capture)
+CLIENTS = web.AppKey("clients", ClientAddresses)  # who a request's client is (FORWARDED_ALLOW_IPS)

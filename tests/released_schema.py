@@ -62,6 +62,10 @@ SQLITE: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # v4: dedupe keys pruned by age.
+    """
+    CREATE INDEX seen_by_age ON seen (at);
+    """,
 ]
 
 # PostgreSQL: one script per version, run as one multi-statement query.
@@ -121,5 +125,9 @@ POSTGRES: list[str] = [
         uploaded_at DOUBLE PRECISION
     );
     CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # v4: dedupe keys pruned by age.
+    """
+    CREATE INDEX seen_by_age ON seen (at);
     """,
 ]

@@ -234,7 +234,7 @@ async def test_finished_calls_drop_their_timers_and_stop_being_stale(database_ur
 async def test_filed_recordings_and_the_link_secret(database_url: str) -> None:
     """The link secret is created once and shared; a recording is filed once; its Zendesk upload is kept."""
     first, second = await open_db(database_url), await open_db(database_url)
-    assert await first.schema_version() == 3
+    assert await first.schema_version() == len(MIGRATIONS)
     secret = await first.link_secret(b"\x01" * 32)
     assert secret == b"\x01" * 32
     assert await second.link_secret(b"\x02" * 32) == secret  # another instance, or a restart: the same secret
@@ -254,6 +254,19 @@ async def test_filed_recordings_and_the_link_secret(database_url: str) -> None:
     )
     await first.close()
     await second.close()
+
+
+async def test_dedupe_keys_are_forgotten_oldest_first_a_batch_at_a_time(database_url: str) -> None:
+    """Keys first seen before the cut-off go, at most `limit` a call; newer ones stay; a forgotten key is new again."""
+    store = await open_db(database_url)
+    for n in range(5):
+        event = EVENT.model_copy(update={"call_sid": f"CA{n:032x}"})
+        assert not (await store.ingest([f"old|{n}"], event, reduce, now=at(100.0 + n))).duplicate
+    assert not (await store.ingest(["new"], EVENT, reduce, now=at(1000.0))).duplicate
+    assert [await store.forget_seen(at(500.0), limit=3) for _ in range(3)] == [3, 2, 0]
+    assert (await store.ingest(["new"], EVENT, reduce, now=at(1001.0))).duplicate
+    assert not (await store.ingest(["old|0"], EVENT, reduce, now=at(1002.0))).duplicate
+    await store.close()
 
 
 async def test_migrations_are_versioned(tmp_path: Path) -> None:
@@ -391,7 +404,7 @@ async def test_a_postgres_database_of_the_first_released_schema_is_upgraded(pg_u
     finally:
         await conn.close()
     store = await PostgresStore.open(pg_url)
-    assert await store.schema_version() == len(MIGRATIONS) == 3
+    assert await store.schema_version() == len(MIGRATIONS)
     (row,) = await store.claim(at(5.0), 10, lease=60)
     assert row.action == FindCaller(EVENT.call_sid, "+14155550123")
     assert await store.filed_recording("RE" + "0" * 32) is None

@@ -92,4 +92,6 @@ MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
         ),
         Statement(lambda d: f"CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL){d.without_rowid}"),
     ),
+    # v4: dedupe keys are kept 24 hours (bridge.store.DEDUPE_WINDOW); the prune finds the old ones by age.
+    (Statement(lambda _: "CREATE INDEX seen_by_age ON seen (at)"),),
 )
