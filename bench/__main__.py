@@ -39,6 +39,7 @@ TARGETS = {
     "burst_p99_ms": ("ring-all burst: p99 ring to display-user answered, empty backlog", "<= 1 round trip + 50 ms"),
     "burst_backlog_p99_ms": ("the same while a 2,000-note backlog drains", "<= 2 round trips"),
     "burst_unlanded": ("ring-all pops not landed (both bursts)", "0"),
+    "flood_p50_over_pct": ("signed-webhook p50 during a flood from 100,000 addresses, over one address's", "<= 10 %"),
 }
 
 
@@ -233,6 +234,7 @@ def drain(work: Path, actions: int, limit: int, window: float) -> dict[str, Any]
 
 
 LATENCY = float(os.environ.get("BENCH_ZENDESK_LATENCY", "0.2"))  # seconds a Zendesk request takes (100-500 ms)
+FLOOD_RATE = float(os.environ.get("BENCH_FLOOD_RATE", "250"))  # recording-link requests a second in the flood
 SANDBOX_AUTH = "Basic " + base64.b64encode(b"bridge@example.com/token:sandbox-token").decode()
 
 
@@ -318,6 +320,55 @@ def burst(work: Path, calls: int, agents: int, backlog: int) -> dict[str, Any]:
             "responses_429": sum(1 for r in state["requests"] if r["status"] == 429)}  # fmt: skip
 
 
+def flood(work: Path, requests: int, rate: float, webhooks_per_second: float) -> dict[str, Any]:
+    """Signed-webhook latency while recording links are flooded from one address, and from `requests` addresses.
+
+    Each flood (a process of its own) asks for a recording with a forged signature `requests` times at `rate`
+    a second, each request naming its client in X-Forwarded-For (FORWARDED_ALLOW_IPS=*): from one address, or
+    each from another. The two floods run at once, against two bridges, so whatever else the machine is doing
+    weighs on both alike. Once each limiter would be tracking more than 10,000 clients, a process per bridge
+    sends signed status callbacks, open loop, and times them. First, for reference, the same without a flood.
+    """
+    results: dict[str, Any] = {"requests": requests, "rate": rate, "webhooks_per_second": webhooks_per_second}
+    warm_up = 15_000 / rate  # past the limiter's 10,000 clients before timing starts
+    timed = max(10.0, (requests - 20_000) / rate)  # ends before the floods do
+
+    def webhooks(url: str, seconds: float, salt: int) -> subprocess.Popen[bytes]:
+        calls = str(int(webhooks_per_second * seconds / 3))
+        return subprocess.Popen([PYTHON, "-m", "bench.load", "open", "--url", url, "--calls", calls, "--rate",
+                                 str(webhooks_per_second), "--salt", str(salt), "--agent", "client:nobody",
+                                 "--token", TOKEN], stdout=subprocess.PIPE)  # fmt: skip
+
+    def flooder(url: str, addresses: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([PYTHON, "-m", "bench.load", "flood", "--url", url, "--calls", str(requests),
+                                 "--rate", str(rate), "--addresses", str(addresses), "--token", TOKEN],
+                                stdout=subprocess.PIPE)  # fmt: skip
+
+    def read(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+        return dict(json.loads(process.communicate()[0]))
+
+    zport, one_port, many_port = free_port(), free_port(), free_port()
+    with (
+        sandbox(zport),
+        bridge(one_port, zport, work / "flood-one.db", FORWARDED_ALLOW_IPS="*"),
+        bridge(many_port, zport, work / "flood-many.db", FORWARDED_ALLOW_IPS="*"),
+    ):
+        one, many = f"http://127.0.0.1:{one_port}", f"http://127.0.0.1:{many_port}"
+        for url in (one, many):  # warm up: the caller look-up, the first statements
+            load("closed", "--url", url, "--calls", "100", "--concurrency", "4", "--salt", "97",
+                 "--agent", "client:nobody")  # fmt: skip
+        results["none"] = {"webhooks": read(webhooks(one, 10.0, 61))}
+        floods = {"one_address": flooder(one, 1), "distinct": flooder(many, requests)}
+        time.sleep(warm_up)
+        timing = {"one_address": webhooks(one, timed, 62), "distinct": webhooks(many, timed, 63)}
+        for name in ("one_address", "distinct"):
+            results[name] = {"webhooks": read(timing[name]), "flood": read(floods[name])}
+    one_hooks, many_hooks = results["one_address"]["webhooks"], results["distinct"]["webhooks"]
+    results["p50_over_pct"] = round((many_hooks["p50_ms"] / one_hooks["p50_ms"] - 1) * 100, 1)
+    results["p99_over_pct"] = round((many_hooks["p99_ms"] / one_hooks["p99_ms"] - 1) * 100, 1)
+    return results
+
+
 def disk_commits(work: Path, seconds: float) -> dict[str, Any]:
     """Time bare durable SQLite commits (WAL, synchronous=FULL), one every 5 ms: what any acknowledgement waits for."""
     db = sqlite3.connect(work / "disk.db", isolation_level=None)
@@ -371,6 +422,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
             r["burst_backlog"]["p99_ms"] <= 2 * r["burst_backlog"]["latency_ms"],
         ),
         "burst_unlanded": (unlanded, unlanded == 0),
+        "flood_p50_over_pct": (r["flood"]["p50_over_pct"], r["flood"]["p50_over_pct"] <= 10),
     }
 
 
@@ -434,12 +486,22 @@ def write_results_md(results: dict[str, Any]) -> None:
             f"p99 {b['p99_ms']} ms, max {b['max_ms']} ms; {b['backlog_sent_meanwhile']} backlog requests "
             f"meanwhile; {b['responses_429']} responses of 429."
         )
+    fl = results["flood"]
+    lines.append(
+        f"- **Flood of recording links** ({fl['requests']} requests with a forged signature at {fl['rate']:g}/s, "
+        f"FORWARDED_ALLOW_IPS=*), signed webhooks at {fl['webhooks_per_second']:g}/s meanwhile: p50 / p99 "
+        f"{fl['none']['webhooks']['p50_ms']} / {fl['none']['webhooks']['p99_ms']} ms without a flood, "
+        f"{fl['one_address']['webhooks']['p50_ms']} / {fl['one_address']['webhooks']['p99_ms']} ms during a flood "
+        f"from one address, {fl['distinct']['webhooks']['p50_ms']} / {fl['distinct']['webhooks']['p99_ms']} ms "
+        f"during one from {fl['requests']} addresses ({fl['p50_over_pct']:+.1f} % at p50; the two floods run at "
+        "once, against two bridges)."
+    )
     lines.append("")
     path.write_text("\n".join(lines) + "\n" + (notes or "<!-- notes -->\n"))
 
 
-def main() -> int:
-    """Run everything (about four and a half minutes) and write the results."""
+def main(only: list[str]) -> int:
+    """Run everything (about twelve minutes) and write the results; or only the named steps, and print them."""
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp:
         work = Path(tmp)
@@ -455,11 +517,20 @@ def main() -> int:
             ("drain", lambda: drain(work, actions=2000, limit=100, window=2.0)),
             ("burst", lambda: burst(work, calls=10, agents=6, backlog=0)),
             ("burst_backlog", lambda: burst(work, calls=10, agents=6, backlog=2000)),
+            ("flood", lambda: flood(work, requests=100_000, rate=FLOOD_RATE, webhooks_per_second=60.0)),
         ]
+        unknown = set(only) - {name for name, _ in steps}
+        if unknown:
+            print(f"no such step: {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
         for name, step in steps:
+            if only and name not in only:
+                continue  # a step alone (`python -m bench flood`): printed, not written into the results
             started = time.monotonic()
             results[name] = step()
             print(f"{name}: {json.dumps(results[name])} ({time.monotonic() - started:.0f} s)", flush=True)
+    if only:
+        return 0
     results["verdicts"] = {k: {"value": v, "met": ok} for k, (v, ok) in verdicts(results).items()}
     results["total_seconds"] = round(time.monotonic() - began, 1)
     out = HERE / "results"
@@ -472,4 +543,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     asyncio.set_event_loop_policy(None)
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

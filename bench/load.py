@@ -3,6 +3,7 @@
     python -m bench.load closed --url URL --token T --calls N --concurrency C
     python -m bench.load open   --url URL --token T --calls N --rate R
     python -m bench.load ringpop --url URL --token T --calls N --gap S
+    python -m bench.load flood  --url URL --token T --calls N --rate R --addresses A
 
 It prints one JSON object: the timing summary (and, for ringpop, when each ringing was sent).
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import sys
 import time
+from collections import Counter
 
 import aiohttp
 
@@ -120,10 +123,47 @@ async def burst(
     return {"rings": rings}
 
 
+async def flood(url: str, requests: int, rate: float, addresses: int) -> dict[str, object]:
+    """Ask for a recording with a forged signature `requests` times at `rate` a second, from `addresses` clients.
+
+    Each request names its client in X-Forwarded-For (the bridge runs with FORWARDED_ALLOW_IPS=*): request n
+    comes from the n-th of `addresses` addresses. At most 256 are in flight, as from a busy attacker's host.
+    """
+    target = f"{url}/recordings/RE{'0' * 32}.mp3?sig=forged"
+    first = int(ipaddress.IPv4Address("10.0.0.0"))
+    statuses: Counter[str] = Counter()
+    gate = asyncio.Semaphore(256)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+
+        async def one(n: int) -> None:
+            headers = {"X-Forwarded-For": str(ipaddress.IPv4Address(first + n % addresses))}
+            try:
+                async with session.get(target, headers=headers) as response:
+                    await response.read()
+                    statuses[str(response.status)] += 1
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                statuses["error"] += 1
+            finally:
+                gate.release()
+
+        began = time.perf_counter()
+        tasks = []
+        for n in range(requests):
+            delay = began + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await gate.acquire()
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - began
+    return {"requests": requests, "addresses": addresses, "seconds": round(elapsed, 1),
+            "per_second": round(requests / elapsed, 1), "statuses": dict(statuses)}  # fmt: skip
+
+
 def main() -> int:
     """Parse the command line, generate every request first, then time the sending."""
     parser = argparse.ArgumentParser(prog="python -m bench.load")
-    parser.add_argument("mode", choices=["closed", "open", "ringpop", "burst"])
+    parser.add_argument("mode", choices=["closed", "open", "ringpop", "burst", "flood"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--calls", type=int, required=True)
@@ -135,8 +175,11 @@ def main() -> int:
     parser.add_argument("--within", type=float, default=2.0, help="burst: seconds over which the calls arrive")
     parser.add_argument("--ring-after", type=float, default=0.5, help="burst: seconds from a call's arrival to ringing")
     parser.add_argument("--agents", default="client:alice", help="burst: comma-separated identities every call rings")
+    parser.add_argument("--addresses", type=int, default=1, help="flood: how many distinct client addresses")
     args = parser.parse_args()
-    if args.mode == "burst":
+    if args.mode == "flood":
+        result = asyncio.run(flood(args.url, args.calls, args.rate, args.addresses))
+    elif args.mode == "burst":
         result = asyncio.run(burst(args.url, args.token, args.calls, args.within, args.ring_after,
                                    args.agents.split(",")))  # fmt: skip
     elif args.mode == "ringpop":

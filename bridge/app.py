@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.appkeys import (
     CAPTURE,
+    CLIENTS,
     CLOCK,
     DESK,
     INGEST,
@@ -34,10 +35,13 @@ from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk, Routes
 from bridge.ingest import Ingest
+from bridge.ops.clients import ClientAddresses
+from bridge.ops.frontdoor import ServerLog, front_door, name_the_server
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler, TwilioRest
 from bridge.ops.recordings import ROUTE as RECORDING_ROUTE
 from bridge.ops.recordings import RecordingFiler, RecordingProxy, TwilioMedia, load_signer
+from bridge.ops.rejections import Rejections
 from bridge.ops.settings import ConfigError, Settings
 from bridge.softphone import routes as softphone
 from bridge.store import Store
@@ -49,7 +53,7 @@ from bridge.zendesk.client import ZendeskClient, basic_auth
 from bridge.zendesk.limiter import Limiter, rate_info
 from bridge.zendesk.outbox import Deliverer, RecordingLinks, RetryPolicy, TicketDefaults, Worker
 from webhooks import routes
-from webhooks.routes import MAX_BODY, BadField
+from webhooks.routes import MAX_BODY
 
 log = logging.getLogger("bridge.app")
 
@@ -73,48 +77,43 @@ def authorization(settings: Settings) -> str:
     return basic_auth(settings.zendesk_email, settings.zendesk_api_token.get_secret_value())
 
 
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Answer every error with a JSON body and never a stack trace."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        body: dict[str, Any] = {"error": exc.reason}
-        if isinstance(exc, BadField):
-            body = {"error": exc.reason.rsplit(":", 1)[0], "field": exc.field}
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return web.json_response(body, status=exc.status, headers=headers)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.json_response({"error": "internal error"}, status=500)
-
-
 def create_app(
-    settings: Settings, *, clock: Clock = system_clock, retry: RetryPolicy | None = None, limiter: Limiter | None = None
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    retry: RetryPolicy | None = None,
+    limiter: Limiter | None = None,
+    store: Callable[[Settings], Awaitable[Store]] = open_store,
 ) -> web.Application:
-    """Build the bridge application; resources open when it starts and close when it stops."""
+    """Build the bridge application; resources open when it starts and close when it stops.
+
+    `store` opens the store from the settings (a test may wrap the real one to make it fail).
+    """
     settings.check_serving()
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[json_errors])
+    metrics = Metrics()
+    rejections = Rejections(metrics.rejected)
+    clients = ClientAddresses(settings.forwarded_allow_ips)
+    door = front_door(rejections, clients, body_timeout=settings.body_timeout_seconds, max_body=MAX_BODY)
+    # handler_args reach aiohttp's request handler whether run_app or an AppRunner serves the app.
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[door], handler_args={"logger": ServerLog(rejections)})
+    app.on_response_prepare.append(name_the_server)
     app[SETTINGS] = settings
     app[CLOCK] = clock
-    metrics = app[METRICS] = Metrics()
+    app[METRICS] = metrics
+    app[CLIENTS] = clients
     if settings.record_dir:
         ours = [identity for identity in settings.agents if not is_client(identity)]
         app[CAPTURE] = Capture(Path(settings.record_dir), keep=[*ours, *filter(None, [settings.caller_id])])
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = await open_store(settings)
-        if isinstance(store, SqliteStore):
-            await store.release_leases()  # one process owns a SQLite file: earlier leases died with it
-        app[STORE] = store
-        await store.add_agents(settings.agents, clock())
-        app[INGEST] = Ingest(store, settings.policy(), clock, routing)
+        opened = await store(settings)
+        if isinstance(opened, SqliteStore):
+            await opened.release_leases()  # one process owns a SQLite file: earlier leases died with it
+        app[STORE] = opened
+        await opened.add_agents(settings.agents, clock())
+        app[INGEST] = Ingest(opened, settings.policy(), clock, routing)
         yield
-        await store.close()
+        await opened.close()
 
     async def session_ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession(headers={"User-Agent": "twilio-zendesk-bridge"})
@@ -129,7 +128,7 @@ def create_app(
         media = app[TWILIO_MEDIA] = TwilioMedia(session, settings)
         signer = app[LINK_SIGNER] = await load_signer(app[STORE], settings)
         app[RECORDING_PROXY] = RecordingProxy(
-            app[STORE], signer, media, clock=clock, on_answer=metrics.recording_served
+            app[STORE], signer, media, clients=clients, clock=clock, on_answer=metrics.recording_served
         )
         yield
         await session.close()
@@ -261,7 +260,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    """Serve Prometheus metrics."""
+    """Serve Prometheus metrics; with METRICS_TOKEN set, only to `Authorization: Bearer METRICS_TOKEN`."""
+    token = request.app[SETTINGS].metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+        expected = token.get_secret_value().encode()
+        # Header text can hold anything (even lone surrogates): compare bytes, in constant time.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8", "replace"), expected):
+            raise web.HTTPUnauthorized(
+                reason="/metrics needs Authorization: Bearer METRICS_TOKEN", headers={hdrs.WWW_AUTHENTICATE: "Bearer"}
+            )
     now = request.app[CLOCK]()
     stats = await request.app[STORE].stats(now)
     desk = request.app[DESK]

@@ -9,6 +9,7 @@ from bridge.core.clock import Clock
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk
 from bridge.ingest import Ingest
+from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler
 from bridge.ops.recordings import LinkSigner, RecordingProxy, TwilioMedia
@@ -32,3 +33,4 @@ METRICS = web.AppKey("metrics", Metrics)
 CAPTURE = web.AppKey("capture", Capture)
 DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
 MOVER = web.AppKey("mover", Mover)  # moves of waiting callers, sent to Twilio (only with TWILIO_ACCOUNT_SID)
+CLIENTS = web.AppKey("clients", ClientAddresses)  # who a request's client is (FORWARDED_ALLOW_IPS)

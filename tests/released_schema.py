@@ -62,6 +62,20 @@ SQLITE: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     """,
+    # v4: dedupe keys pruned by age.
+    """
+    CREATE INDEX seen_by_age ON seen (at);
+    """,
+    # v5: routing: agents' presence and the queue.
+    """
+    CREATE TABLE agents (identity TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE waiting (
+        call_sid TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        arrived_at REAL NOT NULL,
+        announced_at REAL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 # PostgreSQL: one script per version, run as one multi-statement query.
@@ -121,5 +135,19 @@ POSTGRES: list[str] = [
         uploaded_at DOUBLE PRECISION
     );
     CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # v4: dedupe keys pruned by age.
+    """
+    CREATE INDEX seen_by_age ON seen (at);
+    """,
+    # v5: routing: agents' presence and the queue.
+    """
+    CREATE TABLE agents (identity TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
+    CREATE TABLE waiting (
+        call_sid TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        arrived_at DOUBLE PRECISION NOT NULL,
+        announced_at DOUBLE PRECISION
+    );
     """,
 ]

@@ -7,16 +7,18 @@ import re
 import tomllib
 from pathlib import Path
 
+from bridge.ops.clients import parse_trusted
 from bridge.ops.settings import Settings, load_settings
 
 ROOT = Path(__file__).parent.parent
 VARIABLES = {name.upper() for name in Settings.model_fields}
 REQUIRED = {"PUBLIC_URL", "TWILIO_AUTH_TOKEN", "ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN", "AGENTS",
             "CALLER_ID"}  # fmt: skip
-SECRETS = {"TWILIO_AUTH_TOKEN", "ZENDESK_API_TOKEN", "TWILIO_WEBHOOK_KEYS"}
+SECRETS = {"TWILIO_AUTH_TOKEN", "ZENDESK_API_TOKEN", "TWILIO_WEBHOOK_KEYS", "METRICS_TOKEN"}
 # Values that describe one site (a URL, an account, the agents), so an example shows them rather than the default.
 SITE = {"PUBLIC_URL", "ZENDESK_SUBDOMAIN", "ZENDESK_EMAIL", "AGENTS", "CALLER_ID", "DEFAULT_REGION"}
-PLATFORM = {"DATABASE_URL", "LOG_FORMAT"}  # chosen for Heroku and Fly: PostgreSQL or the volume, JSON logs
+# Chosen for Heroku and Fly: PostgreSQL or the volume, JSON logs, and whose X-Forwarded-For entry names the client.
+PLATFORM = {"DATABASE_URL", "LOG_FORMAT", "FORWARDED_ALLOW_IPS"}
 ROW = re.compile(r"^\| `([A-Z0-9_]+)` \| ([^|]*) \| (.+) \|$", flags=re.MULTILINE)
 
 
@@ -117,3 +119,13 @@ def test_procfile_serves_and_migrates() -> None:
     lines = (ROOT / "Procfile").read_text().splitlines()
     assert "web: bridge serve" in lines
     assert "release: bridge migrate" in lines
+
+
+def test_each_platform_says_which_forwarded_for_entry_is_the_client() -> None:
+    """Heroku's router appends the client's address: `*`. Fly's appends the app's after it: the app's addresses."""
+    app = json.loads((ROOT / "app.json").read_text())
+    assert app["env"]["FORWARDED_ALLOW_IPS"]["value"] == "*"
+    fly = tomllib.loads((ROOT / "fly.toml").read_text())["env"]["FORWARDED_ALLOW_IPS"]
+    trusted = parse_trusted(fly)
+    assert isinstance(trusted, tuple)
+    assert trusted

@@ -206,7 +206,7 @@ async def test_a_new_database_is_migrated_to_the_released_schema(database_url: s
     conn = await asyncpg.connect(database_url)
     try:
         migrated = await postgres_schema(conn)
-        await conn.execute("DROP TABLE seen, events, calls, actions, recordings, secrets")
+        await conn.execute("DROP TABLE seen, events, calls, actions, recordings, secrets, agents, waiting")
         for script in released_schema.POSTGRES:
             await conn.execute(script)
         assert migrated == await postgres_schema(conn)

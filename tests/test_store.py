@@ -256,6 +256,19 @@ async def test_filed_recordings_and_the_link_secret(database_url: str) -> None:
     await second.close()
 
 
+async def test_dedupe_keys_are_forgotten_oldest_first_a_batch_at_a_time(database_url: str) -> None:
+    """Keys first seen before the cut-off go, at most `limit` a call; newer ones stay; a forgotten key is new again."""
+    store = await open_db(database_url)
+    for n in range(5):
+        event = EVENT.model_copy(update={"call_sid": f"CA{n:032x}"})
+        assert not (await store.ingest([f"old|{n}"], event, reduce, now=at(100.0 + n))).duplicate
+    assert not (await store.ingest(["new"], EVENT, reduce, now=at(1000.0))).duplicate
+    assert [await store.forget_seen(at(500.0), limit=3) for _ in range(3)] == [3, 2, 0]
+    assert (await store.ingest(["new"], EVENT, reduce, now=at(1001.0))).duplicate
+    assert not (await store.ingest(["old|0"], EVENT, reduce, now=at(1002.0))).duplicate
+    await store.close()
+
+
 async def test_migrations_are_versioned(tmp_path: Path) -> None:
     """A new file is migrated to the latest version; opening it again changes nothing."""
     path = tmp_path / "b.db"

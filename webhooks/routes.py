@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -16,6 +17,7 @@ from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS
 from bridge.core.calls import Call
 from bridge.core.events import CallEvent
 from bridge.core.phones import is_device, is_e164, mask
+from bridge.ops.frontdoor import BadField
 from bridge.ops.settings import Settings
 from schemas.twilio import (
     DialAction,
@@ -38,35 +40,26 @@ MAX_BODY = 64 * 1024  # Twilio's webhook bodies are a few KiB; anything near thi
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 FORM = web.RequestKey("twilio_form", MultiDict[str])
+DIGEST = web.RequestKey("twilio_digest", str)  # of the signed URL and body: a replay's, whatever its headers
 CONFIG = web.AppKey("twilio_config", TwilioConfig)
 VALIDATORS = web.AppKey("twilio_validators", signature.Validators)
 Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class BadField(web.HTTPBadRequest):
-    """A signed request whose field is missing or malformed (400 naming the field)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        """Name the field at fault."""
-        super().__init__(reason=f"{problem}: {field}")
-        self.field = field
-
-
 # --- the guard: size -> method -> signature -> content type -> fields -----------------------------------
-# Cheapest refusal first, and nothing unverified is parsed, stored or logged beyond its path.
+# Cheapest refusal first, and nothing unverified is parsed, stored or logged beyond its path. The size came
+# first, at the root app's front door, which read the body within BODY_TIMEOUT_SECONDS and MAX_BODY.
 
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> Any:
-    """Reject oversized, wrong-method, unsigned and non-form requests before anything is parsed or stored."""
+    """Reject wrong-method, unsigned and non-form requests before anything is parsed or stored."""
     if not request.path.startswith(PREFIX + "/"):
         return await handler(request)  # the bare prefix also reaches this sub-app: a plain 404, not a webhook
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _reject(request, web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length))
     if request.match_info.http_exception is not None:
         raise _reject(request, request.match_info.http_exception)
-    body = await request.read()  # the root app's client_max_size stops a chunked body past the limit
+    body = await request.read()  # read already, whole, by the front door
     is_form = request.content_type == FORM_TYPE
     params = signature.signed_params(body, is_form)
     # TLS ends at Heroku's and Fly's proxies, so request.url says http:// and an internal port:
@@ -83,6 +76,7 @@ async def guard(request: web.Request, handler: Handler) -> Any:
     if not is_form or not isinstance(params, MultiDict):
         raise _reject(request, web.HTTPUnsupportedMediaType(reason=f"Content-Type must be {FORM_TYPE}"))
     request[FORM] = params
+    request[DIGEST] = hashlib.sha256(url.encode("utf-8", "surrogateescape") + b"\n" + body).hexdigest()
     try:
         return await handler(request)
     except BadField as exc:
@@ -92,8 +86,7 @@ async def guard(request: web.Request, handler: Handler) -> Any:
 
 
 def _reject(request: web.Request, exc: web.HTTPException) -> web.HTTPException:
-    """Log and count a rejected webhook with its reason (no parameters: it is unverified input)."""
-    log.warning("webhook %s %s rejected: %s %s", request.method, request.path, exc.status, exc.reason)
+    """Count a rejected webhook by route; the front door logs it (quietly, and never its parameters)."""
     request.config_dict[METRICS].webhooks.labels(route_label(request.path), f"rejected_{exc.status}").inc()
     return exc
 
@@ -127,7 +120,8 @@ async def _accept(request: web.Request, route: Route, event: CallEvent) -> Call 
     form = request[FORM]
     # The raw MultiDict, not the flattened form: stored keys hold a repeated field's first value.
     turn = request.query.get(TURN_PARAM) or None
-    keys = translate.dedupe_keys(route, form, request.headers.get("I-Twilio-Idempotency-Token"), turn)
+    token = request.headers.get("I-Twilio-Idempotency-Token")
+    keys = translate.dedupe_keys(route, form, token, request[DIGEST], turn)
     ingested = await request.config_dict[INGEST](keys, event)
     outcome = "duplicate" if ingested.duplicate else "accepted"
     capture = request.config_dict.get(CAPTURE)

@@ -6,7 +6,7 @@ import base64
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator, get_signature_algorithm
@@ -79,9 +79,11 @@ def is_signed(
     was signed with (a key we were not given is a refusal, never a fallback to the auth token) and
     the algorithm.
     """
+    if not signature or not signature.isascii():
+        return False  # a signature is base64, so ASCII; header text may hold anything, even lone surrogates
     key_id, algorithm = signature_settings(settings)
     validator = validators.auth_token if key_id is None else validators.shared_keys.get(key_id)
-    return validator is not None and bool(signature) and signed(validator, url, params, signature, algorithm)
+    return validator is not None and signed(validator, url, params, signature, algorithm)
 
 
 def signed(validator: RequestValidator, url: str, params: MultiDict[str] | str, signature: str, algorithm: str) -> bool:
@@ -92,13 +94,18 @@ def signed(validator: RequestValidator, url: str, params: MultiDict[str] | str, 
     """
     if algorithm.upper() not in KNOWN_ALGORITHMS:
         return False  # an algorithm the library cannot compute is a forgery, not a server error
-    if isinstance(params, str) and "bodySHA256" not in url:
-        params = MultiDict()  # a non-form body without a body hash: only the URL can have been signed
+    if isinstance(params, str) and not parse_qs(urlsplit(url).query).get("bodySHA256"):
+        # A non-form body without a body hash (a blank one counts as none, as the library reads the query):
+        # only the URL can have been signed.
+        params = MultiDict()
     if isinstance(params, MultiDict):
         expected = _signature(validator.token, url, params, algorithm)
         if hmac.compare_digest(expected, signature.encode()):
             return True
-    return bool(validator.validate(url, params, signature, algorithm))
+    try:
+        return bool(validator.validate(url, params, signature, algorithm))
+    except (TypeError, ValueError, LookupError):
+        return False  # whatever the library cannot check was not signed by Twilio: a 403, never a 500
 
 
 def _signature(token: bytes, url: str, params: MultiDict[str], algorithm: str) -> bytes:

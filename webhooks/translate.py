@@ -219,19 +219,25 @@ def screened(form: ScreenResult, parent_sid: str, now: datetime) -> CallEvent:
     )
 
 
-def dedupe_keys(route: Route, fields: Mapping[str, str], token: str | None, turn: str | None = None) -> list[str]:
-    """Return the dedupe keys: Twilio's idempotency token when sent, and always a composite key.
+def dedupe_keys(
+    route: Route, fields: Mapping[str, str], token: str | None, digest: str | None = None, turn: str | None = None
+) -> list[str]:
+    """Return the dedupe keys: the request's digest, a composite key, and Twilio's idempotency token when sent.
 
-    `token` is the I-Twilio-Idempotency-Token header, the same on every retry of one callback
-    (Twilio docs: Webhooks, I-Twilio-Idempotency-Token). `fields.get` must give a repeated name's
-    first value, as the request's MultiDict does: that is how the stored keys were built. `turn` tells
-    apart requests a call makes more than once with the same fields (the end of its second ring, its
-    second move), from the bridge's own URL; keys of requests without one are as they always were.
+    `digest` is of the signed URL and body: a captured request replayed with a fresh
+    I-Twilio-Idempotency-Token (Twilio docs: Webhooks, I-Twilio-Idempotency-Token; the same on every retry
+    of one callback) is still the same request. It comes first, so that such a replay is found before any
+    key is stored and adds no row. `fields.get` must give a repeated name's first value, as the request's
+    MultiDict does: that is how the stored keys were built. `turn` tells apart requests a call makes more
+    than once with the same fields (the end of its second ring, its second move), from the bridge's own
+    URL; the keys of requests without one are as they always were.
     """
     composite = [route.value, *(fields.get(name, "") for name in KEY_FIELDS)]
     keys = ["|".join([*composite, turn] if turn else composite)]
+    if digest:
+        keys.insert(0, f"digest|{digest}")
     if token:
-        keys.insert(0, f"token|{token}")
+        keys.append(f"token|{token}")
     return keys
 
 

@@ -6,7 +6,7 @@ import asyncio
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import aiohttp
 from aiohttp import web
 
-from bridge.app import create_app
+from bridge.app import create_app, open_store
 from bridge.appkeys import CLOCK, RECONCILER, STORE
 from bridge.core.clock import Clock, system_clock
 from bridge.devtools.fake_twilio import TwilioStandIn
@@ -115,13 +115,15 @@ async def local_bridge(
     setup: Callable[[web.Application], None] | None = None,
     limiter: Limiter | None = None,
     stand_in: bool = False,
+    store: Callable[[Settings], Awaitable[Store]] = open_store,
     **overrides: Any,
 ) -> AsyncIterator[LocalBridge]:
     """Run the sandbox and the bridge (SQLite at `database`) on loopback until the block ends.
 
     With `stand_in`, Twilio is the stand-in of bridge.devtools.fake_twilio: TWILIO_API_URL and
     TWILIO_ACCOUNT_SID point at it, and it owns the demo number with its voice URL and status callback on
-    this bridge, so a test places calls with `bridge.stand_in.incoming(...)`.
+    this bridge, so a test places calls with `bridge.stand_in.incoming(...)`. `store` opens the bridge's
+    store (a test's fake may wrap the real one).
     """
     config = sandbox_config or SandboxConfig()
     sandbox_app = create_sandbox_app(config)
@@ -152,7 +154,7 @@ async def local_bridge(
         **overrides,
     }
     settings = Settings(**values)
-    app = create_app(settings, retry=retry, clock=clock, limiter=limiter)
+    app = create_app(settings, retry=retry, clock=clock, limiter=limiter, store=store)
     if setup is not None:
         setup(app)  # more routes, before the app freezes at start-up (the softphone demo's)
     runner = web.AppRunner(app, shutdown_timeout=5.0)

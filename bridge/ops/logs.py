@@ -1,4 +1,4 @@
-"""Logging set-up: one line per event, as text or JSON, with phone numbers masked."""
+"""Logging set-up: one line per event, as text or JSON, with phone numbers masked and control characters escaped."""
 
 from __future__ import annotations
 
@@ -25,6 +25,30 @@ def _masked(text: str) -> str:
     return mask_text(text) if _MAYBE_NUMBER.search(text) else text
 
 
+# What could start a new line or rewrite one on a terminal: C0 and C1 controls (CR, LF, ESC, NEL…), DEL, the
+# Unicode line and paragraph separators, and the bidirectional overrides that reorder what a reader sees.
+# Anything a request controls (its path, headers, even a signed CallSid) can reach a log line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# The same in JSON, less what json.dumps escapes itself (below U+0020), spelled as JSON escapes.
+_JSON_CONTROL = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    """Spell one control character out as a Python escape."""
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """Escape control characters, so that one record is one line whatever its message holds."""
+    return _CONTROL.sub(_escape_one, text) if _CONTROL.search(text) else text
+
+
+def _continuation(text: str) -> str:
+    """Indent a traceback's lines (each escaped), so no line of it can pass for a record of its own."""
+    return "".join("\n    " + escape(line) for line in text.splitlines())
+
+
 class MaskingFormatter(logging.Formatter):
     """Format a record as text, masking any phone number that slipped into the message.
 
@@ -49,11 +73,16 @@ class MaskingFormatter(logging.Formatter):
         return f"{self._stamp},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        """Render and mask."""
-        if record.exc_info or record.exc_text or record.stack_info:
-            return mask_text(super().format(record))
-        message = _masked(record.getMessage())
-        return f"{self.formatTime(record)} {record.levelname} {record.name}: {message}"
+        """Render, mask and escape: a record is one line, and a traceback's lines are indented under it."""
+        message = escape(_masked(record.getMessage()))
+        line = f"{self.formatTime(record)} {record.levelname} {record.name}: {message}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line += _continuation(mask_text(record.exc_text))
+        if record.stack_info:
+            line += _continuation(mask_text(self.formatStack(record.stack_info)))
+        return line
 
 
 class JsonFormatter(logging.Formatter):
@@ -72,11 +101,17 @@ class JsonFormatter(logging.Formatter):
             entry["call_sid"] = call.group(0)
         if record.exc_info:
             entry["exc"] = mask_text(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False)
+        text = json.dumps(entry, ensure_ascii=False)
+        return _JSON_CONTROL.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text) if _JSON_CONTROL.search(text) else text
 
 
 def configure(level: str = "info", fmt: str = "text") -> None:
-    """Send the bridge's logs to stderr in the chosen format."""
+    """Send the bridge's logs to stderr in the chosen format.
+
+    LOG_LEVEL=debug is the bridge's own debug lines only: the libraries stay at info, since their debug
+    output carries what must never be logged (aiosqlite logs every statement with its parameters, the
+    recording links' secret among them).
+    """
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -84,5 +119,7 @@ def configure(level: str = "info", fmt: str = "text") -> None:
         handler.setFormatter(MaskingFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    wanted = logging.getLevelNamesMapping()[level.upper()]
+    root.setLevel(max(wanted, logging.INFO))
+    logging.getLogger("bridge").setLevel(wanted)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -35,6 +35,11 @@ class Metrics:
             "bridge_zendesk_responses", "Zendesk answers by HTTP status (0: no answer)", ["status"],
             registry=self.registry,
         )  # fmt: skip
+        self.rejected = Counter(
+            "bridge_rejected_requests", "Requests refused (or given up on), by route pattern and status",
+            ["route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
         self.recordings = Counter(
             "bridge_recording_requests", "Recording link requests, by the status the bridge answered", ["status"],
             registry=self.registry,

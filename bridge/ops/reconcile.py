@@ -1,5 +1,7 @@
 """Reconcile calls whose callbacks stopped coming: Twilio does not retry a failed status callback.
 
+Each round also forgets dedupe keys older than DEDUPE_WINDOW, a batch at a time.
+
 A call with no final outcome `CALL_STALE_MINUTES` after its last event is looked up through Twilio's
 REST API when TWILIO_ACCOUNT_SID is set (parent call, its dialed legs, its recordings), and the facts
 are fed to the state machine as ordinary events. Then the call is closed out with what is known.
@@ -22,9 +24,10 @@ from bridge.core.clock import Clock, system_clock
 from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind
 from bridge.core.phones import is_client
 from bridge.ingest import Ingest
-from bridge.store import Store
+from bridge.store import DEDUPE_WINDOW, Store
 
 log = logging.getLogger("bridge.reconcile")
+FORGET_BATCH = 10_000  # dedupe keys forgotten per round: one short transaction, never a long lock
 TWILIO_API = "https://api.twilio.com"
 _LEG_STATUS = {"queued": "initiated", "ringing": "ringing", "in-progress": "answered"}
 # Every Recording status of the REST API (Twilio docs: Recording resource, status) mapped to what the
@@ -160,6 +163,10 @@ class Reconciler:
                 await self._store.touch_call(call_sid, now)
         return len(stale)
 
+    async def forget_old_keys(self) -> int:
+        """Forget a batch of dedupe keys past DEDUPE_WINDOW; return how many."""
+        return await self._store.forget_seen(self._clock() - DEDUPE_WINDOW, FORGET_BATCH)
+
     async def _reconcile(self, call_sid: str, now: datetime) -> None:
         """Feed Twilio's facts in, then close the call out unless Twilio says it is still going."""
         over = True
@@ -200,10 +207,11 @@ class Reconciler:
                 await self._task
 
     async def _loop(self) -> None:
-        """Reconcile, then sleep a quarter of the staleness period (at most a minute)."""
+        """Reconcile and forget old dedupe keys, then sleep a quarter of the staleness period (at most a minute)."""
         while True:
             try:
                 await self.run_once()
+                await self.forget_old_keys()
             except Exception:
                 log.exception("reconcile: round failed")
             await asyncio.sleep(self.interval)

@@ -16,7 +16,6 @@ import hmac
 import logging
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ import aiohttp
 from aiohttp import hdrs, web
 
 from bridge.core.clock import Clock, system_clock
+from bridge.ops.clients import ClientAddresses, ClientLimiter
+from bridge.ops.frontdoor import REASON
 from bridge.ops.settings import Settings
 from bridge.store import FiledRecording, Store
 
@@ -106,40 +107,6 @@ async def load_signer(store: Store, settings: Settings) -> LinkSigner:
     """Return the signer, creating the database's secret the first time any instance starts."""
     secret = await store.link_secret(secrets.token_bytes(SECRET_BYTES))
     return LinkSigner(secret, settings.public_url, settings.recording_link_ttl_days)
-
-
-class ClientLimiter:
-    """A token bucket per client address, so one address cannot hammer the links (or guess at them)."""
-
-    def __init__(
-        self, burst: int = BURST, per_second: float = PER_SECOND, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        """Allow `burst` requests at once, refilled at `per_second`."""
-        self._burst = float(burst)
-        self._rate = per_second
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, client: str) -> bool:
-        """Take one request from the client's bucket; False when it is empty."""
-        now = self._clock()
-        if len(self._buckets) > 10_000:  # forget full buckets so the map stays bounded
-            horizon = self._burst / self._rate
-            self._buckets = {key: value for key, value in self._buckets.items() if now - value[1] < horizon}
-        tokens, stamp = self._buckets.get(client, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - stamp) * self._rate)
-        if tokens < 1.0:
-            self._buckets[client] = (tokens, now)
-            return False
-        self._buckets[client] = (tokens - 1.0, now)
-        return True
-
-
-def client_address(request: web.BaseRequest) -> str:
-    """Name the client: the last X-Forwarded-For hop (what Heroku's or Fly's proxy saw), else the peer."""
-    forwarded = request.headers.get(hdrs.X_FORWARDED_FOR, "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    return hops[-1] if hops else (request.remote or "unknown")
 
 
 class MediaError(Exception):
@@ -224,17 +191,19 @@ class RecordingProxy:
         signer: LinkSigner,
         media: TwilioMedia,
         *,
+        clients: ClientAddresses | None = None,
         clock: Clock = system_clock,
         limiter: ClientLimiter | None = None,
         on_answer: Callable[[int], None] = lambda status: None,
     ) -> None:
-        """Bind what a request needs; `on_answer` counts each answer's status (metrics)."""
+        """Bind what a request needs; `clients` names a request's client; `on_answer` counts each answer (metrics)."""
         self._on_answer = on_answer
+        self._clients = clients or ClientAddresses(None)
         self._store = store
         self._signer = signer
         self._media = media
         self._clock = clock
-        self._limiter = limiter or ClientLimiter()
+        self._limiter = limiter or ClientLimiter(BURST, PER_SECOND)
 
     async def respond(self, request: web.Request) -> web.StreamResponse:
         """Answer a recording link, counting the answer."""
@@ -243,27 +212,30 @@ class RecordingProxy:
         return response
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
-        """Refuse what was not issued (403/404) before contacting Twilio; otherwise stream the audio."""
-        client = client_address(request)
+        """Refuse what was not issued (403/404) before contacting Twilio; otherwise stream the audio.
+
+        A refusal is logged by the front door, once a second at most, never with the signature.
+        """
+        client = self._clients.of(request)
         sid = request.match_info.get("sid", "")
         if not self._limiter.allow(client):
-            log.warning("recording %r for %s: 429 rate limited", sid[:34], client)
+            request[REASON] = "too many requests"
             return web.json_response({"error": "too many requests"}, status=429, headers={hdrs.RETRY_AFTER: "1"})
         if not RECORDING_SID.match(sid):
-            return self._refused(404, "no such recording", sid, client)
+            return self._refused(request, 404, "no such recording")
         if not self._signer.valid(sid, request.query.get("sig", "")):
-            return self._refused(403, "invalid signature", sid, client)
+            return self._refused(request, 403, "invalid signature")
         recording = await self._store.filed_recording(sid)
         if recording is None:
-            return self._refused(404, "no such recording", sid, client)
+            return self._refused(request, 404, "no such recording")
         if self._signer.expired(recording, self._clock()):
-            return self._refused(403, "link expired", sid, client)
+            return self._refused(request, 403, "link expired")
         return await self._stream(request, recording, client)
 
     @staticmethod
-    def _refused(status: int, reason: str, sid: str, client: str) -> web.Response:
-        """Log a refusal (never the signature) and answer it."""
-        log.warning("recording %r for %s: %s %s", sid[:34], client, status, reason)  # %r: the id is unchecked
+    def _refused(request: web.Request, status: int, reason: str) -> web.Response:
+        """Answer a refusal, saying why for the front door's log line."""
+        request[REASON] = reason
         return _refuse(status, reason)
 
     async def _stream(self, request: web.Request, recording: FiledRecording, client: str) -> web.StreamResponse:

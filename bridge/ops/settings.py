@@ -13,6 +13,7 @@ from bridge.core.calls import Policy
 from bridge.core.phones import is_e164
 from bridge.core.presence import PresencePolicy
 from bridge.core.routing import RoutingPolicy
+from bridge.ops.clients import Trusted, parse_trusted
 
 _CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,256}$")
 _SIP = re.compile(r"^sip:[A-Za-z0-9_.+!~*'()&=$,;?/%-]+@[A-Za-z0-9.-]+$")
@@ -131,8 +132,15 @@ class Settings(BaseSettings):
     # How calls reach Zendesk: "tickets" (voice comments on tickets) or "calls" (TPE call records, which name
     # the installed app ZENDESK_APP_ID).
     zendesk_api: Literal["tickets", "calls"] = "tickets"
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "text"
+    # A request body not complete this long after its headers closes the connection: Twilio sends a webhook
+    # whole, and gives up on it after 15 s (Twilio docs: Webhooks, connection overrides).
+    body_timeout_seconds: float = Field(10.0, gt=0)
+    # Who the client is behind a proxy (docs/security.md): unset, the peer; a list of proxy addresses or
+    # networks, the rightmost X-Forwarded-For entry not in it; "*", the rightmost entry.
+    forwarded_allow_ips: Annotated[Trusted | None, NoDecode] = None
+    metrics_token: SecretStr | None = None  # when set, /metrics needs `Authorization: Bearer METRICS_TOKEN`
     # Routing and the queue (docs/routing.md).
     routing: Literal["ring_all", "longest_idle", "round_robin"] = "ring_all"
     agent_ring_seconds: int = Field(15, ge=5, le=600)
@@ -153,6 +161,16 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_keys(cls, value: object) -> object:
         return parse_webhook_keys(value) if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _forwarded(cls, value: object) -> object:
+        return parse_trusted(value) if isinstance(value, str) else value
 
     @field_validator("outbox_max_age", mode="before")
     @classmethod
@@ -180,6 +198,7 @@ class Settings(BaseSettings):
         "zendesk_app_audience",
         "zendesk_group_id",
         "zendesk_brand_id",
+        "metrics_token",
         mode="before",
     )
     @classmethod

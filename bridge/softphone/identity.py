@@ -106,14 +106,19 @@ class SessionSigner:
     def verify(self, token: str, now: datetime) -> Session:
         """Return the session a token carries, or raise NotVerified."""
         payload, _, signature = token.strip().partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+        # Compared as text only when ASCII: hmac.compare_digest refuses other text, and a header may hold any.
+        if not payload or not token.isascii() or not hmac.compare_digest(signature, self._sign(payload)):
             raise NotVerified("session token is not the bridge's")
-        body = json.loads(_unb64(payload))
-        expires = datetime.fromtimestamp(int(body["e"]), tz=now.tzinfo)
+        try:
+            body = json.loads(_unb64(payload))
+            expires = datetime.fromtimestamp(int(body["e"]), tz=now.tzinfo)
+            since = datetime.fromtimestamp(int(body["s"]), tz=now.tzinfo)
+            session = Session(identity=str(body["i"]), agent_id=int(body["a"]), expires=expires, since=since)
+        except (ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
+            raise NotVerified("session token is not the bridge's") from exc
         if now >= expires:
             raise NotVerified("session has expired")
-        since = datetime.fromtimestamp(int(body["s"]), tz=now.tzinfo)
-        return Session(identity=str(body["i"]), agent_id=int(body["a"]), expires=expires, since=since)
+        return session
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())

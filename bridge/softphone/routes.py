@@ -19,6 +19,7 @@ from twilio.jwt.access_token.grants import VoiceGrant
 from bridge.appkeys import CLOCK, SETTINGS, STORE
 from bridge.core.actions import caller_key
 from bridge.core.phones import to_e164
+from bridge.ops.frontdoor import REASON
 from bridge.ops.settings import Settings
 from bridge.softphone.identity import NotVerified, Session, SessionSigner, verify_zendesk_token
 from bridge.zendesk.outbox.results import Caller, result_of
@@ -141,7 +142,10 @@ async def page(request: web.Request) -> web.Response:
     softphone, now = request.app[SOFTPHONE], request.app[CLOCK]()
     if softphone.problem is not None or softphone.public_key is None or softphone.sessions is None:
         return _message(503, "Softphone unavailable", softphone.problem or "the softphone is not configured")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, LookupError) as exc:  # not the charset it names (or one Python does not know), not a form
+        raise web.HTTPBadRequest(reason=f"the form body cannot be read ({type(exc).__name__})") from None
     token = form.get("token")
     audience, issuer = softphone.settings.zendesk_app_audience, softphone.settings.softphone_issuer
     assert audience is not None  # unavailable_reason made sure
@@ -151,7 +155,7 @@ async def page(request: web.Request) -> web.Response:
             raise NotVerified("no token: the app's location must say signed: true")
         agent_id = verify_zendesk_token(token, softphone.public_key, audience=audience, issuer=issuer, now=now)
     except NotVerified as exc:
-        log.warning("softphone page refused: %s", exc)
+        request[REASON] = f"softphone page refused: {exc}"  # logged by the front door, once a second at most
         return _message(401, "Not signed in", f"Zendesk's request could not be verified: {exc}.")
     return render_page(softphone, agent_id, now)
 
@@ -204,7 +208,7 @@ async def caller(request: web.Request) -> web.Response:
     _session(request)
     try:
         number = str((await request.json())["number"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, LookupError) as exc:
         raise web.HTTPBadRequest(reason='body must be {"number": "+1…"}') from exc
     e164 = to_e164(number, request.app[SETTINGS].default_region)
     user_id = None

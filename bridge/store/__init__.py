@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bridge.core.actions import Action, ActionKind, DisplayTicket, DisplayUser, decode
@@ -19,6 +19,9 @@ from bridge.core.routing import Waiting
 Reducer = Callable[[Call | None, CallEvent], Outcome]
 
 PENDING, DONE, DEAD, DROPPED = "pending", "done", "dead", "dropped"
+# How long a dedupe key is kept: Twilio's retries of a callback come within minutes, and a replay of a
+# captured request is caught for a day, so replays cannot grow the table without bound.
+DEDUPE_WINDOW = timedelta(hours=24)
 
 
 # The one rule of urgency: what matters only while a phone rings (a pop, the look-up it needs, a popping
@@ -238,6 +241,10 @@ class Store(Protocol):
 
     async def touch_call(self, call_sid: str, now: datetime) -> None:
         """Postpone a call's next reconciliation."""
+        ...
+
+    async def forget_seen(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` dedupe keys first seen before `before`; return how many."""
         ...
 
     async def get_call(self, call_sid: str) -> Call | None:

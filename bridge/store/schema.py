@@ -92,7 +92,9 @@ MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
         ),
         Statement(lambda d: f"CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL){d.without_rowid}"),
     ),
-    # v4: routing. Every agent's presence and every caller waiting in the queue, shared by every instance;
+    # v4: dedupe keys are kept 24 hours (bridge.store.DEDUPE_WINDOW); the prune finds the old ones by age.
+    (Statement(lambda _: "CREATE INDEX seen_by_age ON seen (at)"),),
+    # v5: routing. Every agent's presence and every caller waiting in the queue, shared by every instance;
     # the rows are JSON (bridge.store.routing_rows) so presence can grow without a migration per field.
     (
         Statement(

@@ -411,6 +411,10 @@ class SqlStore(ABC):
         """Postpone a call's next reconciliation."""
         await self._write(execute(s.TOUCH_CALL, call_sid=call_sid, now=to_epoch(now)))
 
+    async def forget_seen(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` dedupe keys first seen before `before`; return how many."""
+        return await self._write(execute(s.FORGET_SEEN, before=to_epoch(before), limit=limit))
+
     async def get_call(self, call_sid: str) -> Call | None:
         """Return a call's state."""
         rows = await self._read(query(s.LOAD_CALL, call_sid=call_sid))

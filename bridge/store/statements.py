@@ -123,6 +123,7 @@ STALE_CALLS = Statement(
     )
 )
 TOUCH_CALL = sql("UPDATE calls SET updated_at = :now WHERE call_sid = :call_sid")
+FORGET_SEEN = sql("DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE at < :before LIMIT :limit)")
 # Webhook events only: the ROUTED events routing adds beside them are decisions, not arrivals.
 COUNT_EVENTS = sql("SELECT COUNT(*) FROM events WHERE kind != 'routed'")
 
