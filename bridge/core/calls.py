@@ -86,6 +86,8 @@ _ROUTED_KINDS = frozenset(
         EventKind.RESUMED,
     }
 )
+# Events that show a ring of the call's (a leg, the end of a dial, a phone agent's answer to the whisper).
+_RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREENED})
 # What a call asks of routing after an event: an agent now (it arrived, or an offer rang out), to keep the
 # offer it was moved to (it came back after a move), to leave the queue for voicemail (its wait ran out),
 # or to be let out of line (answered, or the caller is gone).
@@ -412,6 +414,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.to_number = call.to_number or event.to_number
     call.from_location = call.from_location or event.from_location
     call.ticket_id = call.ticket_id or event.ticket_id
+    if event.kind in _RINGS:
+        _forget_unheard(call)
     parent_terminal = event.kind != EventKind.LEG_STATUS and event.status in TERMINAL_CALL_STATUSES
     if parent_terminal and call.ended_at is None:
         # Any parent-level callback saying the call is over counts: the number's own status
@@ -461,6 +465,24 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
             # late (a recording still processing) still make the voice comment right.
             call.ended_at = call.ended_at or event.at
     return None
+
+
+def _forget_unheard(call: Call) -> None:
+    """Forget a decision to send the caller to voicemail or the apology that a ring of the call shows unheard.
+
+    The bridge decided it when the call arrived, offering it to nobody; agents ringing for it prove the call
+    followed other TwiML (a replay of a call recorded before routing, an instance of an earlier version during
+    a deploy). The facts win: the call is treated as one routing never placed, as calls were before it.
+    """
+    placed = call.placed
+    if placed is None or placed.kind not in ("voicemail", "unavailable") or call.direction != "inbound":
+        return
+    if call.offers or call.last_dial_status is not None:
+        return  # decided when a ring of the call ended: its late callbacks say nothing against it
+    call.placed = None
+    call.no_agent = None
+    call.voicemail_offered = call.voicemail_hint is not None or call.voicemail is not None
+    call.dial_status = None  # set only by that decision: no ring of this call had ended
 
 
 def _apply_routed(call: Call, event: CallEvent) -> None:

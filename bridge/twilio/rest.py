@@ -53,7 +53,7 @@ class TwilioApi:
         """Bind the session (Twilio's own), the account, its credentials and where the API is."""
         self._session = session
         self.account_sid = account_sid
-        self._auth = aiohttp.BasicAuth(*auth)
+        self._authorization = aiohttp.encode_basic_auth(*auth)
         self._base = (base or TWILIO_API).rstrip("/")
 
     async def redirect(self, call_sid: str, url: str) -> None:
@@ -64,7 +64,8 @@ class TwilioApi:
         """POST a form to the account's resource and return the JSON answer, or raise a typed error."""
         url = f"{self._base}/2010-04-01/Accounts/{self.account_sid}/{path}"
         try:
-            async with self._session.post(url, data=form, auth=self._auth, timeout=_TIMEOUT) as response:
+            headers = {aiohttp.hdrs.AUTHORIZATION: self._authorization}
+            async with self._session.post(url, data=form, headers=headers, timeout=_TIMEOUT) as response:
                 body = await _json(response)
                 if response.status < 300:
                     return body
