@@ -8,9 +8,8 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from bridge.core.calls import AfterDial, Call
+from bridge.core.calls import Call
 from bridge.core.phones import is_anonymous, is_client, is_sip
-from bridge.core.routing import RING_ALL_MAX
 from bridge.ops.settings import TWILIO_HOLD_MUSIC, Settings
 from webhooks.names import Route, route_url
 
@@ -29,8 +28,6 @@ class TwilioConfig:
     """What the TwiML builders need from the settings, prepared once per app."""
 
     public_url: str
-    agents: tuple[str, ...]
-    dial_timeout: int
     record_calls: bool
     voicemail: bool
     transcribe: bool
@@ -47,8 +44,6 @@ class TwilioConfig:
         """Build the builders' view of the settings."""
         return cls(
             public_url=settings.public_url,
-            agents=tuple(settings.agents)[:RING_ALL_MAX],
-            dial_timeout=settings.dial_timeout,
             record_calls=settings.record_calls,
             voicemail=settings.voicemail,
             transcribe=settings.transcribe_voicemail,
@@ -63,18 +58,6 @@ class TwilioConfig:
     def url(self, route: Route) -> str:
         """Return the absolute callback URL of one of our routes."""
         return route_url(self.public_url, route)
-
-
-def ring_agents(config: TwilioConfig, call_sid: str) -> VoiceResponse:
-    """Ring every agent at once; the first to answer wins, the others are canceled."""
-    response = VoiceResponse()
-    if not config.agents:
-        return voicemail(config) if config.voicemail else unavailable()
-    dial = start_dial(config, timeout=config.dial_timeout, answer_on_bridge=True)
-    for identity in config.agents:
-        _add_leg(dial, identity, config, call_sid)
-    response.append(dial)
-    return response
 
 
 def dial_number(config: TwilioConfig, number: str) -> VoiceResponse:
@@ -222,13 +205,6 @@ def _spoken(number: str) -> str:
     if is_anonymous(number):
         return "an anonymous caller"
     return " ".join(ch for ch in number if ch.isdigit())
-
-
-def after_dial(config: TwilioConfig, verdict: AfterDial) -> VoiceResponse:
-    """Answer the <Dial action> as the state machine's verdict says (Twilio ignores it once the caller left)."""
-    if verdict == "voicemail":
-        return voicemail(config)
-    return unavailable() if verdict == "unavailable" else hangup()
 
 
 def voicemail(config: TwilioConfig) -> VoiceResponse:

@@ -47,7 +47,6 @@ QUEUE_WAIT = "queue_wait"  # the caller's longest wait (QUEUE_MAX_WAIT_SECONDS f
 VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
 
 WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown", "notice:unknown_status"})
-AfterDial = Literal["hangup", "voicemail", "unavailable"]
 EPOCH = datetime.fromtimestamp(0, UTC)
 # ZENDESK_API=calls: a call record's completion_status (Zendesk docs: Talk Partner Edition API, Calls).
 COMPLETED = "completed"
@@ -372,21 +371,6 @@ def _moot_timers(call: Call, event: CallEvent) -> list[str]:
         for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT)
         if name != firing and timer_key(call.sid, name) in call.emitted
     ]
-
-
-def after_dial(
-    direction: Direction | None, call_status: str | None, dial_status: str | None, bridged: bool | None, voicemail: bool
-) -> AfterDial:
-    """Decide what a caller hears when the <Dial> ends: nothing more, the voicemail, or an apology.
-
-    The caller is gone only when the parent's CallStatus is terminal: with answerOnBridge an unanswered
-    caller was never answered, so Twilio reports `ringing` (not `in-progress`) and still plays the TwiML.
-    A leg that picked up but was never connected (DialBridged=false: a declined whisper, a mobile
-    voicemail) is not an answer (Twilio docs: TwiML <Dial>, DialBridged).
-    """
-    if _connected(dial_status, bridged) or direction == "outbound" or call_status in TERMINAL_CALL_STATUSES:
-        return "hangup"
-    return "voicemail" if voicemail else "unavailable"
 
 
 def _connected(dial_status: str | None, bridged: bool | None) -> bool:

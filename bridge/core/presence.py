@@ -52,6 +52,8 @@ class Agent:
     offered_at: datetime | None = None  # their last offer (round robin goes to the one offered longest ago)
     missed: int = 0  # offers in a row that rang out
     zendesk: Chosen | None = None  # their availability in Zendesk, when the bridge can read it
+    day: str | None = None  # the UTC day `calls` counts (ISO date)
+    calls: int = 0  # calls they answered that day
 
 
 def busy_now(agent: Agent, now: datetime) -> Busy | None:
@@ -143,7 +145,16 @@ def answered(agent: Agent, call_sid: str, now: datetime) -> Agent:
     """Record that the agent took the call: on it until it ends; misses in a row start again."""
     if agent.busy_call == call_sid and agent.busy in ("on_call", "wrap_up"):
         return agent
-    return replace(agent, busy="on_call", busy_call=call_sid, busy_since=now, busy_until=None, missed=0)
+    day = now.date().isoformat()
+    calls = agent.calls + 1 if agent.day == day else 1
+    return replace(
+        agent, busy="on_call", busy_call=call_sid, busy_since=now, busy_until=None, missed=0, day=day, calls=calls
+    )
+
+
+def calls_today(agent: Agent, now: datetime) -> int:
+    """Return how many calls the agent answered today (UTC)."""
+    return agent.calls if agent.day == now.date().isoformat() else 0
 
 
 def call_ended(agent: Agent, call_sid: str, now: datetime, policy: PresencePolicy) -> Agent:

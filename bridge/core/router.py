@@ -208,7 +208,9 @@ def misses(call: Call) -> tuple[Missed, ...]:
 
 def _waiting(call: Call, row: Waiting | None, now: datetime) -> Waiting:
     """Return the call as a caller waiting for an agent: its row, brought up to date, or a new one."""
-    base = row or Waiting(call_sid=call.sid, arrived_at=call.first_seen or now, queued=call.queued_at is not None)
+    base = row or Waiting(
+        call_sid=call.sid, arrived_at=call.first_seen or now, queued=call.queued_at is not None, caller=call.from_number
+    )
     return replace(base, offered_to=(), offered_until=None, missed=misses(call))
 
 

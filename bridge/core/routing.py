@@ -68,6 +68,7 @@ class Waiting:
     offered_until: datetime | None = None  # that offer's deadline
     missed: tuple[Missed, ...] = ()
     moves: int = 0  # how often the bridge moved this caller out of the queue (each move is numbered)
+    caller: str | None = None  # who is calling (for `bridge queue`, masked there)
 
     def being_offered(self, now: datetime) -> bool:
         """Tell whether an offer of this caller is ringing (or being set up) now."""

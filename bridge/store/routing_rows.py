@@ -45,6 +45,7 @@ def waiting_text(waiting: Waiting) -> str:
             "offered_until": _out(waiting.offered_until),
             "missed": [[miss.identity, to_epoch(miss.at)] for miss in waiting.missed],
             "moves": waiting.moves,
+            "caller": waiting.caller,
         }
     )
 
@@ -62,6 +63,7 @@ def waiting_from(text: str) -> Waiting:
         offered_until=_in(raw.get("offered_until")),
         missed=tuple(Missed(identity, from_epoch(at)) for identity, at in raw.get("missed", ())),
         moves=int(raw.get("moves", 0)),
+        caller=raw.get("caller"),
     )
 
 
