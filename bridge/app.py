@@ -15,9 +15,11 @@ from bridge.appkeys import (
     CAPTURE,
     CLIENTS,
     CLOCK,
+    DESK,
     INGEST,
     LINK_SIGNER,
     METRICS,
+    MOVER,
     RECONCILER,
     RECORDING_PROXY,
     SESSION,
@@ -27,9 +29,11 @@ from bridge.appkeys import (
     TWILIO_SESSION,
     WORKER,
 )
+from bridge.core import presence
 from bridge.core.clock import Clock, system_clock
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
+from bridge.dispatch import Desk, Routes
 from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.frontdoor import ServerLog, front_door, name_the_server
@@ -43,6 +47,8 @@ from bridge.softphone import routes as softphone
 from bridge.store import Store
 from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
+from bridge.twilio.mover import Mover
+from bridge.twilio.rest import TwilioApi
 from bridge.zendesk.client import ZendeskClient, basic_auth
 from bridge.zendesk.limiter import Limiter, rate_info
 from bridge.zendesk.outbox import Deliverer, RecordingLinks, RetryPolicy, TicketDefaults, Worker
@@ -104,7 +110,8 @@ def create_app(
         if isinstance(opened, SqliteStore):
             await opened.release_leases()  # one process owns a SQLite file: earlier leases died with it
         app[STORE] = opened
-        app[INGEST] = Ingest(opened, settings.policy(), clock)
+        await opened.add_agents(settings.agents, clock())
+        app[INGEST] = Ingest(opened, settings.policy(), clock, routing)
         yield
         await opened.close()
 
@@ -196,7 +203,24 @@ def create_app(
         if twilio is not None:
             await twilio.close()
 
-    app.cleanup_ctx.extend([store_ctx, session_ctx, recordings_ctx, worker_ctx, reconciler_ctx])
+    async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
+        desk = app[DESK] = Desk(app[STORE], routing, clock)
+        mover = None
+        if settings.twilio_account_sid:
+            auth = settings.twilio_media_auth(settings.twilio_account_sid)
+            api = TwilioApi(app[TWILIO_SESSION], settings.twilio_account_sid, auth, settings.twilio_api_url)
+            mover = app[MOVER] = Mover(app[STORE], api, app[INGEST], settings.public_url, clock=clock, metrics=metrics)
+            app[INGEST].on_routed(mover.wake)
+            desk.on_routed(mover.wake)
+            mover.start()
+        desk.start()
+        yield
+        await desk.stop()
+        if mover is not None:
+            await mover.stop()
+
+    routing = Routes(settings.routing_policy(), dict(settings.agents))
+    app.cleanup_ctx.extend([store_ctx, session_ctx, recordings_ctx, worker_ctx, routing_ctx, reconciler_ctx])
     routes.setup(app, settings)
     softphone.setup(app, settings, authorization(settings))
     app.router.add_get(RECORDING_ROUTE, recording)
@@ -246,7 +270,13 @@ async def metrics_view(request: web.Request) -> web.Response:
             raise web.HTTPUnauthorized(
                 reason="/metrics needs Authorization: Bearer METRICS_TOKEN", headers={hdrs.WWW_AUTHENTICATE: "Bearer"}
             )
-    stats = await request.app[STORE].stats(request.app[CLOCK]())
+    now = request.app[CLOCK]()
+    stats = await request.app[STORE].stats(now)
+    desk = request.app[DESK]
+    policy = desk.routes.policy.presence
+    request.app[METRICS].routing(
+        [presence.status(agent, now, policy) for agent in await desk.agents()], await desk.waiting(), now
+    )
     body = request.app[METRICS].render(stats)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from bridge.core.clock import Clock
 from bridge.devtools.capture import Capture
+from bridge.dispatch import Desk
 from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
@@ -14,6 +15,7 @@ from bridge.ops.reconcile import Reconciler
 from bridge.ops.recordings import LinkSigner, RecordingProxy, TwilioMedia
 from bridge.ops.settings import Settings
 from bridge.store import Store
+from bridge.twilio.mover import Mover
 from bridge.zendesk.outbox import Worker
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -29,4 +31,6 @@ WORKER = web.AppKey("worker", Worker)
 RECONCILER = web.AppKey("reconciler", Reconciler)
 METRICS = web.AppKey("metrics", Metrics)
 CAPTURE = web.AppKey("capture", Capture)
+DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
+MOVER = web.AppKey("mover", Mover)  # moves of waiting callers, sent to Twilio (only with TWILIO_ACCOUNT_SID)
 CLIENTS = web.AppKey("clients", ClientAddresses)  # who a request's client is (FORWARDED_ALLOW_IPS)

@@ -1,4 +1,4 @@
-"""The `bridge` command: serve, demo, replay, sandbox, migrate, outbox, doctor, zendesk-app."""
+"""The `bridge` command: serve, demo, replay, sandbox, migrate, outbox, agents, queue, doctor, zendesk-app."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -150,6 +151,85 @@ def _outbox(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _agents(args: argparse.Namespace) -> int:
+    """List agents with their status, or set one's chosen status (on the database the settings name)."""
+    from bridge.app import open_store
+    from bridge.core import presence
+    from bridge.core.clock import system_clock
+    from bridge.dispatch import Desk, Routes, UnknownAgent
+
+    settings = load_settings()
+
+    async def run() -> int:
+        store = await open_store(settings)
+        desk = Desk(store, Routes(settings.routing_policy(), dict(settings.agents)), system_clock)
+        policy = settings.routing_policy().presence
+        try:
+            if args.command == "set":
+                try:
+                    agent = await desk.choose(args.agent, args.status, by="command line")
+                except (UnknownAgent, ValueError) as exc:
+                    print(f"bridge agents: {exc}", file=sys.stderr)
+                    return 2
+                print(f"{agent.identity} is {presence.status(agent, system_clock(), policy)}")
+                return 0
+            now = system_clock()
+            agents = await desk.agents()
+            print(f"{len(agents)} agents ({settings.routing}); calls today are UTC days")
+            for agent in agents:
+                since = presence.since(agent, now, policy)
+                ago = f"{_ago(now - since)}" if since is not None else "-"
+                reason = f"  ({agent.reason})" if agent.reason else ""
+                print(
+                    f"{agent.identity:<32} {agent.zendesk_id:<12} {presence.status(agent, now, policy):<10} "
+                    f"since {ago:<10} calls today {presence.calls_today(agent, now)}{reason}"
+                )
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _queue(args: argparse.Namespace) -> int:
+    """List the callers waiting in the queue: masked number, line, place, wait."""
+    from bridge.app import open_store
+    from bridge.core.clock import system_clock
+    from bridge.core.phones import mask
+    from bridge.core.routing import order, positions
+
+    settings = load_settings()
+
+    async def run() -> int:
+        store = await open_store(settings)
+        try:
+            now = system_clock()
+            waiting = sorted(await store.waiting(), key=order)
+            places = positions(waiting)
+            print(
+                f"{len(waiting)} waiting" + ("" if settings.queueing else " (the queue is off: bridge doctor says why)")
+            )
+            for caller in waiting:
+                offered = f"  ringing {', '.join(caller.offered_to)}" if caller.being_offered(now) else ""
+                print(
+                    f"{places[caller.call_sid]:>3}. {mask(caller.caller):<16} line {caller.line:<12} "
+                    f"waiting {_ago(now - caller.arrived_at):<8} call {caller.call_sid}{offered}"
+                )
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _ago(span: timedelta) -> str:
+    """Say how long a span is, as a person reads it (`2m 05s`)."""
+    seconds = max(0, int(span.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
 def _doctor(args: argparse.Namespace) -> int:
     """Check the configuration and print what to fix."""
     from bridge.ops.doctor import render, run_checks
@@ -237,6 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     drop = outbox_commands.add_parser("drop", help="give up on an action")
     drop.add_argument("id", type=int)
     outbox.set_defaults(func=_outbox, command="list", status=None)
+
+    agents = commands.add_parser("agents", help="list agents and their status, or set one's")
+    agent_commands = agents.add_subparsers(dest="command")
+    agent_commands.add_parser("list", help="every agent: identity, Zendesk id, status and since when, calls today")
+    choose = agent_commands.add_parser("set", help="set an agent's status")
+    choose.add_argument("agent", help="an identity from AGENTS (client:alice) or a Zendesk user id")
+    choose.add_argument("status", choices=["available", "away", "offline"])
+    agents.set_defaults(func=_agents, command="list")
+
+    queue = commands.add_parser("queue", help="list the callers waiting in the queue")
+    queue.set_defaults(func=_queue)
 
     app = commands.add_parser("zendesk-app", help="write the softphone's Zendesk app as a zip to upload")
     app.add_argument("--out", default="zendesk-softphone.zip", help="where to write it (default: %(default)s)")

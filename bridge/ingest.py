@@ -9,24 +9,42 @@ from bridge.core.calls import WARNINGS, Call, Outcome, Policy, advance
 from bridge.core.clock import Clock
 from bridge.core.events import CallEvent
 from bridge.core.phones import mask_text
+from bridge.core.router import Routing
+from bridge.dispatch.router import Routes
 from bridge.store import Ingested, Store
 
 log = logging.getLogger("bridge.ingest")
 
 
 class Ingest:
-    """Run the state machine on an event inside the store's transaction, log its notices, wake the worker."""
+    """Run the state machine (and routing) on an event inside the store's transaction, log, wake the workers."""
 
-    def __init__(self, store: Store, policy: Policy, clock: Clock) -> None:
-        """Bind the store, the policy calls follow, and the clock that dates each step."""
+    def __init__(self, store: Store, policy: Policy, clock: Clock, routes: Routes | None = None) -> None:
+        """Bind the store, the policy calls follow, routing's settings, and the clock that dates each step."""
         self._store = store
         self._policy = policy
         self._clock = clock
+        self._routes = routes
         self._listeners: list[Callable[[], None]] = []
+        self._routed: list[Callable[[Routing], None]] = []
 
     def on_queued(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever an ingest queued new actions (the outbox worker's wake-up)."""
         self._listeners.append(listener)
+
+    def on_routed(self, listener: Callable[[Routing], None]) -> None:
+        """Call `listener` with every routing decision an ingest made (the mover sends its moves)."""
+        self._routed.append(listener)
+
+    async def current(self, call_sid: str) -> Call | None:
+        """Return a call as it now stands (to answer a retried request the same way)."""
+        return await self._store.get_call(call_sid)
+
+    async def announce(self, call_sid: str, every: float) -> tuple[int | None, bool, float]:
+        """Return a waiting caller's place, whether saying it is due (noted as said), and how long they waited."""
+        now = self._clock()
+        place, due, arrived = await self._store.announce(call_sid, every, now)
+        return place, due, max(0.0, (now - arrived).total_seconds()) if arrived is not None else 0.0
 
     async def __call__(self, keys: Sequence[str], event: CallEvent, *, finish_action: int | None = None) -> Ingested:
         """Store the event unless a key was seen, fold it into its call and queue what it causes.
@@ -40,7 +58,8 @@ class Ingest:
             # The store hands over a call it just parsed and will not use again: no need to copy it.
             return advance(call, event, now, policy)
 
-        ingested = await self._store.ingest(keys, event, reduce, now=now, finish_action=finish_action)
+        router = self._routes.at(now) if self._routes is not None else None
+        ingested = await self._store.ingest(keys, event, reduce, now=now, finish_action=finish_action, router=router)
         if ingested.outcome is not None:
             for key, text in ingested.outcome.notices:
                 level = logging.WARNING if key in WARNINGS else logging.INFO
@@ -48,4 +67,7 @@ class Ingest:
             if ingested.outcome.actions:
                 for listener in self._listeners:
                     listener()
+        if ingested.routing is not None and ingested.routing.moves:
+            for routed in self._routed:
+                routed(ingested.routing)
         return ingested

@@ -104,3 +104,23 @@ class ScreenResult(CallForm):
     """The whisper's <Gather action> on a phone agent's leg: CallSid is the leg (Twilio docs: TwiML <Gather>)."""
 
     digits: str | None = Field(None, alias="Digits")
+
+
+class QueueAction(CallForm):
+    """The <Enqueue action> request: how the caller left the queue (Twilio docs: TwiML <Enqueue>, action).
+
+    QueueSid and QueueTime are sent only when the call was actually enqueued (not on `queue-full`).
+    """
+
+    queue_result: str = Field(alias="QueueResult", min_length=1)
+    queue_sid: str | None = Field(None, alias="QueueSid")
+    queue_time: OptionalInt = Field(None, alias="QueueTime")
+
+
+class QueueWait(CallForm):
+    """The <Enqueue waitUrl> request, made each time the wait music runs out (Twilio docs: TwiML <Enqueue>)."""
+
+    queue_position: OptionalInt = Field(None, alias="QueuePosition")
+    queue_sid: str | None = Field(None, alias="QueueSid")
+    queue_time: OptionalInt = Field(None, alias="QueueTime")
+    current_queue_size: OptionalInt = Field(None, alias="CurrentQueueSize")

@@ -85,6 +85,12 @@ class CallRecord(BaseModel):
     recording_time: int | None = None
     transcript: str | None = None
     end_user_location: str | None = None
+    wait_time: int | None = None  # seconds from arrival to the answer, or to when the caller stopped waiting
+    queue_time: int | None = None  # seconds of that in the queue
+    exceeded_queue_time: bool | None = None  # sent to voicemail because the longest wait ran out
+    overflowed: bool | None = None  # sent to voicemail because the queue was full
+    call_abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
+    wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted: a PATCH changes only what it names)."""

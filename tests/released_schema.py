@@ -66,6 +66,16 @@ SQLITE: list[str] = [
     """
     CREATE INDEX seen_by_age ON seen (at);
     """,
+    # v5: routing: agents' presence and the queue.
+    """
+    CREATE TABLE agents (identity TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE waiting (
+        call_sid TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        arrived_at REAL NOT NULL,
+        announced_at REAL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 # PostgreSQL: one script per version, run as one multi-statement query.
@@ -129,5 +139,15 @@ POSTGRES: list[str] = [
     # v4: dedupe keys pruned by age.
     """
     CREATE INDEX seen_by_age ON seen (at);
+    """,
+    # v5: routing: agents' presence and the queue.
+    """
+    CREATE TABLE agents (identity TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
+    CREATE TABLE waiting (
+        call_sid TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        arrived_at DOUBLE PRECISION NOT NULL,
+        announced_at DOUBLE PRECISION
+    );
     """,
 ]

@@ -13,6 +13,7 @@ import pytest
 
 from bridge.app import open_store
 from bridge.core.actions import (
+    TELEPHONY_KINDS,
     Action,
     ActionKind,
     AddNote,
@@ -22,6 +23,7 @@ from bridge.core.actions import (
     DisplayTicket,
     DisplayUser,
     FindCaller,
+    MoveCall,
     Timer,
     UpdateCallRecord,
     encode,
@@ -43,8 +45,8 @@ COMMENT = VoiceComment(from_="+14155550123", to="+16505550100", started_at="2026
 
 def examples() -> list[Action]:
     """Return an action of every kind (a create both popping and not), each its own call and number."""
-    sid = [f"CA{n:032d}" for n in range(10)]
-    phone = [f"+1415555{n:04d}" for n in range(10)]
+    sid = [f"CA{n:032d}" for n in range(11)]
+    phone = [f"+1415555{n:04d}" for n in range(11)]
     actions: list[Action] = [
         FindCaller(sid[0], phone[0]),
         DisplayUser(sid[1], 1001, phone[1]),
@@ -56,6 +58,7 @@ def examples() -> list[Action]:
         Timer(sid[7], "recording_wait", from_epoch(0.0)),
         CreateCallRecord(sid[8], CallRecord(from_line=phone[8]), CallComment(title="t", call_fields=[])),
         UpdateCallRecord(sid[9], "ended", CallRecord(duration=3)),
+        MoveCall(sid[10], 1),
     ]
     assert {action.kind for action in actions} == set(ActionKind)
     return actions
@@ -103,7 +106,11 @@ async def test_claims_take_exactly_the_actions_is_urgent_names_first(database_ur
     assert [row.action for row in urgent] == [a for a in actions if is_urgent(a)]
     rest = await store.claim(from_epoch(2.0), 100, lease=60)
     assert not any(row.urgent for row in rest)
-    assert {row.key for row in rest} == {a.key for a in actions if not is_urgent(a)} | {"CN:ticket"}
+    zendesk = {a.key for a in actions if not is_urgent(a) and a.kind not in TELEPHONY_KINDS}
+    assert {row.key for row in rest} == zendesk | {"CN:ticket"}
+    # The telephony worker's moves are claimed by it alone.
+    moves = await store.claim(from_epoch(2.0), 100, lease=60, telephony=True)
+    assert {row.key for row in moves} == {a.key for a in actions if a.kind in TELEPHONY_KINDS}
     await store.close()
 
 
@@ -206,7 +213,7 @@ async def test_a_new_database_is_migrated_to_the_released_schema(database_url: s
     conn = await asyncpg.connect(database_url)
     try:
         migrated = await postgres_schema(conn)
-        await conn.execute("DROP TABLE seen, events, calls, actions, recordings, secrets")
+        await conn.execute("DROP TABLE seen, events, calls, actions, recordings, secrets, agents, waiting")
         for script in released_schema.POSTGRES:
             await conn.execute(script)
         assert migrated == await postgres_schema(conn)

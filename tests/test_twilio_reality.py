@@ -11,11 +11,13 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from bridge.appkeys import STORE
-from bridge.core.calls import Call, Policy, after_dial, step
+from bridge.core.calls import Call, Policy, step
 from bridge.core.events import CALL_STATUSES, TERMINAL_CALL_STATUSES, CallEvent, EventKind
+from bridge.core.routing import RoutingPolicy
 from bridge.devtools.demo import LocalBridge
 from bridge.ops.settings import Settings
 from tests.conftest import BridgeFactory
+from tests.routing_kit import Desk
 from tests.test_calls import ANSWERED, POLICY, SID, T0, parent
 from webhooks import twiml
 from webhooks.names import Route, route_path, route_url
@@ -34,12 +36,6 @@ def expected_verdict(call_status: str | None, dial_status: str | None, bridged: 
     return "voicemail" if voicemail else "unavailable"
 
 
-def twiml_tags(verdict: str) -> list[str]:
-    """Return the verbs of the TwiML the dial-action route answers with for a verdict."""
-    config = TwilioConfig.from_settings(Settings(twilio_auth_token="t", voicemail=verdict != "unavailable"))
-    return [el.tag for el in ET.fromstring(str(twiml.after_dial(config, verdict)))]  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("voicemail", [True, False])
 @pytest.mark.parametrize("bridged", [True, False, None])
 @pytest.mark.parametrize("dial_status", DIAL_STATUSES)
@@ -47,17 +43,23 @@ def twiml_tags(verdict: str) -> list[str]:
 def test_every_dial_action_combination(
     call_status: str | None, dial_status: str | None, bridged: bool | None, voicemail: bool
 ) -> None:
-    """Each CallStatus x DialCallStatus x DialBridged Twilio can send gets the right verdict, state and TwiML."""
+    """Each CallStatus x DialCallStatus x DialBridged Twilio can send gets the right state and TwiML.
+
+    With every agent rung and no queue, routing has nobody left to offer the caller to: voicemail, as it
+    always was (the queue's cases are tests/test_router.py's and the stand-in's).
+    """
     want = expected_verdict(call_status, dial_status, bridged, voicemail)
-    assert after_dial("inbound", call_status, dial_status, bridged, voicemail) == want
-    assert after_dial("outbound", call_status, dial_status, bridged, voicemail) == "hangup"
     policy = Policy(agents=POLICY.agents, voicemail=voicemail)
+    desk = Desk(RoutingPolicy(voicemail=voicemail), policy, team=dict(POLICY.agents))
+    desk.feed(ANSWERED[0], T0)
     dial = parent(EventKind.DIAL_ENDED, 20, status=call_status, dial_status=dial_status, dial_bridged=bridged)
-    call = step(step(None, ANSWERED[0], T0, policy).call, dial, T0, policy).call
+    desk.feed(dial, T0)
+    call = desk.calls[SID]
     assert call.voicemail_offered is (want == "voicemail")
     assert (call.answered_leg is not None) is (dial_status in ("completed", "answered") and bridged is not False)
     tags = {"hangup": ["Hangup"], "voicemail": ["Say", "Record", "Hangup"], "unavailable": ["Say", "Hangup"]}
-    assert twiml_tags(want) == tags[want]
+    config = TwilioConfig.from_settings(Settings(twilio_auth_token="t", voicemail=voicemail))
+    assert [el.tag for el in ET.fromstring(str(twiml.placement(config, call, "q")))] == tags[want]
     if call_status in TERMINAL_CALL_STATUSES:
         assert want == "hangup"  # Twilio ignores TwiML once the caller is gone
 
@@ -116,14 +118,18 @@ def test_a_leg_answered_but_never_bridged_is_not_the_answering_leg() -> None:
         ),
         leg_event("completed", 3, 20),  # a late callback cannot make it the answer again
     ]
-    call, kinds = fold(events, unscreened)
+    desk = Desk(RoutingPolicy(), unscreened, team=dict(unscreened.agents))
+    for event in events:
+        desk.feed(event, T0)
+    call = desk.calls[SID]
     assert call.answered_leg is None
-    assert call.voicemail_offered
-    assert kinds.count("create_ticket") == 1  # made when the pick-up looked like an answer
+    assert call.voicemail_offered  # every agent was rung: routing has nobody else, and voicemail follows
+    assert desk.kinds(SID).count("create_ticket") == 1  # made when the pick-up looked like an answer
     message = CallEvent(kind=EventKind.RECORDING, call_sid=SID, at=T0, recording_sid="RE1", recording_url="https://r/RE1",
                         recording_duration=9, recording_status="completed", recording_source="RecordVerb")  # fmt: skip
-    _, after = fold([*events, message], Policy(**{**unscreened.__dict__, "transcribe_voicemail": False}))
-    assert after.count("add_voice_comment") == 1  # the message is that ticket's one voice comment
+    desk.policy = Policy(**{**unscreened.__dict__, "transcribe_voicemail": False})
+    desk.feed(message, T0)
+    assert desk.kinds(SID).count("add_voice_comment") == 1  # the message is that ticket's one voice comment
 
 
 def config(**overrides: object) -> TwilioConfig:
@@ -134,7 +140,7 @@ def config(**overrides: object) -> TwilioConfig:
 def test_phone_agents_are_screened_and_devices_are_not() -> None:
     """<Number> legs get the whisper (with the caller's sid), <Client> and <Sip> legs ring as they are."""
     agents = {"client:alice": 1001, "+16505550111": 1003, "sip:dave@acme.sip.twilio.com": 1002}
-    root = ET.fromstring(str(twiml.ring_agents(config(agents=agents), "CA" + "1" * 32)))
+    root = ET.fromstring(str(twiml.offer(config(), "CA" + "1" * 32, list(agents), 20, turn=1)))
     dial = root.find("Dial")
     assert dial is not None
     assert dial.get("answerOnBridge") == "true"
@@ -148,7 +154,7 @@ def test_phone_agents_are_screened_and_devices_are_not() -> None:
     assert client.get("url") is None
     assert sip.get("url") is None
     assert sip.text == "sip:dave@acme.sip.twilio.com"
-    unscreened = ET.fromstring(str(twiml.ring_agents(config(agents=agents, screen_phone_agents=False), "CA1")))
+    unscreened = ET.fromstring(str(twiml.offer(config(screen_phone_agents=False), "CA1", list(agents), 20, turn=1)))
     assert unscreened.find("Dial/Number").get("url") is None  # type: ignore[union-attr]
 
 

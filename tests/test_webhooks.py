@@ -35,9 +35,10 @@ async def post(
     token: str | None = None,
     headers: dict[str, str] | None = None,
     method: str = "POST",
+    query: str = "",
 ) -> tuple[int, str, str]:
     """Send a (by default correctly) signed webhook; return status, content type and body."""
-    path = route_path(route)
+    path = route_path(route) + (f"?{query}" if query else "")
     signature = RequestValidator(token or bridge.auth_token).compute_signature(
         sign_url or bridge.settings.public_url + path, params if sign_params is None else sign_params
     )
@@ -80,7 +81,7 @@ async def test_valid_signature_rings_agents_with_absolute_callbacks(bridge: Loca
     assert dial.get("answerOnBridge") == "true"
     assert dial.get("timeout") == "20"
     assert dial.get("record") == "record-from-answer-dual"
-    assert dial.get("action") == route_url(bridge.url, Route.DIAL_ACTION)
+    assert dial.get("action") == route_url(bridge.url, Route.DIAL_ACTION) + "?turn=1"  # the first ring
     assert dial.get("recordingStatusCallback") == route_url(bridge.url, Route.RECORDING_STATUS)
     nouns = list(dial)
     assert [(n.tag, n.text) for n in nouns] == [
@@ -245,13 +246,22 @@ async def test_duplicates_are_stored_once(bridge: LocalBridge) -> None:
     assert await bridge.app[STORE].count_events() == 1
 
 
+async def ended_ring(bridge: LocalBridge, number: int, **fields: str) -> list[str]:
+    """Start call `number` (an offer rings the agents), then end its ring as `fields` say; return the TwiML's verbs."""
+    call = {**CALL, "CallSid": f"CA{number:032d}"}
+    await post(bridge, Route.INCOMING, call)
+    _, _, body = await post(bridge, Route.DIAL_ACTION, {**call, **fields}, query="turn=1")
+    return [el.tag for el in ET.fromstring(body)]
+
+
 async def test_dial_action_twiml(bridge: LocalBridge) -> None:
     """Bridged: hang up. Unanswered with the caller on the line: greeting and <Record>. Caller gone: hang up."""
-    answered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "completed", "DialBridged": "true"}
-    _, _, body = await post(bridge, Route.DIAL_ACTION, answered)
-    assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
-    unanswered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialBridged": "false"}
-    _, _, body = await post(bridge, Route.DIAL_ACTION, unanswered)
+    answered = {"CallStatus": "in-progress", "DialCallStatus": "completed", "DialBridged": "true"}
+    assert await ended_ring(bridge, 1, **answered) == ["Hangup"]
+    unanswered = {"CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialBridged": "false"}
+    call = {**CALL, "CallSid": f"CA{2:032d}"}
+    await post(bridge, Route.INCOMING, call)
+    _, _, body = await post(bridge, Route.DIAL_ACTION, {**call, **unanswered}, query="turn=1")
     root = ET.fromstring(body)
     assert [el.tag for el in root] == ["Say", "Record", "Hangup"]
     record = root.find("Record")
@@ -263,12 +273,12 @@ async def test_dial_action_twiml(bridge: LocalBridge) -> None:
     assert record.get("transcribe") == "true"
     assert record.get("transcribeCallback") == route_url(bridge.url, Route.TRANSCRIPTION)
     assert record.get("recordingStatusCallbackEvent") == "completed absent"
+    # A retry of that request gets the same answer.
+    _, _, again = await post(bridge, Route.DIAL_ACTION, {**call, **unanswered}, query="turn=1")
+    assert again == body
     # answerOnBridge: the caller was never answered, so Twilio says `ringing`; still there, still offered.
-    _, _, body = await post(bridge, Route.DIAL_ACTION, {**unanswered, "CallStatus": "ringing"})
-    assert [el.tag for el in ET.fromstring(body)] == ["Say", "Record", "Hangup"]
-    gone = {**unanswered, "CallStatus": "completed"}
-    _, _, body = await post(bridge, Route.DIAL_ACTION, gone)
-    assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
+    assert await ended_ring(bridge, 3, **{**unanswered, "CallStatus": "ringing"}) == ["Say", "Record", "Hangup"]
+    assert await ended_ring(bridge, 4, **{**unanswered, "CallStatus": "completed"}) == ["Hangup"]
     _, _, body = await post(bridge, Route.RECORD_ACTION, {**CALL, "CallStatus": "completed"})
     assert [el.tag for el in ET.fromstring(body)] == ["Hangup"]
 
@@ -276,9 +286,8 @@ async def test_dial_action_twiml(bridge: LocalBridge) -> None:
 async def test_voicemail_off_says_sorry(make_bridge: BridgeFactory) -> None:
     """VOICEMAIL=false: nobody answered means a short message and hang-up."""
     async with make_bridge(voicemail=False) as bridge:
-        unanswered = {**CALL, "CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialBridged": "false"}
-        _, _, body = await post(bridge, Route.DIAL_ACTION, unanswered)
-        assert [el.tag for el in ET.fromstring(body)] == ["Say", "Hangup"]
+        unanswered = {"CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialBridged": "false"}
+        assert await ended_ring(bridge, 5, **unanswered) == ["Say", "Hangup"]
 
 
 async def test_outgoing_dials_valid_numbers_only(bridge: LocalBridge) -> None:

@@ -20,6 +20,9 @@ class Route(StrEnum):
     TRANSCRIPTION = "transcription"  # <Record transcribeCallback>
     SCREEN = "screen"  # <Number url> of a phone agent's leg: the whisper
     SCREEN_RESULT = "screen-result"  # the whisper's <Gather action>: did the agent press 1?
+    QUEUE_WAIT = "queue-wait"  # <Enqueue waitUrl>: the wait music, and the caller's place in line
+    QUEUE_ACTION = "queue-action"  # <Enqueue action>: how the caller left the queue
+    RESUME = "resume"  # the Url a call the bridge moved (out of the queue) fetches: where it goes now
 
 
 # Plain strings, so that any request path can be looked up without raising.

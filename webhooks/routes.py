@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from twilio.twiml.voice_response import VoiceResponse
 
 from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS
-from bridge.core.calls import after_dial
+from bridge.core.calls import Call
 from bridge.core.events import CallEvent
 from bridge.core.phones import is_device, is_e164, mask
 from bridge.ops.frontdoor import BadField
@@ -22,6 +22,8 @@ from bridge.ops.settings import Settings
 from schemas.twilio import (
     DialAction,
     IncomingCall,
+    QueueAction,
+    QueueWait,
     RecordAction,
     RecordingStatus,
     ScreenResult,
@@ -30,7 +32,7 @@ from schemas.twilio import (
 )
 from webhooks import signature, translate, twiml
 from webhooks.names import PREFIX, Route, route_label
-from webhooks.twiml import PARENT_PARAM, TwilioConfig
+from webhooks.twiml import PARENT_PARAM, TURN_PARAM, TwilioConfig
 
 log = logging.getLogger("bridge.webhooks")
 
@@ -113,11 +115,13 @@ def _now(request: web.Request) -> datetime:
     return request.config_dict[CLOCK]()
 
 
-async def _accept(request: web.Request, route: Route, event: CallEvent) -> None:
-    """Store the event and its actions durably before any reply goes out."""
+async def _accept(request: web.Request, route: Route, event: CallEvent) -> Call | None:
+    """Store the event and its actions durably before any reply goes out; return the call as it now stands."""
     form = request[FORM]
     # The raw MultiDict, not the flattened form: stored keys hold a repeated field's first value.
-    keys = translate.dedupe_keys(route, form, request.headers.get("I-Twilio-Idempotency-Token"), request[DIGEST])
+    turn = request.query.get(TURN_PARAM) or None
+    token = request.headers.get("I-Twilio-Idempotency-Token")
+    keys = translate.dedupe_keys(route, form, token, request[DIGEST], turn)
     ingested = await request.config_dict[INGEST](keys, event)
     outcome = "duplicate" if ingested.duplicate else "accepted"
     capture = request.config_dict.get(CAPTURE)
@@ -127,6 +131,22 @@ async def _accept(request: web.Request, route: Route, event: CallEvent) -> None:
         )
     request.config_dict[METRICS].webhooks.labels(route.value, outcome).inc()
     log.info("webhook %s %s for call %s (%s)", route.value, outcome, event.call_sid, event.kind)
+    if ingested.outcome is not None:
+        return ingested.outcome.call
+    # A retry of a request already stored: answer it as the call now stands (the same TwiML, or what follows).
+    return await request.config_dict[INGEST].current(event.call_sid)
+
+
+def _placed(request: web.Request, call: Call | None) -> web.Response:
+    """Answer a request of the caller's with where routing placed them."""
+    config = request.config_dict[CONFIG]
+    return _twiml(twiml.placement(config, call, config.queue) if call is not None else twiml.hangup())
+
+
+def _turn(request: web.Request) -> int:
+    """Return which ring, stay or move of the call a request is about (from the bridge's own URL)."""
+    raw = request.query.get(TURN_PARAM, "")
+    return int(raw) if raw.isdigit() and len(raw) < 9 else 0
 
 
 def _twiml(response: VoiceResponse) -> web.Response:
@@ -143,10 +163,9 @@ def _no_content() -> web.Response:
 
 
 async def incoming(request: web.Request) -> web.Response:
-    """Answer a call to our number: store it, then ring the agents."""
+    """Answer a call to our number: store it, and ring the agents routing offers it to (or queue it, or voicemail)."""
     form = _parse(IncomingCall, request)
-    await _accept(request, Route.INCOMING, translate.incoming(form, _now(request)))
-    return _twiml(twiml.ring_agents(request.config_dict[CONFIG], form.call_sid))
+    return _placed(request, await _accept(request, Route.INCOMING, translate.incoming(form, _now(request))))
 
 
 async def outgoing(request: web.Request) -> web.Response:
@@ -173,13 +192,41 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def dial_action(request: web.Request) -> web.Response:
-    """Record how the <Dial> ended; hang up after a conversation, else offer voicemail."""
+    """Record how the <Dial> ended; hang up after a conversation, else go where routing sends the caller next."""
     form = _parse(DialAction, request)
-    event = translate.dial_action(form, _now(request))
-    await _accept(request, Route.DIAL_ACTION, event)
+    return _placed(request, await _accept(request, Route.DIAL_ACTION, translate.dial_action(form, _now(request))))
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Answer a call the bridge moved (out of the queue): ring the agents it was moved to, or what is due now."""
+    form = _parse(IncomingCall, request)
+    event = translate.resumed(form, _now(request)).model_copy(update={"sequence": _turn(request)})
+    return _placed(request, await _accept(request, Route.RESUME, event))
+
+
+async def queue_action(request: web.Request) -> web.Response:
+    """Record how the caller left the queue, and answer as routing decided (Twilio ignores it after a hang-up)."""
+    form = _parse(QueueAction, request)
+    event = translate.queue_left(form, _now(request))
+    call = await _accept(request, Route.QUEUE_ACTION, event)
+    if event.queue_result == "moved":
+        return _twiml(twiml.come_back(request.config_dict[CONFIG], 0))
+    return _placed(request, call)
+
+
+async def queue_wait(request: web.Request) -> web.Response:
+    """Play the wait music, saying the caller's place when it is due; let a caller out whose wait is over.
+
+    Nothing is stored but when the place was last said: the caller's wait is the bridge's own record.
+    """
+    form = _parse(QueueWait, request)
     config = request.config_dict[CONFIG]
-    verdict = after_dial(event.direction, event.status, event.dial_status, event.dial_bridged, config.voicemail)
-    return _twiml(twiml.after_dial(config, verdict))
+    place, due, waited = await request.config_dict[INGEST].announce(form.call_sid, config.queue_announce)
+    if place is None or waited >= config.queue_max_wait:
+        # Not in the bridge's queue (already sent elsewhere), or its wait is over and the move to voicemail did
+        # not happen: leave, and the queue's action says where to (Twilio docs: TwiML <Leave>).
+        return _twiml(twiml.leave())
+    return _twiml(twiml.queue_wait(config, place if due else None))
 
 
 async def screen(request: web.Request) -> web.Response:
@@ -236,6 +283,9 @@ HANDLERS: dict[Route, Handler] = {
     Route.TRANSCRIPTION: transcription,
     Route.SCREEN: screen,
     Route.SCREEN_RESULT: screen_result,
+    Route.QUEUE_WAIT: queue_wait,
+    Route.QUEUE_ACTION: queue_action,
+    Route.RESUME: resume,
 }
 
 

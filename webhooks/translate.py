@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from bridge.core.events import CallEvent, Direction, EventKind, LegStatus
+from bridge.core.events import CallEvent, Direction, EventKind, LegStatus, QueueResult
 from bridge.core.phones import is_device, is_sip, sip_user
 from schemas.twilio import (
     CallForm,
     DialAction,
     IncomingCall,
+    QueueAction,
     RecordAction,
     RecordingStatus,
     ScreenResult,
@@ -46,6 +47,22 @@ _LEG_STATUS = {
     "no-answer": LegStatus.NO_ANSWER,
     "failed": LegStatus.FAILED,
     "canceled": LegStatus.CANCELED,
+}
+
+
+# Twilio's QueueResult values (Twilio docs: TwiML <Enqueue>, action: QueueResult) in the core's words. The
+# bridge moves callers out of the queue with the REST API (`redirected`); it never dequeues with <Dial><Queue>,
+# so `bridged` and its kin say only that the caller is out of the queue and on their way elsewhere.
+_QUEUE_RESULTS: dict[str, QueueResult] = {
+    "hangup": "hung_up",
+    "redirected": "moved",
+    "redirected-from-bridged": "moved",
+    "bridged": "moved",
+    "bridging-in-process": "moved",
+    "leave": "left",
+    "queue-full": "full",
+    "error": "failed",
+    "system-error": "failed",
 }
 
 
@@ -178,6 +195,18 @@ def transcription(form: Transcription, now: datetime) -> CallEvent:
     )
 
 
+def queue_left(form: QueueAction, now: datetime) -> CallEvent:
+    """Translate how the caller left the queue; a result Twilio adds tomorrow counts as the queue failing them."""
+    result = _QUEUE_RESULTS.get(form.queue_result, "failed")
+    return CallEvent(kind=EventKind.QUEUE_LEFT, call_sid=form.call_sid, at=now, status=form.call_status,
+                     queue_result=result, **_parent(form))  # fmt: skip
+
+
+def resumed(form: IncomingCall, now: datetime) -> CallEvent:
+    """Translate a call the bridge moved coming back to ask what next (Twilio fetches the move's Url)."""
+    return CallEvent(kind=EventKind.RESUMED, call_sid=form.call_sid, at=now, status=form.call_status, **_parent(form))
+
+
 def screened(form: ScreenResult, parent_sid: str, now: datetime) -> CallEvent:
     """Translate a phone agent's answer to the whisper: 1 accepts the call, anything else declines it."""
     return CallEvent(
@@ -190,16 +219,21 @@ def screened(form: ScreenResult, parent_sid: str, now: datetime) -> CallEvent:
     )
 
 
-def dedupe_keys(route: Route, fields: Mapping[str, str], token: str | None, digest: str | None = None) -> list[str]:
+def dedupe_keys(
+    route: Route, fields: Mapping[str, str], token: str | None, digest: str | None = None, turn: str | None = None
+) -> list[str]:
     """Return the dedupe keys: the request's digest, a composite key, and Twilio's idempotency token when sent.
 
     `digest` is of the signed URL and body: a captured request replayed with a fresh
     I-Twilio-Idempotency-Token (Twilio docs: Webhooks, I-Twilio-Idempotency-Token; the same on every retry
     of one callback) is still the same request. It comes first, so that such a replay is found before any
     key is stored and adds no row. `fields.get` must give a repeated name's first value, as the request's
-    MultiDict does: that is how the stored keys were built.
+    MultiDict does: that is how the stored keys were built. `turn` tells apart requests a call makes more
+    than once with the same fields (the end of its second ring, its second move), from the bridge's own
+    URL; the keys of requests without one are as they always were.
     """
-    keys = ["|".join([route.value, *(fields.get(name, "") for name in KEY_FIELDS)])]
+    composite = [route.value, *(fields.get(name, "") for name in KEY_FIELDS)]
+    keys = ["|".join([*composite, turn] if turn else composite)]
     if digest:
         keys.insert(0, f"digest|{digest}")
     if token:

@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from bridge.core.calls import AfterDial
+from bridge.core.calls import Call
 from bridge.core.phones import is_anonymous, is_client, is_sip
-from bridge.ops.settings import MAX_RUNG_AGENTS, Settings
+from bridge.ops.settings import TWILIO_HOLD_MUSIC, Settings
 from webhooks.names import Route, route_url
 
 CALL_EVENTS = "initiated ringing answered completed"
@@ -20,6 +20,7 @@ RECORDING_EVENTS = "completed absent"
 TRANSCRIBE_MAX_SECONDS = 119
 SCREEN_SECONDS = 6  # how long the whisper waits for the agent's 1 before hanging up their leg
 PARENT_PARAM = "ParentCallSid"  # the caller's CallSid, carried in the whisper's URLs
+TURN_PARAM = "turn"  # which ring, stay in the queue or move of the call a request is about (our dedupe keys)
 
 
 @dataclass(frozen=True)
@@ -27,45 +28,36 @@ class TwilioConfig:
     """What the TwiML builders need from the settings, prepared once per app."""
 
     public_url: str
-    agents: tuple[str, ...]
-    dial_timeout: int
     record_calls: bool
     voicemail: bool
     transcribe: bool
     greeting: str
     caller_id: str | None
     screen_phone_agents: bool
+    hold_music: str = TWILIO_HOLD_MUSIC
+    queue: str = "bridge-default"  # the Twilio queue callers wait in (no personal data in its name)
+    queue_announce: float = 60.0  # QUEUE_ANNOUNCE_SECONDS: how often the wait music says the caller's place
+    queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: the wait music lets the caller go after this long
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioConfig:
         """Build the builders' view of the settings."""
         return cls(
             public_url=settings.public_url,
-            agents=tuple(settings.agents)[:MAX_RUNG_AGENTS],
-            dial_timeout=settings.dial_timeout,
             record_calls=settings.record_calls,
             voicemail=settings.voicemail,
             transcribe=settings.transcribe_voicemail,
             greeting=settings.voicemail_greeting,
             caller_id=settings.caller_id,
             screen_phone_agents=settings.screen_phone_agents,
+            hold_music=settings.hold_music_url,
+            queue_announce=settings.queue_announce_seconds,
+            queue_max_wait=settings.queue_max_wait_seconds,
         )
 
     def url(self, route: Route) -> str:
         """Return the absolute callback URL of one of our routes."""
         return route_url(self.public_url, route)
-
-
-def ring_agents(config: TwilioConfig, call_sid: str) -> VoiceResponse:
-    """Ring every agent at once; the first to answer wins, the others are canceled."""
-    response = VoiceResponse()
-    if not config.agents:
-        return voicemail(config) if config.voicemail else unavailable()
-    dial = start_dial(config, timeout=config.dial_timeout, answer_on_bridge=True)
-    for identity in config.agents:
-        _add_leg(dial, identity, config, call_sid)
-    response.append(dial)
-    return response
 
 
 def dial_number(config: TwilioConfig, number: str) -> VoiceResponse:
@@ -84,9 +76,86 @@ def dial_number(config: TwilioConfig, number: str) -> VoiceResponse:
     return response
 
 
-def start_dial(config: TwilioConfig, **extra: Any) -> Dial:
+def offer(config: TwilioConfig, call_sid: str, agents: list[str], seconds: int, turn: int) -> VoiceResponse:
+    """Ring these agents at once for `seconds`; the first to answer takes the call, the others are canceled.
+
+    `turn` numbers the call's rings, so that the end of each (the dial action) is told from the others.
+    """
+    response = VoiceResponse()
+    dial = start_dial(config, timeout=seconds, answer_on_bridge=True, turn=turn)
+    for identity in agents:
+        _add_leg(dial, identity, config, call_sid)
+    response.append(dial)
+    return response
+
+
+def enqueue(config: TwilioConfig, queue: str, turn: int) -> VoiceResponse:
+    """Put the caller in the line's queue: the bridge's wait music, and its action says how they left.
+
+    The bridge keeps the order and each caller's wait itself; Twilio's queue only holds the call until the
+    bridge moves it (Twilio docs: TwiML <Enqueue>; Calls resource, update).
+    """
+    response = VoiceResponse()
+    action = f"{config.url(Route.QUEUE_ACTION)}?{urlencode({TURN_PARAM: turn})}"
+    response.enqueue(queue, action=action, method="POST", wait_url=config.url(Route.QUEUE_WAIT), wait_url_method="POST")
+    return response
+
+
+def queue_wait(config: TwilioConfig, position: int | None) -> VoiceResponse:
+    """Play the wait music, saying the caller's place first when `position` is given.
+
+    Twilio asks the waitUrl again each time this document ends (Twilio docs: TwiML <Enqueue>, waitUrl), so
+    the music loops and the place is said again at the next turn that is due.
+    """
+    response = VoiceResponse()
+    if position is not None:
+        response.say(f"Thank you for waiting. You are number {position} in line.")
+    response.play(config.hold_music)
+    return response
+
+
+def leave() -> VoiceResponse:
+    """Take the caller out of the queue; the queue's action then says where they go (Twilio docs: TwiML <Leave>)."""
+    response = VoiceResponse()
+    response.leave()
+    return response
+
+
+def come_back(config: TwilioConfig, turn: int) -> VoiceResponse:
+    """Answer the queue's action after a move: harmless, and the same place the move sent the call to.
+
+    Twilio runs the move's TwiML, not this (Twilio docs: TwiML <Enqueue>, action: `redirected`); should it
+    ever run, it fetches what the move fetches rather than ending the call.
+    """
+    response = VoiceResponse()
+    response.redirect(f"{config.url(Route.RESUME)}?{urlencode({TURN_PARAM: turn})}", method="POST")
+    return response
+
+
+def placement(config: TwilioConfig, call: Call, queue: str) -> VoiceResponse:
+    """Answer a request of the caller's with where routing placed them: ring agents, wait, voicemail, apology.
+
+    A call that was answered, has ended, or is a call out has nothing more to hear from us.
+    """
+    placed = call.placed
+    if placed is None or call.answered_leg is not None or call.ended_at is not None or call.direction == "outbound":
+        return hangup()
+    if placed.kind == "offer" and call.offers:
+        last = call.offers[-1]
+        return offer(config, call.sid, last.agents, last.seconds, turn=len(call.offers))
+    if placed.kind == "queue":
+        return enqueue(config, queue, turn=len(call.offers))
+    if placed.kind == "voicemail":
+        return voicemail(config)
+    if placed.kind == "unavailable":
+        return unavailable()
+    return hangup()
+
+
+def start_dial(config: TwilioConfig, turn: int | None = None, **extra: Any) -> Dial:
     """Start a <Dial> that reports its end to the dial-action route and records when asked to."""
-    options: dict[str, Any] = {"action": config.url(Route.DIAL_ACTION), "method": "POST", **extra}
+    action = config.url(Route.DIAL_ACTION) + (f"?{urlencode({TURN_PARAM: turn})}" if turn else "")
+    options: dict[str, Any] = {"action": action, "method": "POST", **extra}
     if config.record_calls:
         options.update(
             record="record-from-answer-dual",
@@ -136,13 +205,6 @@ def _spoken(number: str) -> str:
     if is_anonymous(number):
         return "an anonymous caller"
     return " ".join(ch for ch in number if ch.isdigit())
-
-
-def after_dial(config: TwilioConfig, verdict: AfterDial) -> VoiceResponse:
-    """Answer the <Dial action> as the state machine's verdict says (Twilio ignores it once the caller left)."""
-    if verdict == "voicemail":
-        return voicemail(config)
-    return unavailable() if verdict == "unavailable" else hangup()
 
 
 def voicemail(config: TwilioConfig) -> VoiceResponse:

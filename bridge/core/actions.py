@@ -26,6 +26,11 @@ class ActionKind(StrEnum):
     TIMER = "timer"  # no Zendesk I/O: feeds a TIMER event back into the state machine
     CREATE_CALL_RECORD = "create_call_record"  # ZENDESK_API=calls: the call's TPE call record
     UPDATE_CALL_RECORD = "update_call_record"  # ZENDESK_API=calls: a PATCH of that record
+    MOVE_CALL = "move_call"  # not Zendesk's: move a waiting caller to what routing decided (an offer, voicemail)
+
+
+# The kinds delivered to the telephony provider (its REST API), not to Zendesk: a worker of their own claims them.
+TELEPHONY_KINDS = frozenset({ActionKind.MOVE_CALL})
 
 
 def caller_key(e164: str) -> str:
@@ -196,6 +201,25 @@ class Timer:
 
 
 @dataclass(frozen=True)
+class MoveCall:
+    """Move the waiting call to what routing decided for it (the `number`th move of the call)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.MOVE_CALL
+    call_sid: str
+    number: int
+
+    @property
+    def key(self) -> str:
+        """Move the call once per decision."""
+        return f"{self.call_sid}:move:{self.number}"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need nothing: the caller is waiting."""
+        return ()
+
+
+@dataclass(frozen=True)
 class CreateCallRecord:
     """Create the call's TPE call record; with `comment`, on the call's ticket, where it shows as a voice comment.
 
@@ -263,6 +287,7 @@ Action = (
     | Timer
     | CreateCallRecord
     | UpdateCallRecord
+    | MoveCall
 )
 
 
@@ -304,6 +329,8 @@ def encode(action: Action) -> dict[str, Any]:
             if cleared:
                 update["cleared"] = list(cleared)
             return update
+        case MoveCall(number=number):
+            return {"number": number}
         case _:
             assert_never(action)
 
@@ -354,5 +381,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])
             return UpdateCallRecord(call_sid, payload["name"], fields, tuple(payload.get("cleared", ())))
+        case ActionKind.MOVE_CALL:
+            return MoveCall(call_sid, int(payload["number"]))
         case _:
             assert_never(stored)

@@ -30,8 +30,8 @@ from bridge.core.actions import (
     ticket_key,
     timer_key,
 )
-from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus
-from bridge.core.phones import is_anonymous, is_phone_number, mask, to_e164
+from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, Direction, EventKind, LegStatus, RouteKind
+from bridge.core.phones import is_anonymous, is_device, is_phone_number, mask, to_e164
 from schemas.zendesk import CallComment, CallRecord, Comment, VoiceComment, VoiceTicket
 
 # Twilio ends any call after 4 hours unless the account enabled 24-hour calls (Twilio docs: TwiML
@@ -43,10 +43,10 @@ TRANSCRIBABLE_SECONDS = (2, 120)
 RECORDING_WAIT = "recording_wait"
 TRANSCRIPTION_WAIT = "transcription_wait"
 STALE = "stale"  # reconciliation gave up waiting for callbacks: decide with what is known
+QUEUE_WAIT = "queue_wait"  # the caller's longest wait (QUEUE_MAX_WAIT_SECONDS from arrival) ran out
 VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
 
 WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown", "notice:unknown_status"})
-AfterDial = Literal["hangup", "voicemail", "unavailable"]
 EPOCH = datetime.fromtimestamp(0, UTC)
 # ZENDESK_API=calls: a call record's completion_status (Zendesk docs: Talk Partner Edition API, Calls).
 COMPLETED = "completed"
@@ -75,8 +75,27 @@ ANSWER_FIELDS = ("agent_id", "time_to_answer", "talk_time")  # what a record mad
 DETAIL_FIELDS = tuple(name for name in CALL_FIELDS if name not in ("recording_url", "transcript"))
 # Events only a call that reached our TwiML sends: the number's own status callback is not one of them.
 _ROUTED_KINDS = frozenset(
-    {EventKind.CALL_STARTED, EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.VOICEMAIL_LEFT, EventKind.SCREENED}
+    {
+        EventKind.CALL_STARTED,
+        EventKind.LEG_STATUS,
+        EventKind.DIAL_ENDED,
+        EventKind.VOICEMAIL_LEFT,
+        EventKind.SCREENED,
+        EventKind.QUEUE_LEFT,
+        EventKind.RESUMED,
+    }
 )
+# Events that show a ring of the call's (a leg, the end of a dial, a phone agent's answer to the whisper).
+_RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREENED})
+# What a call asks of routing after an event: an agent now (it arrived, or an offer rang out), to keep the
+# offer it was moved to (it came back after a move), to leave the queue for voicemail (its wait ran out),
+# or to be let out of line (answered, or the caller is gone).
+# A ring that ended for a call routing never placed (its arrival came later, or before this version ran)
+# asks to `settle` where it goes: nobody is left to offer it to, as before routing existed.
+RouteRequest = Literal["offer", "resume", "expire", "done", "settle"]
+# What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
+# out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
+Engagement = Literal["ringing", "talking", "talked", "missed", "released"]
 
 Emit = Callable[[Action], None]
 Notice = Callable[[str, str], None]
@@ -98,6 +117,7 @@ class Policy:
     default_region: str | None = None
     screen_phone_agents: bool = True
     api: Literal["tickets", "calls"] = "tickets"  # ZENDESK_API: calls adds a TPE call record for every call
+    queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: a waiting caller goes to voicemail after this long
 
 
 class Recording(BaseModel):
@@ -123,11 +143,30 @@ class Leg(BaseModel):
     ended_at: datetime | None = None
     duration: int | None = None
     screen: Literal["accepted", "declined"] | None = None  # what the agent pressed at the whisper
+    stale: bool = False  # rang in an offer that ended without connecting anyone: it never takes the call
 
     @property
     def answered(self) -> bool:
         """Tell whether this leg was picked up (a dialed leg only ends `completed` if it was)."""
         return self.status in (LegStatus.ANSWERED, LegStatus.COMPLETED)
+
+
+class Offer(BaseModel):
+    """An offer of the call to agents: who it rang, from when, for how long."""
+
+    agents: list[str]
+    at: datetime
+    seconds: int
+    moved: bool = False  # the caller was waiting in the queue and had to be moved to it
+    ended: bool = False  # it stopped ringing (the ring ended unanswered, or the move failed)
+
+
+class Placed(BaseModel):
+    """Where the bridge last sent the caller."""
+
+    kind: RouteKind
+    at: datetime
+    reason: str | None = None  # voicemail or unavailable: why nobody could take the call
 
 
 class Call(BaseModel):
@@ -163,6 +202,15 @@ class Call(BaseModel):
     emitted: list[str] = Field(default_factory=list)
     finished: bool = False  # the call's final Zendesk effect is emitted; its pending timers are moot
     ticket_id: int | None = None  # outbound: the existing ticket the agent called from, which gets the comments
+    placed: Placed | None = None  # where the bridge last sent the caller
+    offers: list[Offer] = Field(default_factory=list)
+    last_dial_status: str | None = None  # how the last ring ended, while routing decides what comes next
+    queued_at: datetime | None = None  # when the caller first entered the queue
+    queue_since: datetime | None = None  # in the queue now, since then
+    queue_seconds: float = 0.0  # time spent in the queue before `queue_since`
+    resumed: int = 0  # the last of the bridge's moves of the call that landed (it came back asking what next)
+    no_agent: str | None = None  # why routing gave up: no_agent, exceeded_queue_time or overflowed
+    abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
 
     @property
     def over(self) -> bool:
@@ -171,6 +219,31 @@ class Call(BaseModel):
             return True
         leg = self.legs.get(self.answered_leg) if self.answered_leg else None
         return leg is not None and leg.status.terminal
+
+    @property
+    def waiting(self) -> bool:
+        """Tell whether the caller is waiting for an agent: being offered, or in the queue."""
+        return (
+            self.placed is not None
+            and self.placed.kind in ("offer", "queue")
+            and self.answered_leg is None
+            and not self.over
+        )
+
+    def queue_time(self, until: datetime | None = None) -> float:
+        """Return the seconds the caller has spent in the queue (until `until` for a stay not yet over)."""
+        stay = 0.0
+        if self.queue_since is not None and until is not None:
+            stay = max(0.0, (until - self.queue_since).total_seconds())
+        return self.queue_seconds + stay
+
+
+@dataclass(frozen=True)
+class AgentChange:
+    """What an agent now is to the call (the store updates their presence from it)."""
+
+    identity: str
+    engagement: Engagement
 
 
 @dataclass
@@ -187,6 +260,8 @@ class Outcome:
     notices: list[tuple[str, str]]  # (key, text); keys in WARNINGS deserve a warning in the log
     revive: list[str] = field(default_factory=list)
     cancel: list[str] = field(default_factory=list)
+    route: RouteRequest | None = None  # what the call asks of routing, decided in the same transaction
+    agents: list[AgentChange] = field(default_factory=list)  # agents whose part in the call changed
 
 
 def step(call: Call | None, event: CallEvent, now: datetime, policy: Policy) -> Outcome:
@@ -203,17 +278,71 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     state = call if call is not None else Call(sid=event.call_sid, routed=False)
     notices: list[tuple[str, str]] = []
     was_settled = state.answered_leg is not None or state.over
+    was_waiting = state.waiting
+    engaged = engagements(state)
     ignored = _apply(state, event, policy)
     if ignored:
         notices.append(ignored)
     if state.answered_leg is not None and state.answer_known_at is None:
         state.answer_known_at = now
-    actions = _decide(state, now, policy, notices)
+    if state.queue_since is not None and (state.answered_leg is not None or state.over):
+        _leave_queue(state, state.ended_at or event.at)
+    request = _route_request(state, event, was_waiting)
+    # A caller who gave up waiting is decided once routing has said where they were in line (its ROUTED
+    # `left` event follows in the same transaction), so their missed call says it.
+    deferred = request == "done" and state.answered_leg is None
+    actions = [] if deferred else _decide(state, now, policy, notices)
     # A caller look-up that died (an outage past OUTBOX_MAX_AGE, an operator's drop) is tried again
     # when a new call needs it, or every later call from that number would go without a requester.
     revive = [action.key for action in actions if isinstance(action, FindCaller)]
     cancel = _moot_timers(state, event) + ([] if was_settled else _moot_pops(state, policy))
-    return Outcome(state, actions, notices, revive, cancel)
+    changes = [AgentChange(who, what) for who, what in engagements(state).items() if engaged.get(who) != what]
+    return Outcome(state, actions, notices, revive, cancel, request, changes)
+
+
+def _route_request(call: Call, event: CallEvent, was_waiting: bool) -> RouteRequest | None:
+    """Say what the call asks of routing after this event, if anything."""
+    if call.direction != "inbound" or call.routed is False or (call.finished and not was_waiting):
+        return None
+    if was_waiting and not call.waiting and event.kind != EventKind.ROUTED:
+        return "done"  # answered, or the caller is gone: out of line (their place is noted)
+    if event.kind == EventKind.CALL_STARTED and call.placed is None:
+        return "offer"
+    if event.kind == EventKind.DIAL_ENDED and call.last_dial_status is not None and call.dial_status is None:
+        return "offer" if call.placed is not None else "settle"  # it rang out and the caller is still there
+    if event.kind == EventKind.RESUMED and call.waiting:
+        return "resume"
+    if event.kind == EventKind.MOVE_FAILED and call.waiting:
+        return "offer"
+    if event.kind == EventKind.QUEUE_LEFT and event.queue_result in ("left", "full", "failed") and not call.over:
+        return "offer"
+    if event.kind == EventKind.TIMER and event.timer == QUEUE_WAIT and call.placed and call.placed.kind == "queue":
+        return "expire" if call.waiting else None
+    return None
+
+
+def engagements(call: Call) -> dict[str, Engagement]:
+    """Return what each agent the call involved is to it now, from the whole state (so order does not matter)."""
+    if call.direction == "outbound":
+        if call.from_number is None or not is_device(call.from_number):
+            return {}
+        return {call.from_number: "talked" if call.over else "talking"}
+    out: dict[str, Engagement] = {}
+    for offer in call.offers:
+        for identity in offer.agents:
+            out[identity] = "released" if offer.ended or call.over or call.answered_leg else "ringing"
+    for leg in sorted(call.legs.values(), key=lambda leg: (leg.started_at or EPOCH, leg.sid)):
+        if leg.to is None:
+            continue
+        if leg.sid == call.answered_leg:
+            out[leg.to] = "talked" if leg.status.terminal or call.over else "talking"
+        elif leg.status == LegStatus.NO_ANSWER or (leg.stale and not leg.status.terminal and not leg.answered):
+            out[leg.to] = "missed"
+        elif leg.status.terminal or leg.stale or call.over or call.answered_leg is not None:
+            out[leg.to] = "released"
+        else:
+            out[leg.to] = "ringing"
+    return out
 
 
 def _moot_pops(call: Call, policy: Policy) -> list[str]:
@@ -244,21 +373,6 @@ def _moot_timers(call: Call, event: CallEvent) -> list[str]:
     ]
 
 
-def after_dial(
-    direction: Direction | None, call_status: str | None, dial_status: str | None, bridged: bool | None, voicemail: bool
-) -> AfterDial:
-    """Decide what a caller hears when the <Dial> ends: nothing more, the voicemail, or an apology.
-
-    The caller is gone only when the parent's CallStatus is terminal: with answerOnBridge an unanswered
-    caller was never answered, so Twilio reports `ringing` (not `in-progress`) and still plays the TwiML.
-    A leg that picked up but was never connected (DialBridged=false: a declined whisper, a mobile
-    voicemail) is not an answer (Twilio docs: TwiML <Dial>, DialBridged).
-    """
-    if _connected(dial_status, bridged) or direction == "outbound" or call_status in TERMINAL_CALL_STATUSES:
-        return "hangup"
-    return "voicemail" if voicemail else "unavailable"
-
-
 def _connected(dial_status: str | None, bridged: bool | None) -> bool:
     """Tell whether the <Dial> connected the caller to someone (DialBridged=false says it never did)."""
     return dial_status in ("completed", "answered") and bridged is not False
@@ -284,6 +398,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.to_number = call.to_number or event.to_number
     call.from_location = call.from_location or event.from_location
     call.ticket_id = call.ticket_id or event.ticket_id
+    if event.kind in _RINGS:
+        _forget_unheard(call)
     parent_terminal = event.kind != EventKind.LEG_STATUS and event.status in TERMINAL_CALL_STATUSES
     if parent_terminal and call.ended_at is None:
         # Any parent-level callback saying the call is over counts: the number's own status
@@ -317,6 +433,15 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         if call.transcription_status != "completed":
             call.transcription_status = event.transcription_status
             call.transcription_text = event.transcription_text or None
+    elif event.kind == EventKind.ROUTED:
+        _apply_routed(call, event)
+    elif event.kind == EventKind.QUEUE_LEFT:
+        _apply_queue_left(call, event)
+    elif event.kind == EventKind.RESUMED:
+        call.resumed = max(call.resumed, event.sequence or 0)
+        _leave_queue(call, event.at)
+    elif event.kind == EventKind.MOVE_FAILED:
+        _apply_move_failed(call, event)
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:
@@ -324,6 +449,72 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
             # late (a recording still processing) still make the voice comment right.
             call.ended_at = call.ended_at or event.at
     return None
+
+
+def _forget_unheard(call: Call) -> None:
+    """Forget a decision to send the caller to voicemail or the apology that a ring of the call shows unheard.
+
+    The bridge decided it when the call arrived, offering it to nobody; agents ringing for it prove the call
+    followed other TwiML (a replay of a call recorded before routing, an instance of an earlier version during
+    a deploy). The facts win: the call is treated as one routing never placed, as calls were before it.
+    """
+    placed = call.placed
+    if placed is None or placed.kind not in ("voicemail", "unavailable") or call.direction != "inbound":
+        return
+    if call.offers or call.last_dial_status is not None:
+        return  # decided when a ring of the call ended: its late callbacks say nothing against it
+    call.placed = None
+    call.no_agent = None
+    call.voicemail_offered = call.voicemail_hint is not None or call.voicemail is not None
+    call.dial_status = None  # set only by that decision: no ring of this call had ended
+
+
+def _apply_routed(call: Call, event: CallEvent) -> None:
+    """Record where routing sent the caller: an offer, the queue, voicemail, the apology, or out of line."""
+    kind = event.route
+    if kind is None:
+        return
+    if kind == "left":
+        # Out of line (answered, or gone): the place they held, if they hung up waiting in the queue.
+        if event.position is not None and call.answered_leg is None and call.abandoned_position is None:
+            call.abandoned_position = event.position
+        return
+    call.placed = Placed(kind=kind, at=event.at, reason=event.reason)
+    if kind == "offer":
+        call.offers.append(Offer(agents=list(event.agents or ()), at=event.at, seconds=event.duration or 0,
+                                 moved=bool(event.moved)))  # fmt: skip
+        call.dial_bridged = None  # a new ring: the last one's "never connected" says nothing of it
+    elif kind == "queue":
+        call.queued_at = call.queued_at or event.at
+        if call.queue_since is None:
+            call.queue_since = event.at
+    else:
+        # Nobody can take the call: it ends as the last ring ended, and voicemail (when on) is offered.
+        call.no_agent = event.reason or "no_agent"
+        call.voicemail_offered = call.voicemail_offered or kind == "voicemail"
+        call.dial_status = call.dial_status or call.last_dial_status or "no-answer"
+
+
+def _apply_queue_left(call: Call, event: CallEvent) -> None:
+    """Record how the caller left the queue; one who hung up there has ended the call."""
+    _leave_queue(call, event.at)
+    if event.queue_result == "hung_up":
+        call.ended_at = call.ended_at or event.at
+        # As sure as a ring the caller hung up on: nobody will answer, and no message follows.
+        call.dial_status = call.dial_status or call.last_dial_status or "canceled"
+
+
+def _apply_move_failed(call: Call, event: CallEvent) -> None:
+    """Record that moving the call failed; one that had ended is over (the offer it was for never rang)."""
+    if event.status == "gone" and call.ended_at is None:
+        call.ended_at = event.at
+
+
+def _leave_queue(call: Call, at: datetime) -> None:
+    """End the caller's current stay in the queue, adding it to their time there."""
+    if call.queue_since is not None:
+        call.queue_seconds = call.queue_time(max(at, call.queue_since))
+        call.queue_since = None
 
 
 def _apply_parent_status(call: Call, event: CallEvent) -> None:
@@ -383,7 +574,10 @@ def _elect_answered_leg(call: Call, policy: Policy) -> None:
     taken = [
         leg
         for leg in call.legs.values()
-        if leg.answered and leg.screen != "declined" and (leg.screen == "accepted" or not _screened(call, leg, policy))
+        if leg.answered
+        and not leg.stale
+        and leg.screen != "declined"
+        and (leg.screen == "accepted" or not _screened(call, leg, policy))
     ]
     if taken:
         first = min(taken, key=lambda leg: (leg.answered_at or leg.started_at or call.first_seen or EPOCH, leg.sid))
@@ -391,8 +585,13 @@ def _elect_answered_leg(call: Call, policy: Policy) -> None:
 
 
 def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
-    """Record how the <Dial> ended; it is the authority on whether anyone answered."""
-    call.dial_status = event.dial_status
+    """Record how the <Dial> ended; it is the authority on whether anyone answered.
+
+    A ring that ended unanswered with the caller still there is not the end: routing decides what comes
+    next (another offer, the queue, voicemail), in the same transaction, and says so with a ROUTED event.
+    """
+    if call.offers:
+        call.offers[-1].ended = True
     call.dial_bridged = event.dial_bridged
     call.dial_duration = event.duration
     call.dial_at = event.at
@@ -404,7 +603,8 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
     # (e.g. hung up during a whisper), so it counts as unanswered (Twilio docs: TwiML <Dial>, DialBridged).
     if event.dial_bridged is False:
         call.answered_leg = None  # picked up but never connected (a mobile voicemail): not the answering leg
-    if _connected(event.dial_status, event.dial_bridged):
+    connected = _connected(event.dial_status, event.dial_bridged)
+    if connected:
         # Without DialCallSid the answering leg is unknown by sid; a placeholder keeps "answered" true.
         leg_sid = event.leg_sid or f"{call.sid}:dialed"
         leg = call.legs.setdefault(leg_sid, Leg(sid=leg_sid))
@@ -412,10 +612,13 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
             leg.status = LegStatus.ANSWERED
         leg.duration = leg.duration if leg.duration is not None else event.duration
         call.answered_leg = leg_sid
-    elif (
-        after_dial(call.direction, event.status, event.dial_status, event.dial_bridged, policy.voicemail) == "voicemail"
-    ):
-        call.voicemail_offered = True
+    if connected or call.direction == "outbound" or event.status in TERMINAL_CALL_STATUSES:
+        call.dial_status = event.dial_status
+        return
+    call.last_dial_status = event.dial_status or "no-answer"
+    for leg in call.legs.values():
+        # The legs of a ring that connected nobody never take the call, whatever their late callbacks say.
+        leg.stale = leg.stale or leg.sid != call.answered_leg
 
 
 def _apply_recording(call: Call, event: CallEvent) -> None:
@@ -468,10 +671,14 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     if customer:
         emit(FindCaller(call.sid, customer))
     calling_agent = None if inbound else policy.agents.get(call.from_number)
+    if call.placed is not None and call.placed.kind == "queue" and QUEUE_WAIT not in call.fired:
+        emit(Timer(call.sid, QUEUE_WAIT, (call.first_seen or now) + timedelta(seconds=policy.queue_max_wait)))
 
     if customer and answered is None and not call.over:
         for leg in sorted(call.legs.values(), key=lambda leg: leg.sid):
             agent = policy.agents.get(leg.to or "")
+            if inbound and leg.stale:
+                continue  # a ring that ended long ago, reported late: nobody's phone rings for it now
             if inbound and leg.status == LegStatus.RINGING and agent is not None:
                 emit(DisplayUser(call.sid, agent, customer))
             elif inbound and leg.status == LegStatus.RINGING:
@@ -752,6 +959,7 @@ def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | Non
         span = ended = None
     duration = call.parent_duration if call.parent_duration is not None else span
     fields: dict[str, Any] = {"completion_status": status}
+    answered: datetime | None = None
     if leg is not None:
         talk = leg.duration if leg.duration is not None else call.dial_duration
         fields["talk_time"] = talk if talk is not None or recording is None else recording.duration
@@ -766,7 +974,32 @@ def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | Non
         duration = None if rang is None and message is None else (rang or 0) + (message or 0)
     if ended is None and duration is not None and call.first_seen is not None:
         ended = call.first_seen + timedelta(seconds=duration)
-    return {"call_ended_at": _iso(ended) or None, "duration": duration, **fields}
+    return {"call_ended_at": _iso(ended) or None, "duration": duration, **fields, **_waits(call, answered)}
+
+
+def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
+    """Return the record's waiting fields: how long the caller waited for an agent, and how in the queue.
+
+    `wait_time` runs from the call's arrival to the answer, or to when the caller stopped waiting (sent to
+    voicemail or the apology, or hung up); `queue_time` is the part of it spent in the queue (README, "Call
+    records"). Calls the bridge never routed (calls out, calls only their status callback told of) have none.
+    """
+    if call.direction != "inbound" or call.placed is None:
+        return {}
+    until = answered
+    if until is None:
+        gave_up = call.placed.at if call.placed.kind in ("voicemail", "unavailable") else None
+        until = gave_up or call.ended_at
+    fields: dict[str, Any] = {"wait_time": _seconds(call.first_seen, until)}
+    if call.queued_at is not None:
+        fields["queue_time"] = round(call.queue_time(until))
+    if call.no_agent == "exceeded_queue_time":
+        fields["exceeded_queue_time"] = True
+    if call.no_agent == "overflowed":
+        fields["overflowed"] = True
+    if call.abandoned_position is not None:
+        fields["call_abandoned_position"] = call.abandoned_position
+    return fields
 
 
 def _recorded(recording: Recording | None, transcript: str | None = None) -> dict[str, Any]:
@@ -825,12 +1058,16 @@ def _answer_note(call: Call, leg: Leg) -> str:
 
 
 def _missed_note(call: Call) -> str:
-    """Say who called, when, and how long it rang, for a missed-call ticket."""
+    """Say who called, when, and how long it rang (and they waited in the queue), for a missed-call ticket."""
     rang = _ring_seconds(call)
     rang_text = f"; it rang for {rang} s" if rang is not None else ""
+    waited = ""
+    if call.queued_at is not None:
+        place = f", number {call.abandoned_position} in line," if call.abandoned_position else ""
+        waited = f" The caller waited {round(call.queue_time(call.ended_at))} s in the queue{place} and hung up."
     return (
         f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}"
-        f"{rang_text}. Nobody answered and no voicemail was left."
+        f"{rang_text}.{waited} Nobody answered and no voicemail was left."
     )
 
 

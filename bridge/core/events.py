@@ -9,6 +9,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 Direction = Literal["inbound", "outbound"]
+# Where the bridge sends a caller: an offer that rings agents, the queue, voicemail, the apology; `left` says
+# the caller stopped waiting (answered, or gone) and is no longer in line.
+RouteKind = Literal["offer", "queue", "voicemail", "unavailable", "left"]
+# How a caller left the queue: hung up, was moved by the bridge (to an offer, or to voicemail), was asked to
+# leave (their wait ran out), was refused (the queue was full), or the queue failed them.
+QueueResult = Literal["hung_up", "moved", "left", "full", "failed"]
 
 
 class EventKind(StrEnum):
@@ -23,6 +29,10 @@ class EventKind(StrEnum):
     TRANSCRIPTION = "transcription"  # a voicemail transcription is ready or failed
     TIMER = "timer"  # a durable wait ran out
     SCREENED = "screened"  # a phone agent's leg accepted (status "accepted") or declined the call
+    ROUTED = "routed"  # the bridge decided where the caller goes next (`route`: an offer, the queue, voicemail…)
+    QUEUE_LEFT = "queue_left"  # the caller left the queue (`queue_result` says how)
+    RESUMED = "resumed"  # the bridge moved the call (out of the queue) and it came back asking what next
+    MOVE_FAILED = "move_failed"  # moving the call failed (`status` "gone": it had ended; "refused": it could not)
 
 
 class LegStatus(StrEnum):
@@ -83,3 +93,9 @@ class CallEvent(BaseModel):
     transcription_text: str | None = None
     timer: str | None = None
     ticket_id: int | None = None  # an agent's call out placed from this Zendesk ticket (the softphone's TicketId)
+    route: RouteKind | None = None  # ROUTED: where the caller goes
+    agents: tuple[str, ...] | None = None  # ROUTED offer: the agents it rings
+    moved: bool | None = None  # ROUTED: the caller waits in the queue and must be moved there
+    reason: str | None = None  # ROUTED voicemail/unavailable: why nobody can take the call
+    position: int | None = None  # ROUTED: the caller's place in line (at entry, or when they left)
+    queue_result: QueueResult | None = None  # QUEUE_LEFT

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bridge.core.routing import Waiting
 from bridge.store import OutboxStats
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
@@ -45,6 +49,19 @@ class Metrics:
         self.outbox_oldest = Gauge(
             "bridge_outbox_oldest_pending_seconds", "Age of the oldest pending action", registry=self.registry
         )
+        self.move_latency = Histogram(
+            "bridge_offer_move_seconds",
+            "Time from an agent becoming offerable (the decision committed) to the move of a waiting caller sent",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.agents = Gauge("bridge_agents", "Agents by status", ["status"], registry=self.registry)
+        self._lines: set[str] = {"default"}  # lines whose queue gauges were ever set
+        self.waiting = Gauge("bridge_queue_waiting", "Callers waiting in the queue, by line", ["line"],
+                             registry=self.registry)  # fmt: skip
+        self.longest_wait = Gauge(
+            "bridge_queue_longest_wait_seconds", "The longest wait of a caller in the queue now, by line", ["line"],
+            registry=self.registry,
+        )  # fmt: skip
 
     def zendesk_answered(self, status: int) -> None:
         """Count one Zendesk answer."""
@@ -53,6 +70,24 @@ class Metrics:
     def recording_served(self, status: int) -> None:
         """Count one answer to a recording link."""
         self.recordings.labels(str(status)).inc()
+
+    def routing(self, statuses: Iterable[str], waiting: Iterable[Waiting], now: datetime) -> None:
+        """Set the presence and queue gauges from the store's rows, read just now (so every instance agrees)."""
+        counts = dict.fromkeys(("available", "away", "offline", "ringing", "on_call", "wrap_up"), 0)
+        for status in statuses:
+            counts[status] = counts.get(status, 0) + 1
+        for status, count in counts.items():
+            self.agents.labels(status).set(count)
+        lines: dict[str, list[float]] = {}
+        for caller in waiting:
+            lines.setdefault(caller.line, []).append(caller.waited(now))
+        for line, waits in lines.items():
+            self.waiting.labels(line).set(len(waits))
+            self.longest_wait.labels(line).set(max(waits))
+        for line in self._lines - set(lines):  # a line nobody waits in now
+            self.waiting.labels(line).set(0)
+            self.longest_wait.labels(line).set(0)
+        self._lines |= set(lines)
 
     def render(self, stats: OutboxStats) -> bytes:
         """Return the exposition text, with the outbox gauges read just now."""

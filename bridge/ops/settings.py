@@ -11,11 +11,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bridge.core.calls import Policy
 from bridge.core.phones import is_e164
+from bridge.core.presence import PresencePolicy
+from bridge.core.routing import RoutingPolicy
 from bridge.ops.clients import Trusted, parse_trusted
 
-MAX_RUNG_AGENTS = 10  # Twilio rings at most ten <Client>/<Number> nouns in one <Dial>
 _CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,256}$")
 _SIP = re.compile(r"^sip:[A-Za-z0-9_.+!~*'()&=$,;?/%-]+@[A-Za-z0-9.-]+$")
+# Twilio's own hold music, as its <Enqueue> wait-music sample plays it (Twilio docs: TwiML <Enqueue>, waitUrl).
+TWILIO_HOLD_MUSIC = "https://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_GREETING = (
@@ -138,6 +141,16 @@ class Settings(BaseSettings):
     # networks, the rightmost X-Forwarded-For entry not in it; "*", the rightmost entry.
     forwarded_allow_ips: Annotated[Trusted | None, NoDecode] = None
     metrics_token: SecretStr | None = None  # when set, /metrics needs `Authorization: Bearer METRICS_TOKEN`
+    # Routing and the queue (docs/routing.md).
+    routing: Literal["ring_all", "longest_idle", "round_robin"] = "ring_all"
+    agent_ring_seconds: int = Field(15, ge=5, le=600)
+    wrap_up_seconds: float = Field(0.0, ge=0)
+    presence_timeout_seconds: float = Field(60.0, ge=10)
+    missed_offers_away: int = Field(0, ge=0)
+    hold_music_url: str = TWILIO_HOLD_MUSIC
+    queue_announce_seconds: float = Field(60.0, ge=0)
+    queue_max_wait_seconds: float = Field(300.0, ge=0)
+    queue_max_size: int = Field(50, ge=0)
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -197,6 +210,18 @@ class Settings(BaseSettings):
     def _caller_id(cls, value: str | None) -> str | None:
         if value is not None and not is_e164(value):
             raise ValueError(f"CALLER_ID {value!r} must be an E.164 number like +16505550100")
+        return value
+
+    @field_validator("routing", mode="before")
+    @classmethod
+    def _routing(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("hold_music_url")
+    @classmethod
+    def _hold_music(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"HOLD_MUSIC_URL {value!r} must be an http(s) URL of an MP3 or WAV file (or of TwiML)")
         return value
 
     @field_validator("public_url")
@@ -289,6 +314,32 @@ class Settings(BaseSettings):
         app_for_softphone = self.zendesk_app_id is not None and self.zendesk_api != "calls"
         return bool(self.twilio_twiml_app_sid or self.zendesk_app_audience or app_for_softphone)
 
+    @property
+    def queueing(self) -> bool:
+        """Tell whether callers may wait in the queue: it is on, and the bridge can move them out of it.
+
+        Moving a waiting caller to an agent is a Calls update through Twilio's REST API, which needs the
+        account SID with the auth token or an API key (`bridge doctor` says so when they are missing).
+        """
+        return bool(self.twilio_account_sid) and self.queue_max_size > 0 and self.queue_max_wait_seconds > 0
+
+    def routing_policy(self) -> RoutingPolicy:
+        """Return routing's view of these settings."""
+        return RoutingPolicy(
+            strategy=self.routing,
+            ring_all_seconds=self.dial_timeout,
+            agent_ring_seconds=self.agent_ring_seconds,
+            queue=self.queueing,
+            max_wait=self.queue_max_wait_seconds,
+            max_size=self.queue_max_size,
+            voicemail=self.voicemail,
+            presence=PresencePolicy(
+                wrap_up_seconds=self.wrap_up_seconds,
+                presence_timeout=self.presence_timeout_seconds,
+                missed_offers_away=self.missed_offers_away,
+            ),
+        )
+
     def policy(self) -> Policy:
         """Return the state machine's view of these settings."""
         return Policy(
@@ -304,6 +355,7 @@ class Settings(BaseSettings):
             default_region=self.default_region,
             screen_phone_agents=self.screen_phone_agents,
             api=self.zendesk_api,
+            queue_max_wait=self.queue_max_wait_seconds,
         )
 
     def check_serving(self) -> None:
@@ -317,8 +369,6 @@ class Settings(BaseSettings):
             raise ConfigError("set ZENDESK_SUBDOMAIN (acme for acme.zendesk.com) or ZENDESK_URL")
         if self.zendesk_oauth_token is None and (self.zendesk_email is None or self.zendesk_api_token is None):
             raise ConfigError("set ZENDESK_EMAIL and ZENDESK_API_TOKEN, or ZENDESK_OAUTH_TOKEN")
-        if len(self.agents) > MAX_RUNG_AGENTS:
-            raise ConfigError(f"AGENTS names {len(self.agents)} agents; Twilio rings at most {MAX_RUNG_AGENTS}")
 
 
 ENV_FILE = Path(".env")  # in the working directory, as `.env.example` tells users to copy it

@@ -12,6 +12,9 @@ from bridge.core.actions import Action, ActionKind, DisplayTicket, DisplayUser, 
 from bridge.core.calls import Call, Outcome
 from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent
+from bridge.core.presence import Agent
+from bridge.core.router import Routing, Snapshot
+from bridge.core.routing import Waiting
 
 Reducer = Callable[[Call | None, CallEvent], Outcome]
 
@@ -83,6 +86,28 @@ class Ingested:
 
     duplicate: bool
     outcome: Outcome | None  # None for a duplicate: nothing was changed
+    routing: Routing | None = None  # what routing decided in the same transaction, when the call asked
+
+
+class Router(Protocol):
+    """Routing bound to its settings and to one moment, as a store transaction asks it."""
+
+    @property
+    def now(self) -> datetime:
+        """Return the moment the decisions are made at."""
+        ...
+
+    def decide(self, outcome: Outcome, event: CallEvent, snapshot: Snapshot) -> Routing:
+        """Decide what the call's event calls for: its agents' presence, its routing, and the queue's."""
+        ...
+
+    def changes(self, outcome: Outcome, snapshot: Snapshot) -> dict[str, Agent]:
+        """Return the agents whose presence the outcome of folding a routing decision moves."""
+        ...
+
+    def rematch(self, snapshot: Snapshot) -> Routing:
+        """Offer the free agents to the callers waiting in the queue (time or a status change freed one)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -120,11 +145,43 @@ class Store(Protocol):
         *,
         now: datetime,
         finish_action: int | None = None,
+        router: Router | None = None,
     ) -> Ingested:
-        """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
+        """Store an event unless a key was seen, fold it into its call, and queue the actions it causes.
+
+        With a `router`, what the call asks of routing is decided in the same transaction.
+        """
         ...
 
-    async def claim(self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False) -> list[ActionRow]:
+    async def add_agents(self, agents: Mapping[str, int], now: datetime) -> None:
+        """Give every configured agent a presence row (available) unless they have one; keep their Zendesk id."""
+        ...
+
+    async def agents(self) -> list[Agent]:
+        """Return every agent's presence row."""
+        ...
+
+    async def change_agent(
+        self, identity: str, change: Callable[[Agent], Agent], router: Router
+    ) -> tuple[Agent, Routing] | None:
+        """Change one agent's presence and match the queue again, in one transaction (None: no such agent)."""
+        ...
+
+    async def rematch(self, router: Router) -> Routing:
+        """Match the queue against the free agents now (time freed one: a wrap-up ended, a hold ran out)."""
+        ...
+
+    async def waiting(self) -> list[Waiting]:
+        """Return every caller waiting in the queue."""
+        ...
+
+    async def announce(self, call_sid: str, every: float, now: datetime) -> tuple[int | None, bool, datetime | None]:
+        """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival."""
+        ...
+
+    async def claim(
+        self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False, telephony: bool = False
+    ) -> list[ActionRow]:
         """Lease due actions whose dependencies are settled, urgent ones first, then oldest first."""
         ...
 
@@ -132,7 +189,7 @@ class Store(Protocol):
         """Make every action waiting out a failure's backoff due now (Zendesk answers again); return how many."""
         ...
 
-    async def next_due(self) -> datetime | None:
+    async def next_due(self, *, telephony: bool = False) -> datetime | None:
         """Return when the earliest pending action becomes due."""
         ...
 

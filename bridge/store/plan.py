@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.core.actions import Action
-from bridge.core.calls import Call
+from bridge.core.calls import Call, Outcome
 from bridge.core.events import CallEvent
-from bridge.store import Ingested, Reducer
+from bridge.core.router import Routing, Snapshot
+from bridge.store import Ingested, Reducer, Router
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,33 @@ class SettleDone:
     action_id: int
 
 
-Step = MarkSeen | SaveEvent | LoadCall | SaveCall | QueueActions | Revive | Cancel | SettleDone
+@dataclass(frozen=True)
+class LoadRouting:
+    """Take the routing lock and read every agent's presence and the queue; the result is a Snapshot."""
+
+
+@dataclass(frozen=True)
+class SaveRouting:
+    """Write what routing decided: agents' presence, the queue's rows, the moves of queued callers."""
+
+    routing: Routing
+
+
+Step = (
+    MarkSeen | SaveEvent | LoadCall | SaveCall | QueueActions | Revive | Cancel | SettleDone | LoadRouting | SaveRouting
+)
 Plan = Generator[Step, Any, Ingested]
 
 
-def ingest_plan(keys: Sequence[str], event: CallEvent, reduce: Reducer, finish_action: int | None) -> Plan:
-    """Yield the steps of storing one event; return what storing it did."""
+def ingest_plan(
+    keys: Sequence[str], event: CallEvent, reduce: Reducer, finish_action: int | None, router: Router | None = None
+) -> Plan:
+    """Yield the steps of storing one event; return what storing it did.
+
+    When the call asks something of routing, or its agents' part in it changed, routing decides in the same
+    transaction under its lock, and its decision for the call (a ROUTED event) is folded in before the call
+    is saved, so the state, the agents, the queue and the actions the event causes commit together.
+    """
     for key in keys:
         if not (yield MarkSeen(key)):
             if finish_action is not None:
@@ -87,6 +109,16 @@ def ingest_plan(keys: Sequence[str], event: CallEvent, reduce: Reducer, finish_a
     yield SaveEvent(event)
     state: Call | None = yield LoadCall(event.call_sid)
     outcome = reduce(state, event)
+    routing = None
+    if router is not None and (outcome.route is not None or outcome.agents):
+        snapshot: Snapshot = yield LoadRouting()
+        routing = router.decide(outcome, event, snapshot)
+        for routed in list(routing.events.values()):
+            yield SaveEvent(routed)
+            later = reduce(outcome.call, routed)
+            routing.agents.update(router.changes(later, routing.merged(snapshot)))
+            outcome = _combined(outcome, later)
+        yield SaveRouting(routing)
     yield SaveCall(outcome.call)
     if outcome.actions:
         yield QueueActions(tuple(outcome.actions))
@@ -96,4 +128,17 @@ def ingest_plan(keys: Sequence[str], event: CallEvent, reduce: Reducer, finish_a
         yield Cancel(tuple(outcome.cancel))
     if finish_action is not None:
         yield SettleDone(finish_action)
-    return Ingested(duplicate=False, outcome=outcome)
+    return Ingested(duplicate=False, outcome=outcome, routing=routing)
+
+
+def _combined(first: Outcome, later: Outcome) -> Outcome:
+    """Return two consecutive steps of one call as one outcome: the later state, everything either caused."""
+    return Outcome(
+        later.call,
+        [*first.actions, *later.actions],
+        [*first.notices, *later.notices],
+        [*first.revive, *later.revive],
+        [*first.cancel, *later.cancel],
+        first.route,
+        [*first.agents, *later.agents],
+    )

@@ -94,4 +94,24 @@ MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
     ),
     # v4: dedupe keys are kept 24 hours (bridge.store.DEDUPE_WINDOW); the prune finds the old ones by age.
     (Statement(lambda _: "CREATE INDEX seen_by_age ON seen (at)"),),
+    # v5: routing. Every agent's presence and every caller waiting in the queue, shared by every instance;
+    # the rows are JSON (bridge.store.routing_rows) so presence can grow without a migration per field.
+    (
+        Statement(
+            lambda d: (
+                f"CREATE TABLE agents (identity TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at {d.real} NOT NULL)"
+                f"{d.without_rowid}"
+            )
+        ),
+        Statement(
+            lambda d: (
+                f"""CREATE TABLE waiting (
+                call_sid TEXT PRIMARY KEY,
+                state TEXT NOT NULL,
+                arrived_at {d.real} NOT NULL,
+                announced_at {d.real}
+            ){d.without_rowid}"""
+            )
+        ),
+    ),
 )

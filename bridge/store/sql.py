@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bridge.core.actions import Action, Timer, encode
+from bridge.core.actions import Action, MoveCall, Timer, encode
 from bridge.core.calls import Call
 from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.events import CallEvent
+from bridge.core.presence import Agent
+from bridge.core.router import Routing, Snapshot
+from bridge.core.routing import Waiting, positions
 from bridge.store import (
     DONE,
     ActionRow,
@@ -24,6 +28,7 @@ from bridge.store import (
     Ingested,
     OutboxStats,
     Reducer,
+    Router,
     action_row,
     filed_recording,
 )
@@ -43,16 +48,19 @@ from bridge.store.dialect import (
 from bridge.store.plan import (
     Cancel,
     LoadCall,
+    LoadRouting,
     MarkSeen,
     Plan,
     QueueActions,
     Revive,
     SaveCall,
     SaveEvent,
+    SaveRouting,
     SettleDone,
     Step,
     ingest_plan,
 )
+from bridge.store.routing_rows import agent_from, agent_text, waiting_from, waiting_text
 from bridge.store.schema import MIGRATION_LOCK, MIGRATIONS
 
 RECORDING_LINKS = "recording_links"  # the secrets row of the recording-link signing key
@@ -125,7 +133,42 @@ def carry_out(step: Step, now: float, states: States) -> Work[object]:
             yield ExecuteMany(s.CANCEL_KEY, [{"key": key, "now": now} for key in keys])
         case SettleDone(action_id=action_id):
             yield Execute(s.SETTLE, id=action_id, status=DONE, result=None, error=None, now=now)
+        case LoadRouting():
+            return (yield from load_routing())
+        case SaveRouting(routing=routing):
+            yield from save_routing(routing, now)
     return None
+
+
+def load_routing() -> Work[Snapshot]:
+    """Take the routing lock, then read every agent's presence and every waiting caller."""
+    yield lock(s.ROUTING_LOCK)
+    agents = yield Query(s.LOAD_AGENTS)
+    waiting = yield Query(s.LOAD_WAITING)
+    return Snapshot(
+        tuple(agent_from(row["identity"], row["state"]) for row in agents),
+        tuple(waiting_from(row["state"]) for row in waiting),
+    )
+
+
+def save_routing(routing: Routing, now: float) -> Work[None]:
+    """Write what routing decided: presence, the queue's rows, and a move for each queued caller it offered."""
+    if routing.agents:
+        rows = [
+            {"identity": agent.identity, "state": agent_text(agent), "now": now} for agent in routing.agents.values()
+        ]
+        yield ExecuteMany(s.SAVE_AGENT, rows)
+    if routing.gone:
+        yield ExecuteMany(s.DROP_WAITING, [{"call_sid": call_sid} for call_sid in sorted(routing.gone)])
+    if routing.waiting:
+        rows = [
+            {"call_sid": row.call_sid, "state": waiting_text(row), "arrived_at": to_epoch(row.arrived_at)}
+            for row in routing.waiting.values()
+        ]
+        yield ExecuteMany(s.SAVE_WAITING, rows)
+    if routing.moves:
+        moves = [MoveCall(call_sid, number) for call_sid, number in sorted(routing.moves.items())]
+        yield ExecuteMany(s.INSERT_ACTION, [action_params(move, now) for move in moves])
 
 
 def _ingest(plan: Plan, call_sid: str, now: datetime, states: States) -> Work[Ingested]:
@@ -143,14 +186,67 @@ def _ingest(plan: Plan, call_sid: str, now: datetime, states: States) -> Work[In
         result = yield from carry_out(step, stamp, states)
 
 
-def _claim(now: datetime, limit: int, lease: float, urgent_only: bool) -> Work[list[ActionRow]]:
+def _claim(now: datetime, limit: int, lease: float, urgent_only: bool, telephony: bool) -> Work[list[ActionRow]]:
     """Lease due actions whose dependencies are settled, urgent first, and count the attempt."""
     stamp = to_epoch(now)
-    rows = yield Query(s.CLAIMABLE, now=stamp, limit=limit, urgent_only=urgent_only)
+    rows = yield Query(s.CLAIMABLE, now=stamp, limit=limit, urgent_only=urgent_only, telephony=telephony)
     claimed = [action_row(row) for row in rows]
     if claimed:
         yield ExecuteMany(s.LEASE, [{"until": stamp + lease, "id": row.id} for row in claimed])
     return claimed
+
+
+def _add_agents(agents: Mapping[str, int], now: datetime) -> Work[None]:
+    """Add a presence row for each agent without one, and bring the Zendesk id of those with one up to date."""
+    yield lock(s.ROUTING_LOCK)
+    stamp = to_epoch(now)
+    known = {row["identity"]: agent_from(row["identity"], row["state"]) for row in (yield Query(s.LOAD_AGENTS))}
+    fresh = [Agent(identity, zendesk_id, chosen_at=now, idle_since=now) for identity, zendesk_id in agents.items()]
+    new = [agent for agent in fresh if agent.identity not in known]
+    moved = [replace(known[a.identity], zendesk_id=a.zendesk_id) for a in fresh if a.identity in known
+             and known[a.identity].zendesk_id != a.zendesk_id]  # fmt: skip
+    if new or moved:
+        rows = [{"identity": agent.identity, "state": agent_text(agent), "now": stamp} for agent in [*new, *moved]]
+        yield ExecuteMany(s.SAVE_AGENT, rows)
+
+
+def _change_agent(
+    identity: str, change: Callable[[Agent], Agent], router: Router, now: float
+) -> Work[tuple[Agent, Routing] | None]:
+    """Change one agent under the routing lock, then match the queue with the agent as changed."""
+    snapshot = yield from load_routing()
+    agent = snapshot.agent(identity)
+    if agent is None:
+        return None
+    changed = change(agent)
+    routing = router.rematch(replace(snapshot, agents=tuple(changed if a.identity == identity else a
+                                                              for a in snapshot.agents)))  # fmt: skip
+    routing.agents.setdefault(identity, changed)
+    yield from save_routing(routing, now)
+    return routing.agents[identity], routing
+
+
+def _rematch(router: Router, now: float) -> Work[Routing]:
+    """Match the queue against the free agents, under the routing lock; write only what changed."""
+    snapshot = yield from load_routing()
+    routing = router.rematch(snapshot)
+    if routing.agents or routing.waiting or routing.moves:
+        yield from save_routing(routing, now)
+    return routing
+
+
+def _announce(call_sid: str, every: float, now: float) -> Work[tuple[int | None, bool, datetime | None]]:
+    """Return the caller's place in line, whether saying it is due (noted said now if so), and their arrival."""
+    rows = yield Query(s.LOAD_WAITING)
+    line = [(waiting_from(row["state"]), row["announced_at"]) for row in rows]
+    place = positions(waiting for waiting, _ in line).get(call_sid)
+    if place is None:
+        return None, False, None
+    mine, said = next((waiting, said) for waiting, said in line if waiting.call_sid == call_sid)
+    due = every > 0 and (said is None or now - said >= every)
+    if due:
+        yield Execute(s.ANNOUNCED, call_sid=call_sid, now=now)
+    return place, due, mine.arrived_at
 
 
 def _version_write(number: int) -> Statement:
@@ -223,26 +319,30 @@ class SqlStore(ABC):
         *,
         now: datetime,
         finish_action: int | None = None,
+        router: Router | None = None,
     ) -> Ingested:
         """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
-        plan = ingest_plan(keys, event, reduce, finish_action)
+        plan = ingest_plan(keys, event, reduce, finish_action, router)
         return await self._write(_ingest(plan, event.call_sid, now, self._states))
 
-    async def claim(self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False) -> list[ActionRow]:
+    async def claim(
+        self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False, telephony: bool = False
+    ) -> list[ActionRow]:
         """Lease due actions whose dependencies are settled, urgent ones first, then oldest first.
 
+        `telephony` claims the moves of waiting callers (the telephony worker's) instead of Zendesk's actions.
         On PostgreSQL rows another instance's claim holds are skipped (SKIP LOCKED); a lease that ran out
         (its worker died) makes its action claimable again.
         """
-        return await self._write(_claim(now, limit, lease, urgent_only))
+        return await self._write(_claim(now, limit, lease, urgent_only, telephony))
 
     async def bring_forward(self, now: datetime) -> int:
         """Make every action waiting out a failure's backoff due now; return how many."""
         return await self._write(execute(s.BRING_FORWARD, now=to_epoch(now)))
 
-    async def next_due(self) -> datetime | None:
+    async def next_due(self, *, telephony: bool = False) -> datetime | None:
         """Return when the earliest pending action with settled dependencies becomes due (or its lease ends)."""
-        rows = await self._read(query(s.NEXT_DUE))
+        rows = await self._read(query(s.NEXT_DUE, telephony=telephony))
         return from_epoch(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def results(self, keys: Sequence[str]) -> dict[str, ActionRow]:
@@ -348,6 +448,37 @@ class SqlStore(ABC):
     async def migrate(self) -> int:
         """Apply pending migrations, one instance at a time; return the resulting version."""
         return await self._write(_migrate())
+
+    async def add_agents(self, agents: Mapping[str, int], now: datetime) -> None:
+        """Give every configured agent a presence row (available) unless they have one; keep their Zendesk id."""
+        if agents:
+            await self._write(_add_agents(agents, now))
+
+    async def agents(self) -> list[Agent]:
+        """Return every agent's presence row."""
+        rows = await self._read(query(s.LOAD_AGENTS))
+        return [agent_from(row["identity"], row["state"]) for row in rows]
+
+    async def change_agent(
+        self, identity: str, change: Callable[[Agent], Agent], router: Router
+    ) -> tuple[Agent, Routing] | None:
+        """Change one agent's presence and match the queue again, in one transaction (None: no such agent)."""
+        return await self._write(_change_agent(identity, change, router, to_epoch(router.now)))
+
+    async def rematch(self, router: Router) -> Routing:
+        """Match the queue against the free agents now (time freed one: a wrap-up ended, a hold ran out)."""
+        if not await self._read(query(s.ANY_WAITING)):
+            return Routing()  # nobody waits: no write (on SQLite, no commit to wait for every sweep)
+        return await self._write(_rematch(router, to_epoch(router.now)))
+
+    async def waiting(self) -> list[Waiting]:
+        """Return every caller waiting in the queue."""
+        rows = await self._read(query(s.LOAD_WAITING))
+        return [waiting_from(row["state"]) for row in rows]
+
+    async def announce(self, call_sid: str, every: float, now: datetime) -> tuple[int | None, bool, datetime | None]:
+        """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival."""
+        return await self._write(_announce(call_sid, every, to_epoch(now)))
 
     async def ping(self) -> None:
         """Answer a trivial query (readiness)."""

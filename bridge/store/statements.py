@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bridge.core.actions import TELEPHONY_KINDS
 from bridge.store import DEAD, DROPPED, PENDING, URGENT_KINDS, URGENT_WHEN_SET
 from bridge.store.dialect import Dialect, Statement, sql
 
@@ -16,6 +17,12 @@ def urgent(d: Dialect) -> str:
         for kind, field in sorted(URGENT_WHEN_SET.items())
     )
     return f"(a.kind IN ({kinds}){when_set})"
+
+
+def telephony() -> str:
+    """Return whether the action `a` is for the telephony provider's worker rather than Zendesk's."""
+    kinds = ", ".join(f"'{kind.value}'" for kind in sorted(TELEPHONY_KINDS))
+    return f"(a.kind IN ({kinds}))"
 
 
 def waiting_on(d: Dialect) -> str:
@@ -59,6 +66,7 @@ CLAIMABLE = Statement(
     lambda d: (
         f"""SELECT {ACTION_COLUMNS} FROM actions AS a
     WHERE a.status = '{PENDING}' AND a.next_at <= :now AND a.lease_until <= :now
+      AND {telephony()} = :telephony
       AND (NOT :urgent_only OR {urgent(d)})
       AND NOT EXISTS ({waiting_on(d)})
     ORDER BY {urgent(d)} DESC, a.next_at, a.id
@@ -75,7 +83,7 @@ BRING_FORWARD = sql(
 NEXT_DUE = Statement(
     lambda d: (
         f"""SELECT MIN({d.greatest}(a.next_at, a.lease_until)) FROM actions AS a
-    WHERE a.status = '{PENDING}' AND NOT EXISTS ({waiting_on(d)})"""
+    WHERE a.status = '{PENDING}' AND {telephony()} = :telephony AND NOT EXISTS ({waiting_on(d)})"""
     )
 )
 ACTIONS_BY_KEY = Statement(
@@ -116,7 +124,8 @@ STALE_CALLS = Statement(
 )
 TOUCH_CALL = sql("UPDATE calls SET updated_at = :now WHERE call_sid = :call_sid")
 FORGET_SEEN = sql("DELETE FROM seen WHERE key IN (SELECT key FROM seen WHERE at < :before LIMIT :limit)")
-COUNT_EVENTS = sql("SELECT COUNT(*) FROM events")
+# Webhook events only: the ROUTED events routing adds beside them are decisions, not arrivals.
+COUNT_EVENTS = sql("SELECT COUNT(*) FROM events WHERE kind != 'routed'")
 
 # Recording links.
 KEEP_SECRET = sql("INSERT INTO secrets (name, value) VALUES (:name, :value) ON CONFLICT DO NOTHING")
@@ -130,6 +139,25 @@ READ_RECORDING = sql(
     FROM recordings WHERE sid = :sid"""
 )
 SAVE_UPLOAD = sql("UPDATE recordings SET upload_token = :token, upload_url = :url, uploaded_at = :now WHERE sid = :sid")
+
+# Routing: presence and the queue, read and written under the routing lock (ROUTING_LOCK).
+ROUTING_LOCK = "routing"
+LOAD_AGENTS = sql("SELECT identity, state FROM agents")
+ADD_AGENT = sql(
+    "INSERT INTO agents (identity, state, updated_at) VALUES (:identity, :state, :now) ON CONFLICT DO NOTHING"
+)
+SAVE_AGENT = sql(
+    """INSERT INTO agents (identity, state, updated_at) VALUES (:identity, :state, :now)
+    ON CONFLICT (identity) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"""
+)
+LOAD_WAITING = sql("SELECT state, announced_at FROM waiting ORDER BY arrived_at, call_sid")
+SAVE_WAITING = sql(
+    """INSERT INTO waiting (call_sid, state, arrived_at) VALUES (:call_sid, :state, :arrived_at)
+    ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, arrived_at = excluded.arrived_at"""
+)
+DROP_WAITING = sql("DELETE FROM waiting WHERE call_sid = :call_sid")
+ANY_WAITING = sql("SELECT 1 FROM waiting LIMIT 1")
+ANNOUNCED = sql("UPDATE waiting SET announced_at = :now WHERE call_sid = :call_sid")
 
 PING = sql("SELECT 1")
 

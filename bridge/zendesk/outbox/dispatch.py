@@ -10,6 +10,7 @@ from bridge.core.actions import (
     DisplayTicket,
     DisplayUser,
     FindCaller,
+    MoveCall,
     Timer,
     UpdateCallRecord,
 )
@@ -19,7 +20,7 @@ from bridge.store import ActionRow, Store
 from bridge.zendesk.outbox.callers import find_caller
 from bridge.zendesk.outbox.comments import add_note, add_voice_comment
 from bridge.zendesk.outbox.context import Attempt, Context, RecordingLinks, TicketDefaults, ZendeskApi
-from bridge.zendesk.outbox.errors import NoTicket
+from bridge.zendesk.outbox.errors import NotConfigured, NoTicket
 from bridge.zendesk.outbox.pops import display_ticket, display_user
 from bridge.zendesk.outbox.records import create_call_record, update_call_record
 from bridge.zendesk.outbox.results import Done, Needs, Outcome, Ticket
@@ -70,6 +71,9 @@ class Deliverer:
                 return await create_call_record(ctx, attempt, create, needs)
             case UpdateCallRecord() as update:
                 return await update_call_record(ctx, row.call_sid, update.wire(), needs)
+            case MoveCall():
+                # Never claimed here (the store keeps the telephony worker's actions apart); a bug if it is.
+                raise NotConfigured(f"{row.kind} is the telephony worker's, not Zendesk's")
 
 
 def _ticket(row: ActionRow, needs: Needs) -> Ticket:

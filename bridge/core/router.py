@@ -1,0 +1,292 @@
+"""The router, pure: turn what a call asks of routing into decisions, against a snapshot of agents and the queue.
+
+The store loads the snapshot (every agent's presence, every caller waiting in the queue) under its routing lock,
+hands it here, and carries the result out in the same transaction: a ROUTED event for the call that asked
+(folded into it by the state machine), the agents held for offers, the queue's rows to write or delete, and the
+moves of queued callers to send. A queued caller offered to an agent is moved (the telephony provider fetches
+the bridge's URL again); only when it comes back does its own state learn of the offer, in its own transaction,
+so a routing pass never writes another call's state and two instances never offer one agent two calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from bridge.core import presence
+from bridge.core.calls import AgentChange, Call, RouteRequest
+from bridge.core.events import CallEvent, EventKind, RouteKind
+from bridge.core.presence import Agent
+from bridge.core.routing import (
+    Missed,
+    NoAgent,
+    NoAgentReason,
+    Offer,
+    RoutingPolicy,
+    Waiting,
+    match,
+    place,
+    positions,
+)
+
+# How long past its ring time an agent rung without the bridge holding them (an offer made before a restart,
+# another system's dial) counts as ringing, should the end of the ring never be reported.
+UNHELD_RING_GRACE = 30.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What routing sees: every agent (in their configured order) and every caller waiting in the queue."""
+
+    agents: tuple[Agent, ...]
+    waiting: tuple[Waiting, ...]
+
+    def agent(self, identity: str) -> Agent | None:
+        """Return an agent by identity."""
+        return next((agent for agent in self.agents if agent.identity == identity), None)
+
+    def row(self, call_sid: str) -> Waiting | None:
+        """Return a call's row in the queue, if it has one."""
+        return next((waiting for waiting in self.waiting if waiting.call_sid == call_sid), None)
+
+
+@dataclass
+class Routing:
+    """What routing decided: the asking call's ROUTED event, agents held, rows to write or delete, moves to send."""
+
+    events: dict[str, CallEvent] = field(default_factory=dict)
+    agents: dict[str, Agent] = field(default_factory=dict)
+    waiting: dict[str, Waiting] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    moves: dict[str, int] = field(default_factory=dict)  # call -> the number of its move to send
+
+    def absorb(self, later: Routing) -> None:
+        """Add the decisions of a later pass (made on the snapshot as this one left it)."""
+        self.events.update(later.events)
+        self.agents.update(later.agents)
+        for call_sid in later.gone:
+            self.waiting.pop(call_sid, None)
+        self.gone = (self.gone | later.gone) - set(later.waiting)
+        self.waiting.update(later.waiting)
+        self.moves.update(later.moves)
+
+    def merged(self, snapshot: Snapshot) -> Snapshot:
+        """Return the snapshot as it stands once these decisions are carried out."""
+        agents = tuple(self.agents.get(agent.identity, agent) for agent in snapshot.agents)
+        rows = {row.call_sid: row for row in snapshot.waiting if row.call_sid not in self.gone}
+        rows.update(self.waiting)
+        return Snapshot(agents, tuple(rows.values()))
+
+
+def after(
+    call: Call,
+    request: RouteRequest | None,
+    changes: Sequence[AgentChange],
+    snapshot: Snapshot,
+    now: datetime,
+    policy: RoutingPolicy,
+    *,
+    refused: NoAgentReason | None = None,
+) -> Routing:
+    """Decide everything one event of a call calls for: its agents' presence, its routing, and the queue's.
+
+    Routing the call to an offer matches every waiting caller at once (older ones first); a call that freed
+    an agent otherwise has the queue matched again, so the longest-waiting caller is offered to them at once.
+    """
+    result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy))
+    if request is not None:
+        result.absorb(route(call, request, result.merged(snapshot), now, policy, refused=refused))
+    if (frees(changes) or request in ("done", "expire")) and request not in ("offer", "resume"):
+        result.absorb(rematch(result.merged(snapshot), now, policy))
+    return result
+
+
+def route(
+    call: Call,
+    request: RouteRequest,
+    snapshot: Snapshot,
+    now: datetime,
+    policy: RoutingPolicy,
+    *,
+    refused: NoAgentReason | None = None,
+) -> Routing:
+    """Decide for a call that asks routing something; queued callers older than it may be offered in the same pass.
+
+    `refused` says the queue would not keep the caller (it was full, or failed them): without an offer they
+    go where a caller nobody can take goes, for that reason.
+    """
+    result = Routing()
+    row = snapshot.row(call.sid)
+    if row is not None:
+        _let_go(row, snapshot, now, policy, into=result, keep=request == "resume" and _held(row, snapshot, now))
+    if request == "done":
+        # Always said, row or not: the state machine waits for it to decide a caller who gave up.
+        place_in_line = positions(snapshot.waiting).get(call.sid) if row is not None else None
+        result.gone.add(call.sid)
+        result.events[call.sid] = _routed(call, now, "left", position=place_in_line)
+        return result
+    if request == "resume" and row is not None and _held(row, snapshot, now):
+        # Back from its move, its agents still held for it: ring them now.
+        result.events[call.sid] = _routed(call, now, "offer", agents=row.offered_to, seconds=policy.ring_seconds,
+                                          moved=True)  # fmt: skip
+        return result
+    me = _waiting(call, row, now)
+    if request == "settle":
+        return _no_agent(call, NoAgent("no_agent", policy.voicemail), now, moved=False, into=result)
+    if request == "expire":
+        result.moves[call.sid] = me.moves + 1  # it waits in the queue: move it to voicemail
+        return _no_agent(call, NoAgent("exceeded_queue_time", policy.voicemail), now, moved=True, into=result)
+    current = result.merged(snapshot)
+    others = [waiting for waiting in current.waiting if waiting.call_sid != call.sid]
+    offers = match(current.agents, [*others, me], now, policy)
+    _move_others(offers, current, now, into=result, skip=call.sid)
+    offer = offers.get(call.sid)
+    if offer is not None:
+        _hold(offer, call.sid, current, now, moved=False, into=result)
+        result.events[call.sid] = _routed(call, now, "offer", agents=offer.agents, seconds=offer.seconds)
+        if row is not None:
+            until = offer.until(now, moved=False)
+            result.waiting[call.sid] = replace(me, offered_to=offer.agents, offered_until=until)
+        return result
+    queued = sum(1 for waiting in others if waiting.queued)
+    placement = place(me, queued, now, policy) if refused is None else NoAgent(refused, policy.voicemail)
+    if isinstance(placement, NoAgent):
+        return _no_agent(call, placement, now, moved=False, into=result)
+    mine = replace(me, queued=True)
+    result.waiting[call.sid] = mine
+    result.events[call.sid] = _routed(call, now, "queue", position=positions([*others, mine])[call.sid])
+    return result
+
+
+def rematch(snapshot: Snapshot, now: datetime, policy: RoutingPolicy) -> Routing:
+    """Offer the free agents to the callers waiting in the queue, oldest first (an agent became offerable)."""
+    result = Routing()
+    _move_others(match(snapshot.agents, snapshot.waiting, now, policy), snapshot, now, into=result, skip=None)
+    return result
+
+
+def apply_changes(
+    snapshot: Snapshot, call_sid: str, changes: Iterable[AgentChange], now: datetime, policy: RoutingPolicy
+) -> dict[str, Agent]:
+    """Return the agents whose presence the call's changes move (ringing, on the call, free again, missed)."""
+    out: dict[str, Agent] = {}
+    for change in changes:
+        agent = snapshot.agent(change.identity)
+        if agent is None:
+            continue
+        match change.engagement:
+            case "ringing":
+                until = now + timedelta(seconds=policy.ring_seconds + UNHELD_RING_GRACE)
+                moved = presence.ringing(agent, call_sid, now, until)
+            case "talking":
+                moved = presence.answered(agent, call_sid, now)
+            case "talked":
+                moved = presence.call_ended(agent, call_sid, now, policy.presence)
+            case "missed" | "released":
+                missed = change.engagement == "missed"
+                moved = presence.released(agent, call_sid, now, policy.presence, missed=missed)
+        if moved != agent:
+            out[agent.identity] = moved
+    return out
+
+
+def frees(changes: Iterable[AgentChange]) -> bool:
+    """Tell whether any change may have made an agent offerable (so the queue is worth matching again)."""
+    return any(change.engagement in ("talked", "missed", "released") for change in changes)
+
+
+def misses(call: Call) -> tuple[Missed, ...]:
+    """Return the agents whose offer of this call ended without them taking it, and when it ended."""
+    out: list[Missed] = []
+    for offer in call.offers:
+        if offer.ended:
+            end = offer.at + timedelta(seconds=offer.seconds)
+            out.extend(Missed(identity, end) for identity in offer.agents)
+    return tuple(out)
+
+
+def _waiting(call: Call, row: Waiting | None, now: datetime) -> Waiting:
+    """Return the call as a caller waiting for an agent: its row, brought up to date, or a new one."""
+    base = row or Waiting(
+        call_sid=call.sid, arrived_at=call.first_seen or now, queued=call.queued_at is not None, caller=call.from_number
+    )
+    return replace(base, offered_to=(), offered_until=None, missed=misses(call))
+
+
+def _held(row: Waiting, snapshot: Snapshot, now: datetime) -> bool:
+    """Tell whether an offer the row records is still on: every one of its agents still held for the call."""
+    if not row.offered_to:
+        return False
+    for identity in row.offered_to:
+        agent = snapshot.agent(identity)
+        if agent is None or agent.busy_call != row.call_sid or presence.busy_now(agent, now) != "ringing":
+            return False
+    return True
+
+
+def _let_go(
+    row: Waiting, snapshot: Snapshot, now: datetime, policy: RoutingPolicy, *, into: Routing, keep: bool
+) -> None:
+    """Release the agents held for an offer the call never reached (its move failed, or it is decided anew)."""
+    if keep:
+        return
+    for identity in row.offered_to:
+        agent = into.agents.get(identity) or snapshot.agent(identity)
+        if agent is not None and agent.busy_call == row.call_sid and agent.busy == "ringing":
+            into.agents[identity] = presence.released(agent, row.call_sid, now, policy.presence, missed=False)
+
+
+def _move_others(
+    offers: dict[str, Offer], snapshot: Snapshot, now: datetime, *, into: Routing, skip: str | None
+) -> None:
+    """Carry out offers to queued callers: hold their agents, note the offer on their row, and move them."""
+    for call_sid, offer in offers.items():
+        row = snapshot.row(call_sid)
+        if call_sid == skip or row is None:
+            continue
+        _hold(offer, call_sid, snapshot, now, moved=True, into=into)
+        until = offer.until(now, moved=True)
+        into.waiting[call_sid] = replace(row, offered_to=offer.agents, offered_until=until, moves=row.moves + 1)
+        into.moves[call_sid] = row.moves + 1
+
+
+def _hold(offer: Offer, call_sid: str, snapshot: Snapshot, now: datetime, *, moved: bool, into: Routing) -> None:
+    """Hold the offer's agents for the call until its deadline."""
+    for identity in offer.agents:
+        agent = into.agents.get(identity) or snapshot.agent(identity)
+        if agent is not None:
+            into.agents[identity] = presence.reserve(agent, call_sid, now, offer.until(now, moved=moved))
+
+
+def _no_agent(call: Call, outcome: NoAgent, now: datetime, *, moved: bool, into: Routing) -> Routing:
+    """Send the caller nobody can take to voicemail or the apology, out of the queue."""
+    into.gone.add(call.sid)
+    kind: RouteKind = "voicemail" if outcome.voicemail else "unavailable"
+    into.events[call.sid] = _routed(call, now, kind, reason=outcome.reason, moved=moved)
+    return into
+
+
+def _routed(
+    call: Call,
+    now: datetime,
+    kind: RouteKind,
+    *,
+    agents: Sequence[str] | None = None,
+    seconds: int | None = None,
+    reason: str | None = None,
+    position: int | None = None,
+    moved: bool = False,
+) -> CallEvent:
+    """Build the ROUTED event that tells the call where routing sent it."""
+    return CallEvent(
+        kind=EventKind.ROUTED,
+        call_sid=call.sid,
+        at=now,
+        route=kind,
+        agents=tuple(agents) if agents is not None else None,
+        duration=seconds,
+        reason=reason,
+        position=position,
+        moved=moved or None,
+    )

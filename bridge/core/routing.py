@@ -1,0 +1,187 @@
+"""Routing, pure: which offerable agents a waiting caller is offered to, and what a caller nobody can take hears.
+
+One function decides every offer, whatever prompted it (a call arriving, an offer ringing out, an agent
+freeing up): `match` walks the callers waiting for an agent, oldest first (priority first once lines name
+priorities), and gives each the agents it may be offered to, by the line's strategy, until none are left.
+A call that gets no offer waits in the queue while it may (`place`), or goes to voicemail or the apology.
+The store runs these in one transaction, so two instances never offer one agent two calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from bridge.core.presence import Agent, PresencePolicy, offerable
+
+Strategy = Literal["ring_all", "longest_idle", "round_robin"]
+STRATEGIES: tuple[Strategy, ...] = ("ring_all", "longest_idle", "round_robin")
+RING_ALL_MAX = 10  # one offer rings at most ten agents at once (the telephony provider's limit of one dial)
+# An agent who let an offer of a caller ring out is not offered that same caller again for this long, so a
+# caller is not bounced between the queue and one phone nobody picks up; other callers may ring them at once.
+REOFFER_AFTER = 60.0
+# How long an agent is held for an offer beyond its ring time: the time for the call to be moved to the
+# offer (a redirect out of the queue) and for the end of the ring to be reported.
+OFFER_GRACE = 15.0
+NoAgentReason = Literal["no_agent", "exceeded_queue_time", "overflowed"]
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """The settings that shape routing (one line's, once there are lines)."""
+
+    strategy: Strategy = "ring_all"
+    ring_all_seconds: int = 20  # DIAL_TIMEOUT: how long a ring-all offer rings
+    agent_ring_seconds: int = 15  # AGENT_RING_SECONDS: how long a one-at-a-time offer rings
+    queue: bool = False  # callers may wait for an agent (the queue is configured and possible)
+    max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS, from the call's arrival
+    max_size: int = 50  # QUEUE_MAX_SIZE: callers already waiting when a new one goes to voicemail
+    voicemail: bool = True  # VOICEMAIL: a caller nobody takes may leave a message
+    presence: PresencePolicy = field(default_factory=PresencePolicy)
+
+    @property
+    def ring_seconds(self) -> int:
+        """Return how long one offer rings."""
+        return self.ring_all_seconds if self.strategy == "ring_all" else self.agent_ring_seconds
+
+
+@dataclass(frozen=True)
+class Missed:
+    """An agent who let an offer of the caller ring out, and when."""
+
+    identity: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A caller waiting for an agent: in the queue, or being offered (rung) right now."""
+
+    call_sid: str
+    arrived_at: datetime  # when the call arrived: the place in the queue, kept across offers
+    line: str = "default"
+    priority: int = 0  # higher waits ahead
+    queued: bool = False  # in the queue now (a caller at its first offer is not yet)
+    offered_to: tuple[str, ...] = ()  # the agents an offer rings now
+    offered_until: datetime | None = None  # that offer's deadline
+    missed: tuple[Missed, ...] = ()
+    moves: int = 0  # how often the bridge moved this caller out of the queue (each move is numbered)
+    caller: str | None = None  # who is calling (for `bridge queue`, masked there)
+
+    def being_offered(self, now: datetime) -> bool:
+        """Tell whether an offer of this caller is ringing (or being set up) now."""
+        return bool(self.offered_to) and self.offered_until is not None and self.offered_until > now
+
+    def waited(self, now: datetime) -> float:
+        """Return how long the caller has waited, in seconds, since arriving."""
+        return max(0.0, (now - self.arrived_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Ring these agents for this long."""
+
+    agents: tuple[str, ...]
+    seconds: int
+
+    def until(self, now: datetime, *, moved: bool) -> datetime:
+        """Return the deadline the agents are held until (`moved`: the caller must first be moved to the offer)."""
+        return now + timedelta(seconds=self.seconds + OFFER_GRACE * (2 if moved else 1))
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait in the queue for an agent."""
+
+
+@dataclass(frozen=True)
+class NoAgent:
+    """Nobody can take the call: voicemail when it is on, else the apology."""
+
+    reason: NoAgentReason
+    voicemail: bool
+
+
+Placement = Wait | NoAgent
+
+
+def order(waiting: Waiting) -> tuple[int, datetime, str]:
+    """Rank a waiting caller: higher priority first, then the earliest arrival (their place), then by sid."""
+    return (-waiting.priority, waiting.arrived_at, waiting.call_sid)
+
+
+def positions(waiting: Iterable[Waiting]) -> dict[str, int]:
+    """Return each waiting caller's place in their line, from 1."""
+    places: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for caller in sorted(waiting, key=order):
+        counts[caller.line] = counts.get(caller.line, 0) + 1
+        places[caller.call_sid] = counts[caller.line]
+    return places
+
+
+def match(
+    agents: Sequence[Agent],
+    waiting: Sequence[Waiting],
+    now: datetime,
+    policy: RoutingPolicy,
+    serves: dict[str, frozenset[str]] | None = None,
+) -> dict[str, Offer]:
+    """Offer the free agents to the waiting callers, oldest first; return each offered caller's offer.
+
+    A caller already being offered keeps that offer and is skipped; a caller past the longest wait is left
+    to go to voicemail. `serves` names the lines each agent takes calls for (default: every line).
+    `agents` come in their configured order, which breaks ties.
+    """
+    free = [agent for agent in agents if offerable(agent, now, policy.presence)]
+    offers: dict[str, Offer] = {}
+    for caller in sorted(waiting, key=order):
+        if not free:
+            break
+        if caller.being_offered(now) or (policy.queue and caller.waited(now) >= policy.max_wait):
+            continue
+        candidates = [agent for agent in free if _may_ring(agent, caller, now, serves)]
+        if not candidates:
+            continue
+        chosen = _pick(candidates, policy.strategy)
+        offers[caller.call_sid] = Offer(tuple(agent.identity for agent in chosen), policy.ring_seconds)
+        taken = {agent.identity for agent in chosen}
+        free = [agent for agent in free if agent.identity not in taken]
+    return offers
+
+
+def place(caller: Waiting, queue_size: int, now: datetime, policy: RoutingPolicy) -> Placement:
+    """Say where a caller no agent can take goes: the queue while they may wait, else voicemail or the apology.
+
+    `queue_size` counts the other callers waiting in the line. A caller already in the queue (back from an
+    offer that rang out) keeps their place even when the queue has filled since.
+    """
+    if not policy.queue:
+        return NoAgent("no_agent", policy.voicemail)
+    if caller.waited(now) >= policy.max_wait:
+        return NoAgent("exceeded_queue_time", policy.voicemail)
+    if not caller.queued and queue_size >= policy.max_size:
+        return NoAgent("overflowed", policy.voicemail)
+    return Wait()
+
+
+def _may_ring(agent: Agent, caller: Waiting, now: datetime, serves: dict[str, frozenset[str]] | None) -> bool:
+    """Tell whether the caller may ring this free agent: their line, and not one they just let ring out."""
+    if serves is not None and caller.line not in serves.get(agent.identity, frozenset()):
+        return False
+    cooldown = timedelta(seconds=REOFFER_AFTER)
+    return not any(miss.identity == agent.identity and now - miss.at < cooldown for miss in caller.missed)
+
+
+def _pick(candidates: list[Agent], strategy: Strategy) -> list[Agent]:
+    """Pick whom one offer rings: the ten idle longest at once, the one idle longest, or the next in turn."""
+    if strategy == "round_robin":
+        # The one offered longest ago (never offered: first); the configured order breaks ties.
+        return [min(candidates, key=lambda agent: (agent.offered_at is not None, agent.offered_at or _EARLIEST))]
+    by_idle = sorted(candidates, key=lambda agent: (agent.idle_since is not None, agent.idle_since or _EARLIEST))
+    return by_idle[:RING_ALL_MAX] if strategy == "ring_all" else by_idle[:1]
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)

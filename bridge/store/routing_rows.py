@@ -1,0 +1,82 @@
+"""The stored form of routing's rows: an agent's presence and a waiting caller, as JSON text with epoch times."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from typing import Any
+
+from bridge.core.clock import from_epoch, to_epoch
+from bridge.core.presence import Agent
+from bridge.core.routing import Missed, Waiting
+
+_AGENT_TIMES = frozenset(
+    field.name for field in dataclasses.fields(Agent) if "datetime" in str(field.type)
+)  # chosen_at, busy_since, … : kept as epoch seconds
+_WAITING_TIMES = frozenset({"arrived_at", "offered_until"})
+
+
+def agent_text(agent: Agent) -> str:
+    """Return an agent's presence as the `agents` table keeps it (the identity is the row's key)."""
+    fields = {name: value for name, value in dataclasses.asdict(agent).items() if name != "identity"}
+    return _dumps({name: _out(value) if name in _AGENT_TIMES else value for name, value in fields.items()})
+
+
+def agent_from(identity: str, text: str) -> Agent:
+    """Rebuild an agent's presence from its row; fields stored before they existed take their defaults."""
+    known = {field.name for field in dataclasses.fields(Agent)}
+    fields: dict[str, Any] = {
+        name: _in(value) if name in _AGENT_TIMES else value for name, value in json.loads(text).items() if name in known
+    }
+    return Agent(identity=identity, **fields)
+
+
+def waiting_text(waiting: Waiting) -> str:
+    """Return a waiting caller as the `waiting` table keeps it."""
+    return _dumps(
+        {
+            "call_sid": waiting.call_sid,
+            "arrived_at": to_epoch(waiting.arrived_at),
+            "line": waiting.line,
+            "priority": waiting.priority,
+            "queued": waiting.queued,
+            "offered_to": list(waiting.offered_to),
+            "offered_until": _out(waiting.offered_until),
+            "missed": [[miss.identity, to_epoch(miss.at)] for miss in waiting.missed],
+            "moves": waiting.moves,
+            "caller": waiting.caller,
+        }
+    )
+
+
+def waiting_from(text: str) -> Waiting:
+    """Rebuild a waiting caller from its row."""
+    raw = json.loads(text)
+    return Waiting(
+        call_sid=raw["call_sid"],
+        arrived_at=from_epoch(raw["arrived_at"]),
+        line=raw.get("line", "default"),
+        priority=int(raw.get("priority", 0)),
+        queued=bool(raw.get("queued", False)),
+        offered_to=tuple(raw.get("offered_to", ())),
+        offered_until=_in(raw.get("offered_until")),
+        missed=tuple(Missed(identity, from_epoch(at)) for identity, at in raw.get("missed", ())),
+        moves=int(raw.get("moves", 0)),
+        caller=raw.get("caller"),
+    )
+
+
+def _out(moment: datetime | None) -> float | None:
+    """Return an instant as epoch seconds for JSON."""
+    return to_epoch(moment) if moment is not None else None
+
+
+def _in(seconds: Any) -> datetime | None:
+    """Return epoch seconds from JSON as an instant."""
+    return from_epoch(float(seconds)) if seconds is not None else None
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    """Write compact JSON."""
+    return json.dumps(value, separators=(",", ":"))

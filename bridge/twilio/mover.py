@@ -1,0 +1,175 @@
+"""Send the moves routing decides: a waiting caller is redirected to fetch the bridge's URL for what comes next.
+
+A move is an outbox action of its own kind, claimed here and never by the Zendesk worker. It is sent the
+moment it is committed (routing wakes this worker), and kept until it is done: a move Twilio is too busy
+for is tried again while its agents are still held for it; a move that finds the call ended, or that Twilio
+refuses or keeps failing, is told to the call (MOVE_FAILED), whose routing then lets the agents go and
+decides again. After an attempt whose answer was lost, the call itself says whether the move landed (it
+came back asking), so a move is never sent twice for one decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from bridge.core.actions import MoveCall
+from bridge.core.clock import Clock, system_clock
+from bridge.core.events import CallEvent, EventKind
+from bridge.core.routing import OFFER_GRACE
+from bridge.ingest import Ingest
+from bridge.ops.metrics import Metrics
+from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store
+from bridge.twilio.rest import CallGone, TwilioApi, TwilioBusy, TwilioError
+
+log = logging.getLogger("bridge.mover")
+RESUME_PATH = "/twilio/voice/resume"  # where a moved call asks what next (webhooks.names.Route.RESUME)
+LEASE = 30.0  # longer than one request's timeout, so a live mover never loses its claim
+
+
+class Mover:
+    """Claim moves and send them to Twilio, until stopped."""
+
+    def __init__(
+        self,
+        store: Store,
+        api: TwilioApi,
+        ingest: Ingest,
+        public_url: str,
+        *,
+        clock: Clock = system_clock,
+        rng: random.Random | None = None,
+        concurrency: int = 16,
+        metrics: Metrics | None = None,
+    ) -> None:
+        """Bind the store, Twilio's API and the way back into the store; nothing runs until `start`."""
+        self._store = store
+        self._api = api
+        self._ingest = ingest
+        self._public_url = public_url
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._concurrency = concurrency
+        self._metrics = metrics
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self, *_: object) -> None:
+        """Look for moves now (routing committed some)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the loop as a tracked task."""
+        self._task = asyncio.create_task(self._run(), name="mover")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming, let moves in flight finish for up to `grace` seconds, then cancel them."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._inflight:
+            _, pending = await asyncio.wait(self._inflight, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self) -> None:
+        """Claim and send until stopped; sleep until the next due move or a wake-up."""
+        while not self._stopping:
+            self._wake.clear()
+            rows: list[ActionRow] = []
+            free = self._concurrency - len(self._inflight)
+            if free > 0:
+                try:
+                    rows = await self._store.claim(self._clock(), free, LEASE, telephony=True)
+                except Exception:
+                    log.exception("mover: claiming moves failed; trying again shortly")
+            for row in rows:
+                task = asyncio.create_task(self._process(row))
+                self._inflight.add(task)
+                task.add_done_callback(self._finished)
+            if rows:
+                continue
+            await self._sleep()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished move and look for more."""
+        self._inflight.discard(task)
+        self._wake.set()
+
+    async def _sleep(self) -> None:
+        """Wait for a wake-up or the next due move (at most a second)."""
+        timeout = 1.0
+        with contextlib.suppress(Exception):
+            due = await self._store.next_due(telephony=True)
+            if due is not None:
+                timeout = min(timeout, max(0.01, (due - self._clock()).total_seconds()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _process(self, row: ActionRow) -> None:
+        """Send one move and settle it; never let an exception escape."""
+        try:
+            await self._attempt(row)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.release(row.id))
+            raise
+        except Exception:
+            log.exception("mover: move %s of call %s failed unexpectedly", row.key, row.call_sid)
+
+    async def _attempt(self, row: ActionRow) -> None:
+        """Send the move unless an earlier attempt landed; settle it, retry it, or tell the call it failed."""
+        move = row.action
+        assert isinstance(move, MoveCall)
+        if row.attempts > 1 and await self._landed(move):
+            await self._store.finish(row.id, DONE, result={"moved": True}, error=None, now=self._clock())
+            return
+        url = f"{self._public_url}{RESUME_PATH}?{urlencode({'turn': move.number})}"
+        try:
+            await self._api.redirect(move.call_sid, url)
+        except CallGone as exc:
+            await self._failed(row, move, "gone", exc)
+        except TwilioBusy as exc:
+            now = self._clock()
+            if now - row.created_at < timedelta(seconds=OFFER_GRACE):
+                delay = self._rng.uniform(0.2, 1.0) * min(4.0, 2.0 ** (row.attempts - 1))
+                await self._store.retry_later(row.id, next_at=now + timedelta(seconds=delay), error=str(exc), now=now)
+                log.warning("mover: move %s of call %s: %s; again in %.1f s", move.number, move.call_sid, exc, delay)
+            else:
+                await self._failed(row, move, "refused", exc)
+        except TwilioError as exc:
+            await self._failed(row, move, "refused", exc)
+        else:
+            now = self._clock()
+            await self._store.finish(row.id, DONE, result={"moved": True}, error=None, now=now)
+            if self._metrics is not None:
+                self._metrics.move_latency.observe(max(0.0, (now - row.created_at).total_seconds()))
+            log.info("mover: call %s moved (move %s)", move.call_sid, move.number)
+
+    async def _landed(self, move: MoveCall) -> bool:
+        """Tell whether an earlier attempt of the move landed: the call came back asking, or moved on since."""
+        call = await self._store.get_call(move.call_sid)
+        if call is None:
+            return False
+        return call.resumed >= move.number or call.over
+
+    async def _failed(self, row: ActionRow, move: MoveCall, why: str, exc: TwilioError) -> None:
+        """Tell the call its move failed (its routing lets the agents go and decides again), and settle the move.
+
+        A call that had ended makes the move moot (dropped); one Twilio would not move is a dead letter an
+        operator should see (`bridge outbox list`).
+        """
+        event = CallEvent(kind=EventKind.MOVE_FAILED, call_sid=move.call_sid, at=self._clock(), status=why)
+        await self._ingest([f"move_failed|{move.call_sid}|{move.number}"], event)
+        settled = DROPPED if why == "gone" else DEAD
+        await self._store.finish(row.id, settled, result=None, error=str(exc), now=self._clock())
+        level = logging.INFO if why == "gone" else logging.ERROR
+        log.log(level, "mover: move %s of call %s not made (%s): %s", move.number, move.call_sid, why, exc)
