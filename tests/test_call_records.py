@@ -21,7 +21,6 @@ from bridge.core.calls import (
     ABANDONED_IN_QUEUE,
     ABANDONED_IN_VOICEMAIL,
     COMPLETED,
-    DETAIL_FIELDS,
     RECORDING_WAIT,
     Policy,
     step,
@@ -132,8 +131,8 @@ def test_a_missed_call_is_recorded_with_or_without_its_ticket(missed_call_ticket
     assert any(isinstance(a, CreateTicket) for a in typed) is missed_call_tickets
 
 
-def test_a_voicemail_keeps_its_voice_comment_and_gets_a_record_of_the_details() -> None:
-    """Via 44 still carries the message; the record says voicemail, holds the recording and the transcript."""
+def test_a_voicemail_keeps_its_voice_comment_and_gets_a_record_linked_without_a_second_one() -> None:
+    """Via 44 carries the message once; the record, linked to it, says voicemail, holds recording and transcript."""
     message = recording("completed", "RecordVerb", 23)
     done = CallEvent(
         kind=EventKind.TRANSCRIPTION, call_sid=SID, at=T0, transcription_status="completed", transcription_text="hi"
@@ -149,7 +148,9 @@ def test_a_voicemail_keeps_its_voice_comment_and_gets_a_record_of_the_details() 
     assert record.record.completion_status == ABANDONED_IN_VOICEMAIL
     assert record.record.transcript == "hi"
     assert record.record.recording_time == 23
-    assert record.comment == CallComment(title=f"Voicemail from {CALLER}", call_fields=list(DETAIL_FIELDS))
+    assert record.comment is None  # a TPE voice comment would play the message a second time
+    assert record.linked
+    assert ticket_key(SID) in record.needs
 
 
 def test_a_late_transcription_patches_the_record_too() -> None:
@@ -284,3 +285,22 @@ def test_an_answer_reported_after_the_call_was_judged_missed_names_the_agent_in_
     assert created.record.completion_status == ABANDONED_IN_QUEUE
     (ended,) = [a for a in typed if isinstance(a, UpdateCallRecord)]
     assert (ended.fields.completion_status, ended.fields.agent_id) == (COMPLETED, 1001)
+
+
+def test_a_recording_before_the_final_status_waits_for_twilios_duration() -> None:
+    """The recording first: the record's end waits for the parent's CallDuration instead of computing one."""
+    recording_first = [*ANSWERED[:6], recording(), ANSWERED[6]]
+    typed = emitted(recording_first, CALLS)
+    (ended,) = [a for a in typed if isinstance(a, UpdateCallRecord)]
+    assert ended.fields.duration == 104  # Twilio's CallDuration, not time to answer + talk time (103)
+    assert ended.fields.call_ended_at == "2026-09-15T14:03:51Z"
+
+
+def test_without_a_final_status_the_end_goes_out_when_the_wait_runs_out() -> None:
+    """A parent status callback that never comes delays the record's end by RECORDING_WAIT, no longer."""
+    wait = CallEvent(kind=EventKind.TIMER, call_sid=SID, at=T0, timer=RECORDING_WAIT)
+    typed = emitted([*ANSWERED[:6], recording()], CALLS)
+    assert not [a for a in typed if isinstance(a, UpdateCallRecord)]
+    typed = emitted([*ANSWERED[:6], recording(), wait], CALLS)
+    (ended,) = [a for a in typed if isinstance(a, UpdateCallRecord)]
+    assert ended.fields.duration == 103  # all that is known: rang 8 s, talked 95 s

@@ -234,6 +234,9 @@ class CreateCallRecord:
     customer_phone: str | None = None  # the end-user, found by FindCaller
     # With a comment: show it on this existing ticket (a call out placed from it) instead of the call's own.
     existing_ticket_id: int | None = None
+    # Without a comment, still on the call's ticket: a voicemail, whose ticket's voice comment already plays the
+    # message (a record shown by a TPE voice comment too would play it twice).
+    linked: bool = False
 
     @property
     def key(self) -> str:
@@ -243,7 +246,7 @@ class CreateCallRecord:
     @property
     def needs(self) -> tuple[str, ...]:
         """Need the ticket it goes on, and the caller's user when the customer has a number."""
-        own = self.comment is not None and self.existing_ticket_id is None
+        own = (self.comment is not None or self.linked) and self.existing_ticket_id is None
         ticket = (ticket_key(self.call_sid),) if own else ()
         return ticket + ((caller_key(self.customer_phone),) if self.customer_phone else ())
 
@@ -315,8 +318,12 @@ def encode(action: Action) -> dict[str, Any]:
             return {"name": name, "body": body}
         case Timer(name=name):
             return {"timer": name}
-        case CreateCallRecord(record=record, comment=comment, customer_phone=phone, existing_ticket_id=existing):
+        case CreateCallRecord(
+            record=record, comment=comment, customer_phone=phone, existing_ticket_id=existing, linked=linked
+        ):
             stored: dict[str, Any] = {"record": record.wire()}
+            if linked:
+                stored["linked"] = True
             if comment is not None:
                 stored["comment"] = comment.wire()
             if phone is not None:
@@ -377,6 +384,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 CallComment.model_validate(comment) if comment is not None else None,
                 payload.get("customer_phone"),
                 payload.get("existing_ticket_id"),
+                linked=bool(payload.get("linked", False)),
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])

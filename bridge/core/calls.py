@@ -748,7 +748,7 @@ def _decide_answered(
         emit(DisplayUser(call.sid, agent_id, customer))
     if not call.over:
         return
-    if not _recording_settled(call, policy):
+    if not _recording_settled(call, policy) or _awaits_duration(call, policy):
         emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
     # Sent when the voice comment would be: by then every callback that comes has come, so the end, the
@@ -899,18 +899,25 @@ def _decide_voicemail(
     emit(CreateTicket(call.sid, ticket, requester_phone=customer))
     if calls:
         # Zendesk requires a voicemail (via 44) ticket to carry its voice comment (TPE API, "Creating
-        # voicemail tickets"), which already plays the message: the record's comment shows only the details.
-        _record_outcome(call, policy, ending, _comment(subject, None, DETAIL_FIELDS), customer, emit)
+        # voicemail tickets"), which already plays the message; a TPE voice comment would play it a second
+        # time, so the record is linked to the ticket without one (creating a record adds nothing to a ticket).
+        _record_outcome(call, policy, ending, None, customer, emit, linked=True)
 
 
 def _record_outcome(
-    call: Call, policy: Policy, final: dict[str, Any], comment: CallComment | None, customer: str | None, emit: Emit
+    call: Call,
+    policy: Policy,
+    final: dict[str, Any],
+    comment: CallComment | None,
+    customer: str | None,
+    emit: Emit,
+    *,
+    linked: bool = False,
 ) -> None:
     """Create the record of a call nobody took, or correct the one made when a leg picked up and never connected."""
     if call_record_key(call.sid) not in call.emitted:
-        emit(
-            CreateCallRecord(call.sid, CallRecord(**{**_opening(call, None, None, policy), **final}), comment, customer)
-        )
+        record = CallRecord(**{**_opening(call, None, None, policy), **final})
+        emit(CreateCallRecord(call.sid, record, comment, customer, linked=linked))
         return
     # The leg that picked up (a declined whisper, a hang-up before the bridge) never talked with the caller:
     # the record stops naming it (DialBridged=false, Twilio docs: TwiML <Dial>).
@@ -1023,6 +1030,15 @@ def _seconds(start: datetime | None, end: datetime | None) -> int | None:
 def _recording_settled(call: Call, policy: Policy) -> bool:
     """Tell whether the voice comment can go: the recording is ready, absent, not expected, or waited for."""
     return not policy.record_calls or call.recording is not None or RECORDING_WAIT in call.fired
+
+
+def _awaits_duration(call: Call, policy: Policy) -> bool:
+    """Tell whether a call record's end should wait for the parent call's final status, boundedly.
+
+    Only that callback carries Twilio's own CallDuration (Twilio docs: status callbacks); a recording that
+    arrives first would otherwise end the record with a duration and an end computed from the legs.
+    """
+    return policy.api == "calls" and call.parent_duration is None and RECORDING_WAIT not in call.fired
 
 
 def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -> VoiceComment:

@@ -37,8 +37,9 @@ async def create_call_record(ctx: Context, attempt: Attempt, create: CreateCallR
     comment = create.comment.wire() if create.comment is not None else None
     if comment is not None and create.existing_ticket_id is not None:
         return await _create_on(ctx, attempt, create.existing_ticket_id, call, comment)
-    ticket = needs.ticket(call_sid) if comment is not None else None
-    if comment is not None and ticket is None:
+    shown = comment is not None or create.linked
+    ticket = needs.ticket(call_sid) if shown else None
+    if shown and ticket is None:
         if needs.status(ticket_key(call_sid)) != DEAD:
             raise NoTicket(f"call {call_sid}: the call's ticket was never created, so its record has nowhere to show")
         # The ticket's action died (an outage past OUTBOX_MAX_AGE, a refusal): the call still counts in
@@ -47,6 +48,8 @@ async def create_call_record(ctx: Context, attempt: Attempt, create: CreateCallR
         comment = None
     if ticket is None:
         return await _create_alone(ctx, attempt, call)
+    if comment is None:
+        return await _create_alone(ctx, attempt, call, ticket.ticket_id)
     home = ticket.ticket_id
     # The record's voice comment, on the ticket or where its conversation moved, is where an earlier
     # attempt's record shows.
@@ -81,14 +84,24 @@ async def _create_on(
     return Done(RecordMade(int(created["id"]), ticket_id))
 
 
-async def _create_alone(ctx: Context, attempt: Attempt, call: dict[str, Any]) -> Done:
-    """Create a record that has no ticket: nothing can find it again, so a lost answer may mean a copy."""
+async def _create_alone(ctx: Context, attempt: Attempt, call: dict[str, Any], ticket_id: int | None = None) -> Done:
+    """Create a record no voice comment shows (linked to `ticket_id`, if any): a lost answer may mean a copy."""
     if attempt.retried:
-        log.warning("call %s: an earlier create of its call record (no ticket) may have landed unseen; Zendesk "
-                    "may hold it twice", attempt.call_sid)  # fmt: skip
+        log.warning("call %s: an earlier create of its call record (no voice comment) may have landed unseen; "
+                    "Zendesk may hold it twice", attempt.call_sid)  # fmt: skip
+    # No attachment on the ticket: a linked record's ticket (a voicemail) already plays the recording.
     call = await _linked(ctx, attempt.call_sid, call, None)
-    created = await ctx.zendesk.create_call(call, None)
-    return Done(RecordMade(int(created["id"]), None))
+    if ticket_id is None:
+        created = await ctx.zendesk.create_call(call, None)
+        return Done(RecordMade(int(created["id"]), None))
+    try:
+        async with writing_to(ticket_id):
+            created = await ctx.zendesk.create_call({**call, "ticket_id": ticket_id}, None)
+    except TicketGone:
+        # Merged, closed or deleted meanwhile: the call still counts in Zendesk's reporting, without the link.
+        created = await ctx.zendesk.create_call(call, None)
+        return Done(RecordMade(int(created["id"]), None))
+    return Done(RecordMade(int(created["id"]), ticket_id))
 
 
 async def find_record(ctx: Context, call_sid: str, ticket_id: int) -> RecordFound | None:
