@@ -33,6 +33,8 @@ NEW = "new"  # a requester the bridge had to create
 LATER = "Hi, this is Dana again, the replacement for order 4471 has not arrived yet, please call me back."
 QUICK_WAIT = {"recording_wait_seconds": 0.2}  # the flow ends on a wait: do not wait two minutes for it
 DESK_PHONE = {"agents": {"sip:dave@acme.sip.twilio.com": 1002}}
+# The queue's recordings come from a bridge that queues (it knows its Twilio account): replay them on one.
+QUEUEING = {"twilio_account_sid": "AC455c03f9e322135d9c681cabb529d68e"}
 
 
 class BridgeLink:
@@ -320,6 +322,59 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "assignee": ALICE,
         "user_pops": {(ALICE, NEW)},
     },
+    # The queue (tests/queue_flows.py plays them through Twilio's stand-in). A replay sends the webhooks, not
+    # the presence changes that caused them, so only what the webhooks say is checked here: waits are not.
+    "queue_answered": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "user_pops": {(ALICE, DANA)},
+        "settings": QUEUEING,
+    },
+    "queue_hung_up": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "settings": QUEUEING,
+    },
+    "queue_timeout": {
+        "via": 44,
+        "requester": DANA,
+        "assignee": None,
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "settings": QUEUEING,
+    },
+    "queue_full": {
+        "via": 45,
+        "requester": ERIN,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "settings": QUEUEING,
+    },
+    "queue_rang_out_keeps_place": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB},
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "settings": QUEUEING,
+    },
+    "queue_agent_away_mid_ring": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB},
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "settings": QUEUEING,
+    },
 }
 
 
@@ -330,6 +385,7 @@ def completion(name: str, expect: dict[str, Any]) -> str:
     if name.startswith("unrouted_"):
         return OUTSIDE_COMPLETED if expect.get("ticket", True) else OUTSIDE_ABANDONED
     if expect["via"] == 44 or name in (
+        "queue_full",  # sent to the greeting by a full queue, and hung up there
         "voicemail_hung_up_in_greeting",
         "voicemail_empty_recording",
         "missed_recording_absent",

@@ -368,7 +368,7 @@ def _moot_timers(call: Call, event: CallEvent) -> list[str]:
     firing = event.timer if event.kind == EventKind.TIMER else None
     return [
         timer_key(call.sid, name)
-        for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT)
+        for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT, QUEUE_WAIT)
         if name != firing and timer_key(call.sid, name) in call.emitted
     ]
 
@@ -601,8 +601,10 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
         )
     # `completed` with DialBridged=false means the callee picked up but was never connected
     # (e.g. hung up during a whisper), so it counts as unanswered (Twilio docs: TwiML <Dial>, DialBridged).
-    if event.dial_bridged is False:
-        call.answered_leg = None  # picked up but never connected (a mobile voicemail): not the answering leg
+    if event.dial_bridged is False and (event.leg_sid is None or event.leg_sid == call.answered_leg):
+        # Picked up but never connected (a mobile voicemail): not the answering leg. An earlier ring's verdict
+        # (another leg's sid) arriving late says nothing of the leg a later ring connected.
+        call.answered_leg = None
     connected = _connected(event.dial_status, event.dial_bridged)
     if connected:
         # Without DialCallSid the answering leg is unknown by sid; a placeholder keeps "answered" true.
@@ -672,7 +674,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
         emit(FindCaller(call.sid, customer))
     calling_agent = None if inbound else policy.agents.get(call.from_number)
     if call.placed is not None and call.placed.kind == "queue" and QUEUE_WAIT not in call.fired:
-        emit(Timer(call.sid, QUEUE_WAIT, (call.first_seen or now) + timedelta(seconds=policy.queue_max_wait)))
+        emit(Timer(call.sid, QUEUE_WAIT, _arrival(call, now) + timedelta(seconds=policy.queue_max_wait)))
 
     if customer and answered is None and not call.over:
         for leg in sorted(call.legs.values(), key=lambda leg: leg.sid):
@@ -997,12 +999,14 @@ def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
     if until is None:
         gave_up = call.placed.at if call.placed.kind in ("voicemail", "unavailable") else None
         until = gave_up or call.ended_at
-    fields: dict[str, Any] = {"wait_time": _seconds(call.first_seen, until)}
+    waited = _seconds(call.first_seen, until)
+    fields: dict[str, Any] = {"wait_time": waited if waited is not None and 0 <= waited <= MAX_CALL_SECONDS else None}
     if call.queued_at is not None:
         fields["queue_time"] = round(call.queue_time(until))
-    if call.no_agent == "exceeded_queue_time":
+    # Zendesk's Calls API: both say why a caller went to voicemail unanswered; an answered call did neither.
+    if call.no_agent == "exceeded_queue_time" and answered is None:
         fields["exceeded_queue_time"] = True
-    if call.no_agent == "overflowed":
+    if call.no_agent == "overflowed" and answered is None:
         fields["overflowed"] = True
     if call.abandoned_position is not None:
         fields["call_abandoned_position"] = call.abandoned_position
@@ -1030,6 +1034,18 @@ def _seconds(start: datetime | None, end: datetime | None) -> int | None:
 def _recording_settled(call: Call, policy: Policy) -> bool:
     """Tell whether the voice comment can go: the recording is ready, absent, not expected, or waited for."""
     return not policy.record_calls or call.recording is not None or RECORDING_WAIT in call.fired
+
+
+def _arrival(call: Call, now: datetime) -> datetime:
+    """Return when the call arrived, or `now` when the call's times disagree by more than any call lasts.
+
+    Routing decisions are dated by the bridge's clock, callbacks by Twilio's Timestamp: only a replay of an
+    old recording makes them disagree that much, and then a wait counted from the recording's date is none.
+    """
+    first = call.first_seen
+    if first is None or abs((now - first).total_seconds()) > MAX_CALL_SECONDS:
+        return now
+    return first
 
 
 def _awaits_duration(call: Call, policy: Policy) -> bool:

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -115,6 +115,9 @@ async def local_bridge(
     setup: Callable[[web.Application], None] | None = None,
     limiter: Limiter | None = None,
     stand_in: bool = False,
+    virtual_time: bool = False,
+    stand_in_seed: int | None = None,
+    stand_in_start: datetime | None = None,
     store: Callable[[Settings], Awaitable[Store]] = open_store,
     **overrides: Any,
 ) -> AsyncIterator[LocalBridge]:
@@ -122,8 +125,10 @@ async def local_bridge(
 
     With `stand_in`, Twilio is the stand-in of bridge.devtools.fake_twilio: TWILIO_API_URL and
     TWILIO_ACCOUNT_SID point at it, and it owns the demo number with its voice URL and status callback on
-    this bridge, so a test places calls with `bridge.stand_in.incoming(...)`. `store` opens the bridge's
-    store (a test's fake may wrap the real one).
+    this bridge, so a test places calls with `bridge.stand_in.incoming(...)`; with `virtual_time` too, the
+    bridge reads the stand-in's clock, so `stand_in.advance(300)` runs out a queue's wait at once (its sids
+    follow `stand_in_seed`, its clock starts at `stand_in_start`: a recording made twice is the same). `store`
+    opens the bridge's store (a test's fake may wrap the real one).
     """
     config = sandbox_config or SandboxConfig()
     sandbox_app = create_sandbox_app(config)
@@ -132,7 +137,9 @@ async def local_bridge(
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     token = overrides.pop("twilio_auth_token", None) or secrets.token_hex(16)
     # Twilio's media API, as an account with "Enforce HTTP Auth on Media URLs" on has it.
-    fake = TwilioStandIn(token) if stand_in else None
+    fake = TwilioStandIn(token, seed=stand_in_seed, start=stand_in_start) if stand_in else None
+    if fake is not None and virtual_time:
+        clock = fake.clock
     twilio = fake.media if fake else FakeTwilio(token)
     twilio_api, twilio_media = fake.apps_to_serve() if fake else create_fake_twilio_apps(twilio)
     twilio_runners = [await serve(twilio_media), await serve(twilio_api)]

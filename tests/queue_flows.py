@@ -1,0 +1,215 @@
+"""The queue's real-world flows, played through Twilio's stand-in: the tests check them, the recordings keep them.
+
+Each flow drives one bridge (its Twilio the stand-in, on the stand-in's virtual time) and returns the
+callers' calls; `capture` writes each caller's webhooks as a file of tests/recordings/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bridge.appkeys import DESK
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
+from bridge.devtools.fake_twilio import TwilioStandIn
+from bridge.devtools.fake_twilio.state import Call
+from bridge.devtools.waiting import wait_until
+
+DANA, ERIN = "+14155550123", "+14155550199"
+ALICE, BOB = "client:alice", "client:bob"
+TEAM = {ALICE: 1001, BOB: 1002}
+ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
+
+
+def twilio(bridge: LocalBridge) -> TwilioStandIn:
+    """Return the bridge's Twilio stand-in."""
+    assert bridge.stand_in is not None
+    return bridge.stand_in
+
+
+async def choose(bridge: LocalBridge, status: str, *agents: str) -> None:
+    """Set agents' chosen status, as the softphone or `bridge agents set` would."""
+    for agent in agents:
+        await bridge.app[DESK].choose(agent, status, by="test")  # type: ignore[arg-type]
+
+
+async def queued(bridge: LocalBridge, call: Call) -> None:
+    """Wait until the caller hears the hold music of the line's queue (Twilio <Enqueue>)."""
+    fake = twilio(bridge)
+
+    async def waiting() -> bool:
+        await fake.settle()
+        return call.queue is not None and any(row.call_sid == call.sid for row in await bridge.app[DESK].waiting())
+
+    await wait_until(waiting, what=f"{call.sid} waiting in the queue")
+
+
+async def out_of_line(bridge: LocalBridge, call: Call) -> None:
+    """Wait until the caller was moved out of the queue (Twilio's REST API, Calls update)."""
+    fake = twilio(bridge)
+
+    async def moved() -> bool:
+        await fake.settle()
+        return call.queue is None
+
+    await wait_until(moved, what=f"{call.sid} moved out of the queue")
+
+
+async def finished(bridge: LocalBridge, *calls: Call) -> None:
+    """Wait until the callers' calls ended at Twilio and their outcomes reached Zendesk."""
+    fake = twilio(bridge)
+
+    async def ended() -> bool:
+        await fake.settle()
+        return all(call.status in ENDED for call in calls)
+
+    await wait_until(ended, what="the calls ending")
+    await bridge.settle_calls()
+
+
+async def queued_then_answered(bridge: LocalBridge) -> list[Call]:
+    """Nobody available: Dana waits 40 s; alice chooses available; Dana rings her, she answers and talks 60 s."""
+    fake = twilio(bridge)
+    await choose(bridge, "away", ALICE, BOB)
+    call = await fake.incoming(DANA, DEMO_NUMBER)
+    await queued(bridge, call)
+    await fake.advance(40)
+    await choose(bridge, "available", ALICE)
+    leg = await fake.ringing(ALICE)
+    await fake.advance(5)
+    await fake.answer(leg)
+    await fake.advance(60)
+    await fake.hang_up(leg)
+    await finished(bridge, call)
+    return [call]
+
+
+async def queued_then_hung_up(bridge: LocalBridge) -> list[Call]:
+    """Nobody available: Dana waits 75 s, first in line, and hangs up."""
+    fake = twilio(bridge)
+    await choose(bridge, "away", ALICE, BOB)
+    call = await fake.incoming(DANA, DEMO_NUMBER)
+    await queued(bridge, call)
+    await fake.advance(75)
+    await fake.hang_up(call)
+    await finished(bridge, call)
+    return [call]
+
+
+async def queue_timeout(bridge: LocalBridge) -> list[Call]:
+    """Nobody available: QUEUE_MAX_WAIT_SECONDS after the call came, Dana is moved to voicemail; 15 s message."""
+    fake = twilio(bridge)
+    await choose(bridge, "away", ALICE, BOB)
+    call = await fake.incoming(DANA, DEMO_NUMBER)
+    await queued(bridge, call)
+    await fake.advance(bridge.settings.queue_max_wait_seconds)
+    await out_of_line(bridge, call)
+    await fake.advance(25)  # the greeting, the beep, a 15-second message
+    await fake.hang_up(call)
+    await finished(bridge, call)
+    return [call]
+
+
+async def queue_full(bridge: LocalBridge) -> list[Call]:
+    """QUEUE_MAX_SIZE=1: Dana waits; Erin finds the line full and hears the voicemail greeting; both hang up."""
+    fake = twilio(bridge)
+    await choose(bridge, "away", ALICE, BOB)
+    first = await fake.incoming(DANA, DEMO_NUMBER)
+    await queued(bridge, first)
+    second = await fake.incoming(ERIN, DEMO_NUMBER)
+    assert second.queue is None
+    await fake.advance(10)
+    await fake.hang_up(second)
+    await fake.hang_up(first)
+    await finished(bridge, first, second)
+    return [second, first]
+
+
+async def rang_out_keeps_place(bridge: LocalBridge) -> list[Call]:
+    """Dana rings alice, who lets it ring out; Erin came meanwhile; bob frees up and gets Dana, not Erin."""
+    fake = twilio(bridge)
+    await choose(bridge, "away", BOB)
+    dana = await fake.incoming(DANA, DEMO_NUMBER)
+    ring = await fake.ringing(ALICE)
+    await fake.advance(5)
+    erin = await fake.incoming(ERIN, DEMO_NUMBER)
+    await queued(bridge, erin)
+    await fake.advance(bridge.settings.dial_timeout)  # alice's ring runs out
+    await queued(bridge, dana)
+    assert ring.status == "no-answer"
+    assert [row.call_sid for row in await bridge.app[DESK].waiting()] == [dana.sid, erin.sid]
+    await choose(bridge, "available", BOB)
+    leg = await fake.ringing(BOB)
+    assert leg.parent is dana
+    await fake.answer(leg)
+    await fake.advance(30)
+    await fake.hang_up(leg)
+    await fake.hang_up(erin)
+    await finished(bridge, dana, erin)
+    return [dana, erin]
+
+
+async def agent_away_mid_ring(bridge: LocalBridge) -> list[Call]:
+    """longest_idle: alice rings, is set away while ringing and lets it ring out; the caller rings bob, who answers."""
+    fake = twilio(bridge)
+    await choose(bridge, "available", ALICE)  # alice idle longest: bob chooses after her
+    await fake.advance(1)
+    await choose(bridge, "available", BOB)
+    call = await fake.incoming(DANA, DEMO_NUMBER)
+    ring = await fake.ringing(ALICE)
+    await choose(bridge, "away", ALICE)
+    await fake.advance(bridge.settings.agent_ring_seconds)
+    assert ring.status == "no-answer"
+    leg = await fake.ringing(BOB)
+    await fake.answer(leg)
+    await fake.advance(20)
+    await fake.hang_up(leg)
+    await finished(bridge, call)
+    return [call]
+
+
+Flow = Callable[[LocalBridge], Awaitable[list[Call]]]
+# name → (the flow, its settings, the recordings it writes: of the first callers the flow returns, in order)
+FLOWS: dict[str, tuple[Flow, dict[str, Any], tuple[str, ...]]] = {
+    "queued_then_answered": (queued_then_answered, {}, ("queue_answered",)),
+    "queued_then_hung_up": (queued_then_hung_up, {}, ("queue_hung_up",)),
+    "queue_timeout": (queue_timeout, {"queue_max_wait_seconds": 120}, ("queue_timeout",)),
+    "queue_full": (queue_full, {"queue_max_size": 1}, ("queue_full",)),
+    "rang_out_keeps_place": (rang_out_keeps_place, {}, ("queue_rang_out_keeps_place",)),
+    "agent_away_mid_ring": (
+        agent_away_mid_ring,
+        {"routing": "longest_idle", "agent_ring_seconds": 15},
+        ("queue_agent_away_mid_ring",),
+    ),
+}
+
+
+async def capture(folder: Path, work: Path) -> list[Path]:
+    """Play every flow once and write its callers' webhooks to `folder`, each file on its own day and sids."""
+    written = []
+    for number, (name, (flow, settings, files)) in enumerate(FLOWS.items()):
+        start = datetime(2026, 9, 17, 9 + number, 0, 0, tzinfo=UTC)
+        async with local_bridge(
+            work / f"{name}.db",
+            stand_in=True,
+            virtual_time=True,
+            stand_in_seed=100 + number,
+            stand_in_start=start,
+            agents=dict(TEAM),
+            **settings,
+        ) as bridge:
+            calls = await flow(bridge)
+            for call, file in zip(calls, files, strict=False):
+                written.append(twilio(bridge).write(folder / f"{file}.jsonl", call))
+    return written
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for path in asyncio.run(capture(Path(__file__).parent / "recordings", Path(scratch))):
+            print(path)
