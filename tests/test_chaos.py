@@ -69,20 +69,31 @@ async def test_200_calls_duplicated_shuffled_against_a_failing_zendesk(
         by_call.setdefault(str(ticket["external_id"]), []).append(ticket)
     sids = {json.loads(path.read_text().splitlines()[0])["params"]["CallSid"] for path in calls}
     assert set(by_call) == sids
+    copies = 0
     for sid, tickets in by_call.items():
         assert len(tickets) == 1, sid
         ticket = tickets[0]
+        if api == "calls" and ticket["via_id"] == 44:
+            # A voicemail's record is linked to its ticket without a comment, so nothing finds it again: an
+            # answer lost after Zendesk committed may leave a copy (docs/call-records.md), never none.
+            records = call_records(snapshot, sid)
+            assert records, sid
+            assert {record["ticket_id"] for record in records} == {ticket["id"]}, sid
+            assert tpe_comments(ticket) == [], sid  # type: ignore[arg-type]
+            assert len(voice_comments(ticket)) == 1, sid  # type: ignore[arg-type]
+            copies += len(records) - 1
+            continue
         if api == "calls":
             (record,) = call_records(snapshot, sid)
             (shown,) = tpe_comments(ticket)  # type: ignore[arg-type]
             assert (record["ticket_id"], shown["call_id"]) == (ticket["id"], record["id"]), sid
             assert record["completion_status"] is not None, sid
-            assert len(voice_comments(ticket)) == (1 if ticket["via_id"] == 44 else 0), sid  # type: ignore[arg-type]
+            assert voice_comments(ticket) == [], sid  # type: ignore[arg-type]
             continue
         expected = 0 if "missed_call" in ticket["tags"] else 1  # type: ignore[operator]
         assert len(voice_comments(ticket)) == expected, sid  # type: ignore[arg-type]
     if api == "calls":
-        assert len(snapshot["calls"]) == len(sids)
+        assert len(snapshot["calls"]) == len(sids) + copies
         assert {r["fault"] for r in faults if "/api/v2/calls" in r["path"]} >= {"drop_after", "late"}
     else:
         assert snapshot["calls"] == {}

@@ -46,7 +46,8 @@ def test_demo_with_the_calls_api_prints_each_call_record_beside_its_ticket(capsy
     # The missed call: as long as it rang (11 s), or the parent's CallDuration (12 s) if that came first.
     assert any("abandoned_in_queue of 11 s" in r or "abandoned_in_queue of 12 s" in r for r in records)
     assert any("abandoned_in_voicemail" in r and r.endswith("voicemail") for r in records)
-    assert out.count("TPE voice comment") == 4
+    assert out.count("TPE voice comment") == 3  # the voicemail's record is linked: its ticket's own plays it
+    assert out.count("linked call record, no comment of its own") == 1
     assert "Call records: 4, of which 0 without a ticket" in out
     assert "voice comment: +14155550123 -> +16505550100, 95 s" not in out  # the record's comment replaces it
     played = [line for line in out.splitlines() if "/recordings/RE" in line and " bytes " in line]

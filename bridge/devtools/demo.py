@@ -213,6 +213,12 @@ def render(snapshot: dict[str, Any]) -> str:
             else:
                 visibility = "public" if comment.get("public") else "private"
                 lines.append(f"    {visibility} comment: {comment['body']}")
+        shown = {c["data"].get("call_id") for c in ticket["comments"] if c["type"] == "TpeVoiceComment"}
+        for record in records.values():
+            if record.get("ticket_id") == ticket["id"] and record["id"] not in shown:
+                # A voicemail's: linked without a comment, the ticket's voice comment already plays the message.
+                lines.append("    linked call record, no comment of its own:")
+                lines.extend(_record_lines(record, who, "      "))
         lines.append("")
     alone = [record for record in records.values() if record.get("ticket_id") is None]
     if records:
