@@ -250,3 +250,11 @@ async def test_a_failing_zendesk_keeps_the_last_word_until_it_is_stale(
     crew.sandbox.clear_faults()
     await crew.poller.round()
     assert await crew.status("client:alice") == "offline"
+
+
+async def test_a_rate_limited_round_stops_and_waits_as_zendesk_asks(team: TeamFactory) -> None:
+    crew = await team(token_role="admin")
+    crew.sandbox.add_faults([FaultRule("GET", "/api/v2/agent_availabilities", "429", times=5, retry_after=120)])
+    asked = len(crew.sandbox.requests)
+    assert await crew.poller.round() == 120
+    assert len(crew.sandbox.requests) == asked + 1  # the other agents are not asked only to be refused too

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bridge.core.presence import Chosen
-from bridge.zendesk.client import AuthFailed, NotFound, ZendeskClient, ZendeskError
+from bridge.zendesk.client import AuthFailed, NotFound, RateLimited, ZendeskClient, ZendeskError
 
 log = logging.getLogger("bridge.zendesk")
 
@@ -100,6 +100,7 @@ class AvailabilityPoller:
     async def round(self) -> float:
         """Read every agent once and tell routing; return the seconds until the next round."""
         started = self._clock()
+        await self._forget_stale(started)
         for identity, agent_id in self._agents.items():
             try:
                 status = await read_status(self._zendesk, agent_id)
@@ -109,8 +110,11 @@ class AvailabilityPoller:
                 if endpoint_missing(exc):
                     return await self._unusable("this Zendesk account has no Agent Availability API (HTTP 404)")
                 status = None  # Zendesk keeps no availability for this user (not an agent)
-            except ZendeskError as exc:  # 429, 5xx, no answer: keep the last word for a while
-                await self._failed(identity, exc)
+            except RateLimited as exc:  # the rest of the round would only be refused too
+                self._failed(identity, exc)
+                return max(self.interval, exc.retry_after)
+            except ZendeskError as exc:  # 5xx, no answer: the last word counts a while longer
+                self._failed(identity, exc)
                 continue
             if self.refused is not None:
                 log.info("zendesk availability: readable again; agents away or offline in Zendesk get no calls")
@@ -130,21 +134,25 @@ class AvailabilityPoller:
             await self._tell(identity, None)
         return max(ASK_AGAIN, self.interval)
 
-    async def _failed(self, identity: str, exc: ZendeskError) -> None:
-        """Keep the agent's last known availability until it is stale; say so once per streak of failures."""
-        stale = STALE_ROUNDS * self.interval
+    def _failed(self, identity: str, exc: ZendeskError) -> None:
+        """Say once per streak of failures that an agent's availability could not be read."""
         if identity not in self._failing:
             self._failing.add(identity)
+            stale = STALE_ROUNDS * self.interval
             log.warning(
                 "zendesk availability: could not read %s's (%s); what Zendesk said last counts for up to %.0f s",
                 identity,
                 exc,
                 stale,
             )
-        heard = self._heard.get(identity)
-        if heard is not None and self._clock() - heard > stale:
-            del self._heard[identity]
-            await self._tell(identity, None)
+
+    async def _forget_stale(self, now: float) -> None:
+        """Let go of what Zendesk has not repeated for STALE_ROUNDS rounds: an outage keeps nobody from calls."""
+        stale = STALE_ROUNDS * self.interval
+        for identity, heard in list(self._heard.items()):
+            if now - heard > stale:
+                del self._heard[identity]
+                await self._tell(identity, None)
 
     def start(self) -> None:
         """Start reading, as a tracked task; the first round goes at once."""
