@@ -12,6 +12,7 @@ from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.appkeys import (
+    AVAILABILITY,
     CAPTURE,
     CLIENTS,
     CLOCK,
@@ -28,6 +29,7 @@ from bridge.appkeys import (
     TWILIO_MEDIA,
     TWILIO_SESSION,
     WORKER,
+    ZENDESK,
 )
 from bridge.core import presence
 from bridge.core.clock import Clock, system_clock
@@ -36,20 +38,21 @@ from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk, Routes
 from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
+from bridge.ops.connections import authorization, open_store
 from bridge.ops.frontdoor import ServerLog, front_door, name_the_server
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler, TwilioRest
 from bridge.ops.recordings import ROUTE as RECORDING_ROUTE
 from bridge.ops.recordings import RecordingFiler, RecordingProxy, TwilioMedia, load_signer
 from bridge.ops.rejections import Rejections
-from bridge.ops.settings import ConfigError, Settings
+from bridge.ops.settings import Settings
 from bridge.softphone import routes as softphone
 from bridge.store import Store
-from bridge.store.postgres import PostgresStore
 from bridge.store.sqlite import SqliteStore
 from bridge.twilio.mover import Mover
 from bridge.twilio.rest import TwilioApi
-from bridge.zendesk.client import ZendeskClient, basic_auth
+from bridge.zendesk.availability import AvailabilityPoller
+from bridge.zendesk.client import ZendeskClient
 from bridge.zendesk.limiter import Limiter, rate_info
 from bridge.zendesk.outbox import Deliverer, RecordingLinks, RetryPolicy, TicketDefaults, Worker
 from webhooks import routes
@@ -57,24 +60,8 @@ from webhooks.routes import MAX_BODY
 
 log = logging.getLogger("bridge.app")
 
-
-async def open_store(settings: Settings) -> Store:
-    """Open the store DATABASE_URL names, applying migrations."""
-    url = settings.database_url
-    if url.startswith("sqlite:"):
-        return await SqliteStore.open(settings.sqlite_path)
-    if url.startswith(("postgresql://", "postgres://")):
-        return await PostgresStore.open(url)
-    raise ConfigError(f"DATABASE_URL {url!r}: use sqlite:///file.db or postgresql://user@host/db")
-
-
-def authorization(settings: Settings) -> str:
-    """Return the Zendesk Authorization header: OAuth when given, else API token."""
-    if settings.zendesk_oauth_token is not None:
-        return f"Bearer {settings.zendesk_oauth_token.get_secret_value()}"
-    if settings.zendesk_email is None or settings.zendesk_api_token is None:
-        raise ConfigError("set ZENDESK_EMAIL and ZENDESK_API_TOKEN, or ZENDESK_OAUTH_TOKEN")
-    return basic_auth(settings.zendesk_email, settings.zendesk_api_token.get_secret_value())
+# open_store and authorization live in bridge.ops.connections; named here too for older imports.
+__all__ = ["authorization", "create_app", "open_store"]
 
 
 def create_app(
@@ -158,6 +145,7 @@ def create_app(
             before_send=budget.acquire,  # one token per request, with the running delivery's priority
             clock=clock,
         )
+        app[ZENDESK] = zendesk
         worker = Worker(
             app[STORE],
             Deliverer(
@@ -219,8 +207,26 @@ def create_app(
         if mover is not None:
             await mover.stop()
 
+    async def availability_ctx(app: web.Application) -> AsyncIterator[None]:
+        desk = app[DESK]
+        seconds = settings.zendesk_availability_seconds
+        if not seconds or not settings.agents:
+            for identity in settings.agents:  # what an earlier run read from Zendesk no longer counts
+                await desk.zendesk_said(identity, None)
+            yield
+            return
+        # Zendesk's client, so its requests share the rate limiter (background priority: pops go first).
+        poller = app[AVAILABILITY] = AvailabilityPoller(
+            app[ZENDESK], settings.agents, desk.zendesk_said, interval=seconds, per_minute=settings.zendesk_rate_limit
+        )
+        poller.start()
+        yield
+        await poller.stop()
+
     routing = Routes(settings.routing_policy(), dict(settings.agents))
-    app.cleanup_ctx.extend([store_ctx, session_ctx, recordings_ctx, worker_ctx, routing_ctx, reconciler_ctx])
+    app.cleanup_ctx.extend(
+        [store_ctx, session_ctx, recordings_ctx, worker_ctx, routing_ctx, availability_ctx, reconciler_ctx]
+    )
     routes.setup(app, settings)
     softphone.setup(app, settings, authorization(settings))
     app.router.add_get(RECORDING_ROUTE, recording)

@@ -16,6 +16,8 @@ from bridge.ops.recordings import LinkSigner, RecordingProxy, TwilioMedia
 from bridge.ops.settings import Settings
 from bridge.store import Store
 from bridge.twilio.mover import Mover
+from bridge.zendesk.availability import AvailabilityPoller
+from bridge.zendesk.client import ZendeskClient
 from bridge.zendesk.outbox import Worker
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -28,6 +30,8 @@ LINK_SIGNER = web.AppKey("link_signer", LinkSigner)
 RECORDING_PROXY = web.AppKey("recording_proxy", RecordingProxy)
 INGEST = web.AppKey("ingest", Ingest)
 WORKER = web.AppKey("worker", Worker)
+ZENDESK = web.AppKey("zendesk", ZendeskClient)  # the one client: its session and rate limiter shared
+AVAILABILITY = web.AppKey("availability", AvailabilityPoller)  # agents' availability in Zendesk, when read
 RECONCILER = web.AppKey("reconciler", Reconciler)
 METRICS = web.AppKey("metrics", Metrics)
 CAPTURE = web.AppKey("capture", Capture)

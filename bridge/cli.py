@@ -97,7 +97,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     """Create or upgrade the database schema."""
-    from bridge.app import open_store
+    from bridge.ops.connections import open_store
 
     settings = load_settings()
 
@@ -114,9 +114,9 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _outbox(args: argparse.Namespace) -> int:
     """List, revive or drop outbox actions."""
-    from bridge.app import open_store
     from bridge.core.clock import system_clock
     from bridge.core.phones import mask_text
+    from bridge.ops.connections import open_store
     from bridge.store import DEAD, DROPPED, PENDING
 
     settings = load_settings()
@@ -153,10 +153,10 @@ def _outbox(args: argparse.Namespace) -> int:
 
 def _agents(args: argparse.Namespace) -> int:
     """List agents with their status, or set one's chosen status (on the database the settings name)."""
-    from bridge.app import open_store
     from bridge.core import presence
     from bridge.core.clock import system_clock
     from bridge.dispatch import Desk, Routes, UnknownAgent
+    from bridge.ops.connections import open_store
 
     settings = load_settings()
 
@@ -179,7 +179,8 @@ def _agents(args: argparse.Namespace) -> int:
             for agent in agents:
                 since = presence.since(agent, now, policy)
                 ago = f"{_ago(now - since)}" if since is not None else "-"
-                reason = f"  ({agent.reason})" if agent.reason else ""
+                why = agent.reason or (f"{agent.zendesk} in Zendesk" if presence.held_by_zendesk(agent) else None)
+                reason = f"  ({why})" if why else ""
                 print(
                     f"{agent.identity:<32} {agent.zendesk_id:<12} {presence.status(agent, now, policy):<10} "
                     f"since {ago:<10} calls today {presence.calls_today(agent, now)}{reason}"
@@ -193,10 +194,10 @@ def _agents(args: argparse.Namespace) -> int:
 
 def _queue(args: argparse.Namespace) -> int:
     """List the callers waiting in the queue: masked number, line, place, wait."""
-    from bridge.app import open_store
     from bridge.core.clock import system_clock
     from bridge.core.phones import mask
     from bridge.core.routing import order, positions
+    from bridge.ops.connections import open_store
 
     settings = load_settings()
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bridge.cli import main
-from bridge.devtools.sandbox import SandboxConfig, create_sandbox_app, installation_id
+from bridge.devtools.sandbox import SANDBOX, Sandbox, SandboxConfig, create_sandbox_app, installation_id
 from tests.softphone_kit import APP_ID, public_pem
 from webhooks.names import Route, route_url
 
@@ -312,3 +315,130 @@ async def test_doctor_checks_the_calls_api(
         assert code == 1, out
         assert expected in out, out
         assert "fix:" in out
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str | None]) -> None:
+    """Set the doctor's environment (None: unset)."""
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+async def doctor(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run `bridge doctor` (in a thread: it runs its own loop while this one serves the fakes)."""
+    code = await asyncio.wait_for(asyncio.to_thread(main, ["doctor"]), 60)
+    return code, capsys.readouterr().out
+
+
+def line(out: str, name: str) -> str:
+    """Return the doctor's line for a check, its fix included, with the padding squeezed."""
+    lines = out.splitlines()
+    for index, text in enumerate(lines):
+        if re.match(rf"(PASS|FAIL)\s+{re.escape(name)}\s", text):
+            fix = lines[index + 1] if index + 1 < len(lines) and "fix:" in lines[index + 1] else ""
+            return re.sub(r"\s{2,}", "  ", f"{text} {fix.strip()}".strip())
+    raise AssertionError(f"no {name} line in:\n{out}")
+
+
+QUEUE_CASES = [
+    ("on", {}, "PASS  queueing  on: up to 50 callers wait, 300 s at most; Twilio's REST API accepts the auth token"),
+    ("on with an API key", {"TWILIO_API_KEY_SID": KEY_SID, "TWILIO_API_KEY_SECRET": KEY_SECRET},
+     "PASS  queueing  on: up to 50 callers wait, 300 s at most; Twilio's REST API accepts the API key"),
+    ("no account SID", {"TWILIO_ACCOUNT_SID": None},
+     "PASS  queueing  off: without TWILIO_ACCOUNT_SID a caller nobody can take goes to voicemail at once; to let "
+     "callers wait, set TWILIO_ACCOUNT_SID (with TWILIO_AUTH_TOKEN, or TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET)"),
+    ("turned off", {"QUEUE_MAX_SIZE": "0"}, "PASS  queueing  off (QUEUE_MAX_SIZE=0): a caller nobody can take goes"),
+    ("key refused", {"TWILIO_API_KEY_SID": "SK" + "1" * 32, "TWILIO_API_KEY_SECRET": "x"},
+     "FAIL  queueing  Twilio's REST API refused the API key (401): waiting callers could not be moved to agents and "
+     "would go to voicemail after QUEUE_MAX_WAIT_SECONDS fix: set TWILIO_AUTH_TOKEN of TWILIO_ACCOUNT_SID, or a "
+     "valid TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET pair"),
+    ("Twilio unreachable", {"TWILIO_API_URL": "http://127.0.0.1:9"},
+     "FAIL  queueing  Twilio's REST API did not answer (ClientConnectorError): waiting callers could not be moved "
+     "to agents fix: check TWILIO_API_URL"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "change", "expected"), QUEUE_CASES, ids=[c for c, _, _ in QUEUE_CASES])
+async def test_doctor_says_whether_callers_may_wait_and_what_the_queue_needs(
+    servers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    change: dict[str, str | None],
+    expected: str,
+) -> None:
+    """Queueing: on, or off and why; the credentials moves use, asked of Twilio's REST API once for both uses."""
+    set_env(monkeypatch, {**servers, **change})
+    code, out = await doctor(capsys)
+    assert line(out, "queueing").startswith(expected), out
+    assert (code == 0) is expected.startswith("PASS"), out
+    if case == "key refused":  # the same answer fails recording links too, said in each one's words
+        assert "FAIL  RECORDINGS=proxy  Twilio's media API refused the API key (401)" in line(out, "RECORDINGS=proxy")
+
+
+@pytest.fixture
+async def admin_zendesk() -> AsyncIterator[Callable[..., Awaitable[tuple[str, Sandbox]]]]:
+    """Start sandboxes whose token is an admin's; return their URL and the account."""
+    started: list[TestServer] = []
+
+    async def start(**config: Any) -> tuple[str, Sandbox]:
+        server = TestServer(create_sandbox_app(SandboxConfig(token_role="admin", **config)), host="127.0.0.1")
+        await server.start_server()
+        started.append(server)
+        return str(server.make_url("")).rstrip("/"), server.app[SANDBOX]
+
+    yield start
+    for server in started:
+        await server.close()
+
+
+async def test_doctor_reports_agents_availability_in_zendesk(
+    servers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    admin_zendesk: Callable[..., Awaitable[tuple[str, Sandbox]]],
+) -> None:
+    """An agent's token: refused, routing on the bridge's presence; an admin's: each agent's word for Talk."""
+    set_env(monkeypatch, servers)
+    code, out = await doctor(capsys)
+    assert code == 0, out
+    assert line(out, "agent availability").startswith(
+        "PASS  agent availability  refused (403): Zendesk shows it to admins only, so routing uses the bridge's own "
+        "presence"
+    )
+    url, sandbox = await admin_zendesk()
+    monkeypatch.setenv("ZENDESK_URL", url)
+    sandbox.set_agent_status(1003, "away", channel="talk")
+    code, out = await doctor(capsys)
+    assert code == 0, out
+    assert line(out, "agent availability") == (
+        "PASS  agent availability  read every 30 s; for Talk now: client:alice available, +16505550111 away "
+        "(away or offline get no calls)"
+    )
+    sandbox.set_agent_status(1001, "offline")
+    code, out = await doctor(capsys)
+    assert code == 1, out
+    assert line(out, "agent availability") == (
+        "FAIL  agent availability  every agent is away or offline in Zendesk for Talk (client:alice offline, "
+        "+16505550111 away): no call would be offered now fix: if your agents keep no status in Zendesk, set "
+        "ZENDESK_AVAILABILITY_SECONDS=0; else have one go online"
+    )
+    monkeypatch.setenv("ZENDESK_AVAILABILITY_SECONDS", "0")
+    code, out = await doctor(capsys)
+    assert code == 0, out
+    assert "agent availability  not read (ZENDESK_AVAILABILITY_SECONDS=0)" in line(out, "agent availability")
+    monkeypatch.delenv("ZENDESK_AVAILABILITY_SECONDS")
+    url, _ = await admin_zendesk(agent_availability=False)
+    monkeypatch.setenv("ZENDESK_URL", url)
+    code, out = await doctor(capsys)
+    assert code == 0, out
+    assert "this account has no Agent Availability API" in line(out, "agent availability")
+
+
+def test_doctor_builds_no_server() -> None:
+    """`bridge doctor` imports nothing of the application (bridge.app): it opens only what it checks."""
+    script = "import sys, bridge.cli, bridge.ops.doctor; print('bridge.app' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -143,7 +143,7 @@ class SwitchableStore:
 
 async def test_a_store_that_cannot_be_reached_is_a_503_not_a_400(make_bridge: BridgeFactory, log: Any) -> None:
     """A genuine server fault stays a server fault: 503 with a JSON body, one line naming it, no traceback."""
-    from bridge.app import open_store
+    from bridge.ops.connections import open_store
 
     switch: list[SwitchableStore] = []
 

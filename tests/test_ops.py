@@ -11,11 +11,16 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
+from bridge.appkeys import AVAILABILITY, DESK
 from bridge.devtools.capture import Capture
-from bridge.devtools.demo import LocalBridge
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge
+from bridge.devtools.sandbox import SandboxConfig
+from bridge.devtools.waiting import wait_until
 from bridge.ops.logs import JsonFormatter
 from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
 from webhooks.names import Route, route_path, route_url
+
+STATUSES = ("available", "away", "offline", "ringing", "on_call", "wrap_up")
 
 
 async def scrape(bridge: LocalBridge) -> dict[str, float]:
@@ -121,3 +126,52 @@ def test_capture_keeps_withheld_numbers_anonymous(tmp_path: Path) -> None:
     assert fake.startswith("+1555")
     assert capture.fake("+14155550123") == fake
     assert Capture(tmp_path).fake("+14155550123") == fake  # the key persists in the directory
+
+
+async def test_metrics_show_agents_by_status_the_queue_and_how_fast_a_caller_is_moved(
+    make_bridge: BridgeFactory,
+) -> None:
+    """Agents on a call, away, offline in Zendesk, ringing; a caller waiting, then moved to the agent who frees up."""
+    async with make_bridge(
+        stand_in=True, screen_phone_agents=False, sandbox_config=SandboxConfig(token_role="admin"),
+        zendesk_availability_seconds=600,  # read once at start; the test reads again when it wants
+    ) as bridge:  # fmt: skip
+        fake, desk = bridge.stand_in, bridge.app[DESK]
+        assert fake is not None
+        assert bridge.settings.queueing
+        first = await fake.incoming("+14155550123", DEMO_NUMBER)
+        await fake.answer(await fake.ringing("+16505550111"))  # carol takes the first call
+        await desk.choose("client:alice", "away", by="test")
+        bridge.sandbox.set_agent_status(1002, "offline")  # bob: offline in Zendesk, available by his own choice
+        await bridge.app[AVAILABILITY].round()
+        second = await fake.incoming("+14155550124", DEMO_NUMBER)  # nobody may take it: it waits
+
+        async def waiting() -> bool:
+            return bool(await desk.waiting())
+
+        await wait_until(waiting, within=10, what="the second caller waiting")
+        seen = await scrape(bridge)
+        assert {status: seen[f'bridge_agents{{status="{status}"}}'] for status in STATUSES} == {
+            "available": 0, "away": 1, "offline": 1, "ringing": 0, "on_call": 1, "wrap_up": 0,
+        }  # fmt: skip
+        assert seen['bridge_queue_waiting{line="default"}'] == 1
+        assert seen['bridge_queue_longest_wait_seconds{line="default"}'] > 0
+        assert seen["bridge_offer_move_seconds_count"] == 0
+        await desk.choose("client:alice", "available", by="test")  # the caller is moved to her at once
+        leg = await fake.ringing("client:alice")
+        moved = await scrape(bridge)
+        assert moved["bridge_offer_move_seconds_count"] == 1
+        assert moved["bridge_offer_move_seconds_sum"] >= 0
+        assert moved['bridge_agents{status="ringing"}'] == 1
+        await fake.answer(leg)
+
+        async def alice_on_call() -> bool:
+            return (await desk.agent("client:alice")).busy == "on_call"
+
+        await wait_until(alice_on_call, within=10, what="alice on the call")
+        answered = await scrape(bridge)
+        assert answered['bridge_agents{status="on_call"}'] == 2
+        assert answered['bridge_queue_waiting{line="default"}'] == 0
+        assert answered['bridge_queue_longest_wait_seconds{line="default"}'] == 0
+        for call in (first, second):
+            await fake.hang_up(call)

@@ -115,6 +115,21 @@ def test_zendesk_away_or_offline_keeps_calls_from_the_agent() -> None:
     assert p.offerable(replace(agent("alice"), zendesk="available"), T0, POLICY)
 
 
+def test_zendesks_word_stands_beside_the_agents_choice_and_never_overwrites_it() -> None:
+    alice = p.zendesk_said(agent("alice"), "away", at(5))
+    assert (alice.chosen, alice.zendesk, alice.zendesk_at) == ("available", "away", at(5))
+    assert p.status(alice, at(6), POLICY) == "away"
+    assert p.since(alice, at(6), POLICY) == at(5)
+    assert p.zendesk_said(alice, "away", at(9)) is alice  # the same word again changes nothing
+    chose_offline = p.choose(alice, "offline", at(7), by="alice")
+    assert p.status(chose_offline, at(8), POLICY) == "offline"  # her own choice is what she is
+    back = p.zendesk_said(alice, "available", at(20))
+    assert p.offerable(back, at(20), POLICY)
+    assert back.idle_since == at(20)  # free to take a call from now, for longest-idle routing
+    unknown = p.zendesk_said(alice, None, at(30))  # the bridge can no longer read it: its own presence counts
+    assert p.offerable(unknown, at(30), POLICY)
+
+
 def test_a_reserved_agent_rings_until_the_offer_deadline() -> None:
     alice = p.reserve(agent("alice"), "CA1", T0, at(35))
     assert p.status(alice, at(10), POLICY) == "ringing"

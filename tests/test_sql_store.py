@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bridge.app import open_store
 from bridge.core.actions import (
     TELEPHONY_KINDS,
     Action,
@@ -29,6 +28,7 @@ from bridge.core.actions import (
     encode,
 )
 from bridge.core.clock import from_epoch
+from bridge.ops.connections import open_store
 from bridge.ops.settings import Settings
 from bridge.store import URGENT_KINDS, URGENT_WHEN_SET, is_urgent
 from bridge.store import statements as s

@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import pytest
 
-from bridge.app import open_store
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -25,6 +24,7 @@ from bridge.core.actions import (
 from bridge.core.calls import RECORDING_WAIT, Call, Outcome, Policy, advance, step
 from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent, EventKind
+from bridge.ops.connections import open_store
 from bridge.ops.settings import Settings
 from bridge.store import DEAD, DONE, DROPPED, FiledRecording, Store
 from bridge.store.schema import MIGRATIONS

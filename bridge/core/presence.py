@@ -3,7 +3,8 @@
 An agent has a *chosen* status (available, away, offline) and, while a call keeps them busy, a *busy* status:
 ringing (an offer of a call rings them), on_call, or wrap_up (for a while after a call). A call is offered
 only to an agent who chose `available`, is not busy, has a softphone that still shows signs of life (when
-they ever had one) and, where the bridge can read it, is not away or offline in Zendesk.
+they ever had one) and, where the bridge can read it, is not away or offline in Zendesk. Zendesk's word is
+a field of its own (`zendesk`), beside the agent's choice, never written over it.
 
 Every change is a function from an agent and a moment to a new agent; the store keeps the rows and carries
 the changes out in the transaction of the event that caused them, so every instance sees the same.
@@ -51,7 +52,8 @@ class Agent:
     idle_since: datetime | None = None  # when they last became free to take a call (longest idle first)
     offered_at: datetime | None = None  # their last offer (round robin goes to the one offered longest ago)
     missed: int = 0  # offers in a row that rang out
-    zendesk: Chosen | None = None  # their availability in Zendesk, when the bridge can read it
+    zendesk: Chosen | None = None  # their availability in Zendesk, when the bridge can read it (None: unknown)
+    zendesk_at: datetime | None = None  # when Zendesk's word last changed
     day: str | None = None  # the UTC day `calls` counts (ISO date)
     calls: int = 0  # calls they answered that day
 
@@ -70,18 +72,27 @@ def softphone_gone(agent: Agent, now: datetime, policy: PresencePolicy) -> bool:
     return agent.left or now - agent.seen_at > timedelta(seconds=policy.presence_timeout)
 
 
+def held_by_zendesk(agent: Agent) -> bool:
+    """Tell whether Zendesk keeps an agent who chose `available` from calls: away or offline there."""
+    return agent.chosen == "available" and agent.zendesk in ("away", "offline")
+
+
 def presence(agent: Agent, now: datetime, policy: PresencePolicy) -> Chosen:
-    """Return the status the agent counts as: their choice, or offline while their softphone is gone."""
-    return "offline" if softphone_gone(agent, now, policy) else agent.chosen
+    """Return the status the agent counts as: their choice, offline while their softphone is gone, or Zendesk's.
+
+    Zendesk's away or offline counts only while the agent chose `available`: their own choice is kept, and
+    comes back into force the moment Zendesk says they are online (or the bridge can no longer read it).
+    """
+    if softphone_gone(agent, now, policy):
+        return "offline"
+    if held_by_zendesk(agent) and agent.zendesk is not None:
+        return agent.zendesk
+    return agent.chosen
 
 
 def offerable(agent: Agent, now: datetime, policy: PresencePolicy) -> bool:
-    """Tell whether a call may be offered to the agent now."""
-    return (
-        presence(agent, now, policy) == "available"
-        and busy_now(agent, now) is None
-        and agent.zendesk not in ("away", "offline")
-    )
+    """Tell whether a call may be offered to the agent now: available (Zendesk included) and not busy."""
+    return presence(agent, now, policy) == "available" and busy_now(agent, now) is None
 
 
 def status(agent: Agent, now: datetime, policy: PresencePolicy) -> str:
@@ -95,6 +106,8 @@ def since(agent: Agent, now: datetime, policy: PresencePolicy) -> datetime | Non
         return agent.busy_since
     if softphone_gone(agent, now, policy) and agent.seen_at is not None:
         return agent.seen_at if agent.left else agent.seen_at + timedelta(seconds=policy.presence_timeout)
+    if held_by_zendesk(agent) and agent.zendesk_at is not None:
+        return max(agent.zendesk_at, agent.chosen_at) if agent.chosen_at is not None else agent.zendesk_at
     return agent.chosen_at
 
 
@@ -112,6 +125,14 @@ def choose(agent: Agent, chosen: Chosen, now: datetime, by: str) -> Agent:
         missed=0 if chosen == "available" else agent.missed,
         idle_since=now if back or agent.idle_since is None else agent.idle_since,
     )
+
+
+def zendesk_said(agent: Agent, status: Chosen | None, now: datetime) -> Agent:
+    """Record the agent's availability in Zendesk (None: unknown); back from away or offline there, idle from now."""
+    if status == agent.zendesk:
+        return agent
+    back = agent.zendesk in ("away", "offline") and status not in ("away", "offline")
+    return replace(agent, zendesk=status, zendesk_at=now, idle_since=now if back else agent.idle_since)
 
 
 def seen(agent: Agent, now: datetime, policy: PresencePolicy) -> Agent:

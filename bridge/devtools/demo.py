@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import aiohttp
 from aiohttp import web
 
-from bridge.app import create_app, open_store
+from bridge.app import create_app
 from bridge.appkeys import CLOCK, RECONCILER, STORE
 from bridge.core.clock import Clock, system_clock
 from bridge.devtools.fake_twilio import TwilioStandIn
@@ -24,6 +24,7 @@ from bridge.devtools.replay import ReplayReport, replay_files
 from bridge.devtools.sandbox import INTEGRATION_USER_ID, SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
 from bridge.devtools.twilio_media import FakeTwilio, create_fake_twilio_apps
 from bridge.devtools.waiting import wait_until
+from bridge.ops.connections import open_store
 from bridge.ops.reconcile import Reconciler
 from bridge.ops.settings import Settings
 from bridge.store import Store
@@ -128,7 +129,9 @@ async def local_bridge(
     this bridge, so a test places calls with `bridge.stand_in.incoming(...)`; with `virtual_time` too, the
     bridge reads the stand-in's clock, so `stand_in.advance(300)` runs out a queue's wait at once (its sids
     follow `stand_in_seed`, its clock starts at `stand_in_start`: a recording made twice is the same). `store`
-    opens the bridge's store (a test's fake may wrap the real one).
+    opens the bridge's store (a test's fake may wrap the real one). Agents' availability in Zendesk is read
+    only when asked (`zendesk_availability_seconds=…`, with `SandboxConfig(token_role="admin")`): its
+    requests would otherwise mix with the ones a test counts or faults.
     """
     config = sandbox_config or SandboxConfig()
     sandbox_app = create_sandbox_app(config)
@@ -149,6 +152,7 @@ async def local_bridge(
         overrides.setdefault("twilio_account_sid", fake.account.sid)
         fake.own(DEMO_NUMBER, f"{url}/twilio/voice/incoming", status_callback=f"{url}/twilio/voice/status")
     values: dict[str, Any] = {
+        "zendesk_availability_seconds": 0,
         "public_url": url,
         "twilio_auth_token": token,
         "zendesk_url": zendesk_url,

@@ -99,6 +99,18 @@ class Desk:
         """Record that the agent's softphone closed: offline at once."""
         return await self._change(who, lambda agent, now: presence.went_away(agent, now))
 
+    async def zendesk_said(self, who: str, status: Chosen | None) -> Agent:
+        """Record the agent's availability in Zendesk (None: unknown), writing only when it changed."""
+        agent = await self.agent(who)
+        if agent.zendesk == status:
+            return agent
+        changed = await self._change(who, lambda agent, now: presence.zendesk_said(agent, status, now))
+        if status is None:
+            log.info("agent %s: Zendesk's availability is not known now; the bridge's presence alone counts", who)
+        else:
+            log.info("agent %s is %s in Zendesk", changed.identity, status)
+        return changed
+
     async def end_wrap_up(self, who: str) -> Agent:
         """End the agent's wrap-up early: they are ready for the next call."""
         return await self._change(who, lambda agent, now: presence.end_wrap_up(agent, now))

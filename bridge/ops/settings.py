@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     queue_announce_seconds: float = Field(60.0, ge=0)
     queue_max_wait_seconds: float = Field(300.0, ge=0)
     queue_max_size: int = Field(50, ge=0)
+    # How often agents' availability in Zendesk is read (0: never); it needs an admin's token.
+    zendesk_availability_seconds: float = Field(30.0, ge=0)
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -216,6 +218,13 @@ class Settings(BaseSettings):
     @classmethod
     def _routing(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("zendesk_availability_seconds")
+    @classmethod
+    def _availability(cls, value: float) -> float:
+        if 0 < value < 5:
+            raise ValueError("ZENDESK_AVAILABILITY_SECONDS must be 0 (off) or at least 5")
+        return value
 
     @field_validator("hold_music_url")
     @classmethod

@@ -388,6 +388,10 @@ class ZendeskClient:
         data = await self.request("GET", f"/api/v2/users/{quote(str(user_id))}.json")
         return dict(data["user"])
 
+    async def agent_availability(self, agent_id: int) -> dict[str, Any]:
+        """Return an agent's availability, a JSON:API document (Zendesk docs, Agent Availability API: admins only)."""
+        return dict(await self.request("GET", f"/api/v2/agent_availabilities/{agent_id}"))
+
     async def delete_upload(self, token: str) -> None:
         """Delete an upload that no comment uses (Zendesk docs, "Ticket Attachments": Delete Upload)."""
         await self.request("DELETE", f"/api/v2/uploads/{quote(token)}.json")

@@ -4,10 +4,10 @@ Where the sandbox and real Zendesk could differ, it models the stricter one. Eve
 its source, is listed in BEHAVIOURS.md beside this file, which also says where a new resource goes.
 
 One module a job: `config` (SandboxConfig) and `seed` (the account as it starts); `state` (the records every
-store shares); a store per resource: `users`, `search`, `tickets`, `comments`, `uploads`, `calls`; `access`
-(credentials, roles, rate limits) and `faults` (FaultRule, what each fault does on the wire); `account`
-(Sandbox: the stores wired together, and the Python API tests use); `routes` (one handler per endpoint) and
-`server` (the middleware, the /sandbox control endpoints, create_sandbox_app).
+store shares); a store per resource: `users`, `search`, `tickets`, `comments`, `uploads`, `calls`,
+`availability`; `access` (credentials, roles, rate limits) and `faults` (FaultRule, what each fault does on
+the wire); `account` (Sandbox: the stores wired together, and the Python API tests use); `routes` (one
+handler per endpoint) and `server` (the middleware, the /sandbox control endpoints, create_sandbox_app).
 """
 
 from bridge.devtools.sandbox.account import SANDBOX, Sandbox

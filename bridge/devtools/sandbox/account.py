@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.devtools.sandbox.access import Access
+from bridge.devtools.sandbox.availability import Availability
 from bridge.devtools.sandbox.calls import Calls
 from bridge.devtools.sandbox.comments import Comments
 from bridge.devtools.sandbox.config import SandboxConfig
@@ -38,6 +39,7 @@ class Sandbox:
         self.tickets_api = Tickets(self.state, self.users_api, self._comments)
         self.search_api = Search(self.state, self._comments)
         self.calls_api = Calls(self.state, self.users_api, self.tickets_api, self._comments)
+        self.availability_api = Availability(self.state, self.users_api)
 
     # -- the account's records, as the tests read them -------------------------------------------
 
@@ -84,6 +86,7 @@ class Sandbox:
                 "calls": {cid: state.calls[cid] for cid in sorted(state.calls)},
                 "displays": state.displays,
                 "requests": state.requests,
+                "availability": {aid: state.availability[aid] for aid in sorted(state.availability)},
             }
         )
         for ticket in snapshot["tickets"]:
@@ -159,6 +162,13 @@ class Sandbox:
     def delete_ticket(self, ticket_id: int) -> None:
         """Delete a ticket; afterwards it answers 404 like any unknown one."""
         self.tickets_api.delete(ticket_id)
+
+    def set_agent_status(self, agent_id: int, status: str, *, channel: str | None = None) -> None:
+        """Set an agent's unified status (online, away, offline, transfers_only), or one channel's status."""
+        if channel is None:
+            self.availability_api.set_unified(agent_id, status)
+        else:
+            self.availability_api.set_channel(agent_id, channel, status)
 
     def merge(self, target_id: int, source_ids: list[int]) -> None:
         """Merge tickets into a target as Zendesk does: each source is closed, tagged and commented."""

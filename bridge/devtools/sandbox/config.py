@@ -29,6 +29,10 @@ class SandboxConfig:
     no_tpe_seat: frozenset[int] = frozenset()
     # Installed private apps by id, with the public key (PEM) their signed requests verify with.
     app_public_keys: tuple[tuple[int, str], ...] = ()
+    # Whether the account serves the Agent Availability API (off: it answers 404 InvalidEndpoint, as for any
+    # endpoint an account does not have), and whether it has unified agent statuses (`agent_status`).
+    agent_availability: bool = True
+    unified_statuses: bool = True
     # Seconds each API request takes to answer: the real Zendesk takes 100-500 ms, benchmarks model that.
     latency_seconds: float = 0.0
 

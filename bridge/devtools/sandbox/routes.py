@@ -185,6 +185,18 @@ async def _app_installations(request: web.Request) -> web.Response:
     return json_reply({"installations": installations})
 
 
+# -- agents' availability ---------------------------------------------------------------------------
+
+
+async def _show_availability(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX]
+    if not sandbox.config.agent_availability:
+        await unknown_endpoint(request)
+    sandbox.access.require_admin()  # "Get an agent's availability: Allowed For Admins" (Agent Availability API)
+    base = f"{request.scheme}://{request.host}"
+    return json_reply(sandbox.availability_api.show(int(request.match_info["id"]), base))
+
+
 # -- Talk Partner Edition calls --------------------------------------------------------------------
 
 
@@ -244,6 +256,7 @@ API_ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/api/v2/uploads/{token:[A-Za-z0-9]+}", _delete_upload),
     ("GET", r"/api/v2/apps/{id:\d+}/public_key.pem", _app_public_key),
     ("GET", "/api/v2/apps/installations", _app_installations),
+    ("GET", r"/api/v2/agent_availabilities/{id:\d+}", _show_availability),
     ("GET", "/api/v2/tickets", _list_tickets),
     ("GET", r"/api/v2/tickets/{id:\d+}", _show_ticket),
     ("GET", r"/api/v2/tickets/{id:\d+}/comments", _ticket_comments),

@@ -38,6 +38,7 @@ class State:
         self.calls: dict[int, dict[str, Any]] = {}  # TPE call records by id
         self.displays: list[dict[str, Any]] = []  # screen-pops, in order
         self.uploads: dict[str, dict[str, Any]] = {}  # by token: the attachment and its bytes
+        self.availability: dict[int, dict[str, Any]] = {}  # agents' statuses, by agent id, once one changes
         self.requests: list[dict[str, Any]] = []  # every /api request, at arrival
         self.user_ids = itertools.count(FIRST_USER_ID)
         self.ticket_ids = itertools.count(1)
