@@ -307,3 +307,31 @@ async def test_the_softphone_says_why_the_bridge_set_the_agent_away(
         await expect(page.locator("#why")).to_be_hidden()
         await chosen(bridge, "available")
         await context.close()
+
+
+async def test_the_softphone_checks_in_on_its_own(make_bridge: BridgeFactory, browser: Browser) -> None:
+    """The worker's clock keeps checking in (a third of a short PRESENCE_TIMEOUT_SECONDS): seen_at moves on."""
+    async with make_bridge(**softphone_settings(presence_timeout_seconds=10)) as bridge:
+        context = await phone_context(browser)
+        urls: list[str] = []
+        context.on("request", lambda request: urls.append(request.url))
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        desk = bridge.app[DESK]
+        await eventually(lambda: _seen(desk), within=15)
+        first = (await desk.agent("client:alice")).seen_at
+        assert first is not None
+
+        async def seen_again() -> bool:
+            seen = (await desk.agent("client:alice")).seen_at
+            return seen is not None and seen > first
+
+        await eventually(seen_again, within=20)  # nothing but the page's own clock makes it check in
+        assert errors == []
+        assert bridge.url + "/softphone/static/ticker.js" in urls  # the clock is the worker's
+        await context.close()
+
+
+async def _seen(desk: Desk) -> bool:
+    return (await desk.agent("client:alice")).seen_at is not None

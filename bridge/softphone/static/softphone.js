@@ -220,7 +220,7 @@
       wrapUpTimer = setTimeout(checkIn, Math.max(0, Date.parse(state.wrap_up_until) - Date.now()) + 500);
     }
     var every = Math.round((state.check_in_seconds || 15) * 1000);
-    if (every !== checkInMs) { checkInMs = every; tick(); }
+    if (every !== checkInMs) { checkInMs = every; pace(); }
   }
 
   function presenceError(error) {
@@ -245,7 +245,7 @@
   }
 
   // The check-in clock runs in a worker (ticker.js): a hidden tab's own timers are throttled to a minute.
-  function tick() {
+  function pace() {
     if (ticker && ticker.postMessage) { ticker.postMessage(checkInMs); return; }
     clearInterval(ticker);
     ticker = setInterval(checkIn, checkInMs);
@@ -258,7 +258,7 @@
         ticker.onmessage = checkIn;
       } catch (error) { ticker = null; }
     }
-    tick();
+    pace();
     checkIn();
   }
 
