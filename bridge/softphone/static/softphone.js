@@ -85,7 +85,7 @@
     $('mute').textContent = 'Mute';
     show('dial');
     setState(registered && navigator.onLine ? 'ready' : 'offline');
-    checkIn();
+    checkInSoon();
   }
 
   function tick() {
@@ -103,7 +103,7 @@
     setState('in-call');
     show('call');
     $('hangup').focus();
-    checkIn();
+    checkInSoon();
   }
 
   // The bridge says which Zendesk user it found for the number; Zendesk itself (as the agent) gives the name.
@@ -176,6 +176,7 @@
   var checkInMs = 15000;
   var ticker = null;
   var wrapUpTimer = null;
+  var soonTimer = null;
   var choosing = 0;            // changes in flight: a check-in answer must not undo what the agent just chose
   var presenceFailed = false;  // the error shown is the status's, to clear when it works again
 
@@ -230,6 +231,13 @@
 
   function checkIn() {
     return askPresence('GET', PRESENCE).then(showPresence, presenceError);
+  }
+
+  // A call started or ended here: the bridge hears of it from Twilio a moment later, so look now and again.
+  function checkInSoon() {
+    checkIn();
+    clearTimeout(soonTimer);
+    soonTimer = setTimeout(checkIn, 2000);
   }
 
   function choose(status) {
