@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from bridge.appkeys import DESK
@@ -309,12 +310,16 @@ async def test_the_softphone_says_why_the_bridge_set_the_agent_away(
         await context.close()
 
 
-async def test_the_softphone_checks_in_on_its_own(make_bridge: BridgeFactory, browser: Browser) -> None:
-    """The worker's clock keeps checking in (a third of a short PRESENCE_TIMEOUT_SECONDS): seen_at moves on."""
+@pytest.mark.parametrize("worker", ["loads", "blocked"])
+async def test_the_softphone_checks_in_on_its_own(make_bridge: BridgeFactory, browser: Browser, worker: str) -> None:
+    """The worker's clock keeps checking in (a third of a short PRESENCE_TIMEOUT_SECONDS): seen_at moves on.
+    A worker that cannot load leaves the page's own timer to do it."""
     async with make_bridge(**softphone_settings(presence_timeout_seconds=10)) as bridge:
         context = await phone_context(browser)
         urls: list[str] = []
         context.on("request", lambda request: urls.append(request.url))
+        if worker == "blocked":
+            await context.route("**/softphone/static/ticker.js", lambda route: route.fulfill(status=404))
         page = await open_phone(context, bridge, zendesk_jwt(1001))
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))

@@ -264,6 +264,8 @@
       try {
         ticker = new Worker('/softphone/static/ticker.js');
         ticker.onmessage = checkIn;
+        // A worker that cannot load (a proxy, a policy) must not stop the check-ins: the page's own timer then.
+        ticker.onerror = function () { ticker = null; pace(); };
       } catch (error) { ticker = null; }
     }
     pace();
