@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 from playwright.async_api import Browser, Page, expect
@@ -35,7 +36,7 @@ async def softphone_demo() -> AsyncIterator[tuple[str, str, io.StringIO]]:
         assert await demo == 0
 
 
-async def tickets(zendesk: str) -> dict[int, dict[str, object]]:
+async def tickets(zendesk: str) -> dict[int, dict[str, Any]]:
     """Return the sandbox's tickets by id."""
     async with aiohttp.ClientSession() as session, session.get(zendesk + "/sandbox/state") as response:
         return {ticket["id"]: ticket for ticket in (await response.json())["tickets"]}
@@ -63,7 +64,7 @@ async def test_the_softphone_demo_rings_answers_dials_and_files_tickets(browser:
 
         async def filed() -> bool:
             held = await tickets(zendesk)
-            return set(held) == {1, 2} and all(len(voice_comments(held[n])) == 1 for n in (1, 2))  # type: ignore[arg-type]
+            return set(held) == {1, 2} and all(len(voice_comments(held[n])) == 1 for n in (1, 2))
 
         await eventually(filed, within=30)
         assert (await tickets(zendesk))[2]["via_id"] == 45
@@ -80,7 +81,7 @@ async def phone(browser: Browser, url: str) -> Page:
 async def test_two_agents_one_away_calls_queue_and_go_to_the_other(browser: Browser) -> None:
     """bob away: calls ring alice only; with alice on a call the next caller queues, and bob choosing Available is
     offered that caller."""
-    async with softphone_demo() as (alice_url, _, out):
+    async with softphone_demo() as (alice_url, zendesk, out):
         assert f"{alice_url}?agent=bob in a second window" in out.getvalue()
         alice = await phone(browser, alice_url)
         await expect(alice.locator("#state")).to_have_text("Ringing", timeout=15_000)  # the first call rings both
@@ -109,6 +110,13 @@ async def test_two_agents_one_away_calls_queue_and_go_to_the_other(browser: Brow
         await expect(bob.locator("#demo-queue")).to_have_text("Queue: 1 caller waiting for an agent")
         SHOTS.mkdir(parents=True, exist_ok=True)
         await bob.screenshot(path=str(SHOTS / "demo-bob-away-queue.png"), full_page=True)
+        # Away is no bar to calling out, and a caller waiting meanwhile does not hold the call out up.
+        await bob.get_by_role("button", name="Click-to-call from ticket #1").click()
+        await expect(bob.locator("#demo-note")).to_contain_text("the call is on ticket #1", timeout=15_000)
+        (voice,) = voice_comments((await tickets(zendesk))[1])
+        assert voice["answered_by_id"] == 1002  # bob's call out, not the recording's alice
+        await bob.get_by_role("button", name="Hang up").click()
+        await expect(bob.locator("#state")).to_have_text("Ready")
 
         await bob_status.select_option(label="Available")
         await expect(bob.locator("#state")).to_have_text("Ringing", timeout=15_000)  # the waiting caller, moved

@@ -30,7 +30,7 @@
   fake.onReject = function (call) { leg(call, 'reject'); };
   fake.onDisconnect = function (call) { leg(call, 'hangup'); };
   fake.onConnect = function (params) {
-    post('/demo/call', { kind: 'outbound', to: params.To, ticket: params.TicketId || null }).then(note)
+    post('/demo/call', { kind: 'outbound', agent: agent, to: params.To, ticket: params.TicketId || null }).then(note)
       .then(function () { fake.answerRemote(); });
   };
 

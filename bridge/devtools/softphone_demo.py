@@ -37,6 +37,7 @@ from bridge.devtools.fake_twilio.state import FINAL_STATUSES, Call
 from bridge.devtools.waiting import wait_until
 from bridge.softphone.identity import verify_zendesk_token
 from bridge.softphone.routes import SOFTPHONE, render_page
+from bridge.store import PENDING
 
 log = logging.getLogger("bridge.demo")
 
@@ -97,14 +98,17 @@ def fresh_call(name: str, out_dir: Path, edit: Callable[[dict[str, Any]], None] 
     return path
 
 
-def _outbound_edit(number: str, ticket: str | None) -> Callable[[dict[str, Any]], None]:
-    """Point the recorded call out at the dialed number, with the ticket the page passed."""
+def _outbound_edit(number: str, ticket: str | None, agent: str) -> Callable[[dict[str, Any]], None]:
+    """Point the recorded call out at the dialed number, from the agent who dialed, with the page's ticket."""
 
     def edit(entry: dict[str, Any]) -> None:
         params = entry["params"]
         for name in ("To", "Called"):
             if params.get(name) == "+14155550199":
                 params[name] = number
+        for name in ("From", "Caller"):
+            if params.get(name) == "client:alice":
+                params[name] = f"client:{agent}"
         if entry["path"] == "/twilio/voice/outgoing" and ticket:
             params["TicketId"] = ticket
 
@@ -149,7 +153,8 @@ def mount(app: web.Application, demo: Demo) -> None:
     async def call(request: web.Request) -> web.Response:
         body = await request.json()
         if body.get("kind") == "outbound":
-            return web.json_response(await call_out(demo, str(body.get("to") or ""), body.get("ticket")))
+            agent = str(body.get("agent") or "alice")
+            return web.json_response(await call_out(demo, str(body.get("to") or ""), body.get("ticket"), agent))
         return web.json_response(await call_in(demo, first=bool(body.get("first"))))
 
     app.router.add_get(DEMO_ROUTE, page)
@@ -220,21 +225,36 @@ async def call_in(demo: Demo, *, first: bool) -> dict[str, Any]:
     return {"text": f"{caller} calls ({call.sid}): the call is {call.status}."}
 
 
-async def call_out(demo: Demo, number: str, ticket: object) -> dict[str, Any]:
-    """Replay a recorded call out to `number`, logged on `ticket` when the page named one."""
+async def call_out(demo: Demo, number: str, ticket: object, agent: str) -> dict[str, Any]:
+    """Replay a recorded call out from `agent` to `number`, logged on `ticket` when the page named one."""
     if not is_e164(number):
         return {"text": f"{number!r} is not an E.164 number: Twilio would refuse it"}
+    if agent not in PHONES:
+        return {"text": f"the demo's agents are {', '.join(PHONES)}"}
     on = str(ticket) if ticket else None
-    path = fresh_call("outbound_answered", demo.tmp, _outbound_edit(number, on))
+    path = fresh_call("outbound_answered", demo.tmp, _outbound_edit(number, on, agent))
     call_sid = json.loads(path.read_text().splitlines()[0])["params"]["CallSid"]
     bridge = demo.bridge
     await bridge.replay([path])
-    await bridge.settle_calls()
+    await _delivered(demo, call_sid)
     own = [t["id"] for t in bridge.sandbox.list_tickets() if t["external_id"] == call_sid]
     # A call out logged on an open ticket has no ticket of its own: it is on the one the page named.
     where = f"ticket #{own[0]}" if own else f"ticket #{on}"
     text = f"Twilio's webhooks for {call_sid} were replayed: the call is on {where} in the sandbox."
     return {"text": text, "call_sid": call_sid}
+
+
+async def _delivered(demo: Demo, call_sid: str) -> None:
+    """Wait until the outbox delivered what the call asked of Zendesk."""
+    # Not settle_calls: a queued caller's timers (its longest wait) keep the outbox pending for minutes.
+    store = demo.bridge.store
+
+    async def done() -> bool:
+        pending = await store.list_actions([PENDING], limit=1000)
+        return not any(row.call_sid == call_sid and row.kind != "timer" for row in pending)
+
+    with contextlib.suppress(TimeoutError):
+        await wait_until(done, within=30, what="the call's tickets and comments")
 
 
 async def keep_time(twilio: TwilioStandIn) -> None:
