@@ -251,7 +251,7 @@ async def test_the_caller_lookup_answers_only_what_the_bridge_already_knows(make
 async def test_the_page_assets_and_the_sdk_are_served(make_bridge: BridgeFactory) -> None:
     """The page's own files by name only; the SDK bundle npm installed, or a 503 saying to run npm ci."""
     async with make_bridge(**softphone_settings()) as bridge, aiohttp.ClientSession() as client:
-        for name in ("softphone.js", "softphone.css", "background.js", "background.html"):
+        for name in ("softphone.js", "softphone.css", "background.js", "background.html", "ticker.js"):
             async with client.get(f"{bridge.url}/softphone/static/{name}") as response:
                 assert response.status == 200, name
         async with client.get(f"{bridge.url}/softphone/static/..%2Froutes.py") as response:

@@ -7,16 +7,23 @@ globals it talks to are fakes, installed before its scripts run: ZAFClient and T
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import sys
 from html import escape
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from bridge.appkeys import DESK
+from bridge.core import presence
 from bridge.devtools.demo import LocalBridge
-from tests.conftest import ARTIFACTS, BridgeFactory, recording, voice_comments
+from bridge.dispatch import Desk
+from tests.conftest import ARTIFACTS, BridgeFactory, eventually, recording, voice_comments
 from tests.softphone_kit import other_key, softphone_settings, zendesk_jwt
 from tests.test_call_on_ticket import from_ticket, open_ticket
 
@@ -204,3 +211,132 @@ async def test_an_agent_without_a_browser_identity_is_told_so(make_bridge: Bridg
         await expect(page.locator("#message")).to_contain_text("client:YOURNAME=4242")
         await shot(page, "not-an-agent")
         await context.close()
+
+
+async def bridge_agents(bridge: LocalBridge) -> str:
+    """Run `bridge agents` as an admin would, on the bridge's database, and return what it prints."""
+    agents = ",".join(f"{identity}={user}" for identity, user in bridge.settings.agents.items())
+    env = {**os.environ, "DATABASE_URL": bridge.settings.database_url, "AGENTS": agents}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", "agents", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    return out.decode()
+
+
+async def chosen(bridge: LocalBridge, status: str, identity: str = "client:alice") -> None:
+    """Wait until the store says the agent chose `status`."""
+    desk = bridge.app[DESK]
+    await eventually(lambda: _chosen(desk, identity, status), within=15)
+
+
+async def _chosen(desk: Desk, identity: str, status: str) -> bool:
+    return (await desk.agent(identity)).chosen == status
+
+
+async def test_the_status_select_sets_the_agents_presence(make_bridge: BridgeFactory, browser: Browser) -> None:
+    """The Status control shows the bridge's value and changes it; `bridge agents` and the store agree."""
+    async with make_bridge(**softphone_settings()) as bridge:
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        status = page.get_by_role("combobox", name="Status", exact=True)
+        await expect(status).to_be_enabled()  # the first check-in answered
+        await expect(status).to_have_value("available")
+        assert [await option.text_content() for option in await status.locator("option").all()] == [
+            "Available", "Away", "Offline"]  # fmt: skip
+        assert (await bridge.app[DESK].agent("client:alice")).seen_at is not None
+        await shot(page, "status-available")
+
+        await status.select_option(label="Away")
+        await chosen(bridge, "away")
+        await expect(page.locator("body")).to_have_attribute("data-presence", "away")
+        assert re.search(r"^client:alice\s+1001\s+away\s", await bridge_agents(bridge), re.MULTILINE)
+        await shot(page, "status-away")
+
+        await status.select_option(label="Offline")
+        await chosen(bridge, "offline")
+        await status.select_option(label="Available")
+        await chosen(bridge, "available")
+        assert re.search(r"^client:alice\s+1001\s+available\s", await bridge_agents(bridge), re.MULTILINE)
+        assert (await bridge.app[DESK].agent("client:bob")).chosen_by is None  # nobody else changed
+
+        await page.close()  # the page says goodbye: offline at once, her choice kept
+        desk = bridge.app[DESK]
+        await eventually(lambda: _left(desk), within=15)
+        await context.close()
+
+
+async def _left(desk: Desk) -> bool:
+    return (await desk.agent("client:alice")).left
+
+
+async def test_end_wrap_up_frees_the_agent(make_bridge: BridgeFactory, browser: Browser) -> None:
+    """After her call alice sees Wrap-up and End wrap-up; pressing it ends wrap-up in the store."""
+    async with make_bridge(**softphone_settings(wrap_up_seconds=600)) as bridge:
+        await bridge.replay([recording("inbound_answered")])  # alice answers, the call ends
+        await bridge.settle_calls()
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        await expect(page.locator("#busy")).to_contain_text("Wrap-up until")
+        end = page.get_by_role("button", name="End wrap-up")
+        await expect(end).to_be_visible()
+        await shot(page, "wrap-up")
+        await end.click()
+        await expect(end).to_be_hidden()
+        await expect(page.locator("#busy")).to_be_hidden()
+        await expect(page.get_by_role("combobox", name="Status", exact=True)).to_be_focused()
+        alice = await bridge.app[DESK].agent("client:alice")
+        assert presence.busy_now(alice, bridge.clock()) is None
+        await context.close()
+
+
+async def test_the_softphone_says_why_the_bridge_set_the_agent_away(
+    make_bridge: BridgeFactory, browser: Browser
+) -> None:
+    """An offer rang out with MISSED_OFFERS_AWAY=1: Away, and why; choosing Available clears both."""
+    async with make_bridge(**softphone_settings(missed_offers_away=1)) as bridge:
+        await bridge.replay([recording("voicemail_transcribed")])  # alice's leg rings out
+        await bridge.settle_calls()
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        status = page.get_by_role("combobox", name="Status", exact=True)
+        await expect(status).to_have_value("away")
+        await expect(page.locator("#why")).to_contain_text("The bridge set you away")
+        await shot(page, "away-missed-offers")
+        await status.select_option(label="Available")
+        await expect(page.locator("#why")).to_be_hidden()
+        await chosen(bridge, "available")
+        await context.close()
+
+
+@pytest.mark.parametrize("worker", ["loads", "blocked"])
+async def test_the_softphone_checks_in_on_its_own(make_bridge: BridgeFactory, browser: Browser, worker: str) -> None:
+    """The worker's clock keeps checking in (a third of a short PRESENCE_TIMEOUT_SECONDS): seen_at moves on.
+    A worker that cannot load leaves the page's own timer to do it."""
+    async with make_bridge(**softphone_settings(presence_timeout_seconds=10)) as bridge:
+        context = await phone_context(browser)
+        urls: list[str] = []
+        context.on("request", lambda request: urls.append(request.url))
+        if worker == "blocked":
+            await context.route("**/softphone/static/ticker.js", lambda route: route.fulfill(status=404))
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        desk = bridge.app[DESK]
+        await eventually(lambda: _seen(desk), within=15)
+        first = (await desk.agent("client:alice")).seen_at
+        assert first is not None
+
+        async def seen_again() -> bool:
+            seen = (await desk.agent("client:alice")).seen_at
+            return seen is not None and seen > first
+
+        await eventually(seen_again, within=20)  # nothing but the page's own clock makes it check in
+        assert errors == []
+        assert bridge.url + "/softphone/static/ticker.js" in urls  # the clock is the worker's
+        await context.close()
+
+
+async def _seen(desk: Desk) -> bool:
+    return (await desk.agent("client:alice")).seen_at is not None

@@ -1,7 +1,7 @@
 // Fakes of the two globals the softphone page uses, for the browser tests and `bridge demo --softphone`:
 // ZAFClient (Zendesk's app framework) and Twilio.Device (@twilio/voice-sdk). Loaded before the page's own
 // scripts; the real SDK bundle keeps an existing Twilio.Device (`Twilio.Device || Voice.Device`).
-// window.__fake drives them: ring(from), answerRemote(), hangUpRemote(), error(code), expireSoon().
+// window.__fake drives them: ring(from[, callSid]), answerRemote(), hangUpRemote(), error(code), expireSoon().
 (function () {
   'use strict';
   if (window.__fake) { return; }
@@ -12,7 +12,9 @@
     users: {},          // Zendesk user id -> {name}, answered by the fake client.request
     micRefused: false,  // accept() then fails as a browser that refused the microphone does
     onConnect: null,    // demo: called with the params of each call out
-    onAccept: null      // demo: called with each incoming call the agent accepts
+    onAccept: null,     // demo: called with each incoming call the agent accepts
+    onReject: null,     // demo: called with each incoming call the agent declines
+    onDisconnect: null  // demo: called with each call the agent hangs up
   };
 
   function Emitter() { this.handlers = {}; }
@@ -44,8 +46,16 @@
     this.emit('accept', this);
     if (fake.onAccept) { fake.onAccept(this); }
   };
-  FakeCall.prototype.reject = function () { fake.log.push(['reject']); this.emit('reject'); };
-  FakeCall.prototype.disconnect = function () { fake.log.push(['disconnect']); this.emit('disconnect', this); };
+  FakeCall.prototype.reject = function () {
+    fake.log.push(['reject']);
+    this.emit('reject');
+    if (fake.onReject) { fake.onReject(this); }
+  };
+  FakeCall.prototype.disconnect = function () {
+    fake.log.push(['disconnect']);
+    this.emit('disconnect', this);
+    if (fake.onDisconnect) { fake.onDisconnect(this); }
+  };
   FakeCall.prototype.mute = function (muted) {
     this.muted = muted !== false;
     fake.log.push(['mute', this.muted]);
@@ -77,8 +87,8 @@
   };
   FakeDevice.prototype.destroy = function () { fake.log.push(['destroy']); };
 
-  fake.ring = function (from) {
-    var call = fake.lastCall = new FakeCall({ From: from, CallSid: 'CA' + Date.now() }, 'INCOMING');
+  fake.ring = function (from, callSid) {
+    var call = fake.lastCall = new FakeCall({ From: from, CallSid: callSid || 'CA' + Date.now() }, 'INCOMING');
     fake.device.emit('incoming', call);
     return call;
   };

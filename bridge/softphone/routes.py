@@ -1,27 +1,29 @@
-"""The softphone's routes: Zendesk's signed top-bar request, the Twilio token, the page's assets."""
+"""The softphone's routes: Zendesk's signed top-bar request, the Twilio token, the agent's status, the assets."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 
-from bridge.appkeys import CLOCK, SETTINGS, STORE
+from bridge.appkeys import CLOCK, DESK, SETTINGS, STORE
 from bridge.core.actions import caller_key
 from bridge.core.phones import to_e164
 from bridge.ops.frontdoor import REASON
 from bridge.ops.settings import Settings
 from bridge.softphone.identity import NotVerified, Session, SessionSigner, verify_zendesk_token
+from bridge.softphone.presence import BadChoice, NotYours, Presence
 from bridge.zendesk.outbox.results import Caller, result_of
 
 log = logging.getLogger("bridge.softphone")
@@ -29,6 +31,9 @@ log = logging.getLogger("bridge.softphone")
 PAGE_ROUTE = "/zendesk/softphone"
 TOKEN_ROUTE = "/softphone/token"
 CALLER_ROUTE = "/softphone/caller"
+PRESENCE_ROUTE = "/softphone/presence"
+WRAP_UP_ROUTE = "/softphone/presence/wrap-up"
+GOODBYE_ROUTE = "/softphone/presence/goodbye"
 STATIC_PREFIX = "/softphone/static"
 SDK_ROUTE = "/softphone/sdk/twilio.min.js"
 STATIC = Path(__file__).parent / "static"
@@ -37,7 +42,7 @@ SDK_PATH = Path("node_modules", "@twilio", "voice-sdk", "dist", "twilio.min.js")
 SDK_FILE = Path(__file__).resolve().parents[2] / SDK_PATH  # a checkout (make, tests, the demo)
 VOICE_TOKEN_TTL = 3600  # seconds; the page asks for a fresh one on the SDK's tokenWillExpire
 ASSETS = {"softphone.js": "text/javascript", "softphone.css": "text/css", "background.js": "text/javascript",
-          "background.html": "text/html"}  # fmt: skip
+          "background.html": "text/html", "ticker.js": "text/javascript"}  # fmt: skip
 # Zendesk's iframes are the page's only legitimate parents; the SDK talks to Twilio over https and wss.
 CSP = (
     "default-src 'self'; script-src 'self' https://static.zdassets.com; style-src 'self'; img-src 'self' data:; "
@@ -133,6 +138,10 @@ def setup(app: web.Application, settings: Settings, authorization: str | None) -
     app.router.add_post(PAGE_ROUTE, page)
     app.router.add_post(TOKEN_ROUTE, voice_token)
     app.router.add_post(CALLER_ROUTE, caller)
+    app.router.add_get(PRESENCE_ROUTE, presence_now)
+    app.router.add_post(PRESENCE_ROUTE, presence_choose)
+    app.router.add_post(WRAP_UP_ROUTE, presence_end_wrap_up)
+    app.router.add_post(GOODBYE_ROUTE, presence_goodbye)
     app.router.add_get(STATIC_PREFIX + "/{name}", asset)
     app.router.add_get(SDK_ROUTE, sdk)
 
@@ -220,6 +229,57 @@ async def caller(request: web.Request) -> web.Response:
     return web.json_response({"number": e164 or number, "user_id": user_id}, headers={"Cache-Control": "no-store"})
 
 
+async def presence_now(request: web.Request) -> web.Response:
+    """Return the session's agent's status; asking is the softphone's sign of life."""
+    return await _presence(request, lambda agent, now: agent.check_in(now))
+
+
+async def presence_choose(request: web.Request) -> web.Response:
+    """Set the session's agent's chosen status from `{"status": "available" | "away" | "offline"}`."""
+    try:
+        body = await request.json()
+    except (ValueError, LookupError):  # not JSON, or a charset Python does not know
+        body = None  # parse_choice says what the body must be
+    return await _presence(request, lambda agent, now: agent.choose(body, now))
+
+
+async def presence_end_wrap_up(request: web.Request) -> web.Response:
+    """End the session's agent's wrap-up: they are ready for the next call."""
+    return await _presence(request, lambda agent, now: agent.end_wrap_up(now))
+
+
+async def presence_goodbye(request: web.Request) -> web.Response:
+    """Record that the page closed, from navigator.sendBeacon: the session in the body (a beacon sends no headers)."""
+    # The token rides in the body, never the URL (a URL lands in access logs); the header still works.
+    body = (await request.read()).decode("ascii", "replace").strip()
+    agent = _presence_of(request, _session(request, body))
+    await agent.goodbye()
+    return web.Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+async def _presence(
+    request: web.Request, act: Callable[[Presence, datetime], Awaitable[dict[str, Any]]]
+) -> web.Response:
+    """Run one presence request for the session's own agent and answer with their status."""
+    agent = _presence_of(request, _session(request))
+    try:
+        body = await act(agent, request.app[CLOCK]())
+    except BadChoice as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from exc
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def _presence_of(request: web.Request, session: Session) -> Presence:
+    """Return the session's agent at the desk, or answer 404 (no routing) or 403 (not an agent of AGENTS)."""
+    desk = request.app.get(DESK)
+    if desk is None:
+        raise web.HTTPNotFound(reason="this bridge keeps no presence: routing is not running")
+    try:
+        return Presence(desk, session)
+    except NotYours as exc:
+        raise web.HTTPForbidden(reason=str(exc)) from exc
+
+
 async def asset(request: web.Request) -> web.FileResponse:
     """Serve one of the page's own files."""
     name = request.match_info["name"]
@@ -236,11 +296,12 @@ async def sdk(request: web.Request) -> web.FileResponse:
     return web.FileResponse(path, headers={"Content-Type": "text/javascript", "Cache-Control": "max-age=3600"})
 
 
-def _session(request: web.Request) -> Session:
-    """Return the verified session the request carries, or answer 401."""
+def _session(request: web.Request, body: str | None = None) -> Session:
+    """Return the verified session the request carries (`Authorization: Bearer`, else `body`), or answer 401."""
     softphone = request.app[SOFTPHONE]
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if softphone.problem is not None or softphone.sessions is None or scheme.lower() != "bearer" or not token:
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    token = bearer if scheme.lower() == "bearer" else body
+    if softphone.problem is not None or softphone.sessions is None or not token:
         raise web.HTTPUnauthorized(reason="a softphone session is required")
     try:
         return softphone.sessions.verify(token, request.app[CLOCK]())

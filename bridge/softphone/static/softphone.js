@@ -4,6 +4,8 @@
 // ZAF (Zendesk docs, "ZAF Client API"): invoke('popover', 'show'), on(event), request().
 // Identity never comes from here: the bridge took it from Zendesk's signed request, and every call to
 // the bridge carries the session it issued.
+// The agent's status (docs/softphone.md, "Your status") is the bridge's: the page shows it, changes it,
+// checks in every 15 seconds (the sign of life routing needs) and says goodbye when it closes.
 (function () {
   'use strict';
 
@@ -83,6 +85,7 @@
     $('mute').textContent = 'Mute';
     show('dial');
     setState(registered && navigator.onLine ? 'ready' : 'offline');
+    checkInSoon();
   }
 
   function tick() {
@@ -100,6 +103,7 @@
     setState('in-call');
     show('call');
     $('hangup').focus();
+    checkInSoon();
   }
 
   // The bridge says which Zendesk user it found for the number; Zendesk itself (as the agent) gives the name.
@@ -166,8 +170,122 @@
     }, function (error) { idle(); showError(describe(error)); });
   }
 
+  // --- The agent's status ---------------------------------------------------------------------------
+  var BUSY = { ringing: 'Ringing', on_call: 'On a call', wrap_up: 'Wrap-up' };
+  var PRESENCE = '/softphone/presence';
+  var checkInMs = 15000;
+  var ticker = null;
+  var wrapUpTimer = null;
+  var soonTimer = null;
+  var choosing = 0;            // changes in flight: a check-in answer must not undo what the agent just chose
+  var presenceFailed = false;  // the error shown is the status's, to clear when it works again
+
+  function askPresence(method, path, body) {
+    var options = { method: method, headers: { Authorization: 'Bearer ' + session } };
+    if (body !== undefined) {
+      options.headers['Content-Type'] = 'application/json';
+      options.body = JSON.stringify(body);
+    }
+    return fetch(path, options).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (answer) {
+        if (response.status === 401) {
+          throw new Error('Your phone session has expired. Reload Zendesk to sign in again.');
+        }
+        if (!response.ok) {
+          throw new Error(answer.error || ('The bridge refused your status (HTTP ' + response.status + ').'));
+        }
+        return answer;
+      });
+    });
+  }
+
+  function showPresence(state) {
+    if (presenceFailed) { presenceFailed = false; showError(''); }
+    var select = $('status');
+    if (!choosing) { select.value = state.chosen; }
+    select.disabled = false;
+    document.body.dataset.presence = state.status;
+    var busy = $('busy');
+    var text = BUSY[state.busy] || '';
+    if (state.busy === 'wrap_up' && state.wrap_up_until) {
+      text += ' until ' + new Date(state.wrap_up_until).toLocaleTimeString();
+    }
+    busy.textContent = text;
+    busy.hidden = !text;
+    $('end-wrap-up').hidden = state.busy !== 'wrap_up';
+    $('why').textContent = state.why || '';
+    $('why').hidden = !state.why;
+    // Look again when wrap-up is due to end, so it does not linger up to a check-in on the screen.
+    clearTimeout(wrapUpTimer);
+    if (state.wrap_up_until) {
+      wrapUpTimer = setTimeout(checkIn, Math.max(0, Date.parse(state.wrap_up_until) - Date.now()) + 500);
+    }
+    var every = Math.round((state.check_in_seconds || 15) * 1000);
+    if (every !== checkInMs) { checkInMs = every; pace(); }
+  }
+
+  function presenceError(error) {
+    presenceFailed = true;
+    showError(error instanceof TypeError ? describe(error) : error.message);
+  }
+
+  function checkIn() {
+    return askPresence('GET', PRESENCE).then(showPresence, presenceError);
+  }
+
+  // A call started or ended here: the bridge hears of it from Twilio a moment later, so look now and again.
+  function checkInSoon() {
+    checkIn();
+    clearTimeout(soonTimer);
+    soonTimer = setTimeout(checkIn, 2000);
+  }
+
+  function choose(status) {
+    choosing += 1;
+    askPresence('POST', PRESENCE, { status: status }).then(function (state) {
+      choosing -= 1;
+      showPresence(state);
+    }, function (error) {
+      choosing -= 1;
+      presenceError(error);
+      checkIn();  // show what the bridge holds, not what the agent picked
+    });
+  }
+
+  // The check-in clock runs in a worker (ticker.js): a hidden tab's own timers are throttled to a minute.
+  function pace() {
+    if (ticker && ticker.postMessage) { ticker.postMessage(checkInMs); return; }
+    clearInterval(ticker);
+    ticker = setInterval(checkIn, checkInMs);
+  }
+
+  function startPresence() {
+    if (typeof Worker === 'function') {
+      try {
+        ticker = new Worker('/softphone/static/ticker.js');
+        ticker.onmessage = checkIn;
+        // A worker that cannot load (a proxy, a policy) must not stop the check-ins: the page's own timer then.
+        ticker.onerror = function () { ticker = null; pace(); };
+      } catch (error) { ticker = null; }
+    }
+    pace();
+    checkIn();
+  }
+
+  $('status').addEventListener('change', function () { choose(this.value); });
+  $('end-wrap-up').addEventListener('click', function () {
+    $('status').focus();  // the button hides itself: keep the keyboard's place on the page
+    askPresence('POST', PRESENCE + '/wrap-up').then(showPresence, presenceError);
+  });
+  // A beacon outlives the page but sends no headers: the session goes in its body (text/plain).
+  window.addEventListener('pagehide', function () {
+    if (navigator.sendBeacon) { navigator.sendBeacon(PRESENCE + '/goodbye', session); }
+  });
+  window.addEventListener('pageshow', function (event) { if (event.persisted) { checkIn(); } });
+
   function start() {
     $('who').textContent = config.identity;
+    startPresence();
     setState('offline');
     show('dial');
     if (zaf) { zaf.invoke('resize', { width: '320px', height: '500px' }); }
