@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bridge.core import calls
+from bridge.core import call_fields
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -158,7 +158,7 @@ def test_voicemail_whose_status_callback_was_lost_uses_the_record_action() -> No
 def test_times_format_for_zendesk_and_people() -> None:
     """Instants print as Zendesk's ISO 8601 UTC and as a readable line; an unknown one is said so."""
     moment = datetime(2026, 9, 15, 14, 2, 7, tzinfo=UTC) + timedelta(microseconds=5)
-    assert calls._iso(moment) == "2026-09-15T14:02:07Z"
-    assert calls._iso(None) == ""
-    assert calls._human(None) == "an unknown time"
+    assert call_fields._iso(moment) == "2026-09-15T14:02:07Z"
+    assert call_fields._iso(None) == ""
+    assert call_fields._human(None) == "an unknown time"
     assert Call(sid=SID).over is False

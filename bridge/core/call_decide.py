@@ -1,0 +1,345 @@
+"""Decide, from a call's whole state, the effects now due: tickets, voice comments, records (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.core.actions import (
+    Action,
+    AddNote,
+    AddVoiceComment,
+    CreateCallRecord,
+    CreateTicket,
+    DisplayUser,
+    FindCaller,
+    Timer,
+    UpdateCallRecord,
+    call_record_key,
+    ticket_key,
+)
+from bridge.core.call_fields import (
+    _answer_note,
+    _arrival,
+    _awaits_duration,
+    _comment,
+    _conversation,
+    _customer,
+    _ending,
+    _iso,
+    _media_url,
+    _missed_note,
+    _opening,
+    _recorded,
+    _recording_settled,
+    _show,
+    _unrouted_note,
+    _voice_comment,
+)
+from bridge.core.call_model import (
+    ABANDONED_IN_QUEUE,
+    ABANDONED_IN_VOICEMAIL,
+    ANSWER_FIELDS,
+    CALL_FIELDS,
+    COMPLETED,
+    DETAIL_FIELDS,
+    NOT_ANSWERED,
+    OUTSIDE_ABANDONED,
+    OUTSIDE_COMPLETED,
+    QUEUE_WAIT,
+    RECORDING_WAIT,
+    STALE,
+    TRANSCRIBABLE_SECONDS,
+    TRANSCRIPTION_WAIT,
+    VIA_INBOUND,
+    VIA_OUTBOUND,
+    VIA_VOICEMAIL,
+    Call,
+    Emit,
+    Leg,
+    Notice,
+    Policy,
+    Recording,
+)
+from bridge.core.events import LegStatus
+from bridge.core.phones import mask, to_e164
+from schemas.zendesk import CallComment, CallRecord, Comment, VoiceComment, VoiceTicket
+
+
+def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, str]]) -> list[Action]:
+    """Return every effect that the call's state makes due and that was not emitted before."""
+    out: list[Action] = []
+
+    def emit(action: Action) -> None:
+        if action.key not in call.emitted:
+            call.emitted.append(action.key)
+            out.append(action)
+
+    def notice(key: str, text: str) -> None:
+        if key not in call.emitted:
+            call.emitted.append(key)
+            notices.append((key, text))
+
+    if call.direction is None or call.from_number is None:
+        if STALE in call.fired:
+            notice("notice:unknown", "call closed out without ever learning who called whom: no ticket")
+            call.finished = True
+        return out  # only parent-level callbacks say who called whom; keep the event and wait
+    inbound = call.direction == "inbound"
+    answered = call.legs.get(call.answered_leg) if call.answered_leg else None
+    customer_raw = call.from_number if inbound else (call.to_number or (answered.to if answered else None))
+    customer = to_e164(customer_raw, policy.default_region)
+    if customer:
+        emit(FindCaller(call.sid, customer))
+    calling_agent = None if inbound else policy.agents.get(call.from_number)
+    if call.placed is not None and call.placed.kind == "queue" and QUEUE_WAIT not in call.fired:
+        emit(Timer(call.sid, QUEUE_WAIT, _arrival(call, now) + timedelta(seconds=policy.queue_max_wait)))
+
+    if customer and answered is None and not call.over:
+        for leg in sorted(call.legs.values(), key=lambda leg: leg.sid):
+            agent = policy.agents.get(leg.to or "")
+            if inbound and leg.stale:
+                continue  # a ring that ended long ago, reported late: nobody's phone rings for it now
+            if inbound and leg.status == LegStatus.RINGING and agent is not None:
+                emit(DisplayUser(call.sid, agent, customer))
+            elif inbound and leg.status == LegStatus.RINGING:
+                notice(f"notice:unmapped_leg:{leg.sid}", f"{mask(leg.to)} is ringing but not in AGENTS: no pop")
+            elif not inbound and calling_agent is not None and leg.status.rank <= LegStatus.RINGING.rank:
+                emit(DisplayUser(call.sid, calling_agent, customer))
+
+    if answered is not None:
+        _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)
+    elif not inbound:
+        if call.over and policy.api == "calls" and call.dial_status is None and RECORDING_WAIT not in call.fired:
+            # Only the <Dial action> is sure nobody answered; a parent status may overtake the leg's `answered`,
+            # and a record without a ticket cannot be taken back: give late callbacks a bounded time.
+            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        elif call.over:
+            notice("notice:no_ticket", f"outbound call to {mask(customer_raw)} was not answered: no ticket")
+            if policy.api == "calls":
+                record = CallRecord(**_opening(call, None, None, policy), **_ending(call, None, NOT_ANSWERED))
+                # Placed from a ticket: the attempt shows there (and can be found there again); else it stands alone.
+                comment = _comment(f"Call to {_show(customer_raw)}", calling_agent, DETAIL_FIELDS)
+                shown = comment if call.ticket_id is not None else None
+                emit(CreateCallRecord(call.sid, record, shown, customer, existing_ticket_id=call.ticket_id))
+            call.finished = True
+    else:
+        _decide_unanswered(call, now, policy, emit, notice, customer)
+    return out
+
+
+def _decide_answered(
+    call: Call,
+    leg: Leg,
+    now: datetime,
+    policy: Policy,
+    emit: Emit,
+    notice: Notice,
+    customer: str | None,
+    calling_agent: int | None,
+) -> None:
+    """Create the ticket and its voice comment for a call somebody answered."""
+    inbound = call.direction == "inbound"
+    waited = RECORDING_WAIT in call.fired
+    if inbound and leg.to is None and not waited:
+        # Only the leg's own status callbacks say who answered (the <Dial action> names just its sid);
+        # they normally come first, so wait for them, boundedly once the call is over.
+        if call.over:
+            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return
+    agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
+    if agent_id is None:
+        who = leg.to if inbound else call.from_number
+        notice("notice:unmapped", f"call answered by {mask(who)}, who is not in AGENTS: ticket unassigned, no pop")
+    via = VIA_INBOUND if inbound else VIA_OUTBOUND
+    subject = f"Call from {_show(call.from_number)}" if inbound else f"Call to {_show(_customer(call, leg))}"
+    base = VoiceTicket(via_id=via, subject=subject, external_id=call.sid, assignee_id=agent_id)
+    # A call out placed from a ticket goes on that ticket; the outbox falls back to a new via 46 one.
+    existing = None if inbound else call.ticket_id
+    calls = policy.api == "calls"
+    note = Comment(body=_answer_note(call, leg))
+    opening = _opening(call, leg, agent_id, policy)
+    title = subject if inbound else f"Call to {_show(_customer(call, leg))}"
+    if policy.ticket_on == "answer":
+        emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
+        if calls:
+            # The record goes on the ticket at once: its voice comment shows the fields as later updates fill them.
+            emit(CreateCallRecord(call.sid, CallRecord(**opening), _comment(title, agent_id, CALL_FIELDS), customer))
+    elif agent_id is not None and customer and not call.over:
+        emit(DisplayUser(call.sid, agent_id, customer))
+    if not call.over:
+        return
+    if not _recording_settled(call, policy) or _awaits_duration(call, policy):
+        emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return
+    # Sent when the voice comment would be: by then every callback that comes has come, so the end, the
+    # talk time and the recording go in one request, complete whatever order Twilio sent them in.
+    conversation = _conversation(call)
+    ending = _ending(call, leg, COMPLETED, conversation)
+    recorded = _recorded(conversation)
+    if calls and policy.ticket_on == "answer":
+        # The agent again: an answer Twilio reported only after the call was judged missed finds a record made
+        # without one (the missed-call ticket gets the voice comment in tickets mode the same way).
+        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded, agent_id=agent_id)))
+    elif calls:
+        # The ticket and its record together, the record's voice comment carrying the recording.
+        emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
+        record = CallRecord(**{**opening, **ending, **recorded})
+        emit(CreateCallRecord(call.sid, record, _comment(title, agent_id, CALL_FIELDS), customer))
+    elif policy.ticket_on == "answer":
+        emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
+    else:
+        ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
+        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
+    call.finished = True
+
+
+def _decide_unanswered(
+    call: Call, now: datetime, policy: Policy, emit: Emit, notice: Notice, customer: str | None
+) -> None:
+    """Make a voicemail or missed-call ticket for an inbound call nobody answered."""
+    waited = RECORDING_WAIT in call.fired
+    message = call.voicemail if call.voicemail and call.voicemail.status == "completed" else None
+    if message is None and waited and call.voicemail_hint and call.voicemail_hint.url:
+        message = call.voicemail_hint  # the <Record action> told us; its status callback was lost
+    if message is not None and message.duration == 0:
+        message = None  # the caller hung up at the beep: an empty recording is no message
+    if message is not None:
+        _decide_voicemail(call, message, now, policy, emit, notice, customer)
+        return
+    dial_unanswered = call.dial_status is not None
+    absent = call.voicemail is not None and call.voicemail.status in ("absent", "failed")
+    if waited and call.ended_at is not None and call.routed is False:
+        _decide_unrouted(call, policy, emit, notice, customer)
+    elif (dial_unanswered and not call.voicemail_offered) or absent or (waited and call.ended_at is not None):
+        subject = f"Missed call from {_show(call.from_number)}"
+        if policy.missed_call_tickets:
+            ticket = VoiceTicket(
+                via_id=VIA_INBOUND,
+                subject=subject,
+                external_id=call.sid,
+                comment=Comment(body=_missed_note(call)),
+                tags=["missed_call"],
+            )
+            emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+        else:
+            notice("notice:no_ticket", f"missed call from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
+        if policy.api == "calls":
+            # A <Record> recording of any status means the caller reached the greeting, whatever came first.
+            reached = call.voicemail_offered or call.voicemail is not None
+            status = ABANDONED_IN_VOICEMAIL if reached else ABANDONED_IN_QUEUE
+            comment = _comment(subject, None, CALL_FIELDS) if policy.missed_call_tickets else None
+            _record_outcome(call, policy, _ending(call, None, status), comment, customer, emit)
+        call.finished = True
+    elif call.ended_at is not None:
+        # Over, but no answer, voicemail or verdict yet: give late callbacks a bounded time.
+        emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+
+
+def _decide_unrouted(call: Call, policy: Policy, emit: Emit, notice: Notice, customer: str | None) -> None:
+    """Log a call that only its status callback told of (a Studio flow, a TwiML Bin, a fallback URL).
+
+    Nobody the bridge rang answered it, so it is no missed call; but someone (a flow, a forwarded
+    phone) talked with the caller for CallDuration seconds. It becomes a plain via 45 ticket with what
+    is known, without a voice comment (there is no recording to play); a call that lasted 0 s is noise.
+    """
+    subject = f"Call from {_show(call.from_number)}"
+    if not call.parent_duration:
+        who = mask(call.from_number)
+        notice("notice:no_ticket", f"call from {who} never reached the bridge's TwiML and lasted 0 s: no ticket")
+    else:
+        ticket = VoiceTicket(
+            via_id=VIA_INBOUND,
+            subject=subject,
+            external_id=call.sid,
+            comment=Comment(body=_unrouted_note(call)),
+            tags=["outside_bridge"],
+        )
+        emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+    if policy.api == "calls":
+        status = OUTSIDE_COMPLETED if call.parent_duration else OUTSIDE_ABANDONED
+        comment = _comment(subject, None, CALL_FIELDS) if call.parent_duration else None
+        _record_outcome(call, policy, _ending(call, None, status), comment, customer, emit)
+    call.finished = True
+
+
+def _decide_voicemail(
+    call: Call,
+    message: Recording,
+    now: datetime,
+    policy: Policy,
+    emit: Emit,
+    notice: Notice,
+    customer: str | None,
+) -> None:
+    """Create the via 44 ticket once its transcription arrived or stopped being worth waiting for."""
+    text = call.transcription_text if call.transcription_status == "completed" else None
+    if call.transcription_status == "failed":
+        notice("notice:transcription_failed", "voicemail transcription failed: ticket goes without it")
+    answered_first = ticket_key(call.sid) in call.emitted and not call.finished
+    if ticket_key(call.sid) in call.emitted and not answered_first:
+        if text and not call.transcription_in_ticket:
+            emit(AddNote(call.sid, "transcription", f"Voicemail transcription:\n\n{text}"))
+            if policy.api == "calls":
+                emit(UpdateCallRecord(call.sid, "transcript", CallRecord(transcript=text)))
+        return
+    shortest, longest = TRANSCRIBABLE_SECONDS
+    transcribable = message.duration is None or shortest < message.duration < longest
+    ready = (
+        not policy.transcribe_voicemail
+        or not transcribable
+        or call.transcription_status in ("completed", "failed")
+        or TRANSCRIPTION_WAIT in call.fired
+    )
+    if not ready:
+        emit(Timer(call.sid, TRANSCRIPTION_WAIT, now + timedelta(seconds=policy.transcription_wait)))
+        return
+    comment = VoiceComment(
+        from_=call.from_number or "",
+        to=call.to_number or "",
+        started_at=_iso(message.started_at or call.dial_at or call.first_seen),
+        call_duration=message.duration or 0,
+        recording_url=_media_url(message.url) if message.url else None,
+        location=call.from_location,
+        transcription_text=text,
+    )
+    call.transcription_in_ticket = text is not None
+    call.finished = True
+    calls = policy.api == "calls"
+    ending = {**_ending(call, None, ABANDONED_IN_VOICEMAIL, message), **_recorded(message, text), "voicemail": True}
+    if answered_first and calls:
+        _record_outcome(call, policy, ending, None, customer, emit)
+        return
+    if answered_first:
+        # A leg picked up (and got the ticket at answer) but was never connected, and the caller then
+        # left a message: it becomes that ticket's one voice comment rather than being lost.
+        emit(AddVoiceComment(call.sid, comment))
+        return
+    subject = f"Voicemail from {_show(call.from_number)}"
+    ticket = VoiceTicket(via_id=VIA_VOICEMAIL, subject=subject, external_id=call.sid, voice_comment=comment)
+    emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+    if calls:
+        # Zendesk requires a voicemail (via 44) ticket to carry its voice comment (TPE API, "Creating
+        # voicemail tickets"), which already plays the message; a TPE voice comment would play it a second
+        # time, so the record is linked to the ticket without one (creating a record adds nothing to a ticket).
+        _record_outcome(call, policy, ending, None, customer, emit, linked=True)
+
+
+def _record_outcome(
+    call: Call,
+    policy: Policy,
+    final: dict[str, Any],
+    comment: CallComment | None,
+    customer: str | None,
+    emit: Emit,
+    *,
+    linked: bool = False,
+) -> None:
+    """Create the record of a call nobody took, or correct the one made when a leg picked up and never connected."""
+    if call_record_key(call.sid) not in call.emitted:
+        record = CallRecord(**{**_opening(call, None, None, policy), **final})
+        emit(CreateCallRecord(call.sid, record, comment, customer, linked=linked))
+        return
+    # The leg that picked up (a declined whisper, a hang-up before the bridge) never talked with the caller:
+    # the record stops naming it (DialBridged=false, Twilio docs: TwiML <Dial>).
+    emit(UpdateCallRecord(call.sid, "ended", CallRecord(**final), cleared=ANSWER_FIELDS))

@@ -1,0 +1,227 @@
+"""What a call's ticket and record say: the record's fields, the voice comment, the notes (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.core.call_model import MAX_CALL_SECONDS, RECORDING_WAIT, UNKNOWN_LINE, Call, Leg, Policy, Recording
+from bridge.core.phones import is_anonymous
+from schemas.zendesk import CallComment, VoiceComment
+
+
+def _conversation(call: Call) -> Recording | None:
+    """Return the recording of an answered call: the completed one, or the action's hint once waited for."""
+    if call.recording is not None and call.recording.status == "completed":
+        return call.recording
+    if RECORDING_WAIT in call.fired and call.recording is None:
+        return call.recording_hint
+    return None
+
+
+def _comment(title: str, author: int | None, fields: tuple[str, ...]) -> CallComment:
+    """Build the comment section that shows the record on its ticket."""
+    return CallComment(title=title, call_fields=list(fields), author_id=author)
+
+
+def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) -> dict[str, Any]:
+    """Return the record's fields known when the call starts (and, for an answered leg, when it is answered)."""
+    inbound = call.direction == "inbound"
+    customer = (_customer(call, leg) if leg is not None else call.to_number) if not inbound else call.from_number
+    fields: dict[str, Any] = {
+        "from_line": (call.from_number if inbound else policy.caller_id or call.from_number) or UNKNOWN_LINE,
+        "to_line": (call.to_number if inbound else customer) or UNKNOWN_LINE,
+        "call_started_at": _iso(call.first_seen) or None,
+        "direction": call.direction,
+        "external_id": call.sid,
+        "end_user_location": call.from_location if inbound else (leg.to_location if leg is not None else None),
+    }
+    if leg is not None:
+        fields["agent_id"] = agent_id
+        fields["time_to_answer"] = _seconds(call.first_seen, leg.answered_at)
+    return fields
+
+
+def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | None = None) -> dict[str, Any]:
+    """Return the record's fields known once the call is over (a dual recording starts at the answer)."""
+    ended = call.ended_at or call.dial_at or (leg.ended_at if leg is not None else None)
+    span = _seconds(call.first_seen, ended)
+    if span is not None and span > MAX_CALL_SECONDS:
+        # Legs are dated by Twilio's Timestamp, parent webhooks by their arrival: when the two disagree by more
+        # than any call lasts (a replay of an old recording), Twilio's own durations are the truth.
+        span = ended = None
+    duration = call.parent_duration if call.parent_duration is not None else span
+    fields: dict[str, Any] = {"completion_status": status}
+    answered: datetime | None = None
+    if leg is not None:
+        talk = leg.duration if leg.duration is not None else call.dial_duration
+        fields["talk_time"] = talk if talk is not None or recording is None else recording.duration
+        # Known at the answer only when the leg's `answered` came first; a shuffled or lost one dates it now.
+        answered = leg.answered_at or (recording.started_at if recording is not None else None)
+        fields["time_to_answer"] = _seconds(call.first_seen, answered)
+        if duration is None and fields["talk_time"] is not None:
+            duration = (fields["time_to_answer"] or 0) + fields["talk_time"]  # rang, then talked
+    elif duration is None:
+        # Nobody answered: the call lasted as long as it rang, plus any message left after the greeting.
+        rang, message = _ring_seconds(call), recording.duration if recording is not None else None
+        duration = None if rang is None and message is None else (rang or 0) + (message or 0)
+    if ended is None and duration is not None and call.first_seen is not None:
+        ended = call.first_seen + timedelta(seconds=duration)
+    return {"call_ended_at": _iso(ended) or None, "duration": duration, **fields, **_waits(call, answered)}
+
+
+def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
+    """Return the record's waiting fields: how long the caller waited for an agent, and how in the queue.
+
+    `wait_time` runs from the call's arrival to the answer, or to when the caller stopped waiting (sent to
+    voicemail or the apology, or hung up); `queue_time` is the part of it spent in the queue (README, "Call
+    records"). Calls the bridge never routed (calls out, calls only their status callback told of) have none.
+    """
+    if call.direction != "inbound" or call.placed is None:
+        return {}
+    until = answered
+    if until is None:
+        gave_up = call.placed.at if call.placed.kind in ("voicemail", "unavailable") else None
+        until = gave_up or call.ended_at
+    waited = _seconds(call.first_seen, until)
+    fields: dict[str, Any] = {"wait_time": waited if waited is not None and 0 <= waited <= MAX_CALL_SECONDS else None}
+    if call.queued_at is not None:
+        fields["queue_time"] = round(call.queue_time(until))
+    # Zendesk's Calls API: both say why a caller went to voicemail unanswered; an answered call did neither.
+    if call.no_agent == "exceeded_queue_time" and answered is None:
+        fields["exceeded_queue_time"] = True
+    if call.no_agent == "overflowed" and answered is None:
+        fields["overflowed"] = True
+    if call.abandoned_position is not None:
+        fields["call_abandoned_position"] = call.abandoned_position
+    return fields
+
+
+def _recorded(recording: Recording | None, transcript: str | None = None) -> dict[str, Any]:
+    """Return the record's recording fields, empty when there is nothing to play or read."""
+    fields: dict[str, Any] = {}
+    if recording is not None and recording.url:
+        fields["recording_url"] = _media_url(recording.url)
+        fields["recording_time"] = recording.duration
+    if transcript:
+        fields["transcript"] = transcript
+    return fields
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> int | None:
+    """Return whole seconds between two instants, or None when either is unknown."""
+    if start is None or end is None:
+        return None
+    return max(0, int((end - start).total_seconds()))
+
+
+def _recording_settled(call: Call, policy: Policy) -> bool:
+    """Tell whether the voice comment can go: the recording is ready, absent, not expected, or waited for."""
+    return not policy.record_calls or call.recording is not None or RECORDING_WAIT in call.fired
+
+
+def _arrival(call: Call, now: datetime) -> datetime:
+    """Return when the call arrived, or `now` when the call's times disagree by more than any call lasts.
+
+    Routing decisions are dated by the bridge's clock, callbacks by Twilio's Timestamp: only a replay of an
+    old recording makes them disagree that much, and then a wait counted from the recording's date is none.
+    """
+    first = call.first_seen
+    if first is None or abs((now - first).total_seconds()) > MAX_CALL_SECONDS:
+        return now
+    return first
+
+
+def _awaits_duration(call: Call, policy: Policy) -> bool:
+    """Tell whether a call record's end should wait for the parent call's final status, boundedly.
+
+    Only that callback carries Twilio's own CallDuration (Twilio docs: status callbacks); a recording that
+    arrives first would otherwise end the record with a duration and an end computed from the legs.
+    """
+    return policy.api == "calls" and call.parent_duration is None and RECORDING_WAIT not in call.fired
+
+
+def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -> VoiceComment:
+    """Build the voice comment of an answered call: outbound `from` is CALLER_ID, duration is talk time."""
+    inbound = call.direction == "inbound"
+    recording = _conversation(call)
+    duration = leg.duration if leg.duration is not None else call.dial_duration
+    if duration is None and recording is not None:
+        duration = recording.duration
+    started = leg.answered_at or (recording.started_at if recording else None) or call.first_seen
+    return VoiceComment(
+        from_=(call.from_number or "") if inbound else (policy.caller_id or ""),
+        to=(call.to_number or "") if inbound else _customer(call, leg),
+        started_at=_iso(started),
+        call_duration=duration or 0,
+        recording_url=_media_url(recording.url) if recording is not None and recording.url else None,
+        answered_by_id=agent_id,
+        location=call.from_location if inbound else leg.to_location,
+    )
+
+
+def _customer(call: Call, leg: Leg) -> str:
+    """Return the customer's number on an outbound call."""
+    return call.to_number or leg.to or ""
+
+
+def _answer_note(call: Call, leg: Leg) -> str:
+    """Say who called whom and when, for the private comment on the new ticket."""
+    when = _human(leg.answered_at or call.first_seen)
+    if call.direction == "inbound":
+        return f"Inbound call from {_show(call.from_number)} to {call.to_number}, answered by {leg.to} at {when}."
+    return f"Outbound call from {call.from_number} to {_show(_customer(call, leg))}, answered at {when}."
+
+
+def _missed_note(call: Call) -> str:
+    """Say who called, when, and how long it rang (and they waited in the queue), for a missed-call ticket."""
+    rang = _ring_seconds(call)
+    rang_text = f"; it rang for {rang} s" if rang is not None else ""
+    waited = ""
+    if call.queued_at is not None:
+        place = f", number {call.abandoned_position} in line," if call.abandoned_position else ""
+        waited = f" The caller waited {round(call.queue_time(call.ended_at))} s in the queue{place} and hung up."
+    return (
+        f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}"
+        f"{rang_text}.{waited} Nobody answered and no voicemail was left."
+    )
+
+
+def _unrouted_note(call: Call) -> str:
+    """Say what is known of a call the bridge did not route."""
+    return (
+        f"Call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}, "
+        f"{call.parent_duration} s. It was handled outside the bridge (a Studio flow, a TwiML Bin or a "
+        "fallback URL), so no agent was rung and there is no recording."
+    )
+
+
+def _ring_seconds(call: Call) -> int | None:
+    """Estimate how long the agents' phones rang, from the legs' own timestamps."""
+    starts = [leg.started_at for leg in call.legs.values() if leg.started_at]
+    ends = [leg.ended_at for leg in call.legs.values() if leg.ended_at]
+    if starts and ends:
+        return max(0, int((max(ends) - min(starts)).total_seconds()))
+    return call.parent_duration
+
+
+def _media_url(url: str) -> str:
+    """Point at the MP3 rendition: Twilio's RecordingUrl has no extension and Zendesk plays MP3 or WAV."""
+    return url if url.endswith((".mp3", ".wav")) else url + ".mp3"
+
+
+def _show(number: str | None) -> str:
+    """Name a caller for a ticket subject."""
+    return "an anonymous caller" if is_anonymous(number) or number is None else number
+
+
+def _iso(moment: datetime | None) -> str:
+    """Format an instant as ISO 8601 UTC, as voice_comment.started_at wants."""
+    if moment is None:
+        return ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _human(moment: datetime | None) -> str:
+    """Format an instant for a human reading a ticket."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "an unknown time"
