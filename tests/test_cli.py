@@ -26,6 +26,10 @@ def test_demo_prints_tickets_and_pops(capsys: pytest.CaptureFixture[str]) -> Non
     assert "via 46 (outbound call)" in out
     assert "missed_call" in out
     assert "voice comment: +14155550123 -> +16505550100, 95 s" in out
+    queue = out.split("The queue, with Twilio played by the stand-in")[1]
+    assert "the bridge moves Dana out of the queue to ring her" in queue
+    assert "requester Dana Customer (2001), assignee Alice Agent (1001)" in queue
+    assert ", 60 s from " in queue  # the voice comment of the call alice answered once she freed up
     assert "transcription:" in out
     assert "Alice Agent (1001): user Dana Customer (2001)" in out
     assert "ticket #1" in out

@@ -323,6 +323,11 @@ async def run_demo(
                 file=out,
             )
             print("\n".join(played) if played else "  (none)", file=out)
+            if recordings is None:
+                from bridge.devtools.queue_demo import run_queue_demo  # it builds on this module
+
+                print("\nThe queue, with Twilio played by the stand-in on virtual time:", file=out)
+                await run_queue_demo(out)
             if hold:
                 print("\nServing these links until Ctrl-C.", file=out, flush=True)
                 await asyncio.Event().wait()
