@@ -133,7 +133,7 @@ def test_a_missed_call_is_recorded_with_or_without_its_ticket(missed_call_ticket
 
 def test_a_voicemail_keeps_its_voice_comment_and_gets_a_record_linked_without_a_second_one() -> None:
     """Via 44 carries the message once; the record, linked to it, says voicemail, holds recording and transcript."""
-    message = recording("completed", "RecordVerb", 23)
+    message = recording("completed", "voicemail", 23)
     done = CallEvent(
         kind=EventKind.TRANSCRIPTION, call_sid=SID, at=T0, transcription_status="completed", transcription_text="hi"
     )
@@ -155,7 +155,7 @@ def test_a_voicemail_keeps_its_voice_comment_and_gets_a_record_linked_without_a_
 
 def test_a_late_transcription_patches_the_record_too() -> None:
     """A transcription after the ticket: the private note as before, and the record's transcript."""
-    message = recording("completed", "RecordVerb", 23)
+    message = recording("completed", "voicemail", 23)
     wait = CallEvent(kind=EventKind.TIMER, call_sid=SID, at=T0, timer="transcription_wait")
     late = CallEvent(
         kind=EventKind.TRANSCRIPTION, call_sid=SID, at=T0, transcription_status="completed", transcription_text="late"
@@ -255,7 +255,7 @@ def test_a_message_left_after_an_unconnected_pick_up_corrects_the_record_made_th
         leg("ringing", 1, 1),
         leg("answered", 2, 5),
         NO_ANSWER.model_copy(update={"dial_status": "completed"}),  # picked up, never bridged: voicemail
-        recording("completed", "RecordVerb", 23),
+        recording("completed", "voicemail", 23),
         CallEvent(kind=EventKind.TRANSCRIPTION, call_sid=SID, at=T0, transcription_status="failed"),
     ]
     typed = emitted(events, CALLS)

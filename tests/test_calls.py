@@ -9,7 +9,7 @@ import pytest
 
 from bridge.core.actions import AddVoiceComment, CreateTicket, FindCaller
 from bridge.core.calls import RECORDING_WAIT, TRANSCRIPTION_WAIT, Call, Policy, step
-from bridge.core.events import CallEvent, EventKind
+from bridge.core.events import CallEvent, EventKind, RecordingOf
 
 T0 = datetime(2026, 9, 15, 14, 2, 7, tzinfo=UTC)
 SID, ALICE_LEG, BOB_LEG = "CA" + "1" * 32, "CA" + "a" * 32, "CA" + "b" * 32
@@ -39,17 +39,17 @@ def leg(
     )
 
 
-def recording(status: str = "completed", source: str = "DialVerb", duration: int = 95) -> CallEvent:
-    """A recording-status callback (no From/To, as Twilio sends it)."""
+def recording(status: str = "completed", holds: RecordingOf = "conversation", duration: int = 95) -> CallEvent:
+    """A recording-status callback, as the translator gives it (no From/To, as Twilio sends it)."""
     return CallEvent(
         kind=EventKind.RECORDING,
         call_sid=SID,
         at=T0 + timedelta(seconds=110),
         recording_sid="RE" + "9" * 32,
-        recording_url="https://api.twilio.com/rec/RE9",
+        recording_url="https://api.twilio.com/rec/RE9.mp3",
         recording_duration=duration,
         recording_status=status,
-        recording_source=source,
+        recording_of=holds,
     )
 
 
@@ -212,9 +212,9 @@ def test_missed_and_voicemail_paths() -> None:
     hung_up = parent(EventKind.DIAL_ENDED, 21, status="completed", dial_status="no-answer", dial_bridged=False)
     _, actions, _ = run([ANSWERED[0], hung_up])
     assert kinds(actions) == ["find_caller", "create_ticket"]
-    _, actions, _ = run([ANSWERED[0], no_answer, recording("absent", "RecordVerb", 0)])
+    _, actions, _ = run([ANSWERED[0], no_answer, recording("absent", "voicemail", 0)])
     assert kinds(actions) == ["find_caller", "create_ticket"]
-    call, actions, _ = run([ANSWERED[0], no_answer, recording("completed", "RecordVerb", 23)])
+    call, actions, _ = run([ANSWERED[0], no_answer, recording("completed", "voicemail", 23)])
     assert kinds(actions) == ["find_caller", "timer"]
     assert actions[-1][1].endswith(TRANSCRIPTION_WAIT)
     done = CallEvent(

@@ -142,7 +142,9 @@ def test_voicemail_whose_status_callback_was_lost_uses_the_record_action() -> No
     events = [
         ANSWERED[0],
         parent(EventKind.DIAL_ENDED, 20, status="in-progress", dial_status="no-answer"),
-        parent(EventKind.VOICEMAIL_LEFT, 40, recording_sid="RE2", recording_url="https://r/RE2", recording_duration=9),
+        parent(
+            EventKind.VOICEMAIL_LEFT, 40, recording_sid="RE2", recording_url="https://r/RE2.mp3", recording_duration=9
+        ),
         parent(EventKind.CALL_STATUS, 41, status="completed", sequence=3),
     ]
     policy = Policy(agents=POLICY.agents, transcribe_voicemail=False)

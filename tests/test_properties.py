@@ -97,7 +97,7 @@ def events(draw: st.DrawFn) -> CallEvent:
     if kind == EventKind.RECORDING:
         return CallEvent(kind=kind, call_sid=SID, at=at, recording_sid="RE1", recording_url="https://r/RE1",
                          recording_status=draw(st.sampled_from(["completed", "absent"])),
-                         recording_source=draw(st.sampled_from([None, "DialVerb", "RecordVerb"])),
+                         recording_of=draw(st.sampled_from([None, "conversation", "voicemail"])),
                          recording_duration=20)  # fmt: skip
     if kind == EventKind.TIMER:
         return CallEvent(

@@ -126,7 +126,7 @@ def test_a_leg_answered_but_never_bridged_is_not_the_answering_leg() -> None:
     assert call.voicemail_offered  # every agent was rung: routing has nobody else, and voicemail follows
     assert desk.kinds(SID).count("create_ticket") == 1  # made when the pick-up looked like an answer
     message = CallEvent(kind=EventKind.RECORDING, call_sid=SID, at=T0, recording_sid="RE1", recording_url="https://r/RE1",
-                        recording_duration=9, recording_status="completed", recording_source="RecordVerb")  # fmt: skip
+                        recording_duration=9, recording_status="completed", recording_of="voicemail")  # fmt: skip
     desk.policy = Policy(**{**unscreened.__dict__, "transcribe_voicemail": False})
     desk.feed(message, T0)
     assert desk.kinds(SID).count("add_voice_comment") == 1  # the message is that ticket's one voice comment

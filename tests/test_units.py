@@ -25,6 +25,7 @@ from bridge.core.phones import (
 )
 from bridge.ops.logs import JsonFormatter, MaskingFormatter
 from bridge.ops.settings import ConfigError, Settings, load_settings, parse_agents, parse_duration
+from bridge.twilio.words import media_url, recording_of
 from bridge.zendesk.client import Invalid, parse_retry_after
 from schemas.zendesk import VoiceComment, VoiceTicket
 
@@ -221,3 +222,13 @@ def test_invalid_reads_zendesk_details() -> None:
     assert Invalid("x", status=422, body="not json").details == {}
     assert Invalid("x", status=422, body='{"details": "text"}').details == {}
     assert not Invalid("x", status=422, body='{"details": {"via_id": ["bad"]}}').closed_ticket
+
+
+def test_twilios_recording_words_become_neutral_facts() -> None:
+    """RecordingSource says voicemail or conversation, or nothing; a RecordingUrl plays as MP3."""
+    assert (recording_of("RecordVerb"), recording_of("DialVerb")) == ("voicemail", "conversation")
+    assert recording_of("StartCallRecordingAPI") is None
+    assert recording_of(None) is None
+    assert media_url("https://api.twilio.com/R/RE1") == "https://api.twilio.com/R/RE1.mp3"
+    assert media_url("https://api.twilio.com/R/RE1.wav") == "https://api.twilio.com/R/RE1.wav"
+    assert media_url(None) is None

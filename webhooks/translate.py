@@ -9,6 +9,7 @@ from typing import Any
 
 from bridge.core.events import CallEvent, Direction, EventKind, LegStatus, QueueResult
 from bridge.core.phones import is_device, is_sip, sip_user
+from bridge.twilio.words import media_url, recording_of
 from schemas.twilio import (
     CallForm,
     DialAction,
@@ -144,7 +145,7 @@ def dial_action(form: DialAction, now: datetime) -> CallEvent:
         leg_sid=form.dial_call_sid,
         duration=form.dial_call_duration,
         recording_sid=form.recording_sid,
-        recording_url=form.recording_url,
+        recording_url=media_url(form.recording_url),
         recording_duration=form.recording_duration,
         **_parent(form),
     )
@@ -158,7 +159,7 @@ def record_action(form: RecordAction, now: datetime) -> CallEvent:
         at=now,
         status=form.call_status,
         recording_sid=form.recording_sid,
-        recording_url=form.recording_url,
+        recording_url=media_url(form.recording_url),
         recording_duration=form.recording_duration,
         **_parent(form),
     )
@@ -171,10 +172,10 @@ def recording_status(form: RecordingStatus, now: datetime) -> CallEvent:
         call_sid=form.call_sid,
         at=now,
         recording_sid=form.recording_sid,
-        recording_url=form.recording_url,
+        recording_url=media_url(form.recording_url),
         recording_duration=form.recording_duration,
         recording_status=form.recording_status,
-        recording_source=form.recording_source,
+        recording_of=recording_of(form.recording_source),
         recording_started_at=_when(form.recording_start_time, "RecordingStartTime", now)
         if form.recording_start_time
         else None,

@@ -27,7 +27,6 @@ from bridge.core.call_fields import (
     _customer,
     _ending,
     _iso,
-    _media_url,
     _missed_note,
     _opening,
     _recorded,
@@ -299,7 +298,7 @@ def _decide_voicemail(
         to=call.to_number or "",
         started_at=_iso(message.started_at or call.dial_at or call.first_seen),
         call_duration=message.duration or 0,
-        recording_url=_media_url(message.url) if message.url else None,
+        recording_url=message.url or None,
         location=call.from_location,
         transcription_text=text,
     )

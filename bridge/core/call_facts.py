@@ -280,9 +280,9 @@ def _apply_recording(call: Call, event: CallEvent) -> None:
         started_at=event.recording_started_at,
         status=event.recording_status,
     )
-    if event.recording_source == "RecordVerb":
+    if event.recording_of == "voicemail":
         is_voicemail = True
-    elif event.recording_source == "DialVerb":
+    elif event.recording_of == "conversation":
         is_voicemail = False
     else:
         is_voicemail = call.voicemail_offered and call.answered_leg is None

@@ -101,7 +101,7 @@ def _recorded(recording: Recording | None, transcript: str | None = None) -> dic
     """Return the record's recording fields, empty when there is nothing to play or read."""
     fields: dict[str, Any] = {}
     if recording is not None and recording.url:
-        fields["recording_url"] = _media_url(recording.url)
+        fields["recording_url"] = recording.url
         fields["recording_time"] = recording.duration
     if transcript:
         fields["transcript"] = transcript
@@ -154,7 +154,7 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
         to=(call.to_number or "") if inbound else _customer(call, leg),
         started_at=_iso(started),
         call_duration=duration or 0,
-        recording_url=_media_url(recording.url) if recording is not None and recording.url else None,
+        recording_url=recording.url if recording is not None and recording.url else None,
         answered_by_id=agent_id,
         location=call.from_location if inbound else leg.to_location,
     )
@@ -203,11 +203,6 @@ def _ring_seconds(call: Call) -> int | None:
     if starts and ends:
         return max(0, int((max(ends) - min(starts)).total_seconds()))
     return call.parent_duration
-
-
-def _media_url(url: str) -> str:
-    """Point at the MP3 rendition: Twilio's RecordingUrl has no extension and Zendesk plays MP3 or WAV."""
-    return url if url.endswith((".mp3", ".wav")) else url + ".mp3"
 
 
 def _show(number: str | None) -> str:

@@ -15,6 +15,8 @@ RouteKind = Literal["offer", "queue", "voicemail", "unavailable", "left"]
 # How a caller left the queue: hung up, was moved by the bridge (to an offer, or to voicemail), was asked to
 # leave (their wait ran out), was refused (the queue was full), or the queue failed them.
 QueueResult = Literal["hung_up", "moved", "left", "full", "failed"]
+# What a recording holds: the message left at the greeting, or the conversation with an agent.
+RecordingOf = Literal["voicemail", "conversation"]
 
 
 class EventKind(StrEnum):
@@ -87,7 +89,7 @@ class CallEvent(BaseModel):
     recording_url: str | None = None
     recording_duration: int | None = None
     recording_status: str | None = None
-    recording_source: str | None = None
+    recording_of: RecordingOf | None = None  # what the recording holds, when its source says
     recording_started_at: datetime | None = None
     transcription_status: str | None = None
     transcription_text: str | None = None

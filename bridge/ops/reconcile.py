@@ -25,6 +25,7 @@ from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind
 from bridge.core.phones import is_client
 from bridge.ingest import Ingest
 from bridge.store import DEDUPE_WINDOW, Store
+from bridge.twilio.words import media_url, recording_of
 
 log = logging.getLogger("bridge.reconcile")
 FORGET_BATCH = 10_000  # dedupe keys forgotten per round: one short transaction, never a long lock
@@ -118,10 +119,12 @@ class TwilioRest:
                     recording_sid=str(recording.sid),
                     # Twilio's own RecordingUrl, as its callback would have said: it names the recording;
                     # TWILIO_API_URL only says where to reach it, and the recording links follow that.
-                    recording_url=f"{TWILIO_API}/2010-04-01/Accounts/{self._account_sid}/Recordings/{recording.sid}",
+                    recording_url=media_url(
+                        f"{TWILIO_API}/2010-04-01/Accounts/{self._account_sid}/Recordings/{recording.sid}"
+                    ),
                     recording_duration=_int(recording.duration),
                     recording_status=meaning,
-                    recording_source=str(recording.source) if recording.source else None,
+                    recording_of=recording_of(str(recording.source) if recording.source else None),
                     recording_started_at=_at(recording.start_time, now),
                 )
             )
