@@ -5,6 +5,18 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 OPTIONAL_VOICE_FIELDS = frozenset({"from", "to", "recording_url", "transcription_text", "location"})
+# A TPE voice ticket's via id (Zendesk docs: Talk Partner Edition API, "Creating tickets").
+VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
+VIA_NAMES = {VIA_VOICEMAIL: "voicemail", VIA_INBOUND: "inbound call", VIA_OUTBOUND: "outbound call"}
+# A call record's completion_status (Zendesk docs: Talk Partner Edition API, Calls: its allowed values).
+COMPLETED = "completed"
+ABANDONED_IN_QUEUE = "abandoned_in_queue"
+ABANDONED_IN_IVR = "abandoned_in_ivr"
+ABANDONED_IN_VOICEMAIL = "abandoned_in_voicemail"
+ABANDONED_ON_HOLD = "abandoned_on_hold"
+COMPLETION_STATUSES = frozenset(
+    {COMPLETED, ABANDONED_IN_QUEUE, ABANDONED_IN_IVR, ABANDONED_IN_VOICEMAIL, ABANDONED_ON_HOLD}
+)
 
 
 class VoiceComment(BaseModel):

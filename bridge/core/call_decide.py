@@ -36,11 +36,8 @@ from bridge.core.call_fields import (
     _voice_comment,
 )
 from bridge.core.call_model import (
-    ABANDONED_IN_QUEUE,
-    ABANDONED_IN_VOICEMAIL,
     ANSWER_FIELDS,
     CALL_FIELDS,
-    COMPLETED,
     DETAIL_FIELDS,
     NOT_ANSWERED,
     OUTSIDE_ABANDONED,
@@ -50,9 +47,6 @@ from bridge.core.call_model import (
     STALE,
     TRANSCRIBABLE_SECONDS,
     TRANSCRIPTION_WAIT,
-    VIA_INBOUND,
-    VIA_OUTBOUND,
-    VIA_VOICEMAIL,
     Call,
     Emit,
     Leg,
@@ -62,7 +56,19 @@ from bridge.core.call_model import (
 )
 from bridge.core.events import LegStatus
 from bridge.core.phones import mask, to_e164
-from schemas.zendesk import CallComment, CallRecord, Comment, VoiceComment, VoiceTicket
+from schemas.zendesk import (
+    ABANDONED_IN_QUEUE,
+    ABANDONED_IN_VOICEMAIL,
+    COMPLETED,
+    VIA_INBOUND,
+    VIA_OUTBOUND,
+    VIA_VOICEMAIL,
+    CallComment,
+    CallRecord,
+    Comment,
+    VoiceComment,
+    VoiceTicket,
+)
 
 
 def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, str]]) -> list[Action]:

@@ -13,6 +13,7 @@ from bridge.core.actions import (
     Action,
 )
 from bridge.core.events import Direction, EventKind, LegStatus, RouteKind
+from schemas.zendesk import ABANDONED_IN_IVR, ABANDONED_IN_QUEUE, COMPLETED
 
 # Twilio ends any call after 4 hours unless the account enabled 24-hour calls (Twilio docs: TwiML
 # <Dial>, timeLimit, default 14400 s): silence on an answered call means nothing before that.
@@ -24,17 +25,15 @@ RECORDING_WAIT = "recording_wait"
 TRANSCRIPTION_WAIT = "transcription_wait"
 STALE = "stale"  # reconciliation gave up waiting for callbacks: decide with what is known
 QUEUE_WAIT = "queue_wait"  # the caller's longest wait (QUEUE_MAX_WAIT_SECONDS from arrival) ran out
-VIA_VOICEMAIL, VIA_INBOUND, VIA_OUTBOUND = 44, 45, 46
 
 WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown", "notice:unknown_status"})
 EPOCH = datetime.fromtimestamp(0, UTC)
-# ZENDESK_API=calls: a call record's completion_status (Zendesk docs: Talk Partner Edition API, Calls).
-COMPLETED = "completed"
-ABANDONED_IN_QUEUE = "abandoned_in_queue"  # rang the agents, nobody answered, no voicemail offered
-ABANDONED_IN_VOICEMAIL = "abandoned_in_voicemail"  # sent to voicemail, message or not
-NOT_ANSWERED = "abandoned_in_queue"  # a call out the customer never answered
-OUTSIDE_COMPLETED = "completed"  # a Studio flow or forwarded phone talked with the caller
-OUTSIDE_ABANDONED = "abandoned_in_ivr"  # the flow ended the call before anyone talked
+# ZENDESK_API=calls: what each outcome is as a record's completion_status. abandoned_in_queue: rang the
+# agents (or waited in the queue), nobody answered, no voicemail; abandoned_in_voicemail: sent to voicemail,
+# message or not.
+NOT_ANSWERED = ABANDONED_IN_QUEUE  # a call out the customer never answered
+OUTSIDE_COMPLETED = COMPLETED  # a Studio flow or forwarded phone talked with the caller
+OUTSIDE_ABANDONED = ABANDONED_IN_IVR  # the flow ended the call before anyone talked
 UNKNOWN_LINE = "unknown"  # from_line and to_line are mandatory; Twilio always sends both, but a stale state may not
 # The fields the TPE voice comment shows (its `call_fields`); a voicemail ticket plays its message already.
 CALL_FIELDS = (

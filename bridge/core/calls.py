@@ -18,11 +18,8 @@ from bridge.core.actions import (
 from bridge.core.call_decide import _decide
 from bridge.core.call_facts import _apply, _leave_queue, may_be_talking
 from bridge.core.call_model import (
-    ABANDONED_IN_QUEUE,
-    ABANDONED_IN_VOICEMAIL,
     ANSWER_FIELDS,
     CALL_FIELDS,
-    COMPLETED,
     DETAIL_FIELDS,
     EPOCH,
     MAX_CALL_SECONDS,
@@ -51,6 +48,7 @@ from bridge.core.call_model import (
 )
 from bridge.core.events import CallEvent, EventKind, LegStatus
 from bridge.core.phones import is_device
+from schemas.zendesk import ABANDONED_IN_QUEUE, ABANDONED_IN_VOICEMAIL, COMPLETED
 
 __all__ = [
     "ABANDONED_IN_QUEUE",

@@ -30,11 +30,11 @@ from bridge.ops.settings import Settings
 from bridge.store import Store
 from bridge.zendesk.limiter import Limiter
 from bridge.zendesk.outbox import RetryPolicy
+from schemas.zendesk import VIA_NAMES
 
 RECORDINGS = Path(__file__).parent / "recordings"
 DEMO_AGENTS = {"client:alice": 1001, "client:bob": 1002, "+16505550111": 1003}
 DEMO_NUMBER = "+16505550100"
-VIA_NAMES = {44: "voicemail", 45: "inbound call", 46: "outbound call"}
 DEMO_APP_ID = 1003048  # the installed app call records belong to under ZENDESK_API=calls
 
 

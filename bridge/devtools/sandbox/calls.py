@@ -14,6 +14,7 @@ from bridge.devtools.sandbox.seed import BRANDS, INTEGRATION_USER_ID, SANDBOX_AC
 from bridge.devtools.sandbox.state import State, now_iso
 from bridge.devtools.sandbox.tickets import Tickets, check_commentable
 from bridge.devtools.sandbox.users import Users
+from schemas.zendesk import COMPLETION_STATUSES
 
 # Zendesk docs: "Talk Partner Edition API, Calls".
 # Every key of a recorded `POST /api/v2/calls` answer, in its order (zenpy cassette
@@ -57,9 +58,7 @@ CALL_TEXTS = frozenset(
 # only the values the docs name first: the bridge must use no other (stricter than Zendesk if it has more).
 CALL_ENUMS: dict[str, frozenset[str]] = {
     "direction": frozenset({"inbound", "outbound"}),
-    "completion_status": frozenset(
-        {"completed", "abandoned_in_queue", "abandoned_in_ivr", "abandoned_in_voicemail", "abandoned_on_hold"}
-    ),
+    "completion_status": COMPLETION_STATUSES,
     "call_recording_consent": frozenset({"always", "opt_in", "opt_out", "never"}),
     "callback_source": frozenset({"queue", "web widget"}),
 }

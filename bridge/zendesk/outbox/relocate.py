@@ -14,10 +14,11 @@ from typing import Any
 from bridge.zendesk.outbox.context import Context
 from bridge.zendesk.outbox.errors import TicketGone, writing_to
 from bridge.zendesk.outbox.landed import merge_target, tickets_of
+from schemas.zendesk import VIA_INBOUND
 
 log = logging.getLogger("bridge.outbox")
 
-VOICE_VIA_DEFAULT = 45  # an answered call's ticket; rows stored before the via was kept are inbound calls
+VOICE_VIA_DEFAULT = VIA_INBOUND  # an answered call's ticket; rows stored before the via was kept are inbound calls
 MOVED_RECORD = "The call's record is shown here: the ticket it was made for was closed or deleted meanwhile."
 
 

@@ -14,10 +14,10 @@ from bridge.zendesk.outbox.errors import StillRefused, TicketGone, writing_to
 from bridge.zendesk.outbox.landed import has_comment, same_call, says, tickets_of
 from bridge.zendesk.outbox.recording_links import ATTACH_NOTE, DUAL, MONO, NEW_TICKET, link_recording
 from bridge.zendesk.outbox.results import Done, Needs, TicketFound, TicketMade, TicketReused
+from schemas.zendesk import VIA_VOICEMAIL
 
 log = logging.getLogger("bridge.outbox")
 
-VIA_VOICEMAIL = 44
 REQUESTER_FIELDS = ("requester_id", "requester")
 ASSIGNEE_FIELDS = ("assignee_id", "assignee")
 RETRYABLE_FIELDS = frozenset({"display_to_agent", *REQUESTER_FIELDS, *ASSIGNEE_FIELDS})
