@@ -35,6 +35,7 @@ demo: $(STAMP) $(SDK)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pylint --disable=all --enable=duplicate-code --score=n bridge webhooks schemas
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

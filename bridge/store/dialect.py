@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -193,6 +194,26 @@ class ExecuteMany:
 
 Op = Query | Execute | ExecuteMany
 Work = Generator[Op, Any, T]  # a transaction: what it runs, step by step, and what it returns
+
+
+@dataclass(frozen=True)
+class Finished(Generic[T]):
+    """A transaction's work has run to its end and returned `value`."""
+
+    value: T
+
+
+def next_op(work: Work[T], result: Any) -> Op | Finished[T]:
+    """Send the last operation's result into a transaction; return its next operation, or that it finished.
+
+    Each store's driver runs the operations its own way (asyncpg awaits them, sqlite3 runs them in its
+    writer thread); stepping the generator is the same for both.
+    """
+    try:
+        return work.send(result)
+    except StopIteration as stop:
+        return Finished(cast(T, stop.value))
+
 
 LOCK_BY_NAME = Statement(lambda d: d.lock_by_name)
 LOCK_BY_NUMBER = Statement(lambda d: d.lock_by_number)

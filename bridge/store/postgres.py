@@ -10,11 +10,11 @@ lease runs out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from bridge.store.dialect import POSTGRES, Execute, ExecuteMany, Op, Query, T, Work
+from bridge.store.dialect import POSTGRES, Execute, ExecuteMany, Finished, Op, Query, T, Work, next_op
 from bridge.store.sql import SqlStore
 
 _SQL = POSTGRES.index
@@ -50,12 +50,9 @@ async def _run(conn: Connection, op: Op) -> Any:
 async def _drive(conn: Connection, work: Work[T]) -> T:
     """Carry a transaction's work out to its end; return its result."""
     result: Any = None
-    while True:
-        try:
-            op = work.send(result)
-        except StopIteration as stop:
-            return cast(T, stop.value)
+    while not isinstance(op := next_op(work, result), Finished):
         result = await _run(conn, op)
+    return op.value
 
 
 class PostgresStore(SqlStore):

@@ -17,10 +17,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from queue import SimpleQueue
-from typing import Any, cast
+from typing import Any
 
 from bridge.store import statements as s
-from bridge.store.dialect import SQLITE, Execute, ExecuteMany, Op, Query, T, TextList, Work, execute
+from bridge.store.dialect import SQLITE, Execute, ExecuteMany, Finished, Op, Query, T, TextList, Work, execute, next_op
 from bridge.store.sql import SqlStore
 
 # A list parameter is JSON text in SQLite (json_each reads it back); `needs` was always stored this way.
@@ -46,12 +46,9 @@ def _run(conn: sqlite3.Connection, op: Op) -> Any:
 def _drive(conn: sqlite3.Connection, work: Work[T]) -> T:
     """Carry a transaction's work out to its end; return its result."""
     result: Any = None
-    while True:
-        try:
-            op = work.send(result)
-        except StopIteration as stop:
-            return cast(T, stop.value)
+    while not isinstance(op := next_op(work, result), Finished):
         result = _run(conn, op)
+    return op.value
 
 
 @dataclass

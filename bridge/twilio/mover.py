@@ -24,6 +24,7 @@ from bridge.core.routing import OFFER_GRACE
 from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
 from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store
+from bridge.store.claiming import drain, released_if_cancelled
 from bridge.twilio.rest import CallGone, TwilioApi, TwilioBusy, TwilioError
 
 log = logging.getLogger("bridge.mover")
@@ -74,11 +75,7 @@ class Mover:
         self._wake.set()
         if self._task is not None:
             await self._task
-        if self._inflight:
-            _, pending = await asyncio.wait(self._inflight, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await drain(self._inflight, grace)
 
     async def _run(self) -> None:
         """Claim and send until stopped; sleep until the next due move or a wake-up."""
@@ -117,11 +114,8 @@ class Mover:
     async def _process(self, row: ActionRow) -> None:
         """Send one move and settle it; never let an exception escape."""
         try:
-            await self._attempt(row)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._store.release(row.id))
-            raise
+            async with released_if_cancelled(self._store, row.id):
+                await self._attempt(row)
         except Exception:
             log.exception("mover: move %s of call %s failed unexpectedly", row.key, row.call_sid)
 

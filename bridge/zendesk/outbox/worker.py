@@ -19,6 +19,7 @@ from bridge.core.clock import Clock, system_clock
 from bridge.core.phones import mask_text
 from bridge.ops.metrics import Metrics
 from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store, is_pop
+from bridge.store.claiming import drain, released_if_cancelled
 from bridge.zendesk.client import AuthFailed, Conflict, RateLimited, ServerBroken, Unreachable, ZendeskError
 from bridge.zendesk.limiter import URGENT, Limiter
 from bridge.zendesk.outbox.dispatch import Deliverer
@@ -126,11 +127,7 @@ class Worker:
         await self._health.stop()
         if self._task is not None:
             await self._task
-        if self._inflight:
-            _, pending = await asyncio.wait(self._inflight, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await drain(self._inflight, grace)
 
     async def _run(self) -> None:
         """Claim and dispatch until stopped; sleep until the next due action or a wake-up."""
@@ -194,13 +191,8 @@ class Worker:
         """Deliver one action and record the outcome; never let an exception escape."""
         URGENT.set(row.urgent)  # this task's own context: its requests take tokens with the action's priority
         try:
-            await self._attempt(row)
-        except asyncio.CancelledError:
-            # Stopping mid-delivery: hand the claim back now rather than when its lease runs out, so
-            # another instance (or this one restarted) retries at once; the attempt was already counted.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._store.release(row.id))
-            raise
+            async with released_if_cancelled(self._store, row.id):
+                await self._attempt(row)
         except Exception:
             log.exception("outbox: recording the outcome of %s failed", describe(row))
 
