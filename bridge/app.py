@@ -43,12 +43,13 @@ from bridge.ops.frontdoor import ServerLog, front_door, name_the_server
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler, TwilioRest
 from bridge.ops.recordings import ROUTE as RECORDING_ROUTE
-from bridge.ops.recordings import RecordingFiler, RecordingProxy, TwilioMedia, load_signer
+from bridge.ops.recordings import RecordingFiler, RecordingProxy, load_signer
 from bridge.ops.rejections import Rejections
 from bridge.ops.settings import Settings
 from bridge.softphone import routes as softphone
 from bridge.store import Store
 from bridge.store.sqlite import SqliteStore
+from bridge.twilio.media import TwilioMedia
 from bridge.twilio.mover import Mover
 from bridge.twilio.rest import TwilioApi
 from bridge.zendesk.availability import AvailabilityPoller
@@ -109,8 +110,9 @@ def create_app(
         await session.close()
 
     async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
-        # Its own session: one per remote service, and Twilio's media must never share Zendesk's headers.
-        session = aiohttp.ClientSession(headers={"User-Agent": "twilio-zendesk-bridge"}, auto_decompress=False)
+        # Its own session: one per remote service (REST and media are both api.twilio.com), and Twilio's
+        # credentials must never meet Zendesk's headers. The media passes bytes on undecompressed itself.
+        session = aiohttp.ClientSession(headers={"User-Agent": "twilio-zendesk-bridge"})
         app[TWILIO_SESSION] = session
         media = app[TWILIO_MEDIA] = TwilioMedia(session, settings)
         signer = app[LINK_SIGNER] = await load_signer(app[STORE], settings)

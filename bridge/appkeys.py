@@ -12,9 +12,10 @@ from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
 from bridge.ops.reconcile import Reconciler
-from bridge.ops.recordings import LinkSigner, RecordingProxy, TwilioMedia
+from bridge.ops.recordings import LinkSigner, RecordingProxy
 from bridge.ops.settings import Settings
 from bridge.store import Store
+from bridge.twilio.media import TwilioMedia
 from bridge.twilio.mover import Mover
 from bridge.zendesk.availability import AvailabilityPoller
 from bridge.zendesk.client import ZendeskClient
@@ -24,7 +25,7 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 STORE = web.AppKey("store", Store)
 SESSION = web.AppKey("session", aiohttp.ClientSession)  # Zendesk's
-TWILIO_SESSION = web.AppKey("twilio_session", aiohttp.ClientSession)  # Twilio's media API
+TWILIO_SESSION = web.AppKey("twilio_session", aiohttp.ClientSession)  # Twilio's: its REST API and its media
 TWILIO_MEDIA = web.AppKey("twilio_media", TwilioMedia)
 LINK_SIGNER = web.AppKey("link_signer", LinkSigner)
 RECORDING_PROXY = web.AppKey("recording_proxy", RecordingProxy)

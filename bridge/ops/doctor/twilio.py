@@ -9,8 +9,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from bridge.ops.doctor.check import Check
-from bridge.ops.recordings import TwilioMedia
 from bridge.ops.settings import Settings
+from bridge.twilio.media import TwilioMedia
 
 CREDENTIALS_FIX = (
     "set TWILIO_AUTH_TOKEN of TWILIO_ACCOUNT_SID, or a valid TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET pair"
