@@ -41,7 +41,7 @@ from bridge.ops.clients import ClientAddresses
 from bridge.ops.connections import authorization, open_store
 from bridge.ops.frontdoor import ServerLog, front_door, name_the_server
 from bridge.ops.metrics import Metrics
-from bridge.ops.reconcile import Reconciler, TwilioRest
+from bridge.ops.reconcile import Reconciler
 from bridge.ops.recordings import ROUTE as RECORDING_ROUTE
 from bridge.ops.recordings import RecordingFiler, RecordingProxy, load_signer
 from bridge.ops.rejections import Rejections
@@ -176,8 +176,9 @@ def create_app(
     async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
         twilio = None
         if settings.twilio_account_sid and settings.twilio_auth_token:
-            token = settings.twilio_auth_token.get_secret_value()
-            twilio = TwilioRest(settings.twilio_account_sid, token, settings.twilio_api_url)
+            # The account's own auth token, as reconciliation has always asked (moves send the API key when set).
+            auth = settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
+            twilio = TwilioApi(app[TWILIO_SESSION], settings.twilio_account_sid, auth, settings.twilio_api_url)
         reconciler = Reconciler(
             app[STORE],
             app[INGEST],
@@ -190,8 +191,6 @@ def create_app(
         reconciler.start()
         yield
         await reconciler.stop()
-        if twilio is not None:
-            await twilio.close()
 
     async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
         desk = app[DESK] = Desk(app[STORE], routing, clock)
