@@ -108,13 +108,3 @@ class TwilioMedia:
     def _authorization(self, account_sid: str) -> str:
         """Return the Basic Authorization header for an account's media."""
         return aiohttp.encode_basic_auth(*self._settings.twilio_media_auth(account_sid))
-
-    async def check_credentials(self, account_sid: str) -> int:
-        """Return the status Twilio's API gives these credentials (200 when they work)."""
-        base = (self._settings.twilio_api_url or TWILIO_API).rstrip("/")
-        url = f"{base}/2010-04-01/Accounts/{account_sid}/Recordings.json"
-        headers = {hdrs.AUTHORIZATION: self._authorization(account_sid)}
-        async with self._session.get(
-            url, params={"PageSize": "1"}, headers=headers, timeout=_MEDIA_TIMEOUT
-        ) as response:
-            return response.status
