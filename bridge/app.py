@@ -1,60 +1,31 @@
-"""create_app(settings) -> web.Application, with every resource opened and closed in cleanup_ctx."""
+"""create_app(settings) -> web.Application: its resources in the order they open (bridge.resources), its routes."""
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
-import aiohttp
 from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bridge.appkeys import (
-    AVAILABILITY,
-    CAPTURE,
-    CLIENTS,
-    CLOCK,
-    DESK,
-    INGEST,
-    LINK_SIGNER,
-    METRICS,
-    MOVER,
-    RECONCILER,
-    RECORDING_PROXY,
-    SESSION,
-    SETTINGS,
-    STORE,
-    TWILIO_MEDIA,
-    TWILIO_SESSION,
-    WORKER,
-    ZENDESK,
-)
+from bridge import resources
+from bridge.appkeys import CLIENTS, CLOCK, DESK, METRICS, ROUTES, SETTINGS, STORE
 from bridge.core import presence
 from bridge.core.clock import Clock, system_clock
-from bridge.core.phones import is_client
-from bridge.devtools.capture import Capture
-from bridge.dispatch import Desk, Routes
-from bridge.ingest import Ingest
+from bridge.dispatch import Routes
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.connections import authorization, open_store
 from bridge.ops.frontdoor import ServerLog, front_door, name_the_server
 from bridge.ops.metrics import Metrics
-from bridge.ops.reconcile import Reconciler, TwilioRest
 from bridge.ops.recordings import ROUTE as RECORDING_ROUTE
-from bridge.ops.recordings import RecordingFiler, RecordingProxy, TwilioMedia, load_signer
 from bridge.ops.rejections import Rejections
 from bridge.ops.settings import Settings
+from bridge.resources import RECORDING_PROXY, WORKER
 from bridge.softphone import routes as softphone
 from bridge.store import Store
-from bridge.store.sqlite import SqliteStore
-from bridge.twilio.mover import Mover
-from bridge.twilio.rest import TwilioApi
-from bridge.zendesk.availability import AvailabilityPoller
-from bridge.zendesk.client import ZendeskClient
-from bridge.zendesk.limiter import Limiter, rate_info
-from bridge.zendesk.outbox import Deliverer, RecordingLinks, RetryPolicy, TicketDefaults, Worker
+from bridge.zendesk.limiter import Limiter
+from bridge.zendesk.outbox import RetryPolicy
 from webhooks import routes
 from webhooks.routes import MAX_BODY
 
@@ -88,144 +59,21 @@ def create_app(
     app[CLOCK] = clock
     app[METRICS] = metrics
     app[CLIENTS] = clients
-    if settings.record_dir:
-        ours = [identity for identity in settings.agents if not is_client(identity)]
-        app[CAPTURE] = Capture(Path(settings.record_dir), keep=[*ours, *filter(None, [settings.caller_id])])
-
-    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        opened = await store(settings)
-        if isinstance(opened, SqliteStore):
-            await opened.release_leases()  # one process owns a SQLite file: earlier leases died with it
-        app[STORE] = opened
-        await opened.add_agents(settings.agents, clock())
-        app[INGEST] = Ingest(opened, settings.policy(), clock, routing)
-        yield
-        await opened.close()
-
-    async def session_ctx(app: web.Application) -> AsyncIterator[None]:
-        session = aiohttp.ClientSession(headers={"User-Agent": "twilio-zendesk-bridge"})
-        app[SESSION] = session
-        yield
-        await session.close()
-
-    async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
-        # Its own session: one per remote service, and Twilio's media must never share Zendesk's headers.
-        session = aiohttp.ClientSession(headers={"User-Agent": "twilio-zendesk-bridge"}, auto_decompress=False)
-        app[TWILIO_SESSION] = session
-        media = app[TWILIO_MEDIA] = TwilioMedia(session, settings)
-        signer = app[LINK_SIGNER] = await load_signer(app[STORE], settings)
-        app[RECORDING_PROXY] = RecordingProxy(
-            app[STORE], signer, media, clients=clients, clock=clock, on_answer=metrics.recording_served
-        )
-        yield
-        await session.close()
-
-    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-        base_url = settings.zendesk_base_url
-        assert base_url is not None  # check_serving made sure
-        # The reserve's floor, never lent to background work: one call's worth of urgent requests, a pop
-        # per agent it rings (Twilio dials at most 10) and the caller look-up's (external id, search, create).
-        floor = min(len(settings.agents), 10) + 3
-        budget = limiter or Limiter(settings.zendesk_rate_limit, floor=floor, quiet=settings.pop_deadline_seconds)
-        health: list[Worker] = []  # the worker follows Zendesk's health from the client's answers
-
-        def answered(status: int) -> None:
-            metrics.zendesk_answered(status)
-            budget.answered()
-            for watcher in health:
-                watcher.answered(status)
-
-        zendesk = ZendeskClient(
-            app[SESSION],
-            base_url,
-            authorization(settings),
-            timeout=settings.zendesk_timeout_seconds,
-            on_answer=answered,
-            on_headers=lambda status, headers: budget.observe(rate_info(headers)),
-            before_send=budget.acquire,  # one token per request, with the running delivery's priority
-            clock=clock,
-        )
-        app[ZENDESK] = zendesk
-        worker = Worker(
-            app[STORE],
-            Deliverer(
-                zendesk,
-                app[STORE],
-                app[INGEST],
-                clock,
-                recording_links(app),
-                TicketDefaults(group_id=settings.zendesk_group_id, brand_id=settings.zendesk_brand_id),
-                app_id=settings.zendesk_app_id if settings.zendesk_api == "calls" else None,
-            ),
-            retry=retry or RetryPolicy(max_age=settings.outbox_max_age),
-            limiter=budget,
-            clock=clock,
-            pop_deadline=settings.pop_deadline_seconds,
-            probe=zendesk.me,
-            metrics=metrics,
-        )
-        health.append(worker)
-        app[WORKER] = worker
-        app[INGEST].on_queued(worker.wake)
-        worker.start()
-        yield
-        await worker.stop()
-
-    async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
-        twilio = None
-        if settings.twilio_account_sid and settings.twilio_auth_token:
-            token = settings.twilio_auth_token.get_secret_value()
-            twilio = TwilioRest(settings.twilio_account_sid, token, settings.twilio_api_url)
-        reconciler = Reconciler(
-            app[STORE],
-            app[INGEST],
-            stale_after=settings.call_stale_minutes * 60,
-            twilio=twilio,
-            policy=settings.policy(),
-            clock=clock,
-        )
-        app[RECONCILER] = reconciler
-        reconciler.start()
-        yield
-        await reconciler.stop()
-        if twilio is not None:
-            await twilio.close()
-
-    async def routing_ctx(app: web.Application) -> AsyncIterator[None]:
-        desk = app[DESK] = Desk(app[STORE], routing, clock)
-        mover = None
-        if settings.twilio_account_sid:
-            auth = settings.twilio_media_auth(settings.twilio_account_sid)
-            api = TwilioApi(app[TWILIO_SESSION], settings.twilio_account_sid, auth, settings.twilio_api_url)
-            mover = app[MOVER] = Mover(app[STORE], api, app[INGEST], settings.public_url, clock=clock, metrics=metrics)
-            app[INGEST].on_routed(mover.wake)
-            desk.on_routed(mover.wake)
-            mover.start()
-        desk.start()
-        yield
-        await desk.stop()
-        if mover is not None:
-            await mover.stop()
-
-    async def availability_ctx(app: web.Application) -> AsyncIterator[None]:
-        desk = app[DESK]
-        seconds = settings.zendesk_availability_seconds
-        if not seconds or not settings.agents:
-            for identity in settings.agents:  # what an earlier run read from Zendesk no longer counts
-                await desk.zendesk_said(identity, None)
-            yield
-            return
-        # Zendesk's client, so its requests share the rate limiter (background priority: pops go first).
-        poller = app[AVAILABILITY] = AvailabilityPoller(
-            app[ZENDESK], settings.agents, desk.zendesk_said, interval=seconds, per_minute=settings.zendesk_rate_limit
-        )
-        poller.start()
-        yield
-        await poller.stop()
-
-    routing = Routes(settings.routing_policy(), dict(settings.agents))
+    app[ROUTES] = Routes(settings.routing_policy(), dict(settings.agents))
+    # Each opens in this order when the app starts, using those before it, and closes in the reverse order.
     app.cleanup_ctx.extend(
-        [store_ctx, session_ctx, recordings_ctx, worker_ctx, routing_ctx, availability_ctx, reconciler_ctx]
+        [
+            resources.capture,
+            resources.store(store),
+            resources.zendesk_session,
+            resources.twilio_session,
+            resources.recordings,
+            resources.worker(retry, limiter),
+            resources.desk,
+            resources.mover,
+            resources.availability,
+            resources.reconciler,
+        ]
     )
     routes.setup(app, settings)
     softphone.setup(app, settings, authorization(settings))
@@ -234,15 +82,6 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     return app
-
-
-def recording_links(app: web.Application) -> RecordingLinks | None:
-    """Return how the outbox links recordings under RECORDINGS (None for twilio: Twilio's own URL)."""
-    mode = app[SETTINGS].recordings
-    if mode == "twilio":
-        return None
-    filer = RecordingFiler(app[STORE], app[LINK_SIGNER], app[CLOCK])
-    return RecordingLinks(filer, app[TWILIO_MEDIA] if mode == "zendesk" else None)
 
 
 async def recording(request: web.Request) -> web.StreamResponse:

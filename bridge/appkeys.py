@@ -1,40 +1,42 @@
-"""Typed keys of the resources an application holds (shared by the app, the adapters and the tools)."""
+"""Typed keys of the resources the adapters read (webhooks, softphone), and of what the tools look at.
+
+Importing this pulls in neither the Zendesk side (the outbox worker, the client) nor the developer tools:
+where a resource's class lives there, its key holds a protocol of just what the adapters use. The keys of
+the resources only the app wires together (the worker, the sessions, the mover, …) are in bridge.resources.
+"""
 
 from __future__ import annotations
 
-import aiohttp
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
+
 from aiohttp import web
 
 from bridge.core.clock import Clock
-from bridge.devtools.capture import Capture
-from bridge.dispatch import Desk
+from bridge.dispatch import Desk, Routes
 from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
-from bridge.ops.reconcile import Reconciler
-from bridge.ops.recordings import LinkSigner, RecordingProxy, TwilioMedia
 from bridge.ops.settings import Settings
 from bridge.store import Store
-from bridge.twilio.mover import Mover
-from bridge.zendesk.availability import AvailabilityPoller
-from bridge.zendesk.client import ZendeskClient
-from bridge.zendesk.outbox import Worker
+
+
+class Captures(Protocol):
+    """Something that keeps each accepted webhook as a recording (RECORD_DIR: bridge.devtools.capture.Capture)."""
+
+    def record(
+        self, call_sid: str, path: str, params: Mapping[str, str], headers: Mapping[str, str], now: datetime
+    ) -> object:
+        """Keep one request of a call."""
+
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 STORE = web.AppKey("store", Store)
-SESSION = web.AppKey("session", aiohttp.ClientSession)  # Zendesk's
-TWILIO_SESSION = web.AppKey("twilio_session", aiohttp.ClientSession)  # Twilio's media API
-TWILIO_MEDIA = web.AppKey("twilio_media", TwilioMedia)
-LINK_SIGNER = web.AppKey("link_signer", LinkSigner)
-RECORDING_PROXY = web.AppKey("recording_proxy", RecordingProxy)
-INGEST = web.AppKey("ingest", Ingest)
-WORKER = web.AppKey("worker", Worker)
-ZENDESK = web.AppKey("zendesk", ZendeskClient)  # the one client: its session and rate limiter shared
-AVAILABILITY = web.AppKey("availability", AvailabilityPoller)  # agents' availability in Zendesk, when read
-RECONCILER = web.AppKey("reconciler", Reconciler)
+INGEST = web.AppKey("ingest", Ingest)  # the one way into the store; it wakes the workers
 METRICS = web.AppKey("metrics", Metrics)
-CAPTURE = web.AppKey("capture", Capture)
-DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
-MOVER = web.AppKey("mover", Mover)  # moves of waiting callers, sent to Twilio (only with TWILIO_ACCOUNT_SID)
 CLIENTS = web.AppKey("clients", ClientAddresses)  # who a request's client is (FORWARDED_ALLOW_IPS)
+ROUTES = web.AppKey("routes", Routes)  # routing's policy and the agents, shared by the ingest and the desk
+DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
+CAPTURE: web.AppKey[Captures] = web.AppKey("capture")  # only with RECORD_DIR

@@ -11,12 +11,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from bridge.appkeys import AVAILABILITY, DESK
+from bridge.appkeys import DESK
 from bridge.devtools.capture import Capture
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge
 from bridge.devtools.sandbox import SandboxConfig
 from bridge.devtools.waiting import wait_until
 from bridge.ops.logs import JsonFormatter
+from bridge.resources import AVAILABILITY
 from tests.conftest import BridgeFactory, call_outcome, parent_sid, recording, voice_comments
 from webhooks.names import Route, route_path, route_url
 

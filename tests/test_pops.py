@@ -8,10 +8,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bridge.appkeys import WORKER
 from bridge.core.actions import DisplayUser
 from bridge.devtools.demo import LocalBridge, local_bridge
 from bridge.devtools.sandbox import FaultRule
+from bridge.resources import WORKER
 from bridge.store import DONE, DROPPED
 from bridge.zendesk.limiter import Limiter
 from bridge.zendesk.outbox import RetryPolicy

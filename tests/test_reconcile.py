@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -17,6 +18,7 @@ from bridge.core.calls import MAX_CALL_SECONDS
 from bridge.core.events import CallEvent, EventKind
 from bridge.devtools.demo import LocalBridge
 from bridge.ops.reconcile import RECORDING_MEANING
+from bridge.twilio.rest import TwilioApi
 from tests.conftest import BridgeFactory, ManualClock, call_outcome, parent_sid, recording, voice_comments
 
 ACCOUNT = "AC455c03f9e322135d9c681cabb529d68e"
@@ -267,3 +269,26 @@ async def test_callbacks_after_a_close_out_still_make_the_voice_comment(
 def test_every_rest_recording_status_has_a_meaning(status: str, meaning: str | None) -> None:
     """Each Recording status of Twilio's REST API means ready, never, or wait (None)."""
     assert RECORDING_MEANING[status] == meaning
+
+
+async def test_twilio_lists_are_read_to_their_last_page() -> None:
+    """A list longer than a page is followed through next_page_uri, which carries the query on."""
+    base = f"/2010-04-01/Accounts/{ACCOUNT}"
+    legs = [{"sid": f"CA{n:032x}", "status": "completed"} for n in range(3)]
+    asked: list[str] = []
+
+    async def listing(request: web.Request) -> web.Response:
+        asked.append(request.path_qs)
+        if request.query.get("ParentCallSid") != PARENT:
+            return web.json_response({"calls": []})
+        number = int(request.query.get("Page", "0"))
+        following = f"{base}/Calls.json?ParentCallSid={PARENT}&PageSize=2&Page=1" if number == 0 else None
+        return web.json_response({"calls": legs[number * 2 : number * 2 + 2], "next_page_uri": following})
+
+    app = web.Application()
+    app.router.add_get(base + "/Calls.json", listing)
+    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as session:
+        api = TwilioApi(session, ACCOUNT, (ACCOUNT, "token"), str(server.make_url("")))
+        assert await api.legs(PARENT) == legs
+    first = f"{base}/Calls.json?ParentCallSid={PARENT}"
+    assert asked == [first, first + "&PageSize=2&Page=1"]

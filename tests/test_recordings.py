@@ -13,14 +13,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bridge.appkeys import LINK_SIGNER
 from bridge.devtools.demo import LocalBridge
 from bridge.devtools.sandbox import FaultRule
 from bridge.devtools.twilio_media import silent_mp3
 from bridge.ops.clients import ClientLimiter
-from bridge.ops.recordings import BURST, CHUNK, TwilioMedia, parse_recording_url
+from bridge.ops.recordings import BURST, CHUNK
 from bridge.ops.settings import Settings
+from bridge.resources import LINK_SIGNER
 from bridge.store import DEAD, FiledRecording
+from bridge.twilio.media import TwilioMedia, parse_recording_url
 from tests.conftest import (
     BridgeFactory,
     ManualClock,

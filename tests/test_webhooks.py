@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -316,3 +318,16 @@ async def test_health_and_readiness(bridge: LocalBridge) -> None:
             assert data["outbox"]["pending"] == 0
         async with session.get(bridge.url + "/readyz") as response:
             assert response.status == 200
+
+
+def test_webhooks_reach_neither_the_worker_nor_the_tools() -> None:
+    """Importing webhooks/ pulls in nothing of the Zendesk side, the mover, the developer tools or the app."""
+    # It reads the app's resources through bridge.appkeys, whose keys hold protocols where the class is far.
+    walls = ("bridge.zendesk", "bridge.devtools", "bridge.twilio.mover", "bridge.resources", "bridge.app")
+    script = (
+        "import sys, webhooks.routes\n"
+        f"walls = {walls!r}\n"
+        "print(sorted(m for m in sys.modules if any(m == w or m.startswith(w + '.') for w in walls)))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stderr

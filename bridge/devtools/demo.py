@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from bridge.app import create_app
-from bridge.appkeys import CLOCK, RECONCILER, STORE
+from bridge.appkeys import CLOCK, STORE
 from bridge.core.clock import Clock, system_clock
 from bridge.devtools.fake_twilio import TwilioStandIn
 from bridge.devtools.replay import ReplayReport, replay_files
@@ -27,6 +27,7 @@ from bridge.devtools.waiting import wait_until
 from bridge.ops.connections import open_store
 from bridge.ops.reconcile import Reconciler
 from bridge.ops.settings import Settings
+from bridge.resources import RECONCILER
 from bridge.store import Store
 from bridge.zendesk.limiter import Limiter
 from bridge.zendesk.outbox import RetryPolicy

@@ -13,11 +13,8 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
-
-from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
 from bridge.core.calls import STALE, Policy, may_be_talking
 from bridge.core.clock import Clock, system_clock
@@ -25,11 +22,11 @@ from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind
 from bridge.core.phones import is_client
 from bridge.ingest import Ingest
 from bridge.store import DEDUPE_WINDOW, Store
+from bridge.twilio.rest import TWILIO_API, CallGone, TwilioApi
 from bridge.twilio.words import media_url, recording_of
 
 log = logging.getLogger("bridge.reconcile")
 FORGET_BATCH = 10_000  # dedupe keys forgotten per round: one short transaction, never a long lock
-TWILIO_API = "https://api.twilio.com"
 _LEG_STATUS = {"queued": "initiated", "ringing": "ringing", "in-progress": "answered"}
 # Every Recording status of the REST API (Twilio docs: Recording resource, status) mapped to what the
 # state machine needs to hear: the media is there, it never will be, or it is still coming (None: wait).
@@ -45,9 +42,12 @@ RECORDING_MEANING: dict[str, str | None] = {
 }
 
 
-def _at(moment: datetime | None, now: datetime) -> datetime:
-    """Use Twilio's time when it gave one."""
-    return moment.astimezone(UTC) if moment is not None else now
+def _at(moment: Any, now: datetime) -> datetime:
+    """Use Twilio's time when it gave one (RFC 2822, Twilio docs: "Twilio API responses", dates)."""
+    try:
+        return parsedate_to_datetime(moment).astimezone(UTC)
+    except (TypeError, ValueError):
+        return now
 
 
 def _int(value: Any) -> int | None:
@@ -58,77 +58,66 @@ def _int(value: Any) -> int | None:
         return None
 
 
-class TwilioRest:
-    """The few Twilio REST look-ups reconciliation needs, through the library's async client."""
+def _text(value: Any) -> str:
+    """Read a string field Twilio may give as null."""
+    return str(value or "")
 
-    def __init__(self, account_sid: str, auth_token: str, base_url: str | None = None) -> None:
-        """Build a client; `base_url` points it elsewhere than api.twilio.com (a proxy or a test fake)."""
-        self._http = AsyncTwilioHttpClient()
-        self._account_sid = account_sid
-        self._client = Client(account_sid, auth_token, http_client=self._http)
-        if base_url:
-            self._client.api.base_url = base_url.rstrip("/")
 
-    async def close(self) -> None:
-        """Close the library's HTTP session."""
-        await self._http.close()
-
-    async def facts(self, call_sid: str, now: datetime) -> tuple[list[CallEvent], bool]:
-        """Return what Twilio knows of a call as events, and whether the call is over."""
-        call = await self._client.calls(call_sid).fetch_async()
-        legs = await self._client.calls.list_async(parent_call_sid=call_sid)
-        recordings = await self._client.recordings.list_async(call_sid=call_sid)
-        status = str(call.status or "")
-        origin = str(call._from or "")  # twilio-python names the `from` field `_from` (a keyword clash)
-        events = [
+async def twilio_facts(twilio: TwilioApi, call_sid: str, now: datetime) -> tuple[list[CallEvent], bool]:
+    """Return what Twilio knows of a call as events, and whether the call is over."""
+    call = await twilio.call(call_sid)
+    legs = await twilio.legs(call_sid)
+    recordings = await twilio.recordings(call_sid)
+    status = _text(call.get("status"))
+    origin = _text(call.get("from"))
+    events = [
+        CallEvent(
+            kind=EventKind.CALL_STATUS,
+            call_sid=call_sid,
+            at=_at(call.get("end_time") or call.get("start_time"), now),
+            direction="outbound" if is_client(origin) else "inbound",
+            from_number=origin,
+            to_number=_text(call.get("to")),
+            status=status,
+            duration=_int(call.get("duration")),
+        )
+    ]
+    for leg in legs:
+        leg_status = _text(leg.get("status"))
+        events.append(
             CallEvent(
-                kind=EventKind.CALL_STATUS,
+                kind=EventKind.LEG_STATUS,
                 call_sid=call_sid,
-                at=_at(call.end_time or call.start_time, now),
-                direction="outbound" if is_client(origin) else "inbound",
-                from_number=origin,
-                to_number=str(call.to or ""),
-                status=status,
-                duration=_int(call.duration),
+                at=_at(leg.get("end_time") or leg.get("start_time"), now),
+                leg_sid=_text(leg.get("sid")),
+                leg_to=_text(leg.get("to")),
+                status=_LEG_STATUS.get(leg_status, leg_status),
+                duration=_int(leg.get("duration")),
             )
-        ]
-        for leg in legs:
-            leg_status = str(leg.status or "")
-            events.append(
-                CallEvent(
-                    kind=EventKind.LEG_STATUS,
-                    call_sid=call_sid,
-                    at=_at(leg.end_time or leg.start_time, now),
-                    leg_sid=str(leg.sid),
-                    leg_to=str(leg.to or ""),
-                    status=_LEG_STATUS.get(leg_status, leg_status),
-                    duration=_int(leg.duration),
-                )
+        )
+    waiting = False
+    for recording in recordings:
+        meaning = RECORDING_MEANING.get(_text(recording.get("status")), "absent")
+        if meaning is None:
+            waiting = True  # its own callback, or a later round, will say it is ready
+            continue
+        sid = _text(recording.get("sid"))
+        events.append(
+            CallEvent(
+                kind=EventKind.RECORDING,
+                call_sid=call_sid,
+                at=_at(recording.get("start_time"), now),
+                recording_sid=sid,
+                # Twilio's own RecordingUrl, as its callback would have said: it names the recording;
+                # TWILIO_API_URL only says where to reach it, and the recording links follow that.
+                recording_url=media_url(f"{TWILIO_API}/2010-04-01/Accounts/{twilio.account_sid}/Recordings/{sid}"),
+                recording_duration=_int(recording.get("duration")),
+                recording_status=meaning,
+                recording_of=recording_of(_text(recording.get("source")) or None),
+                recording_started_at=_at(recording.get("start_time"), now),
             )
-        waiting = False
-        for recording in recordings:
-            meaning = RECORDING_MEANING.get(str(recording.status or ""), "absent")
-            if meaning is None:
-                waiting = True  # its own callback, or a later round, will say it is ready
-                continue
-            events.append(
-                CallEvent(
-                    kind=EventKind.RECORDING,
-                    call_sid=call_sid,
-                    at=_at(recording.start_time, now),
-                    recording_sid=str(recording.sid),
-                    # Twilio's own RecordingUrl, as its callback would have said: it names the recording;
-                    # TWILIO_API_URL only says where to reach it, and the recording links follow that.
-                    recording_url=media_url(
-                        f"{TWILIO_API}/2010-04-01/Accounts/{self._account_sid}/Recordings/{recording.sid}"
-                    ),
-                    recording_duration=_int(recording.duration),
-                    recording_status=meaning,
-                    recording_of=recording_of(str(recording.source) if recording.source else None),
-                    recording_started_at=_at(recording.start_time, now),
-                )
-            )
-        return events, status in TERMINAL_CALL_STATUSES and not waiting
+        )
+    return events, status in TERMINAL_CALL_STATUSES and not waiting
 
 
 class Reconciler:
@@ -140,7 +129,7 @@ class Reconciler:
         ingest: Ingest,
         *,
         stale_after: float,
-        twilio: TwilioRest | None,
+        twilio: TwilioApi | None,
         policy: Policy | None = None,
         clock: Clock = system_clock,
     ) -> None:
@@ -175,10 +164,8 @@ class Reconciler:
         over = True
         if self._twilio is not None:
             try:
-                events, over = await self._twilio.facts(call_sid, now)
-            except TwilioRestException as exc:
-                if exc.status != 404:
-                    raise
+                events, over = await twilio_facts(self._twilio, call_sid, now)
+            except CallGone:
                 # Twilio does not know the call (another account, deleted, a test sid): close it out.
                 log.warning("reconcile: Twilio has no call %s; closing it out with what is known", call_sid)
                 events = []

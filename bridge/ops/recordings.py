@@ -4,8 +4,9 @@ Zendesk stores a voice comment's `recording_url` and the agent's browser fetches
 Auth on Media URLs" on (Twilio docs: "Prevent unauthorized access to your Programmable Voice Media with
 HTTP Basic Auth"; on by default for accounts created since July 2023) Twilio's own media URL answers 401
 to that browser. With RECORDINGS=proxy the link points at the bridge instead: it carries a signature bound
-to one recording, and the bridge streams the file from Twilio with Basic auth. Only recordings the bridge
-filed (linked in a voice comment) can be fetched, and every refusal is decided without contacting Twilio.
+to one recording, and the bridge streams the file from Twilio with Basic auth (bridge.twilio.media). Only
+recordings the bridge filed (linked in a voice comment) can be fetched, and every refusal is decided
+without contacting Twilio.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import hdrs, web
@@ -31,17 +29,12 @@ from bridge.ops.clients import ClientAddresses, ClientLimiter
 from bridge.ops.frontdoor import REASON
 from bridge.ops.settings import Settings
 from bridge.store import FiledRecording, Store
+from bridge.twilio.media import MediaError, TwilioMedia, parse_recording_url
 
 log = logging.getLogger("bridge.recordings")
 
 ROUTE = "/recordings/{sid}.mp3"
 SECRET_BYTES = 32
-# Twilio's RecordingUrl: https://api.twilio.com/2010-04-01/Accounts/{AC}/Recordings/{RE}, no extension
-# (Twilio docs: "Recordings resource", RecordingUrl; the media file is that URL plus .mp3 or .wav).
-_TWILIO_RECORDING = re.compile(
-    r"^(?P<origin>https://[A-Za-z0-9.-]+)/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})"
-    r"/Recordings/(?P<sid>RE[0-9a-fA-F]{32})(?:\.(?:mp3|wav))?(?:\?.*)?$"
-)
 RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 # Headers of Twilio's answer that the player needs: what the bytes are, how many, which range, and
 # what lets it resume or seek (RFC 9110 §14 and §15.3.7).
@@ -53,27 +46,6 @@ CHUNK = 64 * 1024
 # Per client address: a player asks for a few ranges per recording; 60 at once then one a second is far
 # above any agent's use and far below what guessing signatures would need.
 BURST, PER_SECOND = 60, 1.0
-_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10, sock_read=30)
-
-
-@dataclass(frozen=True)
-class TwilioRecording:
-    """A recording named by Twilio's RecordingUrl."""
-
-    origin: str
-    account_sid: str
-    sid: str
-
-
-def parse_recording_url(url: str | None) -> TwilioRecording | None:
-    """Return the account and recording a Twilio RecordingUrl names, or None for anything else."""
-    match = _TWILIO_RECORDING.match(url or "")
-    if match is None:
-        return None
-    host = urlsplit(match["origin"]).hostname or ""
-    if host != "twilio.com" and not host.endswith(".twilio.com"):
-        return None  # a signed webhook named it, but the bridge only ever sends Twilio's credentials to Twilio
-    return TwilioRecording(match["origin"], match["account"], match["sid"])
 
 
 class LinkSigner:
@@ -107,74 +79,6 @@ async def load_signer(store: Store, settings: Settings) -> LinkSigner:
     """Return the signer, creating the database's secret the first time any instance starts."""
     secret = await store.link_secret(secrets.token_bytes(SECRET_BYTES))
     return LinkSigner(secret, settings.public_url, settings.recording_link_ttl_days)
-
-
-class MediaError(Exception):
-    """Twilio did not hand over a recording; `status` is its HTTP status, 0 when it did not answer."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        """Keep Twilio's status."""
-        super().__init__(message)
-        self.status = status
-
-
-class TwilioMedia:
-    """Fetch recordings from Twilio's media API over the bridge's own session for Twilio."""
-
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
-        """Bind the session and the credentials."""
-        self._session = session
-        self._settings = settings
-
-    def url(self, recording: FiledRecording) -> str:
-        """Return where the MP3 is: TWILIO_API_URL when set (a proxy, the tests' fake), else Twilio's host."""
-        parsed = parse_recording_url(recording.media_url)
-        origin = parsed.origin if parsed else "https://api.twilio.com"
-        base = (self._settings.twilio_api_url or origin).rstrip("/")
-        return f"{base}/2010-04-01/Accounts/{recording.account_sid}/Recordings/{recording.sid}.mp3"
-
-    @asynccontextmanager
-    async def fetch(self, recording: FiledRecording, byte_range: str | None = None) -> AsyncIterator[Any]:
-        """Open the MP3 at Twilio with Basic auth, following the redirect to its media host.
-
-        aiohttp drops the Authorization header when a redirect leaves the origin (aiohttp docs, "Client
-        reference": redirects to another origin strip it), so the credentials go to
-        api.twilio.com only and never to the media host. A dual-channel recording is asked for as one
-        stereo file with RequestedChannels=2, the media-fetch parameter Twilio's changelog "Dual-channel
-        Voice Conference Recordings" (2024-07-09) describes: it chooses a dual-channel file or a mono mix.
-        """
-        params = {"RequestedChannels": "2"} if recording.channels == 2 else {}
-        headers = {hdrs.AUTHORIZATION: self._authorization(recording.account_sid)}
-        if byte_range:
-            headers[hdrs.RANGE] = byte_range
-        opened = False
-        try:
-            async with self._session.get(
-                self.url(recording), params=params, headers=headers, timeout=_MEDIA_TIMEOUT
-            ) as response:
-                if response.status not in (200, 206, 416):
-                    message = f"Twilio answered {response.status} for recording {recording.sid}"
-                    raise MediaError(message, response.status)
-                opened = True
-                yield response
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            if opened:
-                raise  # a failure while the caller read the body is the caller's to handle
-            raise MediaError(f"Twilio's media API did not answer for {recording.sid}: {type(exc).__name__}") from exc
-
-    def _authorization(self, account_sid: str) -> str:
-        """Return the Basic Authorization header for an account's media."""
-        return aiohttp.encode_basic_auth(*self._settings.twilio_media_auth(account_sid))
-
-    async def check_credentials(self, account_sid: str) -> int:
-        """Return the status Twilio's API gives these credentials (200 when they work)."""
-        base = (self._settings.twilio_api_url or "https://api.twilio.com").rstrip("/")
-        url = f"{base}/2010-04-01/Accounts/{account_sid}/Recordings.json"
-        headers = {hdrs.AUTHORIZATION: self._authorization(account_sid)}
-        async with self._session.get(
-            url, params={"PageSize": "1"}, headers=headers, timeout=_MEDIA_TIMEOUT
-        ) as response:
-            return response.status
 
 
 def _refuse(status: int, error: str) -> web.Response:

@@ -1,1 +1,1 @@
-"""Twilio's REST API, as the bridge calls it: one session, its errors typed by meaning, and the moves it sends."""
+"""Twilio's API as the bridge calls it, over one session: REST (typed errors), recording media, routing's moves."""

@@ -1,4 +1,8 @@
-"""The Twilio REST calls routing needs, over the bridge's one session for Twilio (Twilio docs: Call resource).
+"""Twilio's REST API as the bridge calls it, over its one session for Twilio (Twilio docs: Call resource).
+
+Routing redirects waiting callers (bridge.twilio.mover), reconciliation reads what became of a call
+(bridge.ops.reconcile), and `bridge doctor` asks whether the credentials work; the recording media
+(bridge.twilio.media) shares the session, api.twilio.com being one service.
 
 Errors are typed by what the caller should do: the call is gone (nothing to move), Twilio is busy or away
 (try again), or the request itself is wrong (no retry helps: credentials, a refused parameter).
@@ -6,6 +10,7 @@ Errors are typed by what the caller should do: the call is gone (nothing to move
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -28,7 +33,7 @@ class TwilioError(Exception):
 
 
 class CallGone(TwilioError):
-    """The call has ended (or never existed): there is nothing to move."""
+    """The call has ended, or Twilio has no such call (or resource: 404): there is nothing to move or read."""
 
 
 class TwilioBusy(TwilioError):
@@ -58,14 +63,53 @@ class TwilioApi:
 
     async def redirect(self, call_sid: str, url: str) -> None:
         """Make a live call fetch `url` for its next TwiML (Twilio docs: Call resource, update: Url, Method)."""
-        await self._post(f"Calls/{call_sid}.json", {"Url": url, "Method": "POST"})
+        await self._send("POST", self._url(f"/Calls/{call_sid}.json"), form={"Url": url, "Method": "POST"})
 
-    async def _post(self, path: str, form: dict[str, str]) -> dict[str, Any]:
-        """POST a form to the account's resource and return the JSON answer, or raise a typed error."""
-        url = f"{self._base}/2010-04-01/Accounts/{self.account_sid}/{path}"
+    async def call(self, call_sid: str) -> dict[str, Any]:
+        """Return a call (Twilio docs: Call resource, fetch)."""
+        return await self.get(f"/Calls/{call_sid}.json")
+
+    async def legs(self, call_sid: str) -> list[dict[str, Any]]:
+        """Return the calls a call dialed (Twilio docs: Call resource, read with ParentCallSid)."""
+        return await self.every("/Calls.json", "calls", {"ParentCallSid": call_sid})
+
+    async def recordings(self, call_sid: str) -> list[dict[str, Any]]:
+        """Return a call's recordings (Twilio docs: Recording resource, read with CallSid)."""
+        return await self.every("/Recordings.json", "recordings", {"CallSid": call_sid})
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET a resource of the account (`path` after its URL: "" for the account itself, "/Calls.json", …)."""
+        return await self._send("GET", self._url(path), params=params)
+
+    async def every(self, path: str, key: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Return every item of a list, page after page (Twilio docs: "Paging", next_page_uri)."""
+        items: list[dict[str, Any]] = []
+        page = await self.get(path, params)
+        while True:
+            items += [item for item in page.get(key) or [] if isinstance(item, dict)]
+            following = page.get("next_page_uri")
+            if not isinstance(following, str) or not following.startswith("/"):
+                return items
+            page = await self._send("GET", self._base + following)  # the URI carries the query
+
+    def _url(self, path: str) -> str:
+        """Return the URL of a resource of the account."""
+        return f"{self._base}/2010-04-01/Accounts/{self.account_sid}{path or '.json'}"
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send a request and return the JSON answer, or raise a typed error."""
         try:
             headers = {aiohttp.hdrs.AUTHORIZATION: self._authorization}
-            async with self._session.post(url, data=form, headers=headers, timeout=_TIMEOUT) as response:
+            async with self._session.request(
+                method, url, data=form, params=params, headers=headers, timeout=_TIMEOUT
+            ) as response:
                 body = await _json(response)
                 if response.status < 300:
                     return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
@@ -9,8 +10,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from bridge.ops.doctor.check import Check
-from bridge.ops.recordings import TwilioMedia
 from bridge.ops.settings import Settings
+from bridge.twilio.rest import TwilioApi, TwilioError
 
 CREDENTIALS_FIX = (
     "set TWILIO_AUTH_TOKEN of TWILIO_ACCOUNT_SID, or a valid TWILIO_API_KEY_SID/TWILIO_API_KEY_SECRET pair"
@@ -88,13 +89,15 @@ class RestProbe:
     async def answer(self) -> int | str:
         """Return Twilio's HTTP status (200: accepted), or the name of the error when nothing answered."""
         if self._answer is None:
-            assert self._settings.twilio_account_sid is not None
+            account = self._settings.twilio_account_sid
+            assert account is not None
             async with aiohttp.ClientSession() as session:
-                try:
-                    media = TwilioMedia(session, self._settings)
-                    self._answer = await media.check_credentials(self._settings.twilio_account_sid)
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    self._answer = type(exc).__name__
+                # The client and credentials the bridge's own requests use (moves; recordings alike).
+                api = TwilioApi(
+                    session, account, self._settings.twilio_media_auth(account), self._settings.twilio_api_url
+                )
+                answer = await answer_of(api.get("/Recordings.json", {"PageSize": "1"}))
+                self._answer = answer if isinstance(answer, str) else answer[0]
         return self._answer
 
 
@@ -132,14 +135,11 @@ async def queueing_check(settings: Settings, rest: RestProbe | None) -> Check:
     )
 
 
-async def twilio_get(session: aiohttp.ClientSession, settings: Settings, path: str) -> tuple[int, dict[str, Any]]:
-    """GET one resource of the account with the API key (Twilio docs: REST API, API keys authenticate)."""
-    assert settings.twilio_api_key_sid
-    assert settings.twilio_api_key_secret is not None
-    base = (settings.twilio_api_url or "https://api.twilio.com").rstrip("/")
-    key = settings.twilio_api_key_sid, settings.twilio_api_key_secret.get_secret_value()
-    headers = {"Authorization": aiohttp.encode_basic_auth(*key)}
-    url = f"{base}/2010-04-01/Accounts/{settings.twilio_account_sid}{path}"
-    async with session.get(url, headers=headers) as response:
-        body = await response.json() if response.status == 200 else {}
-        return response.status, dict(body)
+async def answer_of(request: Awaitable[dict[str, Any]]) -> tuple[int, dict[str, Any]] | str:
+    """Return Twilio's HTTP status and body (200 when it accepted), or the name of the error when nothing answered."""
+    try:
+        return 200, await request
+    except TwilioError as exc:
+        if exc.status:
+            return exc.status, {}
+        return type(exc.__cause__ or exc).__name__

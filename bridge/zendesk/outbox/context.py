@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from bridge.core.clock import Clock, system_clock
-from bridge.ops.recordings import RecordingFiler, TwilioMedia
+from bridge.ops.recordings import RecordingFiler
 from bridge.store import Store
+from bridge.twilio.media import TwilioMedia
 
 T = TypeVar("T")
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from bridge.ops.recordings import MediaError, TwilioMedia
 from bridge.store import FiledRecording
+from bridge.twilio.media import MediaError, TwilioMedia
 from bridge.zendesk.outbox.context import Context
 from bridge.zendesk.outbox.errors import MediaFailed, RecordingGone
 from bridge.zendesk.outbox.landed import has_comment, holds
