@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.cli import main
+from bridge.cli import describe_lines, main
 from bridge.core.lines import DEFAULT_LINE, Hours, Lines, Span, Target, is_open
 from bridge.ops.settings import ConfigError, Settings, load_settings
 
@@ -273,3 +273,25 @@ def test_lines_without_hours_are_open_and_schedules_are_not_evaluated() -> None:
     unknown = is_open(Hours(schedule_id=1234), now)
     assert unknown.open is None
     assert "1234" in unknown.why
+
+
+def test_bridge_lines_says_each_line_and_whether_it_is_open_now(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bridge lines`: every line, its number, group, brand, agents, queue, caller id, and open or closed now."""
+    settings = load_settings(None, lines_file=str(EXAMPLE), agents=EXAMPLE_AGENTS, twilio_account_sid="AC1")
+    monday_ten = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)  # 10:00 in Chicago
+    text = "\n".join(describe_lines(settings, monday_ten))
+    assert text.startswith(f"3 lines (LINES_FILE {EXAMPLE}); now 2026-03-02 16:00 UTC")
+    assert "Support  +13125550140  open: mon 10:00 America/Chicago" in text
+    assert "  group 360001, brand 2001; longest_idle to client:priya, client:tomas" in text
+    assert "  queue bridge-support (up to 50 callers, 600 s); calls out show +13125550140" in text
+    assert "  menu: 1 line:Sales, 2 line:Support, 9 voicemail (else line:Support after 6 s)" in text
+    assert "Emergencies  +13125550142  open?: Zendesk schedule 1234" in text
+    christmas = "\n".join(describe_lines(settings, datetime(2026, 12, 25, 16, 0, tzinfo=UTC)))
+    assert "Support  +13125550140  closed: holiday 2026-12-25" in christmas
+    monkeypatch.setenv("AGENTS", "client:alice=1001")
+    assert main(["lines"]) == 0
+    out = capsys.readouterr().out
+    assert "1 line (no LINES or LINES_FILE: one line made of the settings, answering every number)" in out
+    assert "default  any number  open: always open (no hours)" in out
