@@ -117,6 +117,7 @@ def test_a_line_leaves_out_what_the_global_settings_give() -> None:
         ('[[line]]\nnumber = "3125550140"', "LINES line 1 ('3125550140'): number: '3125550140' is not an E.164"),
         (TWO.replace("+13125550141", "+13125550140"), "LINES line 2 ('Sales'): number: +13125550140 is another"),
         (TWO.replace('"Sales"', '"support"'), "LINES line 2 ('support'): name: 'support' names another line"),
+        (TWO.replace('"Support"', '"+13125550141"'), "LINES line 1 ('+13125550141'): name: '+13125550141' is a number"),
         ('[[line]]\nnumber = "+13125550140"\ngroupid = 5', "LINES line 1 ('+13125550140'): groupid: not a key"),
         ('[[line]]\nnumber = "+13125550140"\ngroup_id = 0', "group_id: 0 is not a Zendesk id"),
         ('[[line]]\nnumber = "+13125550140"\nbrand_id = "x"', "brand_id: 'x' is not a Zendesk id"),

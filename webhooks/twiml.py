@@ -37,7 +37,6 @@ class TwilioConfig:
     caller_id: str | None
     screen_phone_agents: bool
     hold_music: str = TWILIO_HOLD_MUSIC
-    queue: str = "bridge-default"  # the Twilio queue callers wait in (no personal data in its name)
     queue_announce: float = 60.0  # QUEUE_ANNOUNCE_SECONDS: how often the wait music says the caller's place
     queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: the wait music lets the caller go after this long
     # Each line's queue, greeting, hold music and caller id (a line's unset one: the settings above).

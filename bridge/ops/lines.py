@@ -102,6 +102,8 @@ class _Reader:
         self.numbers.add(number)
         name = at.text("name")
         if name is not None:
+            if is_e164(name):
+                at.fail("name", f"{name!r} is a number: a name is a word, like Support (line:NAME names the line)")
             if name.casefold() in self.names:
                 at.fail("name", f"{name!r} names another line too")
             self.names.add(name.casefold())
