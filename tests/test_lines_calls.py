@@ -68,8 +68,12 @@ async def test_each_line_routes_to_its_agents_and_its_tickets_and_records_are_it
 
 
 async def test_an_agent_on_two_lines_is_offered_the_longest_waiting_caller_of_either(rig: Rig) -> None:
-    """bob serves both lines: Erin (Support) waits before Dana (Sales), so bob gets Erin, then Dana."""
-    async with rig() as bridge:
+    """bob serves both lines: Erin (Support) waits before Dana (Sales), so bob gets Erin, then Dana.
+
+    Each waits in their own line's queue, hearing its hold music (Sales has its own)."""
+    sales_music = "https://example.com/acme-sales-hold.mp3"
+    lines = flows.TWO_LINES.replace("caller_id = true", f'caller_id = true\nhold_music_url = "{sales_music}"')
+    async with rig(lines=lines) as bridge:
         fake = twilio(bridge)
         flows.own_sales(bridge)
         await choose(bridge, "away", ALICE, BOB)
@@ -93,7 +97,10 @@ async def test_an_agent_on_two_lines_is_offered_the_longest_waiting_caller_of_ei
         await fake.hang_up(second)
         await finished(bridge, erin, dana)
         snapshot = bridge.sandbox.snapshot()
+        played = {call.sid: {p.text for p in fake.heard(call) if p.verb == "Play"} for call in (erin, dana)}
     assert [call_outcome(snapshot, call.sid)[0]["brand_id"] for call in (erin, dana)] == [6001, 6002]
+    assert played[dana.sid] == {sales_music}
+    assert played[erin.sid] == {bridge.settings.hold_music_url}
 
 
 async def test_a_call_to_a_number_no_line_names_goes_to_the_first_line(
