@@ -14,6 +14,7 @@ from typing import Protocol
 from aiohttp import web
 
 from bridge.core.clock import Clock
+from bridge.core.hours import Schedules
 from bridge.dispatch import Desk, Routes
 from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
@@ -31,6 +32,14 @@ class Captures(Protocol):
         """Keep one request of a call."""
 
 
+class ScheduleBook(Protocol):
+    """What the bridge last read of the lines' Zendesk schedules (bridge.zendesk.schedules.ScheduleReader)."""
+
+    @property
+    def schedules(self) -> Schedules:
+        """Return each schedule as last read, by id (one never read is absent)."""
+
+
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 STORE = web.AppKey("store", Store)
@@ -40,3 +49,4 @@ CLIENTS = web.AppKey("clients", ClientAddresses)  # who a request's client is (F
 ROUTES = web.AppKey("routes", Routes)  # routing's policy and the agents, shared by the ingest and the desk
 DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
 CAPTURE: web.AppKey[Captures] = web.AppKey("capture")  # only with RECORD_DIR
+SCHEDULES: web.AppKey[ScheduleBook] = web.AppKey("schedules")  # only when a line's hours are a Zendesk schedule

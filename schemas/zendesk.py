@@ -106,6 +106,7 @@ class CallRecord(BaseModel):
     overflowed: bool | None = None  # sent to voicemail because the queue was full
     call_abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call
+    outside_business_hours: bool | None = None  # the call's line was closed when it arrived
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted: a PATCH changes only what it names)."""

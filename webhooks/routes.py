@@ -13,9 +13,10 @@ from multidict import MultiDict
 from pydantic import BaseModel, ValidationError
 from twilio.twiml.voice_response import VoiceResponse
 
-from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS
+from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, SCHEDULES
+from bridge.core import hours
 from bridge.core.calls import Call
-from bridge.core.events import CallEvent
+from bridge.core.events import AfterHours, CallEvent
 from bridge.core.phones import is_device, is_e164, mask
 from bridge.ops.frontdoor import BadField
 from bridge.ops.settings import Settings
@@ -32,7 +33,7 @@ from schemas.twilio import (
 )
 from webhooks import signature, translate, twiml
 from webhooks.names import PREFIX, Route, route_label
-from webhooks.twiml import PARENT_PARAM, TURN_PARAM, TwilioConfig
+from webhooks.twiml import AFTER_HOURS_PARAM, PARENT_PARAM, TURN_PARAM, TwilioConfig
 
 log = logging.getLogger("bridge.webhooks")
 
@@ -146,9 +147,39 @@ def _placed(request: web.Request, call: Call | None, *, greet: bool = False) -> 
         return _twiml(twiml.hangup())
     config = request.config_dict[CONFIG]
     line = config.line(call.line)
+    if call.after_hours is not None:
+        # Closed: the after-hours TwiML when the call arrives (a menu or greeting never plays), nothing after it.
+        if not greet or call.ended_at is not None:
+            return _twiml(twiml.hangup())
+        applies = hours.resolved(line.hours, _schedules(request))
+        words = hours.closed_words(line, call.after_hours, applies)
+        return _twiml(twiml.after_hours(config, call.after_hours, words, line.after_hours.value))
     named = line.key if config.lines.configured else None
     greeting = line.greeting if greet else None
     return _twiml(twiml.placement(config, call, line.queue, line=named, greeting=greeting))
+
+
+def _schedules(request: web.Request) -> hours.Schedules | None:
+    """Return what the bridge last read of the lines' Zendesk schedules (None: no line uses one)."""
+    book = request.config_dict.get(SCHEDULES)
+    return book.schedules if book is not None else None
+
+
+def _after_hours(request: web.Request, event: CallEvent, called: str | None = None) -> CallEvent:
+    """Say on the event whether its call came after hours: by its line's hours (`called`), or our URL's mark.
+
+    At the call's arrival (`called`: the number called) the line's hours decide, at the event's moment; every
+    later request of an after-hours call comes to a URL our after-hours TwiML marked.
+    """
+    closed: AfterHours | None
+    if called is not None:
+        config = request.config_dict[CONFIG]
+        line = config.lines.called(called) or config.lines.first
+        closed = hours.after_hours(line, event.at, _schedules(request))
+    else:
+        mark = request.query.get(AFTER_HOURS_PARAM)
+        closed = "voicemail" if mark == "voicemail" else "forward" if mark == "forward" else None
+    return event.model_copy(update={"after_hours": closed}) if closed is not None else event
 
 
 def _turn(request: web.Request) -> int:
@@ -173,7 +204,8 @@ def _no_content() -> web.Response:
 async def incoming(request: web.Request) -> web.Response:
     """Answer a call to our number: store it, and ring the agents routing offers it to (or queue it, or voicemail)."""
     form = _parse(IncomingCall, request)
-    call = await _accept(request, Route.INCOMING, translate.incoming(form, _now(request)))
+    event = _after_hours(request, translate.incoming(form, _now(request)), called=form.to)
+    call = await _accept(request, Route.INCOMING, event)
     return _placed(request, call, greet=True)
 
 
@@ -211,7 +243,8 @@ async def status(request: web.Request) -> web.Response:
 async def dial_action(request: web.Request) -> web.Response:
     """Record how the <Dial> ended; hang up after a conversation, else go where routing sends the caller next."""
     form = _parse(DialAction, request)
-    return _placed(request, await _accept(request, Route.DIAL_ACTION, translate.dial_action(form, _now(request))))
+    event = _after_hours(request, translate.dial_action(form, _now(request)))
+    return _placed(request, await _accept(request, Route.DIAL_ACTION, event))
 
 
 async def resume(request: web.Request) -> web.Response:
@@ -273,21 +306,22 @@ async def screen_result(request: web.Request) -> web.Response:
 async def record_action(request: web.Request) -> web.Response:
     """Record that the caller left a message, and hang up."""
     form = _parse(RecordAction, request)
-    await _accept(request, Route.RECORD_ACTION, translate.record_action(form, _now(request)))
+    await _accept(request, Route.RECORD_ACTION, _after_hours(request, translate.record_action(form, _now(request))))
     return _twiml(twiml.hangup())
 
 
 async def recording_status(request: web.Request) -> web.Response:
     """Record that a recording is ready (or absent)."""
     form = _parse(RecordingStatus, request)
-    await _accept(request, Route.RECORDING_STATUS, translate.recording_status(form, _now(request)))
+    event = _after_hours(request, translate.recording_status(form, _now(request)))
+    await _accept(request, Route.RECORDING_STATUS, event)
     return _no_content()
 
 
 async def transcription(request: web.Request) -> web.Response:
     """Record a voicemail transcription (or its failure)."""
     form = _parse(Transcription, request)
-    await _accept(request, Route.TRANSCRIPTION, translate.transcription(form, _now(request)))
+    await _accept(request, Route.TRANSCRIPTION, _after_hours(request, translate.transcription(form, _now(request))))
     return _no_content()
 
 

@@ -23,6 +23,9 @@ SCREEN_SECONDS = 6  # how long the whisper waits for the agent's 1 before hangin
 PARENT_PARAM = "ParentCallSid"  # the caller's CallSid, carried in the whisper's URLs
 TURN_PARAM = "turn"  # which ring, stay in the queue or move of the call a request is about (our dedupe keys)
 LINE_PARAM = "line"  # the line whose queue a caller waits in (the wait music's URL, with several lines)
+# Where a caller who came after hours went (voicemail, forward), in the URLs of the TwiML that sent them there:
+# each request Twilio makes of it says so, whichever of them arrives first.
+AFTER_HOURS_PARAM = "after_hours"
 
 
 @dataclass(frozen=True)
@@ -240,23 +243,51 @@ def _spoken(number: str) -> str:
     return " ".join(ch for ch in number if ch.isdigit())
 
 
-def voicemail(config: TwilioConfig) -> VoiceResponse:
-    """Play the greeting and record a message, transcribed when asked to."""
+def voicemail(config: TwilioConfig, greeting: str | None = None, *, after_hours: bool = False) -> VoiceResponse:
+    """Play the greeting (VOICEMAIL_GREETING, or the one given) and record a message, transcribed when asked to.
+
+    `after_hours`: the line is closed; the record's callbacks say so in their URLs.
+    """
     response = VoiceResponse()
-    response.say(config.greeting)
+    response.say(greeting or config.greeting)
+    mark = f"?{urlencode({AFTER_HOURS_PARAM: 'voicemail'})}" if after_hours else ""
     options: dict[str, Any] = {
-        "action": config.url(Route.RECORD_ACTION),
+        "action": config.url(Route.RECORD_ACTION) + mark,
         "method": "POST",
         "finish_on_key": "#",
         "play_beep": True,
-        "recording_status_callback": config.url(Route.RECORDING_STATUS),
+        "recording_status_callback": config.url(Route.RECORDING_STATUS) + mark,
         "recording_status_callback_event": RECORDING_EVENTS,
     }
     if config.transcribe:
         options.update(
-            max_length=TRANSCRIBE_MAX_SECONDS, transcribe=True, transcribe_callback=config.url(Route.TRANSCRIPTION)
+            max_length=TRANSCRIBE_MAX_SECONDS,
+            transcribe=True,
+            transcribe_callback=config.url(Route.TRANSCRIPTION) + mark,
         )
     response.record(**options)
+    response.hangup()
+    return response
+
+
+def after_hours(config: TwilioConfig, kind: str, words: str, forward_to: str | None) -> VoiceResponse:
+    """Answer a call that came while its line is closed: voicemail, the closed message, or a forward.
+
+    The forward is a plain <Dial><Number>: not recorded, no status callbacks (it rings nobody the bridge
+    offers calls to), and its action, marked after hours, says how it went (Twilio docs: TwiML <Dial>,
+    action; answerOnBridge lets the caller hear it ring). The message is said, and the call ends.
+    """
+    if kind == "voicemail":
+        return voicemail(config, words, after_hours=True)
+    response = VoiceResponse()
+    if words:
+        response.say(words)
+    if kind == "forward" and forward_to:
+        action = f"{config.url(Route.DIAL_ACTION)}?{urlencode({AFTER_HOURS_PARAM: 'forward'})}"
+        dial = Dial(action=action, method="POST", answer_on_bridge=True)
+        dial.number(forward_to)
+        response.append(dial)
+        return response
     response.hangup()
     return response
 

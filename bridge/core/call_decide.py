@@ -19,6 +19,7 @@ from bridge.core.actions import (
     ticket_key,
 )
 from bridge.core.call_fields import (
+    _after_hours_note,
     _answer_note,
     _arrival,
     _awaits_duration,
@@ -72,6 +73,8 @@ from schemas.zendesk import (
     VoiceTicket,
 )
 
+AFTER_HOURS = " after hours"  # in a ticket's subject: `Voicemail after hours from …`
+
 
 def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, str]]) -> list[Action]:
     """Return every effect that the call's state makes due and that was not emitted before."""
@@ -114,7 +117,9 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             elif not inbound and calling_agent is not None and leg.status.rank <= LegStatus.RINGING.rank:
                 emit(DisplayUser(call.sid, calling_agent, customer))
 
-    if answered is not None:
+    if inbound and call.after_hours in ("message", "forward"):
+        _decide_after_hours(call, now, policy, emit, notice, customer)
+    elif answered is not None:
         _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)
     elif not inbound:
         if call.over and policy.api == "calls" and call.dial_status is None and RECORDING_WAIT not in call.fired:
@@ -222,14 +227,14 @@ def _decide_unanswered(
     if waited and call.ended_at is not None and call.routed is False:
         _decide_unrouted(call, policy, emit, notice, customer)
     elif (dial_unanswered and not call.voicemail_offered) or absent or (waited and call.ended_at is not None):
-        subject = f"Missed call from {_show(call.from_number)}"
+        subject = f"Missed call{AFTER_HOURS if call.after_hours else ''} from {_show(call.from_number)}"
         if policy.missed_call_tickets:
             ticket = VoiceTicket(
                 via_id=VIA_INBOUND,
                 subject=subject,
                 external_id=call.sid,
                 comment=Comment(body=_missed_note(call)),
-                tags=["missed_call"],
+                tags=["missed_call", *_after_hours_tags(call)],
             )
             emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
         else:
@@ -244,6 +249,55 @@ def _decide_unanswered(
     elif call.ended_at is not None:
         # Over, but no answer, voicemail or verdict yet: give late callbacks a bounded time.
         emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+
+
+def _decide_after_hours(
+    call: Call, now: datetime, policy: Policy, emit: Emit, notice: Notice, customer: str | None
+) -> None:
+    """Make the ticket and record of a call that came after hours and heard the closed message, or was forwarded.
+
+    Nobody the bridge offers calls to was rung. A message's call is over once it ends; a forward's once its
+    <Dial> reported how the forward went (or the call ended without saying, after a bounded wait). The forward
+    is a call note on a via 45 ticket, always; the message's ticket is a missed call's, so MISSED_CALL_TICKETS
+    decides it.
+    """
+    waited = RECORDING_WAIT in call.fired
+    forward = call.after_hours == "forward"
+    if forward and call.dial_status is None and not (waited and call.ended_at is not None):
+        if call.ended_at is not None:
+            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return
+    if not call.over:
+        return
+    if _awaits_duration(call, policy):
+        # The record's end waits for Twilio's own CallDuration (the parent's final status), boundedly.
+        emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return
+    subject = f"Call{AFTER_HOURS} from {_show(call.from_number)}"
+    ticketed = forward or policy.missed_call_tickets
+    if ticketed:
+        note = Comment(body=_after_hours_note(call, policy))
+        ticket = VoiceTicket(via_id=VIA_INBOUND, subject=subject, external_id=call.sid, comment=note,
+                             tags=_after_hours_tags(call))  # fmt: skip
+        emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
+    else:
+        notice("notice:no_ticket", f"call after hours from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
+    if policy.api == "calls":
+        connected = forward and call.dial_status in ("completed", "answered") and call.dial_bridged is not False
+        # The message is what the line does after hours: the call went as configured. A forward nobody took
+        # rang and went unanswered, as a missed call does.
+        status = COMPLETED if not forward or connected else ABANDONED_IN_QUEUE
+        ending = _ending(call, None, status)
+        if connected:
+            ending["talk_time"] = call.dial_duration
+        comment = _comment(subject, None, CALL_FIELDS) if ticketed else None
+        _record_outcome(call, policy, ending, comment, customer, emit)
+    call.finished = True
+
+
+def _after_hours_tags(call: Call) -> list[str]:
+    """Return the tags that say a call came after hours."""
+    return ["after_hours"] if call.after_hours is not None else []
 
 
 def _decide_unrouted(call: Call, policy: Policy, emit: Emit, notice: Notice, customer: str | None) -> None:
@@ -325,8 +379,9 @@ def _decide_voicemail(
         # left a message: it becomes that ticket's one voice comment rather than being lost.
         emit(AddVoiceComment(call.sid, comment))
         return
-    subject = f"Voicemail from {_show(call.from_number)}"
-    ticket = VoiceTicket(via_id=VIA_VOICEMAIL, subject=subject, external_id=call.sid, voice_comment=comment)
+    subject = f"Voicemail{AFTER_HOURS if call.after_hours else ''} from {_show(call.from_number)}"
+    tags = _after_hours_tags(call) or None
+    ticket = VoiceTicket(via_id=VIA_VOICEMAIL, subject=subject, external_id=call.sid, voice_comment=comment, tags=tags)
     emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
     if calls:
         # Zendesk requires a voicemail (via 44) ticket to carry its voice comment (TPE API, "Creating

@@ -47,6 +47,11 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.from_location = call.from_location or event.from_location
     call.ticket_id = call.ticket_id or event.ticket_id
     unknown_line = _take_line(call, event, policy) if event.kind == EventKind.CALL_STARTED else None
+    if event.after_hours is not None and call.after_hours is None:
+        # Said by the call's arrival, and by every request our after-hours TwiML sends back (its URLs carry it),
+        # so whichever Twilio delivers first, the call is known to have come after hours.
+        call.after_hours = event.after_hours
+        call.voicemail_offered = call.voicemail_offered or event.after_hours == "voicemail"
     if event.kind in _RINGS:
         _forget_unheard(call)
     parent_terminal = event.kind != EventKind.LEG_STATUS and event.status in TERMINAL_CALL_STATUSES
@@ -258,6 +263,13 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
     A ring that ended unanswered with the caller still there is not the end: routing decides what comes
     next (another offer, the queue, voicemail), in the same transaction, and says so with a ROUTED event.
     """
+    if call.after_hours == "forward":
+        # The after-hours forward: a number outside the bridge took (or missed) the call, no agent's leg did.
+        call.dial_bridged = event.dial_bridged
+        call.dial_duration = event.duration
+        call.dial_at = event.at
+        call.dial_status = call.dial_status or event.dial_status or "completed"
+        return
     if call.offers:
         call.offers[-1].ended = True
     call.dial_bridged = event.dial_bridged

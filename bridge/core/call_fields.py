@@ -68,6 +68,8 @@ def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) 
     if nickname is not None:
         # Zendesk's Calls API: the line's nickname, on the side of the call the line is.
         fields["to_line_nickname" if inbound else "from_line_nickname"] = nickname
+    if call.after_hours is not None:
+        fields["outside_business_hours"] = True  # Zendesk's Calls API: the call came outside business hours
     if leg is not None:
         fields["agent_id"] = agent_id
         fields["time_to_answer"] = _seconds(call.first_seen, leg.answered_at)
@@ -207,6 +209,11 @@ def _answer_note(call: Call, leg: Leg) -> str:
 
 def _missed_note(call: Call) -> str:
     """Say who called, when, and how long it rang (and they waited in the queue), for a missed-call ticket."""
+    if call.after_hours is not None:
+        return (
+            f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}, after "
+            "hours: the line was closed. The caller heard its voicemail greeting and left no message."
+        )
     rang = _ring_seconds(call)
     rang_text = f"; it rang for {rang} s" if rang is not None else ""
     waited = ""
@@ -217,6 +224,27 @@ def _missed_note(call: Call) -> str:
         f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}"
         f"{rang_text}.{waited} Nobody answered and no voicemail was left."
     )
+
+
+def _forwarded_to(call: Call, policy: Policy) -> str:
+    """Return the number the call's line forwards its callers to after hours ('' when it forwards nowhere now)."""
+    target = _line(call, policy).after_hours
+    return (target.value or "") if target.kind == "forward" else ""
+
+
+def _after_hours_note(call: Call, policy: Policy) -> str:
+    """Say what became of a call that came after hours and heard the closed message, or was forwarded."""
+    came = f"Call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}, after hours"
+    if call.after_hours != "forward":
+        return f"{came}: the line was closed. The caller heard the closed message, and the call ended."
+    number = _forwarded_to(call, policy) or "its number"
+    forwarded = f"{came}: the line was closed, so the call was forwarded to {number}."
+    if call.dial_status is None:
+        return f"{forwarded} How the forward ended is not known."
+    if call.dial_status in ("completed", "answered") and call.dial_bridged is not False:
+        talked = f" and talked {call.dial_duration} s" if call.dial_duration is not None else ""
+        return f"{forwarded} It was answered{talked}."
+    return f"{forwarded} Nobody answered it ({call.dial_status})."
 
 
 def _unrouted_note(call: Call) -> str:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from bridge.core.actions import (
     Action,
 )
-from bridge.core.events import Direction, EventKind, LegStatus, RouteKind
+from bridge.core.events import AfterHours, Direction, EventKind, LegStatus, RouteKind
 from bridge.core.lines import Lines
 from schemas.zendesk import ABANDONED_IN_IVR, ABANDONED_IN_QUEUE, COMPLETED
 
@@ -196,6 +196,7 @@ class Call(BaseModel):
     resumed: int = 0  # the last of the bridge's moves of the call that landed (it came back asking what next)
     no_agent: str | None = None  # why routing gave up: no_agent, exceeded_queue_time or overflowed
     abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
+    after_hours: AfterHours | None = None  # its line was closed when it arrived: voicemail, a message or a forward
 
     @property
     def over(self) -> bool:

@@ -128,6 +128,8 @@ def _route_request(call: Call, event: CallEvent, was_waiting: bool) -> RouteRequ
     """Say what the call asks of routing after this event, if anything."""
     if call.direction != "inbound" or call.routed is False or (call.finished and not was_waiting):
         return None
+    if call.after_hours is not None:
+        return None  # its line was closed: nobody is offered the call, and it never waits in the queue
     if was_waiting and not call.waiting and event.kind != EventKind.ROUTED:
         return "done"  # answered, or the caller is gone: out of line (their place is noted)
     if event.kind == EventKind.CALL_STARTED and call.placed is None:

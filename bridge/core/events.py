@@ -17,6 +17,9 @@ RouteKind = Literal["offer", "queue", "voicemail", "unavailable", "left"]
 QueueResult = Literal["hung_up", "moved", "left", "full", "failed"]
 # What a recording holds: the message left at the greeting, or the conversation with an agent.
 RecordingOf = Literal["voicemail", "conversation"]
+# Where a caller goes who calls while their line is closed: voicemail, a message and the end of the call, or a
+# forward to another number. Nobody is offered the call and it never waits in the queue.
+AfterHours = Literal["voicemail", "message", "forward"]
 
 
 class EventKind(StrEnum):
@@ -102,3 +105,4 @@ class CallEvent(BaseModel):
     reason: str | None = None  # ROUTED voicemail/unavailable: why nobody can take the call
     position: int | None = None  # ROUTED: the caller's place in line (at entry, or when they left)
     queue_result: QueueResult | None = None  # QUEUE_LEFT
+    after_hours: AfterHours | None = None  # the call's line was closed when it arrived: where the caller went

@@ -122,7 +122,7 @@ class _Reader:
             greeting=at.text("greeting"),
             caller_id=self._caller_id(at, number),
             hours=_hours(at),
-            after_hours=_after_hours(at),
+            after_hours=_after_hours(at, self.globals.routing.voicemail),
             after_hours_message=at.text("after_hours_message"),
             menu=_menu(at),
         )
@@ -275,9 +275,12 @@ def _target(at: _Where, key: str, raw: Any, allowed: tuple[str, ...]) -> Target:
     at.fail(key, f"{raw!r} is not {choices} or an E.164 number to forward to")
 
 
-def _after_hours(at: _Where) -> Target:
+def _after_hours(at: _Where, voicemail: bool) -> Target:
+    """Read where callers go while the line is closed; left out, voicemail (VOICEMAIL=false: the message)."""
     raw = at.table.get("after_hours")
-    return VOICEMAIL if raw is None else _target(at, "after_hours", raw, ("voicemail", "message"))
+    if raw is None:
+        return VOICEMAIL if voicemail else Target("message")
+    return _target(at, "after_hours", raw, ("voicemail", "message"))
 
 
 def _hours(at: _Where) -> Hours | None:
