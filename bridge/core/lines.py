@@ -169,7 +169,7 @@ class Lines:
 
 @dataclass(frozen=True)
 class Opening:
-    """Whether a line is open at a moment: True, False, or None when the bridge cannot tell (a Zendesk schedule)."""
+    """Whether a line is open at a moment: True, False, or None when the bridge cannot tell (a schedule not read)."""
 
     open: bool | None
     why: str = field(default="")
@@ -184,7 +184,7 @@ def is_open(hours: Hours | None, now: datetime) -> Opening:
     if hours is None:
         return Opening(True, "always open (no hours)")
     if hours.schedule_id is not None:
-        return Opening(None, f"Zendesk schedule {hours.schedule_id}: not evaluated by the bridge yet")
+        return Opening(None, f"Zendesk schedule {hours.schedule_id}: not read")  # bridge.core.hours.opening reads it
     if hours.zone is None:
         return Opening(None, "no time zone")
     local = now.astimezone(hours.zone)
