@@ -72,6 +72,7 @@ def create_app(
             resources.desk,
             resources.mover,
             resources.availability,
+            resources.schedules,
             resources.reconciler,
         ]
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bridge.appkeys import CAPTURE, CLIENTS, CLOCK, DESK, INGEST, METRICS, ROUTES, SETTINGS, STORE
+from bridge.appkeys import CAPTURE, CLIENTS, CLOCK, DESK, INGEST, METRICS, ROUTES, SCHEDULES, SETTINGS, STORE
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk
@@ -32,6 +32,7 @@ from bridge.zendesk.availability import AvailabilityPoller
 from bridge.zendesk.client import ZendeskClient
 from bridge.zendesk.limiter import Limiter, rate_info
 from bridge.zendesk.outbox import Deliverer, RecordingLinks, RetryPolicy, TicketDefaults, Worker
+from bridge.zendesk.schedules import ScheduleReader, schedule_ids
 
 Resource = Callable[[web.Application], AsyncIterator[None]]
 
@@ -207,6 +208,20 @@ async def availability(app: web.Application) -> AsyncIterator[None]:
     poller.start()
     yield
     await poller.stop()
+
+
+async def schedules(app: web.Application) -> AsyncIterator[None]:
+    """Read the Zendesk schedules the lines' hours name, at start and every so often (none named: nothing)."""
+    ids = schedule_ids(app[SETTINGS].phone_lines)
+    if not ids:
+        yield
+        return
+    # Zendesk's client, so its requests share the rate limiter (background priority: pops go first).
+    reader = ScheduleReader(app[ZENDESK], ids, clock=app[CLOCK])
+    app[SCHEDULES] = reader
+    reader.start()
+    yield
+    await reader.stop()
 
 
 async def reconciler(app: web.Application) -> AsyncIterator[None]:

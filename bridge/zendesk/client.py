@@ -299,6 +299,17 @@ class ZendeskClient:
         data = await self.request("GET", f"/api/v2/brands/{brand_id}.json")
         return dict(data["brand"])
 
+    async def schedule(self, schedule_id: int) -> dict[str, Any]:
+        """Return one business-hours schedule (Zendesk docs, Schedules, "Show Schedule": allowed for agents)."""
+        data = await self.request("GET", f"/api/v2/business_hours/schedules/{schedule_id}.json")
+        return dict(data["schedule"])
+
+    async def schedule_holidays(self, schedule_id: int, start_date: str) -> list[dict[str, Any]]:
+        """Return a schedule's holidays from `start_date` on, and any in progress then (admins only, per the docs)."""
+        path = f"/api/v2/business_hours/schedules/{schedule_id}/holidays.json"
+        data = await self.request("GET", path, params={"start_date": start_date})
+        return [dict(item) for item in data.get("holidays", [])]
+
     async def search_users_by_phone(self, digits: str) -> list[dict[str, Any]]:
         """Search end-users by phone, `*` first so other stored formats of the number match too."""
         data = await self.request("GET", "/api/v2/search.json", params={"query": f"role:end-user phone:*{digits}"})

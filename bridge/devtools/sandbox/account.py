@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from bridge.devtools.sandbox.comments import Comments
 from bridge.devtools.sandbox.config import SandboxConfig
 from bridge.devtools.sandbox.faults import FaultRule, Faults
 from bridge.devtools.sandbox.groups import Groups
+from bridge.devtools.sandbox.schedules import Schedules
 from bridge.devtools.sandbox.search import Search
 from bridge.devtools.sandbox.state import State
 from bridge.devtools.sandbox.tickets import Tickets
@@ -42,6 +44,7 @@ class Sandbox:
         self.calls_api = Calls(self.state, self.users_api, self.tickets_api, self._comments)
         self.availability_api = Availability(self.state, self.users_api)
         self.groups_api = Groups(self.state)
+        self.schedules_api = Schedules(self.state)
 
     # -- the account's records, as the tests read them -------------------------------------------
 
@@ -171,6 +174,14 @@ class Sandbox:
             self.availability_api.set_unified(agent_id, status)
         else:
             self.availability_api.set_channel(agent_id, channel, status)
+
+    def put_schedule(self, schedule_id: int, name: str, time_zone: str, intervals: list[tuple[int, int]]) -> None:
+        """Create or replace a schedule: a Zendesk time zone name and intervals in minutes since Sunday midnight."""
+        self.schedules_api.put(schedule_id, name, time_zone, intervals)
+
+    def add_holiday(self, schedule_id: int, name: str, start: date, end: date) -> None:
+        """Add a holiday (its first and last days) to a schedule."""
+        self.schedules_api.add_holiday(schedule_id, name, start, end)
 
     def merge(self, target_id: int, source_ids: list[int]) -> None:
         """Merge tickets into a target as Zendesk does: each source is closed, tagged and commented."""

@@ -163,6 +163,24 @@ async def _show_brand(request: web.Request) -> web.Response:
     return json_reply({"brand": request.app[SANDBOX].groups_api.show_brand(int(request.match_info["id"]))})
 
 
+# -- schedules (the Business Hours API) --------------------------------------------------------------
+
+
+async def _list_schedules(request: web.Request) -> web.Response:
+    return json_reply({"schedules": request.app[SANDBOX].schedules_api.every()})
+
+
+async def _show_schedule(request: web.Request) -> web.Response:
+    return json_reply({"schedule": request.app[SANDBOX].schedules_api.show(int(request.match_info["id"]))})
+
+
+async def _schedule_holidays(request: web.Request) -> web.Response:
+    holidays = request.app[SANDBOX].schedules_api.holidays(
+        int(request.match_info["id"]), request.query.get("start_date"), request.query.get("end_date")
+    )
+    return json_reply({"holidays": holidays})
+
+
 async def _app_public_key(request: web.Request) -> web.Response:
     # Zendesk docs, "Authenticating Zendesk in your server-side app": GET /api/v2/apps/{id}/public_key.pem.
     keys = dict(request.app[SANDBOX].config.app_public_keys)
@@ -243,6 +261,9 @@ API_ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", r"/api/v2/tickets/{id:\d+}/merge", _merge),
     ("GET", r"/api/v2/groups/{id:\d+}", _show_group),
     ("GET", r"/api/v2/brands/{id:\d+}", _show_brand),
+    ("GET", "/api/v2/business_hours/schedules", _list_schedules),
+    ("GET", r"/api/v2/business_hours/schedules/{id:\d+}", _show_schedule),
+    ("GET", r"/api/v2/business_hours/schedules/{id:\d+}/holidays", _schedule_holidays),
     ("POST", "/api/v2/users", _create_user),
     ("GET", "/api/v2/search", _search),
     ("POST", "/api/v2/channels/voice/tickets", _create_voice_ticket),

@@ -99,3 +99,33 @@ def seed_brands() -> dict[int, dict[str, Any]]:
             "updated_at": SEED_TIMESTAMP,
         }
     return brands
+
+
+# A schedule as Admin Center makes one: Monday to Friday, 9 to 5 in Chicago (Zendesk's time zone name for it), and
+# its holidays. Zendesk docs, Schedules: intervals count minutes from Sunday midnight (Monday 9:00 is 1980).
+SCHEDULE_ID = 7001
+WEEKDAYS_9_TO_5 = [(1440 * day + 540, 1440 * day + 1020) for day in range(1, 6)]
+
+
+def seed_schedules() -> dict[int, dict[str, Any]]:
+    """Return the schedules by id, as the Business Hours API shows them (Zendesk docs, Schedules, JSON format)."""
+    return {
+        SCHEDULE_ID: {
+            "id": SCHEDULE_ID,
+            "name": "North America",
+            "time_zone": "Central Time (US & Canada)",
+            "intervals": [{"start_time": start, "end_time": end} for start, end in WEEKDAYS_9_TO_5],
+            "created_at": SEED_TIMESTAMP,
+            "updated_at": SEED_TIMESTAMP,
+        }
+    }
+
+
+def seed_holidays() -> dict[int, list[dict[str, Any]]]:
+    """Return each schedule's holidays (Zendesk docs, Schedules, Holidays: single days or several)."""
+    return {
+        SCHEDULE_ID: [
+            {"id": 8001, "name": "Christmas", "start_date": "2026-12-25", "end_date": "2026-12-25"},
+            {"id": 8002, "name": "New Year", "start_date": "2026-12-31", "end_date": "2027-01-01"},
+        ]
+    }

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.devtools.sandbox.config import SandboxConfig
-from bridge.devtools.sandbox.seed import seed_brands, seed_groups, seed_identities, seed_users
+from bridge.devtools.sandbox.seed import (
+    seed_brands,
+    seed_groups,
+    seed_holidays,
+    seed_identities,
+    seed_schedules,
+    seed_users,
+)
 
 FIRST_USER_ID = 3001
 FIRST_CALL_ID = 700001
@@ -28,11 +35,13 @@ class State:
         self.reset()
 
     def reset(self) -> None:
-        """Return to the seed data: seed users, groups and brands; no tickets, calls, pops, uploads or requests."""
+        """Return to the seed: its users, groups, brands and schedules; no tickets, calls, pops, uploads or requests."""
         self.users: dict[int, dict[str, Any]] = seed_users(self.config.email, self.config.token_role)
         self.identities: dict[int, list[str]] = seed_identities()  # extra phone identities by user id
         self.groups: dict[int, dict[str, Any]] = seed_groups()
         self.brands: dict[int, dict[str, Any]] = seed_brands()
+        self.schedules: dict[int, dict[str, Any]] = seed_schedules()  # the Business Hours API's, by id
+        self.holidays: dict[int, list[dict[str, Any]]] = seed_holidays()  # by schedule id
         # When each user and ticket was created (time.time()), for the search index's lag.
         self.user_created: dict[int, float] = {}
         self.ticket_created: dict[int, float] = {}
