@@ -7,14 +7,18 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bridge.ops import logs
 from bridge.ops.settings import ConfigError, Settings, load_settings, mask_url
+
+if TYPE_CHECKING:
+    from bridge.core.lines import Hours
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -228,13 +232,41 @@ def _lines(args: argparse.Namespace) -> int:
     from bridge.core.clock import system_clock
 
     settings = load_settings()
-    print("\n".join(describe_lines(settings, system_clock())))
+    now = system_clock()
+    schedules, problems = asyncio.run(_read_schedules(settings, now))
+    print("\n".join(describe_lines(settings, now, schedules, problems)))
     return 0
 
 
-def describe_lines(settings: Settings, now: datetime) -> list[str]:
-    """Describe the lines for a person, each with whether it is open at `now`."""
-    from bridge.core.lines import is_open
+async def _read_schedules(settings: Settings, now: datetime) -> tuple[dict[int, Hours], dict[int, str]]:
+    """Read the Zendesk schedules the lines' hours name, as the bridge would; say why one could not be."""
+    import aiohttp
+
+    from bridge.ops.connections import authorization
+    from bridge.zendesk.client import ZendeskClient
+    from bridge.zendesk.schedules import read_schedules, schedule_ids
+
+    ids = schedule_ids(settings.phone_lines)
+    if not ids:
+        return {}, {}
+    if settings.zendesk_base_url is None:
+        return {}, dict.fromkeys(ids, "Zendesk is not configured")
+    async with aiohttp.ClientSession() as session:
+        zendesk = ZendeskClient(session, settings.zendesk_base_url, authorization(settings), timeout=10)
+        read, failed = await read_schedules(zendesk, ids, now.date())
+    problems = dict(failed)
+    problems |= {key: done.holidays_missing for key, done in read.items() if done.holidays_missing is not None}
+    return {key: done.hours for key, done in read.items()}, problems
+
+
+def describe_lines(
+    settings: Settings,
+    now: datetime,
+    schedules: Mapping[int, Hours] | None = None,
+    problems: Mapping[int, str] | None = None,
+) -> list[str]:
+    """Describe the lines for a person, each with whether it is open at `now` (by its Zendesk schedule, if read)."""
+    from bridge.core.hours import opening
 
     lines = settings.phone_lines
     source = (
@@ -243,9 +275,9 @@ def describe_lines(settings: Settings, now: datetime) -> list[str]:
     )  # fmt: skip
     out = [f"{len(lines.all)} line{'s' if len(lines.all) != 1 else ''} ({source}); now {now:%Y-%m-%d %H:%M} UTC"]
     for line in lines.all:
-        opening = is_open(line.hours, now)
-        state = {True: "open", False: "closed", None: "open?"}[opening.open]
-        out.append(f"{line.label()}  {line.number or 'any number'}  {state}: {opening.why}")
+        state = opening(line.hours, now, schedules)
+        shown = {True: "open", False: "closed", None: "open?"}[state.open]
+        out.append(f"{line.label()}  {line.number or 'any number'}  {shown}: {state.why}")
         routing = line.routing or settings.routing_policy()
         queue = f"up to {routing.max_size} callers, {routing.max_wait:g} s" if routing.queue else "off"
         agents = ", ".join(line.agents if line.agents is not None else settings.agents) or "none"
@@ -254,14 +286,17 @@ def describe_lines(settings: Settings, now: datetime) -> list[str]:
         out.append(f"  group {group or '-'}, brand {brand or '-'}; {routing.strategy} to {agents}")
         out.append(f"  queue {line.queue} ({queue}); calls out show {line.caller_id or settings.caller_id or '-'}")
         extras = [f"greeting {line.greeting!r}"] if line.greeting else []
+        schedule = line.hours.schedule_id if line.hours is not None else None
+        if schedule is not None and schedule in (problems or {}):
+            extras.append(f"Zendesk schedule {schedule}: {(problems or {})[schedule]}")
         if line.hours is not None:
             extras.append(f"after hours: {line.after_hours}")
         if line.menu is not None:
             keys = ", ".join(f"{key} {target}" for key, target in line.menu.options.items())
             extras.append(f"menu: {keys} (else {line.menu.default or 'the line'} after {line.menu.timeout} s)")
         out.extend(f"  {extra}" for extra in extras)
-    if any(line.hours is not None or line.menu is not None for line in lines.all):
-        out.append("Hours, after-hours and menus are checked and shown; calls are not routed by them yet.")
+    if any(line.menu is not None for line in lines.all):
+        out.append("Menus are checked and shown; calls are not routed by them yet.")
     return out
 
 

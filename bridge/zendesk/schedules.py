@@ -103,6 +103,20 @@ def _holiday_ranges(listed: Iterable[Mapping[str, Any]]) -> list[tuple[date, dat
     return out
 
 
+async def read_schedules(
+    zendesk: ZendeskClient, ids: Iterable[int], today: date
+) -> tuple[dict[int, ScheduleRead], dict[int, str]]:
+    """Read each schedule; return those read, and why each other could not be."""
+    read: dict[int, ScheduleRead] = {}
+    failed: dict[int, str] = {}
+    for schedule_id in ids:
+        try:
+            read[schedule_id] = await read_schedule(zendesk, schedule_id, today)
+        except (ZendeskError, ScheduleUnusable) as exc:
+            failed[schedule_id] = str(exc)
+    return read, failed
+
+
 class ScheduleReader:
     """Keep the last good copy of each schedule the lines name, read at start and every `interval` seconds."""
 
@@ -127,13 +141,11 @@ class ScheduleReader:
 
     async def refresh(self) -> None:
         """Read every schedule once; keep the last good copy of one that cannot be read now."""
-        for schedule_id in self._ids:
-            try:
-                read = await read_schedule(self._zendesk, schedule_id, self._clock().date())
-            except (ZendeskError, ScheduleUnusable) as exc:
-                kept = "its last good copy stays in use" if schedule_id in self._read else "its lines count as open"
-                self._say(schedule_id, f"could not be read ({exc}); {kept}")
-                continue
+        done, failed = await read_schedules(self._zendesk, self._ids, self._clock().date())
+        for schedule_id, why in failed.items():
+            kept = "its last good copy stays in use" if schedule_id in self._read else "its lines count as open"
+            self._say(schedule_id, f"could not be read ({why}); {kept}")
+        for schedule_id, read in done.items():
             self._read[schedule_id] = read.hours
             if read.holidays_missing is not None:
                 self._say(schedule_id, f"{read.holidays_missing}; its weekly hours apply without them")

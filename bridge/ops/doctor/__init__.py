@@ -3,15 +3,17 @@
 Peers' users most often report "nothing arrives" with no clue why; each failure here names the fix. One
 module a group of checks: `basics` (the settings themselves, the database), `zendesk` (credentials, roles,
 agents, their availability, the groups and brands), `twilio` (credentials, CALLER_ID, the REST API, the
-queue), `lines` (each line's number at Twilio, its agents), `recordings`,
-`softphone` (browser agents and ZENDESK_API=calls); `check` holds the table and how it prints. Nothing here
-builds the server (bridge.app): the doctor opens only what it checks.
+queue), `lines` (each line's number at Twilio, its agents), `hours` (the lines' Zendesk schedules),
+`recordings`, `softphone` (browser agents and ZENDESK_API=calls); `check` holds the table and how it prints.
+Nothing here builds the server (bridge.app): the doctor opens only what it checks.
 """
 
 from __future__ import annotations
 
+from bridge.core.clock import system_clock
 from bridge.ops.doctor.basics import database_check, static_checks
 from bridge.ops.doctor.check import Check, render
+from bridge.ops.doctor.hours import schedule_checks
 from bridge.ops.doctor.lines import line_checks, line_number_checks
 from bridge.ops.doctor.recordings import recordings_check
 from bridge.ops.doctor.softphone import calls_checks, softphone_checks
@@ -34,6 +36,7 @@ async def run_checks() -> tuple[list[Check], Settings | None]:
     checks += line_checks(settings)
     if settings.zendesk_base_url and (settings.zendesk_oauth_token or settings.zendesk_api_token):
         checks += await zendesk_checks(settings)
+        checks += await schedule_checks(settings, system_clock())
     checks.append(await database_check(settings))
     rest = RestProbe(settings) if settings.twilio_account_sid else None
     if settings.twilio_account_sid:
