@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,10 +49,10 @@ def holiday_now() -> str:
 
 
 async def voicemail(bridge: LocalBridge) -> list[Call]:
-    """Dana calls on Saturday: she hears Support's hours and leaves a 15-second message."""
+    """Dana calls on Saturday: she hears Support is closed and its hours, the beep, and leaves a 21-second message."""
     fake = twilio(bridge)
     call = await fake.incoming(DANA, DEMO_NUMBER)
-    await fake.advance(35)  # the closed greeting with the hours, the beep, a 15-second message
+    await fake.advance(35)  # the closed greeting with the hours (14 s), the beep, the message
     await fake.hang_up(call)
     await finished(bridge, call)
     return [call]
@@ -81,7 +81,7 @@ async def forward(bridge: LocalBridge) -> list[Call]:
 
 
 async def holiday(bridge: LocalBridge) -> list[Call]:
-    """Dana calls at 10:00 on Christmas, a Friday: a holiday, so voicemail; a 15-second message."""
+    """Dana calls at 10:00 on Christmas, a Friday: a holiday, so voicemail; a 21-second message."""
     return await voicemail(bridge)
 
 
@@ -115,11 +115,6 @@ async def capture(folder: Path, work: Path) -> list[Path]:
             (call,) = await flow(bridge)
             written.append(twilio(bridge).write(folder / f"{file}.jsonl", call))
     return written
-
-
-def local_day(moment: datetime) -> date:
-    """Return the date in Chicago at a moment."""
-    return moment.astimezone(CHICAGO).date()
 
 
 if __name__ == "__main__":

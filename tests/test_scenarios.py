@@ -27,6 +27,7 @@ from tests.conftest import (
     tpe_comments,
     voice_comments,
 )
+from tests.hours_flows import FORWARD_TO, closed_now, holiday_now
 from tests.queue_flows import TWO_LINES
 
 DANA, ERIN, FRANK, ALICE, BOB, CAROL, INTEGRATION = 2001, 2002, 2003, 1001, 1002, 1003, 1000
@@ -38,6 +39,17 @@ DESK_PHONE = {"agents": {"sip:dave@acme.sip.twilio.com": 1002}}
 QUEUEING = {"twilio_account_sid": "AC455c03f9e322135d9c681cabb529d68e"}
 # The lines' recordings: Support (+16505550100: group 5001, brand 6001) and Sales (+16505550101: 5002, 6002).
 LINES = {**QUEUEING, "lines": TWO_LINES}
+# After hours (tests/hours_flows.py): Support (group 5001, brand 6001) closed whenever the replay runs.
+CLOSED: dict[str, Any] = {"group": 5001, "brand": 6001, "nickname": "Support", "after_hours": True}
+CLOSED |= {"user_pops": set(), "ticket_pops": 0}
+AFTER_HOURS_VOICEMAIL = {
+    "via": 44,
+    "requester": DANA,
+    "assignee": None,
+    "voice": {"call_duration": 21, "transcription_text": "This is a message left with the Twilio stand-in."},
+    "tags": ["after_hours"],
+    **CLOSED,
+}
 
 
 class BridgeLink:
@@ -412,6 +424,29 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "nickname": "Support",
         "settings": LINES,
     },
+    # After hours: nobody is rung; the tickets and records say the call came after hours.
+    "after_hours_voicemail": {**AFTER_HOURS_VOICEMAIL, "settings": {"lines": closed_now("voicemail")}},
+    "after_hours_holiday": {**AFTER_HOURS_VOICEMAIL, "settings": {"lines": holiday_now()}},
+    "after_hours_message": {
+        "via": 45,
+        "requester": ERIN,
+        "assignee": None,
+        "voice": None,
+        "tags": ["after_hours"],
+        "not_tags": ["missed_call"],
+        **CLOSED,
+        "settings": {"lines": closed_now("message")},
+    },
+    "after_hours_forward": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": None,
+        "tags": ["after_hours"],
+        "not_tags": ["missed_call"],
+        **CLOSED,
+        "settings": {"lines": closed_now(FORWARD_TO)},
+    },
 }
 
 
@@ -442,6 +477,7 @@ def check_record(snapshot: dict[str, Any], name: str, expect: dict[str, Any], ti
     assert record["app_id"] is not None
     assert record["call_started_at"].endswith("Z")
     assert record["to_line_nickname"] == expect.get("nickname")  # only lines name one
+    assert record["outside_business_hours"] is (True if expect.get("after_hours") else None)
     assert record["brand_id"] == expect.get("brand")
     voice = expect.get("voice", {})
     answered = record["completion_status"] == COMPLETED and expect.get("via") in (45, 46) and voice is not None
