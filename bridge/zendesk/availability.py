@@ -17,8 +17,6 @@ whatever Zendesk said before, and routes on its own presence; it asks again now 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +24,7 @@ from typing import Any
 
 from bridge.core.presence import Chosen
 from bridge.zendesk.client import AuthFailed, NotFound, RateLimited, ZendeskClient, ZendeskError
+from bridge.zendesk.repeating import Repeating
 
 log = logging.getLogger("bridge.zendesk")
 
@@ -71,7 +70,7 @@ def pace(agents: int, interval: float, per_minute: int) -> float:
     return max(interval, agents * 60.0 / max(1.0, per_minute * SHARE))
 
 
-class AvailabilityPoller:
+class AvailabilityPoller(Repeating):
     """Read the configured agents' availability in Zendesk every so often, and tell routing what changed."""
 
     def __init__(
@@ -85,17 +84,15 @@ class AvailabilityPoller:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Bind the client (its session, rate limiter and all), the agents and `tell(identity, status)`."""
+        super().__init__("zendesk availability", pace(len(agents), interval, per_minute))
         self._zendesk = zendesk
         self._agents = dict(agents)
         self._tell = tell
-        self.interval = pace(len(agents), interval, per_minute)
         self._clock = clock
         # When Zendesk last answered for each agent; what an earlier run stored counts as heard now.
         self._heard: dict[str, float] = dict.fromkeys(self._agents, clock())
         self._failing: set[str] = set()  # agents whose last read failed (said once per streak)
         self.refused: str | None = None  # why Zendesk's word does not count now (said once)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def round(self) -> float:
         """Read every agent once and tell routing; return the seconds until the next round."""
@@ -153,27 +150,3 @@ class AvailabilityPoller:
             if now - heard > stale:
                 del self._heard[identity]
                 await self._tell(identity, None)
-
-    def start(self) -> None:
-        """Start reading, as a tracked task; the first round goes at once."""
-        self._stop.clear()
-        self._task = asyncio.create_task(self._run(), name="zendesk-availability")
-
-    async def stop(self) -> None:
-        """Stop reading (a round under way is cut short: its reads change nothing)."""
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        """Run a round, wait, and again, until stopped."""
-        while not self._stop.is_set():
-            try:
-                wait = await self.round()
-            except Exception:
-                log.exception("zendesk availability: a round failed; trying again next round")
-                wait = self.interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), wait)

@@ -14,8 +14,6 @@ once, as a WARNING, until it changes or goes away.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from bridge.core.clock import Clock, system_clock
 from bridge.core.hours import holiday_dates, week_of_intervals
 from bridge.core.lines import Hours, Lines
 from bridge.zendesk.client import AuthFailed, ZendeskClient, ZendeskError
+from bridge.zendesk.repeating import Repeating
 from bridge.zendesk.time_zones import iana_name
 
 log = logging.getLogger("bridge.zendesk")
@@ -117,27 +116,30 @@ async def read_schedules(
     return read, failed
 
 
-class ScheduleReader:
+class ScheduleReader(Repeating):
     """Keep the last good copy of each schedule the lines name, read at start and every `interval` seconds."""
 
     def __init__(
         self, zendesk: ZendeskClient, ids: Iterable[int], *, interval: float = REFRESH, clock: Clock = system_clock
     ) -> None:
         """Bind the app's Zendesk client and the schedules to read."""
+        super().__init__("zendesk schedules", interval)
         self._zendesk = zendesk
         self._ids = tuple(ids)
-        self.interval = interval
         self._clock = clock
         self._read: dict[int, Hours] = {}
         self.problems: dict[int, str] = {}  # why a schedule is not (wholly) applied now, said once each
         self.rounds = 0  # completed reads of every schedule (tests wait on it)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def schedules(self) -> Mapping[int, Hours]:
         """Return each schedule as last read, by id (one never read is absent)."""
         return MappingProxyType(self._read)
+
+    async def round(self) -> float:
+        """Read every schedule once; return the seconds until the next read."""
+        await self.refresh()
+        return self.interval
 
     async def refresh(self) -> None:
         """Read every schedule once; keep the last good copy of one that cannot be read now."""
@@ -158,26 +160,3 @@ class ScheduleReader:
         if self.problems.get(schedule_id) != problem:
             log.warning("zendesk schedule %d: %s", schedule_id, problem)
         self.problems[schedule_id] = problem
-
-    def start(self) -> None:
-        """Start reading, as a tracked task; the first read goes at once."""
-        self._stop.clear()
-        self._task = asyncio.create_task(self._run(), name="zendesk-schedules")
-
-    async def stop(self) -> None:
-        """Stop reading."""
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        """Read, wait, and again, until stopped."""
-        while not self._stop.is_set():
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("zendesk schedules: a read failed; trying again at the next")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
