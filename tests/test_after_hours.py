@@ -15,7 +15,7 @@ import pytest
 
 from bridge.appkeys import DESK
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
-from bridge.devtools.queue_demo import ALICE, DANA, finished, twilio
+from bridge.devtools.queue_demo import ALICE, DANA, ERIN, finished, twilio
 from tests import hours_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
 
@@ -79,7 +79,7 @@ async def test_after_hours_message_says_closed_and_the_hours_then_hangs_up(rig: 
     assert call.status == "completed"
     (ticket,) = call_outcome(snapshot, call.sid)
     assert (ticket["via_id"], ticket["group_id"]) == (45, 5001)
-    assert ticket["subject"] == f"Call after hours from {flows.ERIN}"
+    assert ticket["subject"] == f"Call after hours from {ERIN}"
     assert ticket["tags"] == ["after_hours"]
     assert "after hours: the line was closed. The caller heard the closed message" in notes(ticket)
     (record,) = call_records(snapshot, call.sid)

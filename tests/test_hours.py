@@ -17,6 +17,7 @@ from bridge.core.calls import Call, Policy, step
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.hours import after_hours, closed_words, holiday_dates, opening, resolved, spoken, week_of_intervals
 from bridge.core.lines import Hours, Line, Lines, Span, Target
+from bridge.ops.settings import load_settings
 
 MINUTES = 60
 
@@ -41,9 +42,9 @@ def _minute(clock: str) -> int:
     return int(hour) * MINUTES + int(minute)
 
 
-def utc(*parts: int) -> datetime:
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """Return an instant in UTC."""
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # Sunday 8 March 2026, 02:00 in Chicago: clocks jump to 03:00 (CST, UTC-6, to CDT, UTC-5).
@@ -246,3 +247,13 @@ def test_a_message_after_hours_makes_no_ticket_without_missed_call_tickets_but_a
     (record,) = [action for action in actions if isinstance(action, CreateCallRecord)]
     assert (record.record.completion_status, record.record.outside_business_hours) == ("completed", True)
     assert record.comment is None
+
+
+@pytest.mark.parametrize(("voicemail", "kind"), [(True, "voicemail"), (False, "message")])
+def test_after_hours_left_out_follows_voicemail(voicemail: bool, kind: str) -> None:
+    """A line that does not say where callers go after hours: voicemail, or the message with VOICEMAIL=false."""
+    lines = f'[[line]]\nnumber = "{NUMBER}"\n\n[line.hours]\ntimezone = "UTC"\n'
+    settings = load_settings(None, lines=lines, agents={"client:alice": 1001}, voicemail=voicemail)
+    (line,) = settings.phone_lines.all
+    assert line.after_hours == Target(kind)  # type: ignore[arg-type]
+    assert after_hours(line, T0) == kind
