@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from bridge.core.calls import Call
+from bridge.core.events import AfterHours
 from bridge.core.lines import Line, Lines
 from bridge.core.phones import is_anonymous, is_client, is_sip
 from bridge.ops.settings import TWILIO_HOLD_MUSIC, Settings
@@ -270,7 +271,7 @@ def voicemail(config: TwilioConfig, greeting: str | None = None, *, after_hours:
     return response
 
 
-def after_hours(config: TwilioConfig, kind: str, words: str, forward_to: str | None) -> VoiceResponse:
+def after_hours(config: TwilioConfig, kind: AfterHours, words: str, forward_to: str | None) -> VoiceResponse:
     """Answer a call that came while its line is closed: voicemail, the closed message, or a forward.
 
     The forward is a plain <Dial><Number>: not recorded, no status callbacks (it rings nobody the bridge

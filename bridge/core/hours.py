@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
-from typing import Literal
 
 from bridge.core.events import AfterHours
 from bridge.core.lines import DAY_MINUTES, Hours, Line, Opening, Span, is_open
@@ -19,7 +18,6 @@ WEEK_MINUTES = 7 * DAY_MINUTES
 LONGEST_HOLIDAY = 366  # days one holiday may close (a longer range is a mistake, not a holiday)
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Schedules = Mapping[int, Hours]  # what the bridge read of each Zendesk schedule, by its id
-WordsFor = Literal["voicemail", "message", "forward"]
 
 
 def opening(hours: Hours | None, now: datetime, schedules: Schedules | None = None) -> Opening:
@@ -96,7 +94,7 @@ def spoken(hours: Hours) -> str:
     return "; ".join(parts) + (f", {zone} time" if zone else "")
 
 
-def closed_words(line: Line, kind: WordsFor, hours: Hours | None) -> str:
+def closed_words(line: Line, kind: AfterHours, hours: Hours | None) -> str:
     """Return what a caller hears when the line is closed: its `after_hours_message`, else the bridge's words.
 
     `hours` are the ones that apply (the schedule's, for a line on a Zendesk schedule). A forward says nothing
