@@ -175,7 +175,11 @@ def _after_hours(request: web.Request, event: CallEvent, called: str | None = No
     if called is not None:
         config = request.config_dict[CONFIG]
         line = config.lines.called(called) or config.lines.first
-        closed = hours.after_hours(line, event.at, _schedules(request))
+        schedules = _schedules(request)
+        closed = hours.after_hours(line, event.at, schedules)
+        if closed is not None:  # why nobody's phone rings for the call
+            why = hours.opening(line.hours, event.at, schedules).why
+            log.info("call %s: line %s is closed (%s): %s", event.call_sid, line.label(), why, closed)
     else:
         mark = request.query.get(AFTER_HOURS_PARAM)
         closed = "voicemail" if mark == "voicemail" else "forward" if mark == "forward" else None
