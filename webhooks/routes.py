@@ -179,7 +179,7 @@ def _after_hours(request: web.Request, event: CallEvent, called: str | None = No
         closed = hours.after_hours(line, event.at, schedules)
         if closed is not None:  # why nobody's phone rings for the call
             why = hours.opening(line.hours, event.at, schedules).why
-            log.info("call %s: line %s is closed (%s): %s", event.call_sid, line.label(), why, closed)
+            log.info("call %s: line %s is closed (%s): %s", event.call_sid, line.name or mask(line.number), why, closed)
     else:
         mark = request.query.get(AFTER_HOURS_PARAM)
         closed = "voicemail" if mark == "voicemail" else "forward" if mark == "forward" else None
