@@ -12,7 +12,7 @@ from typing import Any
 
 from bridge.core.actions import CreateCallRecord, ticket_key
 from bridge.store import DEAD
-from bridge.zendesk.client import NotFound
+from bridge.zendesk.client import Invalid, NotFound
 from bridge.zendesk.outbox.context import Attempt, Context
 from bridge.zendesk.outbox.errors import NoRecord, NotConfigured, NoTicket, TicketGone, writing_to
 from bridge.zendesk.outbox.landed import landed, shows_record
@@ -97,8 +97,13 @@ async def _create_alone(ctx: Context, attempt: Attempt, call: dict[str, Any], ti
     try:
         async with writing_to(ticket_id):
             created = await ctx.zendesk.create_call({**call, "ticket_id": ticket_id}, None)
-    except TicketGone:
-        # Merged, closed or deleted meanwhile: the call still counts in Zendesk's reporting, without the link.
+    except (TicketGone, Invalid) as refused:
+        if isinstance(refused, Invalid) and "ticket_id" not in refused.details:
+            raise
+        # Merged, closed or deleted meanwhile (Zendesk names a ticket_id that no longer exists as invalid):
+        # the call still counts in Zendesk's reporting, without the link.
+        log.warning("call %s: ticket %s took no call record (%s); creating it without the link",
+                    attempt.call_sid, ticket_id, refused)  # fmt: skip
         created = await ctx.zendesk.create_call(call, None)
         return Done(RecordMade(int(created["id"]), None))
     return Done(RecordMade(int(created["id"]), ticket_id))
