@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from bridge.appkeys import DESK
+from bridge.core.actions import ActionKind
+from bridge.core.clock import Clock
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
+from bridge.devtools.fake_twilio import TwilioStandIn
 from bridge.devtools.fake_twilio.state import Call
 from bridge.devtools.queue_demo import (
     ALICE,
     BOB,
     DANA,
+    ENDED,
     ERIN,
     TEAM,
     choose,
@@ -28,6 +32,32 @@ from bridge.devtools.queue_demo import (
     queued_then_answered,
     twilio,
 )
+from bridge.devtools.waiting import wait_until
+from bridge.store import PENDING, Store
+
+__all__ = ["ALICE", "BOB", "DANA", "ENDED", "ERIN", "TEAM", "choose", "finished", "out_of_line", "queued", "twilio"]
+
+
+async def quiet(fake: TwilioStandIn, store: Store, clock: Clock) -> None:
+    """Wait until Twilio's stand-in has nothing in flight and no move of a waiting caller is due or being sent.
+
+    A move is sent by the bridge's own worker, outside the stand-in's sight; it stays pending (due) until
+    Twilio answered it, and Twilio answers once the redirect it caused has run its course.
+    """
+
+    async def moves_due() -> bool:
+        now = clock()
+        rows = await store.list_actions([PENDING], limit=10_000)
+        return any(row.kind == ActionKind.MOVE_CALL.value and row.next_at <= now for row in rows)
+
+    async def at_rest() -> bool:
+        for _ in range(2):  # twice: what a finished move started must not have queued another
+            await fake.settle()
+            if await moves_due():
+                return False
+        return True
+
+    await wait_until(at_rest, what="Twilio and the moves at rest")
 
 
 async def queued_then_hung_up(bridge: LocalBridge) -> list[Call]:
