@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import secrets
 from collections import Counter
@@ -21,9 +20,8 @@ from aiohttp.test_utils import TestServer
 
 from bridge.app import create_app
 from bridge.appkeys import CLOCK, DESK, STORE
-from bridge.core.presence import busy_now
 from bridge.core.routing import order
-from bridge.devtools.fake_twilio import Call, TwilioStandIn, serve_stand_in
+from bridge.devtools.fake_twilio import TwilioStandIn, serve_stand_in
 from bridge.devtools.replay import load, schedule, sign
 from bridge.devtools.sandbox import SANDBOX, Sandbox, create_sandbox_app
 from bridge.dispatch import Desk
@@ -176,41 +174,6 @@ async def instances(
                 await runner.cleanup()
 
 
-def live_legs(twilio: TwilioStandIn) -> dict[str, list[Call]]:
-    """Return the legs ringing or answered now, by the agent they ring."""
-    out: dict[str, list[Call]] = {}
-    for call in twilio.account.calls.values():
-        if call.parent is not None and call.status in ("queued", "initiated", "ringing", "in-progress"):
-            out.setdefault(call.to, []).append(call)
-    return out
-
-
-async def agents_match_the_legs(twilio: TwilioStandIn, instance: Instance) -> None:
-    """Check that the shared agents rows say what Twilio does: ringing or on a call for the caller whose leg it is."""
-    legs = live_legs(twilio)
-    now = twilio.clock()
-    for agent in await instance.desk.agents():
-        (leg,) = legs.get(agent.identity) or [None]
-        if leg is None:
-            assert busy_now(agent, now) is None, agent
-            continue
-        assert leg.parent is not None
-        expected = "on_call" if leg.status == "in-progress" else "ringing"
-        assert (busy_now(agent, now), agent.busy_call) == (expected, leg.parent.sid), agent
-
-
-def no_agent_offered_two_calls(twilio: TwilioStandIn) -> None:
-    """Check every agent's legs, in the order Twilio placed them: each began after the one before had ended."""
-    by_agent: dict[str, list[Call]] = {}
-    for call in twilio.account.calls.values():
-        if call.parent is not None:
-            by_agent.setdefault(call.to, []).append(call)
-    for agent, legs in by_agent.items():
-        for before, after in itertools.pairwise(legs):
-            assert before.ended is not None, (agent, before.sid, after.sid)
-            assert after.created >= before.ended, (agent, before.sid, after.sid)
-
-
 @pytest.mark.parametrize("routing", ["ring_all", "longest_idle"])
 async def test_callers_queued_across_two_instances_ring_one_agent_at_a_time_oldest_first(
     pg_url: str, routing: str
@@ -243,9 +206,9 @@ async def test_callers_queued_across_two_instances_ring_one_agent_at_a_time_olde
         answered: dict[str, str] = {}  # caller -> the agent who took the call
         while len(answered) < len(callers):
             await flows.quiet(twilio, one.app[STORE], twilio.clock)
-            legs = live_legs(twilio)
+            legs = flows.live_legs(twilio)
             assert all(len(now) == 1 for now in legs.values()), legs
-            await agents_match_the_legs(twilio, one)
+            await flows.agents_match_the_legs(twilio, one.desk, one.app[STORE])
             ringing = [leg for now in legs.values() for leg in now if leg.status != "in-progress"]
             offered = {leg.parent.sid for leg in ringing if leg.parent is not None}
             waiting = [call.sid for call in callers if call.sid not in answered]
@@ -265,9 +228,9 @@ async def test_callers_queued_across_two_instances_ring_one_agent_at_a_time_olde
             await asyncio.gather(
                 *(twilio.hang_up(leg) for leg in talking), back.desk.choose(talking[0].to, "available", by="test")
             )
-        await asyncio.gather(*(twilio.hang_up(leg) for now in live_legs(twilio).values() for leg in now))
+        await asyncio.gather(*(twilio.hang_up(leg) for now in flows.live_legs(twilio).values() for leg in now))
         assert all(call.status in flows.ENDED for call in callers)
-        no_agent_offered_two_calls(twilio)
+        flows.no_agent_offered_two_calls(twilio)
         await eventually(lambda: _settled(one), within=60)
         snapshot = sandbox.snapshot()
     for call in callers:
