@@ -211,6 +211,37 @@ def test_a_move_that_finds_the_call_ended_ends_it_and_lets_its_agent_go() -> Non
     assert all(busy_now(agent, at(22)) is None for agent in desk.agents.values())
 
 
+def test_a_move_twilio_refused_lets_its_agent_go_and_moves_the_caller_again_to_another() -> None:
+    desk = Desk(replace(QUEUEING, strategy="longest_idle"))
+    queued_caller(desk, "CA1", 0)
+    desk.agents["client:bob"] = choose(desk.agents["client:bob"], "away", T0, by="test")
+    desk.free_up(at(20))
+    assert desk.waiting["CA1"].offered_to == ("client:alice",)
+    desk.feed(ev(EventKind.MOVE_FAILED, "CA1", 36, status="refused"), at(36))
+    # Still in the queue, where an offer in place would ring nobody: alice is free, the caller not offered.
+    call = desk.calls["CA1"]
+    assert call.placed is not None
+    assert call.placed.kind == "queue"
+    assert busy_now(desk.agents["client:alice"], at(36)) is None
+    assert not desk.waiting["CA1"].being_offered(at(36))
+    assert desk.actions.count(MoveCall("CA1", 2)) == 0  # not to alice again at once
+    desk.agents["client:bob"] = choose(desk.agents["client:bob"], "available", at(40), by="test")
+    desk.free_up(at(40))
+    assert MoveCall("CA1", 2) in desk.actions
+    assert desk.waiting["CA1"].offered_to == ("client:bob",)
+
+
+def test_a_caller_whose_move_was_refused_is_moved_to_the_same_agent_a_minute_later() -> None:
+    desk = Desk(replace(QUEUEING, strategy="longest_idle"), team={"client:alice": 1001})
+    queued_caller(desk, "CA1", 0)
+    desk.free_up(at(20))
+    desk.feed(ev(EventKind.MOVE_FAILED, "CA1", 36, status="refused"), at(36))
+    desk.free_up(at(60))
+    assert MoveCall("CA1", 2) not in desk.actions
+    desk.free_up(at(97))
+    assert MoveCall("CA1", 2) in desk.actions
+
+
 def test_engagements_of_a_call_out_follow_its_agent() -> None:
     start = CallEvent(kind=EventKind.CALL_STARTED, call_sid="CA2", at=T0, direction="outbound",
                       from_number="client:alice", to_number=CALLER)  # fmt: skip

@@ -71,7 +71,9 @@ _RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREEN
 # or to be let out of line (answered, or the caller is gone).
 # A ring that ended for a call routing never placed (its arrival came later, or before this version ran)
 # asks to `settle` where it goes: nobody is left to offer it to, as before routing existed.
-RouteRequest = Literal["offer", "resume", "expire", "done", "settle"]
+# A caller whose move failed is still in the queue and asks no TwiML: it asks to be `requeued` (offered
+# again, by a new move).
+RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue"]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]

@@ -137,7 +137,7 @@ def _route_request(call: Call, event: CallEvent, was_waiting: bool) -> RouteRequ
     if event.kind == EventKind.RESUMED and call.waiting:
         return "resume"
     if event.kind == EventKind.MOVE_FAILED and call.waiting:
-        return "offer"
+        return "requeue"
     if event.kind == EventKind.QUEUE_LEFT and event.queue_result in ("left", "full", "failed") and not call.over:
         return "offer"
     if event.kind == EventKind.TIMER and event.timer == QUEUE_WAIT and call.placed and call.placed.kind == "queue":

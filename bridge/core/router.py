@@ -137,6 +137,14 @@ def route(
     if request == "expire":
         result.moves[call.sid] = me.moves + 1  # it waits in the queue: move it to voicemail
         return _no_agent(call, NoAgent("exceeded_queue_time", policy.voicemail), now, moved=True, into=result)
+    if request == "requeue":
+        # Its move failed: it still waits in the queue, where only a new move reaches it (an offer in place
+        # would hold agents for a ring nobody hears). Not to the agents this move was for, for a while, so a
+        # move Twilio keeps refusing is not sent again at once.
+        failed = tuple(Missed(identity, now) for identity in (row.offered_to if row is not None else ()))
+        result.waiting[call.sid] = replace(me, queued=True, missed=(*me.missed, *failed))
+        result.absorb(rematch(result.merged(snapshot), now, policy))
+        return result
     current = result.merged(snapshot)
     others = [waiting for waiting in current.waiting if waiting.call_sid != call.sid]
     offers = match(current.agents, [*others, me], now, policy)
