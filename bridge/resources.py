@@ -168,6 +168,7 @@ def recording_links(app: web.Application) -> RecordingLinks | None:
 async def desk(app: web.Application) -> AsyncIterator[None]:
     """Start the desk: agents' presence, and the sweep that matches the queue against free agents."""
     started = app[DESK] = Desk(app[STORE], app[ROUTES], app[CLOCK])
+    started.on_wrap_up_ended(app[INGEST].wrap_up_ended)  # the call's record learns its wrap_up_time
     started.start()
     yield
     await started.stop()

@@ -47,6 +47,7 @@ from bridge.core.call_model import (
     STALE,
     TRANSCRIBABLE_SECONDS,
     TRANSCRIPTION_WAIT,
+    WRAP_UP,
     Call,
     Emit,
     Leg,
@@ -197,6 +198,22 @@ def _decide_answered(
         ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
         emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
     call.finished = True
+    if calls and policy.wrap_up > 0 and agent_id is not None:
+        _decide_wrap_up(call, leg, now, policy, emit)
+
+
+def _decide_wrap_up(call: Call, leg: Leg, now: datetime, policy: Policy, emit: Emit) -> None:
+    """Tell the record how long its agent wrapped up after the call (Zendesk's `wrap_up_time`), once over.
+
+    The agent ends it early in the softphone (an event says how long it lasted), or it runs WRAP_UP_SECONDS.
+    """
+    seconds = call.wrap_up_time
+    if seconds is None and WRAP_UP in call.fired:
+        seconds = round(policy.wrap_up)
+    if seconds is None:
+        emit(Timer(call.sid, WRAP_UP, (call.ended_at or leg.ended_at or now) + timedelta(seconds=policy.wrap_up)))
+        return
+    emit(UpdateCallRecord(call.sid, "wrap_up", CallRecord(wrap_up_time=seconds)))
 
 
 def _decide_unanswered(

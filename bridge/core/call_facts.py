@@ -90,6 +90,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         _leave_queue(call, event.at)
     elif event.kind == EventKind.MOVE_FAILED:
         _apply_move_failed(call, event)
+    elif event.kind == EventKind.WRAP_UP_ENDED and call.wrap_up_time is None:
+        call.wrap_up_time = event.duration
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:

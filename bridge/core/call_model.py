@@ -24,6 +24,7 @@ TRANSCRIBABLE_SECONDS = (2, 120)
 RECORDING_WAIT = "recording_wait"
 TRANSCRIPTION_WAIT = "transcription_wait"
 STALE = "stale"  # reconciliation gave up waiting for callbacks: decide with what is known
+WRAP_UP = "wrap_up"  # the agent's wrap-up after the call (WRAP_UP_SECONDS) ran its full length
 QUEUE_WAIT = "queue_wait"  # the caller's longest wait (QUEUE_MAX_WAIT_SECONDS from arrival) ran out
 
 WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown", "notice:unknown_status"})
@@ -99,6 +100,7 @@ class Policy:
     screen_phone_agents: bool = True
     api: Literal["tickets", "calls"] = "tickets"  # ZENDESK_API: calls adds a TPE call record for every call
     queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: a waiting caller goes to voicemail after this long
+    wrap_up: float = 0.0  # WRAP_UP_SECONDS: the agent's wrap-up after a call, unless they end it sooner
 
 
 class Recording(BaseModel):
@@ -192,6 +194,7 @@ class Call(BaseModel):
     resumed: int = 0  # the last of the bridge's moves of the call that landed (it came back asking what next)
     no_agent: str | None = None  # why routing gave up: no_agent, exceeded_queue_time or overflowed
     abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
+    wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call, once it ended
 
     @property
     def over(self) -> bool:

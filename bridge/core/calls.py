@@ -33,6 +33,7 @@ from bridge.core.call_model import (
     TRANSCRIPTION_WAIT,
     UNKNOWN_LINE,
     WARNINGS,
+    WRAP_UP,
     AgentChange,
     Call,
     Emit,
@@ -69,6 +70,7 @@ __all__ = [
     "TRANSCRIPTION_WAIT",
     "UNKNOWN_LINE",
     "WARNINGS",
+    "WRAP_UP",
     "AgentChange",
     "Call",
     "Emit",
@@ -190,8 +192,6 @@ def _moot_timers(call: Call, event: CallEvent) -> list[str]:
     if not call.finished:
         return []
     firing = event.timer if event.kind == EventKind.TIMER else None
-    return [
-        timer_key(call.sid, name)
-        for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT, QUEUE_WAIT)
-        if name != firing and timer_key(call.sid, name) in call.emitted
-    ]
+    # The agent's wrap-up runs on after the call, until they end it or WRAP_UP_SECONDS pass.
+    ended = (RECORDING_WAIT, TRANSCRIPTION_WAIT, QUEUE_WAIT) + ((WRAP_UP,) if call.wrap_up_time is not None else ())
+    return [timer_key(call.sid, name) for name in ended if name != firing and timer_key(call.sid, name) in call.emitted]

@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     QUEUE_LEFT = "queue_left"  # the caller left the queue (`queue_result` says how)
     RESUMED = "resumed"  # the bridge moved the call (out of the queue) and it came back asking what next
     MOVE_FAILED = "move_failed"  # moving the call failed (`status` "gone": it had ended; "refused": it could not)
+    WRAP_UP_ENDED = "wrap_up_ended"  # the agent who took the call ended their wrap-up after it (`duration` s)
 
 
 class LegStatus(StrEnum):
