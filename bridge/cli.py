@@ -1,4 +1,4 @@
-"""The `bridge` command: serve, demo, replay, sandbox, migrate, outbox, agents, queue, doctor, zendesk-app."""
+"""The `bridge` command: serve, demo, replay, sandbox, migrate, outbox, agents, queue, lines, doctor, zendesk-app."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -223,6 +223,48 @@ def _queue(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _lines(args: argparse.Namespace) -> int:
+    """Print each line: its number, where its calls go, its agents and queue, and whether it is open now."""
+    from bridge.core.clock import system_clock
+
+    settings = load_settings()
+    print("\n".join(describe_lines(settings, system_clock())))
+    return 0
+
+
+def describe_lines(settings: Settings, now: datetime) -> list[str]:
+    """Describe the lines for a person, each with whether it is open at `now`."""
+    from bridge.core.lines import is_open
+
+    lines = settings.phone_lines
+    source = (
+        "LINES" if settings.lines else f"LINES_FILE {settings.lines_file}" if settings.lines_file else
+        "no LINES or LINES_FILE: one line made of the settings, answering every number"
+    )  # fmt: skip
+    out = [f"{len(lines.all)} line{'s' if len(lines.all) != 1 else ''} ({source}); now {now:%Y-%m-%d %H:%M} UTC"]
+    for line in lines.all:
+        opening = is_open(line.hours, now)
+        state = {True: "open", False: "closed", None: "open?"}[opening.open]
+        out.append(f"{line.label()}  {line.number or 'any number'}  {state}: {opening.why}")
+        routing = line.routing or settings.routing_policy()
+        queue = f"up to {routing.max_size} callers, {routing.max_wait:g} s" if routing.queue else "off"
+        agents = ", ".join(line.agents if line.agents is not None else settings.agents) or "none"
+        group = line.group_id or settings.zendesk_group_id
+        brand = line.brand_id or settings.zendesk_brand_id
+        out.append(f"  group {group or '-'}, brand {brand or '-'}; {routing.strategy} to {agents}")
+        out.append(f"  queue {line.queue} ({queue}); calls out show {line.caller_id or settings.caller_id or '-'}")
+        extras = [f"greeting {line.greeting!r}"] if line.greeting else []
+        if line.hours is not None:
+            extras.append(f"after hours: {line.after_hours}")
+        if line.menu is not None:
+            keys = ", ".join(f"{key} {target}" for key, target in line.menu.options.items())
+            extras.append(f"menu: {keys} (else {line.menu.default or 'the line'} after {line.menu.timeout} s)")
+        out.extend(f"  {extra}" for extra in extras)
+    if any(line.hours is not None or line.menu is not None for line in lines.all):
+        out.append("Hours, after-hours and menus are checked and shown; calls are not routed by them yet.")
+    return out
+
+
 def _ago(span: timedelta) -> str:
     """Say how long a span is, as a person reads it (`2m 05s`)."""
     seconds = max(0, int(span.total_seconds()))
@@ -329,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     queue = commands.add_parser("queue", help="list the callers waiting in the queue")
     queue.set_defaults(func=_queue)
+
+    lines = commands.add_parser("lines", help="list the lines (LINES, LINES_FILE) and whether each is open now")
+    lines.set_defaults(func=_lines)
 
     app = commands.add_parser("zendesk-app", help="write the softphone's Zendesk app as a zip to upload")
     app.add_argument("--out", default="zendesk-softphone.zip", help="where to write it (default: %(default)s)")

@@ -43,9 +43,11 @@ class CallForm(TwilioForm):
 class IncomingCall(CallForm):
     """The number's "A call comes in" request, or the TwiML App's Voice URL request."""
 
-    # The softphone's `device.connect({params: {To, TicketId}})`: Twilio forwards custom parameters to the
+    # The softphone's `device.connect({params: {To, TicketId, CallFrom}})`: Twilio forwards custom parameters to the
     # TwiML App's Voice URL as form fields (Twilio docs: Voice JavaScript SDK, Device.connect params).
     ticket_id: str | None = Field(None, alias="TicketId")
+    # The softphone's `Call from` choice: the number of the line an agent serving several calls out from.
+    call_from: str | None = Field(None, alias="CallFrom")
 
 
 class StatusCallback(CallForm):

@@ -75,14 +75,17 @@ class CallRecord(BaseModel):
     """The bridge's part of a TPE call record (Zendesk docs: Talk Partner Edition API, Calls, JSON format).
 
     `app_id`, `end_user_id`, `ticket_id` and `brand_id` are not call state: the outbox fills them in from
-    ZENDESK_APP_ID, the caller look-up, the call's ticket and ZENDESK_BRAND_ID. Every field is optional so
-    that one model serves the create (which carries the mandatory ones) and each partial update.
+    ZENDESK_APP_ID, the caller look-up, the call's ticket and the line's brand (or ZENDESK_BRAND_ID). Every
+    field is optional so that one model serves the create (which carries the mandatory ones) and each partial
+    update.
     """
 
     model_config = ConfigDict(frozen=True)
 
     from_line: str | None = None
+    from_line_nickname: str | None = None  # the line's name, on a call out from it
     to_line: str | None = None
+    to_line_nickname: str | None = None  # the line's name, on a call in to it
     call_started_at: str | None = None
     direction: str | None = None  # inbound | outbound
     external_id: str | None = None

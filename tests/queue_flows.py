@@ -188,6 +188,80 @@ async def agent_away_mid_ring(bridge: LocalBridge) -> list[Call]:
     return [call]
 
 
+# Two lines sharing bob (docs/lines.md): Support is the demo number, with a greeting; Sales is bob's alone.
+SALES_NUMBER = "+16505550101"
+FRANK = "+15035550147"  # user 2003 in the sandbox (his phone is saved as "(503) 555-0147")
+GREETING_SECONDS = 3  # Support's greeting, said before the call rings anyone or waits
+TWO_LINES = f"""
+[[line]]
+number = "{DEMO_NUMBER}"
+name = "Support"
+group_id = 5001
+brand_id = 6001
+agents = ["{ALICE}", "{BOB}"]
+greeting = "Thanks for calling Acme support."
+
+[[line]]
+number = "{SALES_NUMBER}"
+name = "Sales"
+group_id = 5002
+brand_id = 6002
+agents = ["{BOB}"]
+caller_id = true
+"""
+
+
+def own_sales(bridge: LocalBridge) -> None:
+    """Point the Sales number at the bridge too, as the console would."""
+    twilio(bridge).own(
+        SALES_NUMBER, f"{bridge.url}/twilio/voice/incoming", status_callback=f"{bridge.url}/twilio/voice/status"
+    )
+
+
+async def lines_overlapping_agents(bridge: LocalBridge) -> list[Call]:
+    """Two lines sharing bob: alice is never offered Sales' caller; bob frees up and gets the longest waiting.
+
+    bob away. Dana calls Sales and waits (alice, free, serves Support only); Erin calls Support 10 s later,
+    hears its greeting and rings alice, who answers; Frank calls Support and waits. bob comes back: Dana,
+    waiting longest on either of his lines, rings him; he answers. Frank hangs up waiting; the calls end.
+    """
+    fake = twilio(bridge)
+    own_sales(bridge)
+    await choose(bridge, "away", BOB)
+    dana = await fake.incoming(DANA, SALES_NUMBER)
+    await queued(bridge, dana)
+    assert dana.queue is not None
+    assert dana.queue.queue.name == "bridge-sales"
+    assert fake.legs(dana) == []  # alice is free, but not a Sales agent
+    await fake.advance(10)
+    erin = await fake.incoming(ERIN, DEMO_NUMBER)
+    await fake.advance(GREETING_SECONDS)
+    ring = await fake.ringing(ALICE)
+    assert ring.parent is erin
+    await fake.advance(5)
+    await fake.answer(ring)
+    await fake.advance(5)
+    frank = await fake.incoming(FRANK, DEMO_NUMBER)
+    await fake.advance(GREETING_SECONDS)
+    await queued(bridge, frank)
+    assert frank.queue is not None
+    assert frank.queue.queue.name == "bridge-support"
+    await fake.advance(10)
+    await choose(bridge, "available", BOB)
+    leg = await fake.ringing(BOB)
+    assert leg.parent is dana  # waiting since 0 s on Sales, before Frank (20 s) on Support
+    await fake.advance(5)
+    await fake.answer(leg)
+    await fake.advance(15)
+    await fake.hang_up(frank)
+    await fake.advance(10)
+    await fake.hang_up(leg)
+    await fake.advance(15)
+    await fake.hang_up(ring)
+    await finished(bridge, dana, erin, frank)
+    return [dana, erin, frank]
+
+
 Flow = Callable[[LocalBridge], Awaitable[list[Call]]]
 # name → (the flow, its settings, the recordings it writes: of the first callers the flow returns, in order)
 FLOWS: dict[str, tuple[Flow, dict[str, Any], tuple[str, ...]]] = {
@@ -200,6 +274,11 @@ FLOWS: dict[str, tuple[Flow, dict[str, Any], tuple[str, ...]]] = {
         agent_away_mid_ring,
         {"routing": "longest_idle", "agent_ring_seconds": 15},
         ("queue_agent_away_mid_ring",),
+    ),
+    "lines_overlapping_agents": (
+        lines_overlapping_agents,
+        {"lines": TWO_LINES},
+        ("lines_overlapping_agents_sales", "lines_overlapping_agents_support", "lines_overlapping_agents_missed"),
     ),
 }
 

@@ -12,6 +12,7 @@ from bridge.core.actions import (
     Action,
     AddNote,
     AddVoiceComment,
+    CreateCallRecord,
     CreateTicket,
     DisplayTicket,
     DisplayUser,
@@ -24,7 +25,7 @@ from bridge.core.actions import (
 )
 from bridge.core.calls import RECORDING_WAIT, STALE, Call, Policy, step
 from bridge.core.events import CallEvent, EventKind
-from schemas.zendesk import Comment, VoiceComment, VoiceTicket
+from schemas.zendesk import CallRecord, Comment, VoiceComment, VoiceTicket
 from tests.test_calls import ANSWERED, POLICY, SID, T0, parent, run
 
 PHONE = "+14155550123"
@@ -47,6 +48,19 @@ def test_every_action_survives_its_stored_form(action: Action) -> None:
     """What the store keeps (kind, key, call, payload, due) rebuilds the same typed action."""
     due = action.due if isinstance(action, Timer) else T0
     assert decode(action.kind.value, action.key, action.call_sid, encode(action), due) == action
+
+
+def test_a_lines_group_and_brand_survive_the_stored_form_and_rows_without_them_read_as_global() -> None:
+    """A call's line's group and brand are kept with its ticket and record; rows from before lines have none."""
+    placed = CreateTicket(SID, TICKET, group_id=5002, brand_id=6002)
+    stored = encode(placed)
+    assert (stored["group_id"], stored["brand_id"]) == (5002, 6002)
+    assert decode(placed.kind.value, placed.key, SID, stored, T0) == placed
+    record = CreateCallRecord(SID, CallRecord(from_line=PHONE, to_line="+16505550100"), brand_id=6002)
+    assert decode(record.kind.value, record.key, SID, encode(record), T0) == record
+    assert "group_id" not in encode(CreateTicket(SID, TICKET))  # the global settings': stored as before lines
+    older = {"ticket": TICKET.wire()}
+    assert decode(placed.kind.value, placed.key, SID, older, T0) == CreateTicket(SID, TICKET)
 
 
 def test_needs_are_derived_from_the_typed_fields() -> None:

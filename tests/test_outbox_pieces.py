@@ -33,6 +33,7 @@ from bridge.zendesk.outbox.results import (
     RecordMade,
     TicketMade,
 )
+from bridge.zendesk.outbox.tickets import create_ticket
 from schemas.zendesk import CallComment, CallRecord, VoiceComment, VoiceTicket
 from tests.fake_zendesk import API_USER, FakeZendesk, closed_refusal
 
@@ -209,6 +210,30 @@ async def test_a_follow_up_an_earlier_attempt_made_is_the_new_home(zendesk: tupl
     gone = TicketGone(ticket, closed_refusal())
     assert await new_home(ctx, SID, 45, gone) == follow_up
     assert fake.sent("create_voice_ticket") == []
+
+
+async def test_a_lines_group_and_brand_win_over_the_global_ones(zendesk: tuple[FakeZendesk, Context]) -> None:
+    """A call's line names its own group (for a ticket nobody is assigned) and brand; the rest stay global."""
+    fake, ctx = zendesk
+    missed = VoiceTicket(via_id=45, subject="Missed call", external_id=SID)
+    await create_ticket(ctx, FIRST, CreateTicket(SID, missed, group_id=5002, brand_id=6002), Needs({}))
+    answered = VoiceTicket(via_id=45, subject="Call", external_id=OTHER, assignee_id=1001)
+    await create_ticket(ctx, Attempt(OTHER, retried=False), CreateTicket(OTHER, answered, brand_id=6002), Needs({}))
+    first, second = fake.tickets.values()
+    assert (first["group_id"], first["brand_id"]) == (5002, 6002)
+    assert (second.get("group_id"), second["brand_id"]) == (None, 6002)  # assigned: Zendesk picks the group
+    record = CreateCallRecord(SID, CallRecord(external_id=SID, direction="inbound"), brand_id=6002)
+    await create_call_record(ctx, FIRST, record, Needs({}))
+    (call,) = fake.calls.values()
+    assert call["brand_id"] == 6002
+
+
+async def test_a_follow_up_keeps_the_closed_tickets_group_and_brand(zendesk: tuple[FakeZendesk, Context]) -> None:
+    """A late comment's follow-up stays where the call's ticket was (its line's group and brand)."""
+    fake, ctx = zendesk
+    ticket = fake.add_ticket(external_id=SID, requester_id=CALLER, status="closed", group_id=5002, brand_id=6002)
+    assert await add_note(ctx, FIRST, TicketMade(ticket, 45), "Missed call") == Done(CommentMoved(102, ticket))
+    assert (fake.tickets[102]["group_id"], fake.tickets[102]["brand_id"]) == (5002, 6002)
 
 
 def test_merge_target_reads_a_merged_tickets_last_merge_comment_only() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from bridge.core.actions import CreateCallRecord, CreateTicket, MoveCall, Timer
 from bridge.core.calls import QUEUE_WAIT, Policy, engagements, step
 from bridge.core.events import CallEvent, EventKind
+from bridge.core.lines import Line, Lines
 from bridge.core.presence import PresencePolicy, busy_now, choose
 from bridge.core.routing import RoutingPolicy
 from tests.routing_kit import T0, TEAM, Desk
@@ -248,3 +249,24 @@ def test_engagements_of_a_call_out_follow_its_agent() -> None:
     outcome = step(None, start, T0, Policy(agents=TEAM))
     assert engagements(outcome.call) == {"client:alice": "talking"}
     assert outcome.route is None
+
+
+def test_each_line_keeps_its_own_queue_and_longest_wait() -> None:
+    """Two lines: a caller's line decides their queue (its size counted alone) and their longest wait."""
+    sales_number = "+16505550101"
+    support = Line(key="support", number=NUMBER, routing=replace(QUEUEING, max_size=1, max_wait=600))
+    sales = Line(key="sales", number=sales_number, routing=replace(QUEUEING, max_size=1, max_wait=120))
+    lines = Lines((support, sales), configured=True)
+    routing = lines.routing(QUEUEING, tuple(TEAM))
+    desk = Desk(routing, Policy(agents=TEAM, api="calls", lines=lines))
+    for agent in list(desk.agents):
+        desk.agents[agent] = choose(desk.agents[agent], "away", T0, by="test")
+    desk.feed(ev(EventKind.CALL_STARTED, "CA1", 0), at(0))
+    desk.feed(ev(EventKind.CALL_STARTED, "CA2", 1, to_number=sales_number), at(1))
+    desk.feed(ev(EventKind.CALL_STARTED, "CA3", 2), at(2))
+    assert {sid: row.line for sid, row in desk.waiting.items()} == {"CA1": "support", "CA2": "sales"}
+    full = desk.calls["CA3"]  # support's queue holds one: CA1; sales' caller does not count
+    assert full.placed is not None
+    assert (full.placed.kind, full.no_agent) == ("voicemail", "overflowed")
+    timers = {action.call_sid: action.due for action in desk.actions if isinstance(action, Timer)}
+    assert timers == {"CA1": at(600), "CA2": at(121)}  # each line's QUEUE_MAX_WAIT_SECONDS, from arrival

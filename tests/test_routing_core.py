@@ -308,6 +308,32 @@ def test_lines_offer_only_agents_who_serve_them() -> None:
     assert offers == {"CA1": Offer(("client:b",), 15), "CA2": Offer(("client:a",), 15)}
 
 
+def test_each_line_offers_by_its_own_policy_and_an_agent_on_two_lines_gets_the_longest_waiting() -> None:
+    """Lines in the policy: a caller is offered by their line's strategy and ring time, to their line's agents."""
+    support = RoutingPolicy(strategy="ring_all", ring_all_seconds=25)
+    sales = RoutingPolicy(strategy="longest_idle", agent_ring_seconds=12)
+    serves = {"client:a": frozenset({"support"}), "client:b": frozenset({"support", "sales"})}
+    policy = RoutingPolicy(lines={"support": support, "sales": sales}, serves=serves)
+    waiting = [caller("CA1", 0, line="sales"), caller("CA2", 5, line="support")]
+    # b serves both lines: the sales caller waited longest, so b is theirs; a takes the support caller.
+    offers = match([agent("a", 1), agent("b", 2)], waiting, at(10), policy)
+    assert offers == {"CA1": Offer(("client:b",), 12), "CA2": Offer(("client:a",), 25)}
+    # Only b free: the longest waiting of either of his lines, whichever line it is.
+    assert match([agent("b", 2)], waiting, at(10), policy) == {"CA1": Offer(("client:b",), 12)}
+    # Only a free: she never gets the sales caller, however long they wait.
+    assert match([agent("a", 1)], waiting, at(10), policy) == {"CA2": Offer(("client:a",), 25)}
+
+
+def test_a_line_no_longer_configured_routes_on_the_first_line() -> None:
+    """A queue row of a line since removed (or of the line before lines) is the first line's caller."""
+    first, second = RoutingPolicy(max_size=1, queue=True), RoutingPolicy(queue=False)
+    policy = RoutingPolicy(lines={"support": first, "sales": second})
+    assert policy.line_key("default") == "support"
+    assert policy.line("gone") is first
+    assert policy.line("sales") is second
+    assert RoutingPolicy().line("anything") == RoutingPolicy()  # no lines: the policy itself
+
+
 def test_priority_callers_wait_ahead_and_positions_count_per_line() -> None:
     waiting = [caller("CA1", 0), caller("CA2", 10, priority=1), caller("CA3", 5, line="sales"), caller("CA4", 20)]
     assert [w.call_sid for w in sorted(waiting, key=order)] == ["CA2", "CA1", "CA3", "CA4"]

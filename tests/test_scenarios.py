@@ -27,14 +27,17 @@ from tests.conftest import (
     tpe_comments,
     voice_comments,
 )
+from tests.queue_flows import TWO_LINES
 
-DANA, ERIN, ALICE, BOB, CAROL, INTEGRATION = 2001, 2002, 1001, 1002, 1003, 1000
+DANA, ERIN, FRANK, ALICE, BOB, CAROL, INTEGRATION = 2001, 2002, 2003, 1001, 1002, 1003, 1000
 NEW = "new"  # a requester the bridge had to create
 LATER = "Hi, this is Dana again, the replacement for order 4471 has not arrived yet, please call me back."
 QUICK_WAIT = {"recording_wait_seconds": 0.2}  # the flow ends on a wait: do not wait two minutes for it
 DESK_PHONE = {"agents": {"sip:dave@acme.sip.twilio.com": 1002}}
 # The queue's recordings come from a bridge that queues (it knows its Twilio account): replay them on one.
 QUEUEING = {"twilio_account_sid": "AC455c03f9e322135d9c681cabb529d68e"}
+# The lines' recordings: Support (+16505550100: group 5001, brand 6001) and Sales (+16505550101: 5002, 6002).
+LINES = {**QUEUEING, "lines": TWO_LINES}
 
 
 class BridgeLink:
@@ -375,6 +378,40 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "settings": QUEUEING,
     },
+    # Lines (tests/queue_flows.py's lines_overlapping_agents): each ticket and record is its line's.
+    "lines_overlapping_agents_sales": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB, "to": "+16505550101"},
+        "user_pops": {(BOB, DANA)},
+        "brand": 6002,
+        "nickname": "Sales",
+        "settings": LINES,
+    },
+    "lines_overlapping_agents_support": {
+        "via": 45,
+        "requester": ERIN,
+        "assignee": ALICE,
+        "voice": {"answered_by_id": ALICE, "to": "+16505550100"},
+        "user_pops": {(ALICE, ERIN)},
+        "brand": 6001,
+        "nickname": "Support",
+        "settings": LINES,
+    },
+    "lines_overlapping_agents_missed": {
+        "via": 45,
+        "requester": FRANK,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "group": 5001,
+        "brand": 6001,
+        "nickname": "Support",
+        "settings": LINES,
+    },
 }
 
 
@@ -404,6 +441,8 @@ def check_record(snapshot: dict[str, Any], name: str, expect: dict[str, Any], ti
     assert record["completion_status"] == completion(name, expect), name
     assert record["app_id"] is not None
     assert record["call_started_at"].endswith("Z")
+    assert record["to_line_nickname"] == expect.get("nickname")  # only lines name one
+    assert record["brand_id"] == expect.get("brand")
     voice = expect.get("voice", {})
     answered = record["completion_status"] == COMPLETED and expect.get("via") in (45, 46) and voice is not None
     if answered:
@@ -455,6 +494,7 @@ def check(
         requester = created[0]["id"] if expect["requester"] == NEW else expect["requester"]
         assert ticket["requester_id"] == requester
         assert ticket["assignee_id"] == expect["assignee"]
+        assert (ticket["group_id"], ticket["brand_id"]) == (expect.get("group"), expect.get("brand"))  # the line's
         comments = voice_comments(ticket)
         if api == "calls":
             pass  # check_record looked at the voice comments

@@ -24,6 +24,7 @@ from bridge.core import presence
 from bridge.devtools.demo import LocalBridge
 from bridge.dispatch import Desk
 from tests.conftest import ARTIFACTS, BridgeFactory, eventually, recording, voice_comments
+from tests.queue_flows import TWO_LINES
 from tests.softphone_kit import other_key, softphone_settings, zendesk_jwt
 from tests.test_call_on_ticket import from_ticket, open_ticket
 
@@ -170,6 +171,40 @@ async def test_click_to_call_dials_with_the_ticket_and_the_call_lands_on_that_ti
         await logged(page, '"+14155550188"')
         last = [item for item in await fake_log(page) if item[0] == "connect"][-1]
         assert last[1] == {"To": "+14155550188", "TicketId": str(ticket)}
+        await context.close()
+
+
+async def test_an_agent_on_several_lines_chooses_which_to_call_from(
+    make_bridge: BridgeFactory, browser: Browser
+) -> None:
+    """bob serves Support and Sales: `Call from` lists both and the call carries his choice (CallFrom); alice
+    serves Support alone and sees no choice."""
+    async with make_bridge(**softphone_settings(), lines=TWO_LINES) as bridge:
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(1002))
+        await expect(page.locator("#state")).to_have_text("Ready")
+        choice = page.get_by_label("Call from")
+        await expect(choice).to_be_visible()
+        assert await choice.locator("option").all_text_contents() == [
+            "Support (+16505550100)",
+            "Sales (+16505550101)",
+        ]
+        await choice.select_option(label="Sales (+16505550101)")
+        await shot(page, "call-from")
+        await page.get_by_label("Number", exact=True).fill("+14155550188")
+        await page.get_by_role("button", name="Call", exact=True).click()
+        await logged(page, '"connect"')
+        connect = next(item for item in await fake_log(page) if item[0] == "connect")
+        assert connect[1] == {"To": "+14155550188", "CallFrom": "+16505550101"}
+
+        alice = await open_phone(context, bridge, zendesk_jwt(1001))
+        await expect(alice.locator("#state")).to_have_text("Ready")
+        await expect(alice.locator("#call-from-row")).to_be_hidden()
+        await alice.get_by_label("Number", exact=True).fill("+14155550188")
+        await alice.get_by_role("button", name="Call", exact=True).click()
+        await logged(alice, '"connect"')
+        connect = next(item for item in await fake_log(alice) if item[0] == "connect")
+        assert connect[1] == {"To": "+14155550188"}
         await context.close()
 
 

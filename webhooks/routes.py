@@ -137,10 +137,18 @@ async def _accept(request: web.Request, route: Route, event: CallEvent) -> Call 
     return await request.config_dict[INGEST].current(event.call_sid)
 
 
-def _placed(request: web.Request, call: Call | None) -> web.Response:
-    """Answer a request of the caller's with where routing placed them."""
+def _placed(request: web.Request, call: Call | None, *, greet: bool = False) -> web.Response:
+    """Answer a request of the caller's with where routing placed them, in their line's queue.
+
+    `greet`: the call just arrived, so its line's greeting comes first.
+    """
+    if call is None:
+        return _twiml(twiml.hangup())
     config = request.config_dict[CONFIG]
-    return _twiml(twiml.placement(config, call, config.queue) if call is not None else twiml.hangup())
+    line = config.line(call.line)
+    named = line.key if config.lines.configured else None
+    greeting = line.greeting if greet else None
+    return _twiml(twiml.placement(config, call, line.queue, line=named, greeting=greeting))
 
 
 def _turn(request: web.Request) -> int:
@@ -165,7 +173,8 @@ def _no_content() -> web.Response:
 async def incoming(request: web.Request) -> web.Response:
     """Answer a call to our number: store it, and ring the agents routing offers it to (or queue it, or voicemail)."""
     form = _parse(IncomingCall, request)
-    return _placed(request, await _accept(request, Route.INCOMING, translate.incoming(form, _now(request))))
+    call = await _accept(request, Route.INCOMING, translate.incoming(form, _now(request)))
+    return _placed(request, call, greet=True)
 
 
 async def outgoing(request: web.Request) -> web.Response:
@@ -180,8 +189,16 @@ async def outgoing(request: web.Request) -> web.Response:
             mask(form.to),
         )
         return _twiml(twiml.cannot_dial())
-    await _accept(request, Route.OUTGOING, translate.outgoing(form, _now(request)))
-    return _twiml(twiml.dial_number(request.config_dict[CONFIG], number))
+    config = request.config_dict[CONFIG]
+    line = config.lines.for_call_out(form.from_, form.call_from)
+    if line is None:
+        # The softphone offers only the agent's own lines: anything else would show another line's number.
+        log.warning("outgoing call %s from %s refused: CallFrom %s is not a line of theirs", form.call_sid,
+                    mask(form.from_), mask(form.call_from))  # fmt: skip
+        return _twiml(twiml.not_your_line())
+    event = translate.outgoing(form, _now(request)).model_copy(update={"line": line.key})
+    await _accept(request, Route.OUTGOING, event)
+    return _twiml(twiml.dial_number(config, number, line.caller_id))
 
 
 async def status(request: web.Request) -> web.Response:
@@ -221,12 +238,13 @@ async def queue_wait(request: web.Request) -> web.Response:
     """
     form = _parse(QueueWait, request)
     config = request.config_dict[CONFIG]
-    place, due, waited = await request.config_dict[INGEST].announce(form.call_sid, config.queue_announce)
-    if place is None or waited >= config.queue_max_wait:
+    line = config.line(request.query.get(twiml.LINE_PARAM))  # our own URL names the caller's line
+    place, due, waited = await request.config_dict[INGEST].announce(form.call_sid, config.announce_of(line))
+    if place is None or waited >= config.max_wait_of(line):
         # Not in the bridge's queue (already sent elsewhere), or its wait is over and the move to voicemail did
         # not happen: leave, and the queue's action says where to (Twilio docs: TwiML <Leave>).
         return _twiml(twiml.leave())
-    return _twiml(twiml.queue_wait(config, place if due else None))
+    return _twiml(twiml.queue_wait(config, place if due else None, config.hold_music_of(line)))
 
 
 async def screen(request: web.Request) -> web.Response:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from bridge.core.calls import Call
+from bridge.core.lines import Line, Lines
 from bridge.core.phones import is_anonymous, is_client, is_sip
 from bridge.ops.settings import TWILIO_HOLD_MUSIC, Settings
 from webhooks.names import Route, route_url
@@ -21,6 +22,7 @@ TRANSCRIBE_MAX_SECONDS = 119
 SCREEN_SECONDS = 6  # how long the whisper waits for the agent's 1 before hanging up their leg
 PARENT_PARAM = "ParentCallSid"  # the caller's CallSid, carried in the whisper's URLs
 TURN_PARAM = "turn"  # which ring, stay in the queue or move of the call a request is about (our dedupe keys)
+LINE_PARAM = "line"  # the line whose queue a caller waits in (the wait music's URL, with several lines)
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,10 @@ class TwilioConfig:
     caller_id: str | None
     screen_phone_agents: bool
     hold_music: str = TWILIO_HOLD_MUSIC
-    queue: str = "bridge-default"  # the Twilio queue callers wait in (no personal data in its name)
     queue_announce: float = 60.0  # QUEUE_ANNOUNCE_SECONDS: how often the wait music says the caller's place
     queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: the wait music lets the caller go after this long
+    # Each line's queue, greeting, hold music and caller id (a line's unset one: the settings above).
+    lines: Lines = field(default_factory=Lines)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioConfig:
@@ -53,23 +56,41 @@ class TwilioConfig:
             hold_music=settings.hold_music_url,
             queue_announce=settings.queue_announce_seconds,
             queue_max_wait=settings.queue_max_wait_seconds,
+            lines=settings.phone_lines,
         )
 
     def url(self, route: Route) -> str:
         """Return the absolute callback URL of one of our routes."""
         return route_url(self.public_url, route)
 
+    def line(self, key: str | None) -> Line:
+        """Return a line by its key (an unknown one: the first line)."""
+        return self.lines.get(key)
 
-def dial_number(config: TwilioConfig, number: str) -> VoiceResponse:
-    """Dial an agent's call out to `number`, with our caller id when one is set.
+    def hold_music_of(self, line: Line) -> str:
+        """Return what the line's waiting callers hear."""
+        return line.hold_music_url or self.hold_music
+
+    def announce_of(self, line: Line) -> float:
+        """Return how often the line's waiting callers hear their place."""
+        return line.queue_announce_seconds if line.queue_announce_seconds is not None else self.queue_announce
+
+    def max_wait_of(self, line: Line) -> float:
+        """Return how long the line's callers may wait in its queue."""
+        return line.routing.max_wait if line.routing is not None else self.queue_max_wait
+
+
+def dial_number(config: TwilioConfig, number: str, caller_id: str | None = None) -> VoiceResponse:
+    """Dial an agent's call out to `number`, showing the line's caller id (else CALLER_ID) when one is set.
 
     answerOnBridge keeps the agent's own leg unanswered until the customer picks up, so the agent hears
     the customer's phone ring rather than silence (Twilio docs: TwiML <Dial>, answerOnBridge).
     """
     response = VoiceResponse()
     extra: dict[str, Any] = {"answer_on_bridge": True}
-    if config.caller_id:
-        extra["caller_id"] = config.caller_id
+    shown = caller_id or config.caller_id
+    if shown:
+        extra["caller_id"] = shown
     dial = start_dial(config, **extra)
     dial.number(number, status_callback=config.url(Route.STATUS), status_callback_event=CALL_EVENTS)
     response.append(dial)
@@ -89,20 +110,22 @@ def offer(config: TwilioConfig, call_sid: str, agents: list[str], seconds: int, 
     return response
 
 
-def enqueue(config: TwilioConfig, queue: str, turn: int) -> VoiceResponse:
+def enqueue(config: TwilioConfig, queue: str, turn: int, line: str | None = None) -> VoiceResponse:
     """Put the caller in the line's queue: the bridge's wait music, and its action says how they left.
 
     The bridge keeps the order and each caller's wait itself; Twilio's queue only holds the call until the
-    bridge moves it (Twilio docs: TwiML <Enqueue>; Calls resource, update).
+    bridge moves it (Twilio docs: TwiML <Enqueue>; Calls resource, update). With lines configured, the wait
+    music's URL names the line, whose music, announcements and longest wait it plays.
     """
     response = VoiceResponse()
     action = f"{config.url(Route.QUEUE_ACTION)}?{urlencode({TURN_PARAM: turn})}"
-    response.enqueue(queue, action=action, method="POST", wait_url=config.url(Route.QUEUE_WAIT), wait_url_method="POST")
+    wait = config.url(Route.QUEUE_WAIT) + (f"?{urlencode({LINE_PARAM: line})}" if line is not None else "")
+    response.enqueue(queue, action=action, method="POST", wait_url=wait, wait_url_method="POST")
     return response
 
 
-def queue_wait(config: TwilioConfig, position: int | None) -> VoiceResponse:
-    """Play the wait music, saying the caller's place first when `position` is given.
+def queue_wait(config: TwilioConfig, position: int | None, music: str | None = None) -> VoiceResponse:
+    """Play the wait music (the line's, else HOLD_MUSIC_URL), saying the caller's place first when `position` is given.
 
     Twilio asks the waitUrl again each time this document ends (Twilio docs: TwiML <Enqueue>, waitUrl), so
     the music loops and the place is said again at the next turn that is due.
@@ -110,7 +133,7 @@ def queue_wait(config: TwilioConfig, position: int | None) -> VoiceResponse:
     response = VoiceResponse()
     if position is not None:
         response.say(f"Thank you for waiting. You are number {position} in line.")
-    response.play(config.hold_music)
+    response.play(music or config.hold_music)
     return response
 
 
@@ -132,24 +155,34 @@ def come_back(config: TwilioConfig, turn: int) -> VoiceResponse:
     return response
 
 
-def placement(config: TwilioConfig, call: Call, queue: str) -> VoiceResponse:
+def placement(
+    config: TwilioConfig, call: Call, queue: str, *, line: str | None = None, greeting: str | None = None
+) -> VoiceResponse:
     """Answer a request of the caller's with where routing placed them: ring agents, wait, voicemail, apology.
 
-    A call that was answered, has ended, or is a call out has nothing more to hear from us.
+    A call that was answered, has ended, or is a call out has nothing more to hear from us. `greeting` is
+    said first (the line's, when the call arrives); `line` names the queue's line in its wait music's URL.
     """
     placed = call.placed
     if placed is None or call.answered_leg is not None or call.ended_at is not None or call.direction == "outbound":
         return hangup()
+    response = VoiceResponse()
+    if greeting:
+        response.say(greeting)
     if placed.kind == "offer" and call.offers:
         last = call.offers[-1]
-        return offer(config, call.sid, last.agents, last.seconds, turn=len(call.offers))
-    if placed.kind == "queue":
-        return enqueue(config, queue, turn=len(call.offers))
-    if placed.kind == "voicemail":
-        return voicemail(config)
-    if placed.kind == "unavailable":
-        return unavailable()
-    return hangup()
+        then = offer(config, call.sid, last.agents, last.seconds, turn=len(call.offers))
+    elif placed.kind == "queue":
+        then = enqueue(config, queue, turn=len(call.offers), line=line)
+    elif placed.kind == "voicemail":
+        then = voicemail(config)
+    elif placed.kind == "unavailable":
+        then = unavailable()
+    else:
+        then = hangup()
+    for verb in then.verbs:
+        response.append(verb)
+    return response
 
 
 def start_dial(config: TwilioConfig, turn: int | None = None, **extra: Any) -> Dial:
@@ -240,6 +273,14 @@ def cannot_dial() -> VoiceResponse:
     """Tell a browser agent the number cannot be dialed, and hang up."""
     response = VoiceResponse()
     response.say("Sorry, that number cannot be dialed. Please use the full international format.")
+    response.hangup()
+    return response
+
+
+def not_your_line() -> VoiceResponse:
+    """Tell an agent they cannot call from the line they chose, and hang up."""
+    response = VoiceResponse()
+    response.say("Sorry, you cannot call from that line. Please choose one of your own lines.")
     response.hangup()
     return response
 

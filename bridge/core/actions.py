@@ -110,6 +110,9 @@ class CreateTicket:
     # its comments go there and `ticket` is only the fallback. Keyed as the call's ticket all the same,
     # so the voice comment, notes and pops that need "the call's ticket" find this one.
     existing_ticket_id: int | None = None
+    # The call's line's group (for a ticket nobody is assigned) and brand; None: ZENDESK_GROUP_ID, ZENDESK_BRAND_ID.
+    group_id: int | None = None
+    brand_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -237,6 +240,7 @@ class CreateCallRecord:
     # Without a comment, still on the call's ticket: a voicemail, whose ticket's voice comment already plays the
     # message (a record shown by a TPE voice comment too would play it twice).
     linked: bool = False
+    brand_id: int | None = None  # the call's line's brand; None: ZENDESK_BRAND_ID
 
     @property
     def key(self) -> str:
@@ -303,13 +307,14 @@ def encode(action: Action) -> dict[str, Any]:
             return {"agent_id": agent_id, "phone": phone}
         case CreateTicket(ticket=ticket, requester_phone=phone, display_to_agent=agent, existing_ticket_id=existing):
             payload: dict[str, Any] = {"ticket": ticket.wire()}
-            if phone is not None:
-                payload["requester_phone"] = phone
-            if agent is not None:
-                payload["display_to_agent"] = agent
-            if existing is not None:
-                payload["existing_ticket_id"] = existing
-            return payload
+            optional = {
+                "requester_phone": phone,
+                "display_to_agent": agent,
+                "existing_ticket_id": existing,
+                "group_id": action.group_id,
+                "brand_id": action.brand_id,
+            }
+            return payload | {name: value for name, value in optional.items() if value is not None}
         case AddVoiceComment(voice_comment=comment):
             return {"voice_comment": comment.wire()}
         case DisplayTicket(agent_id=agent_id):
@@ -330,6 +335,8 @@ def encode(action: Action) -> dict[str, Any]:
                 stored["customer_phone"] = phone
             if existing is not None:
                 stored["existing_ticket_id"] = existing
+            if action.brand_id is not None:
+                stored["brand_id"] = action.brand_id
             return stored
         case UpdateCallRecord(name=name, fields=fields, cleared=cleared):
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
@@ -366,6 +373,8 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 requester_phone=requester,
                 display_to_agent=int(agent) if agent is not None else None,
                 existing_ticket_id=int(existing) if existing is not None else None,
+                group_id=_maybe_int(payload.get("group_id")),
+                brand_id=_maybe_int(payload.get("brand_id")),
             )
         case ActionKind.ADD_VOICE_COMMENT:
             return AddVoiceComment(call_sid, VoiceComment.model_validate(payload["voice_comment"]))
@@ -385,6 +394,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 payload.get("customer_phone"),
                 payload.get("existing_ticket_id"),
                 linked=bool(payload.get("linked", False)),
+                brand_id=_maybe_int(payload.get("brand_id")),
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])
@@ -393,3 +403,8 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             return MoveCall(call_sid, int(payload["number"]))
         case _:
             assert_never(stored)
+
+
+def _maybe_int(value: Any) -> int | None:
+    """Return a stored id as an int (rows written before it existed have none)."""
+    return int(value) if value is not None else None

@@ -29,6 +29,8 @@ from bridge.core.call_fields import (
     _iso,
     _missed_note,
     _opening,
+    _placement,
+    _queue_max_wait,
     _recorded,
     _recording_settled,
     _show,
@@ -99,7 +101,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
         emit(FindCaller(call.sid, customer))
     calling_agent = None if inbound else policy.agents.get(call.from_number)
     if call.placed is not None and call.placed.kind == "queue" and QUEUE_WAIT not in call.fired:
-        emit(Timer(call.sid, QUEUE_WAIT, _arrival(call, now) + timedelta(seconds=policy.queue_max_wait)))
+        emit(Timer(call.sid, QUEUE_WAIT, _arrival(call, now) + timedelta(seconds=_queue_max_wait(call, policy))))
 
     if customer and answered is None and not call.over:
         for leg in sorted(call.legs.values(), key=lambda leg: leg.sid):
@@ -127,7 +129,8 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
                 # Placed from a ticket: the attempt shows there (and can be found there again); else it stands alone.
                 comment = _comment(f"Call to {_show(customer_raw)}", calling_agent, DETAIL_FIELDS)
                 shown = comment if call.ticket_id is not None else None
-                emit(CreateCallRecord(call.sid, record, shown, customer, existing_ticket_id=call.ticket_id))
+                brand = _placement(call, policy)["brand_id"]
+                emit(CreateCallRecord(call.sid, record, shown, customer, call.ticket_id, brand_id=brand))
             call.finished = True
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
@@ -166,11 +169,13 @@ def _decide_answered(
     note = Comment(body=_answer_note(call, leg))
     opening = _opening(call, leg, agent_id, policy)
     title = subject if inbound else f"Call to {_show(_customer(call, leg))}"
+    where = _placement(call, policy)
+    shown = _comment(title, agent_id, CALL_FIELDS)
     if policy.ticket_on == "answer":
-        emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
+        emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing, **where))
         if calls:
             # The record goes on the ticket at once: its voice comment shows the fields as later updates fill them.
-            emit(CreateCallRecord(call.sid, CallRecord(**opening), _comment(title, agent_id, CALL_FIELDS), customer))
+            emit(CreateCallRecord(call.sid, CallRecord(**opening), shown, customer, brand_id=where["brand_id"]))
     elif agent_id is not None and customer and not call.over:
         emit(DisplayUser(call.sid, agent_id, customer))
     if not call.over:
@@ -189,14 +194,14 @@ def _decide_answered(
         emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded, agent_id=agent_id)))
     elif calls:
         # The ticket and its record together, the record's voice comment carrying the recording.
-        emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing))
+        emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing, **where))
         record = CallRecord(**{**opening, **ending, **recorded})
-        emit(CreateCallRecord(call.sid, record, _comment(title, agent_id, CALL_FIELDS), customer))
+        emit(CreateCallRecord(call.sid, record, shown, customer, brand_id=where["brand_id"]))
     elif policy.ticket_on == "answer":
         emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
     else:
         ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
-        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing))
+        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing, **where))
     call.finished = True
     if calls and policy.wrap_up > 0 and agent_id is not None:
         _decide_wrap_up(call, leg, now, policy, emit)
@@ -243,7 +248,7 @@ def _decide_unanswered(
                 comment=Comment(body=_missed_note(call)),
                 tags=["missed_call"],
             )
-            emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+            emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
         else:
             notice("notice:no_ticket", f"missed call from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
         if policy.api == "calls":
@@ -277,7 +282,7 @@ def _decide_unrouted(call: Call, policy: Policy, emit: Emit, notice: Notice, cus
             comment=Comment(body=_unrouted_note(call)),
             tags=["outside_bridge"],
         )
-        emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+        emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
     if policy.api == "calls":
         status = OUTSIDE_COMPLETED if call.parent_duration else OUTSIDE_ABANDONED
         comment = _comment(subject, None, CALL_FIELDS) if call.parent_duration else None
@@ -339,7 +344,7 @@ def _decide_voicemail(
         return
     subject = f"Voicemail from {_show(call.from_number)}"
     ticket = VoiceTicket(via_id=VIA_VOICEMAIL, subject=subject, external_id=call.sid, voice_comment=comment)
-    emit(CreateTicket(call.sid, ticket, requester_phone=customer))
+    emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
     if calls:
         # Zendesk requires a voicemail (via 44) ticket to carry its voice comment (TPE API, "Creating
         # voicemail tickets"), which already plays the message; a TPE voice comment would play it a second
@@ -360,7 +365,8 @@ def _record_outcome(
     """Create the record of a call nobody took, or correct the one made when a leg picked up and never connected."""
     if call_record_key(call.sid) not in call.emitted:
         record = CallRecord(**{**_opening(call, None, None, policy), **final})
-        emit(CreateCallRecord(call.sid, record, comment, customer, linked=linked))
+        brand = _placement(call, policy)["brand_id"]
+        emit(CreateCallRecord(call.sid, record, comment, customer, linked=linked, brand_id=brand))
         return
     # The leg that picked up (a declined whisper, a hang-up before the bridge) never talked with the caller:
     # the record stops naming it (DialBridged=false, Twilio docs: TwiML <Dial>).

@@ -18,7 +18,7 @@ from bridge.core.call_model import (
     Recording,
 )
 from bridge.core.events import TERMINAL_CALL_STATUSES, CallEvent, EventKind, LegStatus
-from bridge.core.phones import is_phone_number
+from bridge.core.phones import is_phone_number, mask
 
 
 def _connected(dial_status: str | None, bridged: bool | None) -> bool:
@@ -46,6 +46,7 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.to_number = call.to_number or event.to_number
     call.from_location = call.from_location or event.from_location
     call.ticket_id = call.ticket_id or event.ticket_id
+    unknown_line = _take_line(call, event, policy) if event.kind == EventKind.CALL_STARTED else None
     if event.kind in _RINGS:
         _forget_unheard(call)
     parent_terminal = event.kind != EventKind.LEG_STATUS and event.status in TERMINAL_CALL_STATUSES
@@ -98,7 +99,26 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
             # Reconciliation says the call has ended. Its waits start now, so callbacks that were only
             # late (a recording still processing) still make the voice comment right.
             call.ended_at = call.ended_at or event.at
-    return None
+    return unknown_line
+
+
+def _take_line(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | None:
+    """Settle the call's line when it starts: the number called, or the one the agent calls from.
+
+    A call to a number no line names goes to the first line; the notice says so (the number masked).
+    """
+    if call.line is not None:
+        return None
+    lines = policy.lines
+    if call.direction == "outbound":
+        line = lines.find(event.line) or (lines.for_call_out(call.from_number, None) or lines.first)
+        call.line = line.key
+        return None
+    called = lines.called(call.to_number)
+    call.line = (called or lines.first).key
+    if called is not None:
+        return None
+    return ("notice:unknown_line", f"call to {mask(call.to_number)} is on no line: it goes to the first, {call.line}")
 
 
 def _forget_unheard(call: Call) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.core.call_model import MAX_CALL_SECONDS, RECORDING_WAIT, UNKNOWN_LINE, Call, Leg, Policy, Recording
+from bridge.core.lines import Line
 from bridge.core.phones import is_anonymous
 from schemas.zendesk import CallComment, VoiceComment
 
@@ -24,18 +25,49 @@ def _comment(title: str, author: int | None, fields: tuple[str, ...]) -> CallCom
     return CallComment(title=title, call_fields=list(fields), author_id=author)
 
 
+def _line(call: Call, policy: Policy) -> Line:
+    """Return the call's line: the one it started on, else the number called, else the first."""
+    lines = policy.lines
+    if call.line is not None:
+        return lines.get(call.line)
+    if call.direction == "inbound":
+        return lines.called(call.to_number) or lines.first
+    return lines.for_call_out(call.from_number, None) or lines.first
+
+
+def _caller_id(call: Call, policy: Policy) -> str | None:
+    """Return the number a call out shows the customer: its line's caller id, else CALLER_ID."""
+    return _line(call, policy).caller_id or policy.caller_id
+
+
+def _placement(call: Call, policy: Policy) -> dict[str, Any]:
+    """Return where the call's ticket goes: its line's group and brand (none: the global ones apply)."""
+    line = _line(call, policy)
+    return {"group_id": line.group_id, "brand_id": line.brand_id}
+
+
+def _queue_max_wait(call: Call, policy: Policy) -> float:
+    """Return how long the call's caller may wait in the queue: its line's longest wait."""
+    routing = _line(call, policy).routing
+    return routing.max_wait if routing is not None else policy.queue_max_wait
+
+
 def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) -> dict[str, Any]:
     """Return the record's fields known when the call starts (and, for an answered leg, when it is answered)."""
     inbound = call.direction == "inbound"
     customer = (_customer(call, leg) if leg is not None else call.to_number) if not inbound else call.from_number
+    nickname = _line(call, policy).name
     fields: dict[str, Any] = {
-        "from_line": (call.from_number if inbound else policy.caller_id or call.from_number) or UNKNOWN_LINE,
+        "from_line": (call.from_number if inbound else _caller_id(call, policy) or call.from_number) or UNKNOWN_LINE,
         "to_line": (call.to_number if inbound else customer) or UNKNOWN_LINE,
         "call_started_at": _iso(call.first_seen) or None,
         "direction": call.direction,
         "external_id": call.sid,
         "end_user_location": call.from_location if inbound else (leg.to_location if leg is not None else None),
     }
+    if nickname is not None:
+        # Zendesk's Calls API: the line's nickname, on the side of the call the line is.
+        fields["to_line_nickname" if inbound else "from_line_nickname"] = nickname
     if leg is not None:
         fields["agent_id"] = agent_id
         fields["time_to_answer"] = _seconds(call.first_seen, leg.answered_at)
@@ -150,7 +182,7 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
         duration = recording.duration
     started = leg.answered_at or (recording.started_at if recording else None) or call.first_seen
     return VoiceComment(
-        from_=(call.from_number or "") if inbound else (policy.caller_id or ""),
+        from_=(call.from_number or "") if inbound else (_caller_id(call, policy) or ""),
         to=(call.to_number or "") if inbound else _customer(call, leg),
         started_at=_iso(started),
         call_duration=duration or 0,

@@ -13,6 +13,7 @@ from bridge.core.actions import (
     Action,
 )
 from bridge.core.events import Direction, EventKind, LegStatus, RouteKind
+from bridge.core.lines import Lines
 from schemas.zendesk import ABANDONED_IN_IVR, ABANDONED_IN_QUEUE, COMPLETED
 
 # Twilio ends any call after 4 hours unless the account enabled 24-hour calls (Twilio docs: TwiML
@@ -27,7 +28,9 @@ STALE = "stale"  # reconciliation gave up waiting for callbacks: decide with wha
 WRAP_UP = "wrap_up"  # the agent's wrap-up after the call (WRAP_UP_SECONDS) ran its full length
 QUEUE_WAIT = "queue_wait"  # the caller's longest wait (QUEUE_MAX_WAIT_SECONDS from arrival) ran out
 
-WARNINGS = frozenset({"notice:unmapped", "notice:transcription_failed", "notice:unknown", "notice:unknown_status"})
+WARNINGS = frozenset(
+    {"notice:unmapped", "notice:transcription_failed", "notice:unknown", "notice:unknown_status", "notice:unknown_line"}
+)
 EPOCH = datetime.fromtimestamp(0, UTC)
 # ZENDESK_API=calls: what each outcome is as a record's completion_status. abandoned_in_queue: rang the
 # agents (or waited in the queue), nobody answered, no voicemail; abandoned_in_voicemail: sent to voicemail,
@@ -101,6 +104,8 @@ class Policy:
     api: Literal["tickets", "calls"] = "tickets"  # ZENDESK_API: calls adds a TPE call record for every call
     queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: a waiting caller goes to voicemail after this long
     wrap_up: float = 0.0  # WRAP_UP_SECONDS: the agent's wrap-up after a call, unless they end it sooner
+    # The numbers the bridge answers: each call's group, brand, nickname, caller id and longest wait are its line's.
+    lines: Lines = field(default_factory=Lines)
 
 
 class Recording(BaseModel):
@@ -185,6 +190,7 @@ class Call(BaseModel):
     emitted: list[str] = Field(default_factory=list)
     finished: bool = False  # the call's final Zendesk effect is emitted; its pending timers are moot
     ticket_id: int | None = None  # outbound: the existing ticket the agent called from, which gets the comments
+    line: str | None = None  # the key of its line: the number called (inbound), or the agent's choice (outbound)
     placed: Placed | None = None  # where the bridge last sent the caller
     offers: list[Offer] = Field(default_factory=list)
     last_dial_status: str | None = None  # how the last ring ended, while routing decides what comes next

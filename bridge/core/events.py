@@ -96,6 +96,7 @@ class CallEvent(BaseModel):
     transcription_text: str | None = None
     timer: str | None = None
     ticket_id: int | None = None  # an agent's call out placed from this Zendesk ticket (the softphone's TicketId)
+    line: str | None = None  # CALL_STARTED outbound: the key of the line the agent calls from (checked theirs)
     route: RouteKind | None = None  # ROUTED: where the caller goes
     agents: tuple[str, ...] | None = None  # ROUTED offer: the agents it rings
     moved: bool | None = None  # ROUTED: the caller waits in the queue and must be moved there

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bridge.core import presence
-from bridge.core.calls import AgentChange, Call, RouteRequest
+from bridge.core.calls import MAX_CALL_SECONDS, AgentChange, Call, RouteRequest
 from bridge.core.events import CallEvent, EventKind, RouteKind
 from bridge.core.presence import Agent
 from bridge.core.routing import (
@@ -94,7 +94,7 @@ def after(
     Routing the call to an offer matches every waiting caller at once (older ones first); a call that freed
     an agent otherwise has the queue matched again, so the longest-waiting caller is offered to them at once.
     """
-    result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy))
+    result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy.line(call.line)))
     if request is not None:
         result.absorb(route(call, request, result.merged(snapshot), now, policy, refused=refused))
     if (frees(changes) or request in ("done", "expire")) and request not in ("offer", "resume"):
@@ -114,12 +114,14 @@ def route(
     """Decide for a call that asks routing something; queued callers older than it may be offered in the same pass.
 
     `refused` says the queue would not keep the caller (it was full, or failed them): without an offer they
-    go where a caller nobody can take goes, for that reason.
+    go where a caller nobody can take goes, for that reason. The call's line decides its ring time, its queue
+    and whether it may leave a message.
     """
     result = Routing()
+    own = policy.line(call.line)
     row = snapshot.row(call.sid)
     if row is not None:
-        _let_go(row, snapshot, now, policy, into=result, keep=request == "resume" and _held(row, snapshot, now))
+        _let_go(row, snapshot, now, own, into=result, keep=request == "resume" and _held(row, snapshot, now))
     if request == "done":
         # Always said, row or not: the state machine waits for it to decide a caller who gave up.
         place_in_line = positions(snapshot.waiting).get(call.sid) if row is not None else None
@@ -128,15 +130,15 @@ def route(
         return result
     if request == "resume" and row is not None and _held(row, snapshot, now):
         # Back from its move, its agents still held for it: ring them now.
-        result.events[call.sid] = _routed(call, now, "offer", agents=row.offered_to, seconds=policy.ring_seconds,
+        result.events[call.sid] = _routed(call, now, "offer", agents=row.offered_to, seconds=own.ring_seconds,
                                           moved=True)  # fmt: skip
         return result
-    me = _waiting(call, row, now)
+    me = _waiting(call, row, now, policy.line_key(call.line))
     if request == "settle":
-        return _no_agent(call, NoAgent("no_agent", policy.voicemail), now, moved=False, into=result)
+        return _no_agent(call, NoAgent("no_agent", own.voicemail), now, moved=False, into=result)
     if request == "expire":
         result.moves[call.sid] = me.moves + 1  # it waits in the queue: move it to voicemail
-        return _no_agent(call, NoAgent("exceeded_queue_time", policy.voicemail), now, moved=True, into=result)
+        return _no_agent(call, NoAgent("exceeded_queue_time", own.voicemail), now, moved=True, into=result)
     if request == "requeue":
         # Its move failed: it still waits in the queue, where only a new move reaches it (an offer in place
         # would hold agents for a ring nobody hears). Not to the agents this move was for, for a while, so a
@@ -157,8 +159,8 @@ def route(
             until = offer.until(now, moved=False)
             result.waiting[call.sid] = replace(me, offered_to=offer.agents, offered_until=until)
         return result
-    queued = sum(1 for waiting in others if waiting.queued)
-    placement = place(me, queued, now, policy) if refused is None else NoAgent(refused, policy.voicemail)
+    queued = sum(1 for waiting in others if waiting.queued and policy.line_key(waiting.line) == me.line)
+    placement = place(me, queued, now, own) if refused is None else NoAgent(refused, own.voicemail)
     if isinstance(placement, NoAgent):
         return _no_agent(call, placement, now, moved=False, into=result)
     mine = replace(me, queued=True)
@@ -214,10 +216,21 @@ def misses(call: Call) -> tuple[Missed, ...]:
     return tuple(out)
 
 
-def _waiting(call: Call, row: Waiting | None, now: datetime) -> Waiting:
-    """Return the call as a caller waiting for an agent: its row, brought up to date, or a new one."""
+def _waiting(call: Call, row: Waiting | None, now: datetime, line: str) -> Waiting:
+    """Return the call as a caller waiting for an agent on its line: its row, brought up to date, or a new one.
+
+    The caller arrived when the call was first seen, unless that time and the bridge's clock disagree by
+    more than any call lasts: a callback dated by Twilio's Timestamp came first in a replay of an old
+    recording, and a wait counted from the recording's date would be none the caller waited.
+    """
+    first = call.first_seen
+    arrived = first if first is not None and abs((now - first).total_seconds()) <= MAX_CALL_SECONDS else now
     base = row or Waiting(
-        call_sid=call.sid, arrived_at=call.first_seen or now, queued=call.queued_at is not None, caller=call.from_number
+        call_sid=call.sid,
+        arrived_at=arrived,
+        line=line,
+        queued=call.queued_at is not None,
+        caller=call.from_number,
     )
     return replace(base, offered_to=(), offered_until=None, missed=misses(call))
 

@@ -9,7 +9,7 @@ The store runs these in one transaction, so two instances never offer one agent 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -26,11 +26,16 @@ REOFFER_AFTER = 60.0
 # offer (a redirect out of the queue) and for the end of the ring to be reported.
 OFFER_GRACE = 15.0
 NoAgentReason = Literal["no_agent", "exceeded_queue_time", "overflowed"]
+DEFAULT_LINE = "default"  # the key of the one line made from the environment (and of queue rows before lines)
 
 
 @dataclass(frozen=True)
 class RoutingPolicy:
-    """The settings that shape routing (one line's, once there are lines)."""
+    """The settings that shape routing: the global ones, and each line's own (`lines`, by key).
+
+    A caller is routed by their line's policy (its strategy, ring time, queue and voicemail); presence is
+    everyone's. `serves` names the lines each agent takes calls for (None: every agent takes every line).
+    """
 
     strategy: Strategy = "ring_all"
     ring_all_seconds: int = 20  # DIAL_TIMEOUT: how long a ring-all offer rings
@@ -40,6 +45,18 @@ class RoutingPolicy:
     max_size: int = 50  # QUEUE_MAX_SIZE: callers already waiting when a new one goes to voicemail
     voicemail: bool = True  # VOICEMAIL: a caller nobody takes may leave a message
     presence: PresencePolicy = field(default_factory=PresencePolicy)
+    lines: Mapping[str, RoutingPolicy] = field(default_factory=dict)  # in the configured order: the first first
+    serves: Mapping[str, frozenset[str]] | None = None
+
+    def line_key(self, line: str | None) -> str:
+        """Return the line a caller of `line` is routed on: that line, or the first for a line no longer known."""
+        if line in self.lines or not self.lines:
+            return line or DEFAULT_LINE
+        return next(iter(self.lines))
+
+    def line(self, line: str | None) -> RoutingPolicy:
+        """Return the policy a caller of `line` is routed by (the global one without lines)."""
+        return self.lines.get(self.line_key(line), self)
 
     @property
     def ring_seconds(self) -> int:
@@ -61,7 +78,7 @@ class Waiting:
 
     call_sid: str
     arrived_at: datetime  # when the call arrived: the place in the queue, kept across offers
-    line: str = "default"
+    line: str = DEFAULT_LINE
     priority: int = 0  # higher waits ahead
     queued: bool = False  # in the queue now (a caller at its first offer is not yet)
     offered_to: tuple[str, ...] = ()  # the agents an offer rings now
@@ -127,26 +144,30 @@ def match(
     waiting: Sequence[Waiting],
     now: datetime,
     policy: RoutingPolicy,
-    serves: dict[str, frozenset[str]] | None = None,
+    serves: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, Offer]:
     """Offer the free agents to the waiting callers, oldest first; return each offered caller's offer.
 
     A caller already being offered keeps that offer and is skipped; a caller past the longest wait is left
-    to go to voicemail. `serves` names the lines each agent takes calls for (default: every line).
-    `agents` come in their configured order, which breaks ties.
+    to go to voicemail. Each caller is offered by their line's policy, only to agents who serve that line
+    (`serves`, default: the policy's), so an agent serving several lines gets the longest-waiting caller of
+    any of them. `agents` come in their configured order, which breaks ties.
     """
     free = [agent for agent in agents if offerable(agent, now, policy.presence)]
+    serves = serves if serves is not None else policy.serves
     offers: dict[str, Offer] = {}
     for caller in sorted(waiting, key=order):
         if not free:
             break
-        if caller.being_offered(now) or (policy.queue and caller.waited(now) >= policy.max_wait):
+        line = policy.line_key(caller.line)
+        own = policy.line(line)
+        if caller.being_offered(now) or (own.queue and caller.waited(now) >= own.max_wait):
             continue
-        candidates = [agent for agent in free if _may_ring(agent, caller, now, serves)]
+        candidates = [agent for agent in free if _may_ring(agent, caller, line, now, serves)]
         if not candidates:
             continue
-        chosen = _pick(candidates, policy.strategy)
-        offers[caller.call_sid] = Offer(tuple(agent.identity for agent in chosen), policy.ring_seconds)
+        chosen = _pick(candidates, own.strategy)
+        offers[caller.call_sid] = Offer(tuple(agent.identity for agent in chosen), own.ring_seconds)
         taken = {agent.identity for agent in chosen}
         free = [agent for agent in free if agent.identity not in taken]
     return offers
@@ -167,9 +188,11 @@ def place(caller: Waiting, queue_size: int, now: datetime, policy: RoutingPolicy
     return Wait()
 
 
-def _may_ring(agent: Agent, caller: Waiting, now: datetime, serves: dict[str, frozenset[str]] | None) -> bool:
+def _may_ring(
+    agent: Agent, caller: Waiting, line: str, now: datetime, serves: Mapping[str, frozenset[str]] | None
+) -> bool:
     """Tell whether the caller may ring this free agent: their line, and not one they just let ring out."""
-    if serves is not None and caller.line not in serves.get(agent.identity, frozenset()):
+    if serves is not None and line not in serves.get(agent.identity, frozenset()):
         return False
     cooldown = timedelta(seconds=REOFFER_AFTER)
     return not any(miss.identity == agent.identity and now - miss.at < cooldown for miss in caller.missed)

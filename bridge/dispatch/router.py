@@ -44,7 +44,8 @@ class BoundRouter:
 
     def changes(self, outcome: Outcome, snapshot: Snapshot) -> dict[str, Agent]:
         """Return the agents whose presence the outcome of folding a routing decision moves."""
-        return apply_changes(self._configured(snapshot), outcome.call.sid, outcome.agents, self.now, self.routes.policy)
+        policy = self.routes.policy.line(outcome.call.line)
+        return apply_changes(self._configured(snapshot), outcome.call.sid, outcome.agents, self.now, policy)
 
     def rematch(self, snapshot: Snapshot) -> Routing:
         """Offer the free agents to the callers waiting in the queue."""

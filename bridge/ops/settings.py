@@ -6,14 +6,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bridge.core.calls import Policy
+from bridge.core.lines import Lines
 from bridge.core.phones import is_e164
 from bridge.core.presence import PresencePolicy
 from bridge.core.routing import RoutingPolicy
 from bridge.ops.clients import Trusted, parse_trusted
+from bridge.ops.lines import Globals, parse_lines
 
 _CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,256}$")
 _SIP = re.compile(r"^sip:[A-Za-z0-9_.+!~*'()&=$,;?/%-]+@[A-Za-z0-9.-]+$")
@@ -153,6 +155,10 @@ class Settings(BaseSettings):
     queue_max_size: int = Field(50, ge=0)
     # How often agents' availability in Zendesk is read (0: never); it needs an admin's token.
     zendesk_availability_seconds: float = Field(30.0, ge=0)
+    # The numbers the bridge answers, each a line (docs/lines.md): TOML inline, or the path of a TOML file.
+    lines: str | None = None
+    lines_file: str | None = None
+    _lines: Lines = PrivateAttr(default_factory=Lines)
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -201,6 +207,8 @@ class Settings(BaseSettings):
         "zendesk_group_id",
         "zendesk_brand_id",
         "metrics_token",
+        "lines",
+        "lines_file",
         mode="before",
     )
     @classmethod
@@ -262,6 +270,37 @@ class Settings(BaseSettings):
                 "name (or set ZENDESK_API=tickets)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _read_lines(self) -> Settings:
+        # After every other field: a line takes what it leaves out from them (AGENTS, ROUTING, QUEUE_*, …).
+        if self.lines is not None and self.lines_file is not None:
+            raise ValueError("set LINES (the lines' TOML) or LINES_FILE (the path of a TOML file), not both")
+        if self.lines is not None:
+            self._lines = parse_lines(self.lines, "LINES", self._line_globals())
+        elif self.lines_file is not None:
+            try:
+                text = Path(self.lines_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"LINES_FILE {self.lines_file!r} cannot be read: {exc}") from None
+            self._lines = parse_lines(text, f"LINES_FILE {self.lines_file}", self._line_globals())
+        return self
+
+    def _line_globals(self) -> Globals:
+        """Return what every line takes from these settings for the keys it leaves out."""
+        return Globals(
+            agents=tuple(self.agents),
+            routing=self._base_routing(),
+            can_queue=bool(self.twilio_account_sid),
+            hold_music_url=self.hold_music_url,
+            queue_announce_seconds=self.queue_announce_seconds,
+            caller_id=self.caller_id,
+        )
+
+    @property
+    def phone_lines(self) -> Lines:
+        """Return the lines: LINES or LINES_FILE, else the one line these settings describe."""
+        return self._lines
 
     @field_validator("zendesk_app_public_key")
     @classmethod
@@ -333,7 +372,11 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid) and self.queue_max_size > 0 and self.queue_max_wait_seconds > 0
 
     def routing_policy(self) -> RoutingPolicy:
-        """Return routing's view of these settings."""
+        """Return routing's view of these settings, each line's own policy and agents included."""
+        return self.phone_lines.routing(self._base_routing(), tuple(self.agents))
+
+    def _base_routing(self) -> RoutingPolicy:
+        """Return the global routing settings."""
         return RoutingPolicy(
             strategy=self.routing,
             ring_all_seconds=self.dial_timeout,
@@ -366,6 +409,7 @@ class Settings(BaseSettings):
             api=self.zendesk_api,
             queue_max_wait=self.queue_max_wait_seconds,
             wrap_up=self.wrap_up_seconds,
+            lines=self.phone_lines,
         )
 
     def check_serving(self) -> None:
@@ -391,6 +435,8 @@ def load_settings(env_file: Path | None = ENV_FILE, **overrides: object) -> Sett
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
-            lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            # An error about several settings together names them itself.
+            lines.append(f"{name}: {message}" if name else message)
         raise ConfigError("; ".join(lines)) from exc

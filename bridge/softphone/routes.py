@@ -181,7 +181,15 @@ def render_page(softphone: Softphone, agent_id: int, now: datetime) -> web.Respo
             f"Your Zendesk user ({agent_id}) is not a browser agent of this bridge. Ask an admin to add "
             f"client:YOURNAME={agent_id} to AGENTS.",
         )
-    config = {"session": softphone.sessions.issue(identity, agent_id, now), "identity": identity, "agent": agent_id}
+    config: dict[str, Any] = {
+        "session": softphone.sessions.issue(identity, agent_id, now),
+        "identity": identity,
+        "agent": agent_id,
+    }
+    lines = softphone.settings.phone_lines.of_agent(f"client:{identity}")
+    if len(lines) > 1:
+        # An agent serving several lines chooses which one a call out goes from (its caller id, group, brand).
+        config["lines"] = [{"number": line.number, "name": line.label()} for line in lines]
     # JSON in a non-executed <script> block: `<` escaped so the data can never close the element.
     body = _template("softphone.html").substitute(config=json.dumps(config).replace("<", "\\u003c"))
     return web.Response(text=body, content_type="text/html", headers=_headers())

@@ -1,7 +1,8 @@
 """Twilio's REST API as the bridge calls it, over its one session for Twilio (Twilio docs: Call resource).
 
 Routing redirects waiting callers (bridge.twilio.mover), reconciliation reads what became of a call
-(bridge.ops.reconcile), and `bridge doctor` asks whether the credentials work; the recording media
+(bridge.ops.reconcile), and `bridge doctor` asks whether the credentials work and where the lines' numbers
+send their calls; the recording media
 (bridge.twilio.media) shares the session, api.twilio.com being one service.
 
 Errors are typed by what the caller should do: the call is gone (nothing to move), Twilio is busy or away
@@ -76,6 +77,10 @@ class TwilioApi:
     async def recordings(self, call_sid: str) -> list[dict[str, Any]]:
         """Return a call's recordings (Twilio docs: Recording resource, read with CallSid)."""
         return await self.every("/Recordings.json", "recordings", {"CallSid": call_sid})
+
+    async def numbers(self, phone_number: str) -> list[dict[str, Any]]:
+        """Return the account's numbers that are `phone_number` (Twilio docs: IncomingPhoneNumber, read)."""
+        return await self.every("/IncomingPhoneNumbers.json", "incoming_phone_numbers", {"PhoneNumber": phone_number})
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         """GET a resource of the account (`path` after its URL: "" for the account itself, "/Calls.json", …)."""

@@ -1,4 +1,4 @@
-"""A fake of Twilio's REST API (2010-04-01): Calls, Recordings, recording control and IncomingPhoneNumbers.
+"""A fake of Twilio's REST API (2010-04-01): Calls, Recordings, recording control, the account, its numbers.
 
 Form-encoded requests, HTTP Basic auth (AccountSid and auth token, or an API key SK… and its secret), JSON
 answers with Twilio's snake_case fields, and Twilio's error body, so twilio-python raises TwilioRestException
@@ -296,7 +296,21 @@ async def change_recording(request: web.Request, recording: Recording) -> None:
         await fake.settle()
 
 
-# --- IncomingPhoneNumbers -----------------------------------------------------------------------------------
+# --- the account and its IncomingPhoneNumbers ---------------------------------------------------------------
+
+
+async def fetch_account(request: web.Request) -> web.Response:
+    """GET /Accounts/{AC}.json: the account itself (Twilio docs: Account resource, fetch)."""
+    fake = fake_of(request)
+    return web.json_response(
+        {
+            "sid": fake.account.sid,
+            "friendly_name": "Twilio stand-in",
+            "status": "active",
+            "type": "Full",
+            "uri": f"/{API_VERSION}/Accounts/{fake.account.sid}.json",
+        }
+    )
 
 
 async def list_numbers(request: web.Request) -> web.Response:
@@ -339,6 +353,7 @@ def create_rest_app(fake: TwilioStandIn) -> web.Application:
     app.router.add_post(f"{BASE}/Calls/{call}/Recordings/{{recording}}.json", control_recording)
     app.router.add_get(f"{BASE}/Recordings.json", list_recordings)
     app.router.add_get(f"{BASE}/Recordings/{{recording:RE[0-9a-f]{{32}}}}.json", fetch_recording)
+    app.router.add_get(f"{BASE}.json", fetch_account)
     app.router.add_get(f"{BASE}/IncomingPhoneNumbers.json", list_numbers)
     for add_routes in fake.route_modules:
         add_routes(app)

@@ -14,6 +14,7 @@ from bridge.devtools.sandbox.calls import Calls
 from bridge.devtools.sandbox.comments import Comments
 from bridge.devtools.sandbox.config import SandboxConfig
 from bridge.devtools.sandbox.faults import FaultRule, Faults
+from bridge.devtools.sandbox.groups import Groups
 from bridge.devtools.sandbox.search import Search
 from bridge.devtools.sandbox.state import State
 from bridge.devtools.sandbox.tickets import Tickets
@@ -40,6 +41,7 @@ class Sandbox:
         self.search_api = Search(self.state, self._comments)
         self.calls_api = Calls(self.state, self.users_api, self.tickets_api, self._comments)
         self.availability_api = Availability(self.state, self.users_api)
+        self.groups_api = Groups(self.state)
 
     # -- the account's records, as the tests read them -------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from bridge.devtools.sandbox.comments import INBOUND_VIA_ID, OUTBOUND_VIA_ID, Comments
 from bridge.devtools.sandbox.errors import check_optional_str, is_int, label, not_found, record_invalid
-from bridge.devtools.sandbox.seed import BRANDS, INTEGRATION_USER_ID, SANDBOX_ACCOUNT_ID
+from bridge.devtools.sandbox.seed import INTEGRATION_USER_ID, SANDBOX_ACCOUNT_ID
 from bridge.devtools.sandbox.state import State, now_iso
 from bridge.devtools.sandbox.tickets import Tickets, check_commentable
 from bridge.devtools.sandbox.users import Users
@@ -239,7 +239,7 @@ class Calls:
             "app_id": (lambda v: v in self.installed_apps(), "is not an app installed in this account"),
             "agent_id": (self._users.is_agent, "is not an agent"),
             "end_user_id": (lambda v: v in self._state.users, "does not exist"),
-            "brand_id": (lambda v: v in BRANDS, "does not exist"),
+            "brand_id": (lambda v: v in self._state.brands, "does not exist"),
             "ticket_id": (lambda v: v in self._state.tickets, "does not exist"),
         }
         valid, text = checks[key]

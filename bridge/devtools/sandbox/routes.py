@@ -12,7 +12,7 @@ from bridge.devtools.sandbox.account import SANDBOX
 from bridge.devtools.sandbox.calls import strip_unknown_call_keys, strip_unknown_comment_keys
 from bridge.devtools.sandbox.config import installation_id
 from bridge.devtools.sandbox.errors import SandboxError, is_int, not_found, record_invalid
-from bridge.devtools.sandbox.seed import BRANDS, GROUPS, INTEGRATION_USER_ID
+from bridge.devtools.sandbox.seed import INTEGRATION_USER_ID
 
 
 def json_reply(payload: Any, status: int = 200) -> web.Response:
@@ -156,17 +156,11 @@ async def download_attachment(request: web.Request) -> web.Response:
 
 
 async def _show_group(request: web.Request) -> web.Response:
-    group_id = int(request.match_info["id"])
-    if group_id not in GROUPS:
-        raise not_found()
-    return json_reply({"group": {"id": group_id, "name": GROUPS[group_id]}})
+    return json_reply({"group": request.app[SANDBOX].groups_api.show_group(int(request.match_info["id"]))})
 
 
 async def _show_brand(request: web.Request) -> web.Response:
-    brand_id = int(request.match_info["id"])
-    if brand_id not in BRANDS:
-        raise not_found()
-    return json_reply({"brand": {"id": brand_id, "name": BRANDS[brand_id]}})
+    return json_reply({"brand": request.app[SANDBOX].groups_api.show_brand(int(request.match_info["id"]))})
 
 
 async def _app_public_key(request: web.Request) -> web.Response:

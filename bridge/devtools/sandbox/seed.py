@@ -8,8 +8,8 @@ INTEGRATION_USER_ID = 1000  # the token's user
 SEED_TIMESTAMP = "2024-01-01T00:00:00Z"
 SANDBOX_ACCOUNT_ID = 850001
 APP_NAME = "Bridge softphone"  # what `data.app_name` shows for an installed app (cassette: "3CX calls")
-GROUPS = {5001: "Support", 5002: "Phones"}
-BRANDS = {6001: "Acme", 6002: "Acme Outlet"}
+GROUPS = {5001: "Support", 5002: "Phones"}  # id -> name; the records are seed_groups()'s
+BRANDS = {6001: "Acme", 6002: "Acme Outlet"}  # id -> name; the records are seed_brands()'s
 
 
 def _user(uid: int, name: str, mail: str | None, phone: str | None, role: str, **extra: Any) -> dict[str, Any]:
@@ -59,3 +59,43 @@ def seed_users(email: str, token_role: str) -> dict[int, dict[str, Any]]:
 def seed_identities() -> dict[int, list[str]]:
     """Return the extra phone identities by user id (beyond each user's primary phone)."""
     return {2006: ["(503) 555-0160"]}
+
+
+def seed_groups() -> dict[int, dict[str, Any]]:
+    """Return the groups by id, as Zendesk's Groups API shows them (Zendesk docs: Groups, JSON format)."""
+    return {
+        group_id: {
+            "id": group_id,
+            "name": name,
+            "description": "",
+            "default": group_id == min(GROUPS),
+            "deleted": False,
+            "is_public": True,
+            "created_at": SEED_TIMESTAMP,
+            "updated_at": SEED_TIMESTAMP,
+        }
+        for group_id, name in GROUPS.items()
+    }
+
+
+def seed_brands() -> dict[int, dict[str, Any]]:
+    """Return the brands by id, as Zendesk's Brands API shows them (Zendesk docs: Brands, JSON format)."""
+    brands = {}
+    for brand_id, name in BRANDS.items():
+        subdomain = name.lower().replace(" ", "")
+        brands[brand_id] = {
+            "id": brand_id,
+            "name": name,
+            "active": True,
+            "default": brand_id == min(BRANDS),
+            "subdomain": subdomain,
+            "brand_url": f"https://{subdomain}.zendesk.com",
+            "host_mapping": f"support.{subdomain}.example.com",  # "Only admins view this property"
+            "has_help_center": False,
+            "help_center_state": "disabled",
+            "is_deleted": False,
+            "ticket_form_ids": [],
+            "created_at": SEED_TIMESTAMP,
+            "updated_at": SEED_TIMESTAMP,
+        }
+    return brands

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.devtools.sandbox.config import SandboxConfig
-from bridge.devtools.sandbox.seed import seed_identities, seed_users
+from bridge.devtools.sandbox.seed import seed_brands, seed_groups, seed_identities, seed_users
 
 FIRST_USER_ID = 3001
 FIRST_CALL_ID = 700001
@@ -28,9 +28,11 @@ class State:
         self.reset()
 
     def reset(self) -> None:
-        """Return to the seed data: seed users, no tickets, calls, pops, uploads or logged requests."""
+        """Return to the seed data: seed users, groups and brands; no tickets, calls, pops, uploads or requests."""
         self.users: dict[int, dict[str, Any]] = seed_users(self.config.email, self.config.token_role)
         self.identities: dict[int, list[str]] = seed_identities()  # extra phone identities by user id
+        self.groups: dict[int, dict[str, Any]] = seed_groups()
+        self.brands: dict[int, dict[str, Any]] = seed_brands()
         # When each user and ticket was created (time.time()), for the search index's lag.
         self.user_created: dict[int, float] = {}
         self.ticket_created: dict[int, float] = {}

@@ -7,7 +7,7 @@ from typing import Any
 
 from bridge.devtools.sandbox.comments import Comments
 from bridge.devtools.sandbox.errors import check_optional_str, is_int, not_found, record_invalid
-from bridge.devtools.sandbox.seed import BRANDS, GROUPS, INTEGRATION_USER_ID
+from bridge.devtools.sandbox.seed import INTEGRATION_USER_ID
 from bridge.devtools.sandbox.state import State, now_iso
 from bridge.devtools.sandbox.users import Users
 
@@ -42,11 +42,11 @@ def _merge_tags(current: list[str], src: dict[str, Any], errors: dict[str, str])
     return [tag for tag in dict.fromkeys([*base, *extra]) if tag not in removed]
 
 
-def _check_group_and_brand(src: dict[str, Any], errors: dict[str, str]) -> None:
+def _check_group_and_brand(src: dict[str, Any], errors: dict[str, str], state: State) -> None:
     group_id, brand_id = src.get("group_id"), src.get("brand_id")
-    if group_id is not None and group_id not in GROUPS:
+    if group_id is not None and group_id not in state.groups:
         errors["group_id"] = f"Group: {group_id!r} does not exist"
-    if brand_id is not None and brand_id not in BRANDS:
+    if brand_id is not None and brand_id not in state.brands:
         errors["brand_id"] = f"Brand: {brand_id!r} does not exist"
 
 
@@ -149,7 +149,7 @@ class Tickets:
             errors["requester_id"] = "Requester: is suspended"
         assignee_id = src.get("assignee_id")
         self._check_assignee(assignee_id, errors)
-        _check_group_and_brand(src, errors)
+        _check_group_and_brand(src, errors, self._state)
         followup = src.get("via_followup_source_id")
         if followup is not None and not (
             is_int(followup) and followup in tickets and tickets[followup]["status"] == "closed"
@@ -205,7 +205,7 @@ class Tickets:
             errors["comment"] = f"Comment: a ticket can hold at most {MAX_COMMENTS} comments"
         assignee_id = src.get("assignee_id")
         self._check_assignee(assignee_id, errors)
-        _check_group_and_brand(src, errors)
+        _check_group_and_brand(src, errors, self._state)
         status = src.get("status")
         if status is not None and status not in TICKET_STATUSES:
             errors["status"] = f"Status: {status!r} is not a valid status"

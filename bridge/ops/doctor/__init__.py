@@ -2,7 +2,8 @@
 
 Peers' users most often report "nothing arrives" with no clue why; each failure here names the fix. One
 module a group of checks: `basics` (the settings themselves, the database), `zendesk` (credentials, roles,
-agents, their availability), `twilio` (credentials, CALLER_ID, the REST API, the queue), `recordings`,
+agents, their availability, the groups and brands), `twilio` (credentials, CALLER_ID, the REST API, the
+queue), `lines` (each line's number at Twilio, its agents), `recordings`,
 `softphone` (browser agents and ZENDESK_API=calls); `check` holds the table and how it prints. Nothing here
 builds the server (bridge.app): the doctor opens only what it checks.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from bridge.ops.doctor.basics import database_check, static_checks
 from bridge.ops.doctor.check import Check, render
+from bridge.ops.doctor.lines import line_checks, line_number_checks
 from bridge.ops.doctor.recordings import recordings_check
 from bridge.ops.doctor.softphone import calls_checks, softphone_checks
 from bridge.ops.doctor.twilio import RestProbe, queueing_check, twilio_checks
@@ -29,12 +31,14 @@ async def run_checks() -> tuple[list[Check], Settings | None]:
         return checks, None
     checks = [Check("settings", True, "every variable parses")]
     checks += static_checks(settings)
+    checks += line_checks(settings)
     if settings.zendesk_base_url and (settings.zendesk_oauth_token or settings.zendesk_api_token):
         checks += await zendesk_checks(settings)
     checks.append(await database_check(settings))
     rest = RestProbe(settings) if settings.twilio_account_sid else None
     if settings.twilio_account_sid:
         checks += await twilio_checks(settings)
+        checks += await line_number_checks(settings)
     checks.append(await recordings_check(settings, rest))
     checks.append(await queueing_check(settings, rest))
     if settings.wants_softphone:

@@ -50,8 +50,11 @@ def static_checks(settings: Settings) -> list[Check]:
                 "set AGENTS=client:alice=<zendesk user id>,+15551230000=<zendesk user id>",
             )
         )
+    lines = settings.phone_lines
     if settings.caller_id:
         checks.append(Check("CALLER_ID", True, settings.caller_id))
+    elif lines.configured and all(line.caller_id for line in lines.all):
+        checks.append(Check("CALLER_ID", True, "not set: every line has a caller_id of its own"))
     else:
         checks.append(
             Check("CALLER_ID", False, "not set: browser agents cannot call out", "set CALLER_ID to your Twilio number")

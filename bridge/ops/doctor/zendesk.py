@@ -117,12 +117,22 @@ _PERMISSION_FIX = (
 
 
 async def _placement_checks(zendesk: ZendeskClient, settings: Settings) -> list[Check]:
-    """Check ZENDESK_GROUP_ID and ZENDESK_BRAND_ID name a group and brand the token can see."""
+    """Check ZENDESK_GROUP_ID, ZENDESK_BRAND_ID and each line's group and brand name ones the token can see.
+
+    Zendesk allows agents to show a group and a brand (Groups API, "Show Group"; Brands API, "Show a Brand"):
+    one the token cannot read is one Zendesk would refuse on a ticket.
+    """
     checks = []
-    for name, value, read in (
+    wanted = [
         ("ZENDESK_GROUP_ID", settings.zendesk_group_id, zendesk.group),
         ("ZENDESK_BRAND_ID", settings.zendesk_brand_id, zendesk.brand),
-    ):
+    ]
+    for line in settings.phone_lines.all if settings.phone_lines.configured else ():
+        wanted += [
+            (f"line {line.label()} group_id", line.group_id, zendesk.group),
+            (f"line {line.label()} brand_id", line.brand_id, zendesk.brand),
+        ]
+    for name, value, read in wanted:
         if value is None:
             continue
         try:

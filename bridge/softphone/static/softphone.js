@@ -157,6 +157,8 @@
     var ticket = String(ticketId || '').trim();
     // Twilio forwards custom params to the TwiML App's Voice URL: the bridge logs the call on this ticket.
     if (/^[0-9]+$/.test(ticket)) { params.TicketId = ticket; }
+    // An agent on several lines calls from the one chosen: its number shows, its group and brand get the call.
+    if (config.lines && config.lines.length > 1) { params.CallFrom = $('call-from').value; }
     $('call-peer').textContent = number;
     $('call-name').textContent = '';
     $('call-ticket').textContent = params.TicketId ? 'Logged on ticket #' + params.TicketId : '';
@@ -283,8 +285,22 @@
   });
   window.addEventListener('pageshow', function (event) { if (event.persisted) { checkIn(); } });
 
+  // The lines the agent may call from, when there is a choice (the bridge checks the choice is theirs).
+  function showLines() {
+    if (!config.lines || config.lines.length < 2) { return; }
+    var select = $('call-from');
+    config.lines.forEach(function (line) {
+      var option = document.createElement('option');
+      option.value = line.number;
+      option.textContent = line.name === line.number ? line.number : line.name + ' (' + line.number + ')';
+      select.appendChild(option);
+    });
+    $('call-from-row').hidden = false;
+  }
+
   function start() {
     $('who').textContent = config.identity;
+    showLines();
     startPresence();
     setState('offline');
     show('dial');

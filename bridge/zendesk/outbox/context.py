@@ -85,10 +85,19 @@ class ZendeskApi(Protocol):
 
 @dataclass(frozen=True)
 class TicketDefaults:
-    """Where new voice tickets go: ZENDESK_GROUP_ID (tickets nobody is assigned) and ZENDESK_BRAND_ID."""
+    """Where new voice tickets go: ZENDESK_GROUP_ID (tickets nobody is assigned) and ZENDESK_BRAND_ID.
+
+    A call's line may name its own group and brand (the action carries them); these are the rest's.
+    """
 
     group_id: int | None = None
     brand_id: int | None = None
+
+    def under(self, group_id: int | None, brand_id: int | None) -> TicketDefaults:
+        """Return the defaults for one call's line: its own group and brand, where it has them."""
+        if group_id is None and brand_id is None:
+            return self
+        return TicketDefaults(group_id or self.group_id, brand_id or self.brand_id)
 
     def apply(self, ticket: dict[str, Any]) -> None:
         """Put the brand on the ticket, and the group when no agent is assigned."""

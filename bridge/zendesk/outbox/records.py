@@ -32,8 +32,9 @@ async def create_call_record(ctx: Context, attempt: Attempt, create: CreateCallR
     end_user = needs.caller(create.customer_phone)
     if end_user is not None:
         call["end_user_id"] = end_user.user_id
-    if ctx.defaults.brand_id is not None:
-        call["brand_id"] = ctx.defaults.brand_id
+    brand = create.brand_id or ctx.defaults.brand_id  # the call's line's, else ZENDESK_BRAND_ID
+    if brand is not None:
+        call["brand_id"] = brand
     comment = create.comment.wire() if create.comment is not None else None
     if comment is not None and create.existing_ticket_id is not None:
         return await _create_on(ctx, attempt, create.existing_ticket_id, call, comment)

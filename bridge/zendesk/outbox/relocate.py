@@ -68,8 +68,10 @@ async def _put(
     if closed is not None:
         ticket["via_followup_source_id"] = ticket_id
         ticket["subject"] = f"Follow-up: {closed.get('subject') or 'call'}"
-        if closed.get("requester_id") is not None:
-            ticket["requester_id"] = closed["requester_id"]
+        # The follow-up stays where the call's ticket was: its requester, brand and group (the call's line's).
+        for kept in ("requester_id", "brand_id", "group_id"):
+            if closed.get(kept) is not None:
+                ticket[kept] = closed[kept]
     else:
         ticket["subject"] = "Call (its ticket was deleted)"
     ctx.defaults.apply(ticket)

@@ -43,7 +43,8 @@ async def create_ticket(ctx: Context, attempt: Attempt, create: CreateTicket, ne
     ticket = create.ticket.wire()
     if requester is not None:
         ticket["requester_id"] = requester
-    ctx.defaults.apply(ticket)
+    defaults = ctx.defaults.under(create.group_id, create.brand_id)
+    defaults.apply(ticket)
     via = create.ticket.via_id
     # An earlier attempt started (and maybe crashed or timed out) after sending: look before creating.
     existing = await attempt.earlier(lambda: tickets_of(ctx, call_sid, [requester], create.ticket.assignee_id))
@@ -69,7 +70,7 @@ async def create_ticket(ctx: Context, attempt: Attempt, create: CreateTicket, ne
                 # A suspended agent, or one downgraded to end-user: the ticket goes unassigned, to the group.
                 log.warning("call %s: assignee %s refused (%s); creating the ticket unassigned", call_sid,
                             ticket.pop("assignee_id", None), mask_text(str(exc.details)))  # fmt: skip
-                ctx.defaults.apply(ticket)
+                defaults.apply(ticket)
             if fields & set(REQUESTER_FIELDS):
                 await _fix_requester(ctx, ticket, create.requester_phone, call_sid, exc)
             continue
