@@ -270,3 +270,36 @@ def test_each_line_keeps_its_own_queue_and_longest_wait() -> None:
     assert (full.placed.kind, full.no_agent) == ("voicemail", "overflowed")
     timers = {action.call_sid: action.due for action in desk.actions if isinstance(action, Timer)}
     assert timers == {"CA1": at(600), "CA2": at(121)}  # each line's QUEUE_MAX_WAIT_SECONDS, from arrival
+
+
+def test_a_caller_twilio_let_out_of_a_full_queue_is_offered_again() -> None:
+    """QueueResult queue-full (or error) with the caller still there: routing decides where they go now."""
+    desk = Desk(QUEUEING)
+    queued_caller(desk)
+    outcome = desk.feed(ev(EventKind.QUEUE_LEFT, seconds=2, queue_result="full"), at(2))
+    assert outcome.route == "offer"
+
+
+def test_a_queue_wait_running_out_for_a_caller_already_gone_asks_nothing() -> None:
+    """The caller hung up (their final status came first): the wait's timer asks routing for nothing."""
+    desk = Desk(QUEUEING)
+    queued_caller(desk)
+    desk.feed(ev(EventKind.CALL_STATUS, seconds=10, status="completed", sequence=1), at(10))
+    outcome = desk.feed(ev(EventKind.TIMER, seconds=300, timer=QUEUE_WAIT), at(300))
+    assert outcome.route is None
+
+
+def test_a_second_queueing_keeps_the_stay_it_is_in() -> None:
+    """Routed to the queue twice in one stay (a decision replayed): the stay started at the first."""
+    routed = [ev(EventKind.ROUTED, seconds=s, route="queue") for s in (1, 5)]
+    call = step(None, ev(EventKind.CALL_STARTED), at(0), Policy()).call
+    for event in routed:
+        call = step(call, event, event.at, Policy()).call
+    assert call.queue_since == at(1)
+
+
+def test_a_call_out_from_a_phone_engages_no_agent() -> None:
+    """Only a browser or SIP agent's call out makes them busy; a call from a plain number engages nobody."""
+    call = step(None, CallEvent(kind=EventKind.CALL_STARTED, call_sid="CA9", at=T0, direction="outbound",
+                                from_number="+16505550111", to_number=CALLER), T0, Policy()).call  # fmt: skip
+    assert engagements(call) == {}

@@ -193,7 +193,7 @@ def apply_changes(
                 moved = presence.answered(agent, call_sid, now)
             case "talked":
                 moved = presence.call_ended(agent, call_sid, now, policy.presence)
-            case "missed" | "released":
+            case _:  # missed or released: their offer stopped ringing
                 missed = change.engagement == "missed"
                 moved = presence.released(agent, call_sid, now, policy.presence, missed=missed)
         if moved != agent:
@@ -276,7 +276,7 @@ def _hold(offer: Offer, call_sid: str, snapshot: Snapshot, now: datetime, *, mov
     """Hold the offer's agents for the call until its deadline."""
     for identity in offer.agents:
         agent = into.agents.get(identity) or snapshot.agent(identity)
-        if agent is not None:
+        if agent is not None:  # pragma: no branch - an offer names only agents the snapshot holds
             into.agents[identity] = presence.reserve(agent, call_sid, now, offer.until(now, moved=moved))
 
 
