@@ -60,7 +60,7 @@ from bridge.store.plan import (
     Step,
     ingest_plan,
 )
-from bridge.store.routing_rows import agent_from, agent_text, waiting_from, waiting_text
+from bridge.store.routing_rows import ParsedRows, agent_text, waiting_text
 from bridge.store.schema import MIGRATION_LOCK, MIGRATIONS
 
 RECORDING_LINKS = "recording_links"  # the secrets row of the recording-link signing key
@@ -110,7 +110,7 @@ def action_params(action: Action, now: float) -> dict[str, Any]:
     }
 
 
-def carry_out(step: Step, now: float, states: States) -> Work[object]:
+def carry_out(step: Step, now: float, states: States, parsed: ParsedRows) -> Work[object]:
     """Run one step of the ingest plan with the store's statements; return what the plan asked for."""
     match step:
         case MarkSeen(key=key):
@@ -134,20 +134,20 @@ def carry_out(step: Step, now: float, states: States) -> Work[object]:
         case SettleDone(action_id=action_id):
             yield Execute(s.SETTLE, id=action_id, status=DONE, result=None, error=None, now=now)
         case LoadRouting():
-            return (yield from load_routing())
+            return (yield from load_routing(parsed))
         case SaveRouting(routing=routing):
             yield from save_routing(routing, now)
     return None
 
 
-def load_routing() -> Work[Snapshot]:
+def load_routing(parsed: ParsedRows) -> Work[Snapshot]:
     """Take the routing lock, then read every agent's presence and every waiting caller."""
     yield lock(s.ROUTING_LOCK)
     agents = yield Query(s.LOAD_AGENTS)
     waiting = yield Query(s.LOAD_WAITING)
     return Snapshot(
-        tuple(agent_from(row["identity"], row["state"]) for row in agents),
-        tuple(waiting_from(row["state"]) for row in waiting),
+        parsed.agents((row["identity"], row["state"]) for row in agents),
+        parsed.waiting(row["state"] for row in waiting),
     )
 
 
@@ -171,7 +171,7 @@ def save_routing(routing: Routing, now: float) -> Work[None]:
         yield ExecuteMany(s.INSERT_ACTION, [action_params(move, now) for move in moves])
 
 
-def _ingest(plan: Plan, call_sid: str, now: datetime, states: States) -> Work[Ingested]:
+def _ingest(plan: Plan, call_sid: str, now: datetime, states: States, parsed: ParsedRows) -> Work[Ingested]:
     """Carry out the ingest plan of one event of `call_sid`, step by step."""
     # Events of one call may reach two instances at once: fold them one after the other.
     yield lock(call_sid)
@@ -183,7 +183,7 @@ def _ingest(plan: Plan, call_sid: str, now: datetime, states: States) -> Work[In
         except StopIteration as stop:
             ingested: Ingested = stop.value
             return ingested
-        result = yield from carry_out(step, stamp, states)
+        result = yield from carry_out(step, stamp, states, parsed)
 
 
 def _claim(now: datetime, limit: int, lease: float, urgent_only: bool, telephony: bool) -> Work[list[ActionRow]]:
@@ -196,11 +196,12 @@ def _claim(now: datetime, limit: int, lease: float, urgent_only: bool, telephony
     return claimed
 
 
-def _add_agents(agents: Mapping[str, int], now: datetime) -> Work[None]:
+def _add_agents(agents: Mapping[str, int], now: datetime, parsed: ParsedRows) -> Work[None]:
     """Add a presence row for each agent without one, and bring the Zendesk id of those with one up to date."""
     yield lock(s.ROUTING_LOCK)
     stamp = to_epoch(now)
-    known = {row["identity"]: agent_from(row["identity"], row["state"]) for row in (yield Query(s.LOAD_AGENTS))}
+    read = yield Query(s.LOAD_AGENTS)
+    known = {agent.identity: agent for agent in parsed.agents((row["identity"], row["state"]) for row in read)}
     fresh = [Agent(identity, zendesk_id, chosen_at=now, idle_since=now) for identity, zendesk_id in agents.items()]
     new = [agent for agent in fresh if agent.identity not in known]
     moved = [replace(known[a.identity], zendesk_id=a.zendesk_id) for a in fresh if a.identity in known
@@ -211,10 +212,10 @@ def _add_agents(agents: Mapping[str, int], now: datetime) -> Work[None]:
 
 
 def _change_agent(
-    identity: str, change: Callable[[Agent], Agent], router: Router, now: float
+    identity: str, change: Callable[[Agent], Agent], router: Router, now: float, parsed: ParsedRows
 ) -> Work[tuple[Agent, Routing] | None]:
     """Change one agent under the routing lock, then match the queue with the agent as changed."""
-    snapshot = yield from load_routing()
+    snapshot = yield from load_routing(parsed)
     agent = snapshot.agent(identity)
     if agent is None:
         return None
@@ -226,19 +227,21 @@ def _change_agent(
     return routing.agents[identity], routing
 
 
-def _rematch(router: Router, now: float) -> Work[Routing]:
+def _rematch(router: Router, now: float, parsed: ParsedRows) -> Work[Routing]:
     """Match the queue against the free agents, under the routing lock; write only what changed."""
-    snapshot = yield from load_routing()
+    snapshot = yield from load_routing(parsed)
     routing = router.rematch(snapshot)
     if routing.agents or routing.waiting or routing.moves:
         yield from save_routing(routing, now)
     return routing
 
 
-def _announce(call_sid: str, every: float, now: float) -> Work[tuple[int | None, bool, datetime | None]]:
+def _announce(
+    call_sid: str, every: float, now: float, parsed: ParsedRows
+) -> Work[tuple[int | None, bool, datetime | None]]:
     """Return the caller's place in line, whether saying it is due (noted said now if so), and their arrival."""
     rows = yield Query(s.LOAD_WAITING)
-    line = [(waiting_from(row["state"]), row["announced_at"]) for row in rows]
+    line = list(zip(parsed.waiting(row["state"] for row in rows), (row["announced_at"] for row in rows), strict=True))
     place = positions(waiting for waiting, _ in line).get(call_sid)
     if place is None:
         return None, False, None
@@ -300,8 +303,9 @@ class SqlStore(ABC):
     """A Store over SQL; a driver says how a transaction runs (`_write`, `_read`)."""
 
     def __init__(self) -> None:
-        """Start with no parsed states."""
+        """Start with no parsed states or routing rows."""
         self._states = States()
+        self._rows = ParsedRows()
 
     @abstractmethod
     async def _write(self, work: Work[T]) -> T:
@@ -323,7 +327,7 @@ class SqlStore(ABC):
     ) -> Ingested:
         """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
         plan = ingest_plan(keys, event, reduce, finish_action, router)
-        return await self._write(_ingest(plan, event.call_sid, now, self._states))
+        return await self._write(_ingest(plan, event.call_sid, now, self._states, self._rows))
 
     async def claim(
         self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False, telephony: bool = False
@@ -373,7 +377,7 @@ class SqlStore(ABC):
     async def add_actions(self, actions: Sequence[Action], *, now: datetime) -> None:
         """Queue further actions."""
         stamp = to_epoch(now)
-        await self._write(carry_out(QueueActions(tuple(actions)), stamp, self._states))
+        await self._write(carry_out(QueueActions(tuple(actions)), stamp, self._states, self._rows))
 
     async def release(self, action_id: int) -> None:
         """Give a leased action back untouched."""
@@ -452,33 +456,33 @@ class SqlStore(ABC):
     async def add_agents(self, agents: Mapping[str, int], now: datetime) -> None:
         """Give every configured agent a presence row (available) unless they have one; keep their Zendesk id."""
         if agents:
-            await self._write(_add_agents(agents, now))
+            await self._write(_add_agents(agents, now, self._rows))
 
     async def agents(self) -> list[Agent]:
         """Return every agent's presence row."""
         rows = await self._read(query(s.LOAD_AGENTS))
-        return [agent_from(row["identity"], row["state"]) for row in rows]
+        return list(self._rows.agents((row["identity"], row["state"]) for row in rows))
 
     async def change_agent(
         self, identity: str, change: Callable[[Agent], Agent], router: Router
     ) -> tuple[Agent, Routing] | None:
         """Change one agent's presence and match the queue again, in one transaction (None: no such agent)."""
-        return await self._write(_change_agent(identity, change, router, to_epoch(router.now)))
+        return await self._write(_change_agent(identity, change, router, to_epoch(router.now), self._rows))
 
     async def rematch(self, router: Router) -> Routing:
         """Match the queue against the free agents now (time freed one: a wrap-up ended, a hold ran out)."""
         if not await self._read(query(s.ANY_WAITING)):
             return Routing()  # nobody waits: no write (on SQLite, no commit to wait for every sweep)
-        return await self._write(_rematch(router, to_epoch(router.now)))
+        return await self._write(_rematch(router, to_epoch(router.now), self._rows))
 
     async def waiting(self) -> list[Waiting]:
         """Return every caller waiting in the queue."""
         rows = await self._read(query(s.LOAD_WAITING))
-        return [waiting_from(row["state"]) for row in rows]
+        return list(self._rows.waiting(row["state"] for row in rows))
 
     async def announce(self, call_sid: str, every: float, now: datetime) -> tuple[int | None, bool, datetime | None]:
         """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival."""
-        return await self._write(_announce(call_sid, every, to_epoch(now)))
+        return await self._write(_announce(call_sid, every, to_epoch(now), self._rows))
 
     async def ping(self) -> None:
         """Answer a trivial query (readiness)."""
