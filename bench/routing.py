@@ -1,0 +1,193 @@
+"""The routing benchmarks (issue 22): offers and the queue against the real bridge, Twilio and Zendesk on loopback.
+
+Processes: the sandbox Zendesk (answering in BENCH_ZENDESK_LATENCY, 200 ms, and enforcing a per-minute
+limit), one or two bridges (`bench.serve`: `bridge serve` plus a route to the Desk, on one shared port) on
+SQLite or PostgreSQL, and Twilio (`bench.twilio`: the stand-in on the wall clock, its REST API answering in
+100-300 ms under a concurrency limit) with the people on the calls (`bench.floor`).
+
+- `call_centre`: 300 agents, 500 callers kept waiting, agents freeing up at random (calls ending, breaks
+  taken and ended). Measures offer latency (an agent becoming offerable to Twilio receiving the Calls
+  update), double offers as Twilio sees them, and, from the bridge's own log of moves, whether every move
+  took the oldest caller waiting.
+- `incoming`: `/incoming` acknowledgement latency at a fixed rate, with 2 agents and with 300.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.floor import agent_identity
+from bench.procs import HERE, LATENCY, PYTHON, TOKEN, free_port, process, sandbox, zendesk_api
+from bridge.devtools.fake_twilio.account import DEFAULT_ACCOUNT
+
+POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+ZENDESK_LIMIT = 2500  # requests a minute: Zendesk's Enterprise Plus plan, what a 300-agent centre would have
+ROOT = HERE.parent
+
+
+def agent_users(zport: int, agents: int) -> dict[str, int]:
+    """Create the agents as Zendesk users in the sandbox; return AGENTS (identity -> user id)."""
+
+    def create(n: int) -> int:
+        body = {"user": {"name": f"Agent {n}", "role": "agent", "email": f"agent{n}@example.com"}}
+        return int(zendesk_api(zport, "POST", "/api/v2/users.json", body)["user"]["id"])
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        ids = list(pool.map(create, range(agents)))
+    return {agent_identity(n): user_id for n, user_id in enumerate(ids)}
+
+
+def bridge_env(port: int, zport: int, tport: int, database_url: str, agents: dict[str, int]) -> dict[str, str]:
+    """Return the settings of a bridge with the queue on, against the sandbox and the bench's Twilio."""
+    env = {
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT,
+        "TWILIO_API_URL": f"http://127.0.0.1:{tport}",
+        "ZENDESK_URL": f"http://127.0.0.1:{zport}",
+        "ZENDESK_EMAIL": "bridge@example.com",
+        "ZENDESK_API_TOKEN": "sandbox-token",
+        "ZENDESK_RATE_LIMIT": str(ZENDESK_LIMIT - 50),
+        "DATABASE_URL": database_url,
+        "AGENTS": ",".join(f"{identity}={user_id}" for identity, user_id in agents.items()),
+        # 500 callers wait a few minutes each: a queue that holds them, and no caller sent to voicemail for waiting.
+        "QUEUE_MAX_SIZE": "1000",
+        "QUEUE_MAX_WAIT_SECONDS": "3600",
+        "LOG_LEVEL": "info",
+    }
+    source = os.environ.get("BENCH_BRIDGE_SOURCE")  # another checkout's bridge, this checkout's bench
+    env["PYTHONPATH"] = f"{source}:{ROOT}" if source else str(ROOT)
+    return env
+
+
+@contextmanager
+def bridges(count: int, port: int, env: dict[str, str], cwd: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Run `count` bridge instances sharing `port`; the first migrates the schema before the others start."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(process("-m", "bench.serve", "--port", str(port), env=env, cwd=str(cwd),
+                                           ready=f"http://127.0.0.1:{port}/healthz"))
+               for _ in range(count)]  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time a process has used (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """Make a fresh schema in the bench's PostgreSQL database; yield its DATABASE_URL; drop it after."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+
+    async def run(statement: str) -> None:
+        conn = await asyncpg.connect(POSTGRES, timeout=5)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES}?search_path={schema}"
+    finally:
+        asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def call_centre(work: Path, *, store: str, instances: int, agents: int, callers: int, seconds: float) -> dict[str, Any]:
+    """Run the call centre against `instances` bridges on `store` (sqlite or postgres); return what was measured."""
+    zport, bport, tport = free_port(), free_port(), free_port()
+    with sandbox(zport, "--latency", str(LATENCY), "--rate-limit", str(ZENDESK_LIMIT)), ExitStack() as stack:
+        users = agent_users(zport, agents)
+        if store == "sqlite":
+            url = f"sqlite:///{work / f'centre-{bport}.db'}"
+        else:
+            url = stack.enter_context(postgres_schema())
+        env = bridge_env(bport, zport, tport, url, users)
+        twilio = subprocess.Popen(
+            [PYTHON, "-m", "bench.twilio", "--port", str(tport), "--bridge", f"http://127.0.0.1:{bport}",
+             "--token", TOKEN, "--agents", str(agents), "--callers", str(callers), "--seconds", str(seconds)],
+            stdout=subprocess.PIPE, cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        try:
+            with bridges(instances, bport, env, work) as running:
+                began = [cpu_seconds(proc.pid) for proc in running]
+                out, _ = twilio.communicate(timeout=seconds + 900)
+                used = [round(cpu_seconds(proc.pid) - before, 1) for proc, before in zip(running, began, strict=True)]
+        finally:
+            if twilio.poll() is None:
+                twilio.kill()
+        if twilio.returncode != 0:
+            raise RuntimeError(f"bench.twilio failed ({twilio.returncode})")
+        report: dict[str, Any] = json.loads(out)
+        report["order"] = move_order(url)
+    report.update(store=store, instances=instances, bridge_cpu_seconds=used)
+    return report
+
+
+def move_order(database_url: str) -> dict[str, Any]:
+    """Check every move took the oldest caller waiting, from the bridge's own log of moves (actions) and calls.
+
+    Moves are numbered in the order they were decided: each is decided under the routing lock, and its row
+    is inserted there. A move of caller C is an inversion when a caller who arrived before C was already in
+    the queue at that decision and had not been moved yet.
+    """
+    moves, calls = _read(database_url)
+    first_move: dict[str, int] = {}
+    for move_id, call_sid, _ in moves:
+        first_move.setdefault(call_sid, move_id)
+    queued = [(arrived, at, sid) for sid, (arrived, at) in calls.items() if at is not None and arrived is not None]
+    inversions: list[str] = []
+    for move_id, call_sid, decided in moves:
+        arrived = calls.get(call_sid, (None, None))[0]
+        if arrived is None:
+            continue
+        passed = [sid for earlier, at, sid in queued
+                  if earlier < arrived and at < decided and first_move.get(sid, move_id + 1) > move_id]  # fmt: skip
+        if passed:
+            inversions.append(f"move {move_id} of {call_sid} passed over {len(passed)} older, e.g. {passed[0]}")
+    return {"moves_decided": len(moves), "callers_queued": len(queued), "inversions": len(inversions),
+            "examples": inversions[:10]}  # fmt: skip
+
+
+def _read(database_url: str) -> tuple[list[tuple[int, str, float]], dict[str, tuple[float | None, float | None]]]:
+    """Read the moves (id, call, decided at) and each call's arrival and entry into the queue (epoch seconds)."""
+    moves_sql = "SELECT id, call_sid, created_at FROM actions WHERE kind = 'move_call' ORDER BY id"
+    calls_sql = "SELECT call_sid, state FROM calls"
+    if database_url.startswith("sqlite:"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            moves = [(int(a), str(b), float(c)) for a, b, c in db.execute(moves_sql)]
+            rows = list(db.execute(calls_sql))
+    else:
+
+        async def fetch() -> tuple[list[Any], list[Any]]:
+            conn = await asyncpg.connect(database_url, timeout=5)
+            try:
+                return await conn.fetch(moves_sql), await conn.fetch(calls_sql)
+            finally:
+                await conn.close()
+
+        fetched, rows = asyncio.run(fetch())
+        moves = [(int(r[0]), str(r[1]), float(r[2])) for r in fetched]
+
+    def epoch(value: str | None) -> float | None:
+        return datetime.fromisoformat(value).timestamp() if value else None
+
+    calls = {}
+    for sid, text in rows:
+        state = json.loads(text)
+        calls[str(sid)] = (epoch(state.get("first_seen")), epoch(state.get("queued_at")))
+    return moves, calls
