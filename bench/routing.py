@@ -20,7 +20,7 @@ import os
 import sqlite3
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 
 from bench.floor import agent_identity
-from bench.procs import HERE, LATENCY, PYTHON, TOKEN, free_port, process, sandbox, zendesk_api
+from bench.procs import HERE, LATENCY, PYTHON, TOKEN, bridge, free_port, load, process, sandbox, zendesk_api
 from bridge.devtools.fake_twilio.account import DEFAULT_ACCOUNT
 
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -191,3 +191,91 @@ def _read(database_url: str) -> tuple[list[tuple[int, str, float]], dict[str, tu
         state = json.loads(text)
         calls[str(sid)] = (epoch(state.get("first_seen")), epoch(state.get("queued_at")))
     return moves, calls
+
+
+def incoming(work: Path, agents: int, rate: float, seconds: float) -> dict[str, Any]:
+    """`/incoming` acknowledgement latency at `rate` calls a second against `bridge serve` with `agents` agents.
+
+    SQLite, the queue on (default size and wait), Zendesk answering in BENCH_ZENDESK_LATENCY. Nobody answers:
+    the first calls ring every agent (ten at a time), the next wait in the queue until it is full, the rest
+    go to voicemail; every arrival is routed, reading every agent and the queue.
+    """
+    zport, bport = free_port(), free_port()
+    with sandbox(zport, "--latency", str(LATENCY), "--rate-limit", str(ZENDESK_LIMIT)):
+        users = agent_users(zport, agents)
+        env = {
+            "AGENTS": ",".join(f"{identity}={user_id}" for identity, user_id in users.items()),
+            "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT,
+            "TWILIO_API_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: no move is due within the run
+            "ZENDESK_RATE_LIMIT": str(ZENDESK_LIMIT - 50),
+        }
+        with bridge(bport, zport, work / f"incoming-{agents}-{bport}.db", **env):
+            url = f"http://127.0.0.1:{bport}"
+            load("incoming", "--url", url, "--calls", "50", "--rate", "25", "--salt", "90")  # warm up
+            measured = load("incoming", "--url", url, "--calls", str(int(rate * seconds)), "--rate", str(rate),
+                            "--salt", str(91 + agents))  # fmt: skip
+    return {"agents": agents, "offered_per_second": rate, **measured}
+
+
+TARGETS = {
+    "offer_sqlite_p99_ms": ("agent offerable to Twilio receiving the move, p99: SQLite, one instance", "<= 50 ms"),
+    "offer_postgres_p99_ms": ("the same on PostgreSQL, two instances (the call centre)", "<= 100 ms"),
+    "double_offers": ("agents offered two calls at once (both call centres)", "0"),
+    "order_inversions": ("moves that passed over an older waiting caller (both call centres)", "0"),
+    "incoming_300_p99_ms": ("`/incoming` p99 at 50 calls/s with 300 agents", "<= the same with 2 agents"),
+}
+
+
+def steps(work: Path, quick: bool) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+    """Return the routing steps of `make bench`; `quick` shortens both call centres to a minute."""
+    centre: dict[str, Any] = {"agents": 300, "callers": 500}
+    short, soak = (60.0, 60.0) if quick else (120.0, 300.0)
+    return [
+        ("offers_sqlite", lambda: call_centre(work, store="sqlite", instances=1, seconds=short, **centre)),
+        ("call_centre", lambda: call_centre(work, store="postgres", instances=2, seconds=soak, **centre)),
+        ("incoming_2", lambda: incoming(work, agents=2, rate=50.0, seconds=20.0)),
+        ("incoming_300", lambda: incoming(work, agents=300, rate=50.0, seconds=20.0)),
+    ]
+
+
+def verdicts(r: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
+    """Return each routing figure against its target."""
+    centres = (r["offers_sqlite"], r["call_centre"])
+    doubles = sum(c["double_offers"] for c in centres)
+    inversions = sum(c["order"]["inversions"] for c in centres)
+    sqlite_p99, pg_p99 = (c["latency"]["p99_ms"] for c in centres)
+    incoming_p99 = r["incoming_300"]["p99_ms"]
+    return {
+        "offer_sqlite_p99_ms": (sqlite_p99, sqlite_p99 <= 50),
+        "offer_postgres_p99_ms": (pg_p99, pg_p99 <= 100),
+        "double_offers": (doubles, doubles == 0),
+        "order_inversions": (inversions, inversions == 0),
+        "incoming_300_p99_ms": (incoming_p99, incoming_p99 <= r["incoming_2"]["p99_ms"]),
+    }
+
+
+def lines(r: dict[str, Any]) -> list[str]:
+    """Describe the routing figures for bench/RESULTS.md."""
+    out = []
+    for key, title in (("offers_sqlite", "Offers on SQLite, one instance"),
+                       ("call_centre", "The call centre on PostgreSQL, two instances")):  # fmt: skip
+        c = r[key]
+        lat, st, end, order = c["latency"], c["latency_status"], c["latency_call_end"], c["order"]
+        out.append(
+            f"- **{title}** ({c['agents']} agents, {c['waiting_min']}-{c['waiting_max']} callers waiting, agents "
+            f"freeing up at random for {c['seconds']:g} s): {lat['count']} offers timed from the agent becoming "
+            f"offerable to Twilio receiving the move: p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max "
+            f"{lat['max_ms']} ms (after a status change: {st['count']}, p50 {st['p50_ms']} / p99 {st['p99_ms']} ms; "
+            f"after a call ended: {end['count']}, p50 {end['p50_ms']} / p99 {end['p99_ms']} ms); "
+            f"{c['double_offers']} double offers in {c['offers']} rings; {order['inversions']} of "
+            f"{order['moves_decided']} moves passed over an older caller; {c['direct_offers']} offers without a "
+            f"move; {c['twilio']['refused_429']} moves refused with 20429; bridge CPU {c['bridge_cpu_seconds']} s; "
+            f"Twilio's loop late by p99 {c['twilio_loop_lag']['p99_ms']} ms."
+        )
+    two, many = r["incoming_2"], r["incoming_300"]
+    out.append(
+        f"- **`/incoming` at {many['offered_per_second']:g} calls/s** ({many['requests']} calls, SQLite, the queue on, "
+        f"Zendesk at {LATENCY * 1000:g} ms): with 2 agents p50 {two['p50_ms']} / p99 {two['p99_ms']} ms; with 300 "
+        f"agents p50 {many['p50_ms']} / p99 {many['p99_ms']} ms; errors {two['errors']} and {many['errors']}."
+    )
+    return out
