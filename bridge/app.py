@@ -210,9 +210,7 @@ def create_app(
             auth = settings.twilio_media_auth(settings.twilio_account_sid)
             api = TwilioApi(app[TWILIO_SESSION], settings.twilio_account_sid, auth, settings.twilio_api_url)
             mover = app[MOVER] = Mover(app[STORE], api, app[INGEST], settings.public_url, clock=clock, metrics=metrics)
-            app[INGEST].on_routed(mover.wake)
-            desk.on_routed(mover.wake)
-            mover.start()
+            mover.start()  # the store hands it this instance's moves as they commit
         desk.start()
         yield
         await desk.stop()
