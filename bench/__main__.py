@@ -349,7 +349,7 @@ def write_results_md(results: dict[str, Any]) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Measured {results['date']} by `make bench`{' --quick' if results.get('quick') else ''} "
+        f"Measured {results['date']} by `make bench{' BENCH_ARGS=--quick' if results.get('quick') else ''}` "
         f"({results['total_seconds']} s) on {m['cpus']} cores "
         f"({m['cpu']}), {m['memory_gb']} GB, Python {m['python']}, SQLite {m['sqlite']}, {m['platform']}.",
         "Every process runs on this machine, and the load comes from a separate process over loopback. The "
