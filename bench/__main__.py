@@ -414,7 +414,7 @@ def write_results_md(results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Run everything (about twenty minutes) and write the results; or only the named steps, and print them.
+    """Run everything (about twenty-two minutes) and write the results; or only the named steps, and print them.
 
     `--quick` runs each call centre for a minute instead of two and five (the results say so).
     """
