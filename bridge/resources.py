@@ -185,9 +185,7 @@ async def mover(app: web.Application) -> AsyncIterator[None]:
     started = app[MOVER] = Mover(
         app[STORE], api, app[INGEST], settings.public_url, clock=app[CLOCK], metrics=app[METRICS]
     )
-    app[INGEST].on_routed(started.wake)
-    app[DESK].on_routed(started.wake)
-    started.start()
+    started.start()  # the store hands it this instance's moves as they commit
     yield
     await started.stop()
 

@@ -153,9 +153,13 @@ class Desk:
         """Change one agent's row and match the queue, in one transaction."""
         identity = self.identity(who)
         now = self._clock()
-        await self._store.add_agents({identity: self.routes.agents[identity]}, now)
         changed = await self._store.change_agent(identity, lambda agent: change(agent, now), self.routes.at(now))
-        if changed is None:  # pragma: no cover - add_agents made the row in this very call
+        if changed is None:
+            # No row yet: AGENTS names them since the rows were made (another instance's settings). Make it, once;
+            # the common case is one transaction, so an agent freeing up reaches the queue without a second commit.
+            await self._store.add_agents({identity: self.routes.agents[identity]}, now)
+            changed = await self._store.change_agent(identity, lambda agent: change(agent, now), self.routes.at(now))
+        if changed is None:  # pragma: no cover - add_agents made the row just now
             raise UnknownAgent(identity)
         agent, routing = changed
         self._tell(routing)
