@@ -272,7 +272,6 @@ class UpdateCallRecord:
     name: str
     fields: CallRecord
     cleared: tuple[str, ...] = ()
-    group_id: int | None = None  # as CreateCallRecord's: the group ivr_destination_group_name names
 
     def wire(self) -> dict[str, Any]:
         """Return the `call` object of the PATCH."""
@@ -349,8 +348,6 @@ def encode(action: Action) -> dict[str, Any]:
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
             if cleared:
                 update["cleared"] = list(cleared)
-            if action.group_id is not None:
-                update["group_id"] = action.group_id
             return update
         case MoveCall(number=number):
             return {"number": number}
@@ -408,8 +405,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])
-            cleared = tuple(payload.get("cleared", ()))
-            return UpdateCallRecord(call_sid, payload["name"], fields, cleared, _maybe_int(payload.get("group_id")))
+            return UpdateCallRecord(call_sid, payload["name"], fields, tuple(payload.get("cleared", ())))
         case ActionKind.MOVE_CALL:
             return MoveCall(call_sid, int(payload["number"]))
         case _:

@@ -117,6 +117,12 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             elif not inbound and calling_agent is not None and leg.status.rank <= LegStatus.RINGING.rank:
                 emit(DisplayUser(call.sid, calling_agent, customer))
 
+    if call_menu.pending(call, policy):
+        # Where the menu led decides whose team the ticket and record are. Twilio asks the menu's action before
+        # it rings anyone, but a replay may deliver it late: wait for it, boundedly once the call is over.
+        if call.ended_at is not None:
+            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return out
     if answered is not None:
         _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)
     elif not inbound:
@@ -136,7 +142,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             call.finished = True
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
-    _decide_menu(call, policy, out, emit)
+    _decide_menu(call, policy, emit)
     return out
 
 
@@ -149,22 +155,11 @@ def _with_menu_tags(call: Call, action: Action) -> Action:
     return replace(action, ticket=ticket)
 
 
-def _decide_menu(call: Call, policy: Policy, out: list[Action], emit: Emit) -> None:
-    """Note the caller's way through the menu on their ticket, and put it on their record made before it was known."""
+def _decide_menu(call: Call, policy: Policy, emit: Emit) -> None:
+    """Note the caller's way through the menu on their ticket, with its tags (added to any the ticket has)."""
     body = call_menu.note(call, policy)
-    if body is None:
-        return
-    if ticket_key(call.sid) in call.emitted:
+    if body is not None and ticket_key(call.sid) in call.emitted:
         emit(AddNote(call.sid, "menu", body, tuple(call_menu.tags(call))))
-    menu = call.menu
-    if policy.api != "calls" or menu is None or menu.in_record:
-        return
-    if any(isinstance(action, CreateCallRecord) for action in out):
-        menu.in_record = True  # made just now, with the menu's fields (call_fields._opening)
-    elif call_record_key(call.sid) in call.emitted:
-        fields = CallRecord(**call_menu.record_fields(call, policy))
-        emit(UpdateCallRecord(call.sid, "menu", fields, group_id=_placement(call, policy)["group_id"]))
-        menu.in_record = True
 
 
 def _decide_answered(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bridge.core.call_model import RECORDING_WAIT, Call, MenuPath, MenuWay, Placed, Policy, Press
+from bridge.core.call_model import MAX_CALL_SECONDS, RECORDING_WAIT, Call, MenuPath, MenuWay, Placed, Policy, Press
 from bridge.core.events import CallEvent
 from bridge.core.lines import Line, Menu, Target
 
@@ -28,9 +28,12 @@ _KEY_WORDS = {"*": "star", "#": "hash"}  # a tag is letters, digits and undersco
 
 def enter(call: Call, line: Line, at: datetime) -> None:
     """Put a caller of a line with a menu in it, once: the call waits for their answer, ringing nobody."""
-    if call.menu is not None or line.menu is None or call.direction != "inbound":
+    if call.menu is not None:
+        call.menu.entered_at = min(call.menu.entered_at, at)  # the arrival, should an answer have overtaken it
         return
-    call.menu = MenuPath(line=line.key)
+    if line.menu is None or call.direction != "inbound":
+        return
+    call.menu = MenuPath(line=line.key, entered_at=at)
     if call.placed is None:
         call.placed = Placed(kind="menu", at=at)
 
@@ -41,7 +44,7 @@ def answer(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     enter(call, line, event.at)  # an answer that overtook the call's arrival still finds the menu
     if call.menu is None:
         # The line has no menu now (the lines changed while the caller heard it): its own agents take the call.
-        call.menu = MenuPath(line=line.key)
+        call.menu = MenuPath(line=line.key, entered_at=event.at)
         call.placed = call.placed or Placed(kind="menu", at=event.at)
     turn = event.sequence or 1
     if not 1 <= turn <= LAST_TURN:
@@ -122,6 +125,20 @@ def settled(call: Call) -> bool:
     return path.target is not None or (call.ended_at is not None and RECORDING_WAIT in call.fired)
 
 
+def pending(call: Call, policy: Policy) -> bool:
+    """Tell whether where the caller's menu leads is yet to come: their line has one, and it has not settled.
+
+    A callback that overtook the call's arrival (a replay, shuffled) knows the number called before the menu.
+    """
+    if call.direction != "inbound":
+        return False
+    if call.menu is not None:
+        return not settled(call)
+    lines = policy.lines
+    line = lines.get(call.line) if call.line is not None else (lines.called(call.to_number) or lines.first)
+    return line.menu is not None and not (call.ended_at is not None and RECORDING_WAIT in call.fired)
+
+
 def forwarded(call: Call) -> bool:
     """Tell whether the menu forwarded the call to a number."""
     return call.placed is not None and call.placed.kind == "forward"
@@ -140,18 +157,22 @@ def record_fields(call: Call, policy: Policy) -> dict[str, Any]:
     """Return the call record's menu fields (Zendesk docs: Talk Partner Edition API, Calls, the `ivr_` fields).
 
     `ivr_hops` counts the menus the caller went through (a menu never leads into another: one);
-    `ivr_time_spent` the seconds from the call's arrival until the menu sent them on, or until they hung up in
-    it. `ivr_action` is the route Zendesk's own IVR would name, `ivr_routed_to` where it led (the line's name,
-    `voicemail`, or the number). `ivr_destination_group_name` is the line's group's name, which only Zendesk
-    knows: the outbox fills it in. `customer_requested_voicemail` says the caller pressed a key for voicemail.
+    `ivr_time_spent` the seconds from the call's arrival (the menu's start) until the menu sent them on, or
+    until they hung up in it. `ivr_action` is the route Zendesk's own IVR would name, `ivr_routed_to` where it
+    led (the line's name, `voicemail`, or the number). `ivr_destination_group_name` is the line's group's
+    name, which only Zendesk knows: the outbox fills it in. `customer_requested_voicemail` says the caller
+    pressed a key for voicemail.
     """
     path = call.menu
     if path is None or not settled(call):
         return {}
     fields: dict[str, Any] = {"ivr_hops": 1}
     until = path.left_at or call.ended_at
-    if call.first_seen is not None and until is not None:
-        fields["ivr_time_spent"] = max(0, int((until - call.first_seen).total_seconds()))
+    spent = (until - path.entered_at).total_seconds() if until is not None else None
+    # Answers are dated as received, like the arrival; a hang-up by Twilio's Timestamp, which a replay of an old
+    # recording puts far from the bridge's clock: such a span says nothing of the menu.
+    if spent is not None and 0 <= spent <= MAX_CALL_SECONDS:
+        fields["ivr_time_spent"] = int(spent)
     target = target_of(path)
     if target is None:
         return fields  # hung up in the menu

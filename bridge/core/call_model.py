@@ -172,13 +172,13 @@ class MenuPath(BaseModel):
     """
 
     line: str  # the key of the line whose menu it is (the number called)
+    entered_at: datetime  # when the caller began to hear it: the call's arrival, as the bridge received it
     presses: dict[int, Press] = Field(default_factory=dict)
     target: str | None = None  # where it led, as configured: line:KEY, voicemail, or the number forwarded to
     how: MenuWay | None = None  # a key named it; none was pressed; too many keys it does not name
     key: str | None = None  # the key that named the target (how == "key")
     turn: int | None = None  # the answer that decided
     left_at: datetime | None = None  # when the menu sent the caller on
-    in_record: bool = False  # the call record carries the menu's fields (ZENDESK_API=calls)
 
 
 class Call(BaseModel):

@@ -70,7 +70,7 @@ class Deliverer:
             case CreateCallRecord() as create:
                 return await create_call_record(ctx, attempt, create, needs)
             case UpdateCallRecord() as update:
-                return await update_call_record(ctx, row.call_sid, update.wire(), needs, update.group_id)
+                return await update_call_record(ctx, row.call_sid, update.wire(), needs)
             case MoveCall():
                 # Never claimed here (the store keeps the telephony worker's actions apart); a bug if it is.
                 raise NotConfigured(f"{row.kind} is the telephony worker's, not Zendesk's")

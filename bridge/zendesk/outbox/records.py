@@ -133,15 +133,12 @@ async def record_on(ctx: Context, ticket_id: int, call_sid: str) -> int | None:
     return None
 
 
-async def update_call_record(
-    ctx: Context, call_sid: str, fields: dict[str, Any], needs: Needs, group_id: int | None = None
-) -> Outcome:
+async def update_call_record(ctx: Context, call_sid: str, fields: dict[str, Any], needs: Needs) -> Outcome:
     """Change the call's record; a PATCH sets the same values however often it is sent."""
     record = needs.record(call_sid)
     if record is None:
         raise NoRecord(f"call {call_sid}: the call's record was never created, so there is nothing to update")
     fields = await _linked(ctx, call_sid, fields, record.ticket_id)
-    fields = await named_group(ctx, fields, group_id)
     try:
         await ctx.zendesk.update_call(record.call_id, fields)
     except NotFound:
