@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bridge.core import call_menu
-from bridge.core.actions import AddNote, CreateCallRecord, CreateTicket, UpdateCallRecord, decode, encode
+from bridge.core.actions import AddNote, CreateCallRecord, CreateTicket, decode, encode
 from bridge.core.calls import RECORDING_WAIT, Call, Outcome, Policy, step
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import load_settings
@@ -224,28 +224,24 @@ def test_a_caller_who_hangs_up_in_the_menu_is_a_missed_call_abandoned_in_ivr() -
     assert note.body.endswith("- hung up in the menu")
 
 
-def test_a_record_made_before_the_menu_is_known_is_completed_by_an_update() -> None:
-    """An answer that overtakes the menu's request (a replay, shuffled) makes the record; the menu's fields follow."""
+def test_an_answer_that_overtakes_the_menus_request_waits_for_it() -> None:
+    """A replay may deliver the answer of a leg first: the ticket and record wait for the menu, then are Sales'."""
     rules = policy(api="calls")
     answered = CallEvent(kind=EventKind.LEG_STATUS, call_sid=SID, at=T0 + timedelta(seconds=8), leg_sid="CA" + "a" * 32,
                          leg_to="client:alice", status="answered", sequence=2)  # fmt: skip
-    call, outcomes = fold([parent(EventKind.CALL_STARTED), answered, pressed("1")], rules)
-    created = [a for a in outcomes[1].actions if isinstance(a, CreateCallRecord)]
-    assert len(created) == 1
-    assert created[0].record.ivr_action is None
-    (update,) = [a for a in outcomes[2].actions if isinstance(a, UpdateCallRecord)]
-    assert update.name == "menu"
-    assert (update.fields.ivr_action, update.fields.ivr_routed_to, update.group_id) == ("group", "Sales", 5002)
-    assert call.menu is not None
-    assert call.menu.in_record
+    _, outcomes = fold([parent(EventKind.CALL_STARTED), answered, pressed("1")], rules)
+    assert not [a for a in outcomes[1].actions if isinstance(a, CreateTicket | CreateCallRecord)]
+    (ticket,) = [a for a in outcomes[2].actions if isinstance(a, CreateTicket)]
+    (record,) = [a for a in outcomes[2].actions if isinstance(a, CreateCallRecord)]
+    assert (ticket.brand_id, record.brand_id, record.group_id) == (6002, 6002, 5002)
+    assert ticket.ticket.tags == ["ivr", "ivr_1"]
+    assert (record.record.ivr_action, record.record.ivr_routed_to) == ("group", "Sales")
 
 
 def test_the_note_and_its_tags_survive_the_stored_form() -> None:
     """AddNote's tags and the record's group are kept with the actions."""
     note = AddNote(SID, "menu", "The caller went through the menu", ("ivr", "ivr_1"))
     assert decode(note.kind.value, note.key, SID, encode(note), T0) == note
-    update = UpdateCallRecord(SID, "menu", CallRecord(ivr_action="group"), group_id=5002)
-    assert decode(update.kind.value, update.key, SID, encode(update), T0) == update
     record = CreateCallRecord(SID, CallRecord(from_line=CALLER, to_line=NUMBER), group_id=5002, brand_id=6002)
     assert decode(record.kind.value, record.key, SID, encode(record), T0) == record
 
