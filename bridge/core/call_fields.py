@@ -212,8 +212,9 @@ def _answer_note(call: Call, leg: Leg) -> str:
     """Say who called whom and when, for the private comment on the new ticket."""
     when = _human(leg.answered_at or call.first_seen)
     if call_menu.forwarded(call):
+        # The forwarded <Number> reports no progress: when it answered is known only from its recording.
         who = f"Inbound call from {_show(call.from_number)} to {call.to_number}"
-        return f"{who}, forwarded by the menu to {leg.to}, answered at {when}."
+        return f"{who} at {_human(call.first_seen)}, forwarded by the menu to {leg.to}, which answered."
     if call.direction == "inbound":
         return f"Inbound call from {_show(call.from_number)} to {call.to_number}, answered by {leg.to} at {when}."
     return f"Outbound call from {call.from_number} to {_show(_customer(call, leg))}, answered at {when}."
