@@ -260,8 +260,8 @@ def describe_lines(settings: Settings, now: datetime) -> list[str]:
             keys = ", ".join(f"{key} {target}" for key, target in line.menu.options.items())
             extras.append(f"menu: {keys} (else {line.menu.default or 'the line'} after {line.menu.timeout} s)")
         out.extend(f"  {extra}" for extra in extras)
-    if any(line.hours is not None or line.menu is not None for line in lines.all):
-        out.append("Hours, after-hours and menus are checked and shown; calls are not routed by them yet.")
+    if any(line.hours is not None for line in lines.all):
+        out.append("Hours and after-hours are checked and shown; calls are not routed by them yet.")
     return out
 
 

@@ -22,6 +22,7 @@ from bridge.ops.settings import Settings
 from schemas.twilio import (
     DialAction,
     IncomingCall,
+    MenuChoice,
     QueueAction,
     QueueWait,
     RecordAction,
@@ -145,10 +146,11 @@ def _placed(request: web.Request, call: Call | None, *, greet: bool = False) -> 
     if call is None:
         return _twiml(twiml.hangup())
     config = request.config_dict[CONFIG]
-    line = config.line(call.line)
+    own = config.line(call.line)  # the number called: its greeting and its menu
+    line = config.line(call.route_line)  # the line whose queue takes the caller: the menu's choice, else its own
     named = line.key if config.lines.configured else None
-    greeting = line.greeting if greet else None
-    return _twiml(twiml.placement(config, call, line.queue, line=named, greeting=greeting))
+    greeting = own.greeting if greet else None
+    return _twiml(twiml.placement(config, call, line.queue, line=named, greeting=greeting, menu=own.menu))
 
 
 def _turn(request: web.Request) -> int:
@@ -247,6 +249,13 @@ async def queue_wait(request: web.Request) -> web.Response:
     return _twiml(twiml.queue_wait(config, place if due else None, config.hold_music_of(line)))
 
 
+async def menu(request: web.Request) -> web.Response:
+    """Record the key the caller pressed at their line's menu (or that none came), and answer with where it leads."""
+    form = _parse(MenuChoice, request)
+    event = translate.menu_chosen(form, _turn(request), _now(request))
+    return _placed(request, await _accept(request, Route.MENU, event))
+
+
 async def screen(request: web.Request) -> web.Response:
     """Whisper to a phone agent who picked up: who is calling, and press 1 to take the call.
 
@@ -304,6 +313,7 @@ HANDLERS: dict[Route, Handler] = {
     Route.QUEUE_WAIT: queue_wait,
     Route.QUEUE_ACTION: queue_action,
     Route.RESUME: resume,
+    Route.MENU: menu,
 }
 
 

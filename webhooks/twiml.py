@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from bridge.core.calls import Call
-from bridge.core.lines import Line, Lines
+from bridge.core.lines import Line, Lines, Menu
 from bridge.core.phones import is_anonymous, is_client, is_sip
 from bridge.ops.settings import TWILIO_HOLD_MUSIC, Settings
 from webhooks.names import Route, route_url
@@ -156,12 +156,19 @@ def come_back(config: TwilioConfig, turn: int) -> VoiceResponse:
 
 
 def placement(
-    config: TwilioConfig, call: Call, queue: str, *, line: str | None = None, greeting: str | None = None
+    config: TwilioConfig,
+    call: Call,
+    queue: str,
+    *,
+    line: str | None = None,
+    greeting: str | None = None,
+    menu: Menu | None = None,
 ) -> VoiceResponse:
-    """Answer a request of the caller's with where routing placed them: ring agents, wait, voicemail, apology.
+    """Answer a request of the caller's with where they are: the menu, ring agents, wait, voicemail, apology, forward.
 
     A call that was answered, has ended, or is a call out has nothing more to hear from us. `greeting` is
-    said first (the line's, when the call arrives); `line` names the queue's line in its wait music's URL.
+    said first (the line's, when the call arrives); `line` names the queue's line in its wait music's URL;
+    `menu` is the menu of the caller's line, for a caller who has not answered it yet.
     """
     placed = call.placed
     if placed is None or call.answered_leg is not None or call.ended_at is not None or call.direction == "outbound":
@@ -169,7 +176,13 @@ def placement(
     response = VoiceResponse()
     if greeting:
         response.say(greeting)
-    if placed.kind == "offer" and call.offers:
+    if placed.kind == "menu":
+        path = call.menu
+        turn = len(path.presses) + 1 if path is not None else 1
+        then = menu_prompt(config, menu, turn)
+    elif placed.kind == "forward" and placed.to:
+        then = forward(config, placed.to)
+    elif placed.kind == "offer" and call.offers:
         last = call.offers[-1]
         then = offer(config, call.sid, last.agents, last.seconds, turn=len(call.offers))
     elif placed.kind == "queue":
@@ -182,6 +195,46 @@ def placement(
         then = hangup()
     for verb in then.verbs:
         response.append(verb)
+    return response
+
+
+def menu_prompt(config: TwilioConfig, menu: Menu | None, turn: int) -> VoiceResponse:
+    """Ask for one key while the menu's prompt plays; its action gets the key, or nothing once the timeout passed.
+
+    Twilio docs, TwiML <Gather>: a key cuts the nested <Say> or <Play> short; `timeout` runs after it ends;
+    actionOnEmptyResult makes the request without input too, so no key leads to the menu's default rather than
+    past the <Gather>; an empty finishOnKey lets `#` be a key of the menu (by default it only ends the input).
+    A prompt that is an http(s) URL is played, anything else said. `turn` numbers the hearings of the menu (a
+    key it does not name repeats it), telling each answer from the others.
+    """
+    response = VoiceResponse()
+    if menu is None:
+        # The caller's line has no menu now (the lines changed meanwhile): no key leads to the line's own agents.
+        response.redirect(f"{config.url(Route.MENU)}?{urlencode({TURN_PARAM: turn})}", method="POST")
+        return response
+    if turn > 1:
+        response.say("Sorry, that is not one of the choices.")
+    action = f"{config.url(Route.MENU)}?{urlencode({TURN_PARAM: turn})}"
+    gather = Gather(num_digits=1, timeout=menu.timeout, action=action, method="POST", action_on_empty_result=True,
+                    finish_on_key="")  # fmt: skip
+    if menu.prompt.startswith(("https://", "http://")) and " " not in menu.prompt:
+        gather.play(menu.prompt)
+    else:
+        gather.say(menu.prompt)
+    response.append(gather)
+    return response
+
+
+def forward(config: TwilioConfig, number: str) -> VoiceResponse:
+    """Forward the call to a number the menu names; the end of the ring comes back to the dial action.
+
+    Its <Number> reports no progress (no statusCallback): the number is nobody's phone to pop or hold. The
+    caller's number shows, <Dial>'s default callerId (Twilio docs: TwiML <Dial>, callerId).
+    """
+    response = VoiceResponse()
+    dial = start_dial(config, turn=1)
+    dial.number(number)
+    response.append(dial)
     return response
 
 

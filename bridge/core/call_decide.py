@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bridge.core import call_menu
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -60,6 +62,7 @@ from bridge.core.call_model import (
 from bridge.core.events import LegStatus
 from bridge.core.phones import mask, to_e164
 from schemas.zendesk import (
+    ABANDONED_IN_IVR,
     ABANDONED_IN_QUEUE,
     ABANDONED_IN_VOICEMAIL,
     COMPLETED,
@@ -81,7 +84,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     def emit(action: Action) -> None:
         if action.key not in call.emitted:
             call.emitted.append(action.key)
-            out.append(action)
+            out.append(_with_menu_tags(call, action))
 
     def notice(key: str, text: str) -> None:
         if key not in call.emitted:
@@ -115,6 +118,12 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             elif not inbound and calling_agent is not None and leg.status.rank <= LegStatus.RINGING.rank:
                 emit(DisplayUser(call.sid, calling_agent, customer))
 
+    if call_menu.pending(call, policy):
+        # Where the menu led decides whose team the ticket and record are. Twilio asks the menu's action before
+        # it rings anyone, but a replay may deliver it late: wait for it, boundedly once the call is over.
+        if call.ended_at is not None:
+            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return out
     if answered is not None:
         _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)
     elif not inbound:
@@ -134,7 +143,24 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             call.finished = True
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
+    _decide_menu(call, policy, emit)
     return out
+
+
+def _with_menu_tags(call: Call, action: Action) -> Action:
+    """Tag a new ticket with the caller's way through the menu, when it is known by then (the note tags it later)."""
+    tags = call_menu.tags(call)
+    if not tags or not isinstance(action, CreateTicket):
+        return action
+    ticket = action.ticket.model_copy(update={"tags": [*(action.ticket.tags or []), *tags]})
+    return replace(action, ticket=ticket)
+
+
+def _decide_menu(call: Call, policy: Policy, emit: Emit) -> None:
+    """Note the caller's way through the menu on their ticket, with its tags (added to any the ticket has)."""
+    body = call_menu.note(call, policy)
+    if body is not None and ticket_key(call.sid) in call.emitted:
+        emit(AddNote(call.sid, "menu", body, tuple(call_menu.tags(call))))
 
 
 def _decide_answered(
@@ -157,7 +183,7 @@ def _decide_answered(
             emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
     agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
-    if agent_id is None:
+    if agent_id is None and not call_menu.forwarded(call):
         who = leg.to if inbound else call.from_number
         notice("notice:unmapped", f"call answered by {mask(who)}, who is not in AGENTS: ticket unassigned, no pop")
     via = VIA_INBOUND if inbound else VIA_OUTBOUND
@@ -175,7 +201,7 @@ def _decide_answered(
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing, **where))
         if calls:
             # The record goes on the ticket at once: its voice comment shows the fields as later updates fill them.
-            emit(CreateCallRecord(call.sid, CallRecord(**opening), shown, customer, brand_id=where["brand_id"]))
+            emit(CreateCallRecord(call.sid, CallRecord(**opening), shown, customer, **where))
     elif agent_id is not None and customer and not call.over:
         emit(DisplayUser(call.sid, agent_id, customer))
     if not call.over:
@@ -196,7 +222,7 @@ def _decide_answered(
         # The ticket and its record together, the record's voice comment carrying the recording.
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing, **where))
         record = CallRecord(**{**opening, **ending, **recorded})
-        emit(CreateCallRecord(call.sid, record, shown, customer, brand_id=where["brand_id"]))
+        emit(CreateCallRecord(call.sid, record, shown, customer, **where))
     elif policy.ticket_on == "answer":
         emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
     else:
@@ -255,6 +281,8 @@ def _decide_unanswered(
             # A <Record> recording of any status means the caller reached the greeting, whatever came first.
             reached = call.voicemail_offered or call.voicemail is not None
             status = ABANDONED_IN_VOICEMAIL if reached else ABANDONED_IN_QUEUE
+            if call.placed is not None and call.placed.kind == "menu":
+                status = ABANDONED_IN_IVR  # hung up before the menu led them anywhere
             comment = _comment(subject, None, CALL_FIELDS) if policy.missed_call_tickets else None
             _record_outcome(call, policy, _ending(call, None, status), comment, customer, emit)
         call.finished = True
@@ -365,8 +393,7 @@ def _record_outcome(
     """Create the record of a call nobody took, or correct the one made when a leg picked up and never connected."""
     if call_record_key(call.sid) not in call.emitted:
         record = CallRecord(**{**_opening(call, None, None, policy), **final})
-        brand = _placement(call, policy)["brand_id"]
-        emit(CreateCallRecord(call.sid, record, comment, customer, linked=linked, brand_id=brand))
+        emit(CreateCallRecord(call.sid, record, comment, customer, linked=linked, **_placement(call, policy)))
         return
     # The leg that picked up (a declined whisper, a hang-up before the bridge) never talked with the caller:
     # the record stops naming it (DialBridged=false, Twilio docs: TwiML <Dial>).

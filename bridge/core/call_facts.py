@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bridge.core import call_menu
 from bridge.core.call_model import (
     _RINGS,
     _ROUTED_KINDS,
@@ -46,7 +47,10 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.to_number = call.to_number or event.to_number
     call.from_location = call.from_location or event.from_location
     call.ticket_id = call.ticket_id or event.ticket_id
-    unknown_line = _take_line(call, event, policy) if event.kind == EventKind.CALL_STARTED else None
+    starts = event.kind in (EventKind.CALL_STARTED, EventKind.MENU_CHOSEN)  # an answer may overtake the arrival
+    unknown_line = _take_line(call, event, policy) if starts else None
+    if event.kind == EventKind.CALL_STARTED:
+        call_menu.enter(call, policy.lines.get(call.line), event.at)
     if event.kind in _RINGS:
         _forget_unheard(call)
     parent_terminal = event.kind != EventKind.LEG_STATUS and event.status in TERMINAL_CALL_STATUSES
@@ -93,6 +97,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         _apply_move_failed(call, event)
     elif event.kind == EventKind.WRAP_UP_ENDED and call.wrap_up_time is None:
         call.wrap_up_time = event.duration
+    elif event.kind == EventKind.MENU_CHOSEN:
+        return call_menu.answer(call, event, policy) or unknown_line
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:
@@ -131,6 +137,8 @@ def _forget_unheard(call: Call) -> None:
     placed = call.placed
     if placed is None or placed.kind not in ("voicemail", "unavailable") or call.direction != "inbound":
         return
+    if placed.reason == "menu":
+        return  # the caller's own choice at their line's menu, which no ring is evidence against
     if call.offers or call.last_dial_status is not None:
         return  # decided when a ring of the call ended: its late callbacks say nothing against it
     call.placed = None
@@ -284,6 +292,7 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
             leg.status = LegStatus.ANSWERED
         leg.duration = leg.duration if leg.duration is not None else event.duration
         call.answered_leg = leg_sid
+        call_menu.fill_forward(call)  # a forwarded call's <Dial> rang the number the menu named
     if connected or call.direction == "outbound" or event.status in TERMINAL_CALL_STATUSES:
         call.dial_status = event.dial_status
         return

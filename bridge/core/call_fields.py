@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from bridge.core import call_menu
 from bridge.core.call_model import MAX_CALL_SECONDS, RECORDING_WAIT, UNKNOWN_LINE, Call, Leg, Policy, Recording
 from bridge.core.lines import Line
 from bridge.core.phones import is_anonymous
@@ -35,20 +36,28 @@ def _line(call: Call, policy: Policy) -> Line:
     return lines.for_call_out(call.from_number, None) or lines.first
 
 
+def _routed_line(call: Call, policy: Policy) -> Line:
+    """Return the line whose agents and queue take the call: the one its line's menu led to, else its own."""
+    return policy.lines.get(call.chosen_line) if call.chosen_line is not None else _line(call, policy)
+
+
 def _caller_id(call: Call, policy: Policy) -> str | None:
     """Return the number a call out shows the customer: its line's caller id, else CALLER_ID."""
     return _line(call, policy).caller_id or policy.caller_id
 
 
 def _placement(call: Call, policy: Policy) -> dict[str, Any]:
-    """Return where the call's ticket goes: its line's group and brand (none: the global ones apply)."""
-    line = _line(call, policy)
+    """Return where the call's ticket goes: its line's group and brand (none: the global ones apply).
+
+    A caller whose menu led them to another line is that line's caller: its team sees the ticket.
+    """
+    line = _routed_line(call, policy)
     return {"group_id": line.group_id, "brand_id": line.brand_id}
 
 
 def _queue_max_wait(call: Call, policy: Policy) -> float:
     """Return how long the call's caller may wait in the queue: its line's longest wait."""
-    routing = _line(call, policy).routing
+    routing = _routed_line(call, policy).routing
     return routing.max_wait if routing is not None else policy.queue_max_wait
 
 
@@ -71,6 +80,8 @@ def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) 
     if leg is not None:
         fields["agent_id"] = agent_id
         fields["time_to_answer"] = _seconds(call.first_seen, leg.answered_at)
+    if inbound:
+        fields.update(call_menu.record_fields(call, policy))  # empty until the menu's part is known
     return fields
 
 
@@ -109,8 +120,8 @@ def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
     voicemail or the apology, or hung up); `queue_time` is the part of it spent in the queue (README, "Call
     records"). Calls the bridge never routed (calls out, calls only their status callback told of) have none.
     """
-    if call.direction != "inbound" or call.placed is None:
-        return {}
+    if call.direction != "inbound" or call.placed is None or not call_menu.waited_for_agent(call):
+        return {}  # a call out, a call the bridge never routed, a caller the menu kept or sent elsewhere
     until = answered
     if until is None:
         gave_up = call.placed.at if call.placed.kind in ("voicemail", "unavailable") else None
@@ -200,6 +211,10 @@ def _customer(call: Call, leg: Leg) -> str:
 def _answer_note(call: Call, leg: Leg) -> str:
     """Say who called whom and when, for the private comment on the new ticket."""
     when = _human(leg.answered_at or call.first_seen)
+    if call_menu.forwarded(call):
+        # The forwarded <Number> reports no progress: when it answered is known only from its recording.
+        who = f"Inbound call from {_show(call.from_number)} to {call.to_number}"
+        return f"{who} at {_human(call.first_seen)}, forwarded by the menu to {leg.to}, which answered."
     if call.direction == "inbound":
         return f"Inbound call from {_show(call.from_number)} to {call.to_number}, answered by {leg.to} at {when}."
     return f"Outbound call from {call.from_number} to {_show(_customer(call, leg))}, answered at {when}."
@@ -207,6 +222,11 @@ def _answer_note(call: Call, leg: Leg) -> str:
 
 def _missed_note(call: Call) -> str:
     """Say who called, when, and how long it rang (and they waited in the queue), for a missed-call ticket."""
+    if call.placed is not None and call.placed.kind == "menu":
+        return (
+            f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}: the "
+            "caller hung up in the menu, before it led them anywhere. Nobody was rung and no voicemail was left."
+        )
     rang = _ring_seconds(call)
     rang_text = f"; it rang for {rang} s" if rang is not None else ""
     waited = ""

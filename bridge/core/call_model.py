@@ -66,6 +66,7 @@ _ROUTED_KINDS = frozenset(
         EventKind.SCREENED,
         EventKind.QUEUE_LEFT,
         EventKind.RESUMED,
+        EventKind.MENU_CHOSEN,
     }
 )
 # Events that show a ring of the call's (a leg, the end of a dial, a phone agent's answer to the whisper).
@@ -81,6 +82,8 @@ RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue"]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]
+# How a menu led the caller on: a key it names, no key within its timeout, or too many keys it does not name.
+MenuWay = Literal["key", "timeout", "invalid"]
 
 Emit = Callable[[Action], None]
 Notice = Callable[[str, str], None]
@@ -155,6 +158,31 @@ class Placed(BaseModel):
     kind: RouteKind
     at: datetime
     reason: str | None = None  # voicemail or unavailable: why nobody could take the call
+    to: str | None = None  # forward: the number the call is forwarded to
+
+
+class Press(BaseModel):
+    """One answer to the menu: the key pressed ("" for none within its timeout), and when."""
+
+    key: str
+    at: datetime
+
+
+class MenuPath(BaseModel):
+    """The caller's way through their line's menu: each answer by turn (the menu's first hearing is turn 1).
+
+    Answers are kept by turn, whatever order they arrive in; where the menu led is decided once the turns
+    before it are all known (core/call_menu.py), so a late or repeated request changes nothing.
+    """
+
+    line: str  # the key of the line whose menu it is (the number called)
+    entered_at: datetime  # when the caller began to hear it: the call's arrival, as the bridge received it
+    presses: dict[int, Press] = Field(default_factory=dict)
+    target: str | None = None  # where it led, as configured: line:KEY, voicemail, or the number forwarded to
+    how: MenuWay | None = None  # a key named it; none was pressed; too many keys it does not name
+    key: str | None = None  # the key that named the target (how == "key")
+    turn: int | None = None  # the answer that decided
+    left_at: datetime | None = None  # when the menu sent the caller on
 
 
 class Call(BaseModel):
@@ -201,6 +229,13 @@ class Call(BaseModel):
     no_agent: str | None = None  # why routing gave up: no_agent, exceeded_queue_time or overflowed
     abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call, once it ended
+    menu: MenuPath | None = None  # the caller's way through their line's menu, when it has one
+    chosen_line: str | None = None  # the line the menu led the caller to: its agents, queue, group and brand
+
+    @property
+    def route_line(self) -> str | None:
+        """Return the key of the line whose agents and queue take the call: the menu's choice, else its own."""
+        return self.chosen_line or self.line
 
     @property
     def over(self) -> bool:

@@ -94,7 +94,7 @@ def after(
     Routing the call to an offer matches every waiting caller at once (older ones first); a call that freed
     an agent otherwise has the queue matched again, so the longest-waiting caller is offered to them at once.
     """
-    result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy.line(call.line)))
+    result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy.line(call.route_line)))
     if request is not None:
         result.absorb(route(call, request, result.merged(snapshot), now, policy, refused=refused))
     if (frees(changes) or request in ("done", "expire")) and request not in ("offer", "resume"):
@@ -118,7 +118,7 @@ def route(
     and whether it may leave a message.
     """
     result = Routing()
-    own = policy.line(call.line)
+    own = policy.line(call.route_line)
     row = snapshot.row(call.sid)
     if row is not None:
         _let_go(row, snapshot, now, own, into=result, keep=request == "resume" and _held(row, snapshot, now))
@@ -133,7 +133,7 @@ def route(
         result.events[call.sid] = _routed(call, now, "offer", agents=row.offered_to, seconds=own.ring_seconds,
                                           moved=True)  # fmt: skip
         return result
-    me = _waiting(call, row, now, policy.line_key(call.line))
+    me = _waiting(call, row, now, policy.line_key(call.route_line))
     if request == "settle":
         return _no_agent(call, NoAgent("no_agent", own.voicemail), now, moved=False, into=result)
     if request == "expire":
