@@ -46,7 +46,7 @@ unit: $(STAMP) $(SDK) chromium
 test: lint typecheck unit
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Re-pin every dependency: runtime (deployments) and runtime + dev (make test).
 lock: $(STAMP)

@@ -8,7 +8,6 @@ Writes bench/results/latest.json and bench/RESULTS.md.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import platform
@@ -18,17 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.request import Request, urlopen
+from urllib.request import urlopen
 
-HERE = Path(__file__).parent
-ROOT = HERE.parent
-PYTHON = sys.executable
-TOKEN = "bench-token"
+from bench import routing
+from bench.procs import HERE, LATENCY, PYTHON, TOKEN, bridge, free_port, load, process, sandbox, zendesk_api
+
 TARGETS = {
     "ingest_ratio": ("ratio of bridge to bare-aiohttp throughput", ">= 0.35"),
     "latency_p99_ms": ("p99 acknowledgement at half the bridge's own maximum rate", "<= 20 ms"),
@@ -40,84 +36,8 @@ TARGETS = {
     "burst_backlog_p99_ms": ("the same while a 2,000-note backlog drains", "<= 2 round trips"),
     "burst_unlanded": ("ring-all pops not landed (both bursts)", "0"),
     "flood_p50_over_pct": ("signed-webhook p50 during a flood from 100,000 addresses, over one address's", "<= 10 %"),
+    **routing.TARGETS,
 }
-
-
-def free_port() -> int:
-    """Return a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, within: float = 20.0) -> None:
-    """Wait until a URL answers."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with urlopen(url, timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-@contextmanager
-def process(
-    *args: str, env: dict[str, str] | None = None, ready: str | None = None, cwd: str | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a process for the duration of a block; wait for `ready` URL when given."""
-    logs = os.environ.get("BENCH_LOGS")  # a directory: keep each process's log there, for diagnosis
-    stderr = open(Path(logs) / f"{args[-1]}-{time.time():.3f}.log", "wb") if logs else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen([PYTHON, *args], env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                            stderr=stderr, cwd=cwd)  # fmt: skip
-    try:
-        if ready:
-            wait_http(ready)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
-def sandbox(port: int, *extra: str) -> Any:
-    """Run the sandbox Zendesk."""
-    return process(
-        "-m", "bridge", "sandbox", "--port", str(port), *extra, ready=f"http://127.0.0.1:{port}/sandbox/state"
-    )
-
-
-def bridge(port: int, zendesk_port: int, database: Path, **env: str) -> Any:
-    """Run `bridge serve` on SQLite against the sandbox."""
-    values = {
-        "PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "PORT": str(port),
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "ZENDESK_URL": f"http://127.0.0.1:{zendesk_port}",
-        "ZENDESK_EMAIL": "bridge@example.com",
-        "ZENDESK_API_TOKEN": "sandbox-token",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "AGENTS": "client:alice=1001",
-        "ZENDESK_RATE_LIMIT": "1000000",
-        "LOG_LEVEL": "info",
-        **env,
-    }
-    args = ["-m", "bridge", "serve", "--host", "127.0.0.1"]
-    # BENCH_BRIDGE_SOURCE: another checkout's bridge (e.g. `git archive` of an older commit) against this
-    # bench and sandbox, for before/after figures.
-    source = os.environ.get("BENCH_BRIDGE_SOURCE")
-    if source:
-        values["PYTHONPATH"] = source
-    # Run it beside its database, never in the checkout, where a developer's `.env` would change what is measured.
-    cwd = source or str(database.parent)
-    return process(*args, env=values, ready=f"http://127.0.0.1:{port}/healthz", cwd=cwd)
-
-
-def load(*args: str) -> dict[str, Any]:
-    """Run the load generator process and return its JSON."""
-    out = subprocess.run([PYTHON, "-m", "bench.load", *args, "--token", TOKEN], check=True, capture_output=True)
-    return dict(json.loads(out.stdout))
 
 
 def rss_mb(pid: int) -> float:
@@ -233,17 +153,7 @@ def drain(work: Path, actions: int, limit: int, window: float) -> dict[str, Any]
             "responses_429": sum(1 for r in state["requests"] if r["status"] == 429)}  # fmt: skip
 
 
-LATENCY = float(os.environ.get("BENCH_ZENDESK_LATENCY", "0.2"))  # seconds a Zendesk request takes (100-500 ms)
 FLOOD_RATE = float(os.environ.get("BENCH_FLOOD_RATE", "250"))  # recording-link requests a second in the flood
-SANDBOX_AUTH = "Basic " + base64.b64encode(b"bridge@example.com/token:sandbox-token").decode()
-
-
-def zendesk_api(port: int, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Call the sandbox's Zendesk API directly (bench set-up, not timed)."""
-    request = Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method=method,
-                      headers={"Authorization": SANDBOX_AUTH, "Content-Type": "application/json"})  # fmt: skip
-    with urlopen(request) as response:
-        return dict(json.loads(response.read()))
 
 
 def queue_notes(database: Path, ticket_id: int, notes: int) -> None:
@@ -423,6 +333,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
         ),
         "burst_unlanded": (unlanded, unlanded == 0),
         "flood_p50_over_pct": (r["flood"]["p50_over_pct"], r["flood"]["p50_over_pct"] <= 10),
+        **routing.verdicts(r),
     }
 
 
@@ -438,7 +349,8 @@ def write_results_md(results: dict[str, Any]) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Measured {results['date']} by `make bench` ({results['total_seconds']} s) on {m['cpus']} cores "
+        f"Measured {results['date']} by `make bench{' BENCH_ARGS=--quick' if results.get('quick') else ''}` "
+        f"({results['total_seconds']} s) on {m['cpus']} cores "
         f"({m['cpu']}), {m['memory_gb']} GB, Python {m['python']}, SQLite {m['sqlite']}, {m['platform']}.",
         "Every process runs on this machine, and the load comes from a separate process over loopback. The "
         "requests are distinct, validly signed, and generated before timing starts.",
@@ -496,16 +408,23 @@ def write_results_md(results: dict[str, Any]) -> None:
         f"during one from {fl['requests']} addresses ({fl['p50_over_pct']:+.1f} % at p50; the two floods run at "
         "once, against two bridges)."
     )
+    lines += routing.lines(results)
     lines.append("")
     path.write_text("\n".join(lines) + "\n" + (notes or "<!-- notes -->\n"))
 
 
-def main(only: list[str]) -> int:
-    """Run everything (about twelve minutes) and write the results; or only the named steps, and print them."""
+def main(argv: list[str]) -> int:
+    """Run everything (about twenty-two minutes) and write the results; or only the named steps, and print them.
+
+    `--quick` runs each call centre for a minute instead of two and five (the results say so).
+    """
+    quick = "--quick" in argv
+    only = [arg for arg in argv if arg != "--quick"]
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp:
         work = Path(tmp)
-        results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
+        results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+                                   "quick": quick}  # fmt: skip
         steps = [
             ("disk", lambda: disk_commits(work, seconds=10.0)),
             ("ingest", lambda: ingest(work, calls=3000, concurrency=32)),
@@ -518,6 +437,7 @@ def main(only: list[str]) -> int:
             ("burst", lambda: burst(work, calls=10, agents=6, backlog=0)),
             ("burst_backlog", lambda: burst(work, calls=10, agents=6, backlog=2000)),
             ("flood", lambda: flood(work, requests=100_000, rate=FLOOD_RATE, webhooks_per_second=60.0)),
+            *routing.steps(work, quick),
         ]
         unknown = set(only) - {name for name, _ in steps}
         if unknown:

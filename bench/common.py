@@ -11,6 +11,7 @@ from twilio.request_validator import RequestValidator
 from webhooks.names import Route, route_path
 
 STATUS_PATH = route_path(Route.STATUS)
+INCOMING_PATH = route_path(Route.INCOMING)
 CUSTOMER = "+14155550123"  # a known caller in the sandbox, so its look-up is cached after the first call
 NUMBER = "+16505550100"
 
@@ -31,9 +32,9 @@ def _sid(prefix: str, n: int, salt: int) -> str:
     return f"{prefix}{salt:08x}{n:024x}"
 
 
-def prepare(base_url: str, token: str, params: dict[str, str], kind: str) -> Prepared:
-    """Encode and sign one form post to the status route."""
-    url = base_url.rstrip("/") + STATUS_PATH
+def prepare(base_url: str, token: str, params: dict[str, str], kind: str, path: str = STATUS_PATH) -> Prepared:
+    """Encode and sign one form post to the status route (or another)."""
+    url = base_url.rstrip("/") + path
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Twilio-Signature": RequestValidator(token).compute_signature(url, params),
@@ -55,6 +56,14 @@ def call_events(base_url: str, token: str, n: int, salt: int, agent: str = "clie
         prepare(base_url, token, {**leg_base, "CallStatus": "initiated", "SequenceNumber": "0"}, "initiated"),
         prepare(base_url, token, {**leg_base, "CallStatus": "ringing", "SequenceNumber": "1"}, "ringing"),
     ]
+
+
+def incoming_call(base_url: str, token: str, n: int, salt: int) -> Prepared:
+    """Return the request of a call arriving at our number, as Twilio asks the number's voice URL."""
+    params = {"AccountSid": "AC" + "0" * 32, "ApiVersion": "2010-04-01", "CallSid": _sid("CA", n, salt),
+              "CallStatus": "ringing", "Direction": "inbound", "From": CUSTOMER, "Caller": CUSTOMER, "To": NUMBER,
+              "Called": NUMBER}  # fmt: skip
+    return prepare(base_url, token, params, "incoming", INCOMING_PATH)
 
 
 def ring_all_events(base_url: str, token: str, n: int, salt: int, agents: list[str]) -> list[Prepared]:

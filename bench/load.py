@@ -4,6 +4,7 @@
     python -m bench.load open   --url URL --token T --calls N --rate R
     python -m bench.load ringpop --url URL --token T --calls N --gap S
     python -m bench.load flood  --url URL --token T --calls N --rate R --addresses A
+    python -m bench.load incoming --url URL --token T --calls N --rate R
 
 It prints one JSON object: the timing summary (and, for ringpop, when each ringing was sent).
 """
@@ -20,7 +21,7 @@ from collections import Counter
 
 import aiohttp
 
-from bench.common import Prepared, call_events, ring_all_events, summary
+from bench.common import Prepared, call_events, incoming_call, ring_all_events, summary
 
 
 async def _post(session: aiohttp.ClientSession, request: Prepared) -> bool:
@@ -163,7 +164,7 @@ async def flood(url: str, requests: int, rate: float, addresses: int) -> dict[st
 def main() -> int:
     """Parse the command line, generate every request first, then time the sending."""
     parser = argparse.ArgumentParser(prog="python -m bench.load")
-    parser.add_argument("mode", choices=["closed", "open", "ringpop", "burst", "flood"])
+    parser.add_argument("mode", choices=["closed", "open", "ringpop", "burst", "flood", "incoming"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--calls", type=int, required=True)
@@ -182,6 +183,9 @@ def main() -> int:
     elif args.mode == "burst":
         result = asyncio.run(burst(args.url, args.token, args.calls, args.within, args.ring_after,
                                    args.agents.split(",")))  # fmt: skip
+    elif args.mode == "incoming":  # calls arriving at `rate` a second: each one's /incoming, open loop
+        calls = [incoming_call(args.url, args.token, n, args.salt) for n in range(args.calls)]
+        result = dict(asyncio.run(open_loop(calls, args.rate)))
     elif args.mode == "ringpop":
         result: dict[str, object] = asyncio.run(ringpop(args.url, args.token, args.calls, args.gap))
     else:

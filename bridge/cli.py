@@ -295,8 +295,6 @@ def describe_lines(
             keys = ", ".join(f"{key} {target}" for key, target in line.menu.options.items())
             extras.append(f"menu: {keys} (else {line.menu.default or 'the line'} after {line.menu.timeout} s)")
         out.extend(f"  {extra}" for extra in extras)
-    if any(line.menu is not None for line in lines.all):
-        out.append("Menus are checked and shown; calls are not routed by them yet.")
     return out
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from bridge.core.calls import WARNINGS, Call, Outcome, Policy, advance
 from bridge.core.clock import Clock
-from bridge.core.events import CallEvent
+from bridge.core.events import CallEvent, EventKind
 from bridge.core.phones import mask_text
 from bridge.core.router import Routing
 from bridge.dispatch.router import Routes
@@ -45,6 +45,11 @@ class Ingest:
         now = self._clock()
         place, due, arrived = await self._store.announce(call_sid, every, now)
         return place, due, max(0.0, (now - arrived).total_seconds()) if arrived is not None else 0.0
+
+    async def wrap_up_ended(self, call_sid: str, seconds: int) -> None:
+        """Tell a call that its agent ended their wrap-up after it early, `seconds` into it (once)."""
+        event = CallEvent(kind=EventKind.WRAP_UP_ENDED, call_sid=call_sid, at=self._clock(), duration=seconds)
+        await self([f"wrap_up_ended:{call_sid}"], event)
 
     async def __call__(self, keys: Sequence[str], event: CallEvent, *, finish_action: int | None = None) -> Ingested:
         """Store the event unless a key was seen, fold it into its call and queue what it causes.

@@ -169,6 +169,7 @@ def recording_links(app: web.Application) -> RecordingLinks | None:
 async def desk(app: web.Application) -> AsyncIterator[None]:
     """Start the desk: agents' presence, and the sweep that matches the queue against free agents."""
     started = app[DESK] = Desk(app[STORE], app[ROUTES], app[CLOCK])
+    started.on_wrap_up_ended(app[INGEST].wrap_up_ended)  # the call's record learns its wrap_up_time
     started.start()
     yield
     await started.stop()
@@ -185,9 +186,7 @@ async def mover(app: web.Application) -> AsyncIterator[None]:
     started = app[MOVER] = Mover(
         app[STORE], api, app[INGEST], settings.public_url, clock=app[CLOCK], metrics=app[METRICS]
     )
-    app[INGEST].on_routed(started.wake)
-    app[DESK].on_routed(started.wake)
-    started.start()
+    started.start()  # the store hands it this instance's moves as they commit
     yield
     await started.stop()
 

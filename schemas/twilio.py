@@ -108,6 +108,15 @@ class ScreenResult(CallForm):
     digits: str | None = Field(None, alias="Digits")
 
 
+class MenuChoice(CallForm):
+    """The menu's <Gather action>: the caller's parameters and the key pressed, empty when none came in time.
+
+    Twilio docs: TwiML <Gather>, action (`Digits`) and actionOnEmptyResult (the request is made without input too).
+    """
+
+    digits: str | None = Field(None, alias="Digits")
+
+
 class QueueAction(CallForm):
     """The <Enqueue action> request: how the caller left the queue (Twilio docs: TwiML <Enqueue>, action).
 

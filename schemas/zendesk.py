@@ -107,6 +107,13 @@ class CallRecord(BaseModel):
     call_abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call
     outside_business_hours: bool | None = None  # the call's line was closed when it arrived
+    # The caller's way through their line's menu (docs/call-records.md, "Menus").
+    ivr_time_spent: int | None = None  # seconds from the call's arrival until the menu sent them on (or they hung up)
+    ivr_hops: int | None = None  # the menus they went through: one (a menu never leads into another)
+    ivr_action: str | None = None  # the route taken, in Zendesk's IVR words: group, voicemail or phone_number
+    ivr_routed_to: str | None = None  # where it led: the line's name, voicemail, or the number forwarded to
+    ivr_destination_group_name: str | None = None  # the name of the group of the line it led to
+    customer_requested_voicemail: bool | None = None  # the caller pressed the menu's key for voicemail
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted: a PATCH changes only what it names)."""

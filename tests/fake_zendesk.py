@@ -34,6 +34,7 @@ class FakeZendesk:
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.calls: dict[int, dict[str, Any]] = {}
         self.requests: list[tuple[str, object]] = []
+        self.groups: dict[int, str] = {}  # id -> name
         self._ids = itertools.count(101)
 
     def add_ticket(self, *, status: str = "open", comments: tuple[dict[str, Any], ...] = (), **fields: Any) -> int:
@@ -122,6 +123,13 @@ class FakeZendesk:
             data = {"call_id": call_id, "external_id": call.get("external_id")}
             self.comments[ticket_id].append({"type": "TpeVoiceComment", "data": data})
         return dict(self.calls[call_id])
+
+    async def group(self, group_id: int) -> dict[str, Any]:
+        """Return a group; 404 for one that does not exist."""
+        self.requests.append(("group", group_id))
+        if group_id not in self.groups:
+            raise NotFound(f"HTTP 404 group {group_id}", status=404)
+        return {"id": group_id, "name": self.groups[group_id]}
 
     def sent(self, name: str) -> list[object]:
         """Return the arguments of every request of one kind, in order."""

@@ -7,18 +7,24 @@ callers' calls; `capture` writes each caller's webhooks as a file of tests/recor
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bridge.appkeys import DESK
+from bridge.core.actions import ActionKind
+from bridge.core.clock import Clock
+from bridge.core.presence import busy_now
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
+from bridge.devtools.fake_twilio import TwilioStandIn
 from bridge.devtools.fake_twilio.state import Call
 from bridge.devtools.queue_demo import (
     ALICE,
     BOB,
     DANA,
+    ENDED,
     ERIN,
     TEAM,
     choose,
@@ -28,6 +34,74 @@ from bridge.devtools.queue_demo import (
     queued_then_answered,
     twilio,
 )
+from bridge.devtools.waiting import wait_until
+from bridge.dispatch import Desk
+from bridge.store import PENDING, Store
+
+__all__ = ["ALICE", "BOB", "DANA", "ENDED", "ERIN", "TEAM", "choose", "finished", "out_of_line", "queued", "twilio"]
+
+
+async def quiet(fake: TwilioStandIn, store: Store, clock: Clock) -> None:
+    """Wait until Twilio's stand-in has nothing in flight and no move of a waiting caller is due or being sent.
+
+    A move is sent by the bridge's own worker, outside the stand-in's sight; it stays pending (due) until
+    Twilio answered it, and Twilio answers once the redirect it caused has run its course.
+    """
+
+    async def moves_due() -> bool:
+        now = clock()
+        rows = await store.list_actions([PENDING], limit=10_000)
+        return any(row.kind == ActionKind.MOVE_CALL.value and row.next_at <= now for row in rows)
+
+    async def at_rest() -> bool:
+        for _ in range(2):  # twice: what a finished move started must not have queued another
+            await fake.settle()
+            if await moves_due():
+                return False
+        return True
+
+    await wait_until(at_rest, what="Twilio and the moves at rest")
+
+
+def live_legs(twilio: TwilioStandIn) -> dict[str, list[Call]]:
+    """Return the legs ringing or answered now, by the agent they ring."""
+    out: dict[str, list[Call]] = {}
+    for call in twilio.account.calls.values():
+        if call.parent is not None and call.status in ("queued", "initiated", "ringing", "in-progress"):
+            out.setdefault(call.to, []).append(call)
+    return out
+
+
+async def agents_match_the_legs(twilio: TwilioStandIn, desk: Desk, store: Store) -> None:
+    """Check that the agents rows say what Twilio does: ringing, or on a call, for the caller whose leg it is.
+
+    An agent may also be held for a caller whose move waits to be tried again (Twilio failed it).
+    """
+    legs = live_legs(twilio)
+    now = twilio.clock()
+    moving = {row.call_sid for row in await store.list_actions([PENDING], limit=10_000)
+              if row.kind == ActionKind.MOVE_CALL.value}  # fmt: skip
+    for agent in await desk.agents():
+        (leg,) = legs.get(agent.identity) or [None]
+        if leg is None:
+            held = (busy_now(agent, now), agent.busy_call in moving)
+            assert held in ((None, False), (None, True), ("ringing", True)), agent
+            continue
+        assert leg.parent is not None
+        expected = "on_call" if leg.status == "in-progress" else "ringing"
+        assert (busy_now(agent, now), agent.busy_call) == (expected, leg.parent.sid), agent
+
+
+def no_agent_offered_two_calls(twilio: TwilioStandIn) -> None:
+    """Check every agent's legs, in the order Twilio placed them: each began after the one before had ended."""
+    by_agent: dict[str, list[Call]] = {}
+    for call in twilio.account.calls.values():
+        if call.parent is not None:
+            by_agent.setdefault(call.to, []).append(call)
+    for agent, legs in by_agent.items():
+        for before, after in itertools.pairwise(legs):
+            assert before.ended is not None, (agent, before.sid, after.sid)
+            assert after.created >= before.ended, (agent, before.sid, after.sid)
 
 
 async def queued_then_hung_up(bridge: LocalBridge) -> list[Call]:

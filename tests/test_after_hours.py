@@ -107,26 +107,33 @@ async def test_after_hours_forward_dials_the_number_and_notes_it_on_a_call_ticke
     (ticket,) = call_outcome(snapshot, call.sid)
     assert (ticket["via_id"], ticket["assignee_id"], ticket["group_id"]) == (45, None, 5001)
     assert ticket["tags"] == ["after_hours"]
-    assert f"so the call was forwarded to {flows.FORWARD_TO}. It was answered and talked 40 s." in notes(ticket)
+    assert f"after hours: the line was closed, so it was forwarded to {flows.FORWARD_TO}, which answered." in notes(
+        ticket
+    )
     (record,) = call_records(snapshot, call.sid)
     assert (record["outside_business_hours"], record["completion_status"]) == (True, "completed")
     assert record["talk_time"] == 40
     assert record["agent_id"] is None
 
 
-async def test_a_forward_nobody_answers_is_noted_and_abandoned(rig: Rig) -> None:
-    """The after-hours number rings out: the note says so; the record is abandoned like a missed call."""
+async def test_a_forward_nobody_answers_goes_to_the_lines_voicemail(rig: Rig) -> None:
+    """The after-hours number rings out: the caller hears the voicemail greeting, as after a menu's forward."""
     async with rig("forward") as bridge:
         fake = twilio(bridge)
         call = await fake.incoming(DANA, DEMO_NUMBER)
         await fake.ringing(flows.FORWARD_TO)
         await fake.advance(40)  # Twilio's <Dial> timeout: 30 s
+        heard = said(bridge, call)
+        await fake.hang_up(call)
         await finished(bridge, call)
         snapshot = bridge.sandbox.snapshot()
+    assert bridge.settings.voicemail_greeting in heard
     (ticket,) = call_outcome(snapshot, call.sid)
-    assert "Nobody answered it (no-answer)." in notes(ticket)
+    assert ticket["subject"] == f"Missed call after hours from {DANA}"
+    assert {"missed_call", "after_hours"} <= set(ticket["tags"])
+    assert "It was forwarded, and nobody answered (no-answer)." in notes(ticket)
     (record,) = call_records(snapshot, call.sid)
-    assert record["completion_status"] == "abandoned_in_queue"
+    assert (record["outside_business_hours"], record["completion_status"]) == (True, "abandoned_in_voicemail")
 
 
 async def test_a_holiday_closes_an_open_weekday(rig: Rig) -> None:

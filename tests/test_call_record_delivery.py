@@ -121,3 +121,23 @@ async def test_calls_mode_without_the_app_is_a_dead_letter_naming_it(make_bridge
         assert "App id: 424242 is not an app installed" in (dead["create_call_record"].last_error or "")
         # The ticket, which does not depend on the record, is there as in tickets mode.
         assert len(bridge.sandbox.snapshot()["tickets"]) == 1
+
+
+async def test_a_voicemail_ticket_deleted_before_its_record_leaves_the_record_unlinked(
+    make_bridge: BridgeFactory,
+) -> None:
+    """An agent deletes the voicemail ticket while its record's create hangs: the record is made, without the link."""
+    async with make_bridge(**calls_mode()) as bridge:
+        bridge.sandbox.add_faults([FaultRule("POST", "/api/v2/calls", "hang")])
+        path = recording("voicemail_transcribed")
+        assert (await bridge.replay([path])).ok
+        async with asyncio.timeout(30):
+            await bridge.sandbox.wait_for_hangs(1)
+        (ticket,) = call_outcome(bridge.sandbox.snapshot(), parent_sid(path))
+        bridge.sandbox.delete_ticket(ticket["id"])
+        bridge.sandbox.release_hangs()
+        await bridge.settle()
+        (record,) = call_records(bridge.sandbox.snapshot(), parent_sid(path))
+        assert record["ticket_id"] is None
+        assert record["voicemail"] is True
+        assert await bridge.store.list_actions([DEAD]) == []

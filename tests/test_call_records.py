@@ -10,6 +10,7 @@ import pytest
 from bridge.core.actions import (
     CreateCallRecord,
     CreateTicket,
+    Timer,
     UpdateCallRecord,
     call_record_key,
     caller_key,
@@ -22,6 +23,7 @@ from bridge.core.calls import (
     ABANDONED_IN_VOICEMAIL,
     COMPLETED,
     RECORDING_WAIT,
+    WRAP_UP,
     Policy,
     step,
 )
@@ -304,3 +306,30 @@ def test_without_a_final_status_the_end_goes_out_when_the_wait_runs_out() -> Non
     typed = emitted([*ANSWERED[:6], recording(), wait], CALLS)
     (ended,) = [a for a in typed if isinstance(a, UpdateCallRecord)]
     assert ended.fields.duration == 103  # all that is known: rang 8 s, talked 95 s
+
+
+def test_the_agents_wrap_up_goes_on_the_record_when_it_runs_out() -> None:
+    """WRAP_UP_SECONDS=30: once the call ended, a wait of 30 s, then the record's wrap_up_time."""
+    policy = replace(CALLS, wrap_up=30.0)
+    typed = emitted(ANSWERED, policy)
+    (timer,) = [a for a in typed if isinstance(a, Timer) and a.name == WRAP_UP]
+    assert timer.due == T0 + timedelta(seconds=104 + 30)  # from the parent's final status
+    assert not [a for a in typed if isinstance(a, UpdateCallRecord) and a.name == "wrap_up"]
+    ran_out = CallEvent(kind=EventKind.TIMER, call_sid=SID, at=T0, timer=WRAP_UP)
+    (wrapped,) = [a for a in emitted([*ANSWERED, ran_out], policy) if isinstance(a, UpdateCallRecord)][-1:]
+    assert (wrapped.name, wrapped.fields.wrap_up_time) == ("wrap_up", 30)
+
+
+def test_a_wrap_up_the_agent_ended_early_goes_on_the_record_as_it_lasted() -> None:
+    """The agent ends wrap-up 12 s in: the record says 12, whenever the event comes."""
+    policy = replace(CALLS, wrap_up=30.0)
+    ended = CallEvent(kind=EventKind.WRAP_UP_ENDED, call_sid=SID, at=T0, duration=12)
+    for events in ([*ANSWERED, ended], [ANSWERED[0], ended, *ANSWERED[1:]]):
+        updates = [a for a in emitted(events, policy) if isinstance(a, UpdateCallRecord) and a.name == "wrap_up"]
+        assert [u.fields.wrap_up_time for u in updates] == [12]
+
+
+def test_no_wrap_up_no_wait_and_no_field() -> None:
+    """WRAP_UP_SECONDS=0 (the default): nothing waits after the call, and the record has no wrap_up_time."""
+    typed = emitted(ANSWERED, CALLS)
+    assert not [a for a in typed if isinstance(a, Timer) and a.name == WRAP_UP]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bridge.devtools.demo import DEMO_NUMBER
+from bridge.devtools.fake_twilio import serve_stand_in
 from bridge.devtools.replay import replay_files
 from bridge.devtools.sandbox import SANDBOX, FaultRule, Sandbox, SandboxConfig, create_sandbox_app
 from tests.conftest import (
@@ -148,3 +152,100 @@ async def test_sigterm_stops_within_ten_seconds_and_loses_nothing(tmp_path: Path
         assert await restart_and_drain(env) == 0
         (ticket,) = call_outcome(sandbox.snapshot(), parent_sid(path))
         assert len(voice_comments(ticket)) == 1
+
+
+# --- the queue: callers wait while the process dies --------------------------------------------------------
+
+DANA, ERIN, FRED = "+14155550123", "+14155550199", "+14155550177"
+ALICE, BOB = "client:alice", "client:bob"
+
+
+async def bridge_command(env: dict[str, str], *args: str) -> str:
+    """Run a `bridge` command beside the server, on its database; return what it printed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def line(env: dict[str, str]) -> list[str]:
+    """Return the waiting callers' CallSids in their order, as `bridge queue` lists them."""
+    return re.findall(r" call (CA[0-9a-f]{32})", await bridge_command(env, "queue"))
+
+
+@pytest.mark.parametrize("moment", ["callers waiting", "a move Twilio keeps failing"])
+async def test_kill_9_with_callers_waiting_loses_none_of_them(database_url: str, tmp_path: Path, moment: str) -> None:
+    """Three callers wait; the process dies (mid-move, in the second case); a new one knows them all, in order.
+
+    The restarted bridge lists the same line (`bridge queue`), moves the longest-waiting caller to the
+    agent who chooses `available` (or sends the move the dead process kept failing), the next one to the
+    next agent, and the caller who gave up is a missed call: one ticket each, nothing twice. Twilio is the
+    stand-in of bridge.devtools.fake_twilio in this process (its time stands still: nobody's wait runs out),
+    the bridge a real `bridge serve` process killed with SIGKILL.
+    """
+    sandbox_app = create_sandbox_app()
+    sandbox: Sandbox = sandbox_app[SANDBOX]
+    async with TestServer(sandbox_app, host="127.0.0.1") as zendesk, serve_stand_in(TOKEN, seed=22) as twilio:
+        port = free_port()
+        env = serve_env(
+            str(zendesk.make_url("")), tmp_path / "unused.db", port, TOKEN, DATABASE_URL=database_url,
+            AGENTS=f"{ALICE}=1001,{BOB}=1002", TWILIO_ACCOUNT_SID=twilio.account.sid, TWILIO_API_URL=twilio.url,
+        )  # fmt: skip
+        url = env["PUBLIC_URL"]
+        twilio.own(DEMO_NUMBER, f"{url}/twilio/voice/incoming", status_callback=f"{url}/twilio/voice/status")
+        first = await start_serve(env)
+        for agent in (ALICE, BOB):
+            await bridge_command(env, "agents", "set", agent, "away")
+        callers = [await twilio.incoming(number, DEMO_NUMBER) for number in (DANA, ERIN, FRED)]
+        dana, erin, fred = callers
+        assert all(call.queue is not None for call in callers)
+        assert await line(env) == [call.sid for call in callers]
+        if moment == "a move Twilio keeps failing":
+            failures = twilio.account.script.rest_failures
+            failures.extend([(503, 20503)] * 1000)  # Twilio docs: error 20503, "Service unavailable"
+
+            async def failed_three_times() -> bool:
+                return len(failures) <= 997
+
+            await bridge_command(env, "agents", "set", ALICE, "available")  # a move of Dana, to ring alice
+            await eventually(failed_three_times)
+        first.kill()
+        first_log = (await first.communicate())[1].decode()
+        if moment == "a move Twilio keeps failing":
+            assert "Twilio answered 503" in first_log
+            twilio.account.script.rest_failures.clear()
+            assert dana.queue is not None  # no move landed
+        second = await start_serve(env)
+        try:
+            assert await line(env) == [call.sid for call in callers]
+            if moment == "callers waiting":
+                await bridge_command(env, "agents", "set", ALICE, "available")
+            leg = await twilio.ringing(ALICE, within=60)
+            assert leg.parent is dana
+            await twilio.answer(leg)
+            assert await line(env) == [erin.sid, fred.sid]
+            await twilio.hang_up(fred)
+            await bridge_command(env, "agents", "set", BOB, "available")
+            other = await twilio.ringing(BOB, within=60)
+            assert other.parent is erin
+            await twilio.answer(other)
+            await twilio.advance(30)
+            for call in (leg, other):
+                await twilio.hang_up(call)
+            assert all(call.status == "completed" for call in callers)
+            assert await line(env) == []
+            await outbox_empty(url)
+        finally:
+            second.terminate()
+            second_log = (await second.communicate())[1].decode()
+        snapshot = sandbox.snapshot()
+    # The restarted bridge sent the very move the first one decided (move 1), not a second decision.
+    assert f"call {dana.sid} moved (move 1)" in second_log
+    (answered_by_alice,) = call_outcome(snapshot, dana.sid)
+    (answered_by_bob,) = call_outcome(snapshot, erin.sid)
+    (missed,) = call_outcome(snapshot, fred.sid)
+    assert (answered_by_alice["assignee_id"], answered_by_bob["assignee_id"]) == (1001, 1002)
+    assert "missed_call" in missed["tags"]
+    assert "number 2 in line" in " ".join(comment["body"] for comment in missed["comments"])

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.core.actions import CreateCallRecord, CreateTicket
+from bridge.core.actions import CreateCallRecord, CreateTicket, UpdateCallRecord
 from bridge.core.calls import Call, Policy, step
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.hours import after_hours, closed_words, holiday_dates, opening, resolved, spoken, week_of_intervals
@@ -215,22 +215,34 @@ def fold(events: list[CallEvent], policy: Policy) -> tuple[Call, list[Any]]:
 @pytest.mark.parametrize("order", list(itertools.permutations(range(len(FORWARDED)))))
 @pytest.mark.parametrize("api", ["tickets", "calls"])
 def test_a_forward_after_hours_is_one_call_note_whatever_the_order(order: tuple[int, ...], api: str) -> None:
-    """The forward's dial action, the arrival and the end, in any order: one via 45 note, one record, no agent."""
-    policy = Policy(agents={"client:alice": 1001}, api=api, lines=FORWARDING)  # type: ignore[arg-type]
+    """The forward's dial action, the arrival and the end, in any order: one via 45 note, one record, no agent.
+
+    The forward is a menu's: the number's leg answered, named by the forward (its <Dial action> names a sid).
+    """
+    # RECORD_CALLS off: a recorded forward's record would wait for its recording too.
+    policy = Policy(agents={"client:alice": 1001}, api=api, lines=FORWARDING, record_calls=False)  # type: ignore[arg-type]
     call, actions = fold([FORWARDED[index] for index in order], policy)
     assert call.after_hours == "forward"
-    assert call.answered_leg is None
+    assert call.answered_leg == "CA" + "8" * 32
+    assert call.legs[call.answered_leg].to == FORWARD
     (ticket,) = [action for action in actions if isinstance(action, CreateTicket)]
     assert ticket.ticket.via_id == 45
     assert ticket.group_id == 5001
     assert ticket.ticket.comment is not None
-    assert ticket.ticket.comment.body.endswith(f"forwarded to {FORWARD}. It was answered and talked 40 s.")
+    assert ticket.ticket.comment.body.endswith(
+        f"the line was closed, so it was forwarded to {FORWARD}, which answered."
+    )
+    assert ticket.ticket.tags == ["after_hours"]
     records = [action for action in actions if isinstance(action, CreateCallRecord)]
     if api == "calls":
         (record,) = records
-        assert record.record.outside_business_hours is True
-        assert (record.record.completion_status, record.record.talk_time) == ("completed", 40)
-        assert record.record.duration == 51
+        # Made at the answer, its end sent once the call is over (TICKET_ON=answer, the default).
+        fields = record.record.wire()
+        for update in (action for action in actions if isinstance(action, UpdateCallRecord)):
+            fields |= update.fields.wire()
+        assert fields["outside_business_hours"] is True
+        assert (fields["completion_status"], fields["talk_time"], fields["duration"]) == ("completed", 40, 51)
+        assert "agent_id" not in fields or fields["agent_id"] is None
     else:
         assert records == []
 

@@ -236,6 +236,25 @@ async def test_a_follow_up_keeps_the_closed_tickets_group_and_brand(zendesk: tup
     assert (fake.tickets[102]["group_id"], fake.tickets[102]["brand_id"]) == (5002, 6002)
 
 
+async def test_a_menus_destination_group_is_named_once_and_left_out_when_gone(
+    zendesk: tuple[FakeZendesk, Context],
+) -> None:
+    """ivr_destination_group_name: the line's group's name (else ZENDESK_GROUP_ID's), read once; gone: left out."""
+    fake, ctx = zendesk
+    fake.groups = {5002: "Sales team", 77: "Everyone"}
+    to_line = CallRecord(external_id=SID, direction="inbound", ivr_action="group", ivr_routed_to="Sales")
+    for number, group in enumerate((5002, 5002, None, 404)):
+        sid = f"CA{number:032d}"
+        await create_call_record(ctx, Attempt(sid, retried=False), CreateCallRecord(sid, to_line, group_id=group),
+                                 Needs({}))  # fmt: skip
+    voicemail = CallRecord(external_id=OTHER, direction="inbound", ivr_action="voicemail")
+    await create_call_record(ctx, Attempt(OTHER, retried=False), CreateCallRecord(OTHER, voicemail, group_id=5002),
+                             Needs({}))  # fmt: skip
+    names = [call.get("ivr_destination_group_name") for call in fake.calls.values()]
+    assert names == ["Sales team", "Sales team", "Everyone", None, None]
+    assert fake.sent("group") == [5002, 77, 404]  # each group read once; a voicemail names none
+
+
 def test_merge_target_reads_a_merged_tickets_last_merge_comment_only() -> None:
     """Only a ticket Zendesk closed by a merge has a target, named in its latest "merged into" comment."""
     comments = [note("This request was closed and merged into request #7."), note("Merged into ticket #9 after all")]

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bridge.appkeys import DESK
-from bridge.devtools.demo import LocalBridge, calls_mode
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
+from bridge.devtools.waiting import wait_until
 from tests import queue_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
 
@@ -108,3 +109,26 @@ async def test_an_agent_set_away_mid_ring_is_not_offered_the_caller_again(rig: R
     assert alice.busy is None
     (ticket,) = call_outcome(snapshot, call.sid)
     assert ticket["assignee_id"] == 1002
+
+
+async def test_an_agent_who_ends_wrap_up_early_puts_its_length_on_the_record(make_bridge: BridgeFactory) -> None:
+    """WRAP_UP_SECONDS=60: alice talks, ends her wrap-up 12 s later in the softphone; the record says 12."""
+    settings = {"agents": dict(flows.TEAM), "wrap_up_seconds": 60, **calls_mode()}
+    async with make_bridge(stand_in=True, virtual_time=True, **settings) as bridge:
+        fake = flows.twilio(bridge)
+        await flows.choose(bridge, "away", flows.BOB)
+        call = await fake.incoming(flows.DANA, DEMO_NUMBER)
+        leg = await fake.ringing(flows.ALICE)
+        await fake.answer(leg)
+        await fake.advance(30)
+        await fake.hang_up(leg)
+
+        async def wrapping_up() -> bool:
+            return (await bridge.app[DESK].agent(flows.ALICE)).busy == "wrap_up"
+
+        await wait_until(wrapping_up, what="alice in wrap-up")  # the record waits for its wrap-up's end
+        await fake.advance(12)
+        await bridge.app[DESK].end_wrap_up(flows.ALICE)
+        await bridge.settle()
+        (record,) = call_records(bridge.sandbox.snapshot(), call.sid)
+    assert record["wrap_up_time"] == 12

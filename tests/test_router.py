@@ -212,6 +212,37 @@ def test_a_move_that_finds_the_call_ended_ends_it_and_lets_its_agent_go() -> Non
     assert all(busy_now(agent, at(22)) is None for agent in desk.agents.values())
 
 
+def test_a_move_twilio_refused_lets_its_agent_go_and_moves_the_caller_again_to_another() -> None:
+    desk = Desk(replace(QUEUEING, strategy="longest_idle"))
+    queued_caller(desk, "CA1", 0)
+    desk.agents["client:bob"] = choose(desk.agents["client:bob"], "away", T0, by="test")
+    desk.free_up(at(20))
+    assert desk.waiting["CA1"].offered_to == ("client:alice",)
+    desk.feed(ev(EventKind.MOVE_FAILED, "CA1", 36, status="refused"), at(36))
+    # Still in the queue, where an offer in place would ring nobody: alice is free, the caller not offered.
+    call = desk.calls["CA1"]
+    assert call.placed is not None
+    assert call.placed.kind == "queue"
+    assert busy_now(desk.agents["client:alice"], at(36)) is None
+    assert not desk.waiting["CA1"].being_offered(at(36))
+    assert desk.actions.count(MoveCall("CA1", 2)) == 0  # not to alice again at once
+    desk.agents["client:bob"] = choose(desk.agents["client:bob"], "available", at(40), by="test")
+    desk.free_up(at(40))
+    assert MoveCall("CA1", 2) in desk.actions
+    assert desk.waiting["CA1"].offered_to == ("client:bob",)
+
+
+def test_a_caller_whose_move_was_refused_is_moved_to_the_same_agent_a_minute_later() -> None:
+    desk = Desk(replace(QUEUEING, strategy="longest_idle"), team={"client:alice": 1001})
+    queued_caller(desk, "CA1", 0)
+    desk.free_up(at(20))
+    desk.feed(ev(EventKind.MOVE_FAILED, "CA1", 36, status="refused"), at(36))
+    desk.free_up(at(60))
+    assert MoveCall("CA1", 2) not in desk.actions
+    desk.free_up(at(97))
+    assert MoveCall("CA1", 2) in desk.actions
+
+
 def test_engagements_of_a_call_out_follow_its_agent() -> None:
     start = CallEvent(kind=EventKind.CALL_STARTED, call_sid="CA2", at=T0, direction="outbound",
                       from_number="client:alice", to_number=CALLER)  # fmt: skip
@@ -239,3 +270,36 @@ def test_each_line_keeps_its_own_queue_and_longest_wait() -> None:
     assert (full.placed.kind, full.no_agent) == ("voicemail", "overflowed")
     timers = {action.call_sid: action.due for action in desk.actions if isinstance(action, Timer)}
     assert timers == {"CA1": at(600), "CA2": at(121)}  # each line's QUEUE_MAX_WAIT_SECONDS, from arrival
+
+
+def test_a_caller_twilio_let_out_of_a_full_queue_is_offered_again() -> None:
+    """QueueResult queue-full (or error) with the caller still there: routing decides where they go now."""
+    desk = Desk(QUEUEING)
+    queued_caller(desk)
+    outcome = desk.feed(ev(EventKind.QUEUE_LEFT, seconds=2, queue_result="full"), at(2))
+    assert outcome.route == "offer"
+
+
+def test_a_queue_wait_running_out_for_a_caller_already_gone_asks_nothing() -> None:
+    """The caller hung up (their final status came first): the wait's timer asks routing for nothing."""
+    desk = Desk(QUEUEING)
+    queued_caller(desk)
+    desk.feed(ev(EventKind.CALL_STATUS, seconds=10, status="completed", sequence=1), at(10))
+    outcome = desk.feed(ev(EventKind.TIMER, seconds=300, timer=QUEUE_WAIT), at(300))
+    assert outcome.route is None
+
+
+def test_a_second_queueing_keeps_the_stay_it_is_in() -> None:
+    """Routed to the queue twice in one stay (a decision replayed): the stay started at the first."""
+    routed = [ev(EventKind.ROUTED, seconds=s, route="queue") for s in (1, 5)]
+    call = step(None, ev(EventKind.CALL_STARTED), at(0), Policy()).call
+    for event in routed:
+        call = step(call, event, event.at, Policy()).call
+    assert call.queue_since == at(1)
+
+
+def test_a_call_out_from_a_phone_engages_no_agent() -> None:
+    """Only a browser or SIP agent's call out makes them busy; a call from a plain number engages nobody."""
+    call = step(None, CallEvent(kind=EventKind.CALL_STARTED, call_sid="CA9", at=T0, direction="outbound",
+                                from_number="+16505550111", to_number=CALLER), T0, Policy()).call  # fmt: skip
+    assert engagements(call) == {}

@@ -28,6 +28,7 @@ from tests.conftest import (
     voice_comments,
 )
 from tests.hours_flows import FORWARD_TO, closed_now, holiday_now
+from tests.menu_flows import EMERGENCY, MENU_LINES, SALES_CLOSED
 from tests.queue_flows import TWO_LINES
 
 DANA, ERIN, FRANK, ALICE, BOB, CAROL, INTEGRATION = 2001, 2002, 2003, 1001, 1002, 1003, 1000
@@ -50,6 +51,9 @@ AFTER_HOURS_VOICEMAIL = {
     "tags": ["after_hours"],
     **CLOSED,
 }
+# The menus' recordings: Support (+16505550100) has a menu (1 Sales, 2 Support, 3 a forward, 9 voicemail; Sales its
+# default). Each answer of the menu is replayed in its place, and the ticket and record say where it led.
+MENUS = {**QUEUEING, "lines": MENU_LINES}
 
 
 class BridgeLink:
@@ -437,15 +441,103 @@ EXPECTED: dict[str, dict[str, Any]] = {
         **CLOSED,
         "settings": {"lines": closed_now("message")},
     },
+    # The forward is a menu's forward: answered by the number, recorded, nobody assigned.
     "after_hours_forward": {
         "via": 45,
         "requester": DANA,
         "assignee": None,
-        "voice": None,
+        "voice": {"answered_by_id": None, "call_duration": 40},
         "tags": ["after_hours"],
         "not_tags": ["missed_call"],
         **CLOSED,
         "settings": {"lines": closed_now(FORWARD_TO)},
+    },
+    # Menus (tests/menu_flows.py): a note and tags on the ticket, the ivr fields on the record.
+    "menu_to_line": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB, "call_duration": 40},
+        "user_pops": {(BOB, DANA)},
+        "brand": 6002,  # Sales', the line the menu led to
+        "nickname": "Support",  # the number called
+        "tags": ["ivr", "ivr_1"],
+        "note": "- pressed 1: the line Sales",
+        "ivr": {"ivr_action": "group", "ivr_routed_to": "Sales", "ivr_destination_group_name": "Phones"},
+        "settings": MENUS,
+    },
+    "menu_to_voicemail": {
+        "via": 44,
+        "requester": DANA,
+        "assignee": None,
+        "voice": {"call_duration": 10},
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "group": 5001,
+        "brand": 6001,
+        "nickname": "Support",
+        "tags": ["ivr", "ivr_9"],
+        "note": "- pressed 9: voicemail",
+        "ivr": {"ivr_action": "voicemail", "ivr_routed_to": "voicemail", "customer_requested_voicemail": True},
+        "settings": MENUS,
+    },
+    "menu_to_number": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": {"answered_by_id": None, "call_duration": 30},
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "group": 5001,
+        "brand": 6001,
+        "nickname": "Support",
+        "tags": ["ivr", "ivr_3"],
+        "note": f"- pressed 3: forwarded to {EMERGENCY}",
+        "ivr": {"ivr_action": "phone_number", "ivr_routed_to": EMERGENCY, "customer_requested_voicemail": None},
+        "settings": MENUS,
+    },
+    "menu_invalid_key": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "voice": {"answered_by_id": ALICE, "call_duration": 25},
+        "user_pops": {(ALICE, DANA)},
+        "brand": 6001,
+        "nickname": "Support",
+        "tags": ["ivr", "ivr_2"],
+        "note": "- pressed 7, which is not a choice: heard the menu again\n- pressed 2: the line Support",
+        "ivr": {"ivr_action": "group", "ivr_routed_to": "Support", "ivr_destination_group_name": "Support"},
+        "settings": MENUS,
+    },
+    "menu_timeout": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB, "call_duration": 20},
+        "user_pops": {(BOB, DANA)},
+        "brand": 6002,
+        "nickname": "Support",
+        "tags": ["ivr", "ivr_timeout"],
+        "note": "- pressed nothing within 6 s: the line Sales (the default)",
+        "ivr": {"ivr_action": "group", "ivr_routed_to": "Sales"},
+        "settings": MENUS,
+    },
+    # A menu and hours: 1 leads to Sales, closed whenever the replay runs: Sales' after-hours voicemail.
+    "menu_to_closed_line": {
+        "via": 44,
+        "requester": DANA,
+        "assignee": None,
+        "voice": {"call_duration": 21, "transcription_text": "This is a message left with the Twilio stand-in."},
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "group": 5002,
+        "brand": 6002,
+        "nickname": "Support",
+        "after_hours": True,
+        "tags": ["after_hours", "ivr", "ivr_1"],
+        "note": "- pressed 1: the line Sales",
+        "ivr": {"ivr_action": "group", "ivr_routed_to": "Sales", "ivr_destination_group_name": "Phones"},
+        "settings": {**QUEUEING, "lines": SALES_CLOSED},
     },
 }
 
@@ -486,6 +578,9 @@ def check_record(snapshot: dict[str, Any], name: str, expect: dict[str, Any], ti
         assert record["talk_time"] is not None
         assert record["time_to_answer"] is not None
     assert bool(record["voicemail"]) is (expect.get("via") == 44)
+    for field, value in expect.get("ivr", {}).items():
+        assert record[field] == value, field
+    assert (record["ivr_hops"] == 1) is ("ivr" in expect)  # only a line with a menu has them
     if voice and "recording_url" in voice:
         assert record["recording_url"] == voice["recording_url"]
     if voice is None:
@@ -549,6 +644,9 @@ def check(
             assert tag in ticket["tags"]
         for tag in expect.get("not_tags", []):
             assert tag not in ticket["tags"]
+        if "note" in expect:
+            notes = [c["body"] for c in ticket["comments"] if c["type"] == "Comment" and not c["public"]]
+            assert sum(expect["note"] in body for body in notes) == 1, notes
         if ticket_on == "answer" and expect["via"] != 44 and expect.get("voice", {}) is not None:
             assert any(c["type"] == "Comment" and not c["public"] for c in ticket["comments"])
     if not pops:

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bridge.core import presence
 from bridge.core.actions import (
     TELEPHONY_KINDS,
     Action,
@@ -28,11 +29,14 @@ from bridge.core.actions import (
     encode,
 )
 from bridge.core.clock import from_epoch
+from bridge.core.routing import RoutingPolicy, Waiting
+from bridge.dispatch import Routes
 from bridge.ops.connections import open_store
 from bridge.ops.settings import Settings
 from bridge.store import URGENT_KINDS, URGENT_WHEN_SET, is_urgent
 from bridge.store import statements as s
 from bridge.store.dialect import LOCK_BY_NAME, LOCK_BY_NUMBER, POSTGRES, SQLITE, Statement
+from bridge.store.routing_rows import ParsedRows, agent_text, waiting_text
 from bridge.store.schema import MIGRATIONS
 from bridge.store.sqlite import SqliteStore
 from schemas.zendesk import CallComment, CallRecord, VoiceComment, VoiceTicket
@@ -247,3 +251,42 @@ async def test_a_file_that_is_not_a_database_fails_at_open(tmp_path: Path) -> No
     with pytest.raises(sqlite3.DatabaseError):
         await SqliteStore.open(str(path))
     assert path.read_bytes() == b"not a database, " * 512
+
+
+async def test_an_agent_another_instance_changed_is_read_afresh(database_url: str) -> None:
+    """Routing rows are parsed once per text: an unchanged row is reused, a row another instance wrote is not."""
+    agents = {"client:alice": 1001, "client:bob": 1002}
+    one = await open_store(Settings(database_url=database_url))
+    two = await open_store(Settings(database_url=database_url))
+    now = from_epoch(1000.0)
+    await one.add_agents(agents, now)
+    first = await one.agents()
+    assert [a is b for a, b in zip(first, await one.agents(), strict=True)] == [True, True]
+    away = await two.change_agent(
+        "client:alice",
+        lambda agent: presence.choose(agent, "away", now, "test"),
+        Routes(RoutingPolicy(), agents).at(now),
+    )
+    assert away is not None
+    assert {agent.identity: agent.chosen for agent in await one.agents()} == {
+        "client:alice": "away",
+        "client:bob": "available",
+    }
+    await one.close()
+    await two.close()
+
+
+def test_parsed_rows_keep_only_the_last_read() -> None:
+    """A row parsed before is reused while its text is unchanged; rows gone from the last read are forgotten."""
+    parsed = ParsedRows()
+    ann, bea = Waiting("CAann", from_epoch(1.0)), Waiting("CAbea", from_epoch(2.0))
+    texts = [waiting_text(ann), waiting_text(bea)]
+    first = parsed.waiting(texts)
+    assert first == (ann, bea)
+    assert parsed.waiting(texts[1:])[0] is first[1]
+    assert parsed.waiting(texts)[0] is not first[0]  # forgotten by the read that did not see it: parsed again
+    alice = presence.Agent("client:alice", 1001, chosen_at=from_epoch(1.0))
+    row = ("client:alice", agent_text(alice))
+    assert parsed.agents([row]) == (alice,)
+    moved = presence.choose(alice, "away", from_epoch(2.0), "test")
+    assert parsed.agents([("client:alice", agent_text(moved))]) == (moved,)

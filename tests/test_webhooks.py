@@ -331,3 +331,50 @@ def test_webhooks_reach_neither_the_worker_nor_the_tools() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+MENU = """
+[[line]]
+number = "+16505550100"
+name = "Support"
+
+[line.menu]
+prompt = "For sales press 1. For us press the hash key."
+timeout = 7
+1 = "line:Sales"
+"#" = "voicemail"
+
+[[line]]
+number = "+16505550101"
+name = "Sales"
+"""
+
+
+async def test_the_menu_asks_for_one_key_and_its_answers_are_stored_once(make_bridge: BridgeFactory) -> None:
+    """A line with a menu: a one-key <Gather> whose action is made without a key too, # being a key; a retried
+    answer gets the same TwiML and stores nothing twice; a key it does not name asks again, as the next turn."""
+    async with make_bridge(lines=MENU) as bridge:
+        _, _, body = await post(bridge, Route.INCOMING, CALL)
+        root = ET.fromstring(body)
+        gather = root.find("Gather")
+        assert [el.tag for el in root] == ["Gather"]
+        assert gather is not None
+        assert gather.get("numDigits") == "1"
+        assert gather.get("timeout") == "7"
+        assert gather.get("actionOnEmptyResult") == "true"  # no key within the timeout: the default, not past it
+        assert gather.get("finishOnKey") == ""  # '#' is a key of this menu, not the end of the input
+        assert gather.get("action") == route_url(bridge.url, Route.MENU) + "?turn=1"
+        assert [(el.tag, el.text) for el in gather] == [("Say", "For sales press 1. For us press the hash key.")]
+        wrong = {**CALL, "CallStatus": "in-progress", "Digits": "5"}
+        token = {"I-Twilio-Idempotency-Token": "t1"}
+        _, _, again = await post(bridge, Route.MENU, wrong, query="turn=1", headers=token)
+        retried = await post(bridge, Route.MENU, wrong, query="turn=1", headers=token)
+        assert retried[2] == again
+        assert [el.tag for el in ET.fromstring(again)] == ["Say", "Gather"]
+        second = ET.fromstring(again).find("Gather")
+        assert second is not None
+        assert second.get("action") == route_url(bridge.url, Route.MENU) + "?turn=2"
+        assert await bridge.app[STORE].count_events() == 2
+        status, _, body = await post(bridge, Route.MENU, {**wrong, "Digits": "#"}, query="turn=2")
+        assert status == 200
+        assert [el.tag for el in ET.fromstring(body)] == ["Say", "Record", "Hangup"]  # voicemail, nobody rung

@@ -23,6 +23,7 @@ class Route(StrEnum):
     QUEUE_WAIT = "queue-wait"  # <Enqueue waitUrl>: the wait music, and the caller's place in line
     QUEUE_ACTION = "queue-action"  # <Enqueue action>: how the caller left the queue
     RESUME = "resume"  # the Url a call the bridge moved (out of the queue) fetches: where it goes now
+    MENU = "menu"  # the line's menu's <Gather action>: the key the caller pressed, or none
 
 
 # Plain strings, so that any request path can be looked up without raising.

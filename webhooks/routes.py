@@ -14,15 +14,17 @@ from pydantic import BaseModel, ValidationError
 from twilio.twiml.voice_response import VoiceResponse
 
 from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, SCHEDULES
-from bridge.core import hours
+from bridge.core import call_menu, hours
 from bridge.core.calls import Call
 from bridge.core.events import AfterHours, CallEvent
+from bridge.core.lines import Line
 from bridge.core.phones import is_device, is_e164, mask
 from bridge.ops.frontdoor import BadField
 from bridge.ops.settings import Settings
 from schemas.twilio import (
     DialAction,
     IncomingCall,
+    MenuChoice,
     QueueAction,
     QueueWait,
     RecordAction,
@@ -138,25 +140,27 @@ async def _accept(request: web.Request, route: Route, event: CallEvent) -> Call 
     return await request.config_dict[INGEST].current(event.call_sid)
 
 
-def _placed(request: web.Request, call: Call | None, *, greet: bool = False) -> web.Response:
+def _placed(request: web.Request, call: Call | None, *, greet: bool = False, chose: bool = False) -> web.Response:
     """Answer a request of the caller's with where routing placed them, in their line's queue.
 
-    `greet`: the call just arrived, so its line's greeting comes first.
+    `greet`: the call just arrived, so its line's greeting comes first (or, its line closed, its after hours).
+    `chose`: the request is an answer to the menu, which may lead to a closed line's after hours.
     """
     if call is None:
         return _twiml(twiml.hangup())
     config = request.config_dict[CONFIG]
-    line = config.line(call.line)
-    if call.after_hours is not None:
-        # Closed: the after-hours TwiML when the call arrives (a menu or greeting never plays), nothing after it.
-        if not greet or call.ended_at is not None:
+    own = config.line(call.line)  # the number called: its greeting and its menu
+    line = config.line(call.route_line)  # the line whose queue takes the caller: the menu's choice, else its own
+    if call.after_hours is not None and (greet or chose):
+        # Closed (the number called, or the line its menu led to): that line's after hours, and never the menu.
+        if call.ended_at is not None:
             return _twiml(twiml.hangup())
         applies = hours.resolved(line.hours, _schedules(request))
         words = hours.closed_words(line, call.after_hours, applies)
         return _twiml(twiml.after_hours(config, call.after_hours, words, line.after_hours.value))
     named = line.key if config.lines.configured else None
-    greeting = line.greeting if greet else None
-    return _twiml(twiml.placement(config, call, line.queue, line=named, greeting=greeting))
+    greeting = own.greeting if greet else None
+    return _twiml(twiml.placement(config, call, line.queue, line=named, greeting=greeting, menu=own.menu))
 
 
 def _schedules(request: web.Request) -> hours.Schedules | None:
@@ -165,16 +169,15 @@ def _schedules(request: web.Request) -> hours.Schedules | None:
     return book.schedules if book is not None else None
 
 
-def _after_hours(request: web.Request, event: CallEvent, called: str | None = None) -> CallEvent:
-    """Say on the event whether its call came after hours: by its line's hours (`called`), or our URL's mark.
+def _after_hours(request: web.Request, event: CallEvent, line: Line | None = None) -> CallEvent:
+    """Say on the event whether its call came after hours: by a line's hours (`line`), or our URL's mark.
 
-    At the call's arrival (`called`: the number called) the line's hours decide, at the event's moment; every
-    later request of an after-hours call comes to a URL our after-hours TwiML marked.
+    At the call's arrival the hours of the line called decide, at the event's moment; at a menu's answer, those
+    of the line its key leads to. Every later request of an after-hours call comes to a URL our after-hours
+    TwiML marked.
     """
     closed: AfterHours | None
-    if called is not None:
-        config = request.config_dict[CONFIG]
-        line = config.lines.called(called) or config.lines.first
+    if line is not None:
         schedules = _schedules(request)
         closed = hours.after_hours(line, event.at, schedules)
         if closed is not None:  # why nobody's phone rings for the call
@@ -184,6 +187,13 @@ def _after_hours(request: web.Request, event: CallEvent, called: str | None = No
         mark = request.query.get(AFTER_HOURS_PARAM)
         closed = "voicemail" if mark == "voicemail" else "forward" if mark == "forward" else None
     return event.model_copy(update={"after_hours": closed}) if closed is not None else event
+
+
+def _chosen_line(config: TwilioConfig, called: str, event: CallEvent) -> Line | None:
+    """Return the line a menu's answer leads to, should it decide (None: it leads elsewhere, or repeats the menu)."""
+    own = config.lines.called(called) or config.lines.first
+    led = call_menu.leads(own.menu, own.key, event.pressed or "", event.sequence or 1)
+    return config.line(led[0].value) if led is not None and led[0].kind == "line" else None
 
 
 def _turn(request: web.Request) -> int:
@@ -208,7 +218,9 @@ def _no_content() -> web.Response:
 async def incoming(request: web.Request) -> web.Response:
     """Answer a call to our number: store it, and ring the agents routing offers it to (or queue it, or voicemail)."""
     form = _parse(IncomingCall, request)
-    event = _after_hours(request, translate.incoming(form, _now(request)), called=form.to)
+    config = request.config_dict[CONFIG]
+    called = config.lines.called(form.to) or config.lines.first
+    event = _after_hours(request, translate.incoming(form, _now(request)), called)
     call = await _accept(request, Route.INCOMING, event)
     return _placed(request, call, greet=True)
 
@@ -284,6 +296,16 @@ async def queue_wait(request: web.Request) -> web.Response:
     return _twiml(twiml.queue_wait(config, place if due else None, config.hold_music_of(line)))
 
 
+async def menu(request: web.Request) -> web.Response:
+    """Record the key the caller pressed at their line's menu (or that none came), and answer with where it leads."""
+    form = _parse(MenuChoice, request)
+    event = translate.menu_chosen(form, _turn(request), _now(request))
+    chosen = _chosen_line(request.config_dict[CONFIG], form.to, event)
+    # A line the key leads to that is closed now sends the caller to its after hours (bridge.core.call_menu).
+    event = _after_hours(request, event, chosen) if chosen is not None else event
+    return _placed(request, await _accept(request, Route.MENU, event), chose=True)
+
+
 async def screen(request: web.Request) -> web.Response:
     """Whisper to a phone agent who picked up: who is calling, and press 1 to take the call.
 
@@ -342,6 +364,7 @@ HANDLERS: dict[Route, Handler] = {
     Route.QUEUE_WAIT: queue_wait,
     Route.QUEUE_ACTION: queue_action,
     Route.RESUME: resume,
+    Route.MENU: menu,
 }
 
 

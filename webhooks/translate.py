@@ -14,6 +14,7 @@ from schemas.twilio import (
     CallForm,
     DialAction,
     IncomingCall,
+    MenuChoice,
     QueueAction,
     RecordAction,
     RecordingStatus,
@@ -206,6 +207,16 @@ def queue_left(form: QueueAction, now: datetime) -> CallEvent:
 def resumed(form: IncomingCall, now: datetime) -> CallEvent:
     """Translate a call the bridge moved coming back to ask what next (Twilio fetches the move's Url)."""
     return CallEvent(kind=EventKind.RESUMED, call_sid=form.call_sid, at=now, status=form.call_status, **_parent(form))
+
+
+def menu_chosen(form: MenuChoice, turn: int, now: datetime) -> CallEvent:
+    """Translate the caller's answer to their line's menu (the `turn`th time they heard it): a key, or none in time.
+
+    The menu asks for one key (numDigits=1), so anything longer is no key it names: the first one is kept.
+    """
+    pressed = (form.digits or "").strip()[:1] or None
+    return CallEvent(kind=EventKind.MENU_CHOSEN, call_sid=form.call_sid, at=now, status=form.call_status,
+                     sequence=turn, pressed=pressed, **_parent(form))  # fmt: skip
 
 
 def screened(form: ScreenResult, parent_sid: str, now: datetime) -> CallEvent:

@@ -10,7 +10,7 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from bridge.core.calls import Call
 from bridge.core.events import AfterHours
-from bridge.core.lines import Line, Lines
+from bridge.core.lines import Line, Lines, Menu
 from bridge.core.phones import is_anonymous, is_client, is_sip
 from bridge.ops.settings import TWILIO_HOLD_MUSIC, Settings
 from webhooks.names import Route, route_url
@@ -160,12 +160,19 @@ def come_back(config: TwilioConfig, turn: int) -> VoiceResponse:
 
 
 def placement(
-    config: TwilioConfig, call: Call, queue: str, *, line: str | None = None, greeting: str | None = None
+    config: TwilioConfig,
+    call: Call,
+    queue: str,
+    *,
+    line: str | None = None,
+    greeting: str | None = None,
+    menu: Menu | None = None,
 ) -> VoiceResponse:
-    """Answer a request of the caller's with where routing placed them: ring agents, wait, voicemail, apology.
+    """Answer a request of the caller's with where they are: the menu, ring agents, wait, voicemail, apology, forward.
 
     A call that was answered, has ended, or is a call out has nothing more to hear from us. `greeting` is
-    said first (the line's, when the call arrives); `line` names the queue's line in its wait music's URL.
+    said first (the line's, when the call arrives); `line` names the queue's line in its wait music's URL;
+    `menu` is the menu of the caller's line, for a caller who has not answered it yet.
     """
     placed = call.placed
     if placed is None or call.answered_leg is not None or call.ended_at is not None or call.direction == "outbound":
@@ -173,7 +180,13 @@ def placement(
     response = VoiceResponse()
     if greeting:
         response.say(greeting)
-    if placed.kind == "offer" and call.offers:
+    if placed.kind == "menu":
+        path = call.menu
+        turn = len(path.presses) + 1 if path is not None else 1
+        then = menu_prompt(config, menu, turn)
+    elif placed.kind == "forward" and placed.to:
+        then = forward(config, placed.to)
+    elif placed.kind == "offer" and call.offers:
         last = call.offers[-1]
         then = offer(config, call.sid, last.agents, last.seconds, turn=len(call.offers))
     elif placed.kind == "queue":
@@ -189,9 +202,58 @@ def placement(
     return response
 
 
-def start_dial(config: TwilioConfig, turn: int | None = None, **extra: Any) -> Dial:
-    """Start a <Dial> that reports its end to the dial-action route and records when asked to."""
-    action = config.url(Route.DIAL_ACTION) + (f"?{urlencode({TURN_PARAM: turn})}" if turn else "")
+def menu_prompt(config: TwilioConfig, menu: Menu | None, turn: int) -> VoiceResponse:
+    """Ask for one key while the menu's prompt plays; its action gets the key, or nothing once the timeout passed.
+
+    Twilio docs, TwiML <Gather>: a key cuts the nested <Say> or <Play> short; `timeout` runs after it ends;
+    actionOnEmptyResult makes the request without input too, so no key leads to the menu's default rather than
+    past the <Gather>; an empty finishOnKey lets `#` be a key of the menu (by default it only ends the input).
+    A prompt that is an http(s) URL is played, anything else said. `turn` numbers the hearings of the menu (a
+    key it does not name repeats it), telling each answer from the others.
+    """
+    response = VoiceResponse()
+    if menu is None:
+        # The caller's line has no menu now (the lines changed meanwhile): no key leads to the line's own agents.
+        response.redirect(f"{config.url(Route.MENU)}?{urlencode({TURN_PARAM: turn})}", method="POST")
+        return response
+    if turn > 1:
+        response.say("Sorry, that is not one of the choices.")
+    action = f"{config.url(Route.MENU)}?{urlencode({TURN_PARAM: turn})}"
+    gather = Gather(num_digits=1, timeout=menu.timeout, action=action, method="POST", action_on_empty_result=True,
+                    finish_on_key="")  # fmt: skip
+    if menu.prompt.startswith(("https://", "http://")) and " " not in menu.prompt:
+        gather.play(menu.prompt)
+    else:
+        gather.say(menu.prompt)
+    response.append(gather)
+    return response
+
+
+def forward(config: TwilioConfig, number: str, *, after_hours: bool = False) -> VoiceResponse:
+    """Forward the call to a number (a menu's key, or a closed line's after hours); its end comes to the dial action.
+
+    Its <Number> reports no progress (no statusCallback): the number is nobody's phone to pop or hold. The
+    caller's number shows, <Dial>'s default callerId (Twilio docs: TwiML <Dial>, callerId); answerOnBridge lets
+    a caller not answered yet hear it ring. `after_hours`: the dial action's URL says the call came after hours.
+    """
+    response = VoiceResponse()
+    mark = {AFTER_HOURS_PARAM: "forward"} if after_hours else {}
+    dial = start_dial(config, turn=1, query=mark, answer_on_bridge=True)
+    dial.number(number)
+    response.append(dial)
+    return response
+
+
+def start_dial(
+    config: TwilioConfig, turn: int | None = None, *, query: dict[str, str] | None = None, **extra: Any
+) -> Dial:
+    """Start a <Dial> that reports its end to the dial-action route and records when asked to.
+
+    `turn` and `query` go in the dial action's URL (which ring it was; an after-hours mark).
+    """
+    params = {TURN_PARAM: str(turn)} if turn else {}
+    params |= query or {}
+    action = config.url(Route.DIAL_ACTION) + (f"?{urlencode(params)}" if params else "")
     options: dict[str, Any] = {"action": action, "method": "POST", **extra}
     if config.record_calls:
         options.update(
@@ -274,22 +336,17 @@ def voicemail(config: TwilioConfig, greeting: str | None = None, *, after_hours:
 def after_hours(config: TwilioConfig, kind: AfterHours, words: str, forward_to: str | None) -> VoiceResponse:
     """Answer a call that came while its line is closed: voicemail, the closed message, or a forward.
 
-    The forward is a plain <Dial><Number>: not recorded, no status callbacks (it rings nobody the bridge
-    offers calls to), and its action, marked after hours, says how it went (Twilio docs: TwiML <Dial>,
-    action; answerOnBridge lets the caller hear it ring). The message is said, and the call ends.
+    The forward is the one a menu's key makes (`forward`), its dial action marked after hours; a forward that
+    rings out goes on to the line's voicemail or the apology. The message is said, and the call ends.
     """
     if kind == "voicemail":
         return voicemail(config, words, after_hours=True)
     response = VoiceResponse()
     if words:
         response.say(words)
-    if kind == "forward" and forward_to:
-        action = f"{config.url(Route.DIAL_ACTION)}?{urlencode({AFTER_HOURS_PARAM: 'forward'})}"
-        dial = Dial(action=action, method="POST", answer_on_bridge=True)
-        dial.number(forward_to)
-        response.append(dial)
-        return response
-    response.hangup()
+    then = forward(config, forward_to, after_hours=True) if kind == "forward" and forward_to else hangup()
+    for verb in then.verbs:
+        response.append(verb)
     return response
 
 

@@ -165,12 +165,13 @@ class DisplayTicket:
 
 @dataclass(frozen=True)
 class AddNote:
-    """Add a private comment, named `name` within the call, to the call's ticket."""
+    """Add a private comment, named `name` within the call, to the call's ticket, and `tags` to the ticket."""
 
     kind: ClassVar[ActionKind] = ActionKind.ADD_NOTE
     call_sid: str
     name: str
     body: str
+    tags: tuple[str, ...] = ()  # added to the ticket's own (Zendesk's additional_tags: none of its tags is lost)
 
     @property
     def key(self) -> str:
@@ -241,6 +242,9 @@ class CreateCallRecord:
     # message (a record shown by a TPE voice comment too would play it twice).
     linked: bool = False
     brand_id: int | None = None  # the call's line's brand; None: ZENDESK_BRAND_ID
+    # The call's line's group; None: ZENDESK_GROUP_ID. Its name is the record's ivr_destination_group_name when the
+    # line's menu led the caller to a line (only Zendesk knows the name: the outbox reads it).
+    group_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -319,8 +323,8 @@ def encode(action: Action) -> dict[str, Any]:
             return {"voice_comment": comment.wire()}
         case DisplayTicket(agent_id=agent_id):
             return {"agent_id": agent_id}
-        case AddNote(name=name, body=body):
-            return {"name": name, "body": body}
+        case AddNote(name=name, body=body, tags=tags):
+            return {"name": name, "body": body, **({"tags": list(tags)} if tags else {})}
         case Timer(name=name):
             return {"timer": name}
         case CreateCallRecord(
@@ -337,6 +341,8 @@ def encode(action: Action) -> dict[str, Any]:
                 stored["existing_ticket_id"] = existing
             if action.brand_id is not None:
                 stored["brand_id"] = action.brand_id
+            if action.group_id is not None:
+                stored["group_id"] = action.group_id
             return stored
         case UpdateCallRecord(name=name, fields=fields, cleared=cleared):
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
@@ -382,7 +388,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             return DisplayTicket(call_sid, int(payload["agent_id"]))
         case ActionKind.ADD_NOTE:
             name = payload.get("name") or key.rsplit(":note:", 1)[-1]
-            return AddNote(call_sid, name, payload["body"])
+            return AddNote(call_sid, name, payload["body"], tuple(payload.get("tags", ())))
         case ActionKind.TIMER:
             return Timer(call_sid, payload["timer"], due)
         case ActionKind.CREATE_CALL_RECORD:
@@ -395,6 +401,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 payload.get("existing_ticket_id"),
                 linked=bool(payload.get("linked", False)),
                 brand_id=_maybe_int(payload.get("brand_id")),
+                group_id=_maybe_int(payload.get("group_id")),
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bridge.core import call_menu
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -19,10 +21,10 @@ from bridge.core.actions import (
     ticket_key,
 )
 from bridge.core.call_fields import (
-    _after_hours_note,
     _answer_note,
     _arrival,
     _awaits_duration,
+    _closed_note,
     _comment,
     _conversation,
     _customer,
@@ -50,6 +52,7 @@ from bridge.core.call_model import (
     STALE,
     TRANSCRIBABLE_SECONDS,
     TRANSCRIPTION_WAIT,
+    WRAP_UP,
     Call,
     Emit,
     Leg,
@@ -60,6 +63,7 @@ from bridge.core.call_model import (
 from bridge.core.events import LegStatus
 from bridge.core.phones import mask, to_e164
 from schemas.zendesk import (
+    ABANDONED_IN_IVR,
     ABANDONED_IN_QUEUE,
     ABANDONED_IN_VOICEMAIL,
     COMPLETED,
@@ -83,7 +87,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     def emit(action: Action) -> None:
         if action.key not in call.emitted:
             call.emitted.append(action.key)
-            out.append(action)
+            out.append(_with_tags(call, action))
 
     def notice(key: str, text: str) -> None:
         if key not in call.emitted:
@@ -117,8 +121,14 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             elif not inbound and calling_agent is not None and leg.status.rank <= LegStatus.RINGING.rank:
                 emit(DisplayUser(call.sid, calling_agent, customer))
 
-    if inbound and call.after_hours in ("message", "forward"):
-        _decide_after_hours(call, now, policy, emit, notice, customer)
+    if call_menu.pending(call, policy):
+        # Where the menu led decides whose team the ticket and record are. Twilio asks the menu's action before
+        # it rings anyone, but a replay may deliver it late: wait for it, boundedly once the call is over.
+        if call.ended_at is not None:
+            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
+        return out
+    if inbound and call.after_hours == "message":
+        _decide_closed_message(call, now, policy, emit, notice, customer)
     elif answered is not None:
         _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)
     elif not inbound:
@@ -138,7 +148,27 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             call.finished = True
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
+    _decide_menu(call, policy, emit)
     return out
+
+
+def _with_tags(call: Call, action: Action) -> Action:
+    """Tag a new ticket `after_hours` when its line was closed, and with the caller's way through the menu.
+
+    The menu's tags go on when the menu's part is known by then (its note adds them later otherwise).
+    """
+    tags = (["after_hours"] if call.after_hours is not None else []) + call_menu.tags(call)
+    if not tags or not isinstance(action, CreateTicket):
+        return action
+    ticket = action.ticket.model_copy(update={"tags": [*(action.ticket.tags or []), *tags]})
+    return replace(action, ticket=ticket)
+
+
+def _decide_menu(call: Call, policy: Policy, emit: Emit) -> None:
+    """Note the caller's way through the menu on their ticket, with its tags (added to any the ticket has)."""
+    body = call_menu.note(call, policy)
+    if body is not None and ticket_key(call.sid) in call.emitted:
+        emit(AddNote(call.sid, "menu", body, tuple(call_menu.tags(call))))
 
 
 def _decide_answered(
@@ -161,11 +191,12 @@ def _decide_answered(
             emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
     agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
-    if agent_id is None:
+    if agent_id is None and not call_menu.forwarded(call):
         who = leg.to if inbound else call.from_number
         notice("notice:unmapped", f"call answered by {mask(who)}, who is not in AGENTS: ticket unassigned, no pop")
     via = VIA_INBOUND if inbound else VIA_OUTBOUND
-    subject = f"Call from {_show(call.from_number)}" if inbound else f"Call to {_show(_customer(call, leg))}"
+    customer_shown = _show(call.from_number if inbound else _customer(call, leg))
+    subject = f"Call{_after(call)} from {customer_shown}" if inbound else f"Call to {customer_shown}"
     base = VoiceTicket(via_id=via, subject=subject, external_id=call.sid, assignee_id=agent_id)
     # A call out placed from a ticket goes on that ticket; the outbox falls back to a new via 46 one.
     existing = None if inbound else call.ticket_id
@@ -179,7 +210,7 @@ def _decide_answered(
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing, **where))
         if calls:
             # The record goes on the ticket at once: its voice comment shows the fields as later updates fill them.
-            emit(CreateCallRecord(call.sid, CallRecord(**opening), shown, customer, brand_id=where["brand_id"]))
+            emit(CreateCallRecord(call.sid, CallRecord(**opening), shown, customer, **where))
     elif agent_id is not None and customer and not call.over:
         emit(DisplayUser(call.sid, agent_id, customer))
     if not call.over:
@@ -200,13 +231,29 @@ def _decide_answered(
         # The ticket and its record together, the record's voice comment carrying the recording.
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing, **where))
         record = CallRecord(**{**opening, **ending, **recorded})
-        emit(CreateCallRecord(call.sid, record, shown, customer, brand_id=where["brand_id"]))
+        emit(CreateCallRecord(call.sid, record, shown, customer, **where))
     elif policy.ticket_on == "answer":
         emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
     else:
         ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
         emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing, **where))
     call.finished = True
+    if calls and policy.wrap_up > 0 and agent_id is not None:
+        _decide_wrap_up(call, leg, now, policy, emit)
+
+
+def _decide_wrap_up(call: Call, leg: Leg, now: datetime, policy: Policy, emit: Emit) -> None:
+    """Tell the record how long its agent wrapped up after the call (Zendesk's `wrap_up_time`), once over.
+
+    The agent ends it early in the softphone (an event says how long it lasted), or it runs WRAP_UP_SECONDS.
+    """
+    seconds = call.wrap_up_time
+    if seconds is None and WRAP_UP in call.fired:
+        seconds = round(policy.wrap_up)
+    if seconds is None:
+        emit(Timer(call.sid, WRAP_UP, (call.ended_at or leg.ended_at or now) + timedelta(seconds=policy.wrap_up)))
+        return
+    emit(UpdateCallRecord(call.sid, "wrap_up", CallRecord(wrap_up_time=seconds)))
 
 
 def _decide_unanswered(
@@ -227,14 +274,14 @@ def _decide_unanswered(
     if waited and call.ended_at is not None and call.routed is False:
         _decide_unrouted(call, policy, emit, notice, customer)
     elif (dial_unanswered and not call.voicemail_offered) or absent or (waited and call.ended_at is not None):
-        subject = f"Missed call{AFTER_HOURS if call.after_hours else ''} from {_show(call.from_number)}"
+        subject = f"Missed call{_after(call)} from {_show(call.from_number)}"
         if policy.missed_call_tickets:
             ticket = VoiceTicket(
                 via_id=VIA_INBOUND,
                 subject=subject,
                 external_id=call.sid,
                 comment=Comment(body=_missed_note(call)),
-                tags=["missed_call", *_after_hours_tags(call)],
+                tags=["missed_call"],
             )
             emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
         else:
@@ -243,6 +290,8 @@ def _decide_unanswered(
             # A <Record> recording of any status means the caller reached the greeting, whatever came first.
             reached = call.voicemail_offered or call.voicemail is not None
             status = ABANDONED_IN_VOICEMAIL if reached else ABANDONED_IN_QUEUE
+            if call.placed is not None and call.placed.kind == "menu":
+                status = ABANDONED_IN_IVR  # hung up before the menu led them anywhere
             comment = _comment(subject, None, CALL_FIELDS) if policy.missed_call_tickets else None
             _record_outcome(call, policy, _ending(call, None, status), comment, customer, emit)
         call.finished = True
@@ -251,22 +300,15 @@ def _decide_unanswered(
         emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
 
 
-def _decide_after_hours(
+def _decide_closed_message(
     call: Call, now: datetime, policy: Policy, emit: Emit, notice: Notice, customer: str | None
 ) -> None:
-    """Make the ticket and record of a call that came after hours and heard the closed message, or was forwarded.
+    """Make the ticket and record of a call that came after hours and heard the closed message.
 
-    Nobody the bridge offers calls to was rung. A message's call is over once it ends; a forward's once its
-    <Dial> reported how the forward went (or the call ended without saying, after a bounded wait). The forward
-    is a call note on a via 45 ticket, always; the message's ticket is a missed call's, so MISSED_CALL_TICKETS
-    decides it.
+    Nobody the bridge offers calls to was rung, and the call is over once it ends. Its ticket is a missed
+    call's, so MISSED_CALL_TICKETS decides it. (A closed line's voicemail and forward are decided as any
+    caller's voicemail, or forwarded call, is.)
     """
-    waited = RECORDING_WAIT in call.fired
-    forward = call.after_hours == "forward"
-    if forward and call.dial_status is None and not (waited and call.ended_at is not None):
-        if call.ended_at is not None:
-            emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
-        return
     if not call.over:
         return
     if _awaits_duration(call, policy):
@@ -274,30 +316,22 @@ def _decide_after_hours(
         emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
     subject = f"Call{AFTER_HOURS} from {_show(call.from_number)}"
-    ticketed = forward or policy.missed_call_tickets
-    if ticketed:
-        note = Comment(body=_after_hours_note(call, policy))
-        ticket = VoiceTicket(via_id=VIA_INBOUND, subject=subject, external_id=call.sid, comment=note,
-                             tags=_after_hours_tags(call))  # fmt: skip
+    if policy.missed_call_tickets:
+        note = Comment(body=_closed_note(call))
+        ticket = VoiceTicket(via_id=VIA_INBOUND, subject=subject, external_id=call.sid, comment=note)
         emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
     else:
         notice("notice:no_ticket", f"call after hours from {mask(call.from_number)}: MISSED_CALL_TICKETS is off")
     if policy.api == "calls":
-        connected = forward and call.dial_status in ("completed", "answered") and call.dial_bridged is not False
-        # The message is what the line does after hours: the call went as configured. A forward nobody took
-        # rang and went unanswered, as a missed call does.
-        status = COMPLETED if not forward or connected else ABANDONED_IN_QUEUE
-        ending = _ending(call, None, status)
-        if connected:
-            ending["talk_time"] = call.dial_duration
-        comment = _comment(subject, None, CALL_FIELDS) if ticketed else None
-        _record_outcome(call, policy, ending, comment, customer, emit)
+        # The message is what the line does after hours: the call went as configured.
+        comment = _comment(subject, None, CALL_FIELDS) if policy.missed_call_tickets else None
+        _record_outcome(call, policy, _ending(call, None, COMPLETED), comment, customer, emit)
     call.finished = True
 
 
-def _after_hours_tags(call: Call) -> list[str]:
-    """Return the tags that say a call came after hours."""
-    return ["after_hours"] if call.after_hours is not None else []
+def _after(call: Call) -> str:
+    """Return what a ticket's subject says of a call that came after hours (nothing for one that did not)."""
+    return AFTER_HOURS if call.after_hours is not None else ""
 
 
 def _decide_unrouted(call: Call, policy: Policy, emit: Emit, notice: Notice, customer: str | None) -> None:
@@ -379,9 +413,8 @@ def _decide_voicemail(
         # left a message: it becomes that ticket's one voice comment rather than being lost.
         emit(AddVoiceComment(call.sid, comment))
         return
-    subject = f"Voicemail{AFTER_HOURS if call.after_hours else ''} from {_show(call.from_number)}"
-    tags = _after_hours_tags(call) or None
-    ticket = VoiceTicket(via_id=VIA_VOICEMAIL, subject=subject, external_id=call.sid, voice_comment=comment, tags=tags)
+    subject = f"Voicemail{_after(call)} from {_show(call.from_number)}"
+    ticket = VoiceTicket(via_id=VIA_VOICEMAIL, subject=subject, external_id=call.sid, voice_comment=comment)
     emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
     if calls:
         # Zendesk requires a voicemail (via 44) ticket to carry its voice comment (TPE API, "Creating
@@ -403,8 +436,7 @@ def _record_outcome(
     """Create the record of a call nobody took, or correct the one made when a leg picked up and never connected."""
     if call_record_key(call.sid) not in call.emitted:
         record = CallRecord(**{**_opening(call, None, None, policy), **final})
-        brand = _placement(call, policy)["brand_id"]
-        emit(CreateCallRecord(call.sid, record, comment, customer, linked=linked, brand_id=brand))
+        emit(CreateCallRecord(call.sid, record, comment, customer, linked=linked, **_placement(call, policy)))
         return
     # The leg that picked up (a declined whisper, a hang-up before the bridge) never talked with the caller:
     # the record stops naming it (DialBridged=false, Twilio docs: TwiML <Dial>).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bridge.core import call_menu, hours
+from bridge.core.call_fields import _routed_line
 from bridge.core.call_model import (
     _RINGS,
     _ROUTED_KINDS,
@@ -46,12 +48,17 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.to_number = call.to_number or event.to_number
     call.from_location = call.from_location or event.from_location
     call.ticket_id = call.ticket_id or event.ticket_id
-    unknown_line = _take_line(call, event, policy) if event.kind == EventKind.CALL_STARTED else None
-    if event.after_hours is not None and call.after_hours is None:
+    starts = event.kind in (EventKind.CALL_STARTED, EventKind.MENU_CHOSEN)  # an answer may overtake the arrival
+    unknown_line = _take_line(call, event, policy) if starts else None
+    if event.after_hours is not None and event.kind != EventKind.MENU_CHOSEN:
         # Said by the call's arrival, and by every request our after-hours TwiML sends back (its URLs carry it),
-        # so whichever Twilio delivers first, the call is known to have come after hours.
-        call.after_hours = event.after_hours
-        call.voicemail_offered = call.voicemail_offered or event.after_hours == "voicemail"
+        # so whichever Twilio delivers first, the call is known to have come after hours. (A menu's answer says
+        # whether the line it leads to is closed: that is kept with the answer, and counts once it decides.)
+        hours.close(call, event.after_hours, _routed_line(call, policy), event.at)
+    if event.kind == EventKind.CALL_STARTED and event.after_hours is None:
+        # The arrival's own verdict decides whether the menu plays: a closed line's caller hears none. (An
+        # after-hours mark that overtook an open arrival is the closed line's the menu led to.)
+        call_menu.enter(call, policy.lines.get(call.line), event.at)
     if event.kind in _RINGS:
         _forget_unheard(call)
     parent_terminal = event.kind != EventKind.LEG_STATUS and event.status in TERMINAL_CALL_STATUSES
@@ -96,6 +103,10 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         _leave_queue(call, event.at)
     elif event.kind == EventKind.MOVE_FAILED:
         _apply_move_failed(call, event)
+    elif event.kind == EventKind.WRAP_UP_ENDED and call.wrap_up_time is None:
+        call.wrap_up_time = event.duration
+    elif event.kind == EventKind.MENU_CHOSEN:
+        return call_menu.answer(call, event, policy) or unknown_line
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:
@@ -134,6 +145,8 @@ def _forget_unheard(call: Call) -> None:
     placed = call.placed
     if placed is None or placed.kind not in ("voicemail", "unavailable") or call.direction != "inbound":
         return
+    if placed.reason in ("menu", hours.CLOSED):
+        return  # the caller's own choice at their line's menu, or their line closed: no ring is evidence against it
     if call.offers or call.last_dial_status is not None:
         return  # decided when a ring of the call ended: its late callbacks say nothing against it
     call.placed = None
@@ -263,13 +276,6 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
     A ring that ended unanswered with the caller still there is not the end: routing decides what comes
     next (another offer, the queue, voicemail), in the same transaction, and says so with a ROUTED event.
     """
-    if call.after_hours == "forward":
-        # The after-hours forward: a number outside the bridge took (or missed) the call, no agent's leg did.
-        call.dial_bridged = event.dial_bridged
-        call.dial_duration = event.duration
-        call.dial_at = event.at
-        call.dial_status = call.dial_status or event.dial_status or "completed"
-        return
     if call.offers:
         call.offers[-1].ended = True
     call.dial_bridged = event.dial_bridged
@@ -294,6 +300,7 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
             leg.status = LegStatus.ANSWERED
         leg.duration = leg.duration if leg.duration is not None else event.duration
         call.answered_leg = leg_sid
+        call_menu.fill_forward(call)  # a forwarded call's <Dial> rang the number the menu or the closed line named
     if connected or call.direction == "outbound" or event.status in TERMINAL_CALL_STATUSES:
         call.dial_status = event.dial_status
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from bridge.core import call_menu
 from bridge.core.call_model import MAX_CALL_SECONDS, RECORDING_WAIT, UNKNOWN_LINE, Call, Leg, Policy, Recording
 from bridge.core.lines import Line
 from bridge.core.phones import is_anonymous
@@ -35,20 +36,28 @@ def _line(call: Call, policy: Policy) -> Line:
     return lines.for_call_out(call.from_number, None) or lines.first
 
 
+def _routed_line(call: Call, policy: Policy) -> Line:
+    """Return the line whose agents and queue take the call: the one its line's menu led to, else its own."""
+    return policy.lines.get(call.chosen_line) if call.chosen_line is not None else _line(call, policy)
+
+
 def _caller_id(call: Call, policy: Policy) -> str | None:
     """Return the number a call out shows the customer: its line's caller id, else CALLER_ID."""
     return _line(call, policy).caller_id or policy.caller_id
 
 
 def _placement(call: Call, policy: Policy) -> dict[str, Any]:
-    """Return where the call's ticket goes: its line's group and brand (none: the global ones apply)."""
-    line = _line(call, policy)
+    """Return where the call's ticket goes: its line's group and brand (none: the global ones apply).
+
+    A caller whose menu led them to another line is that line's caller: its team sees the ticket.
+    """
+    line = _routed_line(call, policy)
     return {"group_id": line.group_id, "brand_id": line.brand_id}
 
 
 def _queue_max_wait(call: Call, policy: Policy) -> float:
     """Return how long the call's caller may wait in the queue: its line's longest wait."""
-    routing = _line(call, policy).routing
+    routing = _routed_line(call, policy).routing
     return routing.max_wait if routing is not None else policy.queue_max_wait
 
 
@@ -69,10 +78,13 @@ def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) 
         # Zendesk's Calls API: the line's nickname, on the side of the call the line is.
         fields["to_line_nickname" if inbound else "from_line_nickname"] = nickname
     if call.after_hours is not None:
-        fields["outside_business_hours"] = True  # Zendesk's Calls API: the call came outside business hours
+        # Zendesk's Calls API: the call came outside business hours (its line's, or the line its menu led to).
+        fields["outside_business_hours"] = True
     if leg is not None:
         fields["agent_id"] = agent_id
         fields["time_to_answer"] = _seconds(call.first_seen, leg.answered_at)
+    if inbound:
+        fields.update(call_menu.record_fields(call, policy))  # empty until the menu's part is known
     return fields
 
 
@@ -111,8 +123,8 @@ def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
     voicemail or the apology, or hung up); `queue_time` is the part of it spent in the queue (README, "Call
     records"). Calls the bridge never routed (calls out, calls only their status callback told of) have none.
     """
-    if call.direction != "inbound" or call.placed is None:
-        return {}
+    if call.direction != "inbound" or call.placed is None or not call_menu.waited_for_agent(call):
+        return {}  # a call out, a call the bridge never routed, a caller the menu kept or sent elsewhere
     until = answered
     if until is None:
         gave_up = call.placed.at if call.placed.kind in ("voicemail", "unavailable") else None
@@ -202,6 +214,11 @@ def _customer(call: Call, leg: Leg) -> str:
 def _answer_note(call: Call, leg: Leg) -> str:
     """Say who called whom and when, for the private comment on the new ticket."""
     when = _human(leg.answered_at or call.first_seen)
+    if call_menu.forwarded(call):
+        # The forwarded <Number> reports no progress: when it answered is known only from its recording.
+        who = f"Inbound call from {_show(call.from_number)} to {call.to_number}"
+        by = "after hours: the line was closed, so it was forwarded" if call.after_hours else "forwarded by the menu"
+        return f"{who} at {_human(call.first_seen)}, {by} to {leg.to}, which answered."
     if call.direction == "inbound":
         return f"Inbound call from {_show(call.from_number)} to {call.to_number}, answered by {leg.to} at {when}."
     return f"Outbound call from {call.from_number} to {_show(_customer(call, leg))}, answered at {when}."
@@ -209,10 +226,16 @@ def _answer_note(call: Call, leg: Leg) -> str:
 
 def _missed_note(call: Call) -> str:
     """Say who called, when, and how long it rang (and they waited in the queue), for a missed-call ticket."""
+    came = f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}"
     if call.after_hours is not None:
+        how = call.last_dial_status or call.dial_status
+        forward = f" It was forwarded, and nobody answered ({how})." if call.after_hours == "forward" else ""
+        heard = "heard its voicemail greeting and left no message" if call.voicemail_offered else "left no voicemail"
+        return f"{came}, after hours: the line was closed.{forward} The caller {heard}."
+    if call.placed is not None and call.placed.kind == "menu":
         return (
-            f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}, after "
-            "hours: the line was closed. The caller heard its voicemail greeting and left no message."
+            f"{came}: the caller hung up in the menu, before it led them anywhere. Nobody was rung and no voicemail "
+            "was left."
         )
     rang = _ring_seconds(call)
     rang_text = f"; it rang for {rang} s" if rang is not None else ""
@@ -220,31 +243,13 @@ def _missed_note(call: Call) -> str:
     if call.queued_at is not None:
         place = f", number {call.abandoned_position} in line," if call.abandoned_position else ""
         waited = f" The caller waited {round(call.queue_time(call.ended_at))} s in the queue{place} and hung up."
-    return (
-        f"Missed call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}"
-        f"{rang_text}.{waited} Nobody answered and no voicemail was left."
-    )
+    return f"{came}{rang_text}.{waited} Nobody answered and no voicemail was left."
 
 
-def _forwarded_to(call: Call, policy: Policy) -> str:
-    """Return the number the call's line forwards its callers to after hours ('' when it forwards nowhere now)."""
-    target = _line(call, policy).after_hours
-    return (target.value or "") if target.kind == "forward" else ""
-
-
-def _after_hours_note(call: Call, policy: Policy) -> str:
-    """Say what became of a call that came after hours and heard the closed message, or was forwarded."""
+def _closed_note(call: Call) -> str:
+    """Say what became of a call that came after hours and heard the closed message."""
     came = f"Call from {_show(call.from_number)} to {call.to_number} at {_human(call.first_seen)}, after hours"
-    if call.after_hours != "forward":
-        return f"{came}: the line was closed. The caller heard the closed message, and the call ended."
-    number = _forwarded_to(call, policy) or "its number"
-    forwarded = f"{came}: the line was closed, so the call was forwarded to {number}."
-    if call.dial_status is None:
-        return f"{forwarded} How the forward ended is not known."
-    if call.dial_status in ("completed", "answered") and call.dial_bridged is not False:
-        talked = f" and talked {call.dial_duration} s" if call.dial_duration is not None else ""
-        return f"{forwarded} It was answered{talked}."
-    return f"{forwarded} Nobody answered it ({call.dial_status})."
+    return f"{came}: the line was closed. The caller heard the closed message, and the call ended."
 
 
 def _unrouted_note(call: Call) -> str:

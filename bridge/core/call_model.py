@@ -25,6 +25,7 @@ TRANSCRIBABLE_SECONDS = (2, 120)
 RECORDING_WAIT = "recording_wait"
 TRANSCRIPTION_WAIT = "transcription_wait"
 STALE = "stale"  # reconciliation gave up waiting for callbacks: decide with what is known
+WRAP_UP = "wrap_up"  # the agent's wrap-up after the call (WRAP_UP_SECONDS) ran its full length
 QUEUE_WAIT = "queue_wait"  # the caller's longest wait (QUEUE_MAX_WAIT_SECONDS from arrival) ran out
 
 WARNINGS = frozenset(
@@ -65,6 +66,7 @@ _ROUTED_KINDS = frozenset(
         EventKind.SCREENED,
         EventKind.QUEUE_LEFT,
         EventKind.RESUMED,
+        EventKind.MENU_CHOSEN,
     }
 )
 # Events that show a ring of the call's (a leg, the end of a dial, a phone agent's answer to the whisper).
@@ -74,10 +76,14 @@ _RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREEN
 # or to be let out of line (answered, or the caller is gone).
 # A ring that ended for a call routing never placed (its arrival came later, or before this version ran)
 # asks to `settle` where it goes: nobody is left to offer it to, as before routing existed.
-RouteRequest = Literal["offer", "resume", "expire", "done", "settle"]
+# A caller whose move failed is still in the queue and asks no TwiML: it asks to be `requeued` (offered
+# again, by a new move).
+RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue"]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]
+# How a menu led the caller on: a key it names, no key within its timeout, or too many keys it does not name.
+MenuWay = Literal["key", "timeout", "invalid"]
 
 Emit = Callable[[Action], None]
 Notice = Callable[[str, str], None]
@@ -100,6 +106,7 @@ class Policy:
     screen_phone_agents: bool = True
     api: Literal["tickets", "calls"] = "tickets"  # ZENDESK_API: calls adds a TPE call record for every call
     queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: a waiting caller goes to voicemail after this long
+    wrap_up: float = 0.0  # WRAP_UP_SECONDS: the agent's wrap-up after a call, unless they end it sooner
     # The numbers the bridge answers: each call's group, brand, nickname, caller id and longest wait are its line's.
     lines: Lines = field(default_factory=Lines)
 
@@ -151,6 +158,33 @@ class Placed(BaseModel):
     kind: RouteKind
     at: datetime
     reason: str | None = None  # voicemail or unavailable: why nobody could take the call
+    to: str | None = None  # forward: the number the call is forwarded to
+
+
+class Press(BaseModel):
+    """One answer to the menu: the key pressed ("" for none within its timeout), and when."""
+
+    key: str
+    at: datetime
+    # The line this answer leads to was closed when it came: where that line sends its callers after hours.
+    closed: AfterHours | None = None
+
+
+class MenuPath(BaseModel):
+    """The caller's way through their line's menu: each answer by turn (the menu's first hearing is turn 1).
+
+    Answers are kept by turn, whatever order they arrive in; where the menu led is decided once the turns
+    before it are all known (core/call_menu.py), so a late or repeated request changes nothing.
+    """
+
+    line: str  # the key of the line whose menu it is (the number called)
+    entered_at: datetime  # when the caller began to hear it: the call's arrival, as the bridge received it
+    presses: dict[int, Press] = Field(default_factory=dict)
+    target: str | None = None  # where it led, as configured: line:KEY, voicemail, or the number forwarded to
+    how: MenuWay | None = None  # a key named it; none was pressed; too many keys it does not name
+    key: str | None = None  # the key that named the target (how == "key")
+    turn: int | None = None  # the answer that decided
+    left_at: datetime | None = None  # when the menu sent the caller on
 
 
 class Call(BaseModel):
@@ -196,7 +230,17 @@ class Call(BaseModel):
     resumed: int = 0  # the last of the bridge's moves of the call that landed (it came back asking what next)
     no_agent: str | None = None  # why routing gave up: no_agent, exceeded_queue_time or overflowed
     abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
-    after_hours: AfterHours | None = None  # its line was closed when it arrived: voicemail, a message or a forward
+    # Its line was closed when it arrived (or the line its menu led to, when the caller chose it): voicemail, a
+    # message or a forward, as that line says; nobody is offered the call.
+    after_hours: AfterHours | None = None
+    wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call, once it ended
+    menu: MenuPath | None = None  # the caller's way through their line's menu, when it has one
+    chosen_line: str | None = None  # the line the menu led the caller to: its agents, queue, group and brand
+
+    @property
+    def route_line(self) -> str | None:
+        """Return the key of the line whose agents and queue take the call: the menu's choice, else its own."""
+        return self.chosen_line or self.line
 
     @property
     def over(self) -> bool:

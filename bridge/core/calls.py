@@ -33,6 +33,7 @@ from bridge.core.call_model import (
     TRANSCRIPTION_WAIT,
     UNKNOWN_LINE,
     WARNINGS,
+    WRAP_UP,
     AgentChange,
     Call,
     Emit,
@@ -69,6 +70,7 @@ __all__ = [
     "TRANSCRIPTION_WAIT",
     "UNKNOWN_LINE",
     "WARNINGS",
+    "WRAP_UP",
     "AgentChange",
     "Call",
     "Emit",
@@ -103,6 +105,7 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     notices: list[tuple[str, str]] = []
     was_settled = state.answered_leg is not None or state.over
     was_waiting = state.waiting
+    was_in_menu = state.menu is None or state.menu.target is None
     engaged = engagements(state)
     ignored = _apply(state, event, policy)
     if ignored:
@@ -111,7 +114,7 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
         state.answer_known_at = now
     if state.queue_since is not None and (state.answered_leg is not None or state.over):
         _leave_queue(state, state.ended_at or event.at)
-    request = _route_request(state, event, was_waiting)
+    request = _route_request(state, event, was_waiting, was_in_menu)
     # A caller who gave up waiting is decided once routing has said where they were in line (its ROUTED
     # `left` event follows in the same transaction), so their missed call says it.
     deferred = request == "done" and state.answered_leg is None
@@ -124,27 +127,41 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     return Outcome(state, actions, notices, revive, cancel, request, changes)
 
 
-def _route_request(call: Call, event: CallEvent, was_waiting: bool) -> RouteRequest | None:
-    """Say what the call asks of routing after this event, if anything."""
+def _route_request(call: Call, event: CallEvent, was_waiting: bool, was_in_menu: bool) -> RouteRequest | None:
+    """Say what the call asks of routing after this event, if anything (`was_in_menu`: its menu had not led it on)."""
     if call.direction != "inbound" or call.routed is False or (call.finished and not was_waiting):
         return None
+    rang_out = event.kind == EventKind.DIAL_ENDED and call.last_dial_status is not None and call.dial_status is None
     if call.after_hours is not None:
-        return None  # its line was closed: nobody is offered the call, and it never waits in the queue
+        # Its line was closed: nobody is offered the call, and it never waits in the queue. Its forward ringing
+        # out is settled as a menu's is: the caller goes to the line's voicemail or the apology.
+        return "settle" if rang_out and call.placed is not None and call.placed.kind == "forward" else None
     if was_waiting and not call.waiting and event.kind != EventKind.ROUTED:
         return "done"  # answered, or the caller is gone: out of line (their place is noted)
     if event.kind == EventKind.CALL_STARTED and call.placed is None:
         return "offer"
-    if event.kind == EventKind.DIAL_ENDED and call.last_dial_status is not None and call.dial_status is None:
-        return "offer" if call.placed is not None else "settle"  # it rang out and the caller is still there
+    if event.kind == EventKind.MENU_CHOSEN and was_in_menu and _menu_led_to_line(call):
+        return "offer"  # the caller chose a line at its menu: only now is anyone offered the call
+    if rang_out:
+        # It rang out and the caller is still there: offered again, unless it was no offer that rang (a number
+        # the menu forwarded to, or a ring of a call routing never placed): then nobody is left to offer it to.
+        offered = call.placed is not None and call.placed.kind not in ("menu", "forward")
+        return "offer" if offered else "settle"
     if event.kind == EventKind.RESUMED and call.waiting:
         return "resume"
     if event.kind == EventKind.MOVE_FAILED and call.waiting:
-        return "offer"
+        return "requeue"
     if event.kind == EventKind.QUEUE_LEFT and event.queue_result in ("left", "full", "failed") and not call.over:
         return "offer"
     if event.kind == EventKind.TIMER and event.timer == QUEUE_WAIT and call.placed and call.placed.kind == "queue":
         return "expire" if call.waiting else None
     return None
+
+
+def _menu_led_to_line(call: Call) -> bool:
+    """Tell whether the caller's menu just led them to a line, with nobody offered the call yet."""
+    in_menu = call.placed is not None and call.placed.kind == "menu"
+    return in_menu and call.chosen_line is not None and call.answered_leg is None and not call.over
 
 
 def engagements(call: Call) -> dict[str, Engagement]:
@@ -192,8 +209,6 @@ def _moot_timers(call: Call, event: CallEvent) -> list[str]:
     if not call.finished:
         return []
     firing = event.timer if event.kind == EventKind.TIMER else None
-    return [
-        timer_key(call.sid, name)
-        for name in (RECORDING_WAIT, TRANSCRIPTION_WAIT, QUEUE_WAIT)
-        if name != firing and timer_key(call.sid, name) in call.emitted
-    ]
+    # The agent's wrap-up runs on after the call, until they end it or WRAP_UP_SECONDS pass.
+    ended = (RECORDING_WAIT, TRANSCRIPTION_WAIT, QUEUE_WAIT) + ((WRAP_UP,) if call.wrap_up_time is not None else ())
+    return [timer_key(call.sid, name) for name in ended if name != firing and timer_key(call.sid, name) in call.emitted]

@@ -9,9 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 Direction = Literal["inbound", "outbound"]
-# Where the bridge sends a caller: an offer that rings agents, the queue, voicemail, the apology; `left` says
-# the caller stopped waiting (answered, or gone) and is no longer in line.
-RouteKind = Literal["offer", "queue", "voicemail", "unavailable", "left"]
+# Where the bridge sends a caller: their line's menu, an offer that rings agents, the queue, voicemail, the
+# apology, a number the call is forwarded to; `left` says the caller stopped waiting (answered, or gone) and is
+# no longer in line.
+RouteKind = Literal["menu", "offer", "queue", "voicemail", "unavailable", "forward", "left"]
 # How a caller left the queue: hung up, was moved by the bridge (to an offer, or to voicemail), was asked to
 # leave (their wait ran out), was refused (the queue was full), or the queue failed them.
 QueueResult = Literal["hung_up", "moved", "left", "full", "failed"]
@@ -38,6 +39,8 @@ class EventKind(StrEnum):
     QUEUE_LEFT = "queue_left"  # the caller left the queue (`queue_result` says how)
     RESUMED = "resumed"  # the bridge moved the call (out of the queue) and it came back asking what next
     MOVE_FAILED = "move_failed"  # moving the call failed (`status` "gone": it had ended; "refused": it could not)
+    WRAP_UP_ENDED = "wrap_up_ended"  # the agent who took the call ended their wrap-up after it (`duration` s)
+    MENU_CHOSEN = "menu_chosen"  # the caller answered their line's menu (`pressed`: the key; None: none in time)
 
 
 class LegStatus(StrEnum):
@@ -105,4 +108,7 @@ class CallEvent(BaseModel):
     reason: str | None = None  # ROUTED voicemail/unavailable: why nobody can take the call
     position: int | None = None  # ROUTED: the caller's place in line (at entry, or when they left)
     queue_result: QueueResult | None = None  # QUEUE_LEFT
-    after_hours: AfterHours | None = None  # the call's line was closed when it arrived: where the caller went
+    # The call's line was closed when it arrived: where the caller went. MENU_CHOSEN: the line the key leads to
+    # was closed when it was pressed, and where that line sends its callers after hours.
+    after_hours: AfterHours | None = None
+    pressed: str | None = None  # MENU_CHOSEN: the key the caller pressed (None: none within the menu's timeout)

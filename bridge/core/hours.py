@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
+from bridge.core.call_model import Call, Placed
 from bridge.core.events import AfterHours
 from bridge.core.lines import DAY_MINUTES, Hours, Line, Opening, Span, is_open
 
 WEEK_MINUTES = 7 * DAY_MINUTES
+CLOSED = "after_hours"  # why a caller went to voicemail or heard the closed message: the line was closed
 LONGEST_HOLIDAY = 366  # days one holiday may close (a longer range is a mistake, not a holiday)
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Schedules = Mapping[int, Hours]  # what the bridge read of each Zendesk schedule, by its id
@@ -37,6 +39,26 @@ def after_hours(line: Line, now: datetime, schedules: Schedules | None = None) -
         return None
     kind = line.after_hours.kind
     return "forward" if kind == "forward" else "message" if kind == "message" else "voicemail"
+
+
+def close(call: Call, kind: AfterHours, line: Line, at: datetime) -> None:
+    """Send the caller of a closed line where it sends callers after hours, once; nobody is offered the call.
+
+    `line` is the one closed: the number called, or the line its menu led to. Voicemail and the message place
+    the caller at once; a forward places them at its number (a forward that rings out then goes to the line's
+    voicemail or the apology, as a menu's forward does). A place routing decided first (a replay's late
+    arrival) stands.
+    """
+    if call.after_hours is not None:
+        return
+    call.after_hours = kind
+    call.voicemail_offered = call.voicemail_offered or kind == "voicemail"
+    if call.placed is not None and call.placed.kind != "menu":
+        return
+    if kind == "forward" and line.after_hours.value:
+        call.placed = Placed(kind="forward", at=at, to=line.after_hours.value)
+    else:
+        call.placed = Placed(kind="voicemail" if kind == "voicemail" else "unavailable", at=at, reason=CLOSED)
 
 
 def resolved(hours: Hours | None, schedules: Schedules | None) -> Hours | None:

@@ -94,7 +94,7 @@ def after(
     Routing the call to an offer matches every waiting caller at once (older ones first); a call that freed
     an agent otherwise has the queue matched again, so the longest-waiting caller is offered to them at once.
     """
-    result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy.line(call.line)))
+    result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy.line(call.route_line)))
     if request is not None:
         result.absorb(route(call, request, result.merged(snapshot), now, policy, refused=refused))
     if (frees(changes) or request in ("done", "expire")) and request not in ("offer", "resume"):
@@ -118,7 +118,7 @@ def route(
     and whether it may leave a message.
     """
     result = Routing()
-    own = policy.line(call.line)
+    own = policy.line(call.route_line)
     row = snapshot.row(call.sid)
     if row is not None:
         _let_go(row, snapshot, now, own, into=result, keep=request == "resume" and _held(row, snapshot, now))
@@ -133,12 +133,20 @@ def route(
         result.events[call.sid] = _routed(call, now, "offer", agents=row.offered_to, seconds=own.ring_seconds,
                                           moved=True)  # fmt: skip
         return result
-    me = _waiting(call, row, now, policy.line_key(call.line))
+    me = _waiting(call, row, now, policy.line_key(call.route_line))
     if request == "settle":
         return _no_agent(call, NoAgent("no_agent", own.voicemail), now, moved=False, into=result)
     if request == "expire":
         result.moves[call.sid] = me.moves + 1  # it waits in the queue: move it to voicemail
         return _no_agent(call, NoAgent("exceeded_queue_time", own.voicemail), now, moved=True, into=result)
+    if request == "requeue":
+        # Its move failed: it still waits in the queue, where only a new move reaches it (an offer in place
+        # would hold agents for a ring nobody hears). Not to the agents this move was for, for a while, so a
+        # move Twilio keeps refusing is not sent again at once.
+        failed = tuple(Missed(identity, now) for identity in (row.offered_to if row is not None else ()))
+        result.waiting[call.sid] = replace(me, queued=True, missed=(*me.missed, *failed))
+        result.absorb(rematch(result.merged(snapshot), now, policy))
+        return result
     current = result.merged(snapshot)
     others = [waiting for waiting in current.waiting if waiting.call_sid != call.sid]
     offers = match(current.agents, [*others, me], now, policy)
@@ -185,7 +193,7 @@ def apply_changes(
                 moved = presence.answered(agent, call_sid, now)
             case "talked":
                 moved = presence.call_ended(agent, call_sid, now, policy.presence)
-            case "missed" | "released":
+            case _:  # missed or released: their offer stopped ringing
                 missed = change.engagement == "missed"
                 moved = presence.released(agent, call_sid, now, policy.presence, missed=missed)
         if moved != agent:
@@ -268,7 +276,7 @@ def _hold(offer: Offer, call_sid: str, snapshot: Snapshot, now: datetime, *, mov
     """Hold the offer's agents for the call until its deadline."""
     for identity in offer.agents:
         agent = into.agents.get(identity) or snapshot.agent(identity)
-        if agent is not None:
+        if agent is not None:  # pragma: no branch - an offer names only agents the snapshot holds
             into.agents[identity] = presence.reserve(agent, call_sid, now, offer.until(now, moved=moved))
 
 

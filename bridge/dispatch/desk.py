@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bridge.core import presence
@@ -39,6 +39,7 @@ class Desk:
         self._clock = clock
         self._tick = tick
         self._listeners: list[Callable[[Routing], None]] = []
+        self._wrap_ups: list[Callable[[str, int], Awaitable[object]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -112,8 +113,19 @@ class Desk:
         return changed
 
     async def end_wrap_up(self, who: str) -> Agent:
-        """End the agent's wrap-up early: they are ready for the next call."""
-        return await self._change(who, lambda agent, now: presence.end_wrap_up(agent, now))
+        """End the agent's wrap-up early: they are ready for the next call; its call learns how long it lasted."""
+        before = await self.agent(who)
+        agent = await self._change(who, lambda agent, now: presence.end_wrap_up(agent, now))
+        now = self._clock()
+        if presence.busy_now(before, now) == "wrap_up" and before.busy_call and before.busy_since is not None:
+            seconds = max(0, round((now - before.busy_since).total_seconds()))
+            for listener in self._wrap_ups:
+                await listener(before.busy_call, seconds)
+        return agent
+
+    def on_wrap_up_ended(self, listener: Callable[[str, int], Awaitable[object]]) -> None:
+        """Call `listener` with the call and the seconds of a wrap-up the agent ended early (its record says so)."""
+        self._wrap_ups.append(listener)
 
     async def sweep(self) -> Routing:
         """Match the queue against the free agents now; tell the listeners what it decided."""
@@ -141,9 +153,13 @@ class Desk:
         """Change one agent's row and match the queue, in one transaction."""
         identity = self.identity(who)
         now = self._clock()
-        await self._store.add_agents({identity: self.routes.agents[identity]}, now)
         changed = await self._store.change_agent(identity, lambda agent: change(agent, now), self.routes.at(now))
-        if changed is None:  # pragma: no cover - add_agents made the row in this very call
+        if changed is None:
+            # No row yet: AGENTS names them since the rows were made (another instance's settings). Make it, once;
+            # the common case is one transaction, so an agent freeing up reaches the queue without a second commit.
+            await self._store.add_agents({identity: self.routes.agents[identity]}, now)
+            changed = await self._store.change_agent(identity, lambda agent: change(agent, now), self.routes.at(now))
+        if changed is None:  # pragma: no cover - add_agents made the row just now
             raise UnknownAgent(identity)
         agent, routing = changed
         self._tell(routing)

@@ -44,7 +44,7 @@ class BoundRouter:
 
     def changes(self, outcome: Outcome, snapshot: Snapshot) -> dict[str, Agent]:
         """Return the agents whose presence the outcome of folding a routing decision moves."""
-        policy = self.routes.policy.line(outcome.call.line)
+        policy = self.routes.policy.line(outcome.call.route_line)
         return apply_changes(self._configured(snapshot), outcome.call.sid, outcome.agents, self.now, policy)
 
     def rematch(self, snapshot: Snapshot) -> Routing:

@@ -408,6 +408,7 @@ class Settings(BaseSettings):
             screen_phone_agents=self.screen_phone_agents,
             api=self.zendesk_api,
             queue_max_wait=self.queue_max_wait_seconds,
+            wrap_up=self.wrap_up_seconds,
             lines=self.phone_lines,
         )
 

@@ -171,6 +171,14 @@ class Store(Protocol):
         """Match the queue against the free agents now (time freed one: a wrap-up ended, a hold ran out)."""
         ...
 
+    def hand_over_moves(self, lease: float, take: Callable[[Sequence[ActionRow]], None]) -> None:
+        """From now on, lease the moves this store's transactions decide, and hand them to `take` once committed.
+
+        An instance with a mover sends its own decisions at once; a process without one (`bridge agents set`)
+        leaves its moves unleased, for an instance's mover to claim.
+        """
+        ...
+
     async def waiting(self) -> list[Waiting]:
         """Return every caller waiting in the queue."""
         ...

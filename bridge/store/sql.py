@@ -10,17 +10,16 @@ import json
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bridge.core.actions import Action, MoveCall, Timer, encode
+from bridge.core.actions import Action
 from bridge.core.calls import Call
 from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.events import CallEvent
 from bridge.core.presence import Agent
-from bridge.core.router import Routing, Snapshot
-from bridge.core.routing import Waiting, positions
+from bridge.core.router import Routing
+from bridge.core.routing import Waiting
 from bridge.store import (
     DONE,
     ActionRow,
@@ -31,6 +30,7 @@ from bridge.store import (
     Router,
     action_row,
     filed_recording,
+    routing_work,
 )
 from bridge.store import statements as s
 from bridge.store.dialect import (
@@ -60,8 +60,10 @@ from bridge.store.plan import (
     Step,
     ingest_plan,
 )
-from bridge.store.routing_rows import agent_from, agent_text, waiting_from, waiting_text
+from bridge.store.routing_rows import ParsedRows
+from bridge.store.routing_work import Leased
 from bridge.store.schema import MIGRATION_LOCK, MIGRATIONS
+from bridge.store.statements import action_params
 
 RECORDING_LINKS = "recording_links"  # the secrets row of the recording-link signing key
 
@@ -97,20 +99,7 @@ class States:
             self._known.popitem(last=False)
 
 
-def action_params(action: Action, now: float) -> dict[str, Any]:
-    """Return a new action's INSERT_ACTION parameters."""
-    return {
-        "key": action.key,
-        "kind": action.kind.value,
-        "call_sid": action.call_sid,
-        "payload": json.dumps(encode(action), separators=(",", ":")),
-        "needs": TextList(action.needs),
-        "next_at": to_epoch(action.due) if isinstance(action, Timer) else now,
-        "now": now,
-    }
-
-
-def carry_out(step: Step, now: float, states: States) -> Work[object]:
+def carry_out(step: Step, now: float, states: States, parsed: ParsedRows, leased: Leased | None = None) -> Work[object]:
     """Run one step of the ingest plan with the store's statements; return what the plan asked for."""
     match step:
         case MarkSeen(key=key):
@@ -134,44 +123,15 @@ def carry_out(step: Step, now: float, states: States) -> Work[object]:
         case SettleDone(action_id=action_id):
             yield Execute(s.SETTLE, id=action_id, status=DONE, result=None, error=None, now=now)
         case LoadRouting():
-            return (yield from load_routing())
+            return (yield from routing_work.load_routing(parsed))
         case SaveRouting(routing=routing):
-            yield from save_routing(routing, now)
+            yield from routing_work.save_routing(routing, now, leased)
     return None
 
 
-def load_routing() -> Work[Snapshot]:
-    """Take the routing lock, then read every agent's presence and every waiting caller."""
-    yield lock(s.ROUTING_LOCK)
-    agents = yield Query(s.LOAD_AGENTS)
-    waiting = yield Query(s.LOAD_WAITING)
-    return Snapshot(
-        tuple(agent_from(row["identity"], row["state"]) for row in agents),
-        tuple(waiting_from(row["state"]) for row in waiting),
-    )
-
-
-def save_routing(routing: Routing, now: float) -> Work[None]:
-    """Write what routing decided: presence, the queue's rows, and a move for each queued caller it offered."""
-    if routing.agents:
-        rows = [
-            {"identity": agent.identity, "state": agent_text(agent), "now": now} for agent in routing.agents.values()
-        ]
-        yield ExecuteMany(s.SAVE_AGENT, rows)
-    if routing.gone:
-        yield ExecuteMany(s.DROP_WAITING, [{"call_sid": call_sid} for call_sid in sorted(routing.gone)])
-    if routing.waiting:
-        rows = [
-            {"call_sid": row.call_sid, "state": waiting_text(row), "arrived_at": to_epoch(row.arrived_at)}
-            for row in routing.waiting.values()
-        ]
-        yield ExecuteMany(s.SAVE_WAITING, rows)
-    if routing.moves:
-        moves = [MoveCall(call_sid, number) for call_sid, number in sorted(routing.moves.items())]
-        yield ExecuteMany(s.INSERT_ACTION, [action_params(move, now) for move in moves])
-
-
-def _ingest(plan: Plan, call_sid: str, now: datetime, states: States) -> Work[Ingested]:
+def _ingest(
+    plan: Plan, call_sid: str, now: datetime, states: States, parsed: ParsedRows, leased: Leased | None
+) -> Work[Ingested]:
     """Carry out the ingest plan of one event of `call_sid`, step by step."""
     # Events of one call may reach two instances at once: fold them one after the other.
     yield lock(call_sid)
@@ -183,7 +143,7 @@ def _ingest(plan: Plan, call_sid: str, now: datetime, states: States) -> Work[In
         except StopIteration as stop:
             ingested: Ingested = stop.value
             return ingested
-        result = yield from carry_out(step, stamp, states)
+        result = yield from carry_out(step, stamp, states, parsed, leased)
 
 
 def _claim(now: datetime, limit: int, lease: float, urgent_only: bool, telephony: bool) -> Work[list[ActionRow]]:
@@ -194,59 +154,6 @@ def _claim(now: datetime, limit: int, lease: float, urgent_only: bool, telephony
     if claimed:
         yield ExecuteMany(s.LEASE, [{"until": stamp + lease, "id": row.id} for row in claimed])
     return claimed
-
-
-def _add_agents(agents: Mapping[str, int], now: datetime) -> Work[None]:
-    """Add a presence row for each agent without one, and bring the Zendesk id of those with one up to date."""
-    yield lock(s.ROUTING_LOCK)
-    stamp = to_epoch(now)
-    known = {row["identity"]: agent_from(row["identity"], row["state"]) for row in (yield Query(s.LOAD_AGENTS))}
-    fresh = [Agent(identity, zendesk_id, chosen_at=now, idle_since=now) for identity, zendesk_id in agents.items()]
-    new = [agent for agent in fresh if agent.identity not in known]
-    moved = [replace(known[a.identity], zendesk_id=a.zendesk_id) for a in fresh if a.identity in known
-             and known[a.identity].zendesk_id != a.zendesk_id]  # fmt: skip
-    if new or moved:
-        rows = [{"identity": agent.identity, "state": agent_text(agent), "now": stamp} for agent in [*new, *moved]]
-        yield ExecuteMany(s.SAVE_AGENT, rows)
-
-
-def _change_agent(
-    identity: str, change: Callable[[Agent], Agent], router: Router, now: float
-) -> Work[tuple[Agent, Routing] | None]:
-    """Change one agent under the routing lock, then match the queue with the agent as changed."""
-    snapshot = yield from load_routing()
-    agent = snapshot.agent(identity)
-    if agent is None:
-        return None
-    changed = change(agent)
-    routing = router.rematch(replace(snapshot, agents=tuple(changed if a.identity == identity else a
-                                                              for a in snapshot.agents)))  # fmt: skip
-    routing.agents.setdefault(identity, changed)
-    yield from save_routing(routing, now)
-    return routing.agents[identity], routing
-
-
-def _rematch(router: Router, now: float) -> Work[Routing]:
-    """Match the queue against the free agents, under the routing lock; write only what changed."""
-    snapshot = yield from load_routing()
-    routing = router.rematch(snapshot)
-    if routing.agents or routing.waiting or routing.moves:
-        yield from save_routing(routing, now)
-    return routing
-
-
-def _announce(call_sid: str, every: float, now: float) -> Work[tuple[int | None, bool, datetime | None]]:
-    """Return the caller's place in line, whether saying it is due (noted said now if so), and their arrival."""
-    rows = yield Query(s.LOAD_WAITING)
-    line = [(waiting_from(row["state"]), row["announced_at"]) for row in rows]
-    place = positions(waiting for waiting, _ in line).get(call_sid)
-    if place is None:
-        return None, False, None
-    mine, said = next((waiting, said) for waiting, said in line if waiting.call_sid == call_sid)
-    due = every > 0 and (said is None or now - said >= every)
-    if due:
-        yield Execute(s.ANNOUNCED, call_sid=call_sid, now=now)
-    return place, due, mine.arrived_at
 
 
 def _version_write(number: int) -> Statement:
@@ -300,8 +207,23 @@ class SqlStore(ABC):
     """A Store over SQL; a driver says how a transaction runs (`_write`, `_read`)."""
 
     def __init__(self) -> None:
-        """Start with no parsed states."""
+        """Start with no parsed states or routing rows, and no mover to hand moves to."""
         self._states = States()
+        self._rows = ParsedRows()
+        self._mover: tuple[float, Callable[[Sequence[ActionRow]], None]] | None = None
+
+    def hand_over_moves(self, lease: float, take: Callable[[Sequence[ActionRow]], None]) -> None:
+        """From now on, lease the moves this store's transactions decide, and hand them to `take` once committed."""
+        self._mover = (lease, take)
+
+    def _leasing(self) -> Leased | None:
+        """Return where a transaction puts the moves it leases, when a mover takes them."""
+        return Leased(self._mover[0]) if self._mover is not None else None
+
+    def _hand_over(self, leased: Leased | None) -> None:
+        """Give the committed transaction's leased moves to the mover."""
+        if leased is not None and leased.rows and self._mover is not None:
+            self._mover[1](leased.rows)
 
     @abstractmethod
     async def _write(self, work: Work[T]) -> T:
@@ -323,7 +245,10 @@ class SqlStore(ABC):
     ) -> Ingested:
         """Store an event unless a key was seen, fold it into its call, and queue the actions it causes."""
         plan = ingest_plan(keys, event, reduce, finish_action, router)
-        return await self._write(_ingest(plan, event.call_sid, now, self._states))
+        leased = self._leasing()
+        ingested = await self._write(_ingest(plan, event.call_sid, now, self._states, self._rows, leased))
+        self._hand_over(leased)
+        return ingested
 
     async def claim(
         self, now: datetime, limit: int, lease: float, *, urgent_only: bool = False, telephony: bool = False
@@ -373,7 +298,7 @@ class SqlStore(ABC):
     async def add_actions(self, actions: Sequence[Action], *, now: datetime) -> None:
         """Queue further actions."""
         stamp = to_epoch(now)
-        await self._write(carry_out(QueueActions(tuple(actions)), stamp, self._states))
+        await self._write(carry_out(QueueActions(tuple(actions)), stamp, self._states, self._rows))
 
     async def release(self, action_id: int) -> None:
         """Give a leased action back untouched."""
@@ -452,33 +377,41 @@ class SqlStore(ABC):
     async def add_agents(self, agents: Mapping[str, int], now: datetime) -> None:
         """Give every configured agent a presence row (available) unless they have one; keep their Zendesk id."""
         if agents:
-            await self._write(_add_agents(agents, now))
+            await self._write(routing_work.add_agents(agents, now, self._rows))
 
     async def agents(self) -> list[Agent]:
         """Return every agent's presence row."""
         rows = await self._read(query(s.LOAD_AGENTS))
-        return [agent_from(row["identity"], row["state"]) for row in rows]
+        return list(self._rows.agents((row["identity"], row["state"]) for row in rows))
 
     async def change_agent(
         self, identity: str, change: Callable[[Agent], Agent], router: Router
     ) -> tuple[Agent, Routing] | None:
         """Change one agent's presence and match the queue again, in one transaction (None: no such agent)."""
-        return await self._write(_change_agent(identity, change, router, to_epoch(router.now)))
+        leased = self._leasing()
+        changed = await self._write(
+            routing_work.change_agent(identity, change, router, to_epoch(router.now), self._rows, leased)
+        )
+        self._hand_over(leased)
+        return changed
 
     async def rematch(self, router: Router) -> Routing:
         """Match the queue against the free agents now (time freed one: a wrap-up ended, a hold ran out)."""
         if not await self._read(query(s.ANY_WAITING)):
             return Routing()  # nobody waits: no write (on SQLite, no commit to wait for every sweep)
-        return await self._write(_rematch(router, to_epoch(router.now)))
+        leased = self._leasing()
+        routing = await self._write(routing_work.rematch(router, to_epoch(router.now), self._rows, leased))
+        self._hand_over(leased)
+        return routing
 
     async def waiting(self) -> list[Waiting]:
         """Return every caller waiting in the queue."""
         rows = await self._read(query(s.LOAD_WAITING))
-        return [waiting_from(row["state"]) for row in rows]
+        return list(self._rows.waiting(row["state"] for row in rows))
 
     async def announce(self, call_sid: str, every: float, now: datetime) -> tuple[int | None, bool, datetime | None]:
         """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival."""
-        return await self._write(_announce(call_sid, every, to_epoch(now)))
+        return await self._write(routing_work.announce(call_sid, every, to_epoch(now), self._rows))
 
     async def ping(self) -> None:
         """Answer a trivial query (readiness)."""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from bridge.core.actions import TELEPHONY_KINDS
+import json
+from typing import Any
+
+from bridge.core.actions import TELEPHONY_KINDS, Action, Timer, encode
+from bridge.core.clock import to_epoch
 from bridge.store import DEAD, DROPPED, PENDING, URGENT_KINDS, URGENT_WHEN_SET
-from bridge.store.dialect import Dialect, Statement, sql
+from bridge.store.dialect import Dialect, Statement, TextList, sql
 
 ACTION_COLUMNS = "id, key, kind, call_sid, payload, needs, status, attempts, next_at, created_at, last_error, result"
 
@@ -48,6 +52,21 @@ INSERT_ACTION = sql(
     """INSERT INTO actions (key, kind, call_sid, payload, needs, next_at, created_at, updated_at)
     VALUES (:key, :kind, :call_sid, :payload, :needs, :next_at, :now, :now) ON CONFLICT (key) DO NOTHING"""
 )
+
+
+def action_params(action: Action, now: float) -> dict[str, Any]:
+    """Return a new action's INSERT_ACTION parameters."""
+    return {
+        "key": action.key,
+        "kind": action.kind.value,
+        "call_sid": action.call_sid,
+        "payload": json.dumps(encode(action), separators=(",", ":")),
+        "needs": TextList(action.needs),
+        "next_at": to_epoch(action.due) if isinstance(action, Timer) else now,
+        "now": now,
+    }
+
+
 REVIVE_KEY = sql(
     f"""UPDATE actions SET status = '{PENDING}', next_at = :now, created_at = :now, lease_until = 0,
     updated_at = :now WHERE key = :key AND status IN ('{DEAD}', '{DROPPED}')"""

@@ -1,7 +1,9 @@
 """Send the moves routing decides: a waiting caller is redirected to fetch the bridge's URL for what comes next.
 
-A move is an outbox action of its own kind, claimed here and never by the Zendesk worker. It is sent the
-moment it is committed (routing wakes this worker), and kept until it is done: a move Twilio is too busy
+A move is an outbox action of its own kind, sent here and never by the Zendesk worker. The transaction that
+decides a move also leases it to this instance, and the store hands it over once committed, so it is sent at
+once, with no claim (and, on SQLite, no second commit) in between; moves decided elsewhere (`bridge agents
+set`, an instance that died) are claimed here when due. A move is kept until it is done: a move Twilio is too busy
 for is tried again while its agents are still held for it; a move that finds the call ended, or that Twilio
 refuses or keeps failing, is told to the call (MOVE_FAILED), whose routing then lets the agents go and
 decides again. After an attempt whose answer was lost, the call itself says whether the move landed (it
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Sequence
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -65,8 +68,37 @@ class Mover:
         """Look for moves now (routing committed some)."""
         self._wake.set()
 
+    def take(self, rows: Sequence[ActionRow]) -> None:
+        """Send moves this instance decided, leased to it in the transaction that decided them: no claim needed.
+
+        Once stopping, they are left leased: the next start (SQLite) or another instance once the lease runs out
+        (PostgreSQL) sends them.
+        """
+        if self._stopping:
+            return
+        for row in rows:
+            if len(self._inflight) < self._concurrency:
+                self._send(row)
+            else:  # no free slot: back to the claims, where it waits its turn like a move decided elsewhere
+                self._release(row)
+
+    def _release(self, row: ActionRow) -> None:
+        """Give a handed-over move back to the claims, then look for moves."""
+
+        async def release() -> None:
+            try:
+                await self._store.release(row.id)
+            except Exception:
+                log.exception("mover: giving move %s back failed; it is claimable once its lease runs out", row.key)
+            self._wake.set()
+
+        task = asyncio.create_task(release())
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
     def start(self) -> None:
-        """Start the loop as a tracked task."""
+        """Start the loop as a tracked task; from now on the store hands this instance's moves over at once."""
+        self._store.hand_over_moves(LEASE, self.take)
         self._task = asyncio.create_task(self._run(), name="mover")
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -89,12 +121,16 @@ class Mover:
                 except Exception:
                     log.exception("mover: claiming moves failed; trying again shortly")
             for row in rows:
-                task = asyncio.create_task(self._process(row))
-                self._inflight.add(task)
-                task.add_done_callback(self._finished)
+                self._send(row)
             if rows:
                 continue
             await self._sleep()
+
+    def _send(self, row: ActionRow) -> None:
+        """Send one leased move in a task of its own."""
+        task = asyncio.create_task(self._process(row))
+        self._inflight.add(task)
+        task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         """Forget a finished move and look for more."""

@@ -62,6 +62,10 @@ class ZendeskApi(Protocol):
         """Update a ticket (add a comment)."""
         ...
 
+    async def group(self, group_id: int) -> dict[str, Any]:
+        """Return one group."""
+        ...
+
     async def create_call(self, call: dict[str, Any], comment: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create a call record."""
         ...
@@ -128,6 +132,7 @@ class Context:
     recordings: RecordingLinks | None = None
     app_id: int | None = None  # ZENDESK_APP_ID, the app every call record belongs to (ZENDESK_API=calls)
     caller_locks: dict[str, asyncio.Lock] = field(default_factory=dict)  # one refresh of a caller at a time
+    group_names: dict[int, str] = field(default_factory=dict)  # read once each, for ivr_destination_group_name
 
 
 @dataclass(frozen=True)

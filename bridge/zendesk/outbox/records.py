@@ -12,7 +12,7 @@ from typing import Any
 
 from bridge.core.actions import CreateCallRecord, ticket_key
 from bridge.store import DEAD
-from bridge.zendesk.client import NotFound
+from bridge.zendesk.client import AuthFailed, Invalid, NotFound
 from bridge.zendesk.outbox.context import Attempt, Context
 from bridge.zendesk.outbox.errors import NoRecord, NotConfigured, NoTicket, TicketGone, writing_to
 from bridge.zendesk.outbox.landed import landed, shows_record
@@ -35,6 +35,7 @@ async def create_call_record(ctx: Context, attempt: Attempt, create: CreateCallR
     brand = create.brand_id or ctx.defaults.brand_id  # the call's line's, else ZENDESK_BRAND_ID
     if brand is not None:
         call["brand_id"] = brand
+    call = await named_group(ctx, call, create.group_id)
     comment = create.comment.wire() if create.comment is not None else None
     if comment is not None and create.existing_ticket_id is not None:
         return await _create_on(ctx, attempt, create.existing_ticket_id, call, comment)
@@ -98,8 +99,13 @@ async def _create_alone(ctx: Context, attempt: Attempt, call: dict[str, Any], ti
     try:
         async with writing_to(ticket_id):
             created = await ctx.zendesk.create_call({**call, "ticket_id": ticket_id}, None)
-    except TicketGone:
-        # Merged, closed or deleted meanwhile: the call still counts in Zendesk's reporting, without the link.
+    except (TicketGone, Invalid) as refused:
+        if isinstance(refused, Invalid) and "ticket_id" not in refused.details:
+            raise
+        # Merged, closed or deleted meanwhile (Zendesk names a ticket_id that no longer exists as invalid):
+        # the call still counts in Zendesk's reporting, without the link.
+        log.warning("call %s: ticket %s took no call record (%s); creating it without the link",
+                    attempt.call_sid, ticket_id, refused)  # fmt: skip
         created = await ctx.zendesk.create_call(call, None)
         return Done(RecordMade(int(created["id"]), None))
     return Done(RecordMade(int(created["id"]), ticket_id))
@@ -158,3 +164,22 @@ async def _linked(ctx: Context, call_sid: str, call: dict[str, Any], ticket_id: 
         log.warning("call %s: ticket %s took no attachment (%s); the call record links the recording through "
                     "the bridge", call_sid, ticket_id, gone)  # fmt: skip
         return (await link_recording(ctx, call_sid, call, channels, None)).payload
+
+
+async def named_group(ctx: Context, fields: dict[str, Any], group_id: int | None) -> dict[str, Any]:
+    """Name the group of the line a menu led the caller to (ivr_destination_group_name): only Zendesk knows it.
+
+    `group_id` is the line's group, else ZENDESK_GROUP_ID. Each group is read once (Zendesk docs: Groups, Show
+    Group); a group that is gone, or that the token may not read, leaves the field out rather than the record.
+    """
+    group = group_id or ctx.defaults.group_id
+    if fields.get("ivr_action") != "group" or group is None:
+        return fields
+    if group not in ctx.group_names:
+        try:
+            ctx.group_names[group] = str((await ctx.zendesk.group(group))["name"])
+        except (NotFound, AuthFailed) as exc:
+            log.warning("group %s cannot be read (%s): the call record goes without ivr_destination_group_name",
+                        group, exc.status)  # fmt: skip
+            return fields
+    return {**fields, "ivr_destination_group_name": ctx.group_names[group]}
