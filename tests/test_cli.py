@@ -30,6 +30,9 @@ def test_demo_prints_tickets_and_pops(capsys: pytest.CaptureFixture[str]) -> Non
     assert "the bridge moves Dana out of the queue to ring her" in queue
     assert "requester Dana Customer (2001), assignee Alice Agent (1001)" in queue
     assert ", 60 s from " in queue  # the voice comment of the call alice answered once she freed up
+    lines = out.split("Two lines, with the stand-in again")[1]
+    assert "tags: ivr, ivr_2" in lines  # Dana pressed 2 at Support's menu and alice answered
+    assert "via 44 (voicemail)  'Voicemail after hours from +14155550199'" in lines  # Sales is closed today
     assert "transcription:" in out
     assert "Alice Agent (1001): user Dana Customer (2001)" in out
     assert "ticket #1" in out

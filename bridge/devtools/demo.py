@@ -329,6 +329,13 @@ async def run_demo(
 
                 print("\nThe queue, with Twilio played by the stand-in on virtual time:", file=out)
                 await run_queue_demo(out)
+                from bridge.devtools.lines_demo import run_lines_demo
+
+                print(
+                    "\nTwo lines, with the stand-in again: Support answers with a menu, Sales is closed today:",
+                    file=out,
+                )
+                await run_lines_demo(out)
             if hold:
                 print("\nServing these links until Ctrl-C.", file=out, flush=True)
                 await asyncio.Event().wait()
