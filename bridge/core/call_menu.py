@@ -60,6 +60,7 @@ def _settle(call: Call, menu: Menu | None) -> None:
     path = call.menu
     if path is None or path.target is not None:
         return
+    fallback = (menu.default if menu is not None else None) or Target("line", path.line)
     for turn in range(1, LAST_TURN + 1):
         press = path.presses.get(turn)
         if press is None:
@@ -68,13 +69,10 @@ def _settle(call: Call, menu: Menu | None) -> None:
         if named is not None:
             _lead(call, named, "key", turn)
             return
-        fallback = (menu.default if menu is not None else None) or Target("line", path.line)
         if not press.key:
             _lead(call, fallback, "timeout", turn)
             return
-        if turn == LAST_TURN:  # every answer before this one was a key the menu does not name too
-            _lead(call, fallback, "invalid", turn)
-            return
+    _lead(call, fallback, "invalid", LAST_TURN)  # every answer was a key the menu does not name
 
 
 def _lead(call: Call, target: Target, how: MenuWay, turn: int) -> None:
@@ -120,9 +118,9 @@ def target_of(path: MenuPath) -> Target | None:
 def settled(call: Call) -> bool:
     """Tell whether the menu's part is known for good: it led somewhere, or the caller hung up in it."""
     path = call.menu
-    if path is None:
-        return False
-    return path.target is not None or (call.ended_at is not None and RECORDING_WAIT in call.fired)
+    return path is not None and (
+        path.target is not None or (call.ended_at is not None and RECORDING_WAIT in call.fired)
+    )
 
 
 def pending(call: Call, policy: Policy) -> bool:
@@ -210,7 +208,7 @@ def note(call: Call, policy: Policy) -> str | None:
         key = path.presses[turn].key
         if path.turn is not None and turn > path.turn:
             break  # an answer after the deciding one (none comes from Twilio) says nothing
-        if turn != path.turn:
+        if turn != path.turn or target is None:
             lines.append(f"- pressed {key}, which is not a choice: heard the menu again")
         elif path.how == "key":
             lines.append(f"- pressed {key}: {_spoken(target, policy)}")
@@ -223,10 +221,8 @@ def note(call: Call, policy: Policy) -> str | None:
     return "\n".join(lines)
 
 
-def _spoken(target: Target | None, policy: Policy) -> str:
+def _spoken(target: Target, policy: Policy) -> str:
     """Name a target for people."""
-    if target is None:
-        return "nowhere"
     if target.kind == "line":
         return f"the line {policy.lines.get(target.value).label()}"
     return "voicemail" if target.kind == "voicemail" else f"forwarded to {target.value}"
