@@ -134,9 +134,9 @@ def target_of(path: MenuPath) -> Target | None:
 def settled(call: Call) -> bool:
     """Tell whether the menu's part is known for good: it led somewhere, or the caller hung up in it."""
     path = call.menu
-    if path is None:
-        return False
-    return path.target is not None or (call.ended_at is not None and RECORDING_WAIT in call.fired)
+    return path is not None and (
+        path.target is not None or (call.ended_at is not None and RECORDING_WAIT in call.fired)
+    )
 
 
 def pending(call: Call, policy: Policy) -> bool:
@@ -229,7 +229,7 @@ def note(call: Call, policy: Policy) -> str | None:
         key = path.presses[turn].key
         if path.turn is not None and turn > path.turn:
             break  # an answer after the deciding one (none comes from Twilio) says nothing
-        if turn != path.turn:
+        if turn != path.turn or target is None:
             lines.append(f"- pressed {key}, which is not a choice: heard the menu again")
         elif path.how == "key":
             lines.append(f"- pressed {key}: {_spoken(target, policy)}")
@@ -242,10 +242,8 @@ def note(call: Call, policy: Policy) -> str | None:
     return "\n".join(lines)
 
 
-def _spoken(target: Target | None, policy: Policy) -> str:
+def _spoken(target: Target, policy: Policy) -> str:
     """Name a target for people."""
-    if target is None:
-        return "nowhere"
     if target.kind == "line":
         return f"the line {policy.lines.get(target.value).label()}"
     return "voicemail" if target.kind == "voicemail" else f"forwarded to {target.value}"
