@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bridge.core.actions import CreateCallRecord, CreateTicket, UpdateCallRecord
-from bridge.core.calls import Call, Policy, step
+from bridge.core.actions import CreateCallRecord, CreateTicket, Timer, UpdateCallRecord
+from bridge.core.calls import RECORDING_WAIT, Call, Policy, step
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.hours import after_hours, closed_words, holiday_dates, opening, resolved, spoken, week_of_intervals
 from bridge.core.lines import Hours, Line, Lines, Span, Target
@@ -269,3 +269,38 @@ def test_after_hours_left_out_follows_voicemail(voicemail: bool, kind: str) -> N
     (line,) = settings.phone_lines.all
     assert line.after_hours == Target(kind)  # type: ignore[arg-type]
     assert after_hours(line, T0) == kind
+
+
+def test_a_message_after_hours_waits_boundedly_for_twilios_duration() -> None:
+    """The call ended without its CallDuration: the record waits RECORDING_WAIT for it, then goes as known."""
+    policy = Policy(api="calls", lines=FORWARDING)
+    ended = [
+        event(EventKind.CALL_STARTED, 0, after_hours="message"),
+        event(EventKind.CALL_STATUS, 20, status="completed", sequence=0),
+    ]
+    _, actions = fold(ended, policy)
+    assert [a.name for a in actions if isinstance(a, Timer)] == [RECORDING_WAIT]
+    assert not [a for a in actions if isinstance(a, CreateCallRecord)]
+    _, actions = fold([*ended, event(EventKind.TIMER, 140, timer=RECORDING_WAIT)], policy)
+    (record,) = [a for a in actions if isinstance(a, CreateCallRecord)]
+    assert record.record.outside_business_hours is True
+
+
+def test_schedule_hours_are_not_evaluated_without_the_schedule() -> None:
+    """A Zendesk schedule's hours say nothing on their own: open or closed is unknown until it is read."""
+    from bridge.core.lines import is_open
+
+    assert is_open(Hours(schedule_id=42), utc(2026, 12, 7, 15)).open is None
+    assert is_open(Hours(timezone="Nowhere/Unknown"), utc(2026, 12, 7, 15)).open is None  # its zone never resolved
+
+
+def test_a_place_routing_decided_first_stands_when_the_line_turns_out_closed() -> None:
+    """A replay's late arrival: routing already offered the call, so after hours marks it but moves nobody."""
+    from bridge.core.calls import Placed
+    from bridge.core.hours import close
+
+    call = Call(sid=SID, placed=Placed(kind="offer", at=T0))
+    close(call, "voicemail", Line(key="Support"), T0)
+    assert call.after_hours == "voicemail"
+    assert call.placed is not None
+    assert call.placed.kind == "offer"
