@@ -78,14 +78,14 @@ def _settle(call: Call, menu: Menu | None, lines: Lines) -> None:
     path = call.menu
     if path is None or path.target is not None:
         return
-    for turn in range(1, LAST_TURN + 1):
-        press = path.presses.get(turn)
-        if press is None:
-            return  # this turn's answer has not come yet
+    # Turn by turn until an answer has not come yet; `leads` decides by LAST_TURN at the latest.
+    turn = 1
+    while (press := path.presses.get(turn)) is not None:
         led = leads(menu, path.line, press.key, turn)
         if led is not None:
             _lead(call, *led, turn, lines)
             return
+        turn += 1
 
 
 def _lead(call: Call, target: Target, how: MenuWay, turn: int, lines: Lines) -> None:
