@@ -22,7 +22,6 @@ from bridge.core.actions import (
 )
 from bridge.core.call_fields import (
     _answer_note,
-    _arrival,
     _awaits_duration,
     _closed_note,
     _comment,
@@ -107,7 +106,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
         emit(FindCaller(call.sid, customer))
     calling_agent = None if inbound else policy.agents.get(call.from_number)
     if call.placed is not None and call.placed.kind == "queue" and QUEUE_WAIT not in call.fired:
-        emit(Timer(call.sid, QUEUE_WAIT, _arrival(call, now) + timedelta(seconds=_queue_max_wait(call, policy))))
+        emit(Timer(call.sid, QUEUE_WAIT, call.arrival(now) + timedelta(seconds=_queue_max_wait(call, policy))))
 
     if customer and answered is None and not call.over:
         for leg in sorted(call.legs.values(), key=lambda leg: leg.sid):

@@ -166,18 +166,6 @@ def _recording_settled(call: Call, policy: Policy) -> bool:
     return not policy.record_calls or call.recording is not None or RECORDING_WAIT in call.fired
 
 
-def _arrival(call: Call, now: datetime) -> datetime:
-    """Return when the call arrived, or `now` when the call's times disagree by more than any call lasts.
-
-    Routing decisions are dated by the bridge's clock, callbacks by Twilio's Timestamp: only a replay of an
-    old recording makes them disagree that much, and then a wait counted from the recording's date is none.
-    """
-    first = call.first_seen
-    if first is None or abs((now - first).total_seconds()) > MAX_CALL_SECONDS:
-        return now
-    return first
-
-
 def _awaits_duration(call: Call, policy: Policy) -> bool:
     """Tell whether a call record's end should wait for the parent call's final status, boundedly.
 

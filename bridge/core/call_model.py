@@ -260,6 +260,17 @@ class Call(BaseModel):
             and not self.over
         )
 
+    def arrival(self, now: datetime) -> datetime:
+        """Return when the call arrived, or `now` when the call's times disagree by more than any call lasts.
+
+        Routing decisions are dated by the bridge's clock, callbacks by Twilio's Timestamp: only a replay of an
+        old recording makes them disagree that much, and a wait counted from the recording's date is none.
+        """
+        first = self.first_seen
+        if first is None or abs((now - first).total_seconds()) > MAX_CALL_SECONDS:
+            return now
+        return first
+
     def queue_time(self, until: datetime | None = None) -> float:
         """Return the seconds the caller has spent in the queue (until `until` for a stay not yet over)."""
         stay = 0.0

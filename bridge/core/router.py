@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bridge.core import presence
-from bridge.core.calls import MAX_CALL_SECONDS, AgentChange, Call, RouteRequest
+from bridge.core.calls import AgentChange, Call, RouteRequest
 from bridge.core.events import CallEvent, EventKind, RouteKind
 from bridge.core.presence import Agent
 from bridge.core.routing import (
@@ -219,12 +219,9 @@ def misses(call: Call) -> tuple[Missed, ...]:
 def _waiting(call: Call, row: Waiting | None, now: datetime, line: str) -> Waiting:
     """Return the call as a caller waiting for an agent on its line: its row, brought up to date, or a new one.
 
-    The caller arrived when the call was first seen, unless that time and the bridge's clock disagree by
-    more than any call lasts: a callback dated by Twilio's Timestamp came first in a replay of an old
-    recording, and a wait counted from the recording's date would be none the caller waited.
+    The caller arrived when the call was first seen (Call.arrival: unless a replay of an old recording dated it).
     """
-    first = call.first_seen
-    arrived = first if first is not None and abs((now - first).total_seconds()) <= MAX_CALL_SECONDS else now
+    arrived = call.arrival(now)
     base = row or Waiting(
         call_sid=call.sid,
         arrived_at=arrived,
