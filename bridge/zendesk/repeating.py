@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 
 log = logging.getLogger("bridge.zendesk")
 
 
-class Repeating:
+class Repeating(ABC):
     """Run `round` as a tracked task, again and again, waiting the seconds it returns (`interval` after a failure)."""
 
     def __init__(self, name: str, interval: float) -> None:
@@ -19,9 +20,9 @@ class Repeating:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    @abstractmethod
     async def round(self) -> float:
         """Read once; return the seconds until the next round."""
-        raise NotImplementedError
 
     def start(self) -> None:
         """Start reading, as a tracked task; the first round goes at once."""
