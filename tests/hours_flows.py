@@ -7,16 +7,16 @@ writes each caller's webhooks as a file of tests/recordings/ (python -m tests.ho
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge
 from bridge.devtools.fake_twilio.state import Call
 from bridge.devtools.queue_demo import DANA, ERIN, TEAM, finished, twilio
+from tests.queue_flows import record, write_recordings
 
 CHICAGO = ZoneInfo("America/Chicago")
 FORWARD_TO = "+16505550177"  # the after-hours number Support forwards to (no agent's)
@@ -104,22 +104,12 @@ async def capture(folder: Path, work: Path) -> list[Path]:
     """Play every flow once and write its caller's webhooks to `folder`, each on its own sids and start."""
     written = []
     for number, (name, (flow, _, start, file)) in enumerate(FLOWS.items()):
-        async with local_bridge(
-            work / f"{name}.db",
-            stand_in=True,
-            virtual_time=True,
-            stand_in_seed=200 + number,
-            stand_in_start=start,
-            **settings_of(name),
-        ) as bridge:
-            (call,) = await flow(bridge)
-            written.append(twilio(bridge).write(folder / f"{file}.jsonl", call))
+        # Seeds of their own: the menu flows' start at 200, and two recordings must never share a sid.
+        written += await record(
+            folder, work, name, flow, settings_of(name), seed=300 + number, start=start, files=(file,)
+        )
     return written
 
 
 if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        for path in asyncio.run(capture(Path(__file__).parent / "recordings", Path(scratch))):
-            print(path)
+    write_recordings(capture)

@@ -8,17 +8,16 @@ writes each as a file of tests/recordings/ (python -m tests.menu_flows).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge
 from bridge.devtools.fake_twilio.state import Call
 from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, finished, twilio
 from bridge.devtools.waiting import wait_until
-from tests.queue_flows import SALES_NUMBER, own_sales
+from tests.queue_flows import SALES_NUMBER, own_sales, record, write_recordings
 
 EMERGENCY = "+13125550199"  # the number key 3 forwards to: nobody's phone the bridge knows
 PROMPT = "For sales press 1. For support press 2. For emergencies press 3. To leave a message press 9."
@@ -187,23 +186,11 @@ async def capture(folder: Path, work: Path) -> list[Path]:
     written = []
     for number, (name, (flow, extra, files)) in enumerate(FLOWS.items()):
         start = datetime(2026, 9, 18, 9 + number, 0, 0, tzinfo=UTC)
-        async with local_bridge(
-            work / f"{name}.db",
-            stand_in=True,
-            virtual_time=True,
-            stand_in_seed=200 + number,
-            stand_in_start=start,
-            **settings(**extra),
-        ) as bridge:
-            calls = await flow(bridge)
-            for call, file in zip(calls, files, strict=False):
-                written.append(twilio(bridge).write(folder / f"{file}.jsonl", call))
+        written += await record(
+            folder, work, name, flow, settings(**extra), seed=200 + number, start=start, files=files
+        )
     return written
 
 
 if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        for path in asyncio.run(capture(Path(__file__).parent / "recordings", Path(scratch))):
-            print(path)
+    write_recordings(capture)

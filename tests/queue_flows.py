@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -283,29 +284,45 @@ FLOWS: dict[str, tuple[Flow, dict[str, Any], tuple[str, ...]]] = {
 }
 
 
+async def record(
+    folder: Path,
+    work: Path,
+    name: str,
+    flow: Flow,
+    settings: dict[str, Any],
+    *,
+    seed: int,
+    start: datetime,
+    files: Sequence[str],
+) -> list[Path]:
+    """Play one flow on a fresh bridge and write its first callers' webhooks to `folder`, one file each.
+
+    The stand-in's sids follow `seed` and its clock starts at `start`, so a file written twice is the same;
+    each capture module keeps its own range of seeds, so no two recordings share a sid.
+    """
+    async with local_bridge(
+        work / f"{name}.db", stand_in=True, virtual_time=True, stand_in_seed=seed, stand_in_start=start, **settings
+    ) as bridge:
+        calls = await flow(bridge)
+        return [twilio(bridge).write(folder / f"{file}.jsonl", call) for call, file in zip(calls, files, strict=False)]
+
+
+def write_recordings(capture: Callable[[Path, Path], Awaitable[list[Path]]]) -> None:
+    """Run a capture module's flows into tests/recordings and print the files written (python -m tests.X_flows)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        for path in asyncio.run(capture(Path(__file__).parent / "recordings", Path(scratch))):
+            print(path)
+
+
 async def capture(folder: Path, work: Path) -> list[Path]:
     """Play every flow once and write its callers' webhooks to `folder`, each file on its own day and sids."""
     written = []
     for number, (name, (flow, settings, files)) in enumerate(FLOWS.items()):
         start = datetime(2026, 9, 17, 9 + number, 0, 0, tzinfo=UTC)
-        async with local_bridge(
-            work / f"{name}.db",
-            stand_in=True,
-            virtual_time=True,
-            stand_in_seed=100 + number,
-            stand_in_start=start,
-            agents=dict(TEAM),
-            **settings,
-        ) as bridge:
-            calls = await flow(bridge)
-            for call, file in zip(calls, files, strict=False):
-                written.append(twilio(bridge).write(folder / f"{file}.jsonl", call))
+        options = {"agents": dict(TEAM), **settings}
+        written += await record(folder, work, name, flow, options, seed=100 + number, start=start, files=files)
     return written
 
 
 if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        for path in asyncio.run(capture(Path(__file__).parent / "recordings", Path(scratch))):
-            print(path)
+    write_recordings(capture)

@@ -778,3 +778,9 @@ async def test_outbox_is_empty_and_events_kept(bridge: Any) -> None:
     stats = await store.stats(0)
     assert stats.pending == 0
     assert stats.dead == 0
+
+
+def test_every_recording_has_a_call_of_its_own() -> None:
+    """No two files share a parent CallSid (tests/recordings/README.md): any of them may be replayed together."""
+    sids = [parent_sid(path) for path in sorted(recording("inbound_answered").parent.glob("*.jsonl"))]
+    assert len(sids) == len(set(sids))
