@@ -14,6 +14,8 @@ from bridge.appkeys import CLIENTS, CLOCK, DESK, METRICS, ROUTES, SETTINGS, STOR
 from bridge.core import presence
 from bridge.core.clock import Clock, system_clock
 from bridge.dispatch import Routes
+from bridge.live import routes as live
+from bridge.live.routes import LIVE
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.connections import authorization, open_store
 from bridge.ops.frontdoor import ServerLog, front_door, name_the_server
@@ -78,6 +80,8 @@ def create_app(
     )
     routes.setup(app, settings)
     softphone.setup(app, settings, authorization(settings))
+    # The live view reads who a user is from Zendesk through the one client (its session, its request budget).
+    live.setup(app, settings, lambda app: app.get(resources.ZENDESK))
     app.router.add_get(RECORDING_ROUTE, recording)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -123,6 +127,7 @@ async def metrics_view(request: web.Request) -> web.Response:
     request.app[METRICS].routing(
         [presence.status(agent, now, policy) for agent in await desk.agents()], await desk.waiting(), now
     )
+    request.app[METRICS].today((await request.app[LIVE].view.board())["lines"])
     body = request.app[METRICS].render(stats)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -8,6 +8,7 @@ import pytest
 from pytest_aiohttp.plugin import AiohttpClient
 
 from bridge.devtools.sandbox import create_sandbox_app
+from bridge.devtools.sandbox.errors import SandboxError
 from tests.sandbox_kit import Client, call, sandbox_of
 
 
@@ -26,6 +27,7 @@ async def test_show_user(client: Client) -> None:
         "phone": "+14155550123",
         "shared_phone_number": False,
         "role": "end-user",
+        "custom_role_id": None,
         "suspended": False,
         "external_id": None,
         "created_at": "2024-01-01T00:00:00Z",
@@ -34,6 +36,20 @@ async def test_show_user(client: Client) -> None:
     status, data, _ = await call(client, "GET", "/api/v2/users/9999")
     assert status == 404
     assert data == {"error": "RecordNotFound", "description": "Not found"}
+
+
+async def test_a_users_role_and_custom_role_are_shown_as_an_admin_sets_them(client: Client) -> None:
+    """Zendesk docs, Users JSON format: `role`, and `custom_role_id` for an agent's custom role (null otherwise)."""
+    sandbox = sandbox_of(client)
+    sandbox.set_role(1002, "agent", 360001)
+    status, data, _ = await call(client, "GET", "/api/v2/users/1002.json")
+    assert status == 200
+    assert (data["user"]["role"], data["user"]["custom_role_id"]) == ("agent", 360001)
+    sandbox.set_role(1002, "admin", 360001)  # an admin has no custom role
+    status, data, _ = await call(client, "GET", "/api/v2/users/1002.json")
+    assert (data["user"]["role"], data["user"]["custom_role_id"]) == ("admin", None)
+    with pytest.raises(SandboxError):
+        sandbox.set_role(9999, "agent")
 
 
 async def test_create_user(client: Client) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -62,6 +63,36 @@ class Metrics:
             "bridge_queue_longest_wait_seconds", "The longest wait of a caller in the queue now, by line", ["line"],
             registry=self.registry,
         )  # fmt: skip
+
+        # The live view's figures of each line's day, from the store's record of calls (docs/live-view.md).
+        self.line_calls = Gauge(
+            "bridge_line_calls_today", "Calls in to each line today (its time zone's day), by what became of them",
+            ["line", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.line_waits = Gauge(
+            "bridge_line_wait_today_seconds", "Each line's average and longest wait for an agent today",
+            ["line", "figure"], registry=self.registry,
+        )  # fmt: skip
+        self.service_level = Gauge(
+            "bridge_line_service_level", "Share of each line's calls today answered within SERVICE_LEVEL_SECONDS",
+            ["line"], registry=self.registry,
+        )  # fmt: skip
+        self.agents_available = Gauge(
+            "bridge_line_agents_available", "Agents available for each line's calls now", ["line"],
+            registry=self.registry,
+        )  # fmt: skip
+
+    def today(self, lines: Iterable[Mapping[str, Any]]) -> None:
+        """Set each line's figures of the day from the live view's board (made from the store just now)."""
+        for line in lines:
+            key, day = line["key"], line["today"]
+            for outcome in ("calls", "answered", "missed", "abandoned", "voicemails", "after_hours"):
+                self.line_calls.labels(key, outcome).set(day[outcome])
+            for figure in ("average_wait", "longest_wait"):
+                self.line_waits.labels(key, figure).set(day[figure] or 0)
+            share = day["service_level"]
+            self.service_level.labels(key).set(share if share is not None else float("nan"))
+            self.agents_available.labels(key).set(line["agents_available"])
 
     def zendesk_answered(self, status: int) -> None:
         """Count one Zendesk answer."""

@@ -75,6 +75,11 @@ def mask_url(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
+def parse_roles(raw: str) -> tuple[str, ...]:
+    """Parse SUPERVISOR_ROLES: Zendesk role names or custom role ids, comma-separated (blank: none)."""
+    return tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
+
+
 def parse_duration(raw: str | float) -> float:
     """Parse seconds given as a number or with a unit suffix (`90`, `30m`, `24h`, `2d`)."""
     if isinstance(raw, int | float):
@@ -158,6 +163,11 @@ class Settings(BaseSettings):
     # The numbers the bridge answers, each a line (docs/lines.md): TOML inline, or the path of a TOML file.
     lines: str | None = None
     lines_file: str | None = None
+    # The supervisors' live view (docs/live-view.md): who besides Zendesk admins may open it (role names or
+    # custom role ids), the wait a service level counts as answered in time, and the wall screens' JSON token.
+    supervisor_roles: Annotated[tuple[str, ...], NoDecode] = ()
+    service_level_seconds: float = Field(20.0, gt=0)
+    live_token: SecretStr | None = None  # when set, GET /live answers `Authorization: Bearer LIVE_TOKEN`
     _lines: Lines = PrivateAttr(default_factory=Lines)
 
     @field_validator("agents", mode="before")
@@ -179,6 +189,11 @@ class Settings(BaseSettings):
     @classmethod
     def _forwarded(cls, value: object) -> object:
         return parse_trusted(value) if isinstance(value, str) else value
+
+    @field_validator("supervisor_roles", mode="before")
+    @classmethod
+    def _supervisor_roles(cls, value: object) -> object:
+        return parse_roles(value) if isinstance(value, str) else value
 
     @field_validator("outbox_max_age", mode="before")
     @classmethod
@@ -207,6 +222,7 @@ class Settings(BaseSettings):
         "zendesk_group_id",
         "zendesk_brand_id",
         "metrics_token",
+        "live_token",
         "lines",
         "lines_file",
         mode="before",

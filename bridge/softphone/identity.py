@@ -91,9 +91,9 @@ class Session:
 class SessionSigner:
     """Issue and check the page's session tokens (HMAC-SHA256 over a small JSON body)."""
 
-    def __init__(self, secret: bytes) -> None:
-        """Sign with a key derived from `secret`, so the same secret serves no other purpose."""
-        self._key = hmac.new(secret, b"bridge softphone session v1", hashlib.sha256).digest()
+    def __init__(self, secret: bytes, purpose: bytes = b"bridge softphone session v1") -> None:
+        """Sign with a key derived from `secret` for `purpose`: one purpose's sessions are no other's."""
+        self._key = hmac.new(secret, purpose, hashlib.sha256).digest()
 
     def issue(self, identity: str, agent_id: int, now: datetime, since: datetime | None = None) -> str:
         """Return a session token for a verified agent, valid for SESSION_TTL (capped by SESSION_MAX_AGE)."""

@@ -2,7 +2,9 @@
 
 Zendesk docs, "Manifest reference" (framework 2.0): a `top_bar` location whose `url` is the bridge's page,
 `signed: true` so Zendesk POSTs a JWT saying who the agent is, and a `background` location, always
-running, that hands Zendesk's `voice.dialout` (click-to-call) to the top bar.
+running, that hands Zendesk's `voice.dialout` (click-to-call) to the top bar. A `nav_bar` location, signed
+the same way, is the supervisors' live view (docs/live-view.md); Zendesk shows its icon to every agent, and
+the bridge serves the page only to admins and SUPERVISOR_ROLES.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bridge.live.routes import PAGE_ROUTE as LIVE_ROUTE
 from bridge.softphone.routes import PAGE_ROUTE
 
 STATIC = Path(__file__).parent / "static"
@@ -24,6 +27,12 @@ TOP_BAR_SIZE = {"width": "320px", "height": "500px"}  # Zendesk's CTI guidelines
 TOP_BAR_ICON = """<svg xmlns="http://www.w3.org/2000/svg" width="18" height="18" viewBox="0 0 18 18">
   <path fill="currentColor" d="M4.6 1.5 6.9 4a1 1 0 0 1 0 1.4L5.6 6.7a9.6 9.6 0 0 0 5.7 5.7l1.3-1.3a1 1 0 0 1 1.4 0l2.5
   2.3a1 1 0 0 1 0 1.4l-1.4 1.4c-.8.8-2 1-3 .6A16 16 0 0 1 1.2 5.9c-.4-1-.2-2.2.6-3l1.4-1.4a1 1 0 0 1 1.4 0z"/>
+</svg>
+"""
+
+# Zendesk docs, "Styles and assets": a nav_bar location needs icon_nav_bar.svg. Bars of a chart, one path.
+NAV_BAR_ICON = """<svg xmlns="http://www.w3.org/2000/svg" width="18" height="18" viewBox="0 0 18 18">
+  <path fill="currentColor" d="M2 16h14v1.5H2zM3 9h3v6H3zm4.5-5h3v11h-3zM12 7h3v8h-3z"/>
 </svg>
 """
 
@@ -47,6 +56,7 @@ def manifest(public_url: str) -> dict[str, object]:
             "support": {
                 "top_bar": {"url": public_url + PAGE_ROUTE, "signed": True, "size": TOP_BAR_SIZE, "autoHide": False},
                 "background": {"url": "assets/background.html"},
+                "nav_bar": {"url": public_url + LIVE_ROUTE, "signed": True},
             }
         },
         "parameters": [],
@@ -62,7 +72,8 @@ def translations() -> dict[str, object]:
             "name": APP_NAME,
             "short_description": "A Twilio Voice phone in Zendesk's top bar",
             "long_description": "Answer and place Twilio calls in Zendesk. Calls become voice tickets through "
-            "the twilio-zendesk-bridge; calls placed from a ticket are logged on it.",
+            "the twilio-zendesk-bridge; calls placed from a ticket are logged on it. Supervisors see the queue, "
+            "the agents and the day's figures live in the navigation bar.",
             "installation_instructions": "Upload, install, then set ZENDESK_APP_ID and ZENDESK_APP_AUDIENCE on the "
             "bridge (bridge doctor prints the audience).",
         }
@@ -81,6 +92,7 @@ def build(public_url: str) -> bytes:
         "assets/background.html": (STATIC / "background.html").read_text(),
         "assets/background.js": (STATIC / "background.js").read_text(),
         "assets/icon_top_bar.svg": TOP_BAR_ICON,
+        "assets/icon_nav_bar.svg": NAV_BAR_ICON,
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

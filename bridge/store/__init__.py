@@ -259,6 +259,10 @@ class Store(Protocol):
         """Return a call's state."""
         ...
 
+    async def calls_arrived(self, start: datetime, end: datetime) -> list[tuple[datetime, Call]]:
+        """Return the calls the bridge first heard of in [start, end), with that moment, oldest first."""
+        ...
+
     async def count_events(self) -> int:
         """Count stored webhook events."""
         ...

@@ -114,4 +114,6 @@ MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
             )
         ),
     ),
+    # v6: the live view counts each line's calls of a day (and of the same day a week before) by arrival.
+    (Statement(lambda _: "CREATE INDEX calls_by_arrival ON calls (created_at)"),),
 )

@@ -345,6 +345,11 @@ class SqlStore(ABC):
         rows = await self._read(query(s.LOAD_CALL, call_sid=call_sid))
         return Call.model_validate_json(rows[0][0]) if rows else None
 
+    async def calls_arrived(self, start: datetime, end: datetime) -> list[tuple[datetime, Call]]:
+        """Return the calls the bridge first heard of in [start, end), with that moment, oldest first."""
+        rows = await self._read(query(s.CALLS_ARRIVED, start=to_epoch(start), end=to_epoch(end)))
+        return [(from_epoch(row[0]), Call.model_validate_json(row[1])) for row in rows]
+
     async def count_events(self) -> int:
         """Count stored webhook events."""
         return int((await self._read(query(s.COUNT_EVENTS)))[0][0])

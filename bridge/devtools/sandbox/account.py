@@ -168,6 +168,10 @@ class Sandbox:
         """Delete a ticket; afterwards it answers 404 like any unknown one."""
         self.tickets_api.delete(ticket_id)
 
+    def set_role(self, user_id: int, role: str, custom_role_id: int | None = None) -> None:
+        """Give a user a role (end-user, agent, admin) and, for an agent, a custom role id."""
+        self.users_api.set_role(user_id, role, custom_role_id)
+
     def set_agent_status(self, agent_id: int, status: str, *, channel: str | None = None) -> None:
         """Set an agent's unified status (online, away, offline, transfers_only), or one channel's status."""
         if channel is None:

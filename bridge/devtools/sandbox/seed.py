@@ -20,6 +20,7 @@ def _user(uid: int, name: str, mail: str | None, phone: str | None, role: str, *
         "phone": phone,
         "shared_phone_number": extra.get("shared", False),
         "role": role,
+        "custom_role_id": extra.get("custom_role_id"),  # Zendesk docs, Users JSON format: null without one
         "suspended": extra.get("suspended", False),
         "external_id": None,
         "created_at": SEED_TIMESTAMP,

@@ -47,6 +47,15 @@ class Users:
         """Return users with this external_id: a direct look-up, not the (eventually consistent) search index."""
         return [copy.deepcopy(u) for u in self._state.users.values() if u.get("external_id") == external_id]
 
+    def set_role(self, user_id: int, role: str, custom_role_id: int | None = None) -> None:
+        """Give a user a role and a custom role (what an admin does in Admin Center, Team members)."""
+        if role not in USER_ROLES or user_id not in self._state.users:
+            raise not_found()
+        # Zendesk docs, Users JSON format: custom_role_id belongs to agents only (Enterprise custom roles).
+        self._state.users[user_id].update(
+            role=role, custom_role_id=custom_role_id if role == "agent" else None, updated_at=now_iso()
+        )
+
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a user from a `{"user": {...}}` body, end-user by default."""
         src = body.get("user")
@@ -82,6 +91,7 @@ class Users:
             "phone": src.get("phone"),
             "shared_phone_number": False,
             "role": role,
+            "custom_role_id": None,
             "suspended": False,
             "external_id": external_id,
             "created_at": now,
