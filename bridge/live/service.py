@@ -7,6 +7,7 @@ of the second it was made in, so ten pages polling an instance cost it one read 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
@@ -43,7 +44,7 @@ class LiveView:
         self._clock = clock
         self._schedules = schedules
         self.callbacks = callbacks
-        self._last: tuple[datetime, dict[str, Any]] | None = None
+        self._last: tuple[float, dict[str, Any]] | None = None
         self._lock = asyncio.Lock()
 
     def settings(self) -> Settings:
@@ -66,11 +67,13 @@ class LiveView:
     async def board(self) -> dict[str, Any]:
         """Return the board, made afresh unless one made less than a second ago stands."""
         async with self._lock:  # pages polling at once wait for one read rather than each making their own
-            now = self._clock()
-            if self._last is not None and 0 <= (now - self._last[0]).total_seconds() < FRESH_SECONDS:
+            # Freshness on the monotonic clock: the bridge's own clock may be a test's, standing still.
+            made_at = time.monotonic()
+            if self._last is not None and made_at - self._last[0] < FRESH_SECONDS:
                 return self._last[1]
+            now = self._clock()
             made = board(await self.rows(now), self.settings(), now)
-            self._last = (now, made)
+            self._last = (made_at, made)
             return made
 
     def forget(self) -> None:

@@ -71,7 +71,7 @@
     for (const [key, name] of FIGURES) main.append(figure(id + "-" + key, name));
     const day = el("div", {class: "figures day"});
     for (const [key, name] of DAY) day.append(figure(id + "-" + key, name));
-    const queue = el("ol", {class: "queue", id: id + "-queue", "aria-label": "Callers waiting on " + line.name});
+    const queue = el("ul", {class: "queue", id: id + "-queue", "aria-label": "Callers waiting on " + line.name});
     const chart = el("div", {class: "chart", id: id + "-chart", role: "img"});
     section.append(main, queue, day, chart, el("p", {class: "day-note", id: id + "-note"}));
     return section;
