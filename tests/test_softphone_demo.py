@@ -128,3 +128,27 @@ async def test_two_agents_one_away_calls_queue_and_go_to_the_other(browser: Brow
         await expect(alice.locator("#state")).to_have_text("In call")
         for page in (alice, bob):
             await page.context.close()
+
+
+async def test_the_demo_shows_the_live_view_beside_the_phone_and_both_move(browser: Browser) -> None:
+    """/demo: alice's phone rings, the live view shows the caller; she answers, and it shows the call answered."""
+    async with softphone_demo() as (page_url, _, out):
+        side = re.search(r"Open (\S+) for alice's phone beside the supervisors' live view", out.getvalue())
+        assert side, out.getvalue()
+        context = await browser.new_context(viewport={"width": 1280, "height": 820})
+        page = await context.new_page()
+        await page.goto(side.group(1))
+        phone, live = page.frame_locator("#phone"), page.frame_locator("#live")
+        line = live.get_by_role("region", name="default")
+        await expect(live.locator("#connection")).to_have_text("Live", timeout=15_000)
+        await expect(phone.locator("#state")).to_have_text("Ringing", timeout=15_000)
+        alice = live.get_by_role("row", name="alice")
+        await expect(alice.locator(".status")).to_have_text("Ringing")  # a first ring: not in the queue
+        await expect(alice.locator(".on")).to_have_text("default, …0123")
+        await phone.get_by_role("button", name="Answer").click()
+        await expect(alice.locator(".status")).to_have_text("On a call")
+        await expect(line.get_by_role("group", name="Answered today", exact=True)).to_contain_text("1")
+        await expect(line.get_by_role("group", name="Callers waiting", exact=True)).to_contain_text("0")
+        (ARTIFACTS / "live").mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "live" / "demo.png"))
+        await context.close()

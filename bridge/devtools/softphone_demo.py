@@ -7,6 +7,9 @@ kept in step with the wall clock: a call in reaches the bridge's `/incoming`, an
 available agents or queues the caller, then moves them to an agent who frees up, as with real Twilio. Each
 page asks the demo which of the stand-in's legs ring its agent, and answers, declines or hangs them up. A
 call out is a replay of a recorded call, with the number and the ticket the page passed.
+
+The supervisors' live view opens as Zendesk's nav bar opens it: a form POST of the signed token, for Carol,
+whose custom role the demo names in SUPERVISOR_ROLES. `/demo` shows alice's phone beside it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ from bridge.store import PENDING
 log = logging.getLogger("bridge.demo")
 
 DEMO_ROUTE = "/demo/softphone"
+LIVE_DEMO_ROUTE = "/demo/live"
+SIDE_BY_SIDE_ROUTE = "/demo"
+SUPERVISOR = 1003  # Carol in the sandbox: a team lead, in the custom role SUPERVISOR_ROLE
+SUPERVISOR_ROLE = 360000900001
 PHONES = {"alice": 1001, "bob": 1002}  # the browser agents of the demo: AGENTS is client:alice=1001,client:bob=1002
 AGENT = PHONES["alice"]
 CALLERS = ("+14155550123", "+14155550142", "+14155550177")  # Dana Customer (2001) first; the others are new
@@ -115,27 +122,51 @@ def _outbound_edit(number: str, ticket: str | None, agent: str) -> Callable[[dic
     return edit
 
 
+LIVE_FORM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Opening the live view</title></head>
+<body><form method="post" action="/zendesk/live"><input type="hidden" name="token" value="{token}">
+<noscript><button>Open the live view</button></noscript></form><script>document.forms[0].submit()</script></body></html>
+"""
+SIDE_BY_SIDE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Softphone and live view</title>
+<style>body{{margin:0;display:flex;gap:8px;height:100vh;background:#e9eef3}} iframe{{border:0;background:#fff}}
+#phone{{width:340px;flex:none}} #live{{flex:1}}</style></head>
+<body><iframe id="phone" title="alice's phone" src="{DEMO_ROUTE}"></iframe>
+<iframe id="live" title="Live view" src="{LIVE_DEMO_ROUTE}"></iframe></body></html>
+"""
+
+
 def mount(app: web.Application, demo: Demo) -> None:
     """Add the demo's routes to the bridge app (before it starts): the pages, the scripts, the devices, the calls."""
+
+    def signed(request: web.Request, user: int) -> str:
+        """Sign a token for `user` as Zendesk signs the app's signed-URL requests."""
+        now = request.app[CLOCK]()
+        sub = f"https://demo.zendesk.com/api/v2/users/{user}.json"
+        claims = {"iss": "demo.zendesk.com", "aud": AUDIENCE, "sub": sub, "iat": int(now.timestamp()),
+                  "exp": int(now.timestamp()) + 300}  # fmt: skip
+        return jwt.encode(claims, demo.key, algorithm="RS256")
 
     async def page(request: web.Request) -> web.Response:
         name = request.query.get("agent", "alice")
         if name not in PHONES:
             raise web.HTTPNotFound(reason=f"the demo's agents are {', '.join(PHONES)}")
         now = request.app[CLOCK]()
-        sub = f"https://demo.zendesk.com/api/v2/users/{PHONES[name]}.json"
-        claims = {"iss": "demo.zendesk.com", "aud": AUDIENCE, "sub": sub, "iat": int(now.timestamp()),
-                  "exp": int(now.timestamp()) + 300}  # fmt: skip
         # As Zendesk would sign in: the bridge's own verification, then the bridge's own page.
         softphone = request.app[SOFTPHONE]
         assert softphone.public_key is not None
-        token = jwt.encode(claims, demo.key, algorithm="RS256")
+        token = signed(request, PHONES[name])
         agent = verify_zendesk_token(token, softphone.public_key, audience=AUDIENCE, issuer="demo.zendesk.com", now=now)
         response = render_page(softphone, agent, now)
         scripts = '<script src="/demo/fake_phone.js"></script><script src="/demo/driver.js"></script>'
         body = ZAF_SCRIPT.sub(scripts, response.text or "")
         return web.Response(text=body, content_type="text/html", headers={
             k: v for k, v in response.headers.items() if k.lower() != "content-type"})  # fmt: skip
+
+    async def live(request: web.Request) -> web.Response:
+        # Zendesk's nav bar POSTs the signed token to the app's URL; this page does the same, at once.
+        return web.Response(text=LIVE_FORM.format(token=signed(request, SUPERVISOR)), content_type="text/html")
+
+    async def side_by_side(request: web.Request) -> web.Response:
+        return web.Response(text=SIDE_BY_SIDE, content_type="text/html")
 
     async def fakes(request: web.Request) -> web.Response:
         return web.Response(text=FAKES.read_text(), content_type="text/javascript")
@@ -158,6 +189,8 @@ def mount(app: web.Application, demo: Demo) -> None:
         return web.json_response(await call_in(demo, first=bool(body.get("first"))))
 
     app.router.add_get(DEMO_ROUTE, page)
+    app.router.add_get(LIVE_DEMO_ROUTE, live)
+    app.router.add_get(SIDE_BY_SIDE_ROUTE, side_by_side)
     app.router.add_get("/demo/fake_phone.js", fakes)
     app.router.add_get("/demo/driver.js", driver)
     app.router.add_get("/demo/device", device)
@@ -295,6 +328,7 @@ async def run_softphone_demo(out: TextIO, stop: asyncio.Event | None = None) -> 
             "twilio_twiml_app_sid": "AP" + "d" * 32,
             "zendesk_app_audience": AUDIENCE,
             "zendesk_app_public_key": pem,
+            "supervisor_roles": str(SUPERVISOR_ROLE),
         }
         async with local_bridge(Path(tmp) / "bridge.db", setup=lambda app: mount(app, demo), stand_in=True,
                                 **settings) as bridge:  # fmt: skip
@@ -304,6 +338,7 @@ async def run_softphone_demo(out: TextIO, stop: asyncio.Event | None = None) -> 
             body = {"ticket": {"via_id": 45, "subject": "Printer on fire", "comment": {"body": "Please call me back"},
                                "requester_id": 2002, "status": "open"}}  # fmt: skip
             bridge.sandbox.create_voice_ticket(body)
+            bridge.sandbox.set_role(SUPERVISOR, "agent", SUPERVISOR_ROLE)  # Carol leads the team
             async with running(asyncio.create_task(keep_time(twilio), name="demo-clock")):
                 print(f"Softphone demo: the sandbox Zendesk at {bridge.zendesk_url}, the bridge at {bridge.url},",
                       f"Twilio played by the stand-in at {bridge.settings.twilio_api_url}.", file=out)  # fmt: skip
@@ -311,6 +346,9 @@ async def run_softphone_demo(out: TextIO, stop: asyncio.Event | None = None) -> 
                       file=out)  # fmt: skip
                 print(f"Open {bridge.url}{DEMO_ROUTE}?agent=bob in a second window: the phone of client:bob "
                       f"(Zendesk agent {PHONES['bob']}).", file=out)  # fmt: skip
+                print(f"Open {bridge.url}{SIDE_BY_SIDE_ROUTE} for alice's phone beside the supervisors' live view "
+                      f"(Carol, Zendesk agent {SUPERVISOR}, in a supervisors' custom role); the live view alone: "
+                      f"{bridge.url}{LIVE_DEMO_ROUTE}.", file=out)  # fmt: skip
                 print("A call rings once a phone is ready; 'Simulate an incoming call' places another. Set one agent",
                       "Away: calls ring the other. Set both Away (or busy): callers wait in the queue, and the first",
                       "agent to choose Available is offered the longest-waiting one. Dial out too (ticket #1 is open",
