@@ -132,7 +132,7 @@ async def test_two_agents_one_away_calls_queue_and_go_to_the_other(browser: Brow
 
 async def test_the_demo_shows_the_live_view_beside_the_phone_and_both_move(browser: Browser) -> None:
     """/demo: alice's phone rings, the live view shows the caller; she answers, and it shows the call answered."""
-    async with softphone_demo() as (page_url, _, out):
+    async with softphone_demo() as (_, _, out):
         side = re.search(r"Open (\S+) for alice's phone beside the supervisors' live view", out.getvalue())
         assert side, out.getvalue()
         context = await browser.new_context(viewport={"width": 1280, "height": 820})
