@@ -10,10 +10,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.appkeys import DESK
+from bridge.appkeys import DESK, SCHEDULES
 from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.sandbox.faults import FaultRule
+from bridge.devtools.sandbox.seed import SCHEDULE_ID
+from bridge.devtools.waiting import wait_until
 from bridge.live.routes import LIVE
+from tests import hours_flows
 from tests import queue_flows as flows
 from tests.conftest import BridgeFactory, recording
 from tests.softphone_kit import other_key, softphone_settings, zendesk_jwt
@@ -262,3 +265,40 @@ async def test_a_queue_flows_figures(make_bridge: BridgeFactory, flow: str) -> N
         assert day["service_level"] == 0.0  # 45 s is past the 20 s of SERVICE_LEVEL_SECONDS
     else:
         assert (day["answered"], day["missed"], day["abandoned"], day["longest_wait"]) == (0, 1, 1, 75)
+
+
+async def test_a_line_on_a_zendesk_schedule_counts_its_day_in_the_schedules_time_zone(
+    make_bridge: BridgeFactory,
+) -> None:
+    """Support follows the sandbox's schedule (America/Chicago): its day is Chicago's once the schedule is read."""
+    lines = hours_flows.support("voicemail", f"schedule_id = {SCHEDULE_ID}")
+    options = {"lines": lines, "agents": dict(flows.TEAM), "live_token": "t"}
+    async with make_bridge(stand_in=True, virtual_time=True, stand_in_start=hours_flows.CHRISTMAS, **options) as bridge:
+        await wait_until(lambda: SCHEDULE_ID in bridge.app[SCHEDULES].schedules, what="the schedule read")
+        _, made = await call(bridge, "GET", "/live", "t")
+    (line,) = made["lines"]
+    assert (line["name"], line["timezone"], line["day"]) == ("Support", "America/Chicago", "2026-12-25")
+
+
+async def test_two_instances_on_one_postgresql_show_the_same_board(make_bridge: BridgeFactory, pg_url: str) -> None:
+    """A supervisor's change through one instance, and a call replayed into the other: both boards say the same."""
+    async with (
+        make_bridge(**settings(live_token="t"), database_url=pg_url) as one,
+        make_bridge(**settings(live_token="t"), database_url=pg_url) as two,
+    ):
+        session = await supervisor_session(one)
+        away = {"agent": "client:bob", "status": "away"}
+        assert (await call(one, "POST", "/live/agents/status", session, away))[0] == 200
+        await two.replay([recording("inbound_answered")])
+        await two.settle_calls()
+
+        async def agree() -> bool:
+            boards = [(await call(bridge, "GET", "/live", "t"))[1] for bridge in (one, two)]
+            for made in boards:
+                made.pop("at")
+                for agent in made["agents"]:
+                    agent.pop("seconds")
+            bob = {agent["identity"]: agent["status"] for agent in boards[0]["agents"]}["client:bob"]
+            return boards[0] == boards[1] and bob == "away" and boards[0]["lines"][0]["today"]["answered"] == 1
+
+        await wait_until(agree, what="both instances showing the same board")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -95,8 +95,3 @@ class LiveView:
             arrived=[Arrived(at, call) for at, call in [*older, *arrived]],
             callbacks=callbacks,
         )
-
-
-def line_figures(made: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """Return each line's key and figures from a board (for /metrics)."""
-    return [(line["key"], line) for line in made["lines"]]
