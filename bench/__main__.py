@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
-from bench import routing
+from bench import live, routing
 from bench.procs import HERE, LATENCY, PYTHON, TOKEN, bridge, free_port, load, process, sandbox, zendesk_api
 
 TARGETS = {
@@ -37,6 +37,7 @@ TARGETS = {
     "burst_unlanded": ("ring-all pops not landed (both bursts)", "0"),
     "flood_p50_over_pct": ("signed-webhook p50 during a flood from 100,000 addresses, over one address's", "<= 10 %"),
     **routing.TARGETS,
+    **live.TARGETS,
 }
 
 
@@ -334,6 +335,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
         "burst_unlanded": (unlanded, unlanded == 0),
         "flood_p50_over_pct": (r["flood"]["p50_over_pct"], r["flood"]["p50_over_pct"] <= 10),
         **routing.verdicts(r),
+        **live.verdicts(r),
     }
 
 
@@ -409,6 +411,7 @@ def write_results_md(results: dict[str, Any]) -> None:
         "once, against two bridges)."
     )
     lines += routing.lines(results)
+    lines += live.lines(results)
     lines.append("")
     path.write_text("\n".join(lines) + "\n" + (notes or "<!-- notes -->\n"))
 
@@ -438,6 +441,7 @@ def main(argv: list[str]) -> int:
             ("burst_backlog", lambda: burst(work, calls=10, agents=6, backlog=2000)),
             ("flood", lambda: flood(work, requests=100_000, rate=FLOOD_RATE, webhooks_per_second=60.0)),
             *routing.steps(work, quick),
+            ("live_view", lambda: live.live_view(work)),
         ]
         unknown = set(only) - {name for name, _ in steps}
         if unknown:

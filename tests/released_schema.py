@@ -76,6 +76,10 @@ SQLITE: list[str] = [
         announced_at REAL
     ) WITHOUT ROWID;
     """,
+    # v6: the live view reads calls by arrival.
+    """
+    CREATE INDEX calls_by_arrival ON calls (created_at);
+    """,
 ]
 
 # PostgreSQL: one script per version, run as one multi-statement query.
@@ -149,5 +153,9 @@ POSTGRES: list[str] = [
         arrived_at DOUBLE PRECISION NOT NULL,
         announced_at DOUBLE PRECISION
     );
+    """,
+    # v6: the live view reads calls by arrival.
+    """
+    CREATE INDEX calls_by_arrival ON calls (created_at);
     """,
 ]

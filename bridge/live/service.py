@@ -21,7 +21,7 @@ from bridge.live.figures import Arrived, windows
 from bridge.ops.settings import Settings as BridgeSettings
 from bridge.store import Store
 
-FRESH_SECONDS = 1.0  # a board this young is served again
+FRESH_SECONDS = 0.5  # a board this young is served again: a change shows within a poll and a half
 
 
 class LiveView:

@@ -60,7 +60,7 @@ from bridge.store.plan import (
     Step,
     ingest_plan,
 )
-from bridge.store.routing_rows import ParsedRows
+from bridge.store.routing_rows import ParsedCalls, ParsedRows
 from bridge.store.routing_work import Leased
 from bridge.store.schema import MIGRATION_LOCK, MIGRATIONS
 from bridge.store.statements import action_params
@@ -210,6 +210,7 @@ class SqlStore(ABC):
         """Start with no parsed states or routing rows, and no mover to hand moves to."""
         self._states = States()
         self._rows = ParsedRows()
+        self._arrivals = ParsedCalls()  # the live view's reads of calls
         self._mover: tuple[float, Callable[[Sequence[ActionRow]], None]] | None = None
 
     def hand_over_moves(self, lease: float, take: Callable[[Sequence[ActionRow]], None]) -> None:
@@ -348,7 +349,8 @@ class SqlStore(ABC):
     async def calls_arrived(self, start: datetime, end: datetime) -> list[tuple[datetime, Call]]:
         """Return the calls the bridge first heard of in [start, end), with that moment, oldest first."""
         rows = await self._read(query(s.CALLS_ARRIVED, start=to_epoch(start), end=to_epoch(end)))
-        return [(from_epoch(row[0]), Call.model_validate_json(row[1])) for row in rows]
+        calls = self._arrivals.calls((row[0], row[2]) for row in rows)
+        return [(from_epoch(row[1]), call) for row, call in zip(rows, calls, strict=True)]
 
     async def count_events(self) -> int:
         """Count stored webhook events."""

@@ -44,7 +44,8 @@ MARK_SEEN = sql("INSERT INTO seen (key, at) VALUES (:key, :now) ON CONFLICT DO N
 SAVE_EVENT = sql("INSERT INTO events (call_sid, kind, body, received_at) VALUES (:call_sid, :kind, :body, :now)")
 LOAD_CALL = sql("SELECT state FROM calls WHERE call_sid = :call_sid")
 CALLS_ARRIVED = sql(
-    "SELECT created_at, state FROM calls WHERE created_at >= :start AND created_at < :end ORDER BY created_at, call_sid"
+    """SELECT call_sid, created_at, state FROM calls WHERE created_at >= :start AND created_at < :end
+    ORDER BY created_at, call_sid"""
 )
 SAVE_CALL = sql(
     """INSERT INTO calls (call_sid, state, finished, created_at, updated_at) VALUES (:call_sid, :state, :finished,
