@@ -1,9 +1,9 @@
 """The hook for callbacks (docs/live-view.md, "Callbacks"): listed and cancelled once a store keeps them.
 
-No store of callbacks exists in this bridge yet. When one does, it provides an object with these two methods
-and `bridge.live.routes.setup` is given it (`callbacks=`): the board then lists the pending callbacks and the
-page offers each a Cancel button, which posts to CANCEL_ROUTE. Until then the route answers 404 and the page
-shows no callbacks.
+No store of callbacks exists in this bridge yet. When one does, it provides an object with these two methods,
+and `create_app` passes `bridge.live.routes.setup` a function returning it from the started app
+(`callbacks=lambda app: …`): the board then lists the pending callbacks and the page offers each a Cancel
+button, which posts to `/live/callbacks/cancel`. Until then that route answers 404 and the page shows none.
 """
 
 from __future__ import annotations

@@ -72,9 +72,12 @@ def setup(
     app: web.Application,
     settings: Settings,
     users: Callable[[web.Application], UserReader | None],
-    callbacks: Callbacks | None = None,
+    callbacks: Callable[[web.Application], Callbacks | None] = lambda app: None,
 ) -> None:
-    """Mount the live view's routes; its resources settle when the app starts (after the softphone's)."""
+    """Mount the live view's routes; its resources settle when the app starts (after the softphone's).
+
+    `users` and `callbacks` are asked for when the app starts, so they may be resources opened before it.
+    """
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         key = app[SOFTPHONE].public_key or settings.zendesk_app_public_key
@@ -93,7 +96,7 @@ def setup(
             settings,
             app[CLOCK],
             schedules=(lambda: book.schedules) if book is not None else dict,
-            callbacks=callbacks,
+            callbacks=callbacks(app),
         )
         app[LIVE] = Live(settings, view, key, problem, SessionSigner(secret, PURPOSE), users(app))
         yield
