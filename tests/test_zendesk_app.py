@@ -101,8 +101,9 @@ def validate(files: dict[str, bytes]) -> list[str]:
                 re.fullmatch(r"\d+(px|%)", str(size.get(k, ""))) for k in ("width", "height")
             ):
                 errors.append(f"{name}: size needs width and height in px or %")
-    if "top_bar" in locations.get("support", {}) and "assets/icon_top_bar.svg" not in files:
-        errors.append("a top_bar app needs assets/icon_top_bar.svg")
+    for bar in ("top_bar", "nav_bar"):  # Zendesk docs, "Styles and assets": each bar location has its icon
+        if bar in locations.get("support", {}) and f"assets/icon_{bar}.svg" not in files:
+            errors.append(f"a {bar} app needs assets/icon_{bar}.svg")
     for logo in ("assets/logo.png", "assets/logo-small.png"):
         if logo not in files:
             errors.append(f"missing {logo}")
@@ -145,6 +146,10 @@ def test_the_zip_passes_zendesks_manifest_rules() -> None:
     assert top_bar["signed"] is True
     assert top_bar["size"] == {"width": "320px", "height": "500px"}
     assert manifest["location"]["support"]["background"]["url"] == "assets/background.html"
+    # The supervisors' live view: the nav bar, signed the same way (docs/live-view.md).
+    assert manifest["location"]["support"]["nav_bar"] == {"url": "https://bridge.example.com/zendesk/live",
+                                                          "signed": True}  # fmt: skip
+    assert b'viewBox="0 0 18 18"' in files["assets/icon_nav_bar.svg"]
     assert png_size(files["assets/logo.png"]) == (320, 320)  # Zendesk docs, "Styles and assets"
     assert png_size(files["assets/logo-small.png"]) == (128, 128)
     assert b'viewBox="0 0 18 18"' in files["assets/icon_top_bar.svg"]  # resized to 18x18 by Zendesk
