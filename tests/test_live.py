@@ -11,11 +11,13 @@ import aiohttp
 import pytest
 
 from bridge.appkeys import DESK, SCHEDULES
+from bridge.core.call_model import Call
 from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.sandbox.faults import FaultRule
 from bridge.devtools.sandbox.seed import SCHEDULE_ID
 from bridge.devtools.waiting import wait_until
 from bridge.live.routes import LIVE
+from bridge.store.routing_rows import ParsedCalls
 from tests import hours_flows
 from tests import queue_flows as flows
 from tests.conftest import BridgeFactory, recording
@@ -302,3 +304,36 @@ async def test_two_instances_on_one_postgresql_show_the_same_board(make_bridge: 
             return boards[0] == boards[1] and bob == "away" and boards[0]["lines"][0]["today"]["answered"] == 1
 
         await wait_until(agree, what="both instances showing the same board")
+
+
+async def test_bad_input_is_a_clear_4xx_and_changes_nothing(make_bridge: BridgeFactory) -> None:
+    """A form in a charset Python does not know, a body that is not JSON: 400, and nothing cancelled or set."""
+    async with make_bridge(**settings()) as bridge:
+        session = await supervisor_session(bridge)
+        book = Book()
+        bridge.app[LIVE].view.callbacks = book
+        headers = {"Authorization": f"Bearer {session}"}
+        async with aiohttp.ClientSession() as http:
+            form = {"Content-Type": "application/x-www-form-urlencoded; charset=no-such-charset"}
+            async with http.post(bridge.url + "/zendesk/live", data=b"token=x", headers=form) as response:
+                assert response.status == 400
+                assert "cannot be read" in (await response.json())["error"]
+            for path in ("/live/callbacks/cancel", "/live/agents/status"):
+                async with http.post(bridge.url + path, data=b"{not json", headers=headers) as response:
+                    assert response.status == 400, path
+        assert book.cancelled == []
+        assert (await bridge.app[DESK].agent("client:bob")).chosen_by is None
+
+
+def test_a_call_whose_state_did_not_change_is_not_parsed_again() -> None:
+    """The live view's reads reuse the parsed call of an unchanged row, from either of the last two reads."""
+    parsed = ParsedCalls()
+    state = Call(sid="CA1", direction="inbound").model_dump_json()
+    (first,) = parsed.calls([("CA1", state)])
+    assert parsed.calls([("CA2", Call(sid="CA2").model_dump_json())])[0].sid == "CA2"  # the other span's read
+    (again,) = parsed.calls([("CA1", state)])
+    assert again is first
+    changed = Call(sid="CA1", direction="inbound", line="Sales").model_dump_json()
+    (fresh,) = parsed.calls([("CA1", changed)])
+    assert fresh is not first
+    assert fresh.line == "Sales"
