@@ -136,3 +136,20 @@ async def test_an_agent_who_is_not_a_supervisor_is_refused(make_bridge: BridgeFa
         await expect(page.locator("#lines")).to_have_count(0)
         await shot(page, "refused")
         await context.close()
+
+
+async def test_each_line_has_its_own_figures_and_agents_say_which_lines_they_take(
+    make_bridge: BridgeFactory, browser: Browser
+) -> None:
+    """Two lines: a region each, named, with its own figures; each agent's lines under their name."""
+    async with make_bridge(**live_settings(lines=flows.TWO_LINES)) as bridge:
+        bridge.sandbox.set_role(1002, "admin")
+        context = await browser.new_context(viewport=WALL)
+        page = await open_live(context, bridge, 1002)
+        for line in ("Support", "Sales"):
+            await expect(figure(page, line, "Callers waiting")).to_have_text("0")
+            await expect(figure(page, line, "Service level")).to_have_text("\u2013")  # an en dash: nothing to divide
+        await expect(page.get_by_role("row", name="alice").locator(".serves")).to_have_text("Support")
+        await expect(page.get_by_role("row", name="bob").locator(".serves")).to_have_text("Support, Sales")
+        await shot(page, "two-lines")
+        await context.close()

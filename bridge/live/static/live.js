@@ -6,6 +6,7 @@
   const config = JSON.parse(document.getElementById("live-config").textContent);
   const POLL_MS = 1000;
   const LOST_AFTER_MS = 3500; // three polls without an answer: say so
+  const REQUEST_TIMEOUT_MS = 5000;
   let session = config.session;
   let lastOk = 0;
   let lastBoard = null;
@@ -122,7 +123,7 @@
     chart.replaceChildren(...hours);
   }
 
-  function renderAgents(agents) {
+  function renderAgents(agents, lineNames) {
     const body = document.querySelector("#agents tbody");
     const seen = new Set();
     for (const agent of agents) {
@@ -140,6 +141,9 @@
       const on = agent.on ? [agent.on.line, agent.on.caller].filter(Boolean).join(", ") || STATUS_WORDS[agent.on.state] : "–";
       setText(row.querySelector(".on"), on);
       setText(row.querySelector(".calls"), String(agent.calls_today));
+      // With several lines, which ones the agent takes calls for.
+      const serves = lineNames.size > 1 ? agent.lines.map((key) => lineNames.get(key) || key).join(", ") : "";
+      setText(row.querySelector(".serves"), serves);
       const select = row.querySelector("select");
       if (document.activeElement !== select && !select.dataset.pending) select.value = agent.chosen;
     }
@@ -148,7 +152,9 @@
 
   function agentRow(agent, id) {
     const row = el("tr", {id: id});
-    row.append(el("th", {scope: "row", class: "who"}, agent.name), el("td", {class: "status"}),
+    const who = el("th", {scope: "row", class: "who"}, agent.name);
+    who.append(el("small", {class: "serves"}));
+    row.append(who, el("td", {class: "status"}),
       el("td", {class: "for"}), el("td", {class: "on"}), el("td", {class: "calls"}));
     const cell = el("td");
     const select = el("select", {"aria-label": "Set status of " + agent.name});
@@ -175,12 +181,21 @@
   }
 
   async function call(method, path, body) {
-    const response = await fetch(path, {
-      method: method,
-      headers: Object.assign({Authorization: "Bearer " + session}, body ? {"Content-Type": "application/json"} : {}),
-      body: body ? JSON.stringify(body) : undefined,
-      cache: "no-store",
-    });
+    // A request the network swallows must not stop the polling: give up on it after a few seconds.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+    let response;
+    try {
+      response = await fetch(path, {
+        method: method,
+        headers: Object.assign({Authorization: "Bearer " + session}, body ? {"Content-Type": "application/json"} : {}),
+        body: body ? JSON.stringify(body) : undefined,
+        cache: "no-store",
+        signal: abort.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
     if (!response.ok) {
       const problem = await response.json().catch(() => ({}));
       throw new Error(problem.error || problem.reason || response.statusText || String(response.status));
@@ -236,7 +251,7 @@
       lastBoard = made;
       lastOk = Date.now();
       for (const line of made.lines) renderLine(line);
-      renderAgents(made.agents);
+      renderAgents(made.agents, new Map(made.lines.map((line) => [line.key, line.name])));
       renderCallbacks(made.callbacks);
     } catch (err) {
       if (/session/.test(err.message)) showError("Your session has ended: reload Zendesk to open the live view again.");
