@@ -1,7 +1,7 @@
-"""The live view's reads: the store's rows made into the board, at most once a second per instance.
+"""The live view's reads: the store's rows made into the board, at most twice a second per instance.
 
-Every instance reads the same store, so every instance shows the same board; a board is reused for the rest
-of the second it was made in, so ten pages polling an instance cost it one read a second, not ten.
+Every instance reads the same store, so every instance shows the same board; a board is reused for half a
+second after it was made, so ten pages polling an instance every second cost it two reads, not ten.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class LiveView:
         )
 
     async def board(self) -> dict[str, Any]:
-        """Return the board, made afresh unless one made less than a second ago stands."""
+        """Return the board, made afresh unless one made less than FRESH_SECONDS ago stands."""
         async with self._lock:  # pages polling at once wait for one read rather than each making their own
             # Freshness on the monotonic clock: the bridge's own clock may be a test's, standing still.
             made_at = time.monotonic()
