@@ -68,7 +68,8 @@ def store(opener: Callable[[Settings], Awaitable[Store]]) -> Resource:
             await opened.release_leases()  # one process owns a SQLite file: earlier leases died with it
         app[STORE] = opened
         await opened.add_agents(settings.agents, app[CLOCK]())
-        app[INGEST] = Ingest(opened, settings.policy(), app[CLOCK], app[ROUTES])
+        budget = settings.lookup_budget_ms / 1000
+        app[INGEST] = Ingest(opened, settings.policy(), app[CLOCK], app[ROUTES], lookup_budget=budget)
         yield
         await opened.close()
 
@@ -115,8 +116,9 @@ def worker(retry: RetryPolicy | None, limiter: Limiter | None) -> Resource:
         base_url = settings.zendesk_base_url
         assert base_url is not None  # check_serving made sure
         # The reserve's floor, never lent to background work: one call's worth of urgent requests, a pop
-        # per agent it rings (Twilio dials at most 10) and the caller look-up's (external id, search, create).
-        floor = min(len(settings.agents), 10) + 3
+        # per agent it rings (Twilio dials at most 10), the caller look-up's (external id, search, create) and
+        # what routing reads of the caller (their user and their tickets).
+        floor = min(len(settings.agents), 10) + 5
         budget = limiter or Limiter(settings.zendesk_rate_limit, floor=floor, quiet=settings.pop_deadline_seconds)
         health: list[Worker] = []  # the worker follows Zendesk's health from the client's answers
 

@@ -28,6 +28,8 @@ async def test_show_user(client: Client) -> None:
         "role": "end-user",
         "suspended": False,
         "external_id": None,
+        "organization_id": None,
+        "tags": [],
         "created_at": "2024-01-01T00:00:00Z",
         "updated_at": "2024-01-01T00:00:00Z",
     }

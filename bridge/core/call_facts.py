@@ -103,6 +103,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         _leave_queue(call, event.at)
     elif event.kind == EventKind.MOVE_FAILED:
         _apply_move_failed(call, event)
+    elif event.kind == EventKind.CUSTOMER_FOUND and event.customer is not None:
+        call.customer = event.customer  # the look-up's latest answer (one per call, unless it was retried)
     elif event.kind == EventKind.WRAP_UP_ENDED and call.wrap_up_time is None:
         call.wrap_up_time = event.duration
     elif event.kind == EventKind.MENU_CHOSEN:
@@ -170,6 +172,9 @@ def _apply_routed(call: Call, event: CallEvent) -> None:
         call.offers.append(Offer(agents=list(event.agents or ()), at=event.at, seconds=event.duration or 0,
                                  moved=bool(event.moved)))  # fmt: skip
         call.dial_bridged = None  # a new ring: the last one's "never connected" says nothing of it
+        if event.open_ticket is not None and call.open_ticket is None and event.agents:
+            # It rings the agent of the caller's open ticket first: that ticket is what they are shown.
+            call.open_ticket, call.open_ticket_agent = event.open_ticket, event.agents[0]
     elif kind == "queue":
         call.queued_at = call.queued_at or event.at
         if call.queue_since is None:

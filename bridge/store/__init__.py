@@ -27,7 +27,9 @@ DEDUPE_WINDOW = timedelta(hours=24)
 # The one rule of urgency: what matters only while a phone rings (a pop, the look-up it needs, a popping
 # create). Claims take these first and spend the limiter's reserve on them. `is_urgent` reads it here and
 # the stores' SQL is derived from it (`bridge.store.statements.urgent`), so there is no stored column.
-URGENT_KINDS = frozenset({ActionKind.FIND_CALLER, ActionKind.DISPLAY_USER, ActionKind.DISPLAY_TICKET})
+URGENT_KINDS = frozenset(
+    {ActionKind.FIND_CALLER, ActionKind.DISPLAY_USER, ActionKind.DISPLAY_TICKET, ActionKind.LOOK_UP_CUSTOMER}
+)
 # Urgent when this field is set: the action's attribute, stored under the same key of its payload.
 URGENT_WHEN_SET: Mapping[ActionKind, str] = {ActionKind.CREATE_TICKET: "display_to_agent"}
 

@@ -84,6 +84,8 @@ class Users:
             "role": role,
             "suspended": False,
             "external_id": external_id,
+            "organization_id": None,
+            "tags": [],
             "created_at": now,
             "updated_at": now,
         }
