@@ -66,8 +66,7 @@ class Ingest:
         key, serves = policy.line_key(line), policy.serves
         agents = [agent for agent in await self._store.agents() if agent.identity in self._routes.agents
                   and (serves is None or key in serves.get(agent.identity, frozenset()))]  # fmt: skip
-        seconds = estimate.for_line(place, agents, self._clock(), policy.presence)
-        return estimate.spoken(seconds) if seconds is not None else None
+        return estimate.announced(estimate.for_line(place, agents, self._clock(), policy.presence))
 
     def wants_customer(self, line: str | None) -> bool:
         """Tell whether routing on this line uses the caller's Zendesk data (so their arrival looks them up)."""

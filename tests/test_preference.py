@@ -235,7 +235,7 @@ def test_the_new_actions_keep_their_stored_form() -> None:
 # --- the wait to expect -------------------------------------------------------------------------------------
 
 
-def test_handle_times_are_kept_per_agent_and_the_estimate_is_place_times_handle_over_agents() -> None:
+def test_handle_times_are_kept_per_agent_when_their_call_ends() -> None:
     talking = Agent(ALICE, 1001, busy="on_call", busy_call="CA1", busy_since=at(0))
     done = estimate.handled(talking, replace(talking, busy=None, busy_call=None), at(200), wrap_up=40)
     assert done.handled == (240.0,)
@@ -250,11 +250,30 @@ def test_handle_times_are_kept_per_agent_and_the_estimate_is_place_times_handle_
     assert estimate.handle_time([done]) is None  # too few
     agents = [replace(done, handled=(100.0, 200.0, 300.0)), Agent(BOB, 1002, handled=(250.0, 5000.0))]
     assert estimate.handle_time(agents) == 250.0
-    assert estimate.working(agents, at(0), PresencePolicy()) == 2
-    assert estimate.for_line(3, agents, at(0), PresencePolicy()) == 375.0
-    assert estimate.expected_wait(1, 0, 100.0) is None
-    assert estimate.expected_wait(0, 1, 100.0) is None
-    assert estimate.expected_wait(2, 1, None) is None
+
+
+def test_the_estimate_is_when_the_callers_agent_frees_up_from_what_each_agent_has_left() -> None:
+    handled = (240.0,) * 5
+    policy = PresencePolicy()
+    # alice talked 200 s of a typical 240; bob is in wrap-up for 30 s more; carol is ringing for someone ahead.
+    alice = Agent(ALICE, 1001, busy="on_call", busy_since=at(-200), handled=handled)
+    bob = Agent(BOB, 1002, busy="wrap_up", busy_since=at(-10), busy_until=at(30))
+    carol = Agent("client:carol", 1003, busy="ringing", busy_since=at(0), busy_until=at(20))
+    away = choose(Agent("client:dan", 1004, handled=handled), "away", T0, by="test")
+    team = [alice, bob, carol, away]
+    assert estimate.remaining(alice, at(0), 240) == 40
+    assert estimate.remaining(replace(alice, busy_since=at(-900)), at(0), 240) == 240 * estimate.RESIDUAL_FLOOR
+    assert estimate.remaining(bob, at(0), 240) == 30
+    assert estimate.remaining(carol, at(0), 240) == 240
+    assert estimate.remaining(Agent("client:erin", 1005), at(0), 240) == 0
+    # Ends at 30 (bob), 40 (alice), 240 (carol), then 270 (bob again): place 4 waits 270 s.
+    assert [estimate.for_line(place, team, at(0), policy) for place in (1, 2, 3, 4)] == [30, 40, 240, 270]
+    assert estimate.for_line(1, [away], at(0), policy) is None  # nobody working
+    assert estimate.for_line(0, team, at(0), policy) is None
+    assert estimate.for_line(1, [bob], at(0), policy) is None  # too few handle times
+    assert estimate.announced(None) is None
+    assert estimate.announced(estimate.ANNOUNCE_FROM - 1) is None  # short: only the place is said
+    assert estimate.announced(270) == "about five minutes"
 
 
 def test_a_wait_is_said_as_people_round_it() -> None:

@@ -1,34 +1,41 @@
 """The wait a queued caller can expect, pure: from the line's recent handle times, its agents and the callers ahead.
 
-**The estimator.** While every agent of the line is busy, calls end one after another; with `n` agents at work
-and a mean handle time `H`, one ends every `H / n` seconds on average. A caller with `k - 1` callers ahead
-(place `k`) is offered an agent when the `k`-th call ends from now, so they can expect to wait `k * H / n`.
-That is the expected wait of a queue of `n` servers given the caller's place (with exponential handle times
-the ends form a Poisson stream of rate `n / H`, and `k` of them take `k * H / n`); Erlang C answers a different
-question, the wait of a caller who has not arrived yet, averaged over every place they might get, and needs an
-arrival rate the bridge would have to estimate too. The place is known, so the simpler formula is the better one.
+**The estimator.** A caller at place `k` is offered an agent when the `k`-th agent frees up from now. Each
+working agent of the line frees up after what is likely left of their call (a typical call, `H`, less what
+they have talked already, but never less than `RESIDUAL_FLOOR` of `H`: a call past its typical length still
+takes a while), or when their wrap-up ends, or at once when free; from then on every `H` seconds, one caller
+each. The estimate is when the `k`-th of those moments comes (`projected`). It is the expected wait of a
+first-come first-served queue with `n` servers given the caller's place, with what the bridge knows of each
+agent's call so far: with nothing known (every call just begun) and exponential handle times it is the
+textbook `k * H / n`. Erlang C answers another question, the wait of a caller who has not arrived yet,
+averaged over every place they might get, and needs an arrival rate the bridge would have to estimate too.
 
 - `H` is the median of the last handle times (talk plus wrap-up) of the line's agents, at most
-  `HANDLE_SAMPLES` of them: the median, so one call that lasted an hour does not make everyone wait longer.
-- `n` counts the line's agents who are working: available (Zendesk included) whether or not a call keeps them
-  busy now. An agent away or offline ends no calls for the queue.
-- No estimate without at least `MIN_SAMPLES` handle times, or without anyone working: the bridge then says
-  only the caller's place.
+  `HANDLE_SAMPLES` each: the median, so one call that lasted an hour does not make everyone wait longer.
+- The working agents are the line's agents who are available (Zendesk included), busy with a call or not.
+  An agent away or offline ends no calls for the queue.
+- No estimate without at least `MIN_SAMPLES` handle times, or without anyone working.
+- Said only when it is at least `ANNOUNCE_FROM` seconds: a short wait needs no estimate, and it is where an
+  estimate is least accurate. A caller told nothing more hears their place, as before.
 
-`bench/wait.py` replays a generated day of calls with this estimator and reports its error in bench/RESULTS.md.
+`bench/wait.py` replays a generated day of calls through this estimator: its median error there is within
+25 % (bench/RESULTS.md has the figures, and the share of callers who heard an estimate).
 """
 
 from __future__ import annotations
 
+import heapq
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from bridge.core.presence import Agent, PresencePolicy, presence
+from bridge.core.presence import Agent, PresencePolicy, busy_now, presence
 
 HANDLE_SAMPLES = 20  # handle times each agent keeps, the most recent last
 MIN_SAMPLES = 5  # handle times the line's agents must have between them before the bridge says a wait
+RESIDUAL_FLOOR = 0.15  # of a typical call: what a call past its typical length is still expected to last
+ANNOUNCE_FROM = 120.0  # seconds: a shorter expected wait is not said (only the caller's place)
 ROUND_TO = 60.0  # people round a wait to the minute ("about five minutes")
 NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")  # fmt: skip
@@ -50,21 +57,40 @@ def handle_time(agents: Iterable[Agent], size: int = HANDLE_SAMPLES) -> float | 
     return float(statistics.median(samples))
 
 
-def working(agents: Iterable[Agent], now: datetime, policy: PresencePolicy) -> int:
-    """Count the agents who take calls now: available, on a call or not."""
-    return sum(1 for agent in agents if presence(agent, now, policy) == "available")
+def remaining(agent: Agent, now: datetime, handle: float) -> float:
+    """Return how long the agent will likely stay busy: the rest of a typical call, wrap-up's end, or nothing."""
+    busy = busy_now(agent, now)
+    if busy == "on_call" and agent.busy_since is not None:
+        elapsed = (now - agent.busy_since).total_seconds()
+        return max(handle - elapsed, handle * RESIDUAL_FLOOR)
+    if busy == "wrap_up" and agent.busy_until is not None:
+        return (agent.busy_until - now).total_seconds()
+    return handle if busy == "ringing" else 0.0
 
 
-def expected_wait(place: int, staffed: int, handle: float | None) -> float | None:
-    """Return the seconds a caller at `place` can expect to wait, with `staffed` agents working (None: unknown)."""
-    if handle is None or staffed <= 0 or place <= 0:
-        return None
-    return place * handle / staffed
+def projected(place: int, ends: Sequence[float], handle: float) -> float:
+    """Return when the `place`-th agent frees up, each agent ending after `ends` and then every `handle` seconds."""
+    heap = list(ends)
+    heapq.heapify(heap)
+    at = 0.0
+    for _ in range(place):
+        at = heapq.heappop(heap)
+        heapq.heappush(heap, at + handle)
+    return at
 
 
 def for_line(place: int, agents: Sequence[Agent], now: datetime, policy: PresencePolicy) -> float | None:
     """Return the expected wait of a caller at `place` in a line served by `agents`."""
-    return expected_wait(place, working(agents, now, policy), handle_time(agents))
+    handle = handle_time(agents)
+    staff = [agent for agent in agents if presence(agent, now, policy) == "available"]
+    if handle is None or not staff or place <= 0:
+        return None
+    return projected(place, [remaining(agent, now, handle) for agent in staff], handle)
+
+
+def announced(seconds: float | None) -> str | None:
+    """Return the expected wait as it is said, or None when it is not said (unknown, or short)."""
+    return spoken(seconds) if seconds is not None and seconds >= ANNOUNCE_FROM else None
 
 
 def minutes(seconds: float) -> int:
