@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
-from bench import routing
+from bench import lookup, routing, wait
 from bench.procs import HERE, LATENCY, PYTHON, TOKEN, bridge, free_port, load, process, sandbox, zendesk_api
 
 TARGETS = {
@@ -37,6 +37,8 @@ TARGETS = {
     "burst_unlanded": ("ring-all pops not landed (both bursts)", "0"),
     "flood_p50_over_pct": ("signed-webhook p50 during a flood from 100,000 addresses, over one address's", "<= 10 %"),
     **routing.TARGETS,
+    "lookup_known_300_pct": ("calls of known callers routed with their Zendesk data, Zendesk at 200 ms", "100 %"),
+    "wait_median_error_pct": ("expected wait: median error on the replayed day", "<= 25 %"),
 }
 
 
@@ -334,6 +336,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
         "burst_unlanded": (unlanded, unlanded == 0),
         "flood_p50_over_pct": (r["flood"]["p50_over_pct"], r["flood"]["p50_over_pct"] <= 10),
         **routing.verdicts(r),
+        **known_customer_verdicts(r),
     }
 
 
@@ -409,8 +412,35 @@ def write_results_md(results: dict[str, Any]) -> None:
         "once, against two bridges)."
     )
     lines += routing.lines(results)
+    lines += known_customer_lines(results)
     lines.append("")
     path.write_text("\n".join(lines) + "\n" + (notes or "<!-- notes -->\n"))
+
+
+def known_customer_verdicts(r: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
+    """Return routing that knows the customer's figures against their targets."""
+    at_200 = next(row for row in r["lookup"]["by_latency"] if row["latency_ms"] == 200)
+    known, error = at_200["known_callers_with_data_pct"], r["expected_wait"]["median_error_pct"]
+    return {"lookup_known_300_pct": (known, known == 100), "wait_median_error_pct": (error, error <= 25)}
+
+
+def known_customer_lines(r: dict[str, Any]) -> list[str]:
+    """Describe routing that knows the customer's figures for bench/RESULTS.md."""
+    shares = "; ".join(
+        f"{row['latency_ms']} ms: first calls {row['first_calls_with_data_pct']:g} %, known callers "
+        f"{row['known_callers_with_data_pct']:g} %"
+        for row in r["lookup"]["by_latency"]
+    )
+    w = r["expected_wait"]
+    return [
+        f"- **Calls routed with the caller's Zendesk data** (LOOKUP_BUDGET_MS={r['lookup']['budget_ms']}, "
+        f"{r['lookup']['by_latency'][0]['callers']} callers each calling twice), by Zendesk's latency: {shares}.",
+        f"- **The wait to expect, on a replayed day** (seed {w['seed']}: {w['calls']} calls, {w['waited']} waited): "
+        f"{w['heard_estimate']} heard an estimate ({w['heard_share_pct']:g} %); of the {w['compared']} of them "
+        f"answered, median error {w['median_error_pct']:g} %, p90 {w['p90_error_pct']:g} %, median wait "
+        f"{w['median_wait_s']:g} s; over {w['days']} days the median error was "
+        f"{', '.join(f'{m:g}' for m in w['median_error_pct_by_day'])} % ({w['days_within_target']} within 25 %).",
+    ]
 
 
 def main(argv: list[str]) -> int:
@@ -438,6 +468,8 @@ def main(argv: list[str]) -> int:
             ("burst_backlog", lambda: burst(work, calls=10, agents=6, backlog=2000)),
             ("flood", lambda: flood(work, requests=100_000, rate=FLOOD_RATE, webhooks_per_second=60.0)),
             *routing.steps(work, quick),
+            ("lookup", lambda: lookup.measure(callers=20)),
+            ("expected_wait", lambda: wait.days()),
         ]
         unknown = set(only) - {name for name, _ in steps}
         if unknown:
