@@ -37,7 +37,7 @@ TARGETS = {
     "burst_unlanded": ("ring-all pops not landed (both bursts)", "0"),
     "flood_p50_over_pct": ("signed-webhook p50 during a flood from 100,000 addresses, over one address's", "<= 10 %"),
     **routing.TARGETS,
-    "lookup_known_300_pct": ("calls of known callers routed with their Zendesk data, Zendesk at 200 ms", "100 %"),
+    "lookup_known_pct": ("calls of known callers routed with their Zendesk data, Zendesk at 100-500 ms", "100 %"),
     "wait_median_error_pct": ("expected wait: median error on the replayed day", "<= 25 %"),
 }
 
@@ -419,16 +419,16 @@ def write_results_md(results: dict[str, Any]) -> None:
 
 def known_customer_verdicts(r: dict[str, Any]) -> dict[str, tuple[Any, bool]]:
     """Return routing that knows the customer's figures against their targets."""
-    at_200 = next(row for row in r["lookup"]["by_latency"] if row["latency_ms"] == 200)
-    known, error = at_200["known_callers_with_data_pct"], r["expected_wait"]["median_error_pct"]
-    return {"lookup_known_300_pct": (known, known == 100), "wait_median_error_pct": (error, error <= 25)}
+    known = min(row["known_callers_with_data_pct"] for row in r["lookup"]["by_latency"])
+    error = r["expected_wait"]["median_error_pct"]
+    return {"lookup_known_pct": (known, known == 100), "wait_median_error_pct": (error, error <= 25)}
 
 
 def known_customer_lines(r: dict[str, Any]) -> list[str]:
     """Describe routing that knows the customer's figures for bench/RESULTS.md."""
     shares = "; ".join(
         f"{row['latency_ms']} ms: first calls {row['first_calls_with_data_pct']:g} %, known callers "
-        f"{row['known_callers_with_data_pct']:g} %"
+        f"{row['known_callers_with_data_pct']:g} % ({row['known_callers_fresh_pct']:g} % with fresh data)"
         for row in r["lookup"]["by_latency"]
     )
     w = r["expected_wait"]

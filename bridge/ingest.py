@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
-from bridge.core import estimate
-from bridge.core.actions import FindCaller, LookUpCustomer
 from bridge.core.calls import WARNINGS, Call, Outcome, Policy, advance
 from bridge.core.clock import Clock
 from bridge.core.events import CallEvent, EventKind
@@ -18,27 +14,20 @@ from bridge.dispatch.router import Routes
 from bridge.store import Ingested, Store
 
 log = logging.getLogger("bridge.ingest")
-_LOOKUP_POLL = 0.05  # how often an arrival waiting for its caller's data reads it (another instance's worker)
 
 
 class Ingest:
     """Run the state machine (and routing) on an event inside the store's transaction, log, wake the workers."""
 
-    def __init__(
-        self, store: Store, policy: Policy, clock: Clock, routes: Routes | None = None, *, lookup_budget: float = 0.3
-    ) -> None:
-        """Bind the store, the policy calls follow, routing's settings, and the clock that dates each step.
-
-        `lookup_budget` (LOOKUP_BUDGET_MS, in seconds) is how long an arriving call waits for the caller's data.
-        """
+    def __init__(self, store: Store, policy: Policy, clock: Clock, routes: Routes | None = None) -> None:
+        """Bind the store, the policy calls follow, routing's settings, and the clock that dates each step."""
         self._store = store
         self._policy = policy
         self._clock = clock
         self._routes = routes
         self._listeners: list[Callable[[], None]] = []
         self._routed: list[Callable[[Routing], None]] = []
-        self._lookup_budget = lookup_budget
-        self._found: dict[str, asyncio.Event] = {}  # calls whose arrival waits for their caller's data
+        self._ingested: list[Callable[[CallEvent], None]] = []
 
     def on_queued(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever an ingest queued new actions (the outbox worker's wake-up)."""
@@ -58,48 +47,14 @@ class Ingest:
         place, due, arrived = await self._store.announce(call_sid, every, now)
         return place, due, max(0.0, (now - arrived).total_seconds()) if arrived is not None else 0.0
 
-    async def expected_wait(self, place: int, line: str | None) -> str | None:
-        """Return the wait a caller at `place` in a line can expect, as people say it (None: no estimate yet)."""
-        if self._routes is None:
-            return None
-        policy = self._routes.policy
-        key, serves = policy.line_key(line), policy.serves
-        agents = [agent for agent in await self._store.agents() if agent.identity in self._routes.agents
-                  and (serves is None or key in serves.get(agent.identity, frozenset()))]  # fmt: skip
-        return estimate.announced(estimate.for_line(place, agents, self._clock(), policy.presence))
+    def on_ingested(self, listener: Callable[[CallEvent], None]) -> None:
+        """Call `listener` with every event an ingest stored (not a duplicate's)."""
+        self._ingested.append(listener)
 
-    def wants_customer(self, line: str | None) -> bool:
-        """Tell whether routing on this line uses the caller's Zendesk data (so their arrival looks them up)."""
-        return self._routes is not None and self._routes.policy.line(line).knows_customers
-
-    async def look_up(self, call_sid: str, phone: str) -> bool:
-        """Start the caller's look-up at urgent priority and wait for it, at most the look-up budget.
-
-        Return whether the data is in. Either way the look-up goes on: what comes later reaches the call as
-        its own event (CUSTOMER_FOUND) and applies from the next offer on.
-        """
-        waiter = self._found.setdefault(call_sid, asyncio.Event())
-        try:
-            await self._store.add_actions([FindCaller(call_sid, phone), LookUpCustomer(call_sid, phone)],
-                                          now=self._clock())  # fmt: skip
-            for listener in self._listeners:
-                listener()
-            if self._lookup_budget <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._until_found(call_sid, waiter), self._lookup_budget)
-            return waiter.is_set()
-        finally:
-            self._found.pop(call_sid, None)
-
-    async def _until_found(self, call_sid: str, waiter: asyncio.Event) -> None:
-        """Wait for the call's data: told at once by this instance's worker, or read from the store (another's)."""
-        while not waiter.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.wait(), _LOOKUP_POLL)
-            call = await self._store.get_call(call_sid)
-            if call is not None and call.customer is not None:
-                waiter.set()
+    def queued(self) -> None:
+        """Wake the workers: actions were queued outside an ingest (a caller's look-up at the arrival)."""
+        for listener in self._listeners:
+            listener()
 
     async def wrap_up_ended(self, call_sid: str, seconds: int) -> None:
         """Tell a call that its agent ended their wrap-up after it early, `seconds` into it (once)."""
@@ -127,8 +82,9 @@ class Ingest:
             if ingested.outcome.actions:
                 for listener in self._listeners:
                     listener()
-        if event.kind == EventKind.CUSTOMER_FOUND and event.call_sid in self._found:
-            self._found[event.call_sid].set()
+        if not ingested.duplicate:
+            for heard in self._ingested:
+                heard(event)
         if ingested.routing is not None and ingested.routing.moves:
             for routed in self._routed:
                 routed(ingested.routing)

@@ -14,10 +14,23 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bridge.appkeys import CAPTURE, CLIENTS, CLOCK, DESK, INGEST, METRICS, ROUTES, SCHEDULES, SETTINGS, STORE
+from bridge.appkeys import (
+    CAPTURE,
+    CLIENTS,
+    CLOCK,
+    CUSTOMERS,
+    DESK,
+    INGEST,
+    METRICS,
+    ROUTES,
+    SCHEDULES,
+    SETTINGS,
+    STORE,
+)
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk
+from bridge.dispatch.customers import Customers
 from bridge.ingest import Ingest
 from bridge.ops.connections import authorization
 from bridge.ops.reconcile import Reconciler
@@ -68,8 +81,8 @@ def store(opener: Callable[[Settings], Awaitable[Store]]) -> Resource:
             await opened.release_leases()  # one process owns a SQLite file: earlier leases died with it
         app[STORE] = opened
         await opened.add_agents(settings.agents, app[CLOCK]())
-        budget = settings.lookup_budget_ms / 1000
-        app[INGEST] = Ingest(opened, settings.policy(), app[CLOCK], app[ROUTES], lookup_budget=budget)
+        ingest = app[INGEST] = Ingest(opened, settings.policy(), app[CLOCK], app[ROUTES])
+        app[CUSTOMERS] = Customers(opened, ingest, app[ROUTES], app[CLOCK], settings.lookup_budget_ms / 1000)
         yield
         await opened.close()
 

@@ -140,6 +140,27 @@ async def slow_look_up(bridge: LocalBridge) -> list[Call]:
     return [call]
 
 
+async def slow_look_up_known(bridge: LocalBridge) -> list[Call]:
+    """Dana called before; now Zendesk answers her look-up late: routed at once on what her last look-up found."""
+    bridge.sandbox.open_ticket(DANA_ID, TEAM[BOB])
+    fake = twilio(bridge)
+    earlier = await fake.incoming(DANA, DEMO_NUMBER)
+    await fake.ringing(BOB)
+    await fake.hang_up(earlier)  # she hangs up while bob's phone rings
+    await finished(bridge, earlier)
+    bridge.sandbox.add_faults([FaultRule("GET", f"/api/v2/users/{DANA_ID}/tickets", "hang")])
+    call = await fake.incoming(DANA, DEMO_NUMBER)  # /incoming answers after LOOKUP_BUDGET_MS, without fresh data
+    leg = await fake.ringing(BOB)
+    assert leg.parent is call
+    assert fake.legs(call) == [leg]
+    bridge.sandbox.release_hangs()
+    await fake.answer(leg)
+    await fake.advance(30)
+    await fake.hang_up(leg)
+    await finished(bridge, call)
+    return [call, earlier]
+
+
 async def expected_wait(bridge: LocalBridge) -> list[Call]:
     """alice, the line's one agent, talks with Erin; Dana waits and hears her place and the wait to expect."""
     store, routes = bridge.app[STORE], bridge.app[ROUTES]
@@ -184,6 +205,11 @@ FLOWS: dict[str, tuple[Flow, dict[str, Any], tuple[str, ...]]] = {
         slow_look_up,
         {"lines": line(routing='"longest_idle"')},
         ("customer_slow_look_up",),
+    ),
+    "slow_look_up_known": (
+        slow_look_up_known,
+        {"lines": line()},
+        ("customer_slow_look_up_known", "customer_slow_look_up_known_earlier"),
     ),
     "expected_wait": (
         expected_wait,

@@ -106,6 +106,19 @@ async def test_a_look_up_slower_than_the_budget_applies_from_the_next_offer(rig:
     assert call_outcome(snapshot, call.sid) == []
 
 
+async def test_a_known_callers_late_look_up_routes_on_what_their_last_one_found(rig: Rig) -> None:
+    """Dana called before: her look-up hangs past LOOKUP_BUDGET_MS, and bob, her ticket's agent, rings first."""
+    async with rig("slow_look_up_known") as bridge:
+        call, _ = await flows.slow_look_up_known(bridge)
+        snapshot = bridge.sandbox.snapshot()
+        state = await bridge.app[STORE].get_call(call.sid)
+    assert state is not None
+    assert state.offers[0].agents == [flows.BOB]
+    assert state.open_ticket is not None
+    (ticket,) = [ticket for ticket in snapshot["tickets"] if ticket["id"] == state.open_ticket]
+    assert len(voice_comments(ticket)) == 1  # logged on her open ticket
+
+
 async def test_a_waiting_caller_hears_the_wait_to_expect(rig: Rig) -> None:
     """alice on a call, four-minute calls lately: Dana, first in line, hears "about four minutes"."""
     async with rig("expected_wait") as bridge:

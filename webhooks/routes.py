@@ -13,7 +13,7 @@ from multidict import MultiDict
 from pydantic import BaseModel, ValidationError
 from twilio.twiml.voice_response import VoiceResponse
 
-from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, SCHEDULES
+from bridge.appkeys import CAPTURE, CLOCK, CUSTOMERS, INGEST, METRICS, SCHEDULES
 from bridge.core import call_menu, hours
 from bridge.core.calls import Call
 from bridge.core.events import AfterHours, CallEvent
@@ -221,12 +221,19 @@ async def incoming(request: web.Request) -> web.Response:
     config = request.config_dict[CONFIG]
     called = config.lines.called(form.to) or config.lines.first
     event = _after_hours(request, translate.incoming(form, _now(request)), called)
-    ingest = request.config_dict[INGEST]
-    if event.after_hours is None and is_e164(form.from_) and ingest.wants_customer(called.key):
+    customers = request.config_dict[CUSTOMERS]
+    if event.after_hours is None and is_e164(form.from_) and customers.wanted(called.key):
         # Routing that knows the customer needs their Zendesk data before the first agent rings: wait for it at
-        # most LOOKUP_BUDGET_MS; what comes later applies from the next offer on (docs/routing.md).
-        found = await ingest.look_up(form.call_sid, form.from_)
-        log.info("call %s: caller's Zendesk data %s", form.call_sid, "in" if found else "not in yet")
+        # most LOOKUP_BUDGET_MS, else route on what the number's last look-up found; what comes later applies
+        # from the next offer on (docs/routing.md).
+        arrival = await customers.arrive(form.call_sid, form.from_)
+        log.info(
+            "call %s: the caller's Zendesk data %s",
+            form.call_sid,
+            "in" if arrival.fresh else "late: routed on the last look-up's" if arrival.known else "late",
+        )
+        if arrival.known is not None:
+            event = event.model_copy(update={"customer": arrival.known})
     call = await _accept(request, Route.INCOMING, event)
     return _placed(request, call, greet=True)
 
@@ -299,7 +306,7 @@ async def queue_wait(request: web.Request) -> web.Response:
         # Not in the bridge's queue (already sent elsewhere), or its wait is over and the move to voicemail did
         # not happen: leave, and the queue's action says where to (Twilio docs: TwiML <Leave>).
         return _twiml(twiml.leave())
-    expected = await request.config_dict[INGEST].expected_wait(place, line.key) if due else None
+    expected = await request.config_dict[CUSTOMERS].expected_wait(place, line.key) if due else None
     return _twiml(twiml.queue_wait(config, place if due else None, config.hold_music_of(line), expected))
 
 

@@ -15,9 +15,10 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from bridge.core.actions import LookUpCustomer
+from bridge.core.actions import LookUpCustomer, caller_key
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.preference import OPEN_STATUSES, Customer, OpenTicket
+from bridge.dispatch.customers import LAST_KNOWN
 from bridge.ingest import Ingest
 from bridge.zendesk.client import NotFound
 from bridge.zendesk.outbox.callers import refresh_caller
@@ -40,9 +41,22 @@ async def look_up_customer(ctx: Context, ingest: Ingest, action_id: int, look: L
         customer = await read_customer(ctx, fresh)
     event = CallEvent(kind=EventKind.CUSTOMER_FOUND, call_sid=look.call_sid, at=ctx.clock(), customer=customer)
     await ingest([f"customer:{look.key}"], event, finish_action=action_id)
+    await keep(ctx, look.phone, customer)
     log.info("call %s: caller is user %s with %d open ticket(s)", look.call_sid, customer.user_id,
              len(customer.tickets))  # fmt: skip
     return Settled()
+
+
+async def keep(ctx: Context, phone: str, customer: Customer) -> None:
+    """Keep what was found beside the caller's user: the number's next call routes on it if its look-up is late."""
+    key = caller_key(phone)
+    async with ctx.caller_locks.setdefault(key, asyncio.Lock()):  # one writer of the caller's row at a time
+        row = (await ctx.store.results([key])).get(key)
+        if row is None or not row.result:
+            return
+        await ctx.store.update_result(
+            key, {**row.result, LAST_KNOWN: customer.model_dump(mode="json")}, now=ctx.clock()
+        )
 
 
 async def read_customer(ctx: Context, user_id: int) -> Customer:
