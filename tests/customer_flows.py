@@ -19,7 +19,20 @@ from bridge.devtools.demo import DEMO_NUMBER, LocalBridge
 from bridge.devtools.fake_twilio.state import Call
 from bridge.devtools.sandbox.faults import FaultRule
 from bridge.devtools.waiting import wait_until
-from tests.queue_flows import ALICE, BOB, DANA, ERIN, TEAM, choose, finished, queued, record, twilio, write_recordings
+from tests.queue_flows import (
+    ALICE,
+    BOB,
+    DANA,
+    ERIN,
+    FRANK,
+    TEAM,
+    choose,
+    finished,
+    queued,
+    record,
+    twilio,
+    write_recordings,
+)
 
 DANA_ID, ERIN_ID = 2001, 2002  # the sandbox's users for these numbers
 VIP_ORGANIZATION = 7001
@@ -120,6 +133,51 @@ async def priority_after_ordinary(bridge: LocalBridge) -> list[Call]:
     return [erin, dana]
 
 
+GWEN = "+15035550148"  # user 2004 in the sandbox ("+1 503-555-0148")
+AGING_SECONDS = 60
+
+
+async def aging_under_priority_stream(bridge: LocalBridge) -> list[Call]:
+    """alice alone; PRIORITY_AGING_SECONDS=60. Dana (ordinary) waits from 0 s; VIPs keep coming: Erin at 10 s,
+    Frank at 40 s, Gwen at 70 s, each talking 30 s. Erin and Frank go ahead of Dana; at 90 s Dana has aged into
+    a priority caller who came before Gwen, so she is next."""
+    for user in (ERIN_ID, 2003, 2004):
+        bridge.sandbox.set_customer(user, tags=("vip",))
+    await choose(bridge, "away", ALICE, BOB)
+    fake = twilio(bridge)
+    dana = await fake.incoming(DANA, DEMO_NUMBER)
+    await queued(bridge, dana)
+    await fake.advance(10)
+    erin = await fake.incoming(ERIN, DEMO_NUMBER)
+    await queued(bridge, erin)
+    await fake.advance(10)
+    await choose(bridge, "available", ALICE)  # 20 s
+    first = await fake.ringing(ALICE)
+    assert first.parent is erin
+    await fake.answer(first)
+    await fake.advance(20)
+    frank = await fake.incoming(FRANK, DEMO_NUMBER)  # 40 s
+    await queued(bridge, frank)
+    await fake.advance(10)
+    await fake.hang_up(first)  # 50 s: Dana has waited 50 s, not yet 60: Frank first
+    second = await fake.ringing(ALICE)
+    assert second.parent is frank
+    await fake.answer(second)
+    await fake.advance(20)
+    gwen = await fake.incoming(GWEN, DEMO_NUMBER)  # 70 s
+    await queued(bridge, gwen)
+    await fake.advance(20)
+    await fake.hang_up(second)  # 90 s: Dana has waited 90 s: a priority caller since 60 s, before Gwen
+    third = await fake.ringing(ALICE)
+    assert third.parent is dana
+    await fake.answer(third)
+    await fake.advance(30)
+    await fake.hang_up(third)
+    await fake.hang_up(gwen)
+    await finished(bridge, dana, erin, frank, gwen)
+    return [dana, gwen]
+
+
 async def slow_look_up(bridge: LocalBridge) -> list[Call]:
     """Zendesk answers the look-up late: alice (idle longest) rings first; the data comes; at the ring-out, bob's
     open ticket sends the caller to bob."""
@@ -210,6 +268,11 @@ FLOWS: dict[str, tuple[Flow, dict[str, Any], tuple[str, ...]]] = {
         slow_look_up_known,
         {"lines": line()},
         ("customer_slow_look_up_known", "customer_slow_look_up_known_earlier"),
+    ),
+    "aging_under_priority_stream": (
+        aging_under_priority_stream,
+        {"lines": line(), "priority_aging_seconds": AGING_SECONDS},
+        ("customer_aged_ordinary_caller", "customer_late_priority_caller"),
     ),
     "expected_wait": (
         expected_wait,

@@ -93,6 +93,17 @@ async def test_a_priority_caller_waits_ahead_of_an_ordinary_one_who_came_first(r
     assert "number 2 in line" in notes or "number 1 in line" in notes
 
 
+async def test_an_ordinary_caller_ages_into_priority_under_a_stream_of_priority_callers(rig: Rig) -> None:
+    """PRIORITY_AGING_SECONDS=60: two VIPs who came later go first; after 60 s Dana goes before the third."""
+    async with rig("aging_under_priority_stream") as bridge:
+        dana, gwen = await flows.aging_under_priority_stream(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, dana.sid)
+    assert ticket["assignee_id"] == 1001
+    (missed,) = call_outcome(snapshot, gwen.sid)
+    assert "missed_call" in missed["tags"]
+
+
 async def test_a_look_up_slower_than_the_budget_applies_from_the_next_offer(rig: Rig) -> None:
     """The look-up hangs past LOOKUP_BUDGET_MS: alice rings first; at her ring-out, bob's open ticket wins."""
     async with rig("slow_look_up") as bridge:
