@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from bridge.appkeys import STORE
-from bridge.devtools.demo import LocalBridge
+from bridge.devtools.demo import LocalBridge, calls_mode
 from tests import customer_flows as flows
-from tests.conftest import BridgeFactory, call_outcome, voice_comments
+from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
 
 Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
@@ -51,6 +51,19 @@ async def test_a_caller_with_an_open_ticket_rings_its_agent_first_and_the_call_g
     assert len(voice_comments(ticket)) == 1
     notes = [comment["body"] for comment in ticket["comments"] if comment["type"] == "Comment"]
     assert any("answered by" in note for note in notes)
+
+
+async def test_with_call_records_the_record_goes_on_the_open_ticket_too(rig: Rig) -> None:
+    """ZENDESK_API=calls: the answered call's record is shown on the caller's open ticket, not a new one."""
+    async with rig("own_agent_first", **calls_mode()) as bridge:
+        (call,) = await flows.own_agent_first(bridge)
+        snapshot = bridge.sandbox.snapshot()
+        state = await bridge.app[STORE].get_call(call.sid)
+    assert state is not None
+    (record,) = call_records(snapshot, call.sid)
+    assert record["ticket_id"] == state.open_ticket
+    assert record["completion_status"] == "completed"
+    assert call_outcome(snapshot, call.sid) == []
 
 
 async def test_an_away_assignee_leaves_the_caller_to_the_usual_distribution(rig: Rig) -> None:
