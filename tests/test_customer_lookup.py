@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bridge.core.actions import FindCaller, LookUpCustomer, caller_key
+from bridge.core.actions import DisplayTicket, FindCaller, LookUpCustomer, caller_key
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.preference import Customer, OpenTicket
 from bridge.dispatch import Routes
 from bridge.dispatch.customers import LAST_KNOWN, Customers
 from bridge.ingest import Ingest
 from bridge.ops.settings import Settings
-from bridge.store import DONE
+from bridge.store import DONE, lapses
 from bridge.store.sqlite import SqliteStore
 from bridge.zendesk.outbox.context import Context
 from bridge.zendesk.outbox.customers import keep, look_up_customer
@@ -87,3 +87,10 @@ async def test_a_look_up_without_the_callers_user_is_dropped_and_keeps_nothing(s
     assert isinstance(outcome, Dropped)
     await keep(ctx, DANA, BOBS)
     assert await store.results([caller_key(DANA)]) == {}
+
+
+def test_the_look_up_lapses_like_a_pop() -> None:
+    """Past POP_DEADLINE_SECONDS the look-up is dropped as a pop is; the caller's own look-up is kept."""
+    assert lapses(LookUpCustomer("CA1", DANA))
+    assert lapses(DisplayTicket("CA1", 1002, 7))
+    assert not lapses(FindCaller("CA1", DANA))

@@ -47,6 +47,15 @@ def is_pop(action: Action) -> bool:
     return isinstance(action, DisplayUser | DisplayTicket)
 
 
+def lapses(action: Action) -> bool:
+    """Tell whether an action is dropped past POP_DEADLINE_SECONDS: a pop, or the look-up routing reads.
+
+    A look-up still retried after an outage would otherwise go out, urgent and oldest first, ahead of the pops
+    of calls ringing then, for calls long answered; the call routes on what it knew meanwhile.
+    """
+    return is_pop(action) or action.kind == ActionKind.LOOK_UP_CUSTOMER
+
+
 @dataclass(frozen=True)
 class ActionRow:
     """An action as the outbox holds it."""
