@@ -197,7 +197,7 @@ class Worker:
             log.exception("outbox: recording the outcome of %s failed", describe(row))
 
     def _expired(self, row: ActionRow, at: datetime) -> bool:
-        """Tell whether a screen-pop, or routing's look-up, would land after it stops mattering (POP_DEADLINE_SECONDS)."""
+        """Tell whether a pop or routing's look-up would land after it stops mattering (POP_DEADLINE_SECONDS)."""
         return lapses(row.action) and at - row.created_at > self._pop_deadline
 
     async def _expire(self, row: ActionRow) -> None:
