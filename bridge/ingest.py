@@ -44,7 +44,8 @@ class Ingest:
     async def announce(self, call_sid: str, every: float) -> tuple[int | None, bool, float]:
         """Return a waiting caller's place, whether saying it is due (noted as said), and how long they waited."""
         now = self._clock()
-        place, due, arrived = await self._store.announce(call_sid, every, now)
+        aging = self._routes.policy.aging if self._routes is not None else 0.0
+        place, due, arrived = await self._store.announce(call_sid, every, now, aging)
         return place, due, max(0.0, (now - arrived).total_seconds()) if arrived is not None else 0.0
 
     def on_ingested(self, listener: Callable[[CallEvent], None]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from bridge.core.actions import DisplayTicket, FindCaller, LookUpCustomer, caller_key
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.preference import Customer, OpenTicket
-from bridge.dispatch import Routes
+from bridge.dispatch import Desk, Routes
 from bridge.dispatch.customers import LAST_KNOWN, Customers
 from bridge.ingest import Ingest
 from bridge.ops.settings import Settings
@@ -94,3 +94,25 @@ def test_the_look_up_lapses_like_a_pop() -> None:
     assert lapses(LookUpCustomer("CA1", DANA))
     assert lapses(DisplayTicket("CA1", 1002, 7))
     assert not lapses(FindCaller("CA1", DANA))
+
+
+async def test_the_place_said_ranks_an_aged_ordinary_caller_with_the_priority_ones(store: SqliteStore) -> None:
+    """Dana waits; a VIP comes 30 s later and waits ahead; at 70 s, aged past 60 s, Dana hears she is first again."""
+    vips = '[[line]]\nnumber = "+16505550100"\npriority_tags = ["vip"]\n'
+    settings = Settings(agents=AGENTS, lines=vips, twilio_account_sid="AC" + "1" * 32, priority_aging_seconds=60)
+    routes = Routes(settings.routing_policy(), AGENTS)
+    clock = [NOW]
+    await store.add_agents(AGENTS, NOW)
+    desk = Desk(store, routes, lambda: clock[0])
+    for agent in AGENTS:
+        await desk.choose(agent, "away", by="test")
+    ingest = Ingest(store, settings.policy(), lambda: clock[0], routes)
+    vip = Customer(user_id=2002, tags=("vip",))
+    for n, (sid, customer) in enumerate((("CA1", None), ("CA2", vip))):
+        clock[0] = NOW + timedelta(seconds=30 * n)
+        event = CallEvent(kind=EventKind.CALL_STARTED, call_sid=sid, at=clock[0], direction="inbound",
+                          from_number=f"+1415555012{n}", to_number="+16505550100", customer=customer)  # fmt: skip
+        await ingest([f"incoming|{sid}"], event)
+    assert (await store.announce("CA1", 0, NOW + timedelta(seconds=50), aging=60))[0] == 2
+    assert (await store.announce("CA1", 0, NOW + timedelta(seconds=70), aging=60))[0] == 1
+    assert (await store.announce("CA1", 0, NOW + timedelta(seconds=70)))[0] == 2  # without aging

@@ -194,8 +194,13 @@ class Store(Protocol):
         """Return every caller waiting in the queue."""
         ...
 
-    async def announce(self, call_sid: str, every: float, now: datetime) -> tuple[int | None, bool, datetime | None]:
-        """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival."""
+    async def announce(
+        self, call_sid: str, every: float, now: datetime, aging: float = 0.0
+    ) -> tuple[int | None, bool, datetime | None]:
+        """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival.
+
+        `aging` is PRIORITY_AGING_SECONDS: an ordinary caller who waited that long ranks as a priority one.
+        """
         ...
 
     async def claim(
