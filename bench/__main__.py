@@ -444,7 +444,7 @@ def known_customer_lines(r: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """Run everything (about twenty-two minutes) and write the results; or only the named steps, and print them.
+    """Run everything (about twenty-five minutes) and write the results; or only the named steps, and print them.
 
     `--quick` runs each call centre for a minute instead of two and five (the results say so).
     """
