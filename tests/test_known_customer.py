@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from bridge.appkeys import STORE
-from bridge.devtools.demo import LocalBridge, calls_mode
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
 from tests import customer_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
+from tests.menu_flows import MENU_LINES, in_menu
+from tests.queue_flows import own_sales
 
 Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
@@ -150,3 +152,26 @@ async def test_a_waiting_caller_hears_the_wait_to_expect(rig: Rig) -> None:
     said = " ".join(flows.spoken(dana))
     assert "You are number 1 in line." in said
     assert "Your expected wait is about four minutes." in said
+
+
+async def test_a_menu_leading_to_a_line_that_knows_the_customer_looks_them_up_while_it_plays(
+    make_bridge: BridgeFactory,
+) -> None:
+    """Support's menu (no rules of its own) leads to Sales, which rings the caller's agent first: bob alone."""
+    lines = MENU_LINES.replace(f'agents = ["{flows.BOB}"]', f'agents = ["{flows.ALICE}", "{flows.BOB}"]\n'
+                               "preferred_agent_seconds = 10")  # fmt: skip
+    async with make_bridge(stand_in=True, virtual_time=True, agents=dict(flows.TEAM), lines=lines) as bridge:
+        bridge.sandbox.open_ticket(flows.DANA_ID, flows.TEAM[flows.BOB])
+        fake = flows.twilio(bridge)
+        own_sales(bridge)
+        call = await fake.incoming(flows.DANA, DEMO_NUMBER)
+        await in_menu(bridge, call)
+        await flows.knows(bridge, call)
+        await fake.press(call, "1")
+        leg = await fake.ringing(flows.BOB)
+        assert fake.legs(call) == [leg]
+        await fake.hang_up(call)
+        await flows.finished(bridge, call)
+        snapshot = bridge.sandbox.snapshot()
+    state_ticket = [t for t in snapshot["tickets"] if t["requester_id"] == flows.DANA_ID and t["via_id"] == 0]
+    assert ("ticket", state_ticket[0]["id"]) in displays(snapshot, 1002)

@@ -222,11 +222,12 @@ async def incoming(request: web.Request) -> web.Response:
     called = config.lines.called(form.to) or config.lines.first
     event = _after_hours(request, translate.incoming(form, _now(request)), called)
     customers = request.config_dict[CUSTOMERS]
-    if event.after_hours is None and is_e164(form.from_) and customers.wanted(called.key):
+    led = [target.value for target in called.menu.options.values() if target.kind == "line"] if called.menu else []
+    if event.after_hours is None and is_e164(form.from_) and customers.wanted(called.key, *led):
         # Routing that knows the customer needs their Zendesk data before the first agent rings: wait for it at
         # most LOOKUP_BUDGET_MS, else route on what the number's last look-up found; what comes later applies
-        # from the next offer on (docs/routing.md).
-        arrival = await customers.arrive(form.call_sid, form.from_)
+        # from the next offer on (docs/routing.md). A menu plays first: the look-up runs while it does.
+        arrival = await customers.arrive(form.call_sid, form.from_, wait=called.menu is None)
         log.info(
             "call %s: the caller's Zendesk data %s",
             form.call_sid,

@@ -52,22 +52,23 @@ class Customers:
         self._found: dict[str, asyncio.Event] = {}  # calls whose arrival waits for their caller's data
         ingest.on_ingested(self._heard)
 
-    def wanted(self, line: str | None) -> bool:
-        """Tell whether routing on this line uses the caller's Zendesk data (so their arrival looks them up)."""
-        return self._routes.policy.line(line).knows_customers
+    def wanted(self, *lines: str | None) -> bool:
+        """Tell whether routing on any of these lines uses the caller's Zendesk data (so the arrival looks them up)."""
+        return any(self._routes.policy.line(line).knows_customers for line in lines)
 
-    async def arrive(self, call_sid: str, phone: str) -> Arrival:
+    async def arrive(self, call_sid: str, phone: str, *, wait: bool = True) -> Arrival:
         """Start the caller's look-up at urgent priority and wait for it, at most the look-up budget.
 
         Either way the look-up goes on: what comes later reaches the call as its own event and applies from
-        the next offer on.
+        the next offer on. Without `wait` (a menu plays first, and the look-up runs meanwhile) the arrival
+        carries what the number's last look-up found, should the fresh one still be out when routing decides.
         """
         waiter = self._found.setdefault(call_sid, asyncio.Event())
         try:
             await self._store.add_actions([FindCaller(call_sid, phone), LookUpCustomer(call_sid, phone)],
                                           now=self._clock())  # fmt: skip
             self._ingest.queued()
-            if self._budget > 0:
+            if wait and self._budget > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._until_found(call_sid, waiter), self._budget)
             if waiter.is_set():
