@@ -20,7 +20,7 @@ import math
 import random
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,14 +50,6 @@ class Caller:
     heard: bool = False
     waited: float | None = None  # until an agent took them (None: gave up, or never waited)
     queued: bool = False
-
-
-@dataclass
-class Day:
-    """The generated day, and the agents' state while it is replayed."""
-
-    callers: list[Caller]
-    handled: dict[int, list[float]] = field(default_factory=dict)  # per agent, the latest last
 
 
 def generate(seed: int = SEED) -> list[Caller]:
