@@ -209,8 +209,9 @@ def _queue(args: argparse.Namespace) -> int:
         store = await open_store(settings)
         try:
             now = system_clock()
-            waiting = sorted(await store.waiting(), key=order)
-            places = positions(waiting)
+            aging = settings.priority_aging_seconds  # an ordinary caller waiting this long ranks as a priority one
+            waiting = sorted(await store.waiting(), key=lambda row: order(row, now, aging))
+            places = positions(waiting, now, aging)
             print(
                 f"{len(waiting)} waiting" + ("" if settings.queueing else " (the queue is off: bridge doctor says why)")
             )

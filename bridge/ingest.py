@@ -27,6 +27,7 @@ class Ingest:
         self._routes = routes
         self._listeners: list[Callable[[], None]] = []
         self._routed: list[Callable[[Routing], None]] = []
+        self._ingested: list[Callable[[CallEvent], None]] = []
 
     def on_queued(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever an ingest queued new actions (the outbox worker's wake-up)."""
@@ -43,8 +44,18 @@ class Ingest:
     async def announce(self, call_sid: str, every: float) -> tuple[int | None, bool, float]:
         """Return a waiting caller's place, whether saying it is due (noted as said), and how long they waited."""
         now = self._clock()
-        place, due, arrived = await self._store.announce(call_sid, every, now)
+        aging = self._routes.policy.aging if self._routes is not None else 0.0
+        place, due, arrived = await self._store.announce(call_sid, every, now, aging)
         return place, due, max(0.0, (now - arrived).total_seconds()) if arrived is not None else 0.0
+
+    def on_ingested(self, listener: Callable[[CallEvent], None]) -> None:
+        """Call `listener` with every event an ingest stored (not a duplicate's)."""
+        self._ingested.append(listener)
+
+    def queued(self) -> None:
+        """Wake the workers: actions were queued outside an ingest (a caller's look-up at the arrival)."""
+        for listener in self._listeners:
+            listener()
 
     async def wrap_up_ended(self, call_sid: str, seconds: int) -> None:
         """Tell a call that its agent ended their wrap-up after it early, `seconds` into it (once)."""
@@ -72,6 +83,9 @@ class Ingest:
             if ingested.outcome.actions:
                 for listener in self._listeners:
                     listener()
+        if not ingested.duplicate:
+            for heard in self._ingested:
+                heard(event)
         if ingested.routing is not None and ingested.routing.moves:
             for routed in self._routed:
                 routed(ingested.routing)

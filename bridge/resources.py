@@ -14,10 +14,23 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bridge.appkeys import CAPTURE, CLIENTS, CLOCK, DESK, INGEST, METRICS, ROUTES, SCHEDULES, SETTINGS, STORE
+from bridge.appkeys import (
+    CAPTURE,
+    CLIENTS,
+    CLOCK,
+    CUSTOMERS,
+    DESK,
+    INGEST,
+    METRICS,
+    ROUTES,
+    SCHEDULES,
+    SETTINGS,
+    STORE,
+)
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk
+from bridge.dispatch.customers import Customers
 from bridge.ingest import Ingest
 from bridge.ops.connections import authorization
 from bridge.ops.reconcile import Reconciler
@@ -68,7 +81,8 @@ def store(opener: Callable[[Settings], Awaitable[Store]]) -> Resource:
             await opened.release_leases()  # one process owns a SQLite file: earlier leases died with it
         app[STORE] = opened
         await opened.add_agents(settings.agents, app[CLOCK]())
-        app[INGEST] = Ingest(opened, settings.policy(), app[CLOCK], app[ROUTES])
+        ingest = app[INGEST] = Ingest(opened, settings.policy(), app[CLOCK], app[ROUTES])
+        app[CUSTOMERS] = Customers(opened, ingest, app[ROUTES], app[CLOCK], settings.lookup_budget_ms / 1000)
         yield
         await opened.close()
 
@@ -115,8 +129,9 @@ def worker(retry: RetryPolicy | None, limiter: Limiter | None) -> Resource:
         base_url = settings.zendesk_base_url
         assert base_url is not None  # check_serving made sure
         # The reserve's floor, never lent to background work: one call's worth of urgent requests, a pop
-        # per agent it rings (Twilio dials at most 10) and the caller look-up's (external id, search, create).
-        floor = min(len(settings.agents), 10) + 3
+        # per agent it rings (Twilio dials at most 10), the caller look-up's (external id, search, create) and
+        # what routing reads of the caller (their user and their tickets).
+        floor = min(len(settings.agents), 10) + 5
         budget = limiter or Limiter(settings.zendesk_rate_limit, floor=floor, quiet=settings.pop_deadline_seconds)
         health: list[Worker] = []  # the worker follows Zendesk's health from the client's answers
 

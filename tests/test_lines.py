@@ -84,6 +84,13 @@ def test_the_example_file_parses_into_three_lines() -> None:
     assert emergencies.after_hours == Target("forward", "+13125550199")
     assert emergencies.hours == Hours(schedule_id=1234)
     assert emergencies.group_id is None  # ZENDESK_GROUP_ID, at delivery
+    assert support.log_on_open_ticket
+    assert not sales.log_on_open_ticket
+    assert support.routing.preferred_seconds == 12
+    assert support.routing.priority_organizations == frozenset({360009})
+    assert support.routing.priority_tags == frozenset({"vip"})
+    assert sales.routing.preferred_seconds == 0  # PREFERRED_AGENT_SECONDS
+    assert not sales.routing.knows_customers
     routing = settings.routing_policy()
     assert list(routing.lines) == ["Support", "Sales", "Emergencies"]
     assert routing.serves is not None
@@ -128,6 +135,12 @@ def test_a_line_leaves_out_what_the_global_settings_give() -> None:
         ('[[line]]\nnumber = "+13125550140"\nqueue_max_wait_seconds = "5m"', "queue_max_wait_seconds: '5m' is not"),
         ('[[line]]\nnumber = "+13125550140"\nagent_ring_seconds = 2', "agent_ring_seconds: 2 is not a whole number"),
         ('[[line]]\nnumber = "+13125550140"\nhold_music_url = "ftp://x"', "hold_music_url: 'ftp://x' must be"),
+        ('[[line]]\nnumber = "+13125550140"\npreferred_agent_seconds = -1', "preferred_agent_seconds: -1 is not"),
+        ('[[line]]\nnumber = "+13125550140"\nlog_on_open_ticket = "yes"', "log_on_open_ticket: 'yes' is neither"),
+        ('[[line]]\nnumber = "+13125550140"\npriority_organizations = ["Acme"]', "priority_organizations: must be"),
+        ('[[line]]\nnumber = "+13125550140"\npriority_organizations = [true]', "priority_organizations: must be"),
+        ('[[line]]\nnumber = "+13125550140"\npriority_tags = ["two words"]', "priority_tags: must be a list"),
+        ('[[line]]\nnumber = "+13125550140"\npriority_tags = "vip"', "priority_tags: must be a list"),
         ('[[line]]\nnumber = "+13125550140"\ngreeting = ""', "greeting: must be a non-empty string"),
         ('[[line]]\nnumber = "+13125550140"\ncaller_id = "me"', "caller_id: 'me' is neither true"),
         ('[[line]]\nnumber = "+13125550140"\nafter_hours = "hang up"', "after_hours: 'hang up' is not voicemail"),

@@ -122,3 +122,10 @@ async def test_the_store_keeps_todays_bytes_and_reads_rows_an_earlier_version_wr
     assert needs.caller(phone) == CallerCreated(3002)
     assert needs.ticket(SID) == TicketMade(7, None)
     await store.close()
+
+
+def test_a_caller_row_keeping_the_last_look_up_decodes_as_the_caller_and_leaves_no_result_of_its_own() -> None:
+    """What routing's last look-up found rides beside the caller's user; the look-up itself stores nothing."""
+    stored = {"user_id": 3001, "customer": {"user_id": 3001, "organization_id": None, "tags": ["vip"], "tickets": []}}
+    assert decode(ActionKind.FIND_CALLER, stored) == CallerFound(3001)
+    assert decode(ActionKind.LOOK_UP_CUSTOMER, {}) is None

@@ -30,6 +30,8 @@ async def test_show_user(client: Client) -> None:
         "custom_role_id": None,
         "suspended": False,
         "external_id": None,
+        "organization_id": None,
+        "tags": [],
         "created_at": "2024-01-01T00:00:00Z",
         "updated_at": "2024-01-01T00:00:00Z",
     }

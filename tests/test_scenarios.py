@@ -27,6 +27,7 @@ from tests.conftest import (
     tpe_comments,
     voice_comments,
 )
+from tests.customer_flows import line as customer_line
 from tests.hours_flows import FORWARD_TO, closed_now, holiday_now
 from tests.menu_flows import EMERGENCY, MENU_LINES, SALES_CLOSED
 from tests.queue_flows import TWO_LINES
@@ -40,6 +41,7 @@ DESK_PHONE = {"agents": {"sip:dave@acme.sip.twilio.com": 1002}}
 QUEUEING = {"twilio_account_sid": "AC455c03f9e322135d9c681cabb529d68e"}
 # The lines' recordings: Support (+16505550100: group 5001, brand 6001) and Sales (+16505550101: 5002, 6002).
 LINES = {**QUEUEING, "lines": TWO_LINES}
+KNOWING = {**QUEUEING, "lines": customer_line()}  # tests/customer_flows.py's line: the caller's agent first, VIPs
 # After hours (tests/hours_flows.py): Support (group 5001, brand 6001) closed whenever the replay runs.
 CLOSED: dict[str, Any] = {"group": 5001, "brand": 6001, "nickname": "Support", "after_hours": True}
 CLOSED |= {"user_pops": set(), "ticket_pops": 0}
@@ -427,6 +429,125 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "brand": 6001,
         "nickname": "Support",
         "settings": LINES,
+    },
+    # Routing that knows the customer (tests/customer_flows.py). A replay brings the webhooks, not the sandbox's
+    # open tickets, organizations and tags that shaped the routing: each call becomes its own ticket here, the
+    # agent who answered assigned (the live flows, tests/test_known_customer.py, check the rest).
+    "customer_own_agent_first": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB},
+        "user_pops": {(BOB, DANA)},
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_own_agent_away": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "voice": {"answered_by_id": ALICE},
+        "user_pops": {(ALICE, DANA)},
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_two_open_tickets": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB},
+        "user_pops": {(BOB, DANA)},
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_priority_caller": {
+        "via": 45,
+        "requester": ERIN,
+        "assignee": ALICE,
+        "voice": {"answered_by_id": ALICE},
+        "user_pops": {(ALICE, ERIN)},
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_ordinary_caller": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": {(ALICE, DANA)},
+        "ticket_pops": 0,
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_slow_look_up": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB},
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_slow_look_up_known": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "voice": {"answered_by_id": BOB},
+        "user_pops": {(BOB, DANA)},
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_slow_look_up_known_earlier": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": {(BOB, DANA)},
+        "ticket_pops": 0,
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_aged_ordinary_caller": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "voice": {"answered_by_id": ALICE},
+        "user_pops": {(ALICE, DANA)},
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_late_priority_caller": {
+        "via": 45,
+        "requester": 2004,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": {(ALICE, 2004)},
+        "ticket_pops": 0,
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_expected_wait": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": None,
+        "voice": None,
+        "tags": ["missed_call"],
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "nickname": "Support",
+        "settings": KNOWING,
+    },
+    "customer_expected_wait_first": {
+        "via": 45,
+        "requester": ERIN,
+        "assignee": ALICE,
+        "voice": {"answered_by_id": ALICE},
+        "user_pops": {(ALICE, ERIN)},
+        "nickname": "Support",
+        "settings": KNOWING,
     },
     # After hours: nobody is rung; the tickets and records say the call came after hours.
     "after_hours_voicemail": {**AFTER_HOURS_VOICEMAIL, "settings": {"lines": closed_now("voicemail")}},

@@ -23,6 +23,7 @@ from bridge.core.actions import (
     DisplayTicket,
     DisplayUser,
     FindCaller,
+    LookUpCustomer,
     MoveCall,
     Timer,
     UpdateCallRecord,
@@ -49,8 +50,8 @@ COMMENT = VoiceComment(from_="+14155550123", to="+16505550100", started_at="2026
 
 def examples() -> list[Action]:
     """Return an action of every kind (a create both popping and not), each its own call and number."""
-    sid = [f"CA{n:032d}" for n in range(11)]
-    phone = [f"+1415555{n:04d}" for n in range(11)]
+    sid = [f"CA{n:032d}" for n in range(12)]
+    phone = [f"+1415555{n:04d}" for n in range(12)]
     actions: list[Action] = [
         FindCaller(sid[0], phone[0]),
         DisplayUser(sid[1], 1001, phone[1]),
@@ -63,6 +64,7 @@ def examples() -> list[Action]:
         CreateCallRecord(sid[8], CallRecord(from_line=phone[8]), CallComment(title="t", call_fields=[])),
         UpdateCallRecord(sid[9], "ended", CallRecord(duration=3)),
         MoveCall(sid[10], 1),
+        LookUpCustomer(sid[11], phone[11]),
     ]
     assert {action.kind for action in actions} == set(ActionKind)
     return actions

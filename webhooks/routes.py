@@ -13,7 +13,7 @@ from multidict import MultiDict
 from pydantic import BaseModel, ValidationError
 from twilio.twiml.voice_response import VoiceResponse
 
-from bridge.appkeys import CAPTURE, CLOCK, INGEST, METRICS, SCHEDULES
+from bridge.appkeys import CAPTURE, CLOCK, CUSTOMERS, INGEST, METRICS, SCHEDULES
 from bridge.core import call_menu, hours
 from bridge.core.calls import Call
 from bridge.core.events import AfterHours, CallEvent
@@ -221,6 +221,20 @@ async def incoming(request: web.Request) -> web.Response:
     config = request.config_dict[CONFIG]
     called = config.lines.called(form.to) or config.lines.first
     event = _after_hours(request, translate.incoming(form, _now(request)), called)
+    customers = request.config_dict[CUSTOMERS]
+    led = [target.value for target in called.menu.options.values() if target.kind == "line"] if called.menu else []
+    if event.after_hours is None and is_e164(form.from_) and customers.wanted(called.key, *led):
+        # Routing that knows the customer needs their Zendesk data before the first agent rings: wait for it at
+        # most LOOKUP_BUDGET_MS, else route on what the number's last look-up found; what comes later applies
+        # from the next offer on (docs/routing.md). A menu plays first: the look-up runs while it does.
+        arrival = await customers.arrive(form.call_sid, form.from_, wait=called.menu is None)
+        log.info(
+            "call %s: the caller's Zendesk data %s",
+            form.call_sid,
+            "in" if arrival.fresh else "late: routed on the last look-up's" if arrival.known else "late",
+        )
+        if arrival.known is not None:
+            event = event.model_copy(update={"customer": arrival.known})
     call = await _accept(request, Route.INCOMING, event)
     return _placed(request, call, greet=True)
 
@@ -293,7 +307,8 @@ async def queue_wait(request: web.Request) -> web.Response:
         # Not in the bridge's queue (already sent elsewhere), or its wait is over and the move to voicemail did
         # not happen: leave, and the queue's action says where to (Twilio docs: TwiML <Leave>).
         return _twiml(twiml.leave())
-    return _twiml(twiml.queue_wait(config, place if due else None, config.hold_music_of(line)))
+    expected = await request.config_dict[CUSTOMERS].expected_wait(place, line.key) if due else None
+    return _twiml(twiml.queue_wait(config, place if due else None, config.hold_music_of(line), expected))
 
 
 async def menu(request: web.Request) -> web.Response:

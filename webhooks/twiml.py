@@ -128,15 +128,20 @@ def enqueue(config: TwilioConfig, queue: str, turn: int, line: str | None = None
     return response
 
 
-def queue_wait(config: TwilioConfig, position: int | None, music: str | None = None) -> VoiceResponse:
+def queue_wait(
+    config: TwilioConfig, position: int | None, music: str | None = None, expected: str | None = None
+) -> VoiceResponse:
     """Play the wait music (the line's, else HOLD_MUSIC_URL), saying the caller's place first when `position` is given.
 
     Twilio asks the waitUrl again each time this document ends (Twilio docs: TwiML <Enqueue>, waitUrl), so
-    the music loops and the place is said again at the next turn that is due.
+    the music loops and the place is said again at the next turn that is due. `expected` is the wait the
+    caller can expect, as people say it ("about five minutes"; bridge.core.estimate), said after the place.
     """
     response = VoiceResponse()
     if position is not None:
         response.say(f"Thank you for waiting. You are number {position} in line.")
+        if expected is not None:
+            response.say(f"Your expected wait is {expected}.")
     response.play(music or config.hold_music)
     return response
 

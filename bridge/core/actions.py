@@ -27,6 +27,7 @@ class ActionKind(StrEnum):
     CREATE_CALL_RECORD = "create_call_record"  # ZENDESK_API=calls: the call's TPE call record
     UPDATE_CALL_RECORD = "update_call_record"  # ZENDESK_API=calls: a PATCH of that record
     MOVE_CALL = "move_call"  # not Zendesk's: move a waiting caller to what routing decided (an offer, voicemail)
+    LOOK_UP_CUSTOMER = "look_up_customer"  # the caller's organization, tags and open tickets, for routing
 
 
 # The kinds delivered to the telephony provider (its REST API), not to Zendesk: a worker of their own claims them.
@@ -146,11 +147,12 @@ class AddVoiceComment:
 
 @dataclass(frozen=True)
 class DisplayTicket:
-    """Pop the call's ticket to an agent."""
+    """Pop the call's ticket to an agent, or the caller's open ticket (`ticket_id`) an offer rings its agent for."""
 
     kind: ClassVar[ActionKind] = ActionKind.DISPLAY_TICKET
     call_sid: str
     agent_id: int
+    ticket_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -159,8 +161,27 @@ class DisplayTicket:
 
     @property
     def needs(self) -> tuple[str, ...]:
-        """Need the call's ticket."""
-        return (ticket_key(self.call_sid),)
+        """Need the call's ticket, unless it is an open ticket of the caller's, which exists already."""
+        return (ticket_key(self.call_sid),) if self.ticket_id is None else ()
+
+
+@dataclass(frozen=True)
+class LookUpCustomer:
+    """Read what Zendesk says of the caller found for `phone`: organization, tags, open tickets (for routing)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.LOOK_UP_CUSTOMER
+    call_sid: str
+    phone: str  # E.164
+
+    @property
+    def key(self) -> str:
+        """Look up once per call: open tickets change between one call and the next."""
+        return f"{self.call_sid}:customer"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need the caller's user."""
+        return (caller_key(self.phone),)
 
 
 @dataclass(frozen=True)
@@ -299,6 +320,7 @@ Action = (
     | CreateCallRecord
     | UpdateCallRecord
     | MoveCall
+    | LookUpCustomer
 )
 
 
@@ -321,8 +343,10 @@ def encode(action: Action) -> dict[str, Any]:
             return payload | {name: value for name, value in optional.items() if value is not None}
         case AddVoiceComment(voice_comment=comment):
             return {"voice_comment": comment.wire()}
-        case DisplayTicket(agent_id=agent_id):
-            return {"agent_id": agent_id}
+        case DisplayTicket(agent_id=agent_id, ticket_id=ticket_id):
+            return {"agent_id": agent_id, **({"ticket_id": ticket_id} if ticket_id is not None else {})}
+        case LookUpCustomer(phone=phone):
+            return {"phone": phone}
         case AddNote(name=name, body=body, tags=tags):
             return {"name": name, "body": body, **({"tags": list(tags)} if tags else {})}
         case Timer(name=name):
@@ -385,7 +409,9 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
         case ActionKind.ADD_VOICE_COMMENT:
             return AddVoiceComment(call_sid, VoiceComment.model_validate(payload["voice_comment"]))
         case ActionKind.DISPLAY_TICKET:
-            return DisplayTicket(call_sid, int(payload["agent_id"]))
+            return DisplayTicket(call_sid, int(payload["agent_id"]), _maybe_int(payload.get("ticket_id")))
+        case ActionKind.LOOK_UP_CUSTOMER:
+            return LookUpCustomer(call_sid, payload["phone"])
         case ActionKind.ADD_NOTE:
             name = payload.get("name") or key.rsplit(":note:", 1)[-1]
             return AddNote(call_sid, name, payload["body"], tuple(payload.get("tags", ())))

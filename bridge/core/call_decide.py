@@ -13,6 +13,7 @@ from bridge.core.actions import (
     AddVoiceComment,
     CreateCallRecord,
     CreateTicket,
+    DisplayTicket,
     DisplayUser,
     FindCaller,
     Timer,
@@ -113,7 +114,10 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             agent = policy.agents.get(leg.to or "")
             if inbound and leg.stale:
                 continue  # a ring that ended long ago, reported late: nobody's phone rings for it now
-            if inbound and leg.status == LegStatus.RINGING and agent is not None:
+            if inbound and leg.status == LegStatus.RINGING and agent is not None and leg.to == call.open_ticket_agent:
+                # Rung first as the agent of the caller's open ticket: they see that ticket, not just the caller.
+                emit(DisplayTicket(call.sid, agent, call.open_ticket))
+            elif inbound and leg.status == LegStatus.RINGING and agent is not None:
                 emit(DisplayUser(call.sid, agent, customer))
             elif inbound and leg.status == LegStatus.RINGING:
                 notice(f"notice:unmapped_leg:{leg.sid}", f"{mask(leg.to)} is ringing but not in AGENTS: no pop")
@@ -198,7 +202,7 @@ def _decide_answered(
     subject = f"Call{_after(call)} from {customer_shown}" if inbound else f"Call to {customer_shown}"
     base = VoiceTicket(via_id=via, subject=subject, external_id=call.sid, assignee_id=agent_id)
     # A call out placed from a ticket goes on that ticket; the outbox falls back to a new via 46 one.
-    existing = None if inbound else call.ticket_id
+    existing = _logged_on_open_ticket(call, policy) if inbound else call.ticket_id
     calls = policy.api == "calls"
     note = Comment(body=_answer_note(call, leg))
     opening = _opening(call, leg, agent_id, policy)
@@ -239,6 +243,14 @@ def _decide_answered(
     call.finished = True
     if calls and policy.wrap_up > 0 and agent_id is not None:
         _decide_wrap_up(call, leg, now, policy, emit)
+
+
+def _logged_on_open_ticket(call: Call, policy: Policy) -> int | None:
+    """Return the caller's open ticket an answered call goes on, as a call out from a ticket does (its line says so).
+
+    It is the ticket whose agent an offer rang first (bridge.core.preference): the one shown to that agent.
+    """
+    return call.open_ticket if policy.lines.get(call.route_line).log_on_open_ticket else None
 
 
 def _decide_wrap_up(call: Call, leg: Leg, now: datetime, policy: Policy, emit: Emit) -> None:

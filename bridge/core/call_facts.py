@@ -48,6 +48,7 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.to_number = call.to_number or event.to_number
     call.from_location = call.from_location or event.from_location
     call.ticket_id = call.ticket_id or event.ticket_id
+    call.customer = call.customer or event.customer  # the arrival's: what the number's last look-up found
     starts = event.kind in (EventKind.CALL_STARTED, EventKind.MENU_CHOSEN)  # an answer may overtake the arrival
     unknown_line = _take_line(call, event, policy) if starts else None
     if event.after_hours is not None and event.kind != EventKind.MENU_CHOSEN:
@@ -103,6 +104,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         _leave_queue(call, event.at)
     elif event.kind == EventKind.MOVE_FAILED:
         _apply_move_failed(call, event)
+    elif event.kind == EventKind.CUSTOMER_FOUND and event.customer is not None:
+        call.customer = event.customer  # the look-up's answer, over what the arrival knew of the caller
     elif event.kind == EventKind.WRAP_UP_ENDED and call.wrap_up_time is None:
         call.wrap_up_time = event.duration
     elif event.kind == EventKind.MENU_CHOSEN:
@@ -170,6 +173,9 @@ def _apply_routed(call: Call, event: CallEvent) -> None:
         call.offers.append(Offer(agents=list(event.agents or ()), at=event.at, seconds=event.duration or 0,
                                  moved=bool(event.moved)))  # fmt: skip
         call.dial_bridged = None  # a new ring: the last one's "never connected" says nothing of it
+        if event.open_ticket is not None and call.open_ticket is None and event.agents:
+            # It rings the agent of the caller's open ticket first: that ticket is what they are shown.
+            call.open_ticket, call.open_ticket_agent = event.open_ticket, event.agents[0]
     elif kind == "queue":
         call.queued_at = call.queued_at or event.at
         if call.queue_since is None:

@@ -14,6 +14,7 @@ from bridge.core.actions import (
 )
 from bridge.core.events import AfterHours, Direction, EventKind, LegStatus, RouteKind
 from bridge.core.lines import Lines
+from bridge.core.preference import Customer
 from schemas.zendesk import ABANDONED_IN_IVR, ABANDONED_IN_QUEUE, COMPLETED
 
 # Twilio ends any call after 4 hours unless the account enabled 24-hour calls (Twilio docs: TwiML
@@ -78,7 +79,8 @@ _RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREEN
 # asks to `settle` where it goes: nobody is left to offer it to, as before routing existed.
 # A caller whose move failed is still in the queue and asks no TwiML: it asks to be `requeued` (offered
 # again, by a new move).
-RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue"]
+# A queued caller whose Zendesk data came asks to `refresh` their rank and their agent (bridge.core.preference).
+RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue", "refresh"]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]
@@ -236,6 +238,9 @@ class Call(BaseModel):
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call, once it ended
     menu: MenuPath | None = None  # the caller's way through their line's menu, when it has one
     chosen_line: str | None = None  # the line the menu led the caller to: its agents, queue, group and brand
+    customer: Customer | None = None  # what Zendesk says of the caller (the look-up at the arrival)
+    open_ticket: int | None = None  # the caller's open ticket whose agent an offer rang first (shown to them)
+    open_ticket_agent: str | None = None  # that agent
 
     @property
     def route_line(self) -> str | None:

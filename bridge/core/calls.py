@@ -151,6 +151,8 @@ def _route_request(call: Call, event: CallEvent, was_waiting: bool, was_in_menu:
         return "resume"
     if event.kind == EventKind.MOVE_FAILED and call.waiting:
         return "requeue"
+    if event.kind == EventKind.CUSTOMER_FOUND and call.waiting:
+        return "refresh"
     if event.kind == EventKind.QUEUE_LEFT and event.queue_result in ("left", "full", "failed") and not call.over:
         return "offer"
     if event.kind == EventKind.TIMER and event.timer == QUEUE_WAIT and call.placed and call.placed.kind == "queue":

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from bridge.core.preference import Customer
+
 Direction = Literal["inbound", "outbound"]
 # Where the bridge sends a caller: their line's menu, an offer that rings agents, the queue, voicemail, the
 # apology, a number the call is forwarded to; `left` says the caller stopped waiting (answered, or gone) and is
@@ -41,6 +43,7 @@ class EventKind(StrEnum):
     MOVE_FAILED = "move_failed"  # moving the call failed (`status` "gone": it had ended; "refused": it could not)
     WRAP_UP_ENDED = "wrap_up_ended"  # the agent who took the call ended their wrap-up after it (`duration` s)
     MENU_CHOSEN = "menu_chosen"  # the caller answered their line's menu (`pressed`: the key; None: none in time)
+    CUSTOMER_FOUND = "customer_found"  # the caller's Zendesk data arrived (`customer`: organization, tags, tickets)
 
 
 class LegStatus(StrEnum):
@@ -112,3 +115,5 @@ class CallEvent(BaseModel):
     # was closed when it was pressed, and where that line sends its callers after hours.
     after_hours: AfterHours | None = None
     pressed: str | None = None  # MENU_CHOSEN: the key the caller pressed (None: none within the menu's timeout)
+    customer: Customer | None = None  # CUSTOMER_FOUND: what Zendesk says of the caller
+    open_ticket: int | None = None  # ROUTED offer: it rings the agent of this open ticket of the caller's, first

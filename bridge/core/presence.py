@@ -56,6 +56,7 @@ class Agent:
     zendesk_at: datetime | None = None  # when Zendesk's word last changed
     day: str | None = None  # the UTC day `calls` counts (ISO date)
     calls: int = 0  # calls they answered that day
+    handled: tuple[float, ...] = ()  # the handle times (seconds) of their last calls, the latest last (estimate.py)
 
 
 def busy_now(agent: Agent, now: datetime) -> Busy | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from bridge.core import presence
+from bridge.core import estimate, preference, presence
 from bridge.core.calls import AgentChange, Call, RouteRequest
 from bridge.core.events import CallEvent, EventKind, RouteKind
 from bridge.core.presence import Agent
@@ -120,20 +120,29 @@ def route(
     result = Routing()
     own = policy.line(call.route_line)
     row = snapshot.row(call.sid)
+    if request == "refresh":
+        # The caller's Zendesk data came after they were placed: their rank and their agent count from the next
+        # offer on (an offer ringing now rings on). Only a caller in the queue has a row to change.
+        if row is not None:
+            fresh = _waiting(call, row, now, policy.line_key(call.route_line), snapshot, policy)
+            result.waiting[call.sid] = replace(row, priority=fresh.priority, preferred=fresh.preferred)
+            result.absorb(rematch(result.merged(snapshot), now, policy))
+        return result
     if row is not None:
         _let_go(row, snapshot, now, own, into=result, keep=request == "resume" and _held(row, snapshot, now))
     if request == "done":
         # Always said, row or not: the state machine waits for it to decide a caller who gave up.
-        place_in_line = positions(snapshot.waiting).get(call.sid) if row is not None else None
+        place_in_line = positions(snapshot.waiting, now, policy.aging).get(call.sid) if row is not None else None
         result.gone.add(call.sid)
         result.events[call.sid] = _routed(call, now, "left", position=place_in_line)
         return result
     if request == "resume" and row is not None and _held(row, snapshot, now):
         # Back from its move, its agents still held for it: ring them now.
-        result.events[call.sid] = _routed(call, now, "offer", agents=row.offered_to, seconds=own.ring_seconds,
-                                          moved=True)  # fmt: skip
+        seconds = own.preferred_seconds if row.offered_ticket is not None else own.ring_seconds
+        result.events[call.sid] = _routed(call, now, "offer", agents=row.offered_to, seconds=seconds, moved=True,
+                                          ticket=row.offered_ticket)  # fmt: skip
         return result
-    me = _waiting(call, row, now, policy.line_key(call.route_line))
+    me = _waiting(call, row, now, policy.line_key(call.route_line), snapshot, policy)
     if request == "settle":
         return _no_agent(call, NoAgent("no_agent", own.voicemail), now, moved=False, into=result)
     if request == "expire":
@@ -154,10 +163,10 @@ def route(
     offer = offers.get(call.sid)
     if offer is not None:
         _hold(offer, call.sid, current, now, moved=False, into=result)
-        result.events[call.sid] = _routed(call, now, "offer", agents=offer.agents, seconds=offer.seconds)
+        result.events[call.sid] = _routed(call, now, "offer", agents=offer.agents, seconds=offer.seconds,
+                                          ticket=offer.ticket)  # fmt: skip
         if row is not None:
-            until = offer.until(now, moved=False)
-            result.waiting[call.sid] = replace(me, offered_to=offer.agents, offered_until=until)
+            result.waiting[call.sid] = _offered(me, offer, now, moved=False)
         return result
     queued = sum(1 for waiting in others if waiting.queued and policy.line_key(waiting.line) == me.line)
     placement = place(me, queued, now, own) if refused is None else NoAgent(refused, own.voicemail)
@@ -165,7 +174,8 @@ def route(
         return _no_agent(call, placement, now, moved=False, into=result)
     mine = replace(me, queued=True)
     result.waiting[call.sid] = mine
-    result.events[call.sid] = _routed(call, now, "queue", position=positions([*others, mine])[call.sid])
+    place_now = positions([*others, mine], now, policy.aging)[call.sid]
+    result.events[call.sid] = _routed(call, now, "queue", position=place_now)
     return result
 
 
@@ -192,7 +202,8 @@ def apply_changes(
             case "talking":
                 moved = presence.answered(agent, call_sid, now)
             case "talked":
-                moved = presence.call_ended(agent, call_sid, now, policy.presence)
+                ended = presence.call_ended(agent, call_sid, now, policy.presence)
+                moved = estimate.handled(agent, ended, now, policy.presence.wrap_up_seconds)
             case _:  # missed or released: their offer stopped ringing
                 missed = change.engagement == "missed"
                 moved = presence.released(agent, call_sid, now, policy.presence, missed=missed)
@@ -216,10 +227,14 @@ def misses(call: Call) -> tuple[Missed, ...]:
     return tuple(out)
 
 
-def _waiting(call: Call, row: Waiting | None, now: datetime, line: str) -> Waiting:
+def _waiting(
+    call: Call, row: Waiting | None, now: datetime, line: str, snapshot: Snapshot, policy: RoutingPolicy
+) -> Waiting:
     """Return the call as a caller waiting for an agent on its line: its row, brought up to date, or a new one.
 
     The caller arrived when the call was first seen (Call.arrival: unless a replay of an old recording dated it).
+    What Zendesk says of the caller (bridge.core.preference) sets their rank and, until one offer was made to
+    the agent of their open ticket, who that agent is.
     """
     arrived = call.arrival(now)
     base = row or Waiting(
@@ -229,7 +244,30 @@ def _waiting(call: Call, row: Waiting | None, now: datetime, line: str) -> Waiti
         queued=call.queued_at is not None,
         caller=call.from_number,
     )
-    return replace(base, offered_to=(), offered_until=None, missed=misses(call))
+    own = policy.line(line)
+    serves = None if policy.serves is None else frozenset(who for who, its in policy.serves.items() if line in its)
+    agents = {agent.identity: agent.zendesk_id for agent in snapshot.agents}
+    preferred = () if call.open_ticket is not None else preference.candidates(call.customer, agents, serves)
+    return replace(
+        base,
+        offered_to=(),
+        offered_until=None,
+        offered_ticket=None,
+        missed=misses(call),
+        priority=max(base.priority, preference.priority(call.customer, own)),
+        preferred=preferred,
+    )
+
+
+def _offered(row: Waiting, offer: Offer, now: datetime, *, moved: bool) -> Waiting:
+    """Return the row with the offer on it; an offer to the caller's own agent is made once."""
+    return replace(
+        row,
+        offered_to=offer.agents,
+        offered_until=offer.until(now, moved=moved),
+        offered_ticket=offer.ticket,
+        preferred=() if offer.ticket is not None else row.preferred,
+    )
 
 
 def _held(row: Waiting, snapshot: Snapshot, now: datetime) -> bool:
@@ -264,8 +302,7 @@ def _move_others(
         if call_sid == skip or row is None:
             continue
         _hold(offer, call_sid, snapshot, now, moved=True, into=into)
-        until = offer.until(now, moved=True)
-        into.waiting[call_sid] = replace(row, offered_to=offer.agents, offered_until=until, moves=row.moves + 1)
+        into.waiting[call_sid] = replace(_offered(row, offer, now, moved=True), moves=row.moves + 1)
         into.moves[call_sid] = row.moves + 1
 
 
@@ -295,6 +332,7 @@ def _routed(
     reason: str | None = None,
     position: int | None = None,
     moved: bool = False,
+    ticket: int | None = None,
 ) -> CallEvent:
     """Build the ROUTED event that tells the call where routing sent it."""
     return CallEvent(
@@ -307,4 +345,5 @@ def _routed(
         reason=reason,
         position=position,
         moved=moved or None,
+        open_ticket=ticket,
     )

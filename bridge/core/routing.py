@@ -27,6 +27,7 @@ REOFFER_AFTER = 60.0
 OFFER_GRACE = 15.0
 NoAgentReason = Literal["no_agent", "exceeded_queue_time", "overflowed"]
 DEFAULT_LINE = "default"  # the key of the one line made from the environment (and of queue rows before lines)
+PRIORITY = 1  # the rank of a priority customer (bridge.core.preference), and of an ordinary caller who aged into it
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,18 @@ class RoutingPolicy:
     presence: PresencePolicy = field(default_factory=PresencePolicy)
     lines: Mapping[str, RoutingPolicy] = field(default_factory=dict)  # in the configured order: the first first
     serves: Mapping[str, frozenset[str]] | None = None
+    # Routing that knows the customer (bridge.core.preference): a caller with an open ticket rings its assignee
+    # alone first for this long (PREFERRED_AGENT_SECONDS; 0: off), the line's priority customers wait ahead, and
+    # an ordinary caller who waited `aging` seconds (PRIORITY_AGING_SECONDS; 0: never) ranks as a priority one.
+    preferred_seconds: int = 0
+    priority_organizations: frozenset[int] = frozenset()
+    priority_tags: frozenset[str] = frozenset()
+    aging: float = 0.0
+
+    @property
+    def knows_customers(self) -> bool:
+        """Tell whether routing on this policy uses the caller's Zendesk data."""
+        return bool(self.preferred_seconds or self.priority_organizations or self.priority_tags)
 
     def line_key(self, line: str | None) -> str:
         """Return the line a caller of `line` is routed on: that line, or the first for a line no longer known."""
@@ -73,6 +86,14 @@ class Missed:
 
 
 @dataclass(frozen=True)
+class Preferred:
+    """An open ticket of the caller's, and the agent it is assigned to: offered the call first, with that ticket."""
+
+    ticket_id: int
+    identity: str
+
+
+@dataclass(frozen=True)
 class Waiting:
     """A caller waiting for an agent: in the queue, or being offered (rung) right now."""
 
@@ -86,6 +107,8 @@ class Waiting:
     missed: tuple[Missed, ...] = ()
     moves: int = 0  # how often the bridge moved this caller out of the queue (each move is numbered)
     caller: str | None = None  # who is calling (for `bridge queue`, masked there)
+    preferred: tuple[Preferred, ...] = ()  # their open tickets' agents, the winner first, until one is offered
+    offered_ticket: int | None = None  # the open ticket the offer ringing now shows its agent
 
     def being_offered(self, now: datetime) -> bool:
         """Tell whether an offer of this caller is ringing (or being set up) now."""
@@ -102,6 +125,7 @@ class Offer:
 
     agents: tuple[str, ...]
     seconds: int
+    ticket: int | None = None  # an offer to the caller's own agent: the open ticket it is for
 
     def until(self, now: datetime, *, moved: bool) -> datetime:
         """Return the deadline the agents are held until (`moved`: the caller must first be moved to the offer)."""
@@ -124,16 +148,27 @@ class NoAgent:
 Placement = Wait | NoAgent
 
 
-def order(waiting: Waiting) -> tuple[int, datetime, str]:
-    """Rank a waiting caller: higher priority first, then the earliest arrival (their place), then by sid."""
-    return (-waiting.priority, waiting.arrived_at, waiting.call_sid)
+def rank(waiting: Waiting, now: datetime | None = None, aging: float = 0.0) -> int:
+    """Return a caller's priority now: their own, or PRIORITY once an ordinary caller has waited `aging` seconds."""
+    if aging > 0 and now is not None and waiting.priority < PRIORITY and waiting.waited(now) >= aging:
+        return PRIORITY
+    return waiting.priority
 
 
-def positions(waiting: Iterable[Waiting]) -> dict[str, int]:
-    """Return each waiting caller's place in their line, from 1."""
+def order(waiting: Waiting, now: datetime | None = None, aging: float = 0.0) -> tuple[int, datetime, str]:
+    """Rank a waiting caller: higher priority first, then the earliest arrival (their place), then by sid.
+
+    With `aging`, an ordinary caller who has waited that long at `now` ranks as a priority one: among priority
+    callers by arrival, so a steady stream of priority callers never keeps them waiting much longer.
+    """
+    return (-rank(waiting, now, aging), waiting.arrived_at, waiting.call_sid)
+
+
+def positions(waiting: Iterable[Waiting], now: datetime | None = None, aging: float = 0.0) -> dict[str, int]:
+    """Return each waiting caller's place in their line, from 1 (ranked at `now`, with `aging`)."""
     places: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for caller in sorted(waiting, key=order):
+    for caller in sorted(waiting, key=lambda row: order(row, now, aging)):
         counts[caller.line] = counts.get(caller.line, 0) + 1
         places[caller.call_sid] = counts[caller.line]
     return places
@@ -156,7 +191,7 @@ def match(
     free = [agent for agent in agents if offerable(agent, now, policy.presence)]
     serves = serves if serves is not None else policy.serves
     offers: dict[str, Offer] = {}
-    for caller in sorted(waiting, key=order):
+    for caller in sorted(waiting, key=lambda row: order(row, now, policy.aging)):
         if not free:
             break
         line = policy.line_key(caller.line)
@@ -166,11 +201,24 @@ def match(
         candidates = [agent for agent in free if _may_ring(agent, caller, line, now, serves)]
         if not candidates:
             continue
-        chosen = _pick(candidates, own.strategy)
-        offers[caller.call_sid] = Offer(tuple(agent.identity for agent in chosen), own.ring_seconds)
-        taken = {agent.identity for agent in chosen}
+        offer = _preferred(caller, candidates, own) or Offer(
+            tuple(agent.identity for agent in _pick(candidates, own.strategy)), own.ring_seconds
+        )
+        offers[caller.call_sid] = offer
+        taken = set(offer.agents)
         free = [agent for agent in free if agent.identity not in taken]
     return offers
+
+
+def _preferred(caller: Waiting, candidates: Sequence[Agent], policy: RoutingPolicy) -> Offer | None:
+    """Offer the caller to the agent of their winning open ticket alone, when the line says so and they may ring."""
+    if policy.preferred_seconds <= 0:
+        return None
+    free = {agent.identity for agent in candidates}
+    winner = next((preferred for preferred in caller.preferred if preferred.identity in free), None)
+    if winner is None:
+        return None
+    return Offer((winner.identity,), policy.preferred_seconds, winner.ticket_id)
 
 
 def place(caller: Waiting, queue_size: int, now: datetime, policy: RoutingPolicy) -> Placement:
@@ -202,9 +250,9 @@ def _pick(candidates: list[Agent], strategy: Strategy) -> list[Agent]:
     """Pick whom one offer rings: the ten idle longest at once, the one idle longest, or the next in turn."""
     if strategy == "round_robin":
         # The one offered longest ago (never offered: first); the configured order breaks ties.
-        return [min(candidates, key=lambda agent: (agent.offered_at is not None, agent.offered_at or _EARLIEST))]
-    by_idle = sorted(candidates, key=lambda agent: (agent.idle_since is not None, agent.idle_since or _EARLIEST))
+        return [min(candidates, key=lambda agent: (agent.offered_at is not None, agent.offered_at or EARLIEST))]
+    by_idle = sorted(candidates, key=lambda agent: (agent.idle_since is not None, agent.idle_since or EARLIEST))
     return by_idle[:RING_ALL_MAX] if strategy == "ring_all" else by_idle[:1]
 
 
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)

@@ -35,7 +35,8 @@ LINE_KEYS = frozenset(
     {
         "number", "name", "group_id", "brand_id", "agents", "routing", "queue_max_wait_seconds", "queue_max_size",
         "queue_announce_seconds", "hold_music_url", "agent_ring_seconds", "greeting", "caller_id", "hours",
-        "after_hours", "after_hours_message", "menu",
+        "after_hours", "after_hours_message", "menu", "preferred_agent_seconds", "priority_organizations",
+        "priority_tags", "log_on_open_ticket",
     }
 )  # fmt: skip
 HOURS_KEYS = frozenset({"timezone", "schedule_id", "holidays", *WEEKDAYS})
@@ -125,6 +126,7 @@ class _Reader:
             after_hours=_after_hours(at, self.globals.routing.voicemail),
             after_hours_message=at.text("after_hours_message"),
             menu=_menu(at),
+            log_on_open_ticket=at.flag("log_on_open_ticket"),
         )
 
     def _agents(self, at: _Where) -> tuple[str, ...]:
@@ -151,9 +153,11 @@ class _Reader:
         ring = at.whole("agent_ring_seconds", base.agent_ring_seconds, low=5, high=600)
         queue = self.globals.can_queue and max_wait > 0 and max_size > 0
         strategy_: Strategy = chosen or base.strategy
+        preferred = at.whole("preferred_agent_seconds", base.preferred_seconds, low=0, high=600)
         return replace(
             base, strategy=strategy_, max_wait=max_wait, max_size=max_size, agent_ring_seconds=ring, queue=queue,
-            lines={}, serves=None,
+            lines={}, serves=None, preferred_seconds=preferred, priority_organizations=_organizations(at),
+            priority_tags=_tags(at),
         )  # fmt: skip
 
     def _queue(self, key: str) -> str:
@@ -252,12 +256,37 @@ class _Where:
             self.fail(key, f"{raw!r} is not a number of seconds (0 or more)")
         return float(raw)
 
+    def flag(self, key: str) -> bool:
+        """Return true or false (absent: false)."""
+        raw = self.table.get(key, False)
+        if not isinstance(raw, bool):
+            self.fail(key, f"{raw!r} is neither true nor false")
+        return raw
+
     def url(self, key: str) -> str | None:
         """Return an http(s) URL."""
         raw = self.text(key)
         if raw is not None and not raw.startswith(("https://", "http://")):
             self.fail(key, f"{raw!r} must be an http(s) URL of an MP3 or WAV file (or of TwiML)")
         return raw
+
+
+def _organizations(at: _Where) -> frozenset[int]:
+    """Read the Zendesk organizations (by id) whose callers wait ahead of others."""
+    raw = at.table.get("priority_organizations", [])
+    if not isinstance(raw, list) or not all(isinstance(item, int) and not isinstance(item, bool) and item > 0
+                                            for item in raw):  # fmt: skip
+        at.fail("priority_organizations", "must be a list of Zendesk organization ids, like [360001234567]")
+    return frozenset(raw)
+
+
+def _tags(at: _Where) -> frozenset[str]:
+    """Read the Zendesk user tags whose callers wait ahead of others (Zendesk keeps tags lowercase, no spaces)."""
+    raw = at.table.get("priority_tags", [])
+    if not isinstance(raw, list) or not all(isinstance(item, str) and item.strip() and " " not in item.strip()
+                                            for item in raw):  # fmt: skip
+        at.fail("priority_tags", 'must be a list of Zendesk user tags (one word each), like ["vip", "gold"]')
+    return frozenset(item.strip().lower() for item in raw)
 
 
 def _target(at: _Where, key: str, raw: Any, allowed: tuple[str, ...]) -> Target:

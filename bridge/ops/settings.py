@@ -158,6 +158,11 @@ class Settings(BaseSettings):
     queue_announce_seconds: float = Field(60.0, ge=0)
     queue_max_wait_seconds: float = Field(300.0, ge=0)
     queue_max_size: int = Field(50, ge=0)
+    # Routing that knows the customer (docs/routing.md): the caller's own agent first (0: off), an ordinary
+    # caller ranked as a priority one after this long (0: never), and how long /incoming waits for the look-up.
+    preferred_agent_seconds: int = Field(0, ge=0, le=600)
+    priority_aging_seconds: float = Field(120.0, ge=0)
+    lookup_budget_ms: int = Field(300, ge=0, le=5000)
     # How often agents' availability in Zendesk is read (0: never); it needs an admin's token.
     zendesk_availability_seconds: float = Field(30.0, ge=0)
     # The numbers the bridge answers, each a line (docs/lines.md): TOML inline, or the path of a TOML file.
@@ -401,6 +406,8 @@ class Settings(BaseSettings):
             max_wait=self.queue_max_wait_seconds,
             max_size=self.queue_max_size,
             voicemail=self.voicemail,
+            preferred_seconds=self.preferred_agent_seconds,
+            aging=self.priority_aging_seconds,
             presence=PresencePolicy(
                 wrap_up_seconds=self.wrap_up_seconds,
                 presence_timeout=self.presence_timeout_seconds,

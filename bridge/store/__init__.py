@@ -27,7 +27,9 @@ DEDUPE_WINDOW = timedelta(hours=24)
 # The one rule of urgency: what matters only while a phone rings (a pop, the look-up it needs, a popping
 # create). Claims take these first and spend the limiter's reserve on them. `is_urgent` reads it here and
 # the stores' SQL is derived from it (`bridge.store.statements.urgent`), so there is no stored column.
-URGENT_KINDS = frozenset({ActionKind.FIND_CALLER, ActionKind.DISPLAY_USER, ActionKind.DISPLAY_TICKET})
+URGENT_KINDS = frozenset(
+    {ActionKind.FIND_CALLER, ActionKind.DISPLAY_USER, ActionKind.DISPLAY_TICKET, ActionKind.LOOK_UP_CUSTOMER}
+)
 # Urgent when this field is set: the action's attribute, stored under the same key of its payload.
 URGENT_WHEN_SET: Mapping[ActionKind, str] = {ActionKind.CREATE_TICKET: "display_to_agent"}
 
@@ -43,6 +45,15 @@ def is_urgent(action: Action) -> bool:
 def is_pop(action: Action) -> bool:
     """Tell whether an action is a screen-pop, worth something only while its call rings (POP_DEADLINE_SECONDS)."""
     return isinstance(action, DisplayUser | DisplayTicket)
+
+
+def lapses(action: Action) -> bool:
+    """Tell whether an action is dropped past POP_DEADLINE_SECONDS: a pop, or the look-up routing reads.
+
+    A look-up still retried after an outage would otherwise go out, urgent and oldest first, ahead of the pops
+    of calls ringing then, for calls long answered; the call routes on what it knew meanwhile.
+    """
+    return is_pop(action) or action.kind == ActionKind.LOOK_UP_CUSTOMER
 
 
 @dataclass(frozen=True)
@@ -183,8 +194,13 @@ class Store(Protocol):
         """Return every caller waiting in the queue."""
         ...
 
-    async def announce(self, call_sid: str, every: float, now: datetime) -> tuple[int | None, bool, datetime | None]:
-        """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival."""
+    async def announce(
+        self, call_sid: str, every: float, now: datetime, aging: float = 0.0
+    ) -> tuple[int | None, bool, datetime | None]:
+        """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival.
+
+        `aging` is PRIORITY_AGING_SECONDS: an ordinary caller who waited that long ranks as a priority one.
+        """
         ...
 
     async def claim(

@@ -11,7 +11,7 @@ from typing import Any
 from bridge.core.call_model import Call
 from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.presence import Agent
-from bridge.core.routing import Missed, Waiting
+from bridge.core.routing import Missed, Preferred, Waiting
 
 _AGENT_TIMES = frozenset(
     field.name for field in dataclasses.fields(Agent) if "datetime" in str(field.type)
@@ -31,6 +31,8 @@ def agent_from(identity: str, text: str) -> Agent:
     fields: dict[str, Any] = {
         name: _in(value) if name in _AGENT_TIMES else value for name, value in json.loads(text).items() if name in known
     }
+    if "handled" in fields:
+        fields["handled"] = tuple(float(seconds) for seconds in fields["handled"])
     return Agent(identity=identity, **fields)
 
 
@@ -48,8 +50,19 @@ def waiting_text(waiting: Waiting) -> str:
             "missed": [[miss.identity, to_epoch(miss.at)] for miss in waiting.missed],
             "moves": waiting.moves,
             "caller": waiting.caller,
+            **_known_customer(waiting),
         }
     )
+
+
+def _known_customer(waiting: Waiting) -> dict[str, Any]:
+    """Return what routing that knows the customer adds to a row, only when it has something (rows stay short)."""
+    out: dict[str, Any] = {}
+    if waiting.preferred:
+        out["preferred"] = [[preferred.ticket_id, preferred.identity] for preferred in waiting.preferred]
+    if waiting.offered_ticket is not None:
+        out["offered_ticket"] = waiting.offered_ticket
+    return out
 
 
 def waiting_from(text: str) -> Waiting:
@@ -66,6 +79,8 @@ def waiting_from(text: str) -> Waiting:
         missed=tuple(Missed(identity, from_epoch(at)) for identity, at in raw.get("missed", ())),
         moves=int(raw.get("moves", 0)),
         caller=raw.get("caller"),
+        preferred=tuple(Preferred(int(ticket), str(identity)) for ticket, identity in raw.get("preferred", ())),
+        offered_ticket=raw.get("offered_ticket"),
     )
 
 

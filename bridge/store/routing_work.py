@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bridge.core.actions import MoveCall
-from bridge.core.clock import to_epoch
+from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.presence import Agent
 from bridge.core.router import Routing, Snapshot
 from bridge.core.routing import positions
@@ -116,12 +116,13 @@ def rematch(router: Router, now: float, parsed: ParsedRows, leased: Leased | Non
 
 
 def announce(
-    call_sid: str, every: float, now: float, parsed: ParsedRows
+    call_sid: str, every: float, now: float, parsed: ParsedRows, aging: float = 0.0
 ) -> Work[tuple[int | None, bool, datetime | None]]:
-    """Return the caller's place in line, whether saying it is due (noted said now if so), and their arrival."""
+    """Return the caller's place in line (ranked with `aging`), whether saying it is due (noted said now if so), and
+    their arrival."""
     rows = yield Query(s.LOAD_WAITING)
     line = list(zip(parsed.waiting(row["state"] for row in rows), (row["announced_at"] for row in rows), strict=True))
-    place = positions(waiting for waiting, _ in line).get(call_sid)
+    place = positions((waiting for waiting, _ in line), from_epoch(now), aging).get(call_sid)
     if place is None:
         return None, False, None
     mine, said = next((waiting, said) for waiting, said in line if waiting.call_sid == call_sid)

@@ -416,9 +416,11 @@ class SqlStore(ABC):
         rows = await self._read(query(s.LOAD_WAITING))
         return list(self._rows.waiting(row["state"] for row in rows))
 
-    async def announce(self, call_sid: str, every: float, now: datetime) -> tuple[int | None, bool, datetime | None]:
+    async def announce(
+        self, call_sid: str, every: float, now: datetime, aging: float = 0.0
+    ) -> tuple[int | None, bool, datetime | None]:
         """Return the caller's place in line, whether it is due to be said (then noted as said), and their arrival."""
-        return await self._write(routing_work.announce(call_sid, every, to_epoch(now), self._rows))
+        return await self._write(routing_work.announce(call_sid, every, to_epoch(now), self._rows, aging))
 
     async def ping(self) -> None:
         """Answer a trivial query (readiness)."""

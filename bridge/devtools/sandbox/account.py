@@ -18,7 +18,7 @@ from bridge.devtools.sandbox.faults import FaultRule, Faults
 from bridge.devtools.sandbox.groups import Groups
 from bridge.devtools.sandbox.schedules import Schedules
 from bridge.devtools.sandbox.search import Search
-from bridge.devtools.sandbox.state import State
+from bridge.devtools.sandbox.state import State, now_iso
 from bridge.devtools.sandbox.tickets import Tickets
 from bridge.devtools.sandbox.uploads import Uploads
 from bridge.devtools.sandbox.users import Users
@@ -190,6 +190,25 @@ class Sandbox:
     def merge(self, target_id: int, source_ids: list[int]) -> None:
         """Merge tickets into a target as Zendesk does: each source is closed, tagged and commented."""
         self.tickets_api.merge(target_id, source_ids)
+
+    def set_customer(self, user_id: int, *, organization_id: int | None = None, tags: tuple[str, ...] = ()) -> None:
+        """Put a user in an organization and give them user tags (as an admin would in Zendesk)."""
+        user = self.state.users[user_id]
+        user["organization_id"], user["tags"] = organization_id, list(tags)
+
+    def open_ticket(
+        self, requester_id: int, assignee_id: int | None, *, status: str = "open", updated_at: str | None = None
+    ) -> int:
+        """Add a ticket the customer opened outside the phone (a web form: via 0), as a scene needs; return its id."""
+        fields = {
+            "via_id": 0, "via": {"channel": "web"}, "subject": f"Open question of user {requester_id}",
+            "status": status, "requester_id": requester_id, "assignee_id": assignee_id, "group_id": None,
+            "brand_id": None, "via_followup_source_id": None, "external_id": None, "tags": [],
+        }  # fmt: skip
+        ticket = self.tickets_api.insert(fields, updated_at or now_iso())
+        if updated_at is not None:
+            ticket["updated_at"] = updated_at
+        return int(ticket["id"])
 
 
 SANDBOX: web.AppKey[Sandbox] = web.AppKey("sandbox", Sandbox)

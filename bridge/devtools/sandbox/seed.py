@@ -23,6 +23,9 @@ def _user(uid: int, name: str, mail: str | None, phone: str | None, role: str, *
         "custom_role_id": extra.get("custom_role_id"),  # Zendesk docs, Users JSON format: null without one
         "suspended": extra.get("suspended", False),
         "external_id": None,
+        # Zendesk docs: Users, "organization_id" (the user's default organization) and "tags" (user tags).
+        "organization_id": extra.get("organization_id"),
+        "tags": list(extra.get("tags", [])),
         "created_at": SEED_TIMESTAMP,
         "updated_at": extra.get("updated_at", SEED_TIMESTAMP),
     }

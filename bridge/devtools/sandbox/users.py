@@ -94,6 +94,8 @@ class Users:
             "custom_role_id": None,
             "suspended": False,
             "external_id": external_id,
+            "organization_id": None,
+            "tags": [],
             "created_at": now,
             "updated_at": now,
         }

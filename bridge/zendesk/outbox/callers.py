@@ -32,11 +32,12 @@ async def find_caller(ctx: Context, e164: str) -> Caller:
     """Find the caller's end-user by phone, creating one named after the number only when none has it."""
     # The external_id look-up is exact and immediate, unlike the search index, which lags writes by
     # seconds to minutes: a user an earlier call (or attempt) created is found here at once.
+    # Both look-ups go out together: a caller's first call waits one round trip for them, not two, which keeps
+    # routing's look-up after it (bridge/zendesk/outbox/customers.py) within LOOKUP_BUDGET_MS more often.
     external_id = f"bridge-phone:{e164}"
-    ours = await ctx.zendesk.users_by_external_id(external_id)
+    ours, user = await asyncio.gather(ctx.zendesk.users_by_external_id(external_id), pick_user(ctx, e164))
     if ours:
         return CallerFound(int(ours[0]["id"]))
-    user = await pick_user(ctx, e164)
     if user is not None:
         return CallerFound(int(user["id"]))
     try:

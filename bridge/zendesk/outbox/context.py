@@ -34,6 +34,10 @@ class ZendeskApi(Protocol):
         """Return a user's phone identities."""
         ...
 
+    async def user(self, user_id: int) -> dict[str, Any]:
+        """Return one user (organization_id and tags with it)."""
+        ...
+
     async def create_user(self, name: str, phone: str, external_id: str) -> dict[str, Any]:
         """Create an end-user."""
         ...

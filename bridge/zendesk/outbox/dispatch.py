@@ -10,6 +10,7 @@ from bridge.core.actions import (
     DisplayTicket,
     DisplayUser,
     FindCaller,
+    LookUpCustomer,
     MoveCall,
     Timer,
     UpdateCallRecord,
@@ -20,8 +21,9 @@ from bridge.store import ActionRow, Store
 from bridge.zendesk.outbox.callers import find_caller
 from bridge.zendesk.outbox.comments import add_note, add_voice_comment
 from bridge.zendesk.outbox.context import Attempt, Context, RecordingLinks, TicketDefaults, ZendeskApi
+from bridge.zendesk.outbox.customers import look_up_customer
 from bridge.zendesk.outbox.errors import NotConfigured, NoTicket
-from bridge.zendesk.outbox.pops import display_ticket, display_user
+from bridge.zendesk.outbox.pops import display_ticket, display_user, pop
 from bridge.zendesk.outbox.records import create_call_record, update_call_record
 from bridge.zendesk.outbox.results import Done, Needs, Outcome, Ticket
 from bridge.zendesk.outbox.tickets import create_ticket
@@ -61,8 +63,12 @@ class Deliverer:
                 return await create_ticket(ctx, attempt, create, needs)
             case DisplayUser(agent_id=agent_id, phone=phone, call_sid=call_sid):
                 return await display_user(ctx, agent_id, phone, needs, call_sid)
+            case DisplayTicket(agent_id=agent_id, ticket_id=int() as open_ticket):
+                return await pop(ctx.zendesk.display_ticket(agent_id, open_ticket))  # the caller's open ticket
             case DisplayTicket(agent_id=agent_id):
                 return await display_ticket(ctx, agent_id, _ticket(row, needs))
+            case LookUpCustomer() as look:
+                return await look_up_customer(ctx, self._ingest, row.id, look, needs)
             case AddVoiceComment(voice_comment=comment):
                 return await add_voice_comment(ctx, attempt, _ticket(row, needs), comment)
             case AddNote(body=body, tags=tags):

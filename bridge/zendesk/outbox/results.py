@@ -231,8 +231,9 @@ def decode(kind: ActionKind, data: Mapping[str, Any]) -> Result | None:
             return RecordUpdated(_int(data, "call_id", kind))
         case ActionKind.DISPLAY_USER | ActionKind.DISPLAY_TICKET:
             return Popped()
-        case ActionKind.TIMER | ActionKind.MOVE_CALL:
-            return None  # a move is the telephony worker's: nothing of it is read back here
+        case ActionKind.TIMER | ActionKind.MOVE_CALL | ActionKind.LOOK_UP_CUSTOMER:
+            # A move is the telephony worker's; the caller's data goes into the call itself: nothing is read back.
+            return None
         case _:
             assert_never(kind)
 

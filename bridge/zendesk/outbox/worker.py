@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from bridge.core.clock import Clock, system_clock
 from bridge.core.phones import mask_text
 from bridge.ops.metrics import Metrics
-from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store, is_pop
+from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store, lapses
 from bridge.store.claiming import drain, released_if_cancelled
 from bridge.zendesk.client import AuthFailed, Conflict, RateLimited, ServerBroken, Unreachable, ZendeskError
 from bridge.zendesk.limiter import URGENT, Limiter
@@ -197,8 +197,8 @@ class Worker:
             log.exception("outbox: recording the outcome of %s failed", describe(row))
 
     def _expired(self, row: ActionRow, at: datetime) -> bool:
-        """Tell whether a screen-pop would land after it stops mattering (POP_DEADLINE_SECONDS)."""
-        return is_pop(row.action) and at - row.created_at > self._pop_deadline
+        """Tell whether a pop or routing's look-up would land after it stops mattering (POP_DEADLINE_SECONDS)."""
+        return lapses(row.action) and at - row.created_at > self._pop_deadline
 
     async def _expire(self, row: ActionRow) -> None:
         """Drop a pop that can no longer land while the agent's phone rings."""
