@@ -16,6 +16,7 @@ from aiohttp import web
 from bridge.core.clock import Clock
 from bridge.core.hours import Schedules
 from bridge.dispatch import Desk, Routes
+from bridge.dispatch.room import RoomControl
 from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
@@ -48,5 +49,6 @@ METRICS = web.AppKey("metrics", Metrics)
 CLIENTS = web.AppKey("clients", ClientAddresses)  # who a request's client is (FORWARDED_ALLOW_IPS)
 ROUTES = web.AppKey("routes", Routes)  # routing's policy and the agents, shared by the ingest and the desk
 DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
+ROOM_CONTROL = web.AppKey("room_control", RoomControl)  # hold and resume calls in progress
 CAPTURE: web.AppKey[Captures] = web.AppKey("capture")  # only with RECORD_DIR
 SCHEDULES: web.AppKey[ScheduleBook] = web.AppKey("schedules")  # only when a line's hours are a Zendesk schedule

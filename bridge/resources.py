@@ -14,10 +14,23 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bridge.appkeys import CAPTURE, CLIENTS, CLOCK, DESK, INGEST, METRICS, ROUTES, SCHEDULES, SETTINGS, STORE
+from bridge.appkeys import (
+    CAPTURE,
+    CLIENTS,
+    CLOCK,
+    DESK,
+    INGEST,
+    METRICS,
+    ROOM_CONTROL,
+    ROUTES,
+    SCHEDULES,
+    SETTINGS,
+    STORE,
+)
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk
+from bridge.dispatch.room import RoomControl
 from bridge.ingest import Ingest
 from bridge.ops.connections import authorization
 from bridge.ops.reconcile import Reconciler
@@ -28,6 +41,7 @@ from bridge.store.sqlite import SqliteStore
 from bridge.twilio.media import TwilioMedia
 from bridge.twilio.mover import Mover
 from bridge.twilio.rest import TwilioApi
+from bridge.twilio.room import RoomApi
 from bridge.zendesk.availability import AvailabilityPoller
 from bridge.zendesk.client import ZendeskClient
 from bridge.zendesk.limiter import Limiter, rate_info
@@ -189,6 +203,18 @@ async def mover(app: web.Application) -> AsyncIterator[None]:
     started.start()  # the store hands it this instance's moves as they commit
     yield
     await started.stop()
+
+
+async def room_control(app: web.Application) -> AsyncIterator[None]:
+    """Hold and resume calls from the softphone (acting at Twilio only with TWILIO_ACCOUNT_SID)."""
+    settings = app[SETTINGS]
+    api = None
+    if settings.twilio_account_sid:
+        auth = settings.twilio_media_auth(settings.twilio_account_sid)  # the API key when set, else the auth token
+        rest = TwilioApi(app[TWILIO_SESSION], settings.twilio_account_sid, auth, settings.twilio_api_url)
+        api = RoomApi(rest, settings.public_url)
+    app[ROOM_CONTROL] = RoomControl(app[INGEST], api, app[CLOCK])
+    yield
 
 
 async def availability(app: web.Application) -> AsyncIterator[None]:

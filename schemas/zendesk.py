@@ -114,6 +114,7 @@ class CallRecord(BaseModel):
     ivr_routed_to: str | None = None  # where it led: the line's name, voicemail, or the number forwarded to
     ivr_destination_group_name: str | None = None  # the name of the group of the line it led to
     customer_requested_voicemail: bool | None = None  # the caller pressed the menu's key for voicemail
+    hold_time: int | None = None  # seconds the customer spent on hold (docs/call-records.md, "Calls in progress")
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted: a PATCH changes only what it names)."""

@@ -18,6 +18,7 @@ from schemas.twilio import (
     QueueAction,
     RecordAction,
     RecordingStatus,
+    RoomStatus,
     ScreenResult,
     StatusCallback,
     Transcription,
@@ -229,6 +230,43 @@ def screened(form: ScreenResult, parent_sid: str, now: datetime) -> CallEvent:
         leg_to=form.to or None,
         status="accepted" if form.digits == "1" else "declined",
     )
+
+
+# Twilio's conference events (Twilio docs: TwiML <Conference>, statusCallbackEvent) in the room's words; the ones the
+# bridge does not subscribe to (mute, modify, speaker, announcement) have none and are kept as they came.
+_ROOM_HAPPENINGS = {
+    "conference-start": "start",
+    "conference-end": "end",
+    "participant-join": "join",
+    "participant-leave": "leave",
+    "participant-hold": "hold",
+    "participant-unhold": "unhold",
+}
+
+
+def room_status(form: RoomStatus, now: datetime) -> CallEvent:
+    """Translate something that happened in a call's room (its conference is named after the customer's call)."""
+    return CallEvent(
+        kind=EventKind.ROOM,
+        call_sid=form.friendly_name,
+        at=_when(form.timestamp, "Timestamp", now),
+        status=_ROOM_HAPPENINGS.get(form.event, form.event),
+        sequence=form.sequence_number,
+        leg_sid=form.call_sid or None,
+        leg_to=form.participant_label or None,
+        reason=form.reason_participant_left or None,
+        room=form.conference_sid,
+    )
+
+
+def room_entered(form: IncomingCall, now: datetime) -> CallEvent:
+    """Translate the customer's call fetching the room's TwiML: the bridge's move reached it."""
+    return CallEvent(kind=EventKind.ROOM, call_sid=form.call_sid, at=now, status="entered", leg_sid=form.call_sid)
+
+
+def room_left(form: DialAction, now: datetime) -> CallEvent:
+    """Translate the end of the customer's stay in the room (the <Dial action> around its <Conference>)."""
+    return CallEvent(kind=EventKind.ROOM, call_sid=form.call_sid, at=now, status="left", leg_sid=form.call_sid)
 
 
 def dedupe_keys(

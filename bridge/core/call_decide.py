@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_menu
+from bridge.core import call_menu, call_room
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -65,6 +65,7 @@ from schemas.zendesk import (
     ABANDONED_IN_IVR,
     ABANDONED_IN_QUEUE,
     ABANDONED_IN_VOICEMAIL,
+    ABANDONED_ON_HOLD,
     COMPLETED,
     VIA_INBOUND,
     VIA_OUTBOUND,
@@ -93,6 +94,10 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             call.emitted.append(key)
             notices.append((key, text))
 
+    if call.part_of is not None:
+        # An agent's way into another call's room: that call has the ticket and the record; this one has nothing.
+        call.finished = call.finished or call.over
+        return out
     if call.direction is None or call.from_number is None:
         if STALE in call.fired:
             notice("notice:unknown", "call closed out without ever learning who called whom: no ticket")
@@ -189,7 +194,7 @@ def _decide_answered(
         if call.over:
             emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
-    agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
+    agent_id = policy.agents.get(_last_agent(call, leg) or "") if inbound else calling_agent
     if agent_id is None and not call_menu.forwarded(call):
         who = leg.to if inbound else call.from_number
         notice("notice:unmapped", f"call answered by {mask(who)}, who is not in AGENTS: ticket unassigned, no pop")
@@ -220,7 +225,8 @@ def _decide_answered(
     # Sent when the voice comment would be: by then every callback that comes has come, so the end, the
     # talk time and the recording go in one request, complete whatever order Twilio sent them in.
     conversation = _conversation(call)
-    ending = _ending(call, leg, COMPLETED, conversation)
+    hung_up_on_hold = call.room is not None and call_room.spans(call.room).hung_up_on_hold
+    ending = _ending(call, leg, ABANDONED_ON_HOLD if hung_up_on_hold else COMPLETED, conversation)
     recorded = _recorded(conversation)
     if calls and policy.ticket_on == "answer":
         # The agent again: an answer Twilio reported only after the call was judged missed finds a record made
@@ -239,6 +245,12 @@ def _decide_answered(
     call.finished = True
     if calls and policy.wrap_up > 0 and agent_id is not None:
         _decide_wrap_up(call, leg, now, policy, emit)
+
+
+def _last_agent(call: Call, leg: Leg) -> str | None:
+    """Return who took the call last: the last agent into its room, else whoever answered it."""
+    last = call_room.spans(call.room).last_agent if call.room is not None else None
+    return last or leg.to
 
 
 def _decide_wrap_up(call: Call, leg: Leg, now: datetime, policy: Policy, emit: Emit) -> None:

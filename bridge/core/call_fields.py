@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_menu
+from bridge.core import call_menu, call_room
 from bridge.core.call_model import MAX_CALL_SECONDS, RECORDING_WAIT, UNKNOWN_LINE, Call, Leg, Policy, Recording
 from bridge.core.lines import Line
 from bridge.core.phones import is_anonymous
@@ -102,6 +102,8 @@ def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | Non
     if leg is not None:
         talk = leg.duration if leg.duration is not None else call.dial_duration
         fields["talk_time"] = talk if talk is not None or recording is None else recording.duration
+        if call.room is not None:
+            fields.update(_room_times(call, leg, ended))
         # Known at the answer only when the leg's `answered` came first; a shuffled or lost one dates it now.
         answered = leg.answered_at or (recording.started_at if recording is not None else None)
         fields["time_to_answer"] = _seconds(call.first_seen, answered)
@@ -114,6 +116,18 @@ def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | Non
     if ended is None and duration is not None and call.first_seen is not None:
         ended = call.first_seen + timedelta(seconds=duration)
     return {"call_ended_at": _iso(ended) or None, "duration": duration, **fields, **_waits(call, answered)}
+
+
+def _room_times(call: Call, leg: Leg, ended: datetime | None) -> dict[str, Any]:
+    """Return a call's times once it moved into its room: talk time from the answer to its end, less the holds."""
+    assert call.room is not None
+    seen = call_room.spans(call.room)
+    end = seen.ended_at or ended or call.ended_at
+    held = seen.hold_seconds(end) if end is not None else None
+    answered, fields = leg.answered_at, {"hold_time": held}
+    if answered is not None and end is not None and held is not None:
+        fields["talk_time"] = max(0, _seconds(answered, end) or 0) - held
+    return fields
 
 
 def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
@@ -162,8 +176,16 @@ def _seconds(start: datetime | None, end: datetime | None) -> int | None:
 
 
 def _recording_settled(call: Call, policy: Policy) -> bool:
-    """Tell whether the voice comment can go: the recording is ready, absent, not expected, or waited for."""
-    return not policy.record_calls or call.recording is not None or RECORDING_WAIT in call.fired
+    """Tell whether the voice comment can go: the recordings are ready, absent, not expected, or waited for.
+
+    A call that moved into its room also waits for the room's recording, once an agent was with the customer there
+    (the room records from its start).
+    """
+    if not policy.record_calls or RECORDING_WAIT in call.fired:
+        return True
+    if call.room is not None and call_room.spans(call.room).started and not call.room.recordings:
+        return False
+    return call.recording is not None
 
 
 def _awaits_duration(call: Call, policy: Policy) -> bool:
@@ -182,6 +204,10 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
     duration = leg.duration if leg.duration is not None else call.dial_duration
     if duration is None and recording is not None:
         duration = recording.duration
+    if call.room is not None:
+        # The conversation ran from the answer to the end of the customer's stay in the room, holds included.
+        end = call_room.spans(call.room).ended_at or call.ended_at
+        duration = _seconds(leg.answered_at, end) if leg.answered_at is not None and end else duration
     started = leg.answered_at or (recording.started_at if recording else None) or call.first_seen
     return VoiceComment(
         from_=(call.from_number or "") if inbound else (_caller_id(call, policy) or ""),

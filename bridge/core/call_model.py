@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from bridge.core import call_room
 from bridge.core.actions import (
     Action,
 )
@@ -236,6 +237,8 @@ class Call(BaseModel):
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call, once it ended
     menu: MenuPath | None = None  # the caller's way through their line's menu, when it has one
     chosen_line: str | None = None  # the line the menu led the caller to: its agents, queue, group and brand
+    room: call_room.Room | None = None  # where the answered call moved to be held or transferred, once it did
+    part_of: str | None = None  # an agent's way into another call's room: that call has the ticket, not this one
 
     @property
     def route_line(self) -> str | None:
@@ -243,8 +246,17 @@ class Call(BaseModel):
         return self.chosen_line or self.line
 
     @property
+    def answered_agent(self) -> str | None:
+        """Return who answered the call: the answering leg's client:<name> or number."""
+        leg = self.legs.get(self.answered_leg) if self.answered_leg else None
+        return leg.to if leg is not None else None
+
+    @property
     def over(self) -> bool:
         """Tell whether nobody is talking any more (some signal of the end has arrived)."""
+        if self.room is not None:
+            # In its room the call outlives the ring that answered it: the customer's stay there is the call.
+            return self.ended_at is not None or call_room.spans(self.room).ended_at is not None
         if self.ended_at is not None or self.dial_status is not None:
             return True
         leg = self.legs.get(self.answered_leg) if self.answered_leg else None

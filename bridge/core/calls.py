@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bridge.core import call_room
 from bridge.core.actions import (
     FindCaller,
     timer_key,
@@ -166,6 +167,8 @@ def _menu_led_to_line(call: Call) -> bool:
 
 def engagements(call: Call) -> dict[str, Engagement]:
     """Return what each agent the call involved is to it now, from the whole state (so order does not matter)."""
+    if call.part_of is not None:
+        return {}  # an agent's way into another call's room: that call says what the agent is to it
     if call.direction == "outbound":
         if call.from_number is None or not is_device(call.from_number):
             return {}
@@ -185,6 +188,9 @@ def engagements(call: Call) -> dict[str, Engagement]:
             out[leg.to] = "released"
         else:
             out[leg.to] = "ringing"
+    if call.room is not None:
+        answered = call.legs.get(call.answered_leg) if call.answered_leg else None
+        out.update(call_room.engagements(call.room, answered.to if answered else None, not call.over))
     return out
 
 

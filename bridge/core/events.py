@@ -16,8 +16,9 @@ RouteKind = Literal["menu", "offer", "queue", "voicemail", "unavailable", "forwa
 # How a caller left the queue: hung up, was moved by the bridge (to an offer, or to voicemail), was asked to
 # leave (their wait ran out), was refused (the queue was full), or the queue failed them.
 QueueResult = Literal["hung_up", "moved", "left", "full", "failed"]
-# What a recording holds: the message left at the greeting, or the conversation with an agent.
-RecordingOf = Literal["voicemail", "conversation"]
+# What a recording holds: the message left at the greeting, the conversation with an agent, or the conversation
+# once the call moved into its room (everything said there after a hold, a transfer or a third party joined).
+RecordingOf = Literal["voicemail", "conversation", "room"]
 # Where a caller goes who calls while their line is closed: voicemail, a message and the end of the call, or a
 # forward to another number. Nobody is offered the call and it never waits in the queue.
 AfterHours = Literal["voicemail", "message", "forward"]
@@ -41,6 +42,9 @@ class EventKind(StrEnum):
     MOVE_FAILED = "move_failed"  # moving the call failed (`status` "gone": it had ended; "refused": it could not)
     WRAP_UP_ENDED = "wrap_up_ended"  # the agent who took the call ended their wrap-up after it (`duration` s)
     MENU_CHOSEN = "menu_chosen"  # the caller answered their line's menu (`pressed`: the key; None: none in time)
+    # Something happened in the call's room, where it moves to be held, transferred or joined by a third party
+    # (`status`: entered, start, end, join, leave, hold, unhold, left; `leg_sid` and `leg_to` name who).
+    ROOM = "room"
 
 
 class LegStatus(StrEnum):
@@ -112,3 +116,5 @@ class CallEvent(BaseModel):
     # was closed when it was pressed, and where that line sends its callers after hours.
     after_hours: AfterHours | None = None
     pressed: str | None = None  # MENU_CHOSEN: the key the caller pressed (None: none within the menu's timeout)
+    room: str | None = None  # ROOM: the room's own id at the provider, once it has one
+    joins: str | None = None  # CALL_STARTED: this call is an agent's way into another call's room (that call's id)

@@ -66,6 +66,10 @@ class TwilioApi:
         """Make a live call fetch `url` for its next TwiML (Twilio docs: Call resource, update: Url, Method)."""
         await self._send("POST", self._url(f"/Calls/{call_sid}.json"), form={"Url": url, "Method": "POST"})
 
+    async def post(self, path: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """POST a form to a resource of the account (`path` after its URL, as for `get`)."""
+        return await self._send("POST", self._url(path), form=form)
+
     async def call(self, call_sid: str) -> dict[str, Any]:
         """Return a call (Twilio docs: Call resource, fetch)."""
         return await self.get(f"/Calls/{call_sid}.json")

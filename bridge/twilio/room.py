@@ -1,0 +1,37 @@
+"""A call's room at Twilio: moving the customer's call into its <Conference>, holding them there.
+
+Twilio docs: Call resource, update (a live call fetches new TwiML from `Url`; its <Dial> ends and the agent's leg
+with it); Conference Participant resource, update (`Hold`, `HoldUrl`, `HoldMethod`). The conference is named
+after the customer's call, and its participant for the customer is that call.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from bridge.twilio.rest import TwilioApi
+
+
+class RoomApi:
+    """The REST requests of a call's room, for one account."""
+
+    def __init__(self, api: TwilioApi, public_url: str) -> None:
+        """Bind the account's API and where the bridge's webhooks are."""
+        self._api = api
+        self._public_url = public_url.rstrip("/")
+
+    async def move_in(self, call_sid: str) -> None:
+        """Move the customer's call into its room: it fetches the room's TwiML (the bridge's /room route)."""
+        await self._api.redirect(call_sid, f"{self._public_url}/twilio/voice/room")
+
+    async def hold(self, room_id: str, call_sid: str, *, on: bool, line: str | None) -> None:
+        """Hold the customer in their room (the line's hold music), or take them off hold.
+
+        HoldMethod is POST: Twilio's default for HoldUrl is GET, unlike its other URLs (Twilio docs: Conference
+        Participant resource, HoldMethod), and the bridge's webhooks are POST, signed like every request.
+        """
+        form = {"Hold": "true" if on else "false"}
+        if on:
+            query = f"?{urlencode({'line': line})}" if line else ""
+            form |= {"HoldUrl": f"{self._public_url}/twilio/voice/hold-music{query}", "HoldMethod": "POST"}
+        await self._api.post(f"/Conferences/{room_id}/Participants/{call_sid}.json", form)

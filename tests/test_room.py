@@ -1,0 +1,58 @@
+"""Hold and resume, end to end: Twilio's stand-in follows the bridge's TwiML and REST requests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+
+from bridge.devtools.demo import LocalBridge, calls_mode
+from bridge.devtools.queue_demo import TEAM
+from tests import room_flows as flows
+from tests.conftest import BridgeFactory, call_outcome, call_records
+
+Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
+
+
+@pytest.fixture
+def rig(make_bridge: BridgeFactory, database_url: str) -> Rig:
+    """Run one flow's bridge on either store, in calls mode."""
+
+    @asynccontextmanager
+    async def running(**settings: Any) -> AsyncIterator[LocalBridge]:
+        options = {"agents": dict(TEAM), **calls_mode(), **settings}
+        async with make_bridge(stand_in=True, virtual_time=True, database_url=database_url, **options) as bridge:
+            yield bridge
+
+    return running
+
+
+async def test_a_held_call_is_resumed_and_keeps_one_ticket_with_its_hold_time(rig: Rig) -> None:
+    """20 s talk, 30 s on hold, 40 s talk: one ticket, one record, hold_time 30, talk_time 60."""
+    async with rig() as bridge:
+        (call,) = await flows.held_then_resumed(bridge)
+        fake = bridge.stand_in
+        assert fake is not None
+        heard = [prompt for prompt in fake.heard(call) if prompt.verb == "Play"]
+        snapshot = bridge.sandbox.snapshot()
+    assert heard, "the customer heard the hold music"
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["via_id"] == 45
+    assert ticket["assignee_id"] == 1001
+    (record,) = call_records(snapshot, call.sid)
+    assert record["completion_status"] == "completed"
+    assert record["hold_time"] == 30
+    assert record["talk_time"] == 60
+    assert record["agent_id"] == 1001
+
+
+async def test_a_customer_who_hangs_up_on_hold_is_abandoned_on_hold(rig: Rig) -> None:
+    """Dana hangs up after 50 s of hold music: the record says abandoned_on_hold, with the hold time."""
+    async with rig() as bridge:
+        (call,) = await flows.hung_up_on_hold(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (record,) = call_records(snapshot, call.sid)
+    assert record["completion_status"] == "abandoned_on_hold"
+    assert record["hold_time"] == 50
