@@ -55,7 +55,9 @@ def test_holds_are_read_from_the_reports_whatever_order_they_came_in() -> None:
         assert seen.hold_seconds(T0) == 40
         assert seen.last_agent == "client:alice"
         assert seen.ended_at == T0 + timedelta(seconds=90)
-        assert not seen.hung_up_on_hold and not seen.on_hold and seen.started
+        assert not seen.hung_up_on_hold
+        assert not seen.on_hold
+        assert seen.started
         assert seen.agents_now == set()
         assert room.provider_id == "CF" + "9" * 32
 
@@ -160,4 +162,5 @@ def test_an_agent_s_way_into_a_room_makes_no_ticket_of_its_own() -> None:
     ended = CallEvent(kind=EventKind.CALL_STATUS, call_sid=ROOM_LEG, at=T0 + timedelta(seconds=30), status="completed",
                       duration=30)  # fmt: skip
     outcome = step(outcome.call, ended, T0, Policy(agents={"client:alice": 1001}))
-    assert outcome.actions == [] and outcome.call.finished
+    assert outcome.actions == []
+    assert outcome.call.finished
