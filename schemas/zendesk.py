@@ -115,6 +115,7 @@ class CallRecord(BaseModel):
     ivr_destination_group_name: str | None = None  # the name of the group of the line it led to
     customer_requested_voicemail: bool | None = None  # the caller pressed the menu's key for voicemail
     hold_time: int | None = None  # seconds the customer spent on hold (docs/call-records.md, "Calls in progress")
+    consultation_time: int | None = None  # seconds agents talked with a colleague while the customer was held
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted: a PATCH changes only what it names)."""

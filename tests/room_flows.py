@@ -67,3 +67,89 @@ async def hung_up_on_hold(bridge: LocalBridge) -> list[Call]:
     await fake.hang_up(call)
     await finished(bridge, call)
     return [call]
+
+
+BOB = "client:bob"
+OUTSIDE = "+14155550177"
+
+
+async def room_of(bridge: LocalBridge, call: Call) -> None:
+    """Wait until the bridge knows the customer's room at Twilio (its first report came in)."""
+
+    async def known() -> bool:
+        await twilio(bridge).settle()
+        found = await state(bridge, call)
+        return found.room is not None and found.room.provider_id is not None
+
+    await wait_until(known, what="the customer in their room")
+
+
+async def transferred_cold(bridge: LocalBridge) -> list[Call]:
+    """alice talks with Dana 20 s and transfers her to bob; Dana holds 6 s while bob rings; bob talks 30 s."""
+    fake = twilio(bridge)
+    call = await answered(bridge)
+    await fake.advance(20)
+    await bridge.app[ROOM_CONTROL].transfer(await state(bridge, call), BOB, "transfer-1")
+    await fake.settle()
+    bob = await fake.ringing(BOB)
+    await fake.advance(6)
+    await fake.answer(bob)
+    await fake.advance(30)
+    await fake.hang_up(bob)
+    await finished(bridge, call)
+    return [call]
+
+
+async def consulted(bridge: LocalBridge, *, complete: bool) -> list[Call]:
+    """alice holds Dana, comes back in, consults bob (he answers after 5 s, they talk 15 s), then completes or cancels.
+
+    Completed: bob talks with Dana 30 s and hangs up. Cancelled: alice talks with Dana 30 s more and hangs up.
+    """
+    fake = twilio(bridge)
+    control = bridge.app[ROOM_CONTROL]
+    call = await answered(bridge)
+    await fake.advance(20)
+    _, join_first = await control.consult(await state(bridge, call), BOB, "consult-1", None)
+    assert join_first
+    await fake.settle()
+    alice = await rejoin(bridge, call)
+    await room_of(bridge, call)
+    _, join_first = await control.consult(await state(bridge, call), BOB, "consult-2", None)
+    assert not join_first
+    await fake.settle()
+    bob = await fake.ringing(BOB)
+    await fake.advance(5)
+    await fake.answer(bob)
+    await fake.advance(15)
+    if complete:
+        await control.complete(await state(bridge, call), ALICE, "complete-1")
+        await fake.settle()
+        await fake.advance(30)
+        await fake.hang_up(bob)
+    else:
+        await control.cancel(await state(bridge, call), "cancel-1")
+        await fake.settle()
+        await fake.advance(30)
+        await fake.hang_up(alice)
+    await finished(bridge, call)
+    return [call]
+
+
+async def three_way(bridge: LocalBridge) -> list[Call]:
+    """alice holds Dana, comes back in and adds an outside number: the three talk 25 s; alice hangs up."""
+    fake = twilio(bridge)
+    fake.outcome(OUTSIDE, "answered", after=4)
+    control = bridge.app[ROOM_CONTROL]
+    call = await answered(bridge)
+    await fake.advance(10)
+    _, join_first = await control.add(await state(bridge, call), OUTSIDE, "add-1", None)
+    assert join_first
+    await fake.settle()
+    alice = await rejoin(bridge, call)
+    await room_of(bridge, call)
+    await control.add(await state(bridge, call), OUTSIDE, "add-2", None)
+    await fake.settle()
+    await fake.advance(30)
+    await fake.hang_up(alice)
+    await finished(bridge, call)
+    return [call]

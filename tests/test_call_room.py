@@ -53,7 +53,8 @@ def test_holds_are_read_from_the_reports_whatever_order_they_came_in() -> None:
         assert room is not None
         seen = call_room.spans(room)
         assert seen.hold_seconds(T0) == 40
-        assert seen.last_agent == "client:alice"
+        assert seen.last_agent is None  # nobody took it over: whoever answered has it
+        assert seen.agents_ever == {"client:alice"}
         assert seen.ended_at == T0 + timedelta(seconds=90)
         assert not seen.hung_up_on_hold
         assert not seen.on_hold
@@ -110,7 +111,7 @@ def test_the_agent_who_held_the_call_stays_on_it_and_others_only_while_in_the_ro
                  room_event("hold", 6, leg=ROOM_LEG, label="agent:bob", seq=2),
                  room_event("leave", 9, leg=ROOM_LEG, label="agent:bob", seq=3)])  # fmt: skip
     assert room is not None
-    assert call_room.engagements(room, "client:alice", live=True) == {"client:bob": "talking"}
+    assert call_room.engagements(room, "client:alice", live=True) == {"client:bob": "talked", "client:alice": "talking"}
     room = fold([room_event("moving", 0)])
     assert room is not None
     assert call_room.engagements(room, "client:alice", live=True) == {"client:alice": "talking"}
@@ -118,8 +119,14 @@ def test_the_agent_who_held_the_call_stays_on_it_and_others_only_while_in_the_ro
     assert call_room.engagements(room, None, live=True) == {}
     inside = fold([room_event("moving", 0), room_event("join", 5, leg=ROOM_LEG, label="agent:bob", seq=1)])
     assert inside is not None
-    assert call_room.engagements(inside, "client:alice", live=True) == {"client:bob": "talking"}
-    assert call_room.engagements(inside, "client:alice", live=False) == {"client:bob": "talked"}
+    assert call_room.engagements(inside, "client:alice", live=True) == {
+        "client:bob": "talking",
+        "client:alice": "talking",
+    }
+    assert call_room.engagements(inside, "client:alice", live=False) == {
+        "client:bob": "talked",
+        "client:alice": "talked",
+    }
 
 
 def answered_call() -> Call:

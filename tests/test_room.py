@@ -56,3 +56,44 @@ async def test_a_customer_who_hangs_up_on_hold_is_abandoned_on_hold(rig: Rig) ->
     (record,) = call_records(snapshot, call.sid)
     assert record["completion_status"] == "abandoned_on_hold"
     assert record["hold_time"] == 50
+
+
+async def test_a_cold_transfer_gives_the_ticket_to_the_agent_who_took_the_call(rig: Rig) -> None:
+    """alice hands Dana to bob: one ticket, reassigned to bob with a note, popped to him; the record names bob."""
+    async with rig() as bridge:
+        (call,) = await flows.transferred_cold(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["assignee_id"] == 1002
+    notes = [c["body"] for c in ticket["comments"] if c["type"] == "Comment"]
+    assert any("transferred by client:alice to client:bob" in note for note in notes), notes
+    (record,) = call_records(snapshot, call.sid)
+    assert record["agent_id"] == 1002
+    assert record["hold_time"] == 6
+    assert record["completion_status"] == "completed"
+
+
+@pytest.mark.parametrize("complete", [True, False], ids=["complete", "cancel"])
+async def test_a_consultation_completes_as_a_transfer_or_is_called_off(rig: Rig, complete: bool) -> None:
+    """Consult bob, then complete (bob keeps Dana) or cancel (alice keeps her); consultation_time is 15 s."""
+    async with rig() as bridge:
+        (call,) = await flows.consulted(bridge, complete=complete)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    (record,) = call_records(snapshot, call.sid)
+    assert ticket["assignee_id"] == (1002 if complete else 1001)
+    assert record["agent_id"] == (1002 if complete else 1001)
+    assert record["consultation_time"] == 15
+    assert record["completion_status"] == "completed"
+
+
+async def test_a_third_party_joins_and_the_call_stays_one_ticket(rig: Rig) -> None:
+    """An outside number added: one ticket, one record, still alice's."""
+    async with rig() as bridge:
+        (call,) = await flows.three_way(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["assignee_id"] == 1001
+    (record,) = call_records(snapshot, call.sid)
+    assert record["agent_id"] == 1001
+    assert record["completion_status"] == "completed"

@@ -172,6 +172,7 @@ class AddNote:
     name: str
     body: str
     tags: tuple[str, ...] = ()  # added to the ticket's own (Zendesk's additional_tags: none of its tags is lost)
+    assignee_id: int | None = None  # the agent the ticket goes to with the note (a transfer's receiver)
 
     @property
     def key(self) -> str:
@@ -323,8 +324,9 @@ def encode(action: Action) -> dict[str, Any]:
             return {"voice_comment": comment.wire()}
         case DisplayTicket(agent_id=agent_id):
             return {"agent_id": agent_id}
-        case AddNote(name=name, body=body, tags=tags):
-            return {"name": name, "body": body, **({"tags": list(tags)} if tags else {})}
+        case AddNote(name=name, body=body, tags=tags, assignee_id=assignee):
+            extra = {"tags": list(tags)} if tags else {}
+            return {"name": name, "body": body, **extra, **({"assignee_id": assignee} if assignee is not None else {})}
         case Timer(name=name):
             return {"timer": name}
         case CreateCallRecord(
@@ -388,7 +390,9 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             return DisplayTicket(call_sid, int(payload["agent_id"]))
         case ActionKind.ADD_NOTE:
             name = payload.get("name") or key.rsplit(":note:", 1)[-1]
-            return AddNote(call_sid, name, payload["body"], tuple(payload.get("tags", ())))
+            assignee = payload.get("assignee_id")
+            return AddNote(call_sid, name, payload["body"], tuple(payload.get("tags", ())),
+                           int(assignee) if assignee is not None else None)  # fmt: skip
         case ActionKind.TIMER:
             return Timer(call_sid, payload["timer"], due)
         case ActionKind.CREATE_CALL_RECORD:

@@ -13,6 +13,7 @@ from bridge.core.actions import (
     AddVoiceComment,
     CreateCallRecord,
     CreateTicket,
+    DisplayTicket,
     DisplayUser,
     FindCaller,
     Timer,
@@ -36,6 +37,7 @@ from bridge.core.call_fields import (
     _recorded,
     _recording_settled,
     _show,
+    _transfer_note,
     _unrouted_note,
     _voice_comment,
 )
@@ -153,7 +155,21 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
     _decide_menu(call, policy, emit)
+    _decide_transfers(call, answered, policy, emit)
     return out
+
+
+def _decide_transfers(call: Call, answered: Leg | None, policy: Policy, emit: Emit) -> None:
+    """Note each transfer on the call's ticket, give the ticket to the agent who took the call, and pop it to them."""
+    if call.room is None or answered is None or ticket_key(call.sid) not in call.emitted:
+        return
+    for number, transfer in enumerate(call_room.spans(call.room).transfers, start=1):
+        by = transfer.by or answered.to
+        receiver = policy.agents.get(transfer.to)
+        moved = replace(transfer, by=by)
+        emit(AddNote(call.sid, f"transfer:{number}", _transfer_note(moved), assignee_id=receiver))
+        if receiver is not None:
+            emit(DisplayTicket(call.sid, receiver))
 
 
 def _with_tags(call: Call, action: Action) -> Action:

@@ -125,6 +125,8 @@ def _room_times(call: Call, leg: Leg, ended: datetime | None) -> dict[str, Any]:
     end = seen.ended_at or ended or call.ended_at
     held = seen.hold_seconds(end) if end is not None else None
     answered, fields = leg.answered_at, {"hold_time": held}
+    if seen.consults:
+        fields["consultation_time"] = seen.consult_seconds(end) if end is not None else None
     if answered is not None and end is not None and held is not None:
         fields["talk_time"] = max(0, _seconds(answered, end) or 0) - held
     return fields
@@ -218,6 +220,12 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
         answered_by_id=agent_id,
         location=call.from_location if inbound else leg.to_location,
     )
+
+
+def _transfer_note(transfer: call_room.Transfer) -> str:
+    """Say who transferred the call to whom, and when, for a private note on its ticket."""
+    by = transfer.by or "the agent on the call"
+    return f"Call transferred by {by} to {transfer.to} at {_human(transfer.at)}."
 
 
 def _customer(call: Call, leg: Leg) -> str:

@@ -7,7 +7,7 @@ so a late or repeated report changes nothing it should not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -17,14 +17,20 @@ from bridge.core.events import CallEvent
 
 # What can happen in a room: the bridge began moving the customer there (moving) or could not (stayed), the
 # customer was brought in (entered), the room started or ended, someone joined, left, was held or taken off hold,
-# and the customer's own stay ended (left).
-Happening = Literal["moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left"]
+# the customer's own stay ended (left); and the bridge's own decisions: someone invited in (invite, its `reason`
+# the way: transfer, consult or add), a consultation completed as a transfer (complete) or called off (cancel).
+Happening = Literal[
+    "moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left", "invite", "complete",
+    "cancel",
+]  # fmt: skip
 HAPPENINGS: frozenset[str] = frozenset(
-    {"moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left"}
-)
+    {"moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left", "invite", "complete",
+     "cancel"}
+)  # fmt: skip
 AGENT = "agent:"  # the label an agent joins under: agent:<identity without its client: prefix>
 CUSTOMER = "customer"
 HUNG_UP = "participant_hung_up"  # why a participant left: they hung up themselves
+MOVED = "participant_updated_via_api"  # why a participant left: the bridge moved their call (into a fresh room)
 
 
 class Recorded(BaseModel):
@@ -46,6 +52,7 @@ class Happened(BaseModel):
     sid: str | None = None  # whose leg it was about
     label: str | None = None  # who that is: customer, agent:<name>, or a number
     reason: str | None = None  # why they left, when they did
+    room: str | None = None  # which of the call's rooms at the provider (a cold transfer starts a fresh one)
 
 
 class Room(BaseModel):
@@ -84,6 +91,7 @@ def note(room: Room | None, event: CallEvent, customer_sid: str) -> Room | None:
         sid=event.leg_sid,
         label=label,
         reason=event.reason,
+        room=event.room,
     )
     if happened not in room.happened:
         room.happened.append(happened)
@@ -102,91 +110,215 @@ def file_recording(room: Room | None, recording: Recorded, at: datetime) -> Room
     return room
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """A transfer of the call: who handed it on, to whom, and when the receiver took it."""
+
+    at: datetime
+    by: str | None  # client:<name> (None: unknown)
+    to: str  # client:<name>, or the number it went to
+
+
 @dataclass
 class Spans:
-    """What the room's timeline comes to: the customer's holds, who talked last, and how it ended."""
+    """What the room's timeline comes to: the customer's holds, who has the call, and how it ended."""
 
     holds: list[tuple[datetime, datetime | None]]  # (from, to): to is None while the hold goes on
-    last_agent: str | None  # the identity (client:<name>) of the last agent who joined
+    last_agent: str | None  # the agent (client:<name>) who has the call now: took it last, by answer or transfer
     ended_at: datetime | None  # when the customer's stay ended (the room ended, or they left it)
     hung_up_on_hold: bool  # the customer hung up while on hold
     agents_now: set[str]  # the agents (client:<name>) in the room now
     agents_ever: set[str]  # every agent who joined it
-    started: bool  # the room started: an agent was with the customer there (so it recorded)
+    started: bool  # the room started: someone was with the customer there (so it recorded)
+    transfers: list[Transfer] = field(default_factory=list)
+    consults: list[tuple[datetime, datetime | None]] = field(default_factory=list)  # consulted party in the room
+    pending: dict[str, str] = field(default_factory=dict)  # invited, not yet in: label -> way (transfer|consult|add)
+    others_now: set[str] = field(default_factory=set)  # numbers in the room now (a transfer or a third party)
+    sids: dict[str, str] = field(default_factory=dict)  # the call of each participant in the room or invited, by label
+    consulted: str | None = None  # the label of the colleague being consulted (invited or in the room)
 
     @property
     def on_hold(self) -> bool:
         """Tell whether the customer is on hold now."""
         return bool(self.holds) and self.holds[-1][1] is None
 
+    @property
+    def consulting(self) -> bool:
+        """Tell whether a consultation is going on (or ringing): the customer held while agents talk."""
+        return any(way == "consult" for way in self.pending.values()) or (
+            bool(self.consults) and self.consults[-1][1] is None
+        )
+
     def hold_seconds(self, until: datetime) -> int:
         """Return the whole seconds the customer spent on hold (a hold still going counted to `until`)."""
-        total = 0.0
-        for start, end in self.holds:
-            total += max(0.0, ((end or until) - start).total_seconds())
-        return round(total)
+        return _total(self.holds, until)
+
+    def consult_seconds(self, until: datetime) -> int:
+        """Return the whole seconds agents spent consulting while the customer waited."""
+        return _total(self.consults, until)
+
+
+def _total(spans_: list[tuple[datetime, datetime | None]], until: datetime) -> int:
+    """Return the whole seconds of some spans (one still open counted to `until`)."""
+    return round(sum(max(0.0, ((end or until) - start).total_seconds()) for start, end in spans_))
+
+
+def _who(label: str) -> str:
+    """Return who a participant's label names: client:<name> for an agent, else the label (a number)."""
+    return "client:" + label.removeprefix(AGENT) if label.startswith(AGENT) else label
+
+
+class _Reading:
+    """The room read report by report (the state `spans` walks)."""
+
+    def __init__(self) -> None:
+        """Start with nobody in the room."""
+        self.holds: list[tuple[datetime, datetime | None]] = []
+        self.consults: list[tuple[datetime, datetime | None]] = []
+        self.transfers: list[Transfer] = []
+        self.inside: set[str] = set()  # labels of everyone but the customer in the room now
+        self.ever: set[str] = set()
+        self.pending: dict[str, str] = {}
+        self.consulted: str | None = None
+        self.owner: str | None = None
+        self.started = self.present = self.held = False
+        self.ended_at: datetime | None = None
+        self.current: str | None = None  # the room the customer is in now (a cold transfer starts a fresh one)
+        self.leaving: str | None = None  # the room the bridge is moving the customer out of, into a fresh one
+        self.earlier: list[str] = []  # the rooms the customer was in before
+        self.sids: dict[str, str] = {}
+
+    def holding(self) -> bool:
+        """Tell whether the customer is on hold: held, or in the room with nobody."""
+        return self.present and (self.held or not self.inside)
+
+    def read(self, happened: Happened) -> None:
+        """Take one report into account."""
+        label, what = happened.label or "", happened.what
+        is_customer = label == CUSTOMER
+        if what in ("moving", "entered") or (what == "join" and is_customer):
+            self.present = self.ended_at is None
+            if what == "moving" and self.current is not None:
+                self.leaving = self.current  # moved on from a room: its end is not the call's
+            if what == "join" and happened.room is not None and happened.room != self.current:
+                # A fresh room: whoever was in the last one left with it (it ended when the customer was moved).
+                if self.current is not None:
+                    self.earlier.append(self.current)
+                self.current, self.inside, self.held = happened.room, set(), False
+                self.sids = {label: sid for label, sid in self.sids.items() if label in self.pending}
+        elif what == "end" and happened.room is not None and happened.room in (self.leaving, *self._before()):
+            return  # the room the customer was moved out of ended; they are in a fresh one
+        elif what == "leave" and is_customer and happened.reason == MOVED:
+            return  # moved into a fresh room by the bridge: still the call
+        elif what == "join":
+            self._joined(happened, label)
+        elif what == "leave" and not is_customer:
+            self._left(happened, label)
+        elif what in ("hold", "unhold") and is_customer:
+            self.held = what == "hold"
+        elif what == "invite" and label:
+            self.pending[label] = happened.reason or "add"
+            if happened.sid:
+                self.sids[label] = happened.sid
+        elif what == "complete" and self.consulted is not None:
+            self.transfers.append(Transfer(happened.at, self.owner, _who(self.consulted)))
+            self.owner = self.consulted if self.consulted.startswith(AGENT) else self.owner
+            self._end_consult(happened.at)
+        elif what == "cancel":
+            self._end_consult(happened.at)
+            self.pending = {k: v for k, v in self.pending.items() if v != "consult"}
+        elif what in ("end", "left") or (what == "leave" and is_customer):
+            self.present = False
+            self.ended_at = self.ended_at or happened.at
+
+    def _before(self) -> tuple[str, ...]:
+        """Return the rooms the customer was in before the one they are in now."""
+        return tuple(self.earlier)
+
+    def _joined(self, happened: Happened, label: str) -> None:
+        """Someone came in: a transfer's receiver takes the call, a consulted agent starts the consultation."""
+        self.inside.add(label)
+        if happened.sid:
+            self.sids[label] = happened.sid
+        self.started = self.started or self.present
+        if label.startswith(AGENT):
+            self.ever.add(label)
+        way = self.pending.pop(label, None)
+        if way == "transfer":
+            self.transfers.append(Transfer(happened.at, self.owner, _who(label)))
+            self.owner = label if label.startswith(AGENT) else self.owner
+        elif way == "consult":
+            self.consulted = label
+            self.consults.append((happened.at, None))
+
+    def _left(self, happened: Happened, label: str) -> None:
+        """Someone left (or never came: an invitation nobody answered)."""
+        self.inside.discard(label)
+        self.sids.pop(label, None)
+        self.pending.pop(label, None)
+        if label == self.consulted:
+            self._end_consult(happened.at)
+
+    def _end_consult(self, at: datetime) -> None:
+        """Close the consultation going on, if any."""
+        if self.consults and self.consults[-1][1] is None:
+            self.consults[-1] = (self.consults[-1][0], at)
+        self.consulted = None
 
 
 def spans(room: Room) -> Spans:
-    """Read the room's timeline: the customer is on hold while held, or while no agent is with them."""
-    holds: list[tuple[datetime, datetime | None]] = []
-    agents: set[str] = set()
-    ever: set[str] = set()
-    started = False
-    present = held = False
-    last_agent: str | None = None
-    ended_at: datetime | None = None
-
-    def holding() -> bool:
-        return present and (held or not agents)
-
+    """Read the room's timeline: the customer is on hold while held, or while nobody is with them."""
+    reading = _Reading()
     for happened in room.timeline():
-        before = holding()
-        label = happened.label or ""
-        is_customer = label == CUSTOMER
-        if happened.what in ("moving", "entered") or (happened.what == "join" and is_customer):
-            present = ended_at is None
-        elif happened.what == "join" and label.startswith(AGENT):
-            agents.add(label)
-            last_agent = "client:" + label.removeprefix(AGENT)
-            ever.add(last_agent)
-            started = started or present
-        elif happened.what == "start":
-            started = True
-        elif happened.what == "leave" and not is_customer:
-            agents.discard(label)
-        elif happened.what in ("hold", "unhold") and is_customer:
-            held = happened.what == "hold"
-        elif happened.what in ("end", "left") or (happened.what == "leave" and is_customer):
-            present = False
-            ended_at = ended_at or happened.at
-        after = holding()
+        before = reading.holding()
+        reading.read(happened)
+        after = reading.holding()
         if after and not before:
-            holds.append((happened.at, None))
+            reading.holds.append((happened.at, None))
         elif before and not after:
-            holds[-1] = (holds[-1][0], happened.at)
+            reading.holds[-1] = (reading.holds[-1][0], happened.at)
     # Hanging up ends the stay in several reports at one moment (the leave, the room's end, the call's own end), in
     # any order: the customer hung up on hold when a hold was on at the moment of their own leave.
     hung_up = [h.at for h in room.happened if h.what == "leave" and h.label == CUSTOMER and h.reason == HUNG_UP]
     hung_up_on_hold = bool(hung_up) and any(start <= hung_up[0] and (end is None or end >= hung_up[0])
-                                            for start, end in holds)  # fmt: skip
-    now = {"client:" + label.removeprefix(AGENT) for label in agents} if ended_at is None else set()
-    return Spans(holds, last_agent, ended_at, hung_up_on_hold, now, ever, started)
+                                            for start, end in reading.holds)  # fmt: skip
+    live = reading.ended_at is None
+    agents_now = {_who(label) for label in reading.inside if label.startswith(AGENT)} if live else set()
+    others = {label for label in reading.inside if not label.startswith(AGENT)} if live else set()
+    last = _who(reading.owner) if reading.owner is not None else None
+    return Spans(
+        holds=reading.holds,
+        last_agent=last,
+        ended_at=reading.ended_at,
+        hung_up_on_hold=hung_up_on_hold,
+        agents_now=agents_now,
+        agents_ever={_who(label) for label in reading.ever},
+        started=reading.started,
+        transfers=reading.transfers,
+        consults=reading.consults,
+        pending=reading.pending if live else {},
+        others_now=others,
+        sids=dict(reading.sids) if live else {},
+        consulted=reading.consulted or next((k for k, v in reading.pending.items() if v == "consult"), None),
+    )
 
 
-def engagements(room: Room, first_agent: str | None, live: bool) -> dict[str, Literal["talking", "talked"]]:
+def engagements(room: Room, first_agent: str | None, live: bool) -> dict[str, Literal["ringing", "talking", "talked"]]:
     """Return what each agent is to a call in its room: the one who holds the customer stays on the call.
 
     The agent who moved the call there (the last to join, else the one who answered) is busy with it while the
     call lives, even alone with nobody (their customer on hold); everyone else only while in the room.
     """
     seen = spans(room)
-    out: dict[str, Literal["talking", "talked"]] = dict.fromkeys(seen.agents_ever, "talked")
+    out: dict[str, Literal["ringing", "talking", "talked"]] = dict.fromkeys(seen.agents_ever, "talked")
     holder = seen.last_agent or first_agent
     if holder is not None:
         out[holder] = "talking" if live else "talked"
     for who in seen.agents_now:
         out[who] = "talking" if live else "talked"
+    for label in seen.pending:
+        if label.startswith(AGENT) and live:
+            out[_who(label)] = "ringing"  # called into the room: not to be offered another call meanwhile
     return out
 
 

@@ -33,11 +33,12 @@ class ControlFailed(Exception):
 class RoomControl:
     """Hold and resume calls, deciding through the store and acting through Twilio's REST API."""
 
-    def __init__(self, ingest: Ingest, api: RoomApi | None, clock: Clock) -> None:
-        """Bind the way into the store, Twilio's API (None: no Twilio account set) and the clock."""
+    def __init__(self, ingest: Ingest, api: RoomApi | None, clock: Clock, ring_seconds: int = 15) -> None:
+        """Bind the way into the store, Twilio's API (None: no Twilio account set), the clock, how long invites ring."""
         self._ingest = ingest
         self._api = api
         self._clock = clock
+        self._ring_seconds = ring_seconds
 
     def _need_api(self) -> RoomApi:
         """Return Twilio's API, or refuse: without TWILIO_ACCOUNT_SID the bridge cannot act on live calls."""
@@ -45,9 +46,12 @@ class RoomControl:
             raise ControlFailed("Hold needs TWILIO_ACCOUNT_SID and an API key: ask your admin to set them.", 503)
         return self._api
 
-    async def _note(self, call: Call, what: str, request: str) -> Call | None:
-        """Record one thing the bridge did in the call's room (once per request)."""
-        event = CallEvent(kind=EventKind.ROOM, call_sid=call.sid, at=self._clock(), status=what, leg_sid=call.sid)
+    async def _note(
+        self, call: Call, what: str, request: str, *, label: str | None = None, way: str | None = None, sid: str = ""
+    ) -> Call | None:
+        """Record one thing the bridge did in the call's room (once per request): about the customer, or `label`."""
+        who = {"leg_sid": sid or None, "leg_to": label} if label is not None else {"leg_sid": call.sid}
+        event = CallEvent(kind=EventKind.ROOM, call_sid=call.sid, at=self._clock(), status=what, reason=way, **who)
         ingested = await self._ingest([f"room|{what}|{call.sid}|{request}"], event)
         return ingested.outcome.call if ingested.outcome is not None else await self._ingest.current(call.sid)
 
@@ -88,6 +92,119 @@ class RoomControl:
         except TwilioError as exc:
             raise ControlFailed(_twilio_said(exc, "take the call off hold"), 502) from exc
         return await self._note(call, "unhold", request), False
+
+    async def _into_fresh_room(self, api: RoomApi, call: Call, request: str, what: str) -> None:
+        """Move the customer into a room of their own, alone (on hold): whoever was with them leaves with the old one."""
+        await self._note(call, "moving", request)
+        try:
+            await api.move_in(call.sid)
+        except TwilioError as exc:
+            await self._note(call, "stayed", request)
+            raise ControlFailed(_twilio_said(exc, what), 502) from exc
+
+    async def transfer(self, call: Call, to: str, request: str) -> Call | None:
+        """Hand the call to an agent or a number, cold: the customer waits on hold until they answer."""
+        api = self._need_api()
+        seen = call_room.spans(call.room) if call.room is not None else None
+        if seen is not None and seen.pending:
+            raise ControlFailed("Someone is already being called into this call: wait, or cancel that first.")
+        if seen is None or seen.agents_now or seen.others_now:
+            await self._into_fresh_room(api, call, request, "transfer the call")
+        await self._invite(api, call, to, request, "transfer", owner=True)
+        return await self._ingest.current(call.sid)
+
+    async def consult(self, call: Call, to: str, request: str, line: str | None) -> tuple[Call | None, bool]:
+        """Hold the customer and call a colleague in to talk first; True: the agent must come into the room first."""
+        api = self._need_api()
+        seen = call_room.spans(call.room) if call.room is not None else None
+        if seen is None:
+            return await self.hold(call, request, line), True
+        if not seen.agents_now:
+            return call, True
+        if seen.consulting or seen.pending:
+            raise ControlFailed("A consultation is already going on: complete or cancel it first.")
+        if not seen.on_hold and call.room is not None and call.room.provider_id is not None:
+            try:
+                await api.hold(call.room.provider_id, call.sid, on=True, line=line)
+            except TwilioError as exc:
+                raise ControlFailed(_twilio_said(exc, "hold the customer"), 502) from exc
+            await self._note(call, "hold", request)
+        await self._invite(api, call, to, request, "consult", owner=False)
+        return await self._ingest.current(call.sid), False
+
+    async def add(self, call: Call, to: str, request: str, line: str | None) -> tuple[Call | None, bool]:
+        """Bring a third party into the conversation; True: the agent must come into the room first."""
+        api = self._need_api()
+        seen = call_room.spans(call.room) if call.room is not None else None
+        if seen is None:
+            return await self.hold(call, request, line), True
+        if not seen.agents_now:
+            return call, True
+        if seen.pending:
+            raise ControlFailed("Someone is already being called into this call: wait, or cancel that first.")
+        await self._invite(api, call, to, request, "add", owner=False)
+        return await self._ingest.current(call.sid), False
+
+    async def complete(self, call: Call, by: str, request: str) -> Call | None:
+        """Complete a consultation as a transfer: the colleague keeps the call, `by` leaves, the customer is back."""
+        api = self._need_api()
+        room, seen = self._room(call)
+        consulted = seen.consulted
+        if consulted is None or consulted not in seen.sids or consulted in seen.pending:
+            raise ControlFailed("There is no consultation to complete: the colleague has not answered yet.")
+        leaving = seen.sids.get(_label(by))
+        try:
+            await api.set_owner(room, seen.sids[consulted], owner=True)
+            if leaving is not None:
+                await api.set_owner(room, leaving, owner=False)
+            await api.hold(room, call.sid, on=False, line=None)
+        except TwilioError as exc:
+            raise ControlFailed(_twilio_said(exc, "complete the transfer"), 502) from exc
+        done = await self._note(call, "complete", request)
+        if leaving is not None:
+            try:
+                await api.remove(room, leaving)
+            except TwilioError as exc:
+                log.info("call %s: %s was already out of the room: %s", call.sid, by, exc)
+        return done
+
+    async def cancel(self, call: Call, request: str) -> Call | None:
+        """Call off a consultation (or an invitation still ringing): the colleague leaves, the customer is back."""
+        api = self._need_api()
+        room, seen = self._room(call)
+        target = seen.consulted or next(iter(seen.pending), None)
+        if target is None:
+            raise ControlFailed("There is nothing to cancel.")
+        sid = seen.sids.get(target)
+        try:
+            if sid:
+                await api.remove(room, sid)
+            if seen.on_hold and seen.agents_now:
+                await api.hold(room, call.sid, on=False, line=None)
+        except TwilioError as exc:
+            raise ControlFailed(_twilio_said(exc, "cancel the transfer"), 502) from exc
+        return await self._note(call, "cancel", request)
+
+    def _room(self, call: Call) -> tuple[str, call_room.Spans]:
+        """Return the call's room at Twilio and what happened there, or refuse: the call is in none yet."""
+        if call.room is None or call.room.provider_id is None:
+            raise ControlFailed("The call is still being connected: try again in a moment.")
+        return call.room.provider_id, call_room.spans(call.room)
+
+    async def _invite(self, api: RoomApi, call: Call, to: str, request: str, way: str, *, owner: bool) -> None:
+        """Ring someone into the room from the line's number; record the invitation once Twilio took it."""
+        label = _label(to)
+        caller_id = call.to_number if call.direction == "inbound" else call.from_number
+        try:
+            sid = await api.invite(call.sid, to, caller_id or "", label, owner=owner, seconds=self._ring_seconds)
+        except TwilioError as exc:
+            raise ControlFailed(_twilio_said(exc, f"call {to}"), 502) from exc
+        await self._note(call, "invite", request, label=label, way=way, sid=sid)
+
+
+def _label(who: str) -> str:
+    """Return the participant label of an agent (client:<name> -> agent:<name>) or a number (itself)."""
+    return "agent:" + who.removeprefix("client:") if who.startswith("client:") else who
 
 
 def _twilio_said(exc: TwilioError, what: str) -> str:

@@ -70,6 +70,10 @@ class TwilioApi:
         """POST a form to a resource of the account (`path` after its URL, as for `get`)."""
         return await self._send("POST", self._url(path), form=form)
 
+    async def delete(self, path: str) -> None:
+        """DELETE a resource of the account (Twilio answers 204, no body)."""
+        await self._send("DELETE", self._url(path))
+
     async def call(self, call_sid: str) -> dict[str, Any]:
         """Return a call (Twilio docs: Call resource, fetch)."""
         return await self.get(f"/Calls/{call_sid}.json")

@@ -35,3 +35,30 @@ class RoomApi:
             query = f"?{urlencode({'line': line})}" if line else ""
             form |= {"HoldUrl": f"{self._public_url}/twilio/voice/hold-music{query}", "HoldMethod": "POST"}
         await self._api.post(f"/Conferences/{room_id}/Participants/{call_sid}.json", form)
+
+    async def invite(self, call_sid: str, to: str, caller_id: str, label: str, *, owner: bool, seconds: int) -> str:
+        """Ring someone into the call's room; return their call's sid (Twilio docs: Participant resource, create).
+
+        The room is addressed by its name, the customer's call, so the invitation works before the bridge knows the
+        room's sid. `owner`: their leaving ends the room (EndConferenceOnExit), as the agent who has the call.
+        """
+        form = {
+            "From": caller_id,
+            "To": to,
+            "Label": label,
+            "StartConferenceOnEnter": "true",
+            "EndConferenceOnExit": "true" if owner else "false",
+            "Timeout": str(seconds),
+            "Beep": "false",
+        }
+        reply = await self._api.post(f"/Conferences/{call_sid}/Participants.json", form)
+        return str(reply.get("call_sid") or "")
+
+    async def set_owner(self, room_id: str, call_sid: str, *, owner: bool) -> None:
+        """Say whether a participant's leaving ends the room (Participant update, EndConferenceOnExit)."""
+        form = {"EndConferenceOnExit": "true" if owner else "false"}
+        await self._api.post(f"/Conferences/{room_id}/Participants/{call_sid}.json", form)
+
+    async def remove(self, room_id: str, call_sid: str) -> None:
+        """Take a participant out of the room, or call off one still ringing (Participant resource, delete)."""
+        await self._api.delete(f"/Conferences/{room_id}/Participants/{call_sid}.json")

@@ -40,11 +40,15 @@ async def add_voice_comment(ctx: Context, attempt: Attempt, ticket: Ticket, comm
     return await add_comment(ctx, attempt, ticket, {"voice_comment": wire}, ours)
 
 
-async def add_note(ctx: Context, attempt: Attempt, ticket: Ticket, body: str, tags: tuple[str, ...] = ()) -> Done:
-    """Add a private note to the call's ticket, and tags alongside it (added to the ticket's, none taken away)."""
+async def add_note(
+    ctx: Context, attempt: Attempt, ticket: Ticket, body: str, tags: tuple[str, ...] = (), assignee: int | None = None
+) -> Done:
+    """Add a private note to the call's ticket, with tags (added to the ticket's) and its new assignee, if any."""
     note: dict[str, Any] = {"comment": {"body": body, "public": False}}
     if tags:
         note["additional_tags"] = list(tags)  # none of its tags removed (Zendesk docs: Tickets, additional_tags)
+    if assignee is not None:
+        note["assignee_id"] = assignee  # a transfer: the ticket goes to the agent who took the call
     return await add_comment(ctx, attempt, ticket, note, lambda found, own: found.get("body") == body)
 
 
