@@ -94,7 +94,7 @@ class RoomControl:
         return await self._note(call, "unhold", request), False
 
     async def _into_fresh_room(self, api: RoomApi, call: Call, request: str, what: str) -> None:
-        """Move the customer into a room of their own, alone (on hold): whoever was with them leaves with the old one."""
+        """Move the customer into a room of their own, on hold: whoever was with them leaves with the old one."""
         await self._note(call, "moving", request)
         try:
             await api.move_in(call.sid)
