@@ -273,6 +273,7 @@ class UpdateCallRecord:
     name: str
     fields: CallRecord
     cleared: tuple[str, ...] = ()
+    after: str | None = None  # the key of an update this one must follow (a correction of it)
 
     def wire(self) -> dict[str, Any]:
         """Return the `call` object of the PATCH."""
@@ -285,8 +286,8 @@ class UpdateCallRecord:
 
     @property
     def needs(self) -> tuple[str, ...]:
-        """Need the record."""
-        return (call_record_key(self.call_sid),)
+        """Need the record, and the update this one corrects."""
+        return (call_record_key(self.call_sid),) + ((self.after,) if self.after else ())
 
 
 Action = (
@@ -346,10 +347,12 @@ def encode(action: Action) -> dict[str, Any]:
             if action.group_id is not None:
                 stored["group_id"] = action.group_id
             return stored
-        case UpdateCallRecord(name=name, fields=fields, cleared=cleared):
+        case UpdateCallRecord(name=name, fields=fields, cleared=cleared, after=after):
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
             if cleared:
                 update["cleared"] = list(cleared)
+            if after:
+                update["after"] = after
             return update
         case MoveCall(number=number):
             return {"number": number}
@@ -409,7 +412,8 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])
-            return UpdateCallRecord(call_sid, payload["name"], fields, tuple(payload.get("cleared", ())))
+            return UpdateCallRecord(call_sid, payload["name"], fields, tuple(payload.get("cleared", ())),
+                                    payload.get("after"))  # fmt: skip
         case ActionKind.MOVE_CALL:
             return MoveCall(call_sid, int(payload["number"]))
         case _:
