@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_menu
+from bridge.core import call_controls, call_menu
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -221,6 +221,8 @@ def _decide_answered(
     # talk time and the recording go in one request, complete whatever order Twilio sent them in.
     conversation = _conversation(call)
     ending = _ending(call, leg, COMPLETED, conversation)
+    ended = call.ended_at or leg.ended_at or call.dial_at
+    ending |= call_controls.record_fields(call.recording_toggles, ended)
     recorded = _recorded(conversation)
     if calls and policy.ticket_on == "answer":
         # The agent again: an answer Twilio reported only after the call was judged missed finds a record made
@@ -236,9 +238,24 @@ def _decide_answered(
     else:
         ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
         emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing, **where))
+    if calls:
+        _decide_late_controls(call, ended, emit)
     call.finished = True
     if calls and policy.wrap_up > 0 and agent_id is not None:
         _decide_wrap_up(call, leg, now, policy, emit)
+
+
+def _decide_late_controls(call: Call, ended: datetime | None, emit: Emit) -> None:
+    """Correct the record's recording control fields when a pause or resume was told after its final fields.
+
+    Each count has its own update (the older ones still pending are cancelled), so the last word stands.
+    """
+    count = len(call.recording_toggles)
+    sent = call.recording_toggles_sent
+    if sent is not None and count != sent:
+        fields = call_controls.record_fields(call.recording_toggles, ended)
+        emit(UpdateCallRecord(call.sid, f"{call_controls.CONTROL_UPDATE}:{count}", CallRecord(**fields)))
+    call.recording_toggles_sent = count
 
 
 def _decide_wrap_up(call: Call, leg: Leg, now: datetime, policy: Policy, emit: Emit) -> None:

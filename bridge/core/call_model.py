@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from bridge.core.actions import (
     Action,
 )
+from bridge.core.call_controls import Toggle
 from bridge.core.events import AfterHours, Direction, EventKind, LegStatus, RouteKind
 from bridge.core.lines import Lines
 from schemas.zendesk import ABANDONED_IN_IVR, ABANDONED_IN_QUEUE, COMPLETED
@@ -236,6 +237,8 @@ class Call(BaseModel):
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call, once it ended
     menu: MenuPath | None = None  # the caller's way through their line's menu, when it has one
     chosen_line: str | None = None  # the line the menu led the caller to: its agents, queue, group and brand
+    recording_toggles: list[Toggle] = Field(default_factory=list)  # the agent's pauses and resumes of the recording
+    recording_toggles_sent: int | None = None  # how many of them the record's final fields counted
 
     @property
     def route_line(self) -> str | None:
