@@ -21,6 +21,7 @@ from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
 from bridge.ops.settings import Settings
 from bridge.store import Store
+from bridge.twilio.rest import TwilioApi
 
 
 class Captures(Protocol):
@@ -50,3 +51,4 @@ ROUTES = web.AppKey("routes", Routes)  # routing's policy and the agents, shared
 DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
 CAPTURE: web.AppKey[Captures] = web.AppKey("capture")  # only with RECORD_DIR
 SCHEDULES: web.AppKey[ScheduleBook] = web.AppKey("schedules")  # only when a line's hours are a Zendesk schedule
+TWILIO_API = web.AppKey("twilio_api", TwilioApi)  # only with TWILIO_ACCOUNT_SID: the controls of calls in progress

@@ -14,7 +14,19 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bridge.appkeys import CAPTURE, CLIENTS, CLOCK, DESK, INGEST, METRICS, ROUTES, SCHEDULES, SETTINGS, STORE
+from bridge.appkeys import (
+    CAPTURE,
+    CLIENTS,
+    CLOCK,
+    DESK,
+    INGEST,
+    METRICS,
+    ROUTES,
+    SCHEDULES,
+    SETTINGS,
+    STORE,
+    TWILIO_API,
+)
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk
@@ -88,7 +100,12 @@ async def twilio_session(app: web.Application) -> AsyncIterator[None]:
     Its own, never Zendesk's: Twilio's credentials and Zendesk's headers must never meet.
     """
     session = app[TWILIO_SESSION] = aiohttp.ClientSession(headers=USER_AGENT)
-    app[TWILIO_MEDIA] = TwilioMedia(session, app[SETTINGS])
+    settings = app[SETTINGS]
+    app[TWILIO_MEDIA] = TwilioMedia(session, settings)
+    if settings.twilio_account_sid:
+        # The softphone's controls of calls in progress (pause the recording, …) ask Twilio's REST API.
+        auth = settings.twilio_media_auth(settings.twilio_account_sid)  # the API key when set, else the auth token
+        app[TWILIO_API] = TwilioApi(session, settings.twilio_account_sid, auth, settings.twilio_api_url)
     yield
     await session.close()
 

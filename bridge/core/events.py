@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     MOVE_FAILED = "move_failed"  # moving the call failed (`status` "gone": it had ended; "refused": it could not)
     WRAP_UP_ENDED = "wrap_up_ended"  # the agent who took the call ended their wrap-up after it (`duration` s)
     MENU_CHOSEN = "menu_chosen"  # the caller answered their line's menu (`pressed`: the key; None: none in time)
+    CONTROL_ASKED = "control_asked"  # the agent on the call clicked a control (`reason`: which); no fact of the call
     RECORDING_PAUSED = "recording_paused"  # the agent paused the conversation's recording (confirmed by the provider)
     RECORDING_RESUMED = "recording_resumed"  # the agent resumed it (confirmed by the provider)
 

@@ -82,6 +82,10 @@ class TwilioApi:
         """Return the account's numbers that are `phone_number` (Twilio docs: IncomingPhoneNumber, read)."""
         return await self.every("/IncomingPhoneNumbers.json", "incoming_phone_numbers", {"PhoneNumber": phone_number})
 
+    async def post(self, path: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """POST a form to a resource of the account (`path` after its URL: "/Calls/CA….json", …)."""
+        return await self._send("POST", self._url(path), form=form)
+
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         """GET a resource of the account (`path` after its URL: "" for the account itself, "/Calls.json", …)."""
         return await self._send("GET", self._url(path), params=params)
