@@ -125,6 +125,7 @@ async def test_a_double_click_pauses_once(make_bridge: BridgeFactory, database_u
     """The same request id twice, at once and again later: one request to Twilio, one pause in the call's state."""
     async with alice_on_a_call(make_bridge, database_url) as on:
         click = str(uuid.uuid4())
+        events = await on.bridge.store.count_events()
         answers = await asyncio.gather(on.click("pause_recording", click), on.click("pause_recording", click))
         again = await on.click("pause_recording", click)
         assert [status for status, _ in answers] == [200, 200]
@@ -133,6 +134,7 @@ async def test_a_double_click_pauses_once(make_bridge: BridgeFactory, database_u
         assert again[1]["call"]["recording"] == "paused"
         assert len(on.recording_requests()) == 1
         assert [toggle.paused for toggle in (await on.state()).recording_toggles] == [True]
+        assert await on.bridge.store.count_events() == events + 2  # the click once, its confirmation once
 
 
 @pytest.mark.parametrize(
@@ -215,3 +217,27 @@ async def test_without_recording_the_controls_are_disabled_with_the_reason(make_
         assert body["call"]["can"] == {"pause_recording": why, "resume_recording": why}
         status, body = await on.click("pause_recording")
         assert (status, body["error"]) == (409, why)
+
+
+async def test_the_agent_pauses_the_recording_of_their_own_call_out(make_bridge: BridgeFactory) -> None:
+    """alice calls Dana from her browser: her leg is the call itself; once Dana answers, Pause works on it."""
+    async with make_bridge(stand_in=True, virtual_time=True, **controls_settings()) as bridge:
+        fake = bridge.stand_in
+        assert fake is not None
+        fake.media.api_keys[API_KEY_SID] = API_KEY_SECRET
+        app = fake.application(f"{bridge.url}/twilio/voice/outgoing", f"{bridge.url}/twilio/voice/status")
+        call = await fake.call_out("client:alice", DANA, app)
+        phone = await signed_in(bridge)
+        status, body = await phone.send("GET", ROUTE, params={"call": call.sid})
+        assert (status, body["error"]) == (403, "The customer has not answered yet.")
+        customer = await fake.ringing(DANA)
+        await fake.answer(customer)
+        await fake.advance(5)
+        request = {"call": call.sid, "action": "pause_recording", "request": str(uuid.uuid4())}
+        status, body = await phone.send("POST", ROUTE, json=request)
+        assert (status, body["call"]["parent"], body["call"]["recording"]) == (200, call.sid, "paused")
+        bob = await signed_in(bridge, 1002)
+        assert (await bob.send("GET", ROUTE, params={"call": call.sid}))[0] == 403
+        await fake.hang_up(customer)
+        status, body = await phone.send("GET", ROUTE, params={"call": call.sid})
+        assert (status, body["error"]) == (403, "This call has ended.")
