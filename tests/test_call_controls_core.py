@@ -12,6 +12,7 @@ from bridge.core.actions import UpdateCallRecord
 from bridge.core.call_controls import Toggle
 from bridge.core.calls import Call, step
 from bridge.core.events import CallEvent, EventKind
+from bridge.twilio.controls import Recorded
 from tests.test_call_records import AT_END, CALLS, emitted
 from tests.test_calls import ANSWERED, SID, T0, run
 
@@ -97,3 +98,9 @@ def test_tickets_mode_keeps_the_toggles_without_a_record() -> None:
     assert isinstance(call, Call)
     assert [t.paused for t in call.recording_toggles] == [True]
     assert not any("recording_control" in key for _, key in actions)
+
+
+def test_a_recording_is_the_calls_own_until_the_call_is_in_a_conference() -> None:
+    """Twilio docs: Call Recordings and Conference Recordings, update: the live one is Twilio.CURRENT of either."""
+    assert Recorded("CA1").path == "/Calls/CA1/Recordings/Twilio.CURRENT.json"
+    assert Recorded("CA1", conference_sid="CF2").path == "/Conferences/CF2/Recordings/Twilio.CURRENT.json"

@@ -47,7 +47,7 @@ _ERRORS: dict[int, type[web.HTTPException]] = {
 }
 
 
-def Refused(status: int, text: str) -> web.HTTPException:
+def refused(status: int, text: str) -> web.HTTPException:
     """Return the error to raise: `status`, and `{"error": text}` saying what the agent can do about it."""
     return _ERRORS[status](reason=text)
 
@@ -72,7 +72,10 @@ class Context:
     twilio: TwilioApi | None
 
     def recorded(self, on: OnCall) -> Recorded:
-        """Return where the call's live recording is (the room's conference, once the call is in one)."""
+        """Return where the call's live recording is: the parent call's own <Dial record> recording.
+
+        Once the call is in a room (a conference), it is the conference's: `Recorded(sid, conference_sid=CF…)`.
+        """
         return Recorded(on.call.sid)
 
 
@@ -134,7 +137,7 @@ def _recording_control(paused: bool) -> Callable[[Context, Command], Awaitable[C
         except TwilioError as exc:
             raise _twilio_refused(exc, verb) from exc
         if status != wanted:
-            raise Refused(502, f"Twilio did not confirm it (the recording is {status or 'unknown'}): try again.")
+            raise refused(502, f"Twilio did not confirm it (the recording is {status or 'unknown'}): try again.")
         kind = EventKind.RECORDING_PAUSED if paused else EventKind.RECORDING_RESUMED
         on = command.on
         return CallEvent(kind=kind, call_sid=on.call.sid, at=desk.now, leg_sid=on.leg, leg_to=on.identity)
@@ -145,13 +148,13 @@ def _recording_control(paused: bool) -> Callable[[Context, Command], Awaitable[C
 def _twilio_refused(exc: TwilioError, verb: str) -> web.HTTPException:
     """Say what a Twilio failure means for the agent; the recording is left as it was."""
     if isinstance(exc, CallGone) and exc.code == CALL_ENDED:
-        return Refused(409, "The call has ended: there is no recording to " + verb + ".")
-    if isinstance(exc, CallGone):
-        return Refused(409, f"No recording is in progress on this call, so there is nothing to {verb}.")
+        return refused(409, "The call has ended: there is no recording to " + verb + ".")
+    if isinstance(exc, CallGone):  # 404, or 20404: no Twilio.CURRENT recording (it starts at the answer)
+        return refused(409, f"No recording is in progress on this call, so there is nothing to {verb}.")
     if isinstance(exc, TwilioBusy):
-        return Refused(503, f"Twilio is busy or out of reach: the recording is unchanged. Try {verb} again.")
+        return refused(503, f"Twilio is busy or out of reach: the recording is unchanged. Try {verb} again.")
     assert isinstance(exc, TwilioRefused)
-    return Refused(502, f"Twilio refused to {verb} the recording ({exc}): it is unchanged. Tell an admin.")
+    return refused(502, f"Twilio refused to {verb} the recording ({exc}): it is unchanged. Tell an admin.")
 
 
 # Each action of the page: its name in the request body, why it cannot work now, and what it does.
@@ -186,16 +189,16 @@ async def on_call(store: Store, busy_call: str | None, identity: str, leg_sid: s
     own = await store.get_call(leg_sid)
     if own is not None and own.direction == "outbound" and own.from_number == identity:
         if own.over:
-            raise Refused(403, "This call has ended.")
+            raise refused(403, "This call has ended.")
         if own.answered_leg is None:
-            raise Refused(403, "The customer has not answered yet.")
+            raise refused(403, "The customer has not answered yet.")
         return OnCall(own, leg_sid, identity)
     call = await store.get_call(busy_call) if busy_call is not None else None
     leg = call.legs.get(leg_sid) if call is not None else None
     if call is None or leg is None or call.answered_leg != leg_sid or leg.to != identity:
-        raise Refused(403, "You are not on this call: only the agent who took a call can use its controls.")
+        raise refused(403, "You are not on this call: only the agent who took a call can use its controls.")
     if call.over or leg.status.terminal:
-        raise Refused(403, "This call has ended.")
+        raise refused(403, "This call has ended.")
     return OnCall(call, leg_sid, identity)
 
 
@@ -231,14 +234,14 @@ async def act(request: web.Request, session: Session) -> web.Response:
     except (ValueError, LookupError):  # not JSON, or a charset Python does not know
         body = None
     if not isinstance(body, dict):
-        raise Refused(400, 'the body must be {"call": "CA...", "action": "...", "request": "<uuid>"}')
+        raise refused(400, 'the body must be {"call": "CA...", "action": "...", "request": "<uuid>"}')
     action, request_id, target = body.get("action"), body.get("request"), body.get("target")
     if not isinstance(action, str) or action not in CONTROLS:
-        raise Refused(400, f"unknown action {str(action)[:40]!r}: use one of {', '.join(sorted(CONTROLS))}")
+        raise refused(400, f"unknown action {str(action)[:40]!r}: use one of {', '.join(sorted(CONTROLS))}")
     if not isinstance(request_id, str) or not _REQUEST.fullmatch(request_id):
-        raise Refused(400, "request must be the click's own id (8 to 64 letters, digits or dashes)")
+        raise refused(400, "request must be the click's own id (8 to 64 letters, digits or dashes)")
     if target is not None and not isinstance(target, dict):
-        raise Refused(400, 'target must be {"kind": "...", "value": "..."}')
+        raise refused(400, 'target must be {"kind": "...", "value": "..."}')
     desk, on = await _resolve(request, session, body.get("call"))
     control = CONTROLS[action]
     # Kept in the call's history (the click, its agent and its action), it changes nothing of the call itself.
@@ -250,7 +253,7 @@ async def act(request: web.Request, session: Session) -> web.Response:
         return web.json_response({"call": view(desk, await _again(desk, on)), "repeated": True}, headers=_HEADERS)
     why = control.why_not(desk, on)
     if why is not None:
-        raise Refused(409, why)
+        raise refused(409, why)
     done = await control.act(desk, Command(on, action, target, request_id))
     log.info("call %s: %s by %s, confirmed by Twilio", on.call.sid, action, on.identity)
     ingested = await desk.ingest([f"{_key(request_id)}:done"], done)
@@ -274,12 +277,12 @@ async def _again(desk: Context, on: OnCall) -> OnCall:
 async def _resolve(request: web.Request, session: Session, call_sid: object) -> tuple[Context, OnCall]:
     """Return the controls' context and the call the session's agent is on through `call_sid`."""
     if not isinstance(call_sid, str) or not _SID.fullmatch(call_sid):
-        raise Refused(400, "call must be your own call's CallSid (CA and 32 hex digits), as the phone knows it")
+        raise refused(400, "call must be your own call's CallSid (CA and 32 hex digits), as the phone knows it")
     app = request.app
     identity = f"client:{session.identity}"
     settings = app[SETTINGS]
     if settings.agents.get(identity) != session.agent_id:
-        raise Refused(403, f"{identity} is not this Zendesk user in AGENTS now: reload Zendesk to sign in again")
+        raise refused(403, f"{identity} is not this Zendesk user in AGENTS now: reload Zendesk to sign in again")
     desk_app = app.get(DESK)
     agent = await desk_app.agent(identity) if desk_app is not None else None
     on = await on_call(app[STORE], agent.busy_call if agent is not None else None, identity, call_sid)
