@@ -16,7 +16,8 @@ from bridge.core.calls import Call
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
 from bridge.devtools.fake_twilio import TwilioStandIn
 from bridge.devtools.fake_twilio.state import Call as TwilioCall
-from tests.conftest import BridgeFactory, call_records
+from bridge.devtools.replay import replay_files
+from tests.conftest import BridgeFactory, call_records, recording
 from tests.softphone_kit import API_KEY_SECRET, API_KEY_SID, softphone_settings
 from tests.test_softphone_presence import Phone, signed_in
 
@@ -241,3 +242,17 @@ async def test_the_agent_pauses_the_recording_of_their_own_call_out(make_bridge:
         await fake.hang_up(customer)
         status, body = await phone.send("GET", ROUTE, params={"call": call.sid})
         assert (status, body["error"]) == (403, "This call has ended.")
+
+
+async def test_a_bridge_in_another_process_cannot_take_a_controls_confirmation(make_bridge: BridgeFactory) -> None:
+    """`bridge replay` posts webhooks only: a `confirmed` line is reported, the webhooks still go."""
+    async with make_bridge() as bridge:
+        path = recording("inbound_recording_paused")
+        report = await replay_files([path], base_url=bridge.url, auth_token=bridge.auth_token)
+        confirmed = [number for number, line in enumerate(path.read_text().splitlines(), 1) if '"confirmed"' in line]
+        assert report.failures == [
+            f"inbound_recording_paused.jsonl:{number} a control's confirmation needs the bridge in this process "
+            "(bridge demo FILE)"
+            for number in confirmed
+        ]
+        assert report.sent == len(path.read_text().splitlines()) - 2
