@@ -32,6 +32,9 @@ class Captures(Protocol):
     ) -> object:
         """Keep one request of a call."""
 
+    def confirmed(self, call_sid: str, event: Mapping[str, object], key: str, now: datetime) -> object:
+        """Keep what a control of the softphone did to a call, as the bridge ingested it."""
+
 
 class ScheduleBook(Protocol):
     """What the bridge last read of the lines' Zendesk schedules (bridge.zendesk.schedules.ScheduleReader)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,3 +258,15 @@ async def test_a_bridge_in_another_process_cannot_take_a_controls_confirmation(m
             for number in confirmed
         ]
         assert report.sent == len(path.read_text().splitlines()) - 2
+
+
+async def test_a_capture_keeps_the_confirmed_pause(make_bridge: BridgeFactory, tmp_path: Path) -> None:
+    """RECORD_DIR: the call's file gets the pause as the bridge ingested it, ready to replay with the webhooks."""
+    async with alice_on_a_call(make_bridge, None, record_dir=str(tmp_path / "captured")) as on:
+        request = str(uuid.uuid4())
+        assert (await on.click("pause_recording", request))[0] == 200
+        lines = [json.loads(line) for line in (tmp_path / "captured" / f"{on.call.sid}.jsonl").read_text().splitlines()]
+    (confirmed,) = [line["confirmed"] for line in lines if "confirmed" in line]
+    assert confirmed["key"] == f"control:{request}:done"
+    assert (confirmed["event"]["kind"], confirmed["event"]["call_sid"]) == ("recording_paused", on.call.sid)
+    assert lines[-1]["at"] >= lines[0]["at"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.appkeys import CLOCK, DESK, INGEST, SETTINGS, STORE, TWILIO_API
+from bridge.appkeys import CAPTURE, CLOCK, DESK, INGEST, SETTINGS, STORE, TWILIO_API
 from bridge.core import call_controls
 from bridge.core.calls import Call
 from bridge.core.events import CallEvent, EventKind
@@ -256,7 +256,11 @@ async def act(request: web.Request, session: Session) -> web.Response:
         raise refused(409, why)
     done = await control.act(desk, Command(on, action, target, request_id))
     log.info("call %s: %s by %s, confirmed by Twilio", on.call.sid, action, on.identity)
-    ingested = await desk.ingest([f"{_key(request_id)}:done"], done)
+    key = f"{_key(request_id)}:done"
+    ingested = await desk.ingest([key], done)
+    capture = request.app.get(CAPTURE)
+    if capture is not None and not ingested.duplicate:  # RECORD_DIR: the call's recording keeps the click too
+        capture.confirmed(on.call.sid, done.model_dump(mode="json", exclude_none=True), key, desk.now)
     after = (
         OnCall(ingested.outcome.call, on.leg, on.identity) if ingested.outcome is not None else await _again(desk, on)
     )
