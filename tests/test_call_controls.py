@@ -143,7 +143,8 @@ async def test_a_double_click_pauses_once(make_bridge: BridgeFactory, database_u
 @pytest.mark.parametrize(
     ("failure", "status", "says"),
     [
-        ((503, 20500), 503, "Twilio is busy or out of reach: the recording is unchanged. Try pause again."),
+        ((429, 20429), 503, "Twilio is busy or out of reach: the recording is unchanged. Try pause again."),
+        ((500, 20500), 503, "Twilio did not confirm it, so the phone shows the recording as before. Try pause again."),
         ((404, 20404), 409, "No recording is in progress on this call, so there is nothing to pause."),
         ((400, 21220), 409, "The call has ended: there is no recording to pause."),
         ((401, 20003), 502, "Twilio refused to pause the recording"),

@@ -151,6 +151,10 @@ def _twilio_refused(exc: TwilioError, verb: str) -> web.HTTPException:
         return refused(409, "The call has ended: there is no recording to " + verb + ".")
     if isinstance(exc, CallGone):  # 404, or 20404: no Twilio.CURRENT recording (it starts at the answer)
         return refused(409, f"No recording is in progress on this call, so there is nothing to {verb}.")
+    if isinstance(exc, TwilioBusy) and exc.sent:
+        # It may have reached Twilio (a 5xx, a lost answer): nothing is recorded as done; the same click again is
+        # safe, Twilio answering a pause of a paused recording with its status.
+        return refused(503, f"Twilio did not confirm it, so the phone shows the recording as before. Try {verb} again.")
     if isinstance(exc, TwilioBusy):
         return refused(503, f"Twilio is busy or out of reach: the recording is unchanged. Try {verb} again.")
     assert isinstance(exc, TwilioRefused)
