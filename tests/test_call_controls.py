@@ -217,7 +217,7 @@ async def test_without_recording_the_controls_are_disabled_with_the_reason(make_
     async with alice_on_a_call(make_bridge, None, record_calls=False) as on:
         status, body = await on.look()
         assert body["call"]["recording"] == "off"
-        why = "Calls are not recorded on this line (RECORD_CALLS is off): there is nothing to pause."
+        why = "Calls are not recorded (RECORD_CALLS is off): there is nothing to pause."
         assert body["call"]["can"] == {"pause_recording": why, "resume_recording": why}
         status, body = await on.click("pause_recording")
         assert (status, body["error"]) == (409, why)

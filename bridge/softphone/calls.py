@@ -108,7 +108,7 @@ def recording_state(desk: Context, on: OnCall) -> call_controls.RecordingState:
 def _recording_unchangeable(desk: Context, on: OnCall) -> str | None:
     """Say why the recording cannot be paused or resumed at all on this bridge or call."""
     if not desk.settings.record_calls:
-        return "Calls are not recorded on this line (RECORD_CALLS is off): there is nothing to pause."
+        return "Calls are not recorded (RECORD_CALLS is off): there is nothing to pause."
     if desk.twilio is None:
         return "The bridge cannot reach Twilio's API: an admin must set TWILIO_ACCOUNT_SID."
     return None
