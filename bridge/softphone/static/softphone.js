@@ -193,6 +193,7 @@
   var clicking = false;    // a click in flight: every control waits for its answer
   var controlsTimer = null;
   var controlsFailed = false;  // the error shown is a control's, to clear when the next click works
+  var clicks = 0;          // clicks answered: a look sent before one must not undo what it showed
 
   function legSid() { return call && call.parameters && call.parameters.CallSid; }
 
@@ -257,8 +258,9 @@
   function refreshControls() {
     if (!legSid()) { return; }
     var asked = legSid();
+    var before = clicks;
     askCall('GET').then(function (state) {
-      if (asked !== legSid()) { return; }
+      if (asked !== legSid() || before !== clicks || clicking) { return; }
       callState = state;
       showControls();
     }, function (error) {
@@ -281,11 +283,13 @@
     var body = { call: legSid(), action: control.action, request: newRequestId() };
     askCall('POST', body).then(function (state) {
       clicking = false;
+      clicks += 1;
       if (controlsFailed) { controlsFailed = false; showError(''); }
       callState = state;
       showControls();
     }, function (error) {
       clicking = false;
+      clicks += 1;
       controlsFailed = true;
       showError(error instanceof TypeError ? describe(error) : error.message);
       refreshControls();  // show what the bridge holds: the call is as it was
