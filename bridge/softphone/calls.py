@@ -13,22 +13,20 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from bridge.appkeys import CAPTURE, CLOCK, DESK, INGEST, SETTINGS, STORE, TWILIO_API
-from bridge.core import call_controls
+from bridge.appkeys import CAPTURE, CLOCK, DESK, INGEST, ROOM_CONTROL, SETTINGS, STORE, TWILIO_API
+from bridge.core import call_controls, call_room
 from bridge.core.calls import Call
 from bridge.core.events import CallEvent, EventKind
-from bridge.ingest import Ingest
-from bridge.ops.settings import Settings
+from bridge.softphone import room_controls
+from bridge.softphone.controls import Command, Context, Control, OnCall, refused
 from bridge.softphone.identity import Session
 from bridge.store import Store
-from bridge.twilio.controls import CALL_ENDED, Recorded, set_recording
-from bridge.twilio.rest import CallGone, TwilioApi, TwilioBusy, TwilioError, TwilioRefused
+from bridge.twilio.controls import CALL_ENDED, set_recording
+from bridge.twilio.rest import CallGone, TwilioBusy, TwilioError, TwilioRefused
 
 log = logging.getLogger("bridge.softphone")
 
@@ -36,65 +34,6 @@ CALL_ROUTE = "/softphone/call"
 _SID = re.compile(r"CA[0-9a-f]{32}")  # Twilio docs: a CallSid is CA and 32 hex digits
 _REQUEST = re.compile(r"[A-Za-z0-9-]{8,64}")  # a uuid per click, from crypto.randomUUID()
 _HEADERS = {"Cache-Control": "no-store"}
-
-
-_ERRORS: dict[int, type[web.HTTPException]] = {
-    400: web.HTTPBadRequest,
-    403: web.HTTPForbidden,
-    409: web.HTTPConflict,
-    502: web.HTTPBadGateway,
-    503: web.HTTPServiceUnavailable,
-}
-
-
-def refused(status: int, text: str) -> web.HTTPException:
-    """Return the error to raise: `status`, and `{"error": text}` saying what the agent can do about it."""
-    return _ERRORS[status](reason=text)
-
-
-@dataclass(frozen=True)
-class OnCall:
-    """The call an agent is on now, as the store holds it."""
-
-    call: Call  # the parent call
-    leg: str  # the agent's own leg: a dialed leg, or the parent itself for their call out
-    identity: str  # client:NAME
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the controls use: the settings, the store, the ingest, the clock, Twilio's API (None without one)."""
-
-    settings: Settings
-    store: Store
-    ingest: Ingest
-    now: datetime
-    twilio: TwilioApi | None
-
-    def recorded(self, on: OnCall) -> Recorded:
-        """Return where the call's live recording is: the parent call's own <Dial record> recording.
-
-        Once the call is in a room (a conference), it is the conference's: `Recorded(sid, conference_sid=CF…)`.
-        """
-        return Recorded(on.call.sid)
-
-
-@dataclass(frozen=True)
-class Command:
-    """One click: the action, its target (transfers), and the click's own id."""
-
-    on: OnCall
-    action: str
-    target: dict[str, Any] | None
-    request: str
-
-
-@dataclass(frozen=True)
-class Control:
-    """One action of the page: why it cannot work now (None: it can), and what it does (the event it confirms)."""
-
-    why_not: Callable[[Context, OnCall], str | None]
-    act: Callable[[Context, Command], Awaitable[CallEvent]]
 
 
 # --- pause and resume the recording ---------------------------------------------------------------------
@@ -165,6 +104,7 @@ def _twilio_refused(exc: TwilioError, verb: str) -> web.HTTPException:
 CONTROLS: dict[str, Control] = {
     "pause_recording": Control(_why_not_pause, _recording_control(paused=True)),
     "resume_recording": Control(_why_not_resume, _recording_control(paused=False)),
+    **room_controls.CONTROLS,
 }
 
 
@@ -173,10 +113,8 @@ def view(desk: Context, on: OnCall) -> dict[str, Any]:
     return {
         "parent": on.call.sid,
         "leg": on.leg,
-        "on_hold": False,
         "recording": recording_state(desk, on),
-        "consult": None,
-        "room": False,
+        **room_controls.view(on),
         "can": {name: control.why_not(desk, on) for name, control in CONTROLS.items()},
     }
 
@@ -191,6 +129,9 @@ async def on_call(store: Store, busy_call: str | None, identity: str, leg_sid: s
     says keeps them busy, whose answering leg must be theirs.
     """
     own = await store.get_call(leg_sid)
+    room_call = await _in_room(store, own, identity)
+    if room_call is not None:
+        return OnCall(room_call, leg_sid, identity)
     if own is not None and own.direction == "outbound" and own.from_number == identity:
         if own.over:
             raise refused(403, "This call has ended.")
@@ -204,6 +145,23 @@ async def on_call(store: Store, busy_call: str | None, identity: str, leg_sid: s
     if call.over or leg.status.terminal:
         raise refused(403, "This call has ended.")
     return OnCall(call, leg_sid, identity)
+
+
+async def _in_room(store: Store, named: Call | None, identity: str) -> Call | None:
+    """Return the call in its room the page names, if the agent belongs to it (None: not a room's call).
+
+    The page names it by the call's own sid while the agent is out of the room (on hold), else by their call into it.
+    """
+    if named is None:
+        return None
+    call = await store.get_call(named.part_of) if named.part_of is not None else named
+    if call is None or call.room is None or identity not in call_room.members(call):
+        return None
+    if call.over:
+        raise refused(403, "This call has ended.")
+    if named.part_of is not None and named.from_number != identity:
+        raise refused(403, "You are not on this call: only the agent who took a call can use its controls.")
+    return call
 
 
 # --- the routes ------------------------------------------------------------------------------------------
@@ -260,6 +218,8 @@ async def act(request: web.Request, session: Session) -> web.Response:
         raise refused(409, why)
     done = await control.act(desk, Command(on, action, target, request_id))
     log.info("call %s: %s by %s, confirmed by Twilio", on.call.sid, action, on.identity)
+    if done is None:  # the room's controls recorded each step themselves
+        return web.json_response({"call": view(desk, await _again(desk, on))}, headers=_HEADERS)
     key = f"{_key(request_id)}:done"
     ingested = await desk.ingest([key], done)
     capture = request.app.get(CAPTURE)
@@ -294,4 +254,4 @@ async def _resolve(request: web.Request, session: Session, call_sid: object) -> 
     desk_app = app.get(DESK)
     agent = await desk_app.agent(identity) if desk_app is not None else None
     on = await on_call(app[STORE], agent.busy_call if agent is not None else None, identity, call_sid)
-    return Context(settings, app[STORE], app[INGEST], app[CLOCK](), app.get(TWILIO_API)), on
+    return Context(settings, app[STORE], app[INGEST], app[CLOCK](), app.get(TWILIO_API), app.get(ROOM_CONTROL)), on
