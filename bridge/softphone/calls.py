@@ -31,6 +31,7 @@ from bridge.twilio.rest import CallGone, TwilioBusy, TwilioError, TwilioRefused
 log = logging.getLogger("bridge.softphone")
 
 CALL_ROUTE = "/softphone/call"
+TARGETS_ROUTE = "/softphone/transfer-targets"
 _SID = re.compile(r"CA[0-9a-f]{32}")  # Twilio docs: a CallSid is CA and 32 hex digits
 _REQUEST = re.compile(r"[A-Za-z0-9-]{8,64}")  # a uuid per click, from crypto.randomUUID()
 _HEADERS = {"Cache-Control": "no-store"}
@@ -179,8 +180,17 @@ def setup(app: web.Application, session_of: SessionOf) -> None:
     async def post(request: web.Request) -> web.Response:
         return await act(request, session_of(request))
 
+    async def transfer_targets(request: web.Request) -> web.Response:
+        session = session_of(request)
+        desk = request.app.get(DESK)
+        agents = await desk.agents() if desk is not None else []
+        policy = request.app[SETTINGS].routing_policy().presence
+        body = room_controls.targets(agents, f"client:{session.identity}", request.app[CLOCK](), policy)
+        return web.json_response(body, headers=_HEADERS)
+
     app.router.add_get(CALL_ROUTE, get)
     app.router.add_post(CALL_ROUTE, post)
+    app.router.add_get(TARGETS_ROUTE, transfer_targets)
 
 
 async def show(request: web.Request, session: Session) -> web.Response:

@@ -8,11 +8,13 @@ and offerable now, or an E.164 number.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from bridge.core import call_room
+from bridge.core import call_room, presence
 from bridge.core.events import CallEvent
-from bridge.core.phones import is_e164
+from bridge.core.phones import is_client, is_e164
+from bridge.core.presence import Agent, PresencePolicy
 from bridge.dispatch.room import ControlFailed, RoomControl
 from bridge.softphone.controls import Command, Context, Control, OnCall, refused
 
@@ -170,3 +172,17 @@ def view(on: OnCall) -> dict[str, Any]:
         "in_room": inside,
         "calling": sorted(call_room.who_of(label) for label in seen.pending),
     }
+
+
+def targets(agents: list[Agent], identity: str, now: datetime, policy: PresencePolicy) -> dict[str, Any]:
+    """Return who the agent may transfer to: the colleagues offerable now, by name and status (GET transfer-targets).
+
+    Only an agent a call could be offered to now is listed (available, not busy): anyone else would not answer.
+    """
+    listed = [
+        {"identity": agent.identity, "name": agent.identity.removeprefix("client:"),
+         "status": presence.status(agent, now, policy)}
+        for agent in agents
+        if agent.identity not in (identity, "") and is_client(agent.identity) and presence.offerable(agent, now, policy)
+    ]  # fmt: skip
+    return {"agents": sorted(listed, key=lambda a: a["name"])}
