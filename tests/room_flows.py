@@ -190,3 +190,17 @@ async def capture(folder: Path, work: Path) -> list[Path]:
 
 if __name__ == "__main__":
     write_recordings(capture)
+
+
+async def transferred_to_number(bridge: LocalBridge) -> list[Call]:
+    """alice talks with Dana 10 s and transfers her to an outside number, which answers after 5 s; they talk 20 s."""
+    fake = twilio(bridge)
+    fake.outcome(OUTSIDE, "answered", after=5)
+    call = await answered(bridge)
+    await fake.advance(10)
+    await bridge.app[ROOM_CONTROL].transfer(await state(bridge, call), OUTSIDE, "transfer-1")
+    await fake.settle()
+    await fake.advance(25)
+    await fake.hang_up(call)
+    await finished(bridge, call)
+    return [call]

@@ -97,3 +97,18 @@ async def test_a_third_party_joins_and_the_call_stays_one_ticket(rig: Rig) -> No
     (record,) = call_records(snapshot, call.sid)
     assert record["agent_id"] == 1001
     assert record["completion_status"] == "completed"
+
+
+async def test_a_transfer_to_a_number_keeps_the_ticket_and_notes_where_the_call_went(rig: Rig) -> None:
+    """Dana handed to an outside number: the ticket stays alice's, with a note naming the number."""
+    async with rig() as bridge:
+        (call,) = await flows.transferred_to_number(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["assignee_id"] == 1001
+    notes = [c["body"] for c in ticket["comments"] if c["type"] == "Comment"]
+    assert any("transferred by client:alice to +14155550177" in note for note in notes), notes
+    (record,) = call_records(snapshot, call.sid)
+    assert record["agent_id"] == 1001
+    assert record["hold_time"] == 5
+    assert record["completion_status"] == "completed"

@@ -87,6 +87,7 @@ async def test_consult_then_complete_and_consult_then_cancel(browser: Browser) -
         await expect(complete).to_be_enabled(timeout=LONG)
         await expect(alice.locator("#room-state")).to_have_text("Consulting bob: the customer is on hold")
         await alice.screenshot(path=str(SHOTS / "in-call-consulting.png"), full_page=True)
+        await alice.locator("#call").screenshot(path=str(SHOTS / "softphone-consulting.png"))  # docs/softphone.md
         await complete.click()
         await expect(alice.locator("#state")).to_have_text("Ready", timeout=LONG)
         await expect(bob.locator("#state")).to_have_text("In call")
