@@ -213,7 +213,8 @@ async def room_control(app: web.Application) -> AsyncIterator[None]:
         auth = settings.twilio_media_auth(settings.twilio_account_sid)  # the API key when set, else the auth token
         rest = TwilioApi(app[TWILIO_SESSION], settings.twilio_account_sid, auth, settings.twilio_api_url)
         api = RoomApi(rest, settings.public_url)
-    app[ROOM_CONTROL] = RoomControl(app[INGEST], api, app[CLOCK], settings.agent_ring_seconds)
+    lines = settings.phone_lines
+    app[ROOM_CONTROL] = RoomControl(app[INGEST], api, app[CLOCK], settings.agent_ring_seconds, lines)
     yield
 
 

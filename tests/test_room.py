@@ -97,3 +97,19 @@ async def test_a_third_party_joins_and_the_call_stays_one_ticket(rig: Rig) -> No
     (record,) = call_records(snapshot, call.sid)
     assert record["agent_id"] == 1001
     assert record["completion_status"] == "completed"
+
+
+@pytest.mark.parametrize("ring_out", [False, True], ids=["answered", "rang_out"])
+async def test_a_transfer_to_a_line_waits_for_its_agent_and_gives_him_the_ticket(rig: Rig, ring_out: bool) -> None:
+    """alice sends Dana to Sales; bob frees up, is rung into her room (once ringing out) and takes her."""
+    async with rig(lines=flows.TWO_LINES) as bridge:
+        (call,) = await flows.transferred_to_line(bridge, ring_out=ring_out)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["group_id"] == 5002
+    assert ticket["assignee_id"] == 1002
+    notes = [c["body"] for c in ticket["comments"] if c["type"] == "Comment"]
+    assert any("transferred by client:alice to the line Sales" in note for note in notes), notes
+    (record,) = call_records(snapshot, call.sid)
+    assert record["agent_id"] == 1002
+    assert record["completion_status"] == "completed"

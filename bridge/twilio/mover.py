@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from bridge.core import call_room
 from bridge.core.actions import MoveCall
 from bridge.core.clock import Clock, system_clock
 from bridge.core.events import CallEvent, EventKind
@@ -29,6 +30,7 @@ from bridge.ops.metrics import Metrics
 from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store
 from bridge.store.claiming import drain, released_if_cancelled
 from bridge.twilio.rest import CallGone, TwilioApi, TwilioBusy, TwilioError
+from bridge.twilio.room import RoomApi
 
 log = logging.getLogger("bridge.mover")
 RESUME_PATH = "/twilio/voice/resume"  # where a moved call asks what next (webhooks.names.Route.RESUME)
@@ -164,7 +166,10 @@ class Mover:
             return
         url = f"{self._public_url}{RESUME_PATH}?{urlencode({'turn': move.number})}"
         try:
-            await self._api.redirect(move.call_sid, url)
+            if move.invite:
+                await self._invite(move)
+            else:
+                await self._api.redirect(move.call_sid, url)
         except CallGone as exc:
             await self._failed(row, move, "gone", exc)
         except TwilioBusy as exc:
@@ -184,11 +189,33 @@ class Mover:
                 self._metrics.move_latency.observe(max(0.0, (now - row.created_at).total_seconds()))
             log.info("mover: call %s moved (move %s)", move.call_sid, move.number)
 
+    async def _invite(self, move: MoveCall) -> None:
+        """Ring the offered agent into the room of a call transferred to a line, and note the invitation there.
+
+        The call stays in its room (a redirect would take the customer out of it): the agent is added as a
+        participant under the label of a transfer's receiver, so their joining makes the call theirs.
+        """
+        call = await self._store.get_call(move.call_sid)
+        if call is None or call.over:
+            raise CallGone("the call has ended", 404, 20404)
+        caller_id = (call.to_number if call.direction == "inbound" else call.from_number) or ""
+        room = RoomApi(self._api, self._public_url)
+        for identity in move.invite:
+            label = call_room.label_of(identity, "transfer")
+            sid = await room.invite(move.call_sid, identity, caller_id, label, owner=True, seconds=move.seconds)
+            event = CallEvent(kind=EventKind.ROOM, call_sid=move.call_sid, at=self._clock(), status="invite",
+                              reason="transfer", leg_sid=sid or None, leg_to=label)  # fmt: skip
+            await self._ingest([f"room|invite|{move.call_sid}|move-{move.number}|{identity}"], event)
+
     async def _landed(self, move: MoveCall) -> bool:
         """Tell whether an earlier attempt of the move landed: the call came back asking, or moved on since."""
         call = await self._store.get_call(move.call_sid)
         if call is None:
             return False
+        if move.invite and call.room is not None:
+            # Invited into the room: the invitation of this move's agent is noted there.
+            labels = {call_room.label_of(identity, "transfer") for identity in move.invite}
+            return any(h.what == "invite" and h.label in labels for h in call.room.happened) or call.over
         return call.resumed >= move.number or call.over
 
     async def _failed(self, row: ActionRow, move: MoveCall, why: str, exc: TwilioError) -> None:
