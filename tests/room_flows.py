@@ -219,8 +219,9 @@ async def capture(folder: Path, work: Path) -> list[Path]:
     written = []
     for number, (name, flow) in enumerate(FLOWS.items()):
         start = datetime(2026, 9, 21, 9 + number, 0, 0, tzinfo=UTC)
+        options = {"agents": dict(TEAM), **SETTINGS.get(name, {})}
         async with local_bridge(work / f"{name}.db", stand_in=True, virtual_time=True, stand_in_seed=400 + number,
-                                stand_in_start=start, agents=dict(TEAM), **SETTINGS.get(name, {})) as bridge:  # fmt: skip
+                                stand_in_start=start, **options) as bridge:  # fmt: skip
             (call,) = await flow(bridge)
             written.append(twilio(bridge).write_together(folder / f"{name}.jsonl", call, *room_calls(bridge, call)))
     return written

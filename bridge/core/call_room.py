@@ -181,14 +181,24 @@ def _who(label: str) -> str:
 
 def _way(label: str) -> str | None:
     """Return how a participant was invited in, as their label says (agent:bob|consult): transfer, consult or add."""
-    way = label.partition("|")[2]
+    way = label.split("|")[1] if "|" in label else ""
     return way if way in WAYS else None
 
 
-def label_of(who: str, way: str | None = None) -> str:
-    """Return the label a participant joins under: agent:<name> for client:<name>, else the number; `|way` after."""
+def _line_of(label: str) -> str | None:
+    """Return the line an agent was invited from, as their label says (agent:bob|transfer|Sales), if any."""
+    parts = label.split("|")
+    return parts[2] if len(parts) > 2 and parts[2] else None
+
+
+def label_of(who: str, way: str | None = None, line: str | None = None) -> str:
+    """Return the label a participant joins under: agent:<name> or the number; `|way` after, then `|line` if any.
+
+    The line an agent is invited from is in their label so that the room's own reports say the call was transferred
+    to that line, whatever else the bridge noted.
+    """
     base = AGENT + who.removeprefix("client:") if who.startswith("client:") else who
-    return f"{base}|{way}" if way else base
+    return f"{base}|{way}" + (f"|{line}" if line else "") if way else base
 
 
 class _Reading:
@@ -270,9 +280,10 @@ class _Reading:
         if label.startswith(AGENT):
             self.ever.add(label)
         way = self.pending.pop(label, None) or _way(label)
-        if way == "transfer" and self.line is not None and label.startswith(AGENT):
-            key, since, by = self.line
-            self.transfers.append(Transfer(happened.at, _who(by) if by else None, _who(label), key, since))
+        line = _line_of(label)
+        if way == "transfer" and (self.line is not None or line is not None) and label.startswith(AGENT):
+            key, since, by = self.line or (line, None, self.owner)
+            self.transfers.append(Transfer(happened.at, _who(by) if by else None, _who(label), line or key, since))
             self.owner, self.line = label, None
         elif way == "transfer":
             self.transfers.append(Transfer(happened.at, _who(self.owner) if self.owner else None, _who(label)))

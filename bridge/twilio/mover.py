@@ -200,8 +200,9 @@ class Mover:
             raise CallGone("the call has ended", 404, 20404)
         caller_id = (call.to_number if call.direction == "inbound" else call.from_number) or ""
         room = RoomApi(self._api, self._public_url)
+        line = call_room.spans(call.room).in_line if call.room is not None else None
         for identity in move.invite:
-            label = call_room.label_of(identity, "transfer")
+            label = call_room.label_of(identity, "transfer", line)
             sid = await room.invite(move.call_sid, identity, caller_id, label, owner=True, seconds=move.seconds)
             event = CallEvent(kind=EventKind.ROOM, call_sid=move.call_sid, at=self._clock(), status="invite",
                               reason="transfer", leg_sid=sid or None, leg_to=label)  # fmt: skip
@@ -214,8 +215,9 @@ class Mover:
             return False
         if move.invite and call.room is not None:
             # Invited into the room: the invitation of this move's agent is noted there.
-            labels = {call_room.label_of(identity, "transfer") for identity in move.invite}
-            return any(h.what == "invite" and h.label in labels for h in call.room.happened) or call.over
+            invited = {call_room.label_of(identity, "transfer") for identity in move.invite}
+            labels = {h.label.rsplit("|", 1)[0] for h in call.room.happened if h.what == "invite" and h.label}
+            return bool(invited & labels) or call.over
         return call.resumed >= move.number or call.over
 
     async def _failed(self, row: ActionRow, move: MoveCall, why: str, exc: TwilioError) -> None:
