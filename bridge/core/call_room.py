@@ -356,14 +356,18 @@ def spans(room: Room) -> Spans:
     )
 
 
-def engagements(room: Room, first_agent: str | None, live: bool) -> dict[str, Literal["ringing", "talking", "talked"]]:
+def engagements(
+    room: Room, first_agent: str | None, live: bool
+) -> dict[str, Literal["ringing", "talking", "talked", "missed"]]:
     """Return what each agent is to a call in its room: the one who holds the customer stays on the call.
 
     The agent who moved the call there (the last to join, else the one who answered) is busy with it while the
     call lives, even alone with nobody (their customer on hold); everyone else only while in the room.
     """
     seen = spans(room)
-    out: dict[str, Literal["ringing", "talking", "talked"]] = dict.fromkeys(seen.agents_ever, "talked")
+    # An invitation nobody answered is a missed offer (presence counts it), unless they came in later after all.
+    out: dict[str, Literal["ringing", "talking", "talked", "missed"]] = dict.fromkeys(seen.rang_out, "missed")
+    out.update(dict.fromkeys(seen.agents_ever, "talked"))
     holder = seen.last_agent or first_agent
     if holder is not None:
         # Transferred to a line, the customer is nobody's until one of its agents takes them.

@@ -178,17 +178,13 @@ def _in_line(
 ) -> Routing:
     """Put an answered call transferred to a line in its queue, at the place its arrival gives it; offer it.
 
-    `rang`: the agent invited into its room did not answer: a missed offer, as any that rings out, and the caller
-    keeps their place. The agent who transferred the call is not offered it back for a while.
+    `rang`: the agent invited into its room did not answer, and the caller keeps their place. The agent who
+    transferred the call is not offered it back for a while, nor one who let it ring out.
     """
     result = Routing()
     missed: tuple[Missed, ...] = ()
     if row is not None and request == "rang":
-        for identity in row.offered_to:
-            agent = snapshot.agent(identity)
-            if agent is not None and agent.busy_call == call.sid and agent.busy == "ringing":
-                own = policy.line(row.line).presence
-                result.agents[identity] = presence.released(agent, call.sid, now, own, missed=True)
+        # Its agent's presence counts the miss (the call's engagements say it); the row keeps them from the caller.
         missed = tuple(Missed(identity, now) for identity in row.offered_to)
     if row is None:
         seen = call_room.spans(call.room) if call.room is not None else None
@@ -262,7 +258,8 @@ def _waiting(call: Call, row: Waiting | None, now: datetime, line: str) -> Waiti
         queued=call.queued_at is not None,
         caller=call.from_number,
     )
-    return replace(base, offered_to=(), offered_until=None, missed=misses(call))
+    # A call waiting in its room was offered through invitations, not rings of its own: its row keeps its misses.
+    return replace(base, offered_to=(), offered_until=None, missed=base.missed if base.room else misses(call))
 
 
 def _held(row: Waiting, snapshot: Snapshot, now: datetime) -> bool:
