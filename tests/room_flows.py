@@ -164,6 +164,31 @@ async def three_way(bridge: LocalBridge) -> list[Call]:
 SALES = "Sales"  # the line of TWO_LINES whose only agent is bob (group 5002)
 
 
+async def sent_to_sales(bridge: LocalBridge) -> Call:
+    """bob away; Dana calls Support, hears its greeting, alice answers after 4 s, talks 20 s and transfers her to Sales."""
+    fake = twilio(bridge)
+    await choose(bridge, "away", BOB)
+    call = await fake.incoming(DANA, DEMO_NUMBER)
+    await fake.advance(GREETING_SECONDS)
+    alice = await fake.ringing(ALICE)
+    await fake.advance(4)
+    await fake.answer(alice)
+    await fake.advance(20)
+    await bridge.app[ROOM_CONTROL].transfer_to_line(await state(bridge, call), SALES, "line-1")
+    await fake.settle()
+    return call
+
+
+async def hung_up_in_line(bridge: LocalBridge) -> list[Call]:
+    """alice transfers Dana to Sales, where nobody is free; Dana hangs up after 40 s of Sales' hold music."""
+    fake = twilio(bridge)
+    call = await sent_to_sales(bridge)
+    await fake.advance(40)
+    await fake.hang_up(call)
+    await finished(bridge, call)
+    return [call]
+
+
 async def transferred_to_line(bridge: LocalBridge, *, ring_out: bool = False) -> list[Call]:
     """alice talks with Dana 20 s and transfers her to the line Sales; bob is away, so Dana waits with its music.
 
@@ -171,15 +196,7 @@ async def transferred_to_line(bridge: LocalBridge, *, ring_out: bool = False) ->
     he first lets that ring run out, and is rung again once his missed caller may ring him again (a minute).
     """
     fake = twilio(bridge)
-    await choose(bridge, "away", BOB)
-    call = await fake.incoming(DANA, DEMO_NUMBER)
-    await fake.advance(GREETING_SECONDS)  # Support's greeting
-    alice = await fake.ringing(ALICE)
-    await fake.advance(4)
-    await fake.answer(alice)
-    await fake.advance(20)
-    await bridge.app[ROOM_CONTROL].transfer_to_line(await state(bridge, call), SALES, "line-1")
-    await fake.settle()
+    call = await sent_to_sales(bridge)
     await fake.advance(30)
     await choose(bridge, "available", BOB)
     bob = await fake.ringing(BOB)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bridge.appkeys import DESK
 from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.queue_demo import TEAM
 from tests import room_flows as flows
@@ -104,6 +105,7 @@ async def test_a_transfer_to_a_line_waits_for_its_agent_and_gives_him_the_ticket
     """alice sends Dana to Sales; bob frees up, is rung into her room (once ringing out) and takes her."""
     async with rig(lines=flows.TWO_LINES) as bridge:
         (call,) = await flows.transferred_to_line(bridge, ring_out=ring_out)
+        (bob,) = [agent for agent in await bridge.app[DESK].agents() if agent.identity == flows.BOB]
         snapshot = bridge.sandbox.snapshot()
     (ticket,) = call_outcome(snapshot, call.sid)
     assert ticket["group_id"] == 5002
@@ -113,3 +115,17 @@ async def test_a_transfer_to_a_line_waits_for_its_agent_and_gives_him_the_ticket
     (record,) = call_records(snapshot, call.sid)
     assert record["agent_id"] == 1002
     assert record["completion_status"] == "completed"
+    assert bob.calls == 1  # answering starts the count of missed offers over: the pure tests count the ring-out
+
+
+async def test_a_customer_who_hangs_up_waiting_in_a_line_abandoned_it_in_the_queue(rig: Rig) -> None:
+    """Nobody of Sales was free: the record says abandoned_in_queue; the ticket stays alice's, nobody took it."""
+    async with rig(lines=flows.TWO_LINES) as bridge:
+        (call,) = await flows.hung_up_in_line(bridge)
+        waiting = await bridge.app[DESK].waiting()
+        snapshot = bridge.sandbox.snapshot()
+    assert waiting == []
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["assignee_id"] == 1001
+    (record,) = call_records(snapshot, call.sid)
+    assert record["completion_status"] == "abandoned_in_queue"
