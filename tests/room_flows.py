@@ -165,7 +165,7 @@ SALES = "Sales"  # the line of TWO_LINES whose only agent is bob (group 5002)
 
 
 async def sent_to_sales(bridge: LocalBridge) -> Call:
-    """bob away; Dana calls Support, hears its greeting, alice answers after 4 s, talks 20 s and transfers her to Sales."""
+    """bob away; Dana calls Support, hears its greeting; alice answers after 4 s, talks 20 s, transfers her to Sales."""
     fake = twilio(bridge)
     await choose(bridge, "away", BOB)
     call = await fake.incoming(DANA, DEMO_NUMBER)
