@@ -226,7 +226,9 @@ class Mover:
         A call that had ended makes the move moot (dropped); one Twilio would not move is a dead letter an
         operator should see (`bridge outbox list`).
         """
-        event = CallEvent(kind=EventKind.MOVE_FAILED, call_sid=move.call_sid, at=self._clock(), status=why)
+        # An invitation into a room that found it gone says nothing of when the call ended (the room's reports do).
+        said = "refused" if move.invite else why
+        event = CallEvent(kind=EventKind.MOVE_FAILED, call_sid=move.call_sid, at=self._clock(), status=said)
         await self._ingest([f"move_failed|{move.call_sid}|{move.number}"], event)
         settled = DROPPED if why == "gone" else DEAD
         await self._store.finish(row.id, settled, result=None, error=str(exc), now=self._clock())
