@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bridge.appkeys import DESK
+from bridge.appkeys import DESK, ROOM_CONTROL
 from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.queue_demo import TEAM
+from bridge.dispatch.room import ControlFailed
 from tests import room_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records
 
@@ -129,3 +130,22 @@ async def test_a_customer_who_hangs_up_waiting_in_a_line_abandoned_it_in_the_que
     assert ticket["assignee_id"] == 1001
     (record,) = call_records(snapshot, call.sid)
     assert record["completion_status"] == "abandoned_in_queue"
+
+
+async def test_a_transfer_to_a_line_names_a_known_line_and_a_second_click_changes_nothing(rig: Rig) -> None:
+    """An unknown line is refused (404), nothing done; Sales twice is one transfer; another line meanwhile: 409."""
+    async with rig(lines=flows.TWO_LINES) as bridge:
+        control = bridge.app[ROOM_CONTROL]
+        call = await flows.sent_to_sales(bridge)
+        with pytest.raises(ControlFailed) as unknown:
+            await control.transfer_to_line(await flows.state(bridge, call), "Nowhere", "line-2")
+        again = await control.transfer_to_line(await flows.state(bridge, call), flows.SALES, "line-3")
+        with pytest.raises(ControlFailed) as elsewhere:
+            await control.transfer_to_line(await flows.state(bridge, call), "Support", "line-4")
+        waiting = await bridge.app[DESK].waiting()
+        stand_in = bridge.stand_in
+        assert stand_in is not None
+        await stand_in.hang_up(call)
+    assert (unknown.value.status, elsewhere.value.status) == (404, 409)
+    assert again is not None
+    assert [(row.call_sid, row.line, row.room) for row in waiting] == [(call.sid, "Sales", True)]

@@ -130,11 +130,14 @@ class RoomControl:
         if target is None:
             raise ControlFailed(f"There is no line {line!r}: choose one of the lines listed.", 404)
         seen = call_room.spans(call.room) if call.room is not None else None
+        if seen is not None and seen.in_line == target.key:
+            return call  # already waiting there: a second click changes nothing
         if seen is not None and (seen.pending or seen.in_line is not None):
             raise ControlFailed("The call is already being transferred: wait, or cancel that first.")
-        music = target.key if self._lines.configured else None
-        if seen is None or seen.agents_now or seen.others_now:
-            await self._into_fresh_room(api, call, request, "transfer the call", music)
+        # Always a fresh room, even for a customer already alone in one: its hold music is the line's from its start.
+        await self._into_fresh_room(
+            api, call, request, "transfer the call", target.key if self._lines.configured else None
+        )
         await self._note(call, "line", request, label=target.key)
         return await self._ingest.current(call.sid)
 
