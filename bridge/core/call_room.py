@@ -173,7 +173,7 @@ def _total(spans_: list[tuple[datetime, datetime | None]], until: datetime) -> i
     return round(sum(max(0.0, ((end or until) - start).total_seconds()) for start, end in spans_))
 
 
-def _who(label: str) -> str:
+def who_of(label: str) -> str:
     """Return who a participant's label names: client:<name> for an agent, else the number (its way left off)."""
     who = label.partition("|")[0]
     return "client:" + who.removeprefix(AGENT) if who.startswith(AGENT) else who
@@ -283,10 +283,10 @@ class _Reading:
         line = _line_of(label)
         if way == "transfer" and (self.line is not None or line is not None) and label.startswith(AGENT):
             key, since, by = self.line or (line, None, self.owner)
-            self.transfers.append(Transfer(happened.at, _who(by) if by else None, _who(label), line or key, since))
+            self.transfers.append(Transfer(happened.at, who_of(by) if by else None, who_of(label), line or key, since))
             self.owner, self.line = label, None
         elif way == "transfer":
-            self.transfers.append(Transfer(happened.at, _who(self.owner) if self.owner else None, _who(label)))
+            self.transfers.append(Transfer(happened.at, who_of(self.owner) if self.owner else None, who_of(label)))
             self.owner = label if label.startswith(AGENT) else self.owner
         elif way == "consult":
             self.consulted = label
@@ -297,14 +297,14 @@ class _Reading:
         self.inside.discard(label)
         self.sids.pop(label, None)
         if self.pending.pop(label, None) is not None and happened.reason == NOT_ANSWERED:
-            self.rang_out.append(_who(label))
+            self.rang_out.append(who_of(label))
         if label == self.consulted:
             self._end_consult(happened.at)
 
     def _complete(self, at: datetime) -> None:
         """Complete the consultation as a transfer: the consulted colleague has the call now."""
         assert self.consulted is not None
-        self.transfers.append(Transfer(at, _who(self.owner) if self.owner else None, _who(self.consulted)))
+        self.transfers.append(Transfer(at, who_of(self.owner) if self.owner else None, who_of(self.consulted)))
         self.owner = self.consulted if self.consulted.startswith(AGENT) else self.owner
         self._end_consult(at)
 
@@ -333,16 +333,16 @@ def spans(room: Room) -> Spans:
                                             for start, end in reading.holds)  # fmt: skip
     live = reading.ended_at is None
     hung_up_in_line = bool(hung_up) and reading.line is not None and reading.line[1] <= hung_up[0]
-    agents_now = {_who(label) for label in reading.inside if label.startswith(AGENT)} if live else set()
-    others = {_who(label) for label in reading.inside if not label.startswith(AGENT)} if live else set()
-    last = _who(reading.owner) if reading.owner is not None else None
+    agents_now = {who_of(label) for label in reading.inside if label.startswith(AGENT)} if live else set()
+    others = {who_of(label) for label in reading.inside if not label.startswith(AGENT)} if live else set()
+    last = who_of(reading.owner) if reading.owner is not None else None
     return Spans(
         holds=reading.holds,
         last_agent=last,
         ended_at=reading.ended_at,
         hung_up_on_hold=hung_up_on_hold,
         agents_now=agents_now,
-        agents_ever={_who(label) for label in reading.ever},
+        agents_ever={who_of(label) for label in reading.ever},
         started=reading.started,
         transfers=reading.transfers,
         consults=reading.consults,
@@ -376,7 +376,7 @@ def engagements(
         out[who] = "talking" if live else "talked"
     for label in seen.pending:
         if label.startswith(AGENT) and live:
-            out[_who(label)] = "ringing"  # called into the room: not to be offered another call meanwhile
+            out[who_of(label)] = "ringing"  # called into the room: not to be offered another call meanwhile
     return out
 
 
