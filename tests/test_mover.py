@@ -99,3 +99,41 @@ async def test_an_invitation_into_a_room_is_sent_for_a_live_call_and_dropped_for
     assert call is not None
     assert call.room is not None
     assert [h.label for h in call.room.happened if h.what == "invite"] == ["agent:bob|transfer"]
+
+
+async def test_an_invitation_whose_answer_was_lost_is_not_sent_again_once_noted_in_the_room(database_url: str) -> None:
+    """Tried again: an invitation noted since the move was decided landed; one of an earlier move did not."""
+    settings = Settings(database_url=database_url)
+    store = await open_store(settings)
+    twilio = RoomTwilio()
+    ingest = Ingest(store, settings.policy(), system_clock)
+    mover = Mover(store, twilio, ingest, "http://bridge")
+    noted, earlier = CALLERS
+    for sid in CALLERS:
+        await ingest([f"room-line-test|{sid}"], CallEvent(kind=EventKind.ROOM, call_sid=sid, at=system_clock(),
+                                                          status="entered", leg_sid=sid))  # fmt: skip
+    invited = {
+        "status": "invite",
+        "reason": "transfer",
+        "leg_to": "agent:bob|transfer|Sales",
+        "leg_sid": "CA" + "8" * 32,
+    }
+    await ingest(["room-line-test|earlier"], CallEvent(kind=EventKind.ROOM, call_sid=earlier, at=system_clock(),
+                                                       **invited))  # fmt: skip
+    now = system_clock()
+    await store.add_actions([MoveCall(sid, 2, ("client:bob",), 20) for sid in CALLERS], now=now)
+    await ingest(["room-line-test|noted"], CallEvent(kind=EventKind.ROOM, call_sid=noted, at=system_clock(),
+                                                     **invited))  # fmt: skip
+    for _ in range(2):  # earlier attempts whose answers were lost
+        for row in await store.claim(system_clock(), 10, LEASE, telephony=True):
+            await store.retry_later(row.id, next_at=now, error="lost", now=now)
+    mover.take(await store.claim(system_clock(), 10, LEASE, telephony=True))
+
+    async def settled() -> bool:
+        rows = await store.results([MoveCall(sid, 2).key for sid in CALLERS])
+        return len(rows) == 2 and all(row.status == DONE for row in rows.values())
+
+    await wait_until(settled, what="both invitations settled")
+    await mover.stop()
+    await store.close()
+    assert [path for path, _ in twilio.posts] == [f"/Conferences/{earlier}/Participants.json"]

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from bridge.core import call_room
@@ -161,7 +161,7 @@ class Mover:
         """Send the move unless an earlier attempt landed; settle it, retry it, or tell the call it failed."""
         move = row.action
         assert isinstance(move, MoveCall)
-        if row.attempts > 1 and await self._landed(move):
+        if row.attempts > 1 and await self._landed(move, row.created_at):
             await self._store.finish(row.id, DONE, result={"moved": True}, error=None, now=self._clock())
             return
         url = f"{self._public_url}{RESUME_PATH}?{urlencode({'turn': move.number})}"
@@ -208,15 +208,17 @@ class Mover:
                               reason="transfer", leg_sid=sid or None, leg_to=label)  # fmt: skip
             await self._ingest([f"room|invite|{move.call_sid}|move-{move.number}|{identity}"], event)
 
-    async def _landed(self, move: MoveCall) -> bool:
+    async def _landed(self, move: MoveCall, since: datetime) -> bool:
         """Tell whether an earlier attempt of the move landed: the call came back asking, or moved on since."""
         call = await self._store.get_call(move.call_sid)
         if call is None:
             return False
         if move.invite and call.room is not None:
-            # Invited into the room: the invitation of this move's agent is noted there.
+            # Invited into the room: the invitation of this move's agent is noted there since the move was decided
+            # (an earlier move's invitation of the same agent is not this one).
             invited = {call_room.label_of(identity, "transfer") for identity in move.invite}
-            labels = {h.label.rsplit("|", 1)[0] for h in call.room.happened if h.what == "invite" and h.label}
+            labels = {h.label.rsplit("|", 1)[0] for h in call.room.happened
+                      if h.what == "invite" and h.label and h.at >= since}  # fmt: skip
             return bool(invited & labels) or call.over
         return call.resumed >= move.number or call.over
 
