@@ -216,7 +216,8 @@ async def room_control(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     rest = app.get(TWILIO_API)
     api = RoomApi(rest, settings.public_url) if rest is not None else None
-    app[ROOM_CONTROL] = RoomControl(app[INGEST], api, app[CLOCK], settings.agent_ring_seconds)
+    lines = settings.phone_lines
+    app[ROOM_CONTROL] = RoomControl(app[INGEST], api, app[CLOCK], settings.agent_ring_seconds, lines)
     yield
 
 

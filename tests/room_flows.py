@@ -11,9 +11,9 @@ from bridge.appkeys import INGEST, ROOM_CONTROL
 from bridge.core.calls import Call as CallState
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
 from bridge.devtools.fake_twilio.state import Call
-from bridge.devtools.queue_demo import ALICE, DANA, TEAM, finished, twilio
+from bridge.devtools.queue_demo import ALICE, DANA, TEAM, choose, finished, twilio
 from bridge.devtools.waiting import wait_until
-from tests.queue_flows import write_recordings
+from tests.queue_flows import GREETING_SECONDS, TWO_LINES, write_recordings
 from webhooks.names import Route, route_url
 
 
@@ -161,6 +161,59 @@ async def three_way(bridge: LocalBridge) -> list[Call]:
     return [call]
 
 
+SALES = "Sales"  # the line of TWO_LINES whose only agent is bob (group 5002)
+
+
+async def sent_to_sales(bridge: LocalBridge) -> Call:
+    """bob away; Dana calls Support, hears its greeting; alice answers after 4 s, talks 20 s, transfers her to Sales."""
+    fake = twilio(bridge)
+    await choose(bridge, "away", BOB)
+    call = await fake.incoming(DANA, DEMO_NUMBER)
+    await fake.advance(GREETING_SECONDS)
+    alice = await fake.ringing(ALICE)
+    await fake.advance(4)
+    await fake.answer(alice)
+    await fake.advance(20)
+    await bridge.app[ROOM_CONTROL].transfer_to_line(await state(bridge, call), SALES, "line-1")
+    await fake.settle()
+    return call
+
+
+async def hung_up_in_line(bridge: LocalBridge) -> list[Call]:
+    """alice transfers Dana to Sales, where nobody is free; Dana hangs up after 40 s of Sales' hold music."""
+    fake = twilio(bridge)
+    call = await sent_to_sales(bridge)
+    await fake.advance(40)
+    await fake.hang_up(call)
+    await finished(bridge, call)
+    return [call]
+
+
+async def transferred_to_line(bridge: LocalBridge, *, ring_out: bool = False) -> list[Call]:
+    """alice talks with Dana 20 s and transfers her to the line Sales; bob is away, so Dana waits with its music.
+
+    bob comes back after 30 s and is rung into Dana's room; he answers after 5 s and talks 30 s. With `ring_out`
+    he first lets that ring run out, and is rung again once his missed caller may ring him again (a minute).
+    """
+    fake = twilio(bridge)
+    call = await sent_to_sales(bridge)
+    await fake.advance(30)
+    await choose(bridge, "available", BOB)
+    bob = await fake.ringing(BOB)
+    if ring_out:
+        await fake.advance(bridge.settings.dial_timeout + 6)  # Twilio adds 5 s to a participant's Timeout
+        await fake.settle()
+        assert bob.status == "no-answer", (bob.status, bob.extra)
+        await fake.advance(61)
+        bob = await fake.ringing(BOB)
+    await fake.advance(5)
+    await fake.answer(bob)
+    await fake.advance(30)
+    await fake.hang_up(bob)
+    await finished(bridge, call)
+    return [call]
+
+
 def room_calls(bridge: LocalBridge, call: Call) -> list[Call]:
     """Return the agents' calls into a call's room (their softphone's Resume)."""
     return [other for other in twilio(bridge).account.calls.values() if other.extra.get("Room") == call.sid]
@@ -173,7 +226,9 @@ FLOWS: dict[str, Callable[[LocalBridge], Awaitable[list[Call]]]] = {
     "room_consult_completed": partial(consulted, complete=True),
     "room_consult_cancelled": partial(consulted, complete=False),
     "room_three_way": three_way,
+    "room_transferred_to_line": transferred_to_line,
 }
+SETTINGS: dict[str, dict[str, str]] = {"room_transferred_to_line": {"lines": TWO_LINES}}
 
 
 async def capture(folder: Path, work: Path) -> list[Path]:
@@ -181,8 +236,9 @@ async def capture(folder: Path, work: Path) -> list[Path]:
     written = []
     for number, (name, flow) in enumerate(FLOWS.items()):
         start = datetime(2026, 9, 21, 9 + number, 0, 0, tzinfo=UTC)
+        options = {"agents": dict(TEAM), **SETTINGS.get(name, {})}
         async with local_bridge(work / f"{name}.db", stand_in=True, virtual_time=True, stand_in_seed=400 + number,
-                                stand_in_start=start, agents=dict(TEAM)) as bridge:  # fmt: skip
+                                stand_in_start=start, **options) as bridge:  # fmt: skip
             (call,) = await flow(bridge)
             written.append(twilio(bridge).write_together(folder / f"{name}.jsonl", call, *room_calls(bridge, call)))
     return written

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from bridge.appkeys import DESK, ROOM_CONTROL
 from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.queue_demo import TEAM
+from bridge.dispatch.room import ControlFailed
 from tests import room_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records
 
@@ -112,3 +114,53 @@ async def test_a_transfer_to_a_number_keeps_the_ticket_and_notes_where_the_call_
     assert record["agent_id"] == 1001
     assert record["hold_time"] == 5
     assert record["completion_status"] == "completed"
+
+
+@pytest.mark.parametrize("ring_out", [False, True], ids=["answered", "rang_out"])
+async def test_a_transfer_to_a_line_waits_for_its_agent_and_gives_him_the_ticket(rig: Rig, ring_out: bool) -> None:
+    """alice sends Dana to Sales; bob frees up, is rung into her room (once ringing out) and takes her."""
+    async with rig(lines=flows.TWO_LINES) as bridge:
+        (call,) = await flows.transferred_to_line(bridge, ring_out=ring_out)
+        (bob,) = [agent for agent in await bridge.app[DESK].agents() if agent.identity == flows.BOB]
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["group_id"] == 5002
+    assert ticket["assignee_id"] == 1002
+    notes = [c["body"] for c in ticket["comments"] if c["type"] == "Comment"]
+    assert any("transferred by client:alice to the line Sales" in note for note in notes), notes
+    (record,) = call_records(snapshot, call.sid)
+    assert record["agent_id"] == 1002
+    assert record["completion_status"] == "completed"
+    assert bob.calls == 1  # answering starts the count of missed offers over: the pure tests count the ring-out
+
+
+async def test_a_customer_who_hangs_up_waiting_in_a_line_abandoned_it_in_the_queue(rig: Rig) -> None:
+    """Nobody of Sales was free: the record says abandoned_in_queue; the ticket stays alice's, nobody took it."""
+    async with rig(lines=flows.TWO_LINES) as bridge:
+        (call,) = await flows.hung_up_in_line(bridge)
+        waiting = await bridge.app[DESK].waiting()
+        snapshot = bridge.sandbox.snapshot()
+    assert waiting == []
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["assignee_id"] == 1001
+    (record,) = call_records(snapshot, call.sid)
+    assert record["completion_status"] == "abandoned_in_queue"
+
+
+async def test_a_transfer_to_a_line_names_a_known_line_and_a_second_click_changes_nothing(rig: Rig) -> None:
+    """An unknown line is refused (404), nothing done; Sales twice is one transfer; another line meanwhile: 409."""
+    async with rig(lines=flows.TWO_LINES) as bridge:
+        control = bridge.app[ROOM_CONTROL]
+        call = await flows.sent_to_sales(bridge)
+        with pytest.raises(ControlFailed) as unknown:
+            await control.transfer_to_line(await flows.state(bridge, call), "Nowhere", "line-2")
+        again = await control.transfer_to_line(await flows.state(bridge, call), flows.SALES, "line-3")
+        with pytest.raises(ControlFailed) as elsewhere:
+            await control.transfer_to_line(await flows.state(bridge, call), "Support", "line-4")
+        waiting = await bridge.app[DESK].waiting()
+        stand_in = bridge.stand_in
+        assert stand_in is not None
+        await stand_in.hang_up(call)
+    assert (unknown.value.status, elsewhere.value.status) == (404, 409)
+    assert again is not None
+    assert [(row.call_sid, row.line, row.room) for row in waiting] == [(call.sid, "Sales", True)]

@@ -282,7 +282,8 @@ async def room(request: web.Request) -> web.Response:
     if call is None or call.ended_at is not None:
         return _twiml(twiml.hangup())
     config = request.config_dict[CONFIG]
-    line = config.line(call.route_line)
+    # Transferred to a line, the customer hears that line's music (the move's Url names it); else their own line's.
+    line = config.line(request.query.get(room_twiml.MUSIC_PARAM) or call.route_line)
     return _twiml(room_twiml.customer(config, call.sid, line.key if config.lines.configured else None))
 
 

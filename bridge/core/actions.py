@@ -173,6 +173,7 @@ class AddNote:
     body: str
     tags: tuple[str, ...] = ()  # added to the ticket's own (Zendesk's additional_tags: none of its tags is lost)
     assignee_id: int | None = None  # the agent the ticket goes to with the note (a transfer's receiver)
+    group_id: int | None = None  # the group the ticket goes to with the note (a transfer to a line: its group)
 
     @property
     def key(self) -> str:
@@ -212,6 +213,8 @@ class MoveCall:
     kind: ClassVar[ActionKind] = ActionKind.MOVE_CALL
     call_sid: str
     number: int
+    invite: tuple[str, ...] = ()  # a call in its room stays there: these agents are invited in instead
+    seconds: int = 0  # how long the invitation rings
 
     @property
     def key(self) -> str:
@@ -325,9 +328,12 @@ def encode(action: Action) -> dict[str, Any]:
             return {"voice_comment": comment.wire()}
         case DisplayTicket(agent_id=agent_id):
             return {"agent_id": agent_id}
-        case AddNote(name=name, body=body, tags=tags, assignee_id=assignee):
+        case AddNote(name=name, body=body, tags=tags, assignee_id=assignee, group_id=group):
             extra = {"tags": list(tags)} if tags else {}
-            return {"name": name, "body": body, **extra, **({"assignee_id": assignee} if assignee is not None else {})}
+            moved = {
+                name: value for name, value in (("assignee_id", assignee), ("group_id", group)) if value is not None
+            }
+            return {"name": name, "body": body, **extra, **moved}
         case Timer(name=name):
             return {"timer": name}
         case CreateCallRecord(
@@ -354,8 +360,8 @@ def encode(action: Action) -> dict[str, Any]:
             if after:
                 update["after"] = after
             return update
-        case MoveCall(number=number):
-            return {"number": number}
+        case MoveCall(number=number, invite=invite, seconds=seconds):
+            return {"number": number, **({"invite": list(invite), "seconds": seconds} if invite else {})}
         case _:
             assert_never(action)
 
@@ -393,9 +399,9 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             return DisplayTicket(call_sid, int(payload["agent_id"]))
         case ActionKind.ADD_NOTE:
             name = payload.get("name") or key.rsplit(":note:", 1)[-1]
-            assignee = payload.get("assignee_id")
-            return AddNote(call_sid, name, payload["body"], tuple(payload.get("tags", ())),
-                           int(assignee) if assignee is not None else None)  # fmt: skip
+            assignee, group = payload.get("assignee_id"), payload.get("group_id")
+            return AddNote(call_sid, name, payload["body"], tuple(payload.get("tags", ())), _maybe_int(assignee),
+                           _maybe_int(group))  # fmt: skip
         case ActionKind.TIMER:
             return Timer(call_sid, payload["timer"], due)
         case ActionKind.CREATE_CALL_RECORD:
@@ -415,7 +421,8 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             return UpdateCallRecord(call_sid, payload["name"], fields, tuple(payload.get("cleared", ())),
                                     payload.get("after"))  # fmt: skip
         case ActionKind.MOVE_CALL:
-            return MoveCall(call_sid, int(payload["number"]))
+            invite = tuple(payload.get("invite", ()))
+            return MoveCall(call_sid, int(payload["number"]), invite, int(payload.get("seconds", 0)))
         case _:
             assert_never(stored)
 

@@ -167,7 +167,11 @@ def _decide_transfers(call: Call, answered: Leg | None, policy: Policy, emit: Em
         by = transfer.by or answered.to
         receiver = policy.agents.get(transfer.to)
         moved = replace(transfer, by=by)
-        emit(AddNote(call.sid, f"transfer:{number}", _transfer_note(moved), assignee_id=receiver))
+        line = policy.lines.find(transfer.line) if transfer.line is not None else None
+        # A transfer to a line gives the ticket to the line's group (Zendesk docs: Tickets, group_id) and the agent.
+        group = line.group_id if line is not None else None
+        body = _transfer_note(moved, line.name if line is not None else transfer.line)
+        emit(AddNote(call.sid, f"transfer:{number}", body, assignee_id=receiver, group_id=group))
         if receiver is not None:
             emit(DisplayTicket(call.sid, receiver))
 
@@ -241,8 +245,11 @@ def _decide_answered(
     # Sent when the voice comment would be: by then every callback that comes has come, so the end, the
     # talk time and the recording go in one request, complete whatever order Twilio sent them in.
     conversation = _conversation(call)
-    hung_up_on_hold = call.room is not None and call_room.spans(call.room).hung_up_on_hold
-    ending = _ending(call, leg, ABANDONED_ON_HOLD if hung_up_on_hold else COMPLETED, conversation)
+    seen = call_room.spans(call.room) if call.room is not None else None
+    # A customer transferred to a line who hangs up before its agents take them gave up in its queue.
+    status = ABANDONED_IN_QUEUE if seen is not None and seen.hung_up_in_line else COMPLETED
+    status = ABANDONED_ON_HOLD if status == COMPLETED and seen is not None and seen.hung_up_on_hold else status
+    ending = _ending(call, leg, status, conversation)
     ended = call.ended_at or leg.ended_at or call.dial_at
     ending |= call_controls.record_fields(call.recording_toggles, ended)
     recorded = _recorded(conversation)

@@ -222,9 +222,12 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
     )
 
 
-def _transfer_note(transfer: call_room.Transfer) -> str:
-    """Say who transferred the call to whom, and when, for a private note on its ticket."""
+def _transfer_note(transfer: call_room.Transfer, line: str | None = None) -> str:
+    """Say who transferred the call to whom (or to which line, and who took it there), and when, for a private note."""
     by = transfer.by or "the agent on the call"
+    if line is not None:
+        when = f" at {_human(transfer.lined_at)}" if transfer.lined_at is not None else ""
+        return f"Call transferred by {by} to the line {line}{when}; {transfer.to} took it at {_human(transfer.at)}."
     return f"Call transferred by {by} to {transfer.to} at {_human(transfer.at)}."
 
 

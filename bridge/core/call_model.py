@@ -80,7 +80,9 @@ _RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREEN
 # asks to `settle` where it goes: nobody is left to offer it to, as before routing existed.
 # A caller whose move failed is still in the queue and asks no TwiML: it asks to be `requeued` (offered
 # again, by a new move).
-RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue"]
+# `line`: an answered call in its room was transferred to a line and waits there; `rang`: an agent invited into its
+# room from that line's queue did not answer.
+RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue", "line", "rang"]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]

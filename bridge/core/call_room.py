@@ -20,13 +20,14 @@ from bridge.core.events import CallEvent
 # the customer's own stay ended (left); and the bridge's own decisions: someone invited in (invite, its `reason`
 # the way: transfer, consult or add), a consultation completed as a transfer (complete) or called off (cancel).
 # `modify` with reason `owner`: a participant's leaving now ends the room (the one a consultation completed to).
+# `line`: the customer was transferred to a line (its key the label): they wait in its queue until an agent takes them.
 Happening = Literal[
     "moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left", "invite", "complete",
-    "cancel", "modify",
+    "cancel", "modify", "line",
 ]  # fmt: skip
 HAPPENINGS: frozenset[str] = frozenset(
     {"moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left", "invite", "complete",
-     "cancel", "modify"}
+     "cancel", "modify", "line"}
 )  # fmt: skip
 WAYS = ("transfer", "consult", "add")  # how someone is invited in; their label says it after a `|`
 OWNER = "owner"  # a `modify` report's reason: the participant's leaving now ends the room
@@ -34,6 +35,7 @@ AGENT = "agent:"  # the label an agent joins under: agent:<identity without its 
 CUSTOMER = "customer"
 HUNG_UP = "participant_hung_up"  # why a participant left: they hung up themselves
 MOVED = "participant_updated_via_api"  # why a participant left: the bridge moved their call (into a fresh room)
+NOT_ANSWERED = "participant_add_failed"  # why a participant left: an invitation nobody answered
 
 
 class Recorded(BaseModel):
@@ -120,6 +122,8 @@ class Transfer:
     at: datetime
     by: str | None  # client:<name> (None: unknown)
     to: str  # client:<name>, or the number it went to
+    line: str | None = None  # the line the call was transferred to, whose agent `to` took it
+    lined_at: datetime | None = None  # when it was transferred to that line
 
 
 @dataclass
@@ -139,6 +143,9 @@ class Spans:
     others_now: set[str] = field(default_factory=set)  # numbers in the room now (a transfer or a third party)
     sids: dict[str, str] = field(default_factory=dict)  # the call of each participant in the room or invited, by label
     consulted: str | None = None  # the label of the colleague being consulted (invited or in the room)
+    in_line: str | None = None  # the line the customer waits in now (transferred to it, no agent took them yet)
+    rang_out: tuple[str, ...] = ()  # the agents (client:<name>) whose invitations rang out, in order
+    hung_up_in_line: bool = False  # the customer hung up while waiting in a line's queue
 
     @property
     def on_hold(self) -> bool:
@@ -174,14 +181,24 @@ def who_of(label: str) -> str:
 
 def _way(label: str) -> str | None:
     """Return how a participant was invited in, as their label says (agent:bob|consult): transfer, consult or add."""
-    way = label.partition("|")[2]
+    way = label.split("|")[1] if "|" in label else ""
     return way if way in WAYS else None
 
 
-def label_of(who: str, way: str | None = None) -> str:
-    """Return the label a participant joins under: agent:<name> for client:<name>, else the number; `|way` after."""
+def _line_of(label: str) -> str | None:
+    """Return the line an agent was invited from, as their label says (agent:bob|transfer|Sales), if any."""
+    parts = label.split("|")
+    return parts[2] if len(parts) > 2 and parts[2] else None
+
+
+def label_of(who: str, way: str | None = None, line: str | None = None) -> str:
+    """Return the label a participant joins under: agent:<name> or the number; `|way` after, then `|line` if any.
+
+    The line an agent is invited from is in their label so that the room's own reports say the call was transferred
+    to that line, whatever else the bridge noted.
+    """
     base = AGENT + who.removeprefix("client:") if who.startswith("client:") else who
-    return f"{base}|{way}" if way else base
+    return f"{base}|{way}" + (f"|{line}" if line else "") if way else base
 
 
 class _Reading:
@@ -204,6 +221,8 @@ class _Reading:
         self.earlier: list[str] = []  # the rooms the customer was in before
         self.sids: dict[str, str] = {}
         self.answered: set[str] = set()  # the calls that joined or left the room, whenever they did
+        self.line: tuple[str, datetime, str | None] | None = None  # the line waited in: key, since, who sent them
+        self.rang_out: list[str] = []
 
     def holding(self) -> bool:
         """Tell whether the customer is on hold: held, or in the room with nobody."""
@@ -233,6 +252,8 @@ class _Reading:
             self._left(happened, label)
         elif what in ("hold", "unhold") and is_customer:
             self.held = what == "hold"
+        elif what == "line" and label and self.ended_at is None:
+            self.line = (label, happened.at, self.owner)
         elif what == "invite" and label and not (happened.sid and happened.sid in self.answered):
             # An invitation whose call already joined or left the room (by Twilio's clock, which may run behind
             # the bridge's) is not waiting for anyone.
@@ -262,7 +283,12 @@ class _Reading:
         if label.startswith(AGENT):
             self.ever.add(label)
         way = self.pending.pop(label, None) or _way(label)
-        if way == "transfer":
+        line = _line_of(label)
+        if way == "transfer" and (self.line is not None or line is not None) and label.startswith(AGENT):
+            key, since, by = self.line or (line, None, self.owner)
+            self.transfers.append(Transfer(happened.at, who_of(by) if by else None, who_of(label), line or key, since))
+            self.owner, self.line = label, None
+        elif way == "transfer":
             self.transfers.append(Transfer(happened.at, who_of(self.owner) if self.owner else None, who_of(label)))
             self.owner = label if label.startswith(AGENT) else self.owner
         elif way == "consult":
@@ -273,7 +299,8 @@ class _Reading:
         """Someone left (or never came: an invitation nobody answered)."""
         self.inside.discard(label)
         self.sids.pop(label, None)
-        self.pending.pop(label, None)
+        if self.pending.pop(label, None) is not None and happened.reason == NOT_ANSWERED:
+            self.rang_out.append(who_of(label))
         if label == self.consulted:
             self._end_consult(happened.at)
 
@@ -309,6 +336,7 @@ def spans(room: Room) -> Spans:
     hung_up_on_hold = bool(hung_up) and any(start <= hung_up[0] and (end is None or end >= hung_up[0])
                                             for start, end in reading.holds)  # fmt: skip
     live = reading.ended_at is None
+    hung_up_in_line = bool(hung_up) and reading.line is not None and reading.line[1] <= hung_up[0]
     agents_now = {who_of(label) for label in reading.inside if label.startswith(AGENT)} if live else set()
     others = {who_of(label) for label in reading.inside if not label.startswith(AGENT)} if live else set()
     last = who_of(reading.owner) if reading.owner is not None else None
@@ -326,20 +354,28 @@ def spans(room: Room) -> Spans:
         others_now=others,
         sids=dict(reading.sids) if live else {},
         consulted=reading.consulted or next((k for k, v in reading.pending.items() if v == "consult"), None),
+        in_line=reading.line[0] if reading.line is not None and live else None,
+        rang_out=tuple(reading.rang_out),
+        hung_up_in_line=hung_up_in_line,
     )
 
 
-def engagements(room: Room, first_agent: str | None, live: bool) -> dict[str, Literal["ringing", "talking", "talked"]]:
+def engagements(
+    room: Room, first_agent: str | None, live: bool
+) -> dict[str, Literal["ringing", "talking", "talked", "missed"]]:
     """Return what each agent is to a call in its room: the one who holds the customer stays on the call.
 
     The agent who moved the call there (the last to join, else the one who answered) is busy with it while the
     call lives, even alone with nobody (their customer on hold); everyone else only while in the room.
     """
     seen = spans(room)
-    out: dict[str, Literal["ringing", "talking", "talked"]] = dict.fromkeys(seen.agents_ever, "talked")
+    # An invitation nobody answered is a missed offer (presence counts it), unless they came in later after all.
+    out: dict[str, Literal["ringing", "talking", "talked", "missed"]] = dict.fromkeys(seen.rang_out, "missed")
+    out.update(dict.fromkeys(seen.agents_ever, "talked"))
     holder = seen.last_agent or first_agent
     if holder is not None:
-        out[holder] = "talking" if live else "talked"
+        # Transferred to a line, the customer is nobody's until one of its agents takes them.
+        out[holder] = "talking" if live and seen.in_line is None else "talked"
     for who in seen.agents_now:
         out[who] = "talking" if live else "talked"
     for label in seen.pending:

@@ -110,6 +110,7 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     was_settled = state.answered_leg is not None or state.over
     was_waiting = state.waiting
     was_in_menu = state.menu is None or state.menu.target is None
+    was_lined = _lined(state)
     engaged = engagements(state)
     ignored = _apply(state, event, policy)
     if ignored:
@@ -118,7 +119,7 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
         state.answer_known_at = now
     if state.queue_since is not None and (state.answered_leg is not None or state.over):
         _leave_queue(state, state.ended_at or event.at)
-    request = _route_request(state, event, was_waiting, was_in_menu)
+    request = _room_request(state, event, was_lined) or _route_request(state, event, was_waiting, was_in_menu)
     # A caller who gave up waiting is decided once routing has said where they were in line (its ROUTED
     # `left` event follows in the same transaction), so their missed call says it.
     deferred = request == "done" and state.answered_leg is None
@@ -129,6 +130,28 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     cancel = _moot_timers(state, event) + ([] if was_settled else _moot_pops(state, policy)) + _superseded(state)
     changes = [AgentChange(who, what) for who, what in engagements(state).items() if engaged.get(who) != what]
     return Outcome(state, actions, notices, revive, cancel, request, changes)
+
+
+def _lined(call: Call) -> tuple[str | None, int]:
+    """Return the line an answered call waits in from its room (None: none), and how many invitations rang out."""
+    if call.room is None:
+        return None, 0
+    seen = call_room.spans(call.room)
+    return seen.in_line, len(seen.rang_out)
+
+
+def _room_request(call: Call, event: CallEvent, was: tuple[str | None, int]) -> RouteRequest | None:
+    """Say what a call in its room asks of routing: to wait in a line, an invitation rang out, or out of line."""
+    line, rang = _lined(call)
+    if event.kind == EventKind.MOVE_FAILED and line is not None:
+        return "requeue"  # an agent could not be invited: back in line, the next agent invited
+    if event.kind != EventKind.ROOM:
+        return None
+    if line is not None and was[0] is None:
+        return "line"
+    if line is None and was[0] is not None:
+        return "done"  # an agent of the line took the call, or the customer is gone: out of line
+    return "rang" if line is not None and rang > was[1] else None
 
 
 def _route_request(call: Call, event: CallEvent, was_waiting: bool, was_in_menu: bool) -> RouteRequest | None:

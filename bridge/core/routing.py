@@ -86,6 +86,7 @@ class Waiting:
     missed: tuple[Missed, ...] = ()
     moves: int = 0  # how often the bridge moved this caller out of the queue (each move is numbered)
     caller: str | None = None  # who is calling (for `bridge queue`, masked there)
+    room: bool = False  # an answered call transferred to the line: it waits in its room, agents are invited in
 
     def being_offered(self, now: datetime) -> bool:
         """Tell whether an offer of this caller is ringing (or being set up) now."""
@@ -161,12 +162,15 @@ def match(
             break
         line = policy.line_key(caller.line)
         own = policy.line(line)
-        if caller.being_offered(now) or (own.queue and caller.waited(now) >= own.max_wait):
+        # An answered call transferred to the line waits on however long it waited before (its place is its arrival).
+        too_long = own.queue and not caller.room and caller.waited(now) >= own.max_wait
+        if caller.being_offered(now) or too_long:
             continue
         candidates = [agent for agent in free if _may_ring(agent, caller, line, now, serves)]
         if not candidates:
             continue
-        chosen = _pick(candidates, own.strategy)
+        # One agent at a time is invited into a room: whoever answers joins it, so ringing several would join several.
+        chosen = _pick(candidates, own.strategy)[:1] if caller.room else _pick(candidates, own.strategy)
         offers[caller.call_sid] = Offer(tuple(agent.identity for agent in chosen), own.ring_seconds)
         taken = {agent.identity for agent in chosen}
         free = [agent for agent in free if agent.identity not in taken]

@@ -14,6 +14,7 @@ from bridge.core import call_room
 from bridge.core.calls import Call
 from bridge.core.clock import Clock
 from bridge.core.events import CallEvent, EventKind
+from bridge.core.lines import Lines
 from bridge.ingest import Ingest
 from bridge.twilio.rest import TwilioError
 from bridge.twilio.room import RoomApi
@@ -33,12 +34,15 @@ class ControlFailed(Exception):
 class RoomControl:
     """Hold and resume calls, deciding through the store and acting through Twilio's REST API."""
 
-    def __init__(self, ingest: Ingest, api: RoomApi | None, clock: Clock, ring_seconds: int = 15) -> None:
-        """Bind the way into the store, Twilio's API (None: no Twilio account set), the clock, how long invites ring."""
+    def __init__(
+        self, ingest: Ingest, api: RoomApi | None, clock: Clock, ring_seconds: int = 15, lines: Lines | None = None
+    ) -> None:
+        """Bind the store, Twilio's API (None: no Twilio account), the clock, how long invites ring, the lines."""
         self._ingest = ingest
         self._api = api
         self._clock = clock
         self._ring_seconds = ring_seconds
+        self._lines = lines or Lines()
 
     def _need_api(self) -> RoomApi:
         """Return Twilio's API, or refuse: without TWILIO_ACCOUNT_SID the bridge cannot act on live calls."""
@@ -93,11 +97,13 @@ class RoomControl:
             raise ControlFailed(_twilio_said(exc, "take the call off hold"), 502) from exc
         return await self._note(call, "unhold", request), False
 
-    async def _into_fresh_room(self, api: RoomApi, call: Call, request: str, what: str) -> None:
+    async def _into_fresh_room(
+        self, api: RoomApi, call: Call, request: str, what: str, line: str | None = None
+    ) -> None:
         """Move the customer into a room of their own, on hold: whoever was with them leaves with the old one."""
         await self._note(call, "moving", request)
         try:
-            await api.move_in(call.sid)
+            await api.move_in(call.sid, line)
         except TwilioError as exc:
             await self._note(call, "stayed", request)
             raise ControlFailed(_twilio_said(exc, what), 502) from exc
@@ -111,6 +117,28 @@ class RoomControl:
         if seen is None or seen.agents_now or seen.others_now:
             await self._into_fresh_room(api, call, request, "transfer the call")
         await self._invite(api, call, to, request, "transfer", owner=True)
+        return await self._ingest.current(call.sid)
+
+    async def transfer_to_line(self, call: Call, line: str, request: str) -> Call | None:
+        """Hand the call to a line, cold: the customer waits in its queue, in a room of their own with its music.
+
+        Their place in line is their call's arrival; routing invites the line's agents into the room one at a time
+        (bridge.twilio.mover), and the one who answers takes the call.
+        """
+        api = self._need_api()
+        target = self._lines.find(line)
+        if target is None:
+            raise ControlFailed(f"There is no line {line!r}: choose one of the lines listed.", 404)
+        seen = call_room.spans(call.room) if call.room is not None else None
+        if seen is not None and seen.in_line == target.key:
+            return call  # already waiting there: a second click changes nothing
+        if seen is not None and (seen.pending or seen.in_line is not None):
+            raise ControlFailed("The call is already being transferred: wait, or cancel that first.")
+        # Always a fresh room, even for a customer already alone in one: its hold music is the line's from its start.
+        await self._into_fresh_room(
+            api, call, request, "transfer the call", target.key if self._lines.configured else None
+        )
+        await self._note(call, "line", request, label=target.key)
         return await self._ingest.current(call.sid)
 
     async def consult(self, call: Call, to: str, request: str, line: str | None) -> tuple[Call | None, bool]:

@@ -47,6 +47,7 @@ def waiting_text(waiting: Waiting) -> str:
             "missed": [[miss.identity, to_epoch(miss.at)] for miss in waiting.missed],
             "moves": waiting.moves,
             "caller": waiting.caller,
+            **({"room": True} if waiting.room else {}),
         }
     )
 
@@ -65,6 +66,7 @@ def waiting_from(text: str) -> Waiting:
         missed=tuple(Missed(identity, from_epoch(at)) for identity, at in raw.get("missed", ())),
         moves=int(raw.get("moves", 0)),
         caller=raw.get("caller"),
+        room=bool(raw.get("room", False)),
     )
 
 

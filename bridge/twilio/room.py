@@ -20,9 +20,13 @@ class RoomApi:
         self._api = api
         self._public_url = public_url.rstrip("/")
 
-    async def move_in(self, call_sid: str) -> None:
-        """Move the customer's call into its room: it fetches the room's TwiML (the bridge's /room route)."""
-        await self._api.redirect(call_sid, f"{self._public_url}/twilio/voice/room")
+    async def move_in(self, call_sid: str, line: str | None = None) -> None:
+        """Move the customer's call into its room: it fetches the room's TwiML (the bridge's /room route).
+
+        `line`: the line the customer is transferred to, whose hold music they hear there.
+        """
+        query = f"?{urlencode({'line': line})}" if line else ""
+        await self._api.redirect(call_sid, f"{self._public_url}/twilio/voice/room{query}")
 
     async def hold(self, room_id: str, call_sid: str, *, on: bool, line: str | None) -> None:
         """Hold the customer in their room (the line's hold music), or take them off hold.

@@ -41,14 +41,22 @@ async def add_voice_comment(ctx: Context, attempt: Attempt, ticket: Ticket, comm
 
 
 async def add_note(
-    ctx: Context, attempt: Attempt, ticket: Ticket, body: str, tags: tuple[str, ...] = (), assignee: int | None = None
+    ctx: Context,
+    attempt: Attempt,
+    ticket: Ticket,
+    body: str,
+    tags: tuple[str, ...] = (),
+    assignee: int | None = None,
+    group: int | None = None,
 ) -> Done:
-    """Add a private note to the call's ticket, with tags (added to the ticket's) and its new assignee, if any."""
+    """Add a private note to the call's ticket, with tags (added to the ticket's) and its new assignee and group."""
     note: dict[str, Any] = {"comment": {"body": body, "public": False}}
     if tags:
         note["additional_tags"] = list(tags)  # none of its tags removed (Zendesk docs: Tickets, additional_tags)
     if assignee is not None:
         note["assignee_id"] = assignee  # a transfer: the ticket goes to the agent who took the call
+    if group is not None:
+        note["group_id"] = group  # a transfer to a line: the ticket goes to the line's group
     return await add_comment(ctx, attempt, ticket, note, lambda found, own: found.get("body") == body)
 
 

@@ -65,8 +65,8 @@ class Deliverer:
                 return await display_ticket(ctx, agent_id, _ticket(row, needs))
             case AddVoiceComment(voice_comment=comment):
                 return await add_voice_comment(ctx, attempt, _ticket(row, needs), comment)
-            case AddNote(body=body, tags=tags, assignee_id=assignee):
-                return await add_note(ctx, attempt, _ticket(row, needs), body, tags, assignee)
+            case AddNote(body=body, tags=tags, assignee_id=assignee, group_id=group):
+                return await add_note(ctx, attempt, _ticket(row, needs), body, tags, assignee, group)
             case CreateCallRecord() as create:
                 return await create_call_record(ctx, attempt, create, needs)
             case UpdateCallRecord() as update:
