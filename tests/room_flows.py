@@ -214,6 +214,20 @@ async def transferred_to_line(bridge: LocalBridge, *, ring_out: bool = False) ->
     return [call]
 
 
+async def transferred_to_number(bridge: LocalBridge) -> list[Call]:
+    """alice talks with Dana 10 s and transfers her to an outside number, which answers after 5 s; they talk 20 s."""
+    fake = twilio(bridge)
+    fake.outcome(OUTSIDE, "answered", after=5)
+    call = await answered(bridge)
+    await fake.advance(10)
+    await bridge.app[ROOM_CONTROL].transfer(await state(bridge, call), OUTSIDE, "transfer-1")
+    await fake.settle()
+    await fake.advance(25)
+    await fake.hang_up(call)
+    await finished(bridge, call)
+    return [call]
+
+
 def room_calls(bridge: LocalBridge, call: Call) -> list[Call]:
     """Return the agents' calls into a call's room (their softphone's Resume)."""
     return [other for other in twilio(bridge).account.calls.values() if other.extra.get("Room") == call.sid]
@@ -227,8 +241,10 @@ FLOWS: dict[str, Callable[[LocalBridge], Awaitable[list[Call]]]] = {
     "room_consult_cancelled": partial(consulted, complete=False),
     "room_three_way": three_way,
     "room_transferred_to_line": transferred_to_line,
+    "room_transferred_to_number": transferred_to_number,
 }
 SETTINGS: dict[str, dict[str, str]] = {"room_transferred_to_line": {"lines": TWO_LINES}}
+SEED = 500  # the room's recordings keep seeds from 500 (the queue's 100, menus' 200, hours' 300, controls' 400)
 
 
 async def capture(folder: Path, work: Path) -> list[Path]:
@@ -237,7 +253,7 @@ async def capture(folder: Path, work: Path) -> list[Path]:
     for number, (name, flow) in enumerate(FLOWS.items()):
         start = datetime(2026, 9, 21, 9 + number, 0, 0, tzinfo=UTC)
         options = {"agents": dict(TEAM), **SETTINGS.get(name, {})}
-        async with local_bridge(work / f"{name}.db", stand_in=True, virtual_time=True, stand_in_seed=400 + number,
+        async with local_bridge(work / f"{name}.db", stand_in=True, virtual_time=True, stand_in_seed=SEED + number,
                                 stand_in_start=start, **options) as bridge:  # fmt: skip
             (call,) = await flow(bridge)
             written.append(twilio(bridge).write_together(folder / f"{name}.jsonl", call, *room_calls(bridge, call)))
@@ -246,17 +262,3 @@ async def capture(folder: Path, work: Path) -> list[Path]:
 
 if __name__ == "__main__":
     write_recordings(capture)
-
-
-async def transferred_to_number(bridge: LocalBridge) -> list[Call]:
-    """alice talks with Dana 10 s and transfers her to an outside number, which answers after 5 s; they talk 20 s."""
-    fake = twilio(bridge)
-    fake.outcome(OUTSIDE, "answered", after=5)
-    call = await answered(bridge)
-    await fake.advance(10)
-    await bridge.app[ROOM_CONTROL].transfer(await state(bridge, call), OUTSIDE, "transfer-1")
-    await fake.settle()
-    await fake.advance(25)
-    await fake.hang_up(call)
-    await finished(bridge, call)
-    return [call]

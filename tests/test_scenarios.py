@@ -465,6 +465,15 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "record": {"consultation_time": 15},
         "settings": QUEUEING,
     },
+    "room_transferred_to_number": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "note": "Call transferred by client:alice to +14155550177",
+        "record": {"hold_time": 5},
+        "settings": QUEUEING,
+    },
     "room_three_way": {
         "via": 45,
         "requester": DANA,

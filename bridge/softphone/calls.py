@@ -199,7 +199,9 @@ def setup(app: web.Application, session_of: SessionOf) -> None:
         desk = request.app.get(DESK)
         agents = await desk.agents() if desk is not None else []
         policy = request.app[SETTINGS].routing_policy().presence
-        body = room_controls.targets(agents, f"client:{session.identity}", request.app[CLOCK](), policy)
+        settings = request.app[SETTINGS]
+        body = room_controls.targets(agents, f"client:{session.identity}", request.app[CLOCK](), policy,
+                                     settings.phone_lines)  # fmt: skip
         return web.json_response(body, headers=_HEADERS)
 
     app.router.add_get(CALL_ROUTE, get)

@@ -13,12 +13,14 @@ from typing import Any
 
 from bridge.core import call_room, presence
 from bridge.core.events import CallEvent
+from bridge.core.lines import Lines
 from bridge.core.phones import is_client, is_e164
 from bridge.core.presence import Agent, PresencePolicy
 from bridge.dispatch.room import ControlFailed, RoomControl
 from bridge.softphone.controls import Command, Context, Control, OnCall, refused
 
 TARGETED = frozenset({"transfer", "consult", "add"})
+LINE = "line:"  # a transfer's target that is a line, by its key
 
 
 def _room(desk: Context) -> RoomControl:
@@ -42,9 +44,11 @@ def _basic(desk: Context, on: OnCall) -> str | None:
 
 
 def _busy(seen: call_room.Spans | None) -> str | None:
-    """Say why nobody else can be brought in now: someone is being called in, or consulted."""
+    """Say why nobody else can be brought in now: someone is being called in, or consulted, or a line's agents are."""
     if seen is None:
         return None
+    if seen.in_line is not None:
+        return f"The customer waits in the line {seen.in_line} for its next free agent."
     if seen.pending:
         return "Someone is being called into this call: wait for them, or cancel."
     if seen.consulting:
@@ -96,8 +100,14 @@ def target_of(desk: Context, command: Command) -> str:
     """Return who a Transfer, Consult or Add to call is for, checked: an offerable agent, or an E.164 number."""
     target: dict[str, Any] = command.target or {}
     kind, value = target.get("kind"), target.get("value")
-    if not isinstance(value, str) or kind not in ("agent", "number"):
-        raise refused(400, 'choose who to transfer to: target must be {"kind": "agent" | "number", "value": "..."}')
+    if not isinstance(value, str) or kind not in ("agent", "number", "line"):
+        raise refused(
+            400, 'choose who to transfer to: target must be {"kind": "agent" | "number" | "line", "value": …}'
+        )
+    if kind == "line":
+        if command.action != "transfer":
+            raise refused(400, "a line takes a transfer only: consult or add a colleague or a number")
+        return LINE + value
     if kind == "number":
         if not is_e164(value):
             raise refused(400, f"{value[:20]!r} is not a phone number in international format (+14155550123)")
@@ -118,7 +128,11 @@ def _act(name: str) -> Any:
             elif name == "resume":
                 await room.resume(call, command.request)
             elif name == "transfer":
-                await room.transfer(call, target_of(desk, command), command.request)
+                to = target_of(desk, command)
+                if to.startswith(LINE):
+                    await room.transfer_to_line(call, to.removeprefix(LINE), command.request)
+                else:
+                    await room.transfer(call, to, command.request)
             elif name == "consult":
                 await room.consult(call, target_of(desk, command), command.request, _line(desk, command.on))
             elif name == "add":
@@ -128,7 +142,7 @@ def _act(name: str) -> Any:
             else:
                 await room.cancel(call, command.request)
         except ControlFailed as exc:
-            raise refused(exc.status if exc.status in (409, 502, 503) else 409, str(exc)) from exc
+            raise refused(exc.status if exc.status in (400, 409, 502, 503) else 400, str(exc)) from exc
         return None
 
     return act
@@ -175,7 +189,9 @@ def view(on: OnCall) -> dict[str, Any]:
     }
 
 
-def targets(agents: list[Agent], identity: str, now: datetime, policy: PresencePolicy) -> dict[str, Any]:
+def targets(
+    agents: list[Agent], identity: str, now: datetime, policy: PresencePolicy, lines: Lines | None = None
+) -> dict[str, Any]:
     """Return who the agent may transfer to: the colleagues offerable now, by name and status (GET transfer-targets).
 
     Only an agent a call could be offered to now is listed (available, not busy): anyone else would not answer.
@@ -186,4 +202,7 @@ def targets(agents: list[Agent], identity: str, now: datetime, policy: PresenceP
         for agent in agents
         if agent.identity not in (identity, "") and is_client(agent.identity) and presence.offerable(agent, now, policy)
     ]  # fmt: skip
-    return {"agents": sorted(listed, key=lambda a: a["name"])}
+    named = (
+        [{"key": line.key, "name": line.name or line.key} for line in lines.all] if lines and lines.configured else []
+    )
+    return {"agents": sorted(listed, key=lambda a: a["name"]), "lines": named}

@@ -227,6 +227,7 @@
       var number = $('transfer-number').value.trim();
       return number ? { kind: 'number', value: number } : null;
     }
+    if (picked.indexOf('line:') === 0) { return { kind: 'line', value: picked.slice(5) }; }
     return picked ? { kind: 'agent', value: picked } : null;
   }
 
@@ -241,6 +242,7 @@
         (body.agents || []).forEach(function (agent) {
           select.add(new Option(agent.name + ' (' + agent.status + ')', agent.identity));
         });
+        (body.lines || []).forEach(function (line) { select.add(new Option('Line: ' + line.name, 'line:' + line.key)); });
         select.add(new Option('A phone number…', 'number'));
         select.value = Array.prototype.some.call(select.options, function (o) { return o.value === kept; }) ? kept : '';
         showTarget();
@@ -295,6 +297,9 @@
       var button = box.querySelector('button');
       var reason = state ? state.can[control.action] : WAITING;
       if (reason === null && control.target && !chosenTarget()) { reason = CHOOSE; }
+      if (reason === null && control.join && (chosenTarget() || {}).kind === 'line') {
+        reason = 'A line takes a transfer only: use Transfer.';
+      }
       box.hidden = state ? !control.shows(state) : control !== CONTROLS[0];
       button.disabled = clicking || reason !== null;
       button.setAttribute('aria-busy', String(clicking));
