@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bridge.devtools.demo import LocalBridge, calls_mode
+from bridge.devtools.fake_twilio import Call, Recording
 from bridge.devtools.queue_demo import TEAM
 from tests import room_flows as flows
-from tests.conftest import BridgeFactory, call_outcome, call_records
+from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
 
 Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
@@ -21,8 +23,8 @@ def rig(make_bridge: BridgeFactory, database_url: str) -> Rig:
     """Run one flow's bridge on either store, in calls mode."""
 
     @asynccontextmanager
-    async def running(**settings: Any) -> AsyncIterator[LocalBridge]:
-        options = {"agents": dict(TEAM), **calls_mode(), **settings}
+    async def running(*, calls: bool = True, **settings: Any) -> AsyncIterator[LocalBridge]:
+        options = {"agents": dict(TEAM), **(calls_mode() if calls else {}), **settings}
         async with make_bridge(stand_in=True, virtual_time=True, database_url=database_url, **options) as bridge:
             yield bridge
 
@@ -97,3 +99,76 @@ async def test_a_third_party_joins_and_the_call_stays_one_ticket(rig: Rig) -> No
     (record,) = call_records(snapshot, call.sid)
     assert record["agent_id"] == 1001
     assert record["completion_status"] == "completed"
+
+
+Flow = Callable[[LocalBridge], Any]
+RECORDED_FLOWS = {"held": flows.held_then_resumed, "transferred": flows.transferred_cold}
+
+
+def parts_of(bridge: LocalBridge, call: Call) -> list[Recording]:
+    """Return the recordings Twilio's stand-in made of a call, in the order they began: its own, then its rooms'."""
+    fake = bridge.stand_in
+    assert fake is not None
+    made = fake.account.recordings.values()
+    return sorted((r for r in made if r.call_sid == call.sid or r.conference_sid), key=lambda r: (r.started, r.sid))
+
+
+async def played(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """GET a recording link as the agent's browser does: no credentials."""
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        return response.status, dict(response.headers), await response.read()
+
+
+@pytest.mark.parametrize("api", ["tickets", "calls"])
+@pytest.mark.parametrize("mode", ["proxy", "zendesk", "twilio"])
+@pytest.mark.parametrize("flow", list(RECORDED_FLOWS), ids=list(RECORDED_FLOWS))
+async def test_the_voice_comment_plays_the_whole_conversation_in_one_recording(
+    rig: Rig, flow: str, mode: str, api: str
+) -> None:
+    """Before the room and in it: two recordings, one voice comment whose one link plays part 1 then part 2.
+
+    Held calls get their ticket at the answer (the voice comment, or the record's update, comes at the end); transferred
+    ones at the end (the ticket, or the record, made with it): each way a recording is linked.
+    """
+    ticket_on = "answer" if flow == "held" else "end"
+    async with rig(calls=api == "calls", recordings=mode, ticket_on=ticket_on) as bridge:
+        bridge.twilio.tagged = True  # each recording's bytes carry its sid: the order played shows
+        (call,) = await RECORDED_FLOWS[flow](bridge)
+        first, second = parts_of(bridge, call)
+        assert (first.source, second.source) == ("DialVerb", "Conference")
+        whole = bridge.twilio.audio_of(first.sid, 2) + bridge.twilio.audio_of(second.sid, 2)
+        snapshot = bridge.sandbox.snapshot()
+        (ticket,) = call_outcome(snapshot, call.sid)
+        if api == "calls":
+            (record,) = call_records(snapshot, call.sid)
+            link = record["recording_url"]
+            assert record["recording_time"] == first.duration + second.duration
+        else:
+            (comment,) = voice_comments(ticket)
+            link = comment["recording_url"]
+        notes = [c["body"] for c in ticket["comments"] if c["type"] == "Comment"]
+        if mode == "proxy":
+            assert link.startswith(f"{bridge.url}/recordings/{first.sid}.mp3?then={second.sid}&sig=")
+            status, headers, body = await played(link)
+            assert (status, body) == (200, whole)
+            assert headers["Content-Type"] == "audio/mpeg"
+            # A seek in a recording in parts gets the whole body: its length is known only at its end.
+            status, headers, body = await played(link, Range="bytes=100-")
+            assert (status, headers["Accept-Ranges"], body) == (200, "none", whole)
+            tampered = link.replace(f"then={second.sid}", f"then={first.sid}")
+            assert (await played(tampered))[0] == 403
+        elif mode == "zendesk":
+            assert link.startswith(f"{bridge.zendesk_url}/attachments/token/")
+            status, _, body = await played(link)
+            assert (status, body) == (200, whole)
+            attached = [a["content_url"] for c in ticket["comments"] for a in c.get("attachments", [])]
+            assert attached == [link]
+        else:
+            assert bridge.stand_in is not None
+            twilio_url = f"https://api.twilio.com/2010-04-01/Accounts/{bridge.stand_in.account.sid}/Recordings"
+            assert link == f"{twilio_url}/{first.sid}.mp3"
+            (note,) = [note for note in notes if "recording is in 2 parts" in note]
+            assert f"1. {twilio_url}/{first.sid}.mp3" in note
+            assert f"2. {twilio_url}/{second.sid}.mp3" in note
+        if mode != "twilio":
+            assert not any("recording is in" in note for note in notes)
