@@ -12,6 +12,10 @@ import pytest
 from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.fake_twilio import Call, Recording
 from bridge.devtools.queue_demo import TEAM
+from bridge.devtools.sandbox import FaultRule
+from bridge.resources import LINK_SIGNER
+from bridge.store import DEAD
+from bridge.zendesk.outbox.worker import RetryPolicy
 from tests import room_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
 
@@ -172,3 +176,79 @@ async def test_the_voice_comment_plays_the_whole_conversation_in_one_recording(
             assert f"2. {twilio_url}/{second.sid}.mp3" in note
         if mode != "twilio":
             assert not any("recording is in" in note for note in notes)
+
+
+class RoomRecordingsGone(set[str]):
+    """The recordings deleted at Twilio: every conference recording, whenever it is made."""
+
+    def __init__(self, made: dict[str, Recording]) -> None:
+        """Watch the stand-in's recordings."""
+        super().__init__()
+        self._made = made
+
+    def __contains__(self, sid: object) -> bool:
+        """Tell whether a recording is a conference's."""
+        found = self._made.get(str(sid))
+        return found is not None and found.source == "Conference"
+
+
+async def proxied_held_call(bridge: LocalBridge) -> tuple[str, Recording, Recording]:
+    """Play the held flow in tickets mode; return its voice comment's link and its two parts."""
+    bridge.twilio.tagged = True
+    (call,) = await flows.held_then_resumed(bridge)
+    first, second = parts_of(bridge, call)
+    (ticket,) = call_outcome(bridge.sandbox.snapshot(), call.sid)
+    (comment,) = voice_comments(ticket)
+    return str(comment["recording_url"]), first, second
+
+
+async def test_a_link_in_parts_refuses_what_it_does_not_name_and_ends_early_when_a_part_is_gone(rig: Rig) -> None:
+    """Signed parts only, each filed; a first part gone at Twilio is a 404; a later one ends the stream after part 1."""
+    async with rig(calls=False) as bridge:
+        link, first, second = await proxied_held_call(bridge)
+        signer = bridge.app[LINK_SIGNER]
+        unfiled = "RE" + "7" * 32
+        assert (await played(signer.link(first.sid, [unfiled])))[0] == 404  # signed, but never linked
+        assert (await played(signer.link(second.sid)))[0] == 200  # each part was filed as a recording of the call
+        assert (await played(link.replace(f"then={second.sid}", f"then={second.sid},{second.sid}")))[0] == 403
+        async with aiohttp.ClientSession() as session, session.head(link) as response:
+            assert (response.status, await response.read()) == (200, b"")
+        bridge.twilio.missing.add(second.sid)
+        status, _, body = await played(link)
+        assert (status, body) == (200, bridge.twilio.audio_of(first.sid, 2))
+        bridge.twilio.missing.add(first.sid)
+        assert (await played(link))[0] == 404
+
+
+async def test_an_upload_in_parts_is_retried_and_attached_once(rig: Rig) -> None:
+    """RECORDINGS=zendesk: uploads that fail or lose their answer are retried; one attachment plays both parts."""
+    # Virtual time stands still while the test waits: retries are due at once.
+    async with rig(calls=False, recordings="zendesk", retry=RetryPolicy(base=0.0, cap=0.0, settle=0.0)) as bridge:
+        bridge.sandbox.add_faults(
+            [
+                FaultRule(method="POST", path_prefix="/api/v2/uploads", kind="503", times=1),
+                FaultRule(method="POST", path_prefix="/api/v2/uploads", kind="drop_after", times=1),
+                FaultRule(method="PUT", path_prefix="/api/v2/tickets", kind="drop_after", times=1),
+            ]
+        )
+        link, first, second = await proxied_held_call(bridge)
+        (ticket,) = [t for t in bridge.sandbox.snapshot()["tickets"] if voice_comments(t)]
+        attached = [a for c in ticket["comments"] for a in c.get("attachments", [])]
+        assert [a["content_url"] for a in attached] == [link]
+        assert attached[0]["file_name"] == f"{first.sid}.mp3"
+        whole = bridge.twilio.audio_of(first.sid, 2) + bridge.twilio.audio_of(second.sid, 2)
+        status, _, body = await played(link)
+        assert (status, body) == (200, whole)
+
+
+async def test_an_upload_whose_later_part_is_gone_is_a_dead_letter(rig: Rig) -> None:
+    """RECORDINGS=zendesk: a part Twilio no longer has cannot be uploaded, and the voice comment says so."""
+    async with rig(calls=False, recordings="zendesk") as bridge:
+        fake = bridge.stand_in
+        assert fake is not None
+        bridge.twilio.missing = RoomRecordingsGone(fake.account.recordings)
+        await flows.held_then_resumed(bridge)
+        await bridge.settle()
+        (dead,) = await bridge.store.list_actions([DEAD])
+        assert dead.kind == "add_voice_comment"
+        assert "no longer at Twilio" in (dead.last_error or "")
