@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -21,6 +24,7 @@ from bridge.core.actions import (
 from bridge.core.call_model import RECORDING_WAIT, Call, Policy, Recording
 from bridge.core.calls import step
 from bridge.core.events import CallEvent, EventKind
+from bridge.ops.recordings import LinkSigner
 from schemas.zendesk import CallRecord, VoiceComment, VoiceTicket
 from tests.test_call_room import HELD_THEN_RESUMED, SID, T0, answered_call, fold, room_event
 
@@ -178,3 +182,19 @@ def test_the_parts_are_stored_with_the_action_and_older_rows_have_none(action: A
     assert decode(action.kind, action.key, SID, stored, due) == action
     older = {name: value for name, value in stored.items() if name != "recording_parts"}
     assert decode(action.kind, action.key, SID, older, due).parts == ()  # type: ignore[union-attr]
+
+
+def test_a_single_recording_s_link_is_what_it_always_was_and_parts_are_signed_in_order() -> None:
+    """Links already in Zendesk keep working; a link in parts is bound to its parts and their order."""
+    secret = b"k" * 32
+    signer = LinkSigner(secret, "https://bridge.example/")
+    mac = hmac.new(secret, f"recording-link\n{BEFORE}".encode(), hashlib.sha256).digest()
+    single = base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    assert signer.link(BEFORE) == f"https://bridge.example/recordings/{BEFORE}.mp3?sig={single}"
+    both = signer.signature(BEFORE, [ROOM])
+    assert signer.link(BEFORE, [ROOM]) == f"https://bridge.example/recordings/{BEFORE}.mp3?then={ROOM}&sig={both}"
+    assert signer.valid(BEFORE, both, [ROOM])
+    assert not signer.valid(BEFORE, single, [ROOM])  # a single recording's link cannot be stretched
+    assert not signer.valid(BEFORE, both)  # nor a link in parts cut short
+    assert not signer.valid(ROOM, signer.signature(ROOM, [BEFORE]), [BEFORE, FRESH])
+    assert not signer.valid(ROOM, both, [BEFORE])  # the order is signed
