@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -106,7 +107,12 @@ async def test_a_third_party_joins_and_the_call_stays_one_ticket(rig: Rig) -> No
 
 
 Flow = Callable[[LocalBridge], Any]
-RECORDED_FLOWS = {"held": flows.held_then_resumed, "transferred": flows.transferred_cold}
+RECORDED_FLOWS = {
+    "held": flows.held_then_resumed,
+    "transferred": flows.transferred_cold,
+    "consulted": functools.partial(flows.consulted, complete=True),
+    "three_way": flows.three_way,
+}
 
 
 def parts_of(bridge: LocalBridge, call: Call) -> list[Recording]:
@@ -131,10 +137,11 @@ async def test_the_voice_comment_plays_the_whole_conversation_in_one_recording(
 ) -> None:
     """Before the room and in it: two recordings, one voice comment whose one link plays part 1 then part 2.
 
-    Held calls get their ticket at the answer (the voice comment, or the record's update, comes at the end); transferred
-    ones at the end (the ticket, or the record, made with it): each way a recording is linked.
+    Held and consulted calls get their ticket at the answer (the voice comment, or the record's update, comes at the
+    end); transferred and three-way ones at the end (the ticket, or the record, made with it): each way a recording is
+    linked.
     """
-    ticket_on = "answer" if flow == "held" else "end"
+    ticket_on = "answer" if flow in ("held", "consulted") else "end"
     async with rig(calls=api == "calls", recordings=mode, ticket_on=ticket_on) as bridge:
         bridge.twilio.tagged = True  # each recording's bytes carry its sid: the order played shows
         (call,) = await RECORDED_FLOWS[flow](bridge)
