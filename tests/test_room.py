@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -106,8 +106,8 @@ async def test_a_third_party_joins_and_the_call_stays_one_ticket(rig: Rig) -> No
     assert record["completion_status"] == "completed"
 
 
-Flow = Callable[[LocalBridge], Any]
-RECORDED_FLOWS = {
+Flow = Callable[[LocalBridge], Awaitable[list[Call]]]
+RECORDED_FLOWS: dict[str, Flow] = {
     "held": flows.held_then_resumed,
     "transferred": flows.transferred_cold,
     "consulted": functools.partial(flows.consulted, complete=True),
