@@ -157,4 +157,5 @@ class RoomStatus(BaseModel):
     participant_label: str | None = Field(None, alias="ParticipantLabel")
     hold: str | None = Field(None, alias="Hold")
     reason_participant_left: str | None = Field(None, alias="ReasonParticipantLeft")
+    end_conference_on_exit: str | None = Field(None, alias="EndConferenceOnExit")
     account_sid: str | None = Field(None, alias="AccountSid")

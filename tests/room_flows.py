@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
 from bridge.appkeys import INGEST, ROOM_CONTROL
 from bridge.core.calls import Call as CallState
-from bridge.devtools.demo import DEMO_NUMBER, LocalBridge
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
 from bridge.devtools.fake_twilio.state import Call
-from bridge.devtools.queue_demo import ALICE, DANA, finished, twilio
+from bridge.devtools.queue_demo import ALICE, DANA, TEAM, finished, twilio
 from bridge.devtools.waiting import wait_until
+from tests.queue_flows import write_recordings
 from webhooks.names import Route, route_url
 
 
@@ -153,3 +159,34 @@ async def three_way(bridge: LocalBridge) -> list[Call]:
     await fake.hang_up(alice)
     await finished(bridge, call)
     return [call]
+
+
+def room_calls(bridge: LocalBridge, call: Call) -> list[Call]:
+    """Return the agents' calls into a call's room (their softphone's Resume)."""
+    return [other for other in twilio(bridge).account.calls.values() if other.extra.get("Room") == call.sid]
+
+
+FLOWS: dict[str, Callable[[LocalBridge], Awaitable[list[Call]]]] = {
+    "room_held_then_resumed": held_then_resumed,
+    "room_hung_up_on_hold": hung_up_on_hold,
+    "room_transferred_cold": transferred_cold,
+    "room_consult_completed": partial(consulted, complete=True),
+    "room_consult_cancelled": partial(consulted, complete=False),
+    "room_three_way": three_way,
+}
+
+
+async def capture(folder: Path, work: Path) -> list[Path]:
+    """Play every flow once and write each call's webhooks, its room's and its agents' into one file of `folder`."""
+    written = []
+    for number, (name, flow) in enumerate(FLOWS.items()):
+        start = datetime(2026, 9, 21, 9 + number, 0, 0, tzinfo=UTC)
+        async with local_bridge(work / f"{name}.db", stand_in=True, virtual_time=True, stand_in_seed=400 + number,
+                                stand_in_start=start, agents=dict(TEAM)) as bridge:  # fmt: skip
+            (call,) = await flow(bridge)
+            written.append(twilio(bridge).write_together(folder / f"{name}.jsonl", call, *room_calls(bridge, call)))
+    return written
+
+
+if __name__ == "__main__":
+    write_recordings(capture)

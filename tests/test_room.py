@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -18,8 +20,9 @@ from bridge.resources import LINK_SIGNER
 from bridge.store import DEAD
 from bridge.zendesk.outbox.worker import RetryPolicy
 from tests import room_flows as flows
-from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
+from tests.conftest import BridgeFactory, call_outcome, call_records, parent_sid, recording, voice_comments
 
+ACCOUNT = "AC455c03f9e322135d9c681cabb529d68e"  # the bundled recordings' account: a bridge that rings knows it
 Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
 
@@ -259,3 +262,45 @@ async def test_an_upload_whose_later_part_is_gone_is_a_dead_letter(rig: Rig) -> 
         (dead,) = await bridge.store.list_actions([DEAD])
         assert dead.kind == "add_voice_comment"
         assert "no longer at Twilio" in (dead.last_error or "")
+
+
+def recorded_parts(name: str) -> list[str]:
+    """Return the recordings a bundled room call reported complete, in the order they began."""
+    found: dict[str, str] = {}
+    for line in recording(name).read_text().splitlines():
+        params = json.loads(line)["params"]
+        if params.get("RecordingStatus") == "completed":
+            found[params["RecordingSid"]] = params["RecordingStartTime"]
+    return sorted(found, key=lambda sid: (parsedate_to_datetime(found[sid]), sid))
+
+
+ROOM_REPLAYS = ["room_held_then_resumed", "room_transferred_cold", "room_consult_completed", "room_three_way"]
+
+
+@pytest.mark.parametrize(("seed", "api"), [(11, "tickets"), (12, "tickets"), (13, "calls"), (14, "calls")])
+@pytest.mark.parametrize("name", ROOM_REPLAYS)
+async def test_a_replayed_room_call_links_its_recording_in_parts_whatever_the_order(
+    make_bridge: BridgeFactory, name: str, seed: int, api: str
+) -> None:
+    """The bundled room calls, every webhook twice and shuffled: one voice comment, one link playing both parts.
+
+    A short RECORDING_WAIT: the comment must not go before both parts are in, nor need the wait to get them.
+    """
+    first, second = recorded_parts(name)
+    settings = {**(calls_mode() if api == "calls" else {}), "recording_wait_seconds": 5}
+    async with make_bridge(twilio_account_sid=ACCOUNT, **settings) as bridge:
+        bridge.twilio.tagged = True
+        report = await bridge.replay([recording(name)], repeat=2, shuffle=True, seed=seed)
+        assert report.ok, report.failures
+        await bridge.settle_calls()
+        snapshot = bridge.sandbox.snapshot()
+        (ticket,) = call_outcome(snapshot, parent_sid(recording(name)))
+        if api == "calls":
+            (record,) = call_records(snapshot, parent_sid(recording(name)))
+            link = str(record["recording_url"])
+        else:
+            (comment,) = voice_comments(ticket)
+            link = str(comment["recording_url"])
+        assert link.startswith(f"{bridge.url}/recordings/{first}.mp3?then={second}&sig=")
+        status, _, body = await played(link)
+        assert (status, body) == (200, bridge.twilio.audio_of(first, 2) + bridge.twilio.audio_of(second, 2))

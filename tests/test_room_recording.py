@@ -108,9 +108,10 @@ def test_ticket_and_record_made_at_the_end_carry_the_parts_too() -> None:
 def test_every_room_that_started_is_waited_for_and_the_parts_play_in_the_order_they_began() -> None:
     """A cold transfer starts a fresh room: both rooms' recordings, each over, in the order they began."""
     call = held_call()
-    fresh = room_event("start", 95, leg=None).model_copy(update={"room": "CF" + "8" * 32})
+    fresh = [room_event(what, at, leg=None).model_copy(update={"room": "CF" + "8" * 32}) for what, at in
+             (("start", 95), ("end", 125))]  # fmt: skip
     later = room_recording(FRESH, 95, 30)
-    call, actions = decided(call, [fresh, later])
+    call, actions = decided(call, [*fresh, later])
     assert only(actions, Timer).name == RECORDING_WAIT  # one of the two rooms' recordings is in
     call, actions = decided(call, [room_recording(ROOM, 50, 40, status="in-progress")])
     assert not [action for action in actions if isinstance(action, AddVoiceComment)]  # that one is not over
@@ -198,3 +199,22 @@ def test_a_single_recording_s_link_is_what_it_always_was_and_parts_are_signed_in
     assert not signer.valid(BEFORE, both)  # nor a link in parts cut short
     assert not signer.valid(ROOM, signer.signature(ROOM, [BEFORE]), [BEFORE, FRESH])
     assert not signer.valid(ROOM, both, [BEFORE])  # the order is signed
+
+
+def test_the_comment_waits_until_the_room_s_reports_say_whether_it_started() -> None:
+    """Reports come in any order: nothing of the room yet, or one missing before its last, and it may have started."""
+    call = held_call()
+    assert call.room is not None
+    reports = call.room.happened
+    call.room.happened = [h for h in reports if h.what in ("moving", "entered", "left")]
+    call.room.happened = [h.model_copy(update={"room": None}) for h in call.room.happened]
+    _, actions = decided(call, [room_event("left", 90.5).model_copy(update={"room": None})])
+    assert only(actions, Timer).name == RECORDING_WAIT  # the customer's room has not reported at all
+    alone = [room_event("join", 20.4, seq=1, label="customer"),
+             room_event("leave", 90, seq=6, label="customer", reason="participant_hung_up")]  # fmt: skip
+    call, actions = decided(held_call().model_copy(update={"room": fold(alone)}), [room_event("left", 90.5)])
+    assert only(actions, Timer).name == RECORDING_WAIT  # reports 2 to 5 may hold its start
+    gaps_after_start = [*alone, room_event("start", 50, leg=None, seq=3)]
+    call, actions = decided(held_call().model_copy(update={"room": fold(gaps_after_start)}),
+                            [room_recording(ROOM, 50, 40)])  # fmt: skip
+    assert only(actions, AddVoiceComment).parts == (url(BEFORE), url(ROOM))  # started: its recording was enough

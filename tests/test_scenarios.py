@@ -12,6 +12,7 @@ from bridge.appkeys import STORE
 from bridge.core.calls import (
     ABANDONED_IN_QUEUE,
     ABANDONED_IN_VOICEMAIL,
+    ABANDONED_ON_HOLD,
     COMPLETED,
     NOT_ANSWERED,
     OUTSIDE_ABANDONED,
@@ -394,6 +395,60 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "settings": QUEUEING,
     },
+    # Calls in progress (tests/room_flows.py): held, transferred, consulted, joined by a third party. The webhooks say
+    # it all: the room's reports (hold, join, leave; `modify` when a consultation completed), its labels (how each
+    # participant was invited) and its recording.
+    "room_held_then_resumed": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "record": {"hold_time": 30, "talk_time": 60},
+        "settings": QUEUEING,
+    },
+    "room_hung_up_on_hold": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "record": {"hold_time": 50},
+        "settings": QUEUEING,
+    },
+    "room_transferred_cold": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "note": "Call transferred by client:alice to client:bob",
+        "ticket_pops": 2,
+        "record": {"hold_time": 6},
+        "settings": QUEUEING,
+    },
+    "room_consult_completed": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": BOB,
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "note": "Call transferred by client:alice to client:bob",
+        "ticket_pops": 2,
+        "record": {"consultation_time": 15},
+        "settings": QUEUEING,
+    },
+    "room_consult_cancelled": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "record": {"consultation_time": 15},
+        "settings": QUEUEING,
+    },
+    "room_three_way": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "user_pops": {(ALICE, DANA), (BOB, DANA)},
+        "settings": QUEUEING,
+    },
     # Lines (tests/queue_flows.py's lines_overlapping_agents): each ticket and record is its line's.
     "lines_overlapping_agents_sales": {
         "via": 45,
@@ -557,6 +612,8 @@ def completion(name: str, expect: dict[str, Any]) -> str:
         return ABANDONED_IN_VOICEMAIL  # the caller reached voicemail, with a message or without
     if "missed_call" in expect.get("tags", []):
         return ABANDONED_IN_QUEUE
+    if name == "room_hung_up_on_hold":
+        return ABANDONED_ON_HOLD
     return COMPLETED
 
 
@@ -580,6 +637,8 @@ def check_record(snapshot: dict[str, Any], name: str, expect: dict[str, Any], ti
     assert bool(record["voicemail"]) is (expect.get("via") == 44)
     for field, value in expect.get("ivr", {}).items():
         assert record[field] == value, field
+    for field, value in expect.get("record", {}).items():
+        assert record[field] == value, (name, field)
     assert (record["ivr_hops"] == 1) is ("ivr" in expect)  # only a line with a menu has them
     if voice and "recording_url" in voice:
         assert record["recording_url"] == voice["recording_url"]

@@ -12,12 +12,14 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Conference, Dial, VoiceResponse
 
+from bridge.core import call_room
 from webhooks.names import Route
 from webhooks.twiml import PARENT_PARAM, RECORDING_EVENTS, TwilioConfig
 
-ROOM_EVENTS = "start end join leave hold"  # what the bridge hears of a room (Twilio docs: statusCallbackEvent)
+# What the bridge hears of a room (Twilio docs: statusCallbackEvent); `modify` tells when a consulted colleague became
+# the one whose leaving ends the room: the consultation completed as a transfer.
+ROOM_EVENTS = "start end join leave hold modify"
 CUSTOMER_LABEL = "customer"
-AGENT_LABEL = "agent:"
 MUSIC_PARAM = "line"  # the hold music's URL names the line whose music it plays
 
 
@@ -49,7 +51,7 @@ def agent(config: TwilioConfig, parent: str, identity: str, line: str | None) ->
     """
     response = VoiceResponse()
     dial = Dial()
-    label = AGENT_LABEL + identity.removeprefix("client:")
+    label = call_room.label_of(identity)
     dial.append(_conference(config, parent, line, start=True, label=label))
     response.append(dial)
     return response

@@ -262,13 +262,14 @@ async def outgoing(request: web.Request) -> web.Response:
 async def _join_room(request: web.Request, form: IncomingCall, parent: str) -> web.Response:
     """Take a browser agent into the room of a call they are on (the softphone's Resume); refuse anyone else."""
     config = request.config_dict[CONFIG]
+    # Kept either way: the agent's call is a way into a room, never a call out of its own (no ticket, no record).
+    event = translate.outgoing(form, _now(request)).model_copy(update={"joins": parent})
+    await _accept(request, Route.OUTGOING, event)
     call = await request.config_dict[INGEST].current(parent)
     if call is None or call.room is None or call.over or form.from_ not in call_room.members(call):
         log.warning("room join %s from %s refused: not an agent of call %s, or it is not in its room",
                     form.call_sid, mask(form.from_), parent)  # fmt: skip
         return _twiml(twiml.not_your_call())
-    event = translate.outgoing(form, _now(request)).model_copy(update={"joins": parent})
-    await _accept(request, Route.OUTGOING, event)
     line = config.line(call.route_line)
     named = line.key if config.lines.configured else None
     return _twiml(room_twiml.agent(config, parent, form.from_, named))

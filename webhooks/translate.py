@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from bridge.core import call_room
 from bridge.core.events import CallEvent, Direction, EventKind, LegStatus, QueueResult
 from bridge.core.phones import is_device, is_sip, sip_user
 from bridge.twilio.words import media_url, recording_of
@@ -241,6 +242,7 @@ _ROOM_HAPPENINGS = {
     "participant-leave": "leave",
     "participant-hold": "hold",
     "participant-unhold": "unhold",
+    "participant-modify": "modify",
 }
 
 
@@ -254,9 +256,15 @@ def room_status(form: RoomStatus, now: datetime) -> CallEvent:
         sequence=form.sequence_number,
         leg_sid=form.call_sid or None,
         leg_to=form.participant_label or None,
-        reason=form.reason_participant_left or None,
+        reason=form.reason_participant_left or _owner(form),
         room=form.conference_sid,
     )
+
+
+def _owner(form: RoomStatus) -> str | None:
+    """Say a modified participant's leaving now ends the room (EndConferenceOnExit=true on participant-modify)."""
+    ends = form.event == "participant-modify" and (form.end_conference_on_exit or "").lower() == "true"
+    return call_room.OWNER if ends else None
 
 
 def room_entered(form: IncomingCall, now: datetime) -> CallEvent:

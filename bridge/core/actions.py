@@ -278,6 +278,7 @@ class UpdateCallRecord:
     name: str
     fields: CallRecord
     cleared: tuple[str, ...] = ()
+    after: str | None = None  # the key of an update this one must follow (a correction of it)
     parts: tuple[str, ...] = ()  # the record's recording in parts, in order (see AddVoiceComment)
 
     def wire(self) -> dict[str, Any]:
@@ -291,8 +292,8 @@ class UpdateCallRecord:
 
     @property
     def needs(self) -> tuple[str, ...]:
-        """Need the record."""
-        return (call_record_key(self.call_sid),)
+        """Need the record, and the update this one corrects."""
+        return (call_record_key(self.call_sid),) + ((self.after,) if self.after else ())
 
 
 Action = (
@@ -352,10 +353,12 @@ def encode(action: Action) -> dict[str, Any]:
             if action.group_id is not None:
                 stored["group_id"] = action.group_id
             return stored | _parts(action)
-        case UpdateCallRecord(name=name, fields=fields, cleared=cleared):
+        case UpdateCallRecord(name=name, fields=fields, cleared=cleared, after=after):
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
             if cleared:
                 update["cleared"] = list(cleared)
+            if after:
+                update["after"] = after
             return update | _parts(action)
         case MoveCall(number=number):
             return {"number": number}
@@ -420,7 +423,8 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])
             cleared = tuple(payload.get("cleared", ()))
-            return UpdateCallRecord(call_sid, payload["name"], fields, cleared, _stored_parts(payload))
+            return UpdateCallRecord(call_sid, payload["name"], fields, cleared, payload.get("after"),
+                                    _stored_parts(payload))  # fmt: skip
         case ActionKind.MOVE_CALL:
             return MoveCall(call_sid, int(payload["number"]))
         case _:

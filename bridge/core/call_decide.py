@@ -265,8 +265,31 @@ def _decide_answered(
         # Only one link plays: the recording's other parts are named on the ticket, so nothing said is lost.
         emit(AddNote(call.sid, "recording_parts", _parts_note(parts)))
     call.finished = True
+    if calls and call.room is not None:
+        _decide_room_corrections(call, ending, agent_id, emit)
     if calls and policy.wrap_up > 0 and agent_id is not None:
         _decide_wrap_up(call, leg, now, policy, emit)
+
+
+def _decide_room_corrections(call: Call, ending: dict[str, Any], agent_id: int | None, emit: Emit) -> None:
+    """Correct the record when the room's reports that came after its end change what it says.
+
+    Twilio sends a conference's reports as separate requests, in any order (Twilio docs: TwiML <Conference>,
+    statusCallback): one may overtake the call's end. Each correction follows the update before it.
+    """
+    names = ("hold_time", "consultation_time", "talk_time", "completion_status")
+    fields = {name: ending.get(name) for name in names} | {"agent_id": agent_id}
+    digest = ",".join(f"{name}={fields[name]}" for name in sorted(fields))
+    if call.room_sent is None:
+        call.room_sent = digest  # what the record's own end said
+        return
+    if digest == call.room_sent:
+        return
+    before = [key for key in call.emitted if key.startswith(f"{call_record_key(call.sid)}:room:")]
+    after = before[-1] if before else f"{call_record_key(call.sid)}:ended"
+    number = len(before) + 1
+    emit(UpdateCallRecord(call.sid, f"room:{number}", CallRecord(**fields), after=after))
+    call.room_sent = digest
 
 
 def _last_agent(call: Call, leg: Leg) -> str | None:

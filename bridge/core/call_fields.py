@@ -228,7 +228,30 @@ def _recording_settled(call: Call, policy: Policy) -> bool:
         expected = max(len(started), 1 if call_room.spans(call.room).started else 0)
         if len(recordings) < expected or any(r.status not in FINAL_RECORDING for r in recordings):
             return False
+        if not _room_reported(call.room):
+            return False
     return call.recording is not None
+
+
+def _room_reported(room: call_room.Room) -> bool:
+    """Tell whether the room's reports say, in any order they came, whether each of the customer's rooms started.
+
+    Each room's reports must include the end of the customer's stay there (their leave, or the room's end). A room
+    whose start was not reported may still have started: its reports are numbered from 1 (the provider's sequence),
+    so none may be missing before the last. Numbers missing for good (events nobody asked to hear may be numbered
+    too) only delay the voice comment, as far as the recording's bounded wait.
+    """
+    rooms = {h.room for h in room.happened if h.room is not None}
+    for one in rooms:
+        reports = [h for h in room.happened if h.room == one]
+        if not any(h.what == "end" or (h.what == "leave" and h.label == call_room.CUSTOMER) for h in reports):
+            return False  # the customer's stay there is not reported over yet
+        if any(h.what == "start" for h in reports):
+            continue  # it started, so it recorded: its recording is waited for
+        numbers = {h.sequence for h in reports if h.sequence is not None}
+        if numbers and numbers != set(range(1, max(numbers) + 1)):
+            return False  # a report is missing: it may be the room's start
+    return bool(rooms)
 
 
 def _parts_note(parts: tuple[str, ...]) -> str:

@@ -242,6 +242,7 @@ class Call(BaseModel):
     chosen_line: str | None = None  # the line the menu led the caller to: its agents, queue, group and brand
     room: call_room.Room | None = None  # where the answered call moved to be held or transferred, once it did
     part_of: str | None = None  # an agent's way into another call's room: that call has the ticket, not this one
+    room_sent: str | None = None  # what the record last said of the room's figures (late reports correct it)
 
     @property
     def route_line(self) -> str | None:
@@ -263,7 +264,12 @@ class Call(BaseModel):
         if self.ended_at is not None or self.dial_status is not None:
             return True
         leg = self.legs.get(self.answered_leg) if self.answered_leg else None
-        return leg is not None and leg.status.terminal
+        if leg is None or not leg.status.terminal:
+            return False
+        # The answering leg ended, but the caller may still be there: the bridge may have moved them into the call's
+        # room, which ends the ring (and the leg with it). Only an inbound call's <Dial action> or its own end says;
+        # a call out's leg is the customer, whose hang-up is the end.
+        return self.direction != "inbound" or self.routed is False
 
     @property
     def waiting(self) -> bool:

@@ -19,14 +19,17 @@ from bridge.core.events import CallEvent
 # customer was brought in (entered), the room started or ended, someone joined, left, was held or taken off hold,
 # the customer's own stay ended (left); and the bridge's own decisions: someone invited in (invite, its `reason`
 # the way: transfer, consult or add), a consultation completed as a transfer (complete) or called off (cancel).
+# `modify` with reason `owner`: a participant's leaving now ends the room (the one a consultation completed to).
 Happening = Literal[
     "moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left", "invite", "complete",
-    "cancel",
+    "cancel", "modify",
 ]  # fmt: skip
 HAPPENINGS: frozenset[str] = frozenset(
     {"moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left", "invite", "complete",
-     "cancel"}
+     "cancel", "modify"}
 )  # fmt: skip
+WAYS = ("transfer", "consult", "add")  # how someone is invited in; their label says it after a `|`
+OWNER = "owner"  # a `modify` report's reason: the participant's leaving now ends the room
 AGENT = "agent:"  # the label an agent joins under: agent:<identity without its client: prefix>
 CUSTOMER = "customer"
 HUNG_UP = "participant_hung_up"  # why a participant left: they hung up themselves
@@ -164,8 +167,21 @@ def _total(spans_: list[tuple[datetime, datetime | None]], until: datetime) -> i
 
 
 def _who(label: str) -> str:
-    """Return who a participant's label names: client:<name> for an agent, else the label (a number)."""
-    return "client:" + label.removeprefix(AGENT) if label.startswith(AGENT) else label
+    """Return who a participant's label names: client:<name> for an agent, else the number (its way left off)."""
+    who = label.partition("|")[0]
+    return "client:" + who.removeprefix(AGENT) if who.startswith(AGENT) else who
+
+
+def _way(label: str) -> str | None:
+    """Return how a participant was invited in, as their label says (agent:bob|consult): transfer, consult or add."""
+    way = label.partition("|")[2]
+    return way if way in WAYS else None
+
+
+def label_of(who: str, way: str | None = None) -> str:
+    """Return the label a participant joins under: agent:<name> for client:<name>, else the number; `|way` after."""
+    base = AGENT + who.removeprefix("client:") if who.startswith("client:") else who
+    return f"{base}|{way}" if way else base
 
 
 class _Reading:
@@ -220,10 +236,9 @@ class _Reading:
             self.pending[label] = happened.reason or "add"
             if happened.sid:
                 self.sids[label] = happened.sid
-        elif what == "complete" and self.consulted is not None:
-            self.transfers.append(Transfer(happened.at, self.owner, _who(self.consulted)))
-            self.owner = self.consulted if self.consulted.startswith(AGENT) else self.owner
-            self._end_consult(happened.at)
+        elif self.consulted is not None and (what == "complete" or (what == "modify" and happened.reason == OWNER)):
+            if what == "complete" or label == self.consulted:
+                self._complete(happened.at)
         elif what == "cancel":
             self._end_consult(happened.at)
             self.pending = {k: v for k, v in self.pending.items() if v != "consult"}
@@ -243,9 +258,9 @@ class _Reading:
         self.started = self.started or self.present
         if label.startswith(AGENT):
             self.ever.add(label)
-        way = self.pending.pop(label, None)
+        way = self.pending.pop(label, None) or _way(label)
         if way == "transfer":
-            self.transfers.append(Transfer(happened.at, self.owner, _who(label)))
+            self.transfers.append(Transfer(happened.at, _who(self.owner) if self.owner else None, _who(label)))
             self.owner = label if label.startswith(AGENT) else self.owner
         elif way == "consult":
             self.consulted = label
@@ -258,6 +273,13 @@ class _Reading:
         self.pending.pop(label, None)
         if label == self.consulted:
             self._end_consult(happened.at)
+
+    def _complete(self, at: datetime) -> None:
+        """Complete the consultation as a transfer: the consulted colleague has the call now."""
+        assert self.consulted is not None
+        self.transfers.append(Transfer(at, _who(self.owner) if self.owner else None, _who(self.consulted)))
+        self.owner = self.consulted if self.consulted.startswith(AGENT) else self.owner
+        self._end_consult(at)
 
     def _end_consult(self, at: datetime) -> None:
         """Close the consultation going on, if any."""
@@ -284,7 +306,7 @@ def spans(room: Room) -> Spans:
                                             for start, end in reading.holds)  # fmt: skip
     live = reading.ended_at is None
     agents_now = {_who(label) for label in reading.inside if label.startswith(AGENT)} if live else set()
-    others = {label for label in reading.inside if not label.startswith(AGENT)} if live else set()
+    others = {_who(label) for label in reading.inside if not label.startswith(AGENT)} if live else set()
     last = _who(reading.owner) if reading.owner is not None else None
     return Spans(
         holds=reading.holds,

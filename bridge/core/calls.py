@@ -50,11 +50,12 @@ from bridge.core.call_model import (
 )
 from bridge.core.events import CallEvent, EventKind, LegStatus
 from bridge.core.phones import is_device
-from schemas.zendesk import ABANDONED_IN_QUEUE, ABANDONED_IN_VOICEMAIL, COMPLETED
+from schemas.zendesk import ABANDONED_IN_QUEUE, ABANDONED_IN_VOICEMAIL, ABANDONED_ON_HOLD, COMPLETED
 
 __all__ = [
     "ABANDONED_IN_QUEUE",
     "ABANDONED_IN_VOICEMAIL",
+    "ABANDONED_ON_HOLD",
     "ANSWER_FIELDS",
     "CALL_FIELDS",
     "COMPLETED",

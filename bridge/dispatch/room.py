@@ -152,7 +152,7 @@ class RoomControl:
         consulted = seen.consulted
         if consulted is None or consulted not in seen.sids or consulted in seen.pending:
             raise ControlFailed("There is no consultation to complete: the colleague has not answered yet.")
-        leaving = seen.sids.get(_label(by))
+        leaving = seen.sids.get(call_room.label_of(by))
         try:
             await api.set_owner(room, seen.sids[consulted], owner=True)
             if leaving is not None:
@@ -193,18 +193,13 @@ class RoomControl:
 
     async def _invite(self, api: RoomApi, call: Call, to: str, request: str, way: str, *, owner: bool) -> None:
         """Ring someone into the room from the line's number; record the invitation once Twilio took it."""
-        label = _label(to)
+        label = call_room.label_of(to, way)
         caller_id = call.to_number if call.direction == "inbound" else call.from_number
         try:
             sid = await api.invite(call.sid, to, caller_id or "", label, owner=owner, seconds=self._ring_seconds)
         except TwilioError as exc:
             raise ControlFailed(_twilio_said(exc, f"call {to}"), 502) from exc
         await self._note(call, "invite", request, label=label, way=way, sid=sid)
-
-
-def _label(who: str) -> str:
-    """Return the participant label of an agent (client:<name> -> agent:<name>) or a number (itself)."""
-    return "agent:" + who.removeprefix("client:") if who.startswith("client:") else who
 
 
 def _twilio_said(exc: TwilioError, what: str) -> str:
