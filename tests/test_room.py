@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from email.utils import parsedate_to_datetime
@@ -12,10 +14,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bridge.appkeys import ROOM_CONTROL
 from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.fake_twilio import Call, Recording
-from bridge.devtools.queue_demo import TEAM
+from bridge.devtools.queue_demo import TEAM, finished, twilio
 from bridge.devtools.sandbox import FaultRule
+from bridge.devtools.twilio_media import silent_mp3
+from bridge.devtools.waiting import wait_until
+from bridge.ops.recordings import CHUNK
 from bridge.resources import LINK_SIGNER
 from bridge.store import DEAD
 from bridge.zendesk.outbox.worker import RetryPolicy
@@ -304,3 +310,47 @@ async def test_a_replayed_room_call_links_its_recording_in_parts_whatever_the_or
         assert link.startswith(f"{bridge.url}/recordings/{first}.mp3?then={second}&sig=")
         status, _, body = await played(link)
         assert (status, body) == (200, bridge.twilio.audio_of(first, 2) + bridge.twilio.audio_of(second, 2))
+
+
+async def test_a_player_that_goes_away_mid_stream_ends_a_link_in_parts_quietly(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The player closes after the first bytes (it often does, to seek): the stream ends, logged, nothing else."""
+    caplog.set_level(logging.INFO, "bridge.recordings")
+    async with rig(calls=False) as bridge:
+        link, _, _ = await proxied_held_call(bridge)
+        bridge.twilio.audio[2] = silent_mp3(60, 2)  # several chunks
+        bridge.twilio.gate = asyncio.Event()
+        async with aiohttp.ClientSession() as session, session.get(link) as response:
+            assert response.status == 200
+            await asyncio.wait_for(response.content.readexactly(CHUNK), timeout=20)
+        bridge.twilio.gate.set()
+        await wait_until(lambda: "stream ended early" in caplog.text, what="the proxy noticing")
+
+
+async def test_a_voice_comment_in_parts_whose_ticket_went_plays_from_the_bridge_on_the_follow_up(rig: Rig) -> None:
+    """RECORDINGS=zendesk: the ticket is deleted before the file can be attached; the comment goes where the
+    conversation lives, with the bridge's link to every part (Twilio's URL would play only the first)."""
+    async with rig(calls=False, recordings="zendesk") as bridge:
+        bridge.twilio.tagged = True
+        fake = twilio(bridge)
+        call = await flows.answered(bridge)
+        await bridge.settle()
+        (made,) = call_outcome(bridge.sandbox.snapshot(), call.sid)
+        bridge.sandbox.delete_ticket(made["id"])
+        control = bridge.app[ROOM_CONTROL]
+        await fake.advance(20)
+        await control.hold(await flows.state(bridge, call), "hold-1", None)
+        await fake.settle()
+        await fake.advance(30)
+        await control.resume(await flows.state(bridge, call), "resume-1")
+        alice = await flows.rejoin(bridge, call)
+        await fake.advance(40)
+        await fake.hang_up(alice)
+        await finished(bridge, call)
+        first, second = parts_of(bridge, call)
+        (comment,) = [c for t in bridge.sandbox.snapshot()["tickets"] for c in voice_comments(t)]
+        link = str(comment["recording_url"])
+        assert link.startswith(f"{bridge.url}/recordings/{first.sid}.mp3?then={second.sid}&sig=")
+        status, _, body = await played(link)
+        assert (status, body) == (200, bridge.twilio.audio_of(first.sid, 2) + bridge.twilio.audio_of(second.sid, 2))
