@@ -46,9 +46,10 @@ CHUNK = 64 * 1024
 # Per client address: a player asks for a few ranges per recording; 60 at once then one a second is far
 # above any agent's use and far below what guessing signatures would need.
 BURST, PER_SECOND = 60, 1.0
-# A recording in parts (a call held or transferred) is one link: `?then=` names the parts after the first.
+# A recording in parts (a call held or transferred) is one link: `?then=` names the parts after the first. A call
+# moves into a fresh room at each cold transfer, so a part per transfer; far fewer than this bound on a request.
 THEN = "then"
-MAX_PARTS = 20
+MAX_PARTS = 100
 
 
 class LinkSigner:
