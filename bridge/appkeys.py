@@ -22,6 +22,7 @@ from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
 from bridge.ops.settings import Settings
 from bridge.store import Store
+from bridge.twilio.rest import TwilioApi
 
 
 class Captures(Protocol):
@@ -31,6 +32,9 @@ class Captures(Protocol):
         self, call_sid: str, path: str, params: Mapping[str, str], headers: Mapping[str, str], now: datetime
     ) -> object:
         """Keep one request of a call."""
+
+    def confirmed(self, call_sid: str, event: Mapping[str, object], key: str, now: datetime) -> object:
+        """Keep what a control of the softphone did to a call, as the bridge ingested it."""
 
 
 class ScheduleBook(Protocol):
@@ -52,3 +56,4 @@ DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
 ROOM_CONTROL = web.AppKey("room_control", RoomControl)  # hold and resume calls in progress
 CAPTURE: web.AppKey[Captures] = web.AppKey("capture")  # only with RECORD_DIR
 SCHEDULES: web.AppKey[ScheduleBook] = web.AppKey("schedules")  # only when a line's hours are a Zendesk schedule
+TWILIO_API = web.AppKey("twilio_api", TwilioApi)  # only with TWILIO_ACCOUNT_SID: the controls of calls in progress

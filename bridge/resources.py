@@ -26,6 +26,7 @@ from bridge.appkeys import (
     SCHEDULES,
     SETTINGS,
     STORE,
+    TWILIO_API,
 )
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
@@ -102,7 +103,12 @@ async def twilio_session(app: web.Application) -> AsyncIterator[None]:
     Its own, never Zendesk's: Twilio's credentials and Zendesk's headers must never meet.
     """
     session = app[TWILIO_SESSION] = aiohttp.ClientSession(headers=USER_AGENT)
-    app[TWILIO_MEDIA] = TwilioMedia(session, app[SETTINGS])
+    settings = app[SETTINGS]
+    app[TWILIO_MEDIA] = TwilioMedia(session, settings)
+    if settings.twilio_account_sid:
+        # The softphone's controls of calls in progress (pause the recording, …) ask Twilio's REST API.
+        auth = settings.twilio_media_auth(settings.twilio_account_sid)  # the API key when set, else the auth token
+        app[TWILIO_API] = TwilioApi(session, settings.twilio_account_sid, auth, settings.twilio_api_url)
     yield
     await session.close()
 
@@ -208,11 +214,8 @@ async def mover(app: web.Application) -> AsyncIterator[None]:
 async def room_control(app: web.Application) -> AsyncIterator[None]:
     """Hold and resume calls from the softphone (acting at Twilio only with TWILIO_ACCOUNT_SID)."""
     settings = app[SETTINGS]
-    api = None
-    if settings.twilio_account_sid:
-        auth = settings.twilio_media_auth(settings.twilio_account_sid)  # the API key when set, else the auth token
-        rest = TwilioApi(app[TWILIO_SESSION], settings.twilio_account_sid, auth, settings.twilio_api_url)
-        api = RoomApi(rest, settings.public_url)
+    rest = app.get(TWILIO_API)
+    api = RoomApi(rest, settings.public_url) if rest is not None else None
     app[ROOM_CONTROL] = RoomControl(app[INGEST], api, app[CLOCK], settings.agent_ring_seconds)
     yield
 

@@ -106,6 +106,8 @@ class CallRecord(BaseModel):
     overflowed: bool | None = None  # sent to voicemail because the queue was full
     call_abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call
+    recording_control_interactions: int | None = None  # the agent's pauses and resumes of the recording
+    not_recording_time: int | None = None  # seconds the recording was paused
     outside_business_hours: bool | None = None  # the call's line was closed when it arrived
     # The caller's way through their line's menu (docs/call-records.md, "Menus").
     ivr_time_spent: int | None = None  # seconds from the call's arrival until the menu sent them on (or they hung up)

@@ -86,6 +86,16 @@ EXPECTED: dict[str, dict[str, Any]] = {
         },
         "user_pops": {(ALICE, DANA)},
     },
+    # Alice paused the recording 20 s into the talk and resumed it 15 s later (tests/control_flows.py): the
+    # ticket is as any answered call's, and the record counts both clicks and the 15 s not recorded.
+    "inbound_recording_paused": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "voice": {"answered_by_id": ALICE, "call_duration": 75},
+        "user_pops": {(ALICE, DANA), (BOB, DANA), (CAROL, DANA)},
+        "record": {"recording_control_interactions": 2, "not_recording_time": 15, "talk_time": 75},
+    },
     "inbound_recording_first": {"via": 45, "requester": DANA, "assignee": ALICE, "user_pops": {(ALICE, DANA)}},
     "inbound_stale_ringing": {"via": 45, "requester": DANA, "assignee": ALICE, "user_pops": {(ALICE, DANA)}},
     "inbound_two_agents": {
@@ -639,6 +649,8 @@ def check_record(snapshot: dict[str, Any], name: str, expect: dict[str, Any], ti
         assert record[field] == value, field
     for field, value in expect.get("record", {}).items():
         assert record[field] == value, (name, field)
+    if "record" not in expect:  # nobody touched the recording: the record says nothing of it
+        assert (record["recording_control_interactions"], record["not_recording_time"]) == (None, None)
     assert (record["ivr_hops"] == 1) is ("ivr" in expect)  # only a line with a menu has them
     if voice and "recording_url" in voice:
         assert record["recording_url"] == voice["recording_url"]

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_menu, call_room
+from bridge.core import call_controls, call_menu, call_room
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -245,6 +245,8 @@ def _decide_answered(
     conversation = _conversation(call)
     hung_up_on_hold = call.room is not None and call_room.spans(call.room).hung_up_on_hold
     ending = _ending(call, leg, ABANDONED_ON_HOLD if hung_up_on_hold else COMPLETED, conversation)
+    ended = call.ended_at or leg.ended_at or call.dial_at
+    ending |= call_controls.record_fields(call.recording_toggles, ended)
     recorded = _recorded(conversation)
     parts = _parts(call)
     if calls and policy.ticket_on == "answer":
@@ -264,6 +266,8 @@ def _decide_answered(
     if parts and not policy.joined_recordings:
         # Only one link plays: the recording's other parts are named on the ticket, so nothing said is lost.
         emit(AddNote(call.sid, "recording_parts", _parts_note(parts)))
+    if calls:
+        _decide_late_controls(call, ended, emit)
     call.finished = True
     if calls and call.room is not None:
         _decide_room_corrections(call, ending, agent_id, emit)
@@ -296,6 +300,19 @@ def _last_agent(call: Call, leg: Leg) -> str | None:
     """Return who took the call last: the last agent into its room, else whoever answered it."""
     last = call_room.spans(call.room).last_agent if call.room is not None else None
     return last or leg.to
+
+
+def _decide_late_controls(call: Call, ended: datetime | None, emit: Emit) -> None:
+    """Correct the record's recording control fields when a pause or resume was told after its final fields.
+
+    Each count has its own update (the older ones still pending are cancelled), so the last word stands.
+    """
+    count = len(call.recording_toggles)
+    sent = call.recording_toggles_sent
+    if sent is not None and count != sent:
+        fields = call_controls.record_fields(call.recording_toggles, ended)
+        emit(UpdateCallRecord(call.sid, f"{call_controls.CONTROL_UPDATE}:{count}", CallRecord(**fields)))
+    call.recording_toggles_sent = count
 
 
 def _decide_wrap_up(call: Call, leg: Leg, now: datetime, policy: Policy, emit: Emit) -> None:

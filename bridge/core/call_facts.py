@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bridge.core import call_menu, call_room, hours
+from bridge.core import call_controls, call_menu, call_room, hours
 from bridge.core.call_fields import _routed_line
 from bridge.core.call_model import (
     _RINGS,
@@ -110,6 +110,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         return call_menu.answer(call, event, policy) or unknown_line
     elif event.kind == EventKind.ROOM:
         call.room = call_room.note(call.room, event, call.sid)
+    elif event.kind in (EventKind.RECORDING_PAUSED, EventKind.RECORDING_RESUMED):
+        call_controls.fold(call.recording_toggles, event)
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:

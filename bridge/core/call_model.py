@@ -13,6 +13,7 @@ from bridge.core import call_room
 from bridge.core.actions import (
     Action,
 )
+from bridge.core.call_controls import Toggle
 from bridge.core.events import AfterHours, Direction, EventKind, LegStatus, RouteKind
 from bridge.core.lines import Lines
 from schemas.zendesk import ABANDONED_IN_IVR, ABANDONED_IN_QUEUE, COMPLETED
@@ -243,6 +244,8 @@ class Call(BaseModel):
     room: call_room.Room | None = None  # where the answered call moved to be held or transferred, once it did
     part_of: str | None = None  # an agent's way into another call's room: that call has the ticket, not this one
     room_sent: str | None = None  # what the record last said of the room's figures (late reports correct it)
+    recording_toggles: list[Toggle] = Field(default_factory=list)  # the agent's pauses and resumes of the recording
+    recording_toggles_sent: int | None = None  # how many of them the record's final fields counted
 
     @property
     def route_line(self) -> str | None:

@@ -166,7 +166,7 @@ def _total(spans_: list[tuple[datetime, datetime | None]], until: datetime) -> i
     return round(sum(max(0.0, ((end or until) - start).total_seconds()) for start, end in spans_))
 
 
-def _who(label: str) -> str:
+def who_of(label: str) -> str:
     """Return who a participant's label names: client:<name> for an agent, else the number (its way left off)."""
     who = label.partition("|")[0]
     return "client:" + who.removeprefix(AGENT) if who.startswith(AGENT) else who
@@ -260,7 +260,7 @@ class _Reading:
             self.ever.add(label)
         way = self.pending.pop(label, None) or _way(label)
         if way == "transfer":
-            self.transfers.append(Transfer(happened.at, _who(self.owner) if self.owner else None, _who(label)))
+            self.transfers.append(Transfer(happened.at, who_of(self.owner) if self.owner else None, who_of(label)))
             self.owner = label if label.startswith(AGENT) else self.owner
         elif way == "consult":
             self.consulted = label
@@ -277,7 +277,7 @@ class _Reading:
     def _complete(self, at: datetime) -> None:
         """Complete the consultation as a transfer: the consulted colleague has the call now."""
         assert self.consulted is not None
-        self.transfers.append(Transfer(at, _who(self.owner) if self.owner else None, _who(self.consulted)))
+        self.transfers.append(Transfer(at, who_of(self.owner) if self.owner else None, who_of(self.consulted)))
         self.owner = self.consulted if self.consulted.startswith(AGENT) else self.owner
         self._end_consult(at)
 
@@ -305,16 +305,16 @@ def spans(room: Room) -> Spans:
     hung_up_on_hold = bool(hung_up) and any(start <= hung_up[0] and (end is None or end >= hung_up[0])
                                             for start, end in reading.holds)  # fmt: skip
     live = reading.ended_at is None
-    agents_now = {_who(label) for label in reading.inside if label.startswith(AGENT)} if live else set()
-    others = {_who(label) for label in reading.inside if not label.startswith(AGENT)} if live else set()
-    last = _who(reading.owner) if reading.owner is not None else None
+    agents_now = {who_of(label) for label in reading.inside if label.startswith(AGENT)} if live else set()
+    others = {who_of(label) for label in reading.inside if not label.startswith(AGENT)} if live else set()
+    last = who_of(reading.owner) if reading.owner is not None else None
     return Spans(
         holds=reading.holds,
         last_agent=last,
         ended_at=reading.ended_at,
         hung_up_on_hold=hung_up_on_hold,
         agents_now=agents_now,
-        agents_ever={_who(label) for label in reading.ever},
+        agents_ever={who_of(label) for label in reading.ever},
         started=reading.started,
         transfers=reading.transfers,
         consults=reading.consults,
@@ -340,7 +340,7 @@ def engagements(room: Room, first_agent: str | None, live: bool) -> dict[str, Li
         out[who] = "talking" if live else "talked"
     for label in seen.pending:
         if label.startswith(AGENT) and live:
-            out[_who(label)] = "ringing"  # called into the room: not to be offered another call meanwhile
+            out[who_of(label)] = "ringing"  # called into the room: not to be offered another call meanwhile
     return out
 
 

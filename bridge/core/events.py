@@ -45,6 +45,9 @@ class EventKind(StrEnum):
     # Something happened in the call's room, where it moves to be held, transferred or joined by a third party
     # (`status`: entered, start, end, join, leave, hold, unhold, left; `leg_sid` and `leg_to` name who).
     ROOM = "room"
+    CONTROL_ASKED = "control_asked"  # the agent on the call clicked a control (`reason`: which); no fact of the call
+    RECORDING_PAUSED = "recording_paused"  # the agent paused the conversation's recording (confirmed by the provider)
+    RECORDING_RESUMED = "recording_resumed"  # the agent resumed it (confirmed by the provider)
 
 
 class LegStatus(StrEnum):

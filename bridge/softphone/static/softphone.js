@@ -81,6 +81,7 @@
     clearInterval(timer);
     timer = null;
     call = null;
+    stopControls();
     $('mute').setAttribute('aria-pressed', 'false');
     $('mute').textContent = 'Mute';
     show('dial');
@@ -104,6 +105,7 @@
     show('call');
     $('hangup').focus();
     checkInSoon();
+    startControls();
   }
 
   // The bridge says which Zendesk user it found for the number; Zendesk itself (as the agent) gives the name.
@@ -170,6 +172,151 @@
       follow(outgoing);
       lookUpCaller(number, $('call-name'));
     }, function (error) { idle(); showError(describe(error)); });
+  }
+
+  // --- The controls of the call (docs/softphone.md, "During a call") -------------------------------------
+  // The bridge decides what each control can do now (GET /softphone/call, `can`: null or why not) and carries
+  // a click out once (its `request` id); the page shows only what the bridge's answer says, so the recording
+  // shows as paused only once Twilio confirmed it. A control is one entry here: its action, its button's
+  // label, and when it shows (Pause and Resume share a place: one shows at a time).
+  var CONTROLS = [
+    { action: 'pause_recording', label: 'Pause recording',
+      shows: function (state) { return state.recording !== 'paused'; } },
+    { action: 'resume_recording', label: 'Resume recording',
+      shows: function (state) { return state.recording === 'paused'; } }
+  ];
+  var RECORDING = { on: 'Recording', paused: 'Recording paused: the customer is not recorded',
+                    off: 'This call is not recorded' };
+  var CONTROL_ROUTE = '/softphone/call';
+  var WAITING = 'Waiting for the bridge to see the call…';
+  var callState = null;    // the bridge's last word on the call (STATE)
+  var clicking = false;    // a click in flight: every control waits for its answer
+  var controlsTimer = null;
+  var controlsFailed = false;  // the error shown is a control's, to clear when the next click works
+  var clicks = 0;          // clicks answered: a look sent before one must not undo what it showed
+
+  function legSid() { return call && call.parameters && call.parameters.CallSid; }
+
+  function buildControls() {
+    CONTROLS.forEach(function (control) {
+      var box = document.createElement('div');
+      box.className = 'control';
+      box.id = 'control-' + control.action;
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = control.label;
+      button.dataset.action = control.action;
+      var why = document.createElement('span');
+      why.className = 'why-not';
+      why.id = 'why-' + control.action;
+      button.setAttribute('aria-describedby', why.id);
+      button.addEventListener('click', function () { runControl(control); });
+      box.appendChild(button);
+      box.appendChild(why);
+      $('controls').appendChild(box);
+    });
+  }
+
+  function showControls() {
+    var state = callState;
+    $('recording-state').textContent = state ? RECORDING[state.recording] || '' : '';
+    CONTROLS.forEach(function (control) {
+      var box = $('control-' + control.action);
+      var button = box.querySelector('button');
+      var reason = state ? state.can[control.action] : WAITING;
+      box.hidden = state ? !control.shows(state) : control !== CONTROLS[0];
+      button.disabled = clicking || reason !== null;
+      button.setAttribute('aria-busy', String(clicking));
+      $('why-' + control.action).textContent = reason || '';
+    });
+  }
+
+  function askCall(method, body) {
+    var options = { method: method, headers: { Authorization: 'Bearer ' + session } };
+    var path = CONTROL_ROUTE;
+    if (body) {
+      options.headers['Content-Type'] = 'application/json';
+      options.body = JSON.stringify(body);
+    } else {
+      path += '?call=' + encodeURIComponent(legSid());
+    }
+    return fetch(path, options).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (answer) {
+        if (response.status === 401) {
+          throw new Error('Your phone session has expired. Reload Zendesk to sign in again.');
+        }
+        if (!response.ok) {
+          var error = new Error(answer.error || ('The bridge refused the control (HTTP ' + response.status + ').'));
+          error.status = response.status;
+          throw error;
+        }
+        return answer.call;
+      });
+    });
+  }
+
+  function refreshControls() {
+    if (!legSid()) { return; }
+    var asked = legSid();
+    var before = clicks;
+    askCall('GET').then(function (state) {
+      if (asked !== legSid() || before !== clicks || clicking) { return; }
+      callState = state;
+      showControls();
+    }, function (error) {
+      // The bridge hears of the answer from Twilio a moment after the page does: 403 until then.
+      if (asked === legSid() && error.status !== 403) { callState = null; showControls(); }
+    });
+  }
+
+  function newRequestId() {
+    if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join('');
+  }
+
+  function runControl(control) {
+    if (clicking || !legSid()) { return; }
+    clicking = true;
+    showControls();
+    var body = { call: legSid(), action: control.action, request: newRequestId() };
+    askCall('POST', body).then(function (state) {
+      clicking = false;
+      clicks += 1;
+      if (controlsFailed) { controlsFailed = false; showError(''); }
+      callState = state;
+      showControls();
+    }, function (error) {
+      clicking = false;
+      clicks += 1;
+      controlsFailed = true;
+      showError(error instanceof TypeError ? describe(error) : error.message);
+      refreshControls();  // show what the bridge holds: the call is as it was
+    });
+  }
+
+  // Look every second until the bridge knows the call, then every five (another tab or instance may act on it).
+  function pollControls() {
+    refreshControls();
+    controlsTimer = setTimeout(pollControls, callState ? 5000 : 1000);
+  }
+
+  function startControls() {
+    callState = null;
+    clicking = false;
+    showControls();
+    clearTimeout(controlsTimer);
+    pollControls();
+  }
+
+  function stopControls() {
+    clearTimeout(controlsTimer);
+    controlsTimer = null;
+    callState = null;
+    clicking = false;
+    if (controlsFailed) { controlsFailed = false; showError(''); }
+    showControls();
   }
 
   // --- The agent's status ---------------------------------------------------------------------------
@@ -300,6 +447,7 @@
 
   function start() {
     $('who').textContent = config.identity;
+    buildControls();
     showLines();
     startPresence();
     setState('offline');
