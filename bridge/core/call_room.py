@@ -203,6 +203,7 @@ class _Reading:
         self.leaving: str | None = None  # the room the bridge is moving the customer out of, into a fresh one
         self.earlier: list[str] = []  # the rooms the customer was in before
         self.sids: dict[str, str] = {}
+        self.answered: set[str] = set()  # the calls that joined or left the room, whenever they did
 
     def holding(self) -> bool:
         """Tell whether the customer is on hold: held, or in the room with nobody."""
@@ -232,7 +233,9 @@ class _Reading:
             self._left(happened, label)
         elif what in ("hold", "unhold") and is_customer:
             self.held = what == "hold"
-        elif what == "invite" and label:
+        elif what == "invite" and label and not (happened.sid and happened.sid in self.answered):
+            # An invitation whose call already joined or left the room (by Twilio's clock, which may run behind
+            # the bridge's) is not waiting for anyone.
             self.pending[label] = happened.reason or "add"
             if happened.sid:
                 self.sids[label] = happened.sid
@@ -291,6 +294,7 @@ class _Reading:
 def spans(room: Room) -> Spans:
     """Read the room's timeline: the customer is on hold while held, or while nobody is with them."""
     reading = _Reading()
+    reading.answered = {h.sid for h in room.happened if h.what in ("join", "leave") and h.sid}
     for happened in room.timeline():
         before = reading.holding()
         reading.read(happened)

@@ -130,7 +130,7 @@ async def on_call(store: Store, busy_call: str | None, identity: str, leg_sid: s
     says keeps them busy, whose answering leg must be theirs.
     """
     own = await store.get_call(leg_sid)
-    room_call = await _in_room(store, own, identity)
+    room_call = await _in_room(store, own, identity) or await _rung_in(store, busy_call, identity, leg_sid)
     if room_call is not None:
         return OnCall(room_call, leg_sid, identity)
     if own is not None and own.direction == "outbound" and own.from_number == identity:
@@ -162,6 +162,20 @@ async def _in_room(store: Store, named: Call | None, identity: str) -> Call | No
         raise refused(403, "This call has ended.")
     if named.part_of is not None and named.from_number != identity:
         raise refused(403, "You are not on this call: only the agent who took a call can use its controls.")
+    return call
+
+
+async def _rung_in(store: Store, busy_call: str | None, identity: str, leg_sid: str) -> Call | None:
+    """Return the call whose room rang the agent in (a transfer, a consultation), if `leg_sid` is that ring."""
+    call = await store.get_call(busy_call) if busy_call is not None else None
+    if call is None or call.room is None:
+        return None
+    seen = call_room.spans(call.room)
+    rung = {label for label, sid in seen.sids.items() if sid == leg_sid}
+    if not any(call_room.who_of(label) == identity for label in rung):
+        return None
+    if call.over:
+        raise refused(403, "This call has ended.")
     return call
 
 

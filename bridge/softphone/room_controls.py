@@ -154,13 +154,14 @@ CONTROLS: dict[str, Control] = {
 def view(on: OnCall) -> dict[str, Any]:
     """Return what the page shows of the call's room: on hold, the consultation, and whether the agent is in it.
 
-    `join`: the agent is out of the room while it goes on (their ring ended when the call moved there): their
-    softphone calls back into it to resume, consult or add someone.
+    `join`: the call is still the agent's but they are out of its room (their ring ended when the call moved there):
+    their softphone calls back into it to resume, consult or add someone. An agent who transferred it away is done.
     """
     seen = _spans(on)
     if seen is None:
         return {"on_hold": False, "consult": None, "room": False, "join": False, "in_room": False}
     inside = on.identity in seen.agents_now
+    holder = (seen.last_agent or on.call.answered_agent) == on.identity  # the call is still theirs
     consult = None
     if seen.consulted is not None:
         consult = {"with": call_room.who_of(seen.consulted), "answered": seen.consulted not in seen.pending}
@@ -168,7 +169,7 @@ def view(on: OnCall) -> dict[str, Any]:
         "on_hold": seen.on_hold,
         "consult": consult,
         "room": True,
-        "join": not inside and seen.ended_at is None,
+        "join": holder and not inside and seen.ended_at is None,
         "in_room": inside,
         "calling": sorted(call_room.who_of(label) for label in seen.pending),
     }
