@@ -32,6 +32,8 @@ from bridge.core.call_fields import (
     _iso,
     _missed_note,
     _opening,
+    _parts,
+    _parts_note,
     _placement,
     _queue_max_wait,
     _recorded,
@@ -253,20 +255,24 @@ def _decide_answered(
     ended = call.ended_at or leg.ended_at or call.dial_at
     ending |= call_controls.record_fields(call.recording_toggles, ended)
     recorded = _recorded(conversation)
+    parts = _parts(call)
     if calls and policy.ticket_on == "answer":
         # The agent again: an answer Twilio reported only after the call was judged missed finds a record made
         # without one (the missed-call ticket gets the voice comment in tickets mode the same way).
-        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded, agent_id=agent_id)))
+        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded, agent_id=agent_id), parts=parts))
     elif calls:
         # The ticket and its record together, the record's voice comment carrying the recording.
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing, **where))
         record = CallRecord(**{**opening, **ending, **recorded})
-        emit(CreateCallRecord(call.sid, record, shown, customer, **where))
+        emit(CreateCallRecord(call.sid, record, shown, customer, parts=parts, **where))
     elif policy.ticket_on == "answer":
-        emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
+        emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy), parts))
     else:
         ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
-        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing, **where))
+        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing, parts=parts, **where))
+    if parts and not policy.joined_recordings:
+        # Only one link plays: the recording's other parts are named on the ticket, so nothing said is lost.
+        emit(AddNote(call.sid, "recording_parts", _parts_note(parts)))
     if calls:
         _decide_late_controls(call, ended, emit)
     call.finished = True

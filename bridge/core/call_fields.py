@@ -11,14 +11,50 @@ from bridge.core.lines import Line
 from bridge.core.phones import is_anonymous
 from schemas.zendesk import CallComment, VoiceComment
 
+FINAL_RECORDING = frozenset({"completed", "absent", "failed"})  # a recording's statuses once it is over
 
-def _conversation(call: Call) -> Recording | None:
-    """Return the recording of an answered call: the completed one, or the action's hint once waited for."""
+
+def _before_room(call: Call) -> Recording | None:
+    """Return the recording of the conversation before any room: the completed one, or the hint once waited for."""
     if call.recording is not None and call.recording.status == "completed":
         return call.recording
     if RECORDING_WAIT in call.fired and call.recording is None:
         return call.recording_hint
     return None
+
+
+def _recording_parts(call: Call) -> list[Recording]:
+    """Return the parts of an answered call's recording in the order they were said, each with something to play.
+
+    A call that never moved into its room has one part at most. One that did goes on in the room's recordings
+    (one for each room it was in, a cold transfer starting a fresh one), each begun after the one before ended.
+    """
+    first = _before_room(call)
+    parts = [first] if first is not None and first.url else []
+    if call.room is None:
+        return parts
+    room = call.room
+    done = [r for r in room.recordings if r.status == "completed" and r.url]
+    done.sort(key=lambda r: (r.started_at or room.entered_at, r.sid or ""))
+    return parts + [Recording(**r.model_dump()) for r in done]
+
+
+def _conversation(call: Call) -> Recording | None:
+    """Return the recording of an answered call as one: its first part's link and start, all the parts' length.
+
+    A call in one part (every call that never moved into its room) gets that part unchanged.
+    """
+    parts = _recording_parts(call)
+    if len(parts) < 2:
+        return parts[0] if parts else _before_room(call)
+    lengths = [part.duration for part in parts if part.duration is not None]
+    return parts[0].model_copy(update={"duration": sum(lengths) if lengths else None})
+
+
+def _parts(call: Call) -> tuple[str, ...]:
+    """Return the links of an answered call's recording parts, in order; empty when it is in one part (or none)."""
+    parts = _recording_parts(call)
+    return tuple(part.url for part in parts if part.url) if len(parts) > 1 else ()
 
 
 def _comment(title: str, author: int | None, fields: tuple[str, ...]) -> CallComment:
@@ -180,14 +216,51 @@ def _seconds(start: datetime | None, end: datetime | None) -> int | None:
 def _recording_settled(call: Call, policy: Policy) -> bool:
     """Tell whether the voice comment can go: the recordings are ready, absent, not expected, or waited for.
 
-    A call that moved into its room also waits for the room's recording, once an agent was with the customer there
-    (the room records from its start).
+    A call that moved into its room also waits for the room's recordings: one for each room that started (each
+    records from its start, when an agent is with the customer; a cold transfer starts a fresh room), and for each
+    of them to be over (completed, or absent: nothing was said).
     """
     if not policy.record_calls or RECORDING_WAIT in call.fired:
         return True
-    if call.room is not None and call_room.spans(call.room).started and not call.room.recordings:
-        return False
+    if call.room is not None:
+        recordings = call.room.recordings
+        started = {h.room for h in call.room.happened if h.what == "start"}
+        expected = max(len(started), 1 if call_room.spans(call.room).started else 0)
+        if len(recordings) < expected or any(r.status not in FINAL_RECORDING for r in recordings):
+            return False
+        if not _room_reported(call.room):
+            return False
     return call.recording is not None
+
+
+def _room_reported(room: call_room.Room) -> bool:
+    """Tell whether the room's reports say, in any order they came, whether each of the customer's rooms started.
+
+    Each room's reports must include the end of the customer's stay there (their leave, or the room's end). A room
+    whose start was not reported may still have started: its reports are numbered from 1 (the provider's sequence),
+    so none may be missing before the last. Numbers missing for good (events nobody asked to hear may be numbered
+    too) only delay the voice comment, as far as the recording's bounded wait.
+    """
+    rooms = {h.room for h in room.happened if h.room is not None}
+    for one in rooms:
+        reports = [h for h in room.happened if h.room == one]
+        if not any(h.what == "end" or (h.what == "leave" and h.label == call_room.CUSTOMER) for h in reports):
+            return False  # the customer's stay there is not reported over yet
+        if any(h.what == "start" for h in reports):
+            continue  # it started, so it recorded: its recording is waited for
+        numbers = {h.sequence for h in reports if h.sequence is not None}
+        if numbers and numbers != set(range(1, max(numbers) + 1)):
+            return False  # a report is missing: it may be the room's start
+    return bool(rooms)
+
+
+def _parts_note(parts: tuple[str, ...]) -> str:
+    """Say where each part of a recording in parts plays, for a private note on the call's ticket."""
+    listed = "\n".join(f"{number}. {url}" for number, url in enumerate(parts, start=1))
+    return (
+        f"The call's recording is in {len(parts)} parts, one after another (the call was held or transferred). "
+        f"The voice comment plays the first; all of them:\n\n{listed}"
+    )
 
 
 def _awaits_duration(call: Call, policy: Policy) -> bool:

@@ -113,6 +113,9 @@ class Policy:
     wrap_up: float = 0.0  # WRAP_UP_SECONDS: the agent's wrap-up after a call, unless they end it sooner
     # The numbers the bridge answers: each call's group, brand, nickname, caller id and longest wait are its line's.
     lines: Lines = field(default_factory=Lines)
+    # RECORDINGS: whether one link can play a recording in several parts (the bridge's link, a Zendesk upload); when
+    # only the provider's own links can be given, the other parts are named in a note on the ticket.
+    joined_recordings: bool = True
 
 
 class Recording(BaseModel):
