@@ -272,9 +272,10 @@ class Call(BaseModel):
         if leg is None or not leg.status.terminal:
             return False
         # The answering leg ended, but the caller may still be there: the bridge may have moved them into the call's
-        # room, which ends the ring (and the leg with it). Only an inbound call's <Dial action> or its own end says;
-        # a call out's leg is the customer, whose hang-up is the end.
-        return self.direction != "inbound" or self.routed is False
+        # room, which ends the ring (and the leg with it). Only the <Dial action> or the call's own end says (for a
+        # call whose direction is not known yet too: an end never turns back); a call out's leg is the customer,
+        # whose hang-up is the end.
+        return self.direction == "outbound" or self.routed is False
 
     @property
     def waiting(self) -> bool:
