@@ -55,6 +55,13 @@ AFTER_HOURS_VOICEMAIL = {
 # The menus' recordings: Support (+16505550100) has a menu (1 Sales, 2 Support, 3 a forward, 9 voicemail; Sales its
 # default). Each answer of the menu is replayed in its place, and the ticket and record say where it led.
 MENUS = {**QUEUEING, "lines": MENU_LINES}
+# Calls in progress (tests/room_flows.py): Dana calls, alice and bob ring, alice answers; then the room's story.
+ROOM_CALL: dict[str, Any] = {
+    "via": 45,
+    "requester": DANA,
+    "user_pops": {(ALICE, DANA), (BOB, DANA)},
+    "settings": QUEUEING,
+}
 
 
 class BridgeLink:
@@ -409,36 +416,25 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # it all: the room's reports (hold, join, leave; `modify` when a consultation completed), its labels (how each
     # participant was invited) and its recording.
     "room_held_then_resumed": {
-        "via": 45,
-        "requester": DANA,
+        **ROOM_CALL,
         "assignee": ALICE,
-        "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "record": {"hold_time": 30, "talk_time": 60},
-        "settings": QUEUEING,
     },
     "room_hung_up_on_hold": {
-        "via": 45,
-        "requester": DANA,
+        **ROOM_CALL,
         "assignee": ALICE,
-        "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "record": {"hold_time": 50},
-        "settings": QUEUEING,
     },
     "room_transferred_cold": {
-        "via": 45,
-        "requester": DANA,
+        **ROOM_CALL,
         "assignee": BOB,
-        "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "note": "Call transferred by client:alice to client:bob",
         "ticket_pops": 2,
         "record": {"hold_time": 6},
-        "settings": QUEUEING,
     },
     "room_transferred_to_line": {
-        "via": 45,
-        "requester": DANA,
+        **ROOM_CALL,
         "assignee": BOB,
-        "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "note": "Call transferred by client:alice to the line Sales",
         "ticket_pops": 2,
         "group": 5002,
@@ -448,38 +444,26 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "settings": LINES,
     },
     "room_consult_completed": {
-        "via": 45,
-        "requester": DANA,
+        **ROOM_CALL,
         "assignee": BOB,
-        "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "note": "Call transferred by client:alice to client:bob",
         "ticket_pops": 2,
         "record": {"consultation_time": 15},
-        "settings": QUEUEING,
     },
     "room_consult_cancelled": {
-        "via": 45,
-        "requester": DANA,
+        **ROOM_CALL,
         "assignee": ALICE,
-        "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "record": {"consultation_time": 15},
-        "settings": QUEUEING,
     },
     "room_transferred_to_number": {
-        "via": 45,
-        "requester": DANA,
+        **ROOM_CALL,
         "assignee": ALICE,
-        "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "note": "Call transferred by client:alice to +14155550177",
         "record": {"hold_time": 5},
-        "settings": QUEUEING,
     },
     "room_three_way": {
-        "via": 45,
-        "requester": DANA,
+        **ROOM_CALL,
         "assignee": ALICE,
-        "user_pops": {(ALICE, DANA), (BOB, DANA)},
-        "settings": QUEUEING,
     },
     # Lines (tests/queue_flows.py's lines_overlapping_agents): each ticket and record is its line's.
     "lines_overlapping_agents_sales": {

@@ -144,11 +144,9 @@ class RoomControl:
     async def consult(self, call: Call, to: str, request: str, line: str | None) -> tuple[Call | None, bool]:
         """Hold the customer and call a colleague in to talk first; True: the agent must come into the room first."""
         api = self._need_api()
-        seen = call_room.spans(call.room) if call.room is not None else None
+        seen, first = await self._agent_inside(call, request, line)
         if seen is None:
-            return await self.hold(call, request, line), True
-        if not seen.agents_now:
-            return call, True
+            return first, True
         if seen.consulting or seen.pending:
             raise ControlFailed("A consultation is already going on: complete or cancel it first.")
         if not seen.on_hold and call.room is not None and call.room.provider_id is not None:
@@ -160,14 +158,21 @@ class RoomControl:
         await self._invite(api, call, to, request, "consult", owner=False)
         return await self._ingest.current(call.sid), False
 
+    async def _agent_inside(
+        self, call: Call, request: str, line: str | None
+    ) -> tuple[call_room.Spans | None, Call | None]:
+        """Return the room's reading if an agent is in it, else None and the call once held (the agent joins first)."""
+        seen = call_room.spans(call.room) if call.room is not None else None
+        if seen is None:
+            return None, await self.hold(call, request, line)
+        return (seen, call) if seen.agents_now else (None, call)
+
     async def add(self, call: Call, to: str, request: str, line: str | None) -> tuple[Call | None, bool]:
         """Bring a third party into the conversation; True: the agent must come into the room first."""
         api = self._need_api()
-        seen = call_room.spans(call.room) if call.room is not None else None
+        seen, first = await self._agent_inside(call, request, line)
         if seen is None:
-            return await self.hold(call, request, line), True
-        if not seen.agents_now:
-            return call, True
+            return first, True
         if seen.pending:
             raise ControlFailed("Someone is already being called into this call: wait, or cancel that first.")
         await self._invite(api, call, to, request, "add", owner=False)
