@@ -73,6 +73,7 @@ def create_app(
             resources.worker(retry, limiter),
             resources.desk,
             resources.mover,
+            resources.room_control,
             resources.availability,
             resources.schedules,
             resources.reconciler,

@@ -17,11 +17,13 @@ from bridge.core.clock import Clock
 from bridge.core.hours import Schedules
 from bridge.dispatch import Desk, Routes
 from bridge.dispatch.customers import Customers
+from bridge.dispatch.room import RoomControl
 from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.metrics import Metrics
 from bridge.ops.settings import Settings
 from bridge.store import Store
+from bridge.twilio.rest import TwilioApi
 
 
 class Captures(Protocol):
@@ -31,6 +33,9 @@ class Captures(Protocol):
         self, call_sid: str, path: str, params: Mapping[str, str], headers: Mapping[str, str], now: datetime
     ) -> object:
         """Keep one request of a call."""
+
+    def confirmed(self, call_sid: str, event: Mapping[str, object], key: str, now: datetime) -> object:
+        """Keep what a control of the softphone did to a call, as the bridge ingested it."""
 
 
 class ScheduleBook(Protocol):
@@ -50,5 +55,7 @@ CLIENTS = web.AppKey("clients", ClientAddresses)  # who a request's client is (F
 ROUTES = web.AppKey("routes", Routes)  # routing's policy and the agents, shared by the ingest and the desk
 DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
 CUSTOMERS = web.AppKey("customers", Customers)  # the caller's look-up at the arrival, the wait said in the queue
+ROOM_CONTROL = web.AppKey("room_control", RoomControl)  # hold and resume calls in progress
 CAPTURE: web.AppKey[Captures] = web.AppKey("capture")  # only with RECORD_DIR
 SCHEDULES: web.AppKey[ScheduleBook] = web.AppKey("schedules")  # only when a line's hours are a Zendesk schedule
+TWILIO_API = web.AppKey("twilio_api", TwilioApi)  # only with TWILIO_ACCOUNT_SID: the controls of calls in progress

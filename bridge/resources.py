@@ -22,15 +22,18 @@ from bridge.appkeys import (
     DESK,
     INGEST,
     METRICS,
+    ROOM_CONTROL,
     ROUTES,
     SCHEDULES,
     SETTINGS,
     STORE,
+    TWILIO_API,
 )
 from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk
 from bridge.dispatch.customers import Customers
+from bridge.dispatch.room import RoomControl
 from bridge.ingest import Ingest
 from bridge.ops.connections import authorization
 from bridge.ops.reconcile import Reconciler
@@ -41,6 +44,7 @@ from bridge.store.sqlite import SqliteStore
 from bridge.twilio.media import TwilioMedia
 from bridge.twilio.mover import Mover
 from bridge.twilio.rest import TwilioApi
+from bridge.twilio.room import RoomApi
 from bridge.zendesk.availability import AvailabilityPoller
 from bridge.zendesk.client import ZendeskClient
 from bridge.zendesk.limiter import Limiter, rate_info
@@ -102,7 +106,12 @@ async def twilio_session(app: web.Application) -> AsyncIterator[None]:
     Its own, never Zendesk's: Twilio's credentials and Zendesk's headers must never meet.
     """
     session = app[TWILIO_SESSION] = aiohttp.ClientSession(headers=USER_AGENT)
-    app[TWILIO_MEDIA] = TwilioMedia(session, app[SETTINGS])
+    settings = app[SETTINGS]
+    app[TWILIO_MEDIA] = TwilioMedia(session, settings)
+    if settings.twilio_account_sid:
+        # The softphone's controls of calls in progress (pause the recording, …) ask Twilio's REST API.
+        auth = settings.twilio_media_auth(settings.twilio_account_sid)  # the API key when set, else the auth token
+        app[TWILIO_API] = TwilioApi(session, settings.twilio_account_sid, auth, settings.twilio_api_url)
     yield
     await session.close()
 
@@ -204,6 +213,16 @@ async def mover(app: web.Application) -> AsyncIterator[None]:
     started.start()  # the store hands it this instance's moves as they commit
     yield
     await started.stop()
+
+
+async def room_control(app: web.Application) -> AsyncIterator[None]:
+    """Hold and resume calls from the softphone (acting at Twilio only with TWILIO_ACCOUNT_SID)."""
+    settings = app[SETTINGS]
+    rest = app.get(TWILIO_API)
+    api = RoomApi(rest, settings.public_url) if rest is not None else None
+    lines = settings.phone_lines
+    app[ROOM_CONTROL] = RoomControl(app[INGEST], api, app[CLOCK], settings.agent_ring_seconds, lines)
+    yield
 
 
 async def availability(app: web.Application) -> AsyncIterator[None]:

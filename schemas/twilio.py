@@ -48,6 +48,8 @@ class IncomingCall(CallForm):
     ticket_id: str | None = Field(None, alias="TicketId")
     # The softphone's `Call from` choice: the number of the line an agent serving several calls out from.
     call_from: str | None = Field(None, alias="CallFrom")
+    # The softphone's Resume on a call in its room: the customer's call whose room the agent goes back into.
+    room: str | None = Field(None, alias="Room")
 
 
 class StatusCallback(CallForm):
@@ -135,3 +137,25 @@ class QueueWait(CallForm):
     queue_sid: str | None = Field(None, alias="QueueSid")
     queue_time: OptionalInt = Field(None, alias="QueueTime")
     current_queue_size: OptionalInt = Field(None, alias="CurrentQueueSize")
+
+
+class RoomStatus(BaseModel):
+    """A <Conference statusCallback> request (Twilio docs: TwiML <Conference>, statusCallbackEvent parameters).
+
+    The conference's own events (start, end) name no call; the bridge names its rooms after the customer's call,
+    so FriendlyName says whose room it is.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    conference_sid: str = Field(alias="ConferenceSid", min_length=1)
+    friendly_name: str = Field(alias="FriendlyName", min_length=1)
+    event: str = Field(alias="StatusCallbackEvent", min_length=1)
+    sequence_number: OptionalInt = Field(None, alias="SequenceNumber")
+    timestamp: str | None = Field(None, alias="Timestamp")
+    call_sid: str | None = Field(None, alias="CallSid")
+    participant_label: str | None = Field(None, alias="ParticipantLabel")
+    hold: str | None = Field(None, alias="Hold")
+    reason_participant_left: str | None = Field(None, alias="ReasonParticipantLeft")
+    end_conference_on_exit: str | None = Field(None, alias="EndConferenceOnExit")
+    account_sid: str | None = Field(None, alias="AccountSid")

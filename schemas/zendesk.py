@@ -106,6 +106,8 @@ class CallRecord(BaseModel):
     overflowed: bool | None = None  # sent to voicemail because the queue was full
     call_abandoned_position: int | None = None  # the caller's place in line when they hung up waiting
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call
+    recording_control_interactions: int | None = None  # the agent's pauses and resumes of the recording
+    not_recording_time: int | None = None  # seconds the recording was paused
     outside_business_hours: bool | None = None  # the call's line was closed when it arrived
     # The caller's way through their line's menu (docs/call-records.md, "Menus").
     ivr_time_spent: int | None = None  # seconds from the call's arrival until the menu sent them on (or they hung up)
@@ -114,6 +116,8 @@ class CallRecord(BaseModel):
     ivr_routed_to: str | None = None  # where it led: the line's name, voicemail, or the number forwarded to
     ivr_destination_group_name: str | None = None  # the name of the group of the line it led to
     customer_requested_voicemail: bool | None = None  # the caller pressed the menu's key for voicemail
+    hold_time: int | None = None  # seconds the customer spent on hold (docs/call-records.md, "Calls in progress")
+    consultation_time: int | None = None  # seconds agents talked with a colleague while the customer was held
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted: a PATCH changes only what it names)."""

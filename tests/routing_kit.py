@@ -52,7 +52,10 @@ class Desk:
         for call_sid in routing.gone:
             self.waiting.pop(call_sid, None)
         self.waiting.update(routing.waiting)
-        self.actions += [MoveCall(call_sid, number) for call_sid, number in routing.moves.items()]
+        for call_sid, number in routing.moves.items():
+            invite = routing.invites.get(call_sid)
+            move = MoveCall(call_sid, number, invite.agents, invite.seconds) if invite else MoveCall(call_sid, number)
+            self.actions.append(move)
         for call_sid, routed in routing.events.items():
             self._keep(step(self.calls[call_sid], routed, now, self.policy))
 

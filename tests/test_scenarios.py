@@ -12,6 +12,7 @@ from bridge.appkeys import STORE
 from bridge.core.calls import (
     ABANDONED_IN_QUEUE,
     ABANDONED_IN_VOICEMAIL,
+    ABANDONED_ON_HOLD,
     COMPLETED,
     NOT_ANSWERED,
     OUTSIDE_ABANDONED,
@@ -56,6 +57,13 @@ AFTER_HOURS_VOICEMAIL = {
 # The menus' recordings: Support (+16505550100) has a menu (1 Sales, 2 Support, 3 a forward, 9 voicemail; Sales its
 # default). Each answer of the menu is replayed in its place, and the ticket and record say where it led.
 MENUS = {**QUEUEING, "lines": MENU_LINES}
+# Calls in progress (tests/room_flows.py): Dana calls, alice and bob ring, alice answers; then the room's story.
+ROOM_CALL: dict[str, Any] = {
+    "via": 45,
+    "requester": DANA,
+    "user_pops": {(ALICE, DANA), (BOB, DANA)},
+    "settings": QUEUEING,
+}
 
 
 class BridgeLink:
@@ -86,6 +94,16 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "recording_url": BridgeLink("RE5eab47b37ef27c0e5986cfffd23c1ff1"),
         },
         "user_pops": {(ALICE, DANA)},
+    },
+    # Alice paused the recording 20 s into the talk and resumed it 15 s later (tests/control_flows.py): the
+    # ticket is as any answered call's, and the record counts both clicks and the 15 s not recorded.
+    "inbound_recording_paused": {
+        "via": 45,
+        "requester": DANA,
+        "assignee": ALICE,
+        "voice": {"answered_by_id": ALICE, "call_duration": 75},
+        "user_pops": {(ALICE, DANA), (BOB, DANA), (CAROL, DANA)},
+        "record": {"recording_control_interactions": 2, "not_recording_time": 15, "talk_time": 75},
     },
     "inbound_recording_first": {"via": 45, "requester": DANA, "assignee": ALICE, "user_pops": {(ALICE, DANA)}},
     "inbound_stale_ringing": {"via": 45, "requester": DANA, "assignee": ALICE, "user_pops": {(ALICE, DANA)}},
@@ -396,6 +414,59 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "user_pops": {(ALICE, DANA), (BOB, DANA)},
         "settings": QUEUEING,
     },
+    # Calls in progress (tests/room_flows.py): held, transferred, consulted, joined by a third party. The webhooks say
+    # it all: the room's reports (hold, join, leave; `modify` when a consultation completed), its labels (how each
+    # participant was invited) and its recording.
+    "room_held_then_resumed": {
+        **ROOM_CALL,
+        "assignee": ALICE,
+        "record": {"hold_time": 30, "talk_time": 60},
+    },
+    "room_hung_up_on_hold": {
+        **ROOM_CALL,
+        "assignee": ALICE,
+        "record": {"hold_time": 50},
+    },
+    "room_transferred_cold": {
+        **ROOM_CALL,
+        "assignee": BOB,
+        "note": "Call transferred by client:alice to client:bob",
+        "ticket_pops": 2,
+        "record": {"hold_time": 6},
+    },
+    "room_transferred_to_line": {
+        **ROOM_CALL,
+        "assignee": BOB,
+        "note": "Call transferred by client:alice to the line Sales",
+        "ticket_pops": 2,
+        "group": 5002,
+        "brand": 6001,
+        "nickname": "Support",
+        "record": {"hold_time": 35},
+        "settings": LINES,
+    },
+    "room_consult_completed": {
+        **ROOM_CALL,
+        "assignee": BOB,
+        "note": "Call transferred by client:alice to client:bob",
+        "ticket_pops": 2,
+        "record": {"consultation_time": 15},
+    },
+    "room_consult_cancelled": {
+        **ROOM_CALL,
+        "assignee": ALICE,
+        "record": {"consultation_time": 15},
+    },
+    "room_transferred_to_number": {
+        **ROOM_CALL,
+        "assignee": ALICE,
+        "note": "Call transferred by client:alice to +14155550177",
+        "record": {"hold_time": 5},
+    },
+    "room_three_way": {
+        **ROOM_CALL,
+        "assignee": ALICE,
+    },
     # Lines (tests/queue_flows.py's lines_overlapping_agents): each ticket and record is its line's.
     "lines_overlapping_agents_sales": {
         "via": 45,
@@ -678,6 +749,8 @@ def completion(name: str, expect: dict[str, Any]) -> str:
         return ABANDONED_IN_VOICEMAIL  # the caller reached voicemail, with a message or without
     if "missed_call" in expect.get("tags", []):
         return ABANDONED_IN_QUEUE
+    if name == "room_hung_up_on_hold":
+        return ABANDONED_ON_HOLD
     return COMPLETED
 
 
@@ -701,6 +774,10 @@ def check_record(snapshot: dict[str, Any], name: str, expect: dict[str, Any], ti
     assert bool(record["voicemail"]) is (expect.get("via") == 44)
     for field, value in expect.get("ivr", {}).items():
         assert record[field] == value, field
+    for field, value in expect.get("record", {}).items():
+        assert record[field] == value, (name, field)
+    if "record" not in expect:  # nobody touched the recording: the record says nothing of it
+        assert (record["recording_control_interactions"], record["not_recording_time"]) == (None, None)
     assert (record["ivr_hops"] == 1) is ("ivr" in expect)  # only a line with a menu has them
     if voice and "recording_url" in voice:
         assert record["recording_url"] == voice["recording_url"]

@@ -24,6 +24,10 @@ class Route(StrEnum):
     QUEUE_ACTION = "queue-action"  # <Enqueue action>: how the caller left the queue
     RESUME = "resume"  # the Url a call the bridge moved (out of the queue) fetches: where it goes now
     MENU = "menu"  # the line's menu's <Gather action>: the key the caller pressed, or none
+    ROOM = "room"  # the Url a call the bridge moves into its room fetches: the customer joins the <Conference>
+    ROOM_STATUS = "room-status"  # the <Conference statusCallback>: who joined, left, was held; start and end
+    ROOM_LEFT = "room-left"  # the customer's <Dial action> around the <Conference>: their stay in the room is over
+    HOLD_MUSIC = "hold-music"  # the room's waitUrl and HoldUrl: the line's hold music, looped
 
 
 # Plain strings, so that any request path can be looked up without raising.

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from twilio.twiml.voice_response import VoiceResponse
 
 from bridge.appkeys import CAPTURE, CLOCK, CUSTOMERS, INGEST, METRICS, SCHEDULES
-from bridge.core import call_menu, hours
+from bridge.core import call_menu, call_room, hours
 from bridge.core.calls import Call
 from bridge.core.events import AfterHours, CallEvent
 from bridge.core.lines import Line
@@ -29,11 +29,12 @@ from schemas.twilio import (
     QueueWait,
     RecordAction,
     RecordingStatus,
+    RoomStatus,
     ScreenResult,
     StatusCallback,
     Transcription,
 )
-from webhooks import signature, translate, twiml
+from webhooks import room_twiml, signature, translate, twiml
 from webhooks.names import PREFIX, Route, route_label
 from webhooks.twiml import AFTER_HOURS_PARAM, PARENT_PARAM, TURN_PARAM, TwilioConfig
 
@@ -102,10 +103,14 @@ def _last_values(form: MultiDict[str]) -> dict[str, str]:
     return {key: form.getall(key)[-1] for key in form}
 
 
-def _parse(model: type[Model], request: web.Request) -> Model:
-    """Validate the form into a model, or answer 400 naming the first bad field."""
+def _parse(model: type[Model], request: web.Request, fallback: dict[str, str] | None = None) -> Model:
+    """Validate the form into a model, or answer 400 naming the first bad field (`fallback`: values for absent ones)."""
+    values = _last_values(request[FORM])
+    for name, value in (fallback or {}).items():
+        if value and not values.get(name):
+            values[name] = value
     try:
-        return model.model_validate(_last_values(request[FORM]))
+        return model.model_validate(values)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "body"
@@ -118,11 +123,14 @@ def _now(request: web.Request) -> datetime:
     return request.config_dict[CLOCK]()
 
 
-async def _accept(request: web.Request, route: Route, event: CallEvent) -> Call | None:
-    """Store the event and its actions durably before any reply goes out; return the call as it now stands."""
+async def _accept(request: web.Request, route: Route, event: CallEvent, turn: str | None = None) -> Call | None:
+    """Store the event and its actions durably before any reply goes out; return the call as it now stands.
+
+    `turn` tells apart requests whose key fields alone do not (else our URL's turn does).
+    """
     form = request[FORM]
     # The raw MultiDict, not the flattened form: stored keys hold a repeated field's first value.
-    turn = request.query.get(TURN_PARAM) or None
+    turn = turn or request.query.get(TURN_PARAM) or None
     token = request.headers.get("I-Twilio-Idempotency-Token")
     keys = translate.dedupe_keys(route, form, token, request[DIGEST], turn)
     ingested = await request.config_dict[INGEST](keys, event)
@@ -240,8 +248,10 @@ async def incoming(request: web.Request) -> web.Response:
 
 
 async def outgoing(request: web.Request) -> web.Response:
-    """Place an agent's call (browser or SIP desk phone) to the number it dialed."""
+    """Place an agent's call (browser or SIP desk phone) to the number it dialed, or take them into a call's room."""
     form = _parse(IncomingCall, request)
+    if form.room:
+        return await _join_room(request, form, form.room)
     number = translate.dialed_number(form.to)
     if not is_device(form.from_) or not is_e164(number):
         log.warning(
@@ -261,6 +271,57 @@ async def outgoing(request: web.Request) -> web.Response:
     event = translate.outgoing(form, _now(request)).model_copy(update={"line": line.key})
     await _accept(request, Route.OUTGOING, event)
     return _twiml(twiml.dial_number(config, number, line.caller_id))
+
+
+async def _join_room(request: web.Request, form: IncomingCall, parent: str) -> web.Response:
+    """Take a browser agent into the room of a call they are on (the softphone's Resume); refuse anyone else."""
+    config = request.config_dict[CONFIG]
+    # Kept either way: the agent's call is a way into a room, never a call out of its own (no ticket, no record).
+    event = translate.outgoing(form, _now(request)).model_copy(update={"joins": parent})
+    await _accept(request, Route.OUTGOING, event)
+    call = await request.config_dict[INGEST].current(parent)
+    if call is None or call.room is None or call.over or form.from_ not in call_room.members(call):
+        log.warning("room join %s from %s refused: not an agent of call %s, or it is not in its room",
+                    form.call_sid, mask(form.from_), parent)  # fmt: skip
+        return _twiml(twiml.not_your_call())
+    line = config.line(call.route_line)
+    named = line.key if config.lines.configured else None
+    return _twiml(room_twiml.agent(config, parent, form.from_, named))
+
+
+async def room(request: web.Request) -> web.Response:
+    """Bring the customer's call into its room, where the bridge moved it (to hold it, or to bring others in)."""
+    form = _parse(IncomingCall, request)
+    call = await _accept(request, Route.ROOM, translate.room_entered(form, _now(request)))
+    if call is None or call.ended_at is not None:
+        return _twiml(twiml.hangup())
+    config = request.config_dict[CONFIG]
+    # Transferred to a line, the customer hears that line's music (the move's Url names it); else their own line's.
+    line = config.line(request.query.get(room_twiml.MUSIC_PARAM) or call.route_line)
+    return _twiml(room_twiml.customer(config, call.sid, line.key if config.lines.configured else None))
+
+
+async def room_status(request: web.Request) -> web.Response:
+    """Record what happened in a call's room: who joined, left or was held, its start and end."""
+    form = _parse(RoomStatus, request)
+    # Conference events name no call and share sequence numbers across rooms: the room and the event tell them apart.
+    turn = f"{form.friendly_name}|{form.event}|{form.call_sid or ''}"
+    await _accept(request, Route.ROOM_STATUS, translate.room_status(form, _now(request)), turn)
+    return _no_content()
+
+
+async def room_left(request: web.Request) -> web.Response:
+    """Record that the customer's stay in the room is over, and end their call."""
+    form = _parse(DialAction, request)
+    await _accept(request, Route.ROOM_LEFT, translate.room_left(form, _now(request)))
+    return _twiml(twiml.hangup())
+
+
+async def hold_music(request: web.Request) -> web.Response:
+    """Play the line's hold music to a customer on hold in the room, looped; nothing is stored."""
+    config = request.config_dict[CONFIG]
+    line = config.line(request.query.get(room_twiml.MUSIC_PARAM))
+    return _twiml(room_twiml.hold_music(config.hold_music_of(line)))
 
 
 async def status(request: web.Request) -> web.Response:
@@ -352,8 +413,8 @@ async def record_action(request: web.Request) -> web.Response:
 
 
 async def recording_status(request: web.Request) -> web.Response:
-    """Record that a recording is ready (or absent)."""
-    form = _parse(RecordingStatus, request)
+    """Record that a recording is ready (or absent); a room's names no call, so our URL names it."""
+    form = _parse(RecordingStatus, request, {"CallSid": request.query.get(PARENT_PARAM, "")})
     event = _after_hours(request, translate.recording_status(form, _now(request)))
     await _accept(request, Route.RECORDING_STATUS, event)
     return _no_content()
@@ -380,6 +441,10 @@ HANDLERS: dict[Route, Handler] = {
     Route.QUEUE_ACTION: queue_action,
     Route.RESUME: resume,
     Route.MENU: menu,
+    Route.ROOM: room,
+    Route.ROOM_STATUS: room_status,
+    Route.ROOM_LEFT: room_left,
+    Route.HOLD_MUSIC: hold_music,
 }
 
 

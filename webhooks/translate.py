@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from bridge.core import call_room
 from bridge.core.events import CallEvent, Direction, EventKind, LegStatus, QueueResult
 from bridge.core.phones import is_device, is_sip, sip_user
 from bridge.twilio.words import media_url, recording_of
@@ -18,6 +19,7 @@ from schemas.twilio import (
     QueueAction,
     RecordAction,
     RecordingStatus,
+    RoomStatus,
     ScreenResult,
     StatusCallback,
     Transcription,
@@ -229,6 +231,50 @@ def screened(form: ScreenResult, parent_sid: str, now: datetime) -> CallEvent:
         leg_to=form.to or None,
         status="accepted" if form.digits == "1" else "declined",
     )
+
+
+# Twilio's conference events (Twilio docs: TwiML <Conference>, statusCallbackEvent) in the room's words; the ones the
+# bridge does not subscribe to (mute, modify, speaker, announcement) have none and are kept as they came.
+_ROOM_HAPPENINGS = {
+    "conference-start": "start",
+    "conference-end": "end",
+    "participant-join": "join",
+    "participant-leave": "leave",
+    "participant-hold": "hold",
+    "participant-unhold": "unhold",
+    "participant-modify": "modify",
+}
+
+
+def room_status(form: RoomStatus, now: datetime) -> CallEvent:
+    """Translate something that happened in a call's room (its conference is named after the customer's call)."""
+    return CallEvent(
+        kind=EventKind.ROOM,
+        call_sid=form.friendly_name,
+        at=_when(form.timestamp, "Timestamp", now),
+        status=_ROOM_HAPPENINGS.get(form.event, form.event),
+        sequence=form.sequence_number,
+        leg_sid=form.call_sid or None,
+        leg_to=form.participant_label or None,
+        reason=form.reason_participant_left or _owner(form),
+        room=form.conference_sid,
+    )
+
+
+def _owner(form: RoomStatus) -> str | None:
+    """Say a modified participant's leaving now ends the room (EndConferenceOnExit=true on participant-modify)."""
+    ends = form.event == "participant-modify" and (form.end_conference_on_exit or "").lower() == "true"
+    return call_room.OWNER if ends else None
+
+
+def room_entered(form: IncomingCall, now: datetime) -> CallEvent:
+    """Translate the customer's call fetching the room's TwiML: the bridge's move reached it."""
+    return CallEvent(kind=EventKind.ROOM, call_sid=form.call_sid, at=now, status="entered", leg_sid=form.call_sid)
+
+
+def room_left(form: DialAction, now: datetime) -> CallEvent:
+    """Translate the end of the customer's stay in the room (the <Dial action> around its <Conference>)."""
+    return CallEvent(kind=EventKind.ROOM, call_sid=form.call_sid, at=now, status="left", leg_sid=form.call_sid)
 
 
 def dedupe_keys(

@@ -379,6 +379,14 @@ def not_your_line() -> VoiceResponse:
     return response
 
 
+def not_your_call() -> VoiceResponse:
+    """Tell an agent they cannot join that call, and hang up."""
+    response = VoiceResponse()
+    response.say("Sorry, you are not on that call any more.")
+    response.hangup()
+    return response
+
+
 def hangup() -> VoiceResponse:
     """End the call."""
     response = VoiceResponse()

@@ -114,6 +114,7 @@ class CreateTicket:
     # The call's line's group (for a ticket nobody is assigned) and brand; None: ZENDESK_GROUP_ID, ZENDESK_BRAND_ID.
     group_id: int | None = None
     brand_id: int | None = None
+    parts: tuple[str, ...] = ()  # the voice comment's recording in parts, in order (see AddVoiceComment)
 
     @property
     def key(self) -> str:
@@ -133,6 +134,9 @@ class AddVoiceComment:
     kind: ClassVar[ActionKind] = ActionKind.ADD_VOICE_COMMENT
     call_sid: str
     voice_comment: VoiceComment
+    # A recording in several parts (a call held or transferred), in the order they play: the comment links the
+    # first, and the outbox links them all as one where RECORDINGS can. Empty: one recording, or none.
+    parts: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -193,6 +197,8 @@ class AddNote:
     name: str
     body: str
     tags: tuple[str, ...] = ()  # added to the ticket's own (Zendesk's additional_tags: none of its tags is lost)
+    assignee_id: int | None = None  # the agent the ticket goes to with the note (a transfer's receiver)
+    group_id: int | None = None  # the group the ticket goes to with the note (a transfer to a line: its group)
 
     @property
     def key(self) -> str:
@@ -232,6 +238,8 @@ class MoveCall:
     kind: ClassVar[ActionKind] = ActionKind.MOVE_CALL
     call_sid: str
     number: int
+    invite: tuple[str, ...] = ()  # a call in its room stays there: these agents are invited in instead
+    seconds: int = 0  # how long the invitation rings
 
     @property
     def key(self) -> str:
@@ -266,6 +274,7 @@ class CreateCallRecord:
     # The call's line's group; None: ZENDESK_GROUP_ID. Its name is the record's ivr_destination_group_name when the
     # line's menu led the caller to a line (only Zendesk knows the name: the outbox reads it).
     group_id: int | None = None
+    parts: tuple[str, ...] = ()  # the record's recording in parts, in order (see AddVoiceComment)
 
     @property
     def key(self) -> str:
@@ -293,6 +302,8 @@ class UpdateCallRecord:
     name: str
     fields: CallRecord
     cleared: tuple[str, ...] = ()
+    after: str | None = None  # the key of an update this one must follow (a correction of it)
+    parts: tuple[str, ...] = ()  # the record's recording in parts, in order (see AddVoiceComment)
 
     def wire(self) -> dict[str, Any]:
         """Return the `call` object of the PATCH."""
@@ -305,8 +316,8 @@ class UpdateCallRecord:
 
     @property
     def needs(self) -> tuple[str, ...]:
-        """Need the record."""
-        return (call_record_key(self.call_sid),)
+        """Need the record, and the update this one corrects."""
+        return (call_record_key(self.call_sid),) + ((self.after,) if self.after else ())
 
 
 Action = (
@@ -340,15 +351,19 @@ def encode(action: Action) -> dict[str, Any]:
                 "group_id": action.group_id,
                 "brand_id": action.brand_id,
             }
-            return payload | {name: value for name, value in optional.items() if value is not None}
+            return payload | {name: value for name, value in optional.items() if value is not None} | _parts(action)
         case AddVoiceComment(voice_comment=comment):
-            return {"voice_comment": comment.wire()}
+            return {"voice_comment": comment.wire()} | _parts(action)
         case DisplayTicket(agent_id=agent_id, ticket_id=ticket_id):
             return {"agent_id": agent_id, **({"ticket_id": ticket_id} if ticket_id is not None else {})}
         case LookUpCustomer(phone=phone):
             return {"phone": phone}
-        case AddNote(name=name, body=body, tags=tags):
-            return {"name": name, "body": body, **({"tags": list(tags)} if tags else {})}
+        case AddNote(name=name, body=body, tags=tags, assignee_id=assignee, group_id=group):
+            extra = {"tags": list(tags)} if tags else {}
+            moved = {
+                name: value for name, value in (("assignee_id", assignee), ("group_id", group)) if value is not None
+            }
+            return {"name": name, "body": body, **extra, **moved}
         case Timer(name=name):
             return {"timer": name}
         case CreateCallRecord(
@@ -367,14 +382,16 @@ def encode(action: Action) -> dict[str, Any]:
                 stored["brand_id"] = action.brand_id
             if action.group_id is not None:
                 stored["group_id"] = action.group_id
-            return stored
-        case UpdateCallRecord(name=name, fields=fields, cleared=cleared):
+            return stored | _parts(action)
+        case UpdateCallRecord(name=name, fields=fields, cleared=cleared, after=after):
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
             if cleared:
                 update["cleared"] = list(cleared)
-            return update
-        case MoveCall(number=number):
-            return {"number": number}
+            if after:
+                update["after"] = after
+            return update | _parts(action)
+        case MoveCall(number=number, invite=invite, seconds=seconds):
+            return {"number": number, **({"invite": list(invite), "seconds": seconds} if invite else {})}
         case _:
             assert_never(action)
 
@@ -405,16 +422,21 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 existing_ticket_id=int(existing) if existing is not None else None,
                 group_id=_maybe_int(payload.get("group_id")),
                 brand_id=_maybe_int(payload.get("brand_id")),
+                parts=_stored_parts(payload),
             )
         case ActionKind.ADD_VOICE_COMMENT:
-            return AddVoiceComment(call_sid, VoiceComment.model_validate(payload["voice_comment"]))
+            return AddVoiceComment(
+                call_sid, VoiceComment.model_validate(payload["voice_comment"]), _stored_parts(payload)
+            )
         case ActionKind.DISPLAY_TICKET:
             return DisplayTicket(call_sid, int(payload["agent_id"]), _maybe_int(payload.get("ticket_id")))
         case ActionKind.LOOK_UP_CUSTOMER:
             return LookUpCustomer(call_sid, payload["phone"])
         case ActionKind.ADD_NOTE:
             name = payload.get("name") or key.rsplit(":note:", 1)[-1]
-            return AddNote(call_sid, name, payload["body"], tuple(payload.get("tags", ())))
+            assignee, group = payload.get("assignee_id"), payload.get("group_id")
+            return AddNote(call_sid, name, payload["body"], tuple(payload.get("tags", ())), _maybe_int(assignee),
+                           _maybe_int(group))  # fmt: skip
         case ActionKind.TIMER:
             return Timer(call_sid, payload["timer"], due)
         case ActionKind.CREATE_CALL_RECORD:
@@ -428,14 +450,28 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 linked=bool(payload.get("linked", False)),
                 brand_id=_maybe_int(payload.get("brand_id")),
                 group_id=_maybe_int(payload.get("group_id")),
+                parts=_stored_parts(payload),
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])
-            return UpdateCallRecord(call_sid, payload["name"], fields, tuple(payload.get("cleared", ())))
+            cleared = tuple(payload.get("cleared", ()))
+            return UpdateCallRecord(call_sid, payload["name"], fields, cleared, payload.get("after"),
+                                    _stored_parts(payload))  # fmt: skip
         case ActionKind.MOVE_CALL:
-            return MoveCall(call_sid, int(payload["number"]))
+            invite = tuple(payload.get("invite", ()))
+            return MoveCall(call_sid, int(payload["number"]), invite, int(payload.get("seconds", 0)))
         case _:
             assert_never(stored)
+
+
+def _parts(action: CreateTicket | AddVoiceComment | CreateCallRecord | UpdateCallRecord) -> dict[str, Any]:
+    """Return the stored form of a recording in parts: nothing for one in one part, as every row before parts."""
+    return {"recording_parts": list(action.parts)} if action.parts else {}
+
+
+def _stored_parts(payload: dict[str, Any]) -> tuple[str, ...]:
+    """Return a stored action's recording parts (rows written before parts existed have none)."""
+    return tuple(str(url) for url in payload.get("recording_parts", ()))
 
 
 def _maybe_int(value: Any) -> int | None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_menu
+from bridge.core import call_controls, call_menu, call_room
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -32,11 +32,14 @@ from bridge.core.call_fields import (
     _iso,
     _missed_note,
     _opening,
+    _parts,
+    _parts_note,
     _placement,
     _queue_max_wait,
     _recorded,
     _recording_settled,
     _show,
+    _transfer_note,
     _unrouted_note,
     _voice_comment,
 )
@@ -66,6 +69,7 @@ from schemas.zendesk import (
     ABANDONED_IN_IVR,
     ABANDONED_IN_QUEUE,
     ABANDONED_IN_VOICEMAIL,
+    ABANDONED_ON_HOLD,
     COMPLETED,
     VIA_INBOUND,
     VIA_OUTBOUND,
@@ -94,6 +98,10 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
             call.emitted.append(key)
             notices.append((key, text))
 
+    if call.part_of is not None:
+        # An agent's way into another call's room: that call has the ticket and the record; this one has nothing.
+        call.finished = call.finished or call.over
+        return out
     if call.direction is None or call.from_number is None:
         if STALE in call.fired:
             notice("notice:unknown", "call closed out without ever learning who called whom: no ticket")
@@ -152,7 +160,25 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
     _decide_menu(call, policy, emit)
+    _decide_transfers(call, answered, policy, emit)
     return out
+
+
+def _decide_transfers(call: Call, answered: Leg | None, policy: Policy, emit: Emit) -> None:
+    """Note each transfer on the call's ticket, give the ticket to the agent who took the call, and pop it to them."""
+    if call.room is None or answered is None or ticket_key(call.sid) not in call.emitted:
+        return
+    for number, transfer in enumerate(call_room.spans(call.room).transfers, start=1):
+        by = transfer.by or answered.to
+        receiver = policy.agents.get(transfer.to)
+        moved = replace(transfer, by=by)
+        line = policy.lines.find(transfer.line) if transfer.line is not None else None
+        # A transfer to a line gives the ticket to the line's group (Zendesk docs: Tickets, group_id) and the agent.
+        group = line.group_id if line is not None else None
+        body = _transfer_note(moved, line.name if line is not None else transfer.line)
+        emit(AddNote(call.sid, f"transfer:{number}", body, assignee_id=receiver, group_id=group))
+        if receiver is not None:
+            emit(DisplayTicket(call.sid, receiver))
 
 
 def _with_tags(call: Call, action: Action) -> Action:
@@ -193,7 +219,7 @@ def _decide_answered(
         if call.over:
             emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
-    agent_id = policy.agents.get(leg.to or "") if inbound else calling_agent
+    agent_id = policy.agents.get(_last_agent(call, leg) or "") if inbound else calling_agent
     if agent_id is None and not call_menu.forwarded(call):
         who = leg.to if inbound else call.from_number
         notice("notice:unmapped", f"call answered by {mask(who)}, who is not in AGENTS: ticket unassigned, no pop")
@@ -224,23 +250,37 @@ def _decide_answered(
     # Sent when the voice comment would be: by then every callback that comes has come, so the end, the
     # talk time and the recording go in one request, complete whatever order Twilio sent them in.
     conversation = _conversation(call)
-    ending = _ending(call, leg, COMPLETED, conversation)
+    seen = call_room.spans(call.room) if call.room is not None else None
+    # A customer transferred to a line who hangs up before its agents take them gave up in its queue.
+    status = ABANDONED_IN_QUEUE if seen is not None and seen.hung_up_in_line else COMPLETED
+    status = ABANDONED_ON_HOLD if status == COMPLETED and seen is not None and seen.hung_up_on_hold else status
+    ending = _ending(call, leg, status, conversation)
+    ended = call.ended_at or leg.ended_at or call.dial_at
+    ending |= call_controls.record_fields(call.recording_toggles, ended)
     recorded = _recorded(conversation)
+    parts = _parts(call)
     if calls and policy.ticket_on == "answer":
         # The agent again: an answer Twilio reported only after the call was judged missed finds a record made
         # without one (the missed-call ticket gets the voice comment in tickets mode the same way).
-        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded, agent_id=agent_id)))
+        emit(UpdateCallRecord(call.sid, "ended", CallRecord(**ending, **recorded, agent_id=agent_id), parts=parts))
     elif calls:
         # The ticket and its record together, the record's voice comment carrying the recording.
         emit(CreateTicket(call.sid, base.model_copy(update={"comment": note}), customer, agent_id, existing, **where))
         record = CallRecord(**{**opening, **ending, **recorded})
-        emit(CreateCallRecord(call.sid, record, shown, customer, **where))
+        emit(CreateCallRecord(call.sid, record, shown, customer, parts=parts, **where))
     elif policy.ticket_on == "answer":
-        emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy)))
+        emit(AddVoiceComment(call.sid, _voice_comment(call, leg, agent_id, policy), parts))
     else:
         ticket = base.model_copy(update={"voice_comment": _voice_comment(call, leg, agent_id, policy)})
-        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing, **where))
+        emit(CreateTicket(call.sid, ticket, customer, agent_id, existing_ticket_id=existing, parts=parts, **where))
+    if parts and not policy.joined_recordings:
+        # Only one link plays: the recording's other parts are named on the ticket, so nothing said is lost.
+        emit(AddNote(call.sid, "recording_parts", _parts_note(parts)))
+    if calls:
+        _decide_late_controls(call, ended, emit)
     call.finished = True
+    if calls and call.room is not None:
+        _decide_room_corrections(call, ending, agent_id, emit)
     if calls and policy.wrap_up > 0 and agent_id is not None:
         _decide_wrap_up(call, leg, now, policy, emit)
 
@@ -251,6 +291,46 @@ def _logged_on_open_ticket(call: Call, policy: Policy) -> int | None:
     It is the ticket whose agent an offer rang first (bridge.core.preference): the one shown to that agent.
     """
     return call.open_ticket if policy.lines.get(call.route_line).log_on_open_ticket else None
+
+
+def _decide_room_corrections(call: Call, ending: dict[str, Any], agent_id: int | None, emit: Emit) -> None:
+    """Correct the record when the room's reports that came after its end change what it says.
+
+    Twilio sends a conference's reports as separate requests, in any order (Twilio docs: TwiML <Conference>,
+    statusCallback): one may overtake the call's end. Each correction follows the update before it.
+    """
+    names = ("hold_time", "consultation_time", "talk_time", "completion_status")
+    fields = {name: ending.get(name) for name in names} | {"agent_id": agent_id}
+    digest = ",".join(f"{name}={fields[name]}" for name in sorted(fields))
+    if call.room_sent is None:
+        call.room_sent = digest  # what the record's own end said
+        return
+    if digest == call.room_sent:
+        return
+    before = [key for key in call.emitted if key.startswith(f"{call_record_key(call.sid)}:room:")]
+    after = before[-1] if before else f"{call_record_key(call.sid)}:ended"
+    number = len(before) + 1
+    emit(UpdateCallRecord(call.sid, f"room:{number}", CallRecord(**fields), after=after))
+    call.room_sent = digest
+
+
+def _last_agent(call: Call, leg: Leg) -> str | None:
+    """Return who took the call last: the last agent into its room, else whoever answered it."""
+    last = call_room.spans(call.room).last_agent if call.room is not None else None
+    return last or leg.to
+
+
+def _decide_late_controls(call: Call, ended: datetime | None, emit: Emit) -> None:
+    """Correct the record's recording control fields when a pause or resume was told after its final fields.
+
+    Each count has its own update (the older ones still pending are cancelled), so the last word stands.
+    """
+    count = len(call.recording_toggles)
+    sent = call.recording_toggles_sent
+    if sent is not None and count != sent:
+        fields = call_controls.record_fields(call.recording_toggles, ended)
+        emit(UpdateCallRecord(call.sid, f"{call_controls.CONTROL_UPDATE}:{count}", CallRecord(**fields)))
+    call.recording_toggles_sent = count
 
 
 def _decide_wrap_up(call: Call, leg: Leg, now: datetime, policy: Policy, emit: Emit) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bridge.core import call_menu, hours
+from bridge.core import call_controls, call_menu, call_room, hours
 from bridge.core.call_fields import _routed_line
 from bridge.core.call_model import (
     _RINGS,
@@ -49,6 +49,7 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
     call.from_location = call.from_location or event.from_location
     call.ticket_id = call.ticket_id or event.ticket_id
     call.customer = call.customer or event.customer  # the arrival's: what the number's last look-up found
+    call.part_of = call.part_of or event.joins
     starts = event.kind in (EventKind.CALL_STARTED, EventKind.MENU_CHOSEN)  # an answer may overtake the arrival
     unknown_line = _take_line(call, event, policy) if starts else None
     if event.after_hours is not None and event.kind != EventKind.MENU_CHOSEN:
@@ -110,6 +111,10 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         call.wrap_up_time = event.duration
     elif event.kind == EventKind.MENU_CHOSEN:
         return call_menu.answer(call, event, policy) or unknown_line
+    elif event.kind == EventKind.ROOM:
+        call.room = call_room.note(call.room, event, call.sid)
+    elif event.kind in (EventKind.RECORDING_PAUSED, EventKind.RECORDING_RESUMED):
+        call_controls.fold(call.recording_toggles, event)
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:
@@ -317,7 +322,13 @@ def _apply_dial(call: Call, event: CallEvent, policy: Policy) -> None:
 
 
 def _apply_recording(call: Call, event: CallEvent) -> None:
-    """File a recording as the conversation's or the voicemail's."""
+    """File a recording as the conversation's, the room's or the voicemail's."""
+    if event.recording_of == "room":
+        recorded = call_room.Recorded(sid=event.recording_sid, url=event.recording_url,
+                                      duration=event.recording_duration, started_at=event.recording_started_at,
+                                      status=event.recording_status)  # fmt: skip
+        call.room = call_room.file_recording(call.room, recorded, event.at)
+        return
     recording = Recording(
         sid=event.recording_sid,
         url=event.recording_url,

@@ -5,20 +5,56 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_menu
+from bridge.core import call_menu, call_room
 from bridge.core.call_model import MAX_CALL_SECONDS, RECORDING_WAIT, UNKNOWN_LINE, Call, Leg, Policy, Recording
 from bridge.core.lines import Line
 from bridge.core.phones import is_anonymous
 from schemas.zendesk import CallComment, VoiceComment
 
+FINAL_RECORDING = frozenset({"completed", "absent", "failed"})  # a recording's statuses once it is over
 
-def _conversation(call: Call) -> Recording | None:
-    """Return the recording of an answered call: the completed one, or the action's hint once waited for."""
+
+def _before_room(call: Call) -> Recording | None:
+    """Return the recording of the conversation before any room: the completed one, or the hint once waited for."""
     if call.recording is not None and call.recording.status == "completed":
         return call.recording
     if RECORDING_WAIT in call.fired and call.recording is None:
         return call.recording_hint
     return None
+
+
+def _recording_parts(call: Call) -> list[Recording]:
+    """Return the parts of an answered call's recording in the order they were said, each with something to play.
+
+    A call that never moved into its room has one part at most. One that did goes on in the room's recordings
+    (one for each room it was in, a cold transfer starting a fresh one), each begun after the one before ended.
+    """
+    first = _before_room(call)
+    parts = [first] if first is not None and first.url else []
+    if call.room is None:
+        return parts
+    room = call.room
+    done = [r for r in room.recordings if r.status == "completed" and r.url]
+    done.sort(key=lambda r: (r.started_at or room.entered_at, r.sid or ""))
+    return parts + [Recording(**r.model_dump()) for r in done]
+
+
+def _conversation(call: Call) -> Recording | None:
+    """Return the recording of an answered call as one: its first part's link and start, all the parts' length.
+
+    A call in one part (every call that never moved into its room) gets that part unchanged.
+    """
+    parts = _recording_parts(call)
+    if len(parts) < 2:
+        return parts[0] if parts else _before_room(call)
+    lengths = [part.duration for part in parts if part.duration is not None]
+    return parts[0].model_copy(update={"duration": sum(lengths) if lengths else None})
+
+
+def _parts(call: Call) -> tuple[str, ...]:
+    """Return the links of an answered call's recording parts, in order; empty when it is in one part (or none)."""
+    parts = _recording_parts(call)
+    return tuple(part.url for part in parts if part.url) if len(parts) > 1 else ()
 
 
 def _comment(title: str, author: int | None, fields: tuple[str, ...]) -> CallComment:
@@ -102,6 +138,8 @@ def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | Non
     if leg is not None:
         talk = leg.duration if leg.duration is not None else call.dial_duration
         fields["talk_time"] = talk if talk is not None or recording is None else recording.duration
+        if call.room is not None:
+            fields.update(_room_times(call, leg, ended))
         # Known at the answer only when the leg's `answered` came first; a shuffled or lost one dates it now.
         answered = leg.answered_at or (recording.started_at if recording is not None else None)
         fields["time_to_answer"] = _seconds(call.first_seen, answered)
@@ -114,6 +152,20 @@ def _ending(call: Call, leg: Leg | None, status: str, recording: Recording | Non
     if ended is None and duration is not None and call.first_seen is not None:
         ended = call.first_seen + timedelta(seconds=duration)
     return {"call_ended_at": _iso(ended) or None, "duration": duration, **fields, **_waits(call, answered)}
+
+
+def _room_times(call: Call, leg: Leg, ended: datetime | None) -> dict[str, Any]:
+    """Return a call's times once it moved into its room: talk time from the answer to its end, less the holds."""
+    assert call.room is not None
+    seen = call_room.spans(call.room)
+    end = seen.ended_at or ended or call.ended_at
+    held = seen.hold_seconds(end) if end is not None else None
+    answered, fields = leg.answered_at, {"hold_time": held}
+    if seen.consults:
+        fields["consultation_time"] = seen.consult_seconds(end) if end is not None else None
+    if answered is not None and end is not None and held is not None:
+        fields["talk_time"] = max(0, _seconds(answered, end) or 0) - held
+    return fields
 
 
 def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
@@ -162,8 +214,53 @@ def _seconds(start: datetime | None, end: datetime | None) -> int | None:
 
 
 def _recording_settled(call: Call, policy: Policy) -> bool:
-    """Tell whether the voice comment can go: the recording is ready, absent, not expected, or waited for."""
-    return not policy.record_calls or call.recording is not None or RECORDING_WAIT in call.fired
+    """Tell whether the voice comment can go: the recordings are ready, absent, not expected, or waited for.
+
+    A call that moved into its room also waits for the room's recordings: one for each room that started (each
+    records from its start, when an agent is with the customer; a cold transfer starts a fresh room), and for each
+    of them to be over (completed, or absent: nothing was said).
+    """
+    if not policy.record_calls or RECORDING_WAIT in call.fired:
+        return True
+    if call.room is not None:
+        recordings = call.room.recordings
+        started = {h.room for h in call.room.happened if h.what == "start"}
+        expected = max(len(started), 1 if call_room.spans(call.room).started else 0)
+        if len(recordings) < expected or any(r.status not in FINAL_RECORDING for r in recordings):
+            return False
+        if not _room_reported(call.room):
+            return False
+    return call.recording is not None
+
+
+def _room_reported(room: call_room.Room) -> bool:
+    """Tell whether the room's reports say, in any order they came, whether each of the customer's rooms started.
+
+    Each room's reports must include the end of the customer's stay there (their leave, or the room's end). A room
+    whose start was not reported may still have started: its reports are numbered from 1 (the provider's sequence),
+    so none may be missing before the last. Numbers missing for good (events nobody asked to hear may be numbered
+    too) only delay the voice comment, as far as the recording's bounded wait.
+    """
+    rooms = {h.room for h in room.happened if h.room is not None}
+    for one in rooms:
+        reports = [h for h in room.happened if h.room == one]
+        if not any(h.what == "end" or (h.what == "leave" and h.label == call_room.CUSTOMER) for h in reports):
+            return False  # the customer's stay there is not reported over yet
+        if any(h.what == "start" for h in reports):
+            continue  # it started, so it recorded: its recording is waited for
+        numbers = {h.sequence for h in reports if h.sequence is not None}
+        if numbers and numbers != set(range(1, max(numbers) + 1)):
+            return False  # a report is missing: it may be the room's start
+    return bool(rooms)
+
+
+def _parts_note(parts: tuple[str, ...]) -> str:
+    """Say where each part of a recording in parts plays, for a private note on the call's ticket."""
+    listed = "\n".join(f"{number}. {url}" for number, url in enumerate(parts, start=1))
+    return (
+        f"The call's recording is in {len(parts)} parts, one after another (the call was held or transferred). "
+        f"The voice comment plays the first; all of them:\n\n{listed}"
+    )
 
 
 def _awaits_duration(call: Call, policy: Policy) -> bool:
@@ -182,6 +279,10 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
     duration = leg.duration if leg.duration is not None else call.dial_duration
     if duration is None and recording is not None:
         duration = recording.duration
+    if call.room is not None:
+        # The conversation ran from the answer to the end of the customer's stay in the room, holds included.
+        end = call_room.spans(call.room).ended_at or call.ended_at
+        duration = _seconds(leg.answered_at, end) if leg.answered_at is not None and end else duration
     started = leg.answered_at or (recording.started_at if recording else None) or call.first_seen
     return VoiceComment(
         from_=(call.from_number or "") if inbound else (_caller_id(call, policy) or ""),
@@ -192,6 +293,15 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
         answered_by_id=agent_id,
         location=call.from_location if inbound else leg.to_location,
     )
+
+
+def _transfer_note(transfer: call_room.Transfer, line: str | None = None) -> str:
+    """Say who transferred the call to whom (or to which line, and who took it there), and when, for a private note."""
+    by = transfer.by or "the agent on the call"
+    if line is not None:
+        when = f" at {_human(transfer.lined_at)}" if transfer.lined_at is not None else ""
+        return f"Call transferred by {by} to the line {line}{when}; {transfer.to} took it at {_human(transfer.at)}."
+    return f"Call transferred by {by} to {transfer.to} at {_human(transfer.at)}."
 
 
 def _customer(call: Call, leg: Leg) -> str:

@@ -9,9 +9,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from bridge.core import call_room
 from bridge.core.actions import (
     Action,
 )
+from bridge.core.call_controls import Toggle
 from bridge.core.events import AfterHours, Direction, EventKind, LegStatus, RouteKind
 from bridge.core.lines import Lines
 from bridge.core.preference import Customer
@@ -80,7 +82,9 @@ _RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREEN
 # A caller whose move failed is still in the queue and asks no TwiML: it asks to be `requeued` (offered
 # again, by a new move).
 # A queued caller whose Zendesk data came asks to `refresh` their rank and their agent (bridge.core.preference).
-RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue", "refresh"]
+# `line`: an answered call in its room was transferred to a line and waits there; `rang`: an agent invited into its
+# room from that line's queue did not answer.
+RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue", "refresh", "line", "rang"]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]
@@ -111,6 +115,9 @@ class Policy:
     wrap_up: float = 0.0  # WRAP_UP_SECONDS: the agent's wrap-up after a call, unless they end it sooner
     # The numbers the bridge answers: each call's group, brand, nickname, caller id and longest wait are its line's.
     lines: Lines = field(default_factory=Lines)
+    # RECORDINGS: whether one link can play a recording in several parts (the bridge's link, a Zendesk upload); when
+    # only the provider's own links can be given, the other parts are named in a note on the ticket.
+    joined_recordings: bool = True
 
 
 class Recording(BaseModel):
@@ -241,6 +248,11 @@ class Call(BaseModel):
     customer: Customer | None = None  # what Zendesk says of the caller (the look-up at the arrival)
     open_ticket: int | None = None  # the caller's open ticket whose agent an offer rang first (shown to them)
     open_ticket_agent: str | None = None  # that agent
+    room: call_room.Room | None = None  # where the answered call moved to be held or transferred, once it did
+    part_of: str | None = None  # an agent's way into another call's room: that call has the ticket, not this one
+    room_sent: str | None = None  # what the record last said of the room's figures (late reports correct it)
+    recording_toggles: list[Toggle] = Field(default_factory=list)  # the agent's pauses and resumes of the recording
+    recording_toggles_sent: int | None = None  # how many of them the record's final fields counted
 
     @property
     def route_line(self) -> str | None:
@@ -248,12 +260,27 @@ class Call(BaseModel):
         return self.chosen_line or self.line
 
     @property
+    def answered_agent(self) -> str | None:
+        """Return who answered the call: the answering leg's client:<name> or number."""
+        leg = self.legs.get(self.answered_leg) if self.answered_leg else None
+        return leg.to if leg is not None else None
+
+    @property
     def over(self) -> bool:
         """Tell whether nobody is talking any more (some signal of the end has arrived)."""
+        if self.room is not None:
+            # In its room the call outlives the ring that answered it: the customer's stay there is the call.
+            return self.ended_at is not None or call_room.spans(self.room).ended_at is not None
         if self.ended_at is not None or self.dial_status is not None:
             return True
         leg = self.legs.get(self.answered_leg) if self.answered_leg else None
-        return leg is not None and leg.status.terminal
+        if leg is None or not leg.status.terminal:
+            return False
+        # The answering leg ended, but the caller may still be there: the bridge may have moved them into the call's
+        # room, which ends the ring (and the leg with it). Only the <Dial action> or the call's own end says (for a
+        # call whose direction is not known yet too: an end never turns back); a call out's leg is the customer,
+        # whose hang-up is the end.
+        return self.direction == "outbound" or self.routed is False
 
     @property
     def waiting(self) -> bool:

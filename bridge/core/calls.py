@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bridge.core import call_room
 from bridge.core.actions import (
     FindCaller,
+    call_record_key,
     timer_key,
 )
+from bridge.core.call_controls import CONTROL_UPDATE
 from bridge.core.call_decide import _decide
 from bridge.core.call_facts import _apply, _leave_queue, may_be_talking
 from bridge.core.call_model import (
@@ -49,11 +52,12 @@ from bridge.core.call_model import (
 )
 from bridge.core.events import CallEvent, EventKind, LegStatus
 from bridge.core.phones import is_device
-from schemas.zendesk import ABANDONED_IN_QUEUE, ABANDONED_IN_VOICEMAIL, COMPLETED
+from schemas.zendesk import ABANDONED_IN_QUEUE, ABANDONED_IN_VOICEMAIL, ABANDONED_ON_HOLD, COMPLETED
 
 __all__ = [
     "ABANDONED_IN_QUEUE",
     "ABANDONED_IN_VOICEMAIL",
+    "ABANDONED_ON_HOLD",
     "ANSWER_FIELDS",
     "CALL_FIELDS",
     "COMPLETED",
@@ -106,6 +110,7 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     was_settled = state.answered_leg is not None or state.over
     was_waiting = state.waiting
     was_in_menu = state.menu is None or state.menu.target is None
+    was_lined = _lined(state)
     engaged = engagements(state)
     ignored = _apply(state, event, policy)
     if ignored:
@@ -114,7 +119,7 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
         state.answer_known_at = now
     if state.queue_since is not None and (state.answered_leg is not None or state.over):
         _leave_queue(state, state.ended_at or event.at)
-    request = _route_request(state, event, was_waiting, was_in_menu)
+    request = _room_request(state, event, was_lined) or _route_request(state, event, was_waiting, was_in_menu)
     # A caller who gave up waiting is decided once routing has said where they were in line (its ROUTED
     # `left` event follows in the same transaction), so their missed call says it.
     deferred = request == "done" and state.answered_leg is None
@@ -122,9 +127,31 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     # A caller look-up that died (an outage past OUTBOX_MAX_AGE, an operator's drop) is tried again
     # when a new call needs it, or every later call from that number would go without a requester.
     revive = [action.key for action in actions if isinstance(action, FindCaller)]
-    cancel = _moot_timers(state, event) + ([] if was_settled else _moot_pops(state, policy))
+    cancel = _moot_timers(state, event) + ([] if was_settled else _moot_pops(state, policy)) + _superseded(state)
     changes = [AgentChange(who, what) for who, what in engagements(state).items() if engaged.get(who) != what]
     return Outcome(state, actions, notices, revive, cancel, request, changes)
+
+
+def _lined(call: Call) -> tuple[str | None, int]:
+    """Return the line an answered call waits in from its room (None: none), and how many invitations rang out."""
+    if call.room is None:
+        return None, 0
+    seen = call_room.spans(call.room)
+    return seen.in_line, len(seen.rang_out)
+
+
+def _room_request(call: Call, event: CallEvent, was: tuple[str | None, int]) -> RouteRequest | None:
+    """Say what a call in its room asks of routing: to wait in a line, an invitation rang out, or out of line."""
+    line, rang = _lined(call)
+    if event.kind == EventKind.MOVE_FAILED and line is not None:
+        return "requeue"  # an agent could not be invited: back in line, the next agent invited
+    if event.kind != EventKind.ROOM:
+        return None
+    if line is not None and was[0] is None:
+        return "line"
+    if line is None and was[0] is not None:
+        return "done"  # an agent of the line took the call, or the customer is gone: out of line
+    return "rang" if line is not None and rang > was[1] else None
 
 
 def _route_request(call: Call, event: CallEvent, was_waiting: bool, was_in_menu: bool) -> RouteRequest | None:
@@ -168,6 +195,8 @@ def _menu_led_to_line(call: Call) -> bool:
 
 def engagements(call: Call) -> dict[str, Engagement]:
     """Return what each agent the call involved is to it now, from the whole state (so order does not matter)."""
+    if call.part_of is not None:
+        return {}  # an agent's way into another call's room: that call says what the agent is to it
     if call.direction == "outbound":
         if call.from_number is None or not is_device(call.from_number):
             return {}
@@ -187,6 +216,9 @@ def engagements(call: Call) -> dict[str, Engagement]:
             out[leg.to] = "released"
         else:
             out[leg.to] = "ringing"
+    if call.room is not None:
+        answered = call.legs.get(call.answered_leg) if call.answered_leg else None
+        out.update(call_room.engagements(call.room, answered.to if answered else None, not call.over))
     return out
 
 
@@ -204,6 +236,13 @@ def _moot_pops(call: Call, policy: Policy) -> list[str]:
         for key in call.emitted
         if key.startswith(f"{call.sid}:display_user:") and key != f"{call.sid}:display_user:{keep}"
     ]
+
+
+def _superseded(call: Call) -> list[str]:
+    """Return the record's recording control updates a later count replaced (the last one must stand)."""
+    latest = f"{call_record_key(call.sid)}:{CONTROL_UPDATE}:{len(call.recording_toggles)}"
+    prefix = f"{call_record_key(call.sid)}:{CONTROL_UPDATE}:"
+    return [key for key in call.emitted if key.startswith(prefix) and key != latest]
 
 
 def _moot_timers(call: Call, event: CallEvent) -> list[str]:

@@ -18,8 +18,9 @@ RouteKind = Literal["menu", "offer", "queue", "voicemail", "unavailable", "forwa
 # How a caller left the queue: hung up, was moved by the bridge (to an offer, or to voicemail), was asked to
 # leave (their wait ran out), was refused (the queue was full), or the queue failed them.
 QueueResult = Literal["hung_up", "moved", "left", "full", "failed"]
-# What a recording holds: the message left at the greeting, or the conversation with an agent.
-RecordingOf = Literal["voicemail", "conversation"]
+# What a recording holds: the message left at the greeting, the conversation with an agent, or the conversation
+# once the call moved into its room (everything said there after a hold, a transfer or a third party joined).
+RecordingOf = Literal["voicemail", "conversation", "room"]
 # Where a caller goes who calls while their line is closed: voicemail, a message and the end of the call, or a
 # forward to another number. Nobody is offered the call and it never waits in the queue.
 AfterHours = Literal["voicemail", "message", "forward"]
@@ -44,6 +45,12 @@ class EventKind(StrEnum):
     WRAP_UP_ENDED = "wrap_up_ended"  # the agent who took the call ended their wrap-up after it (`duration` s)
     MENU_CHOSEN = "menu_chosen"  # the caller answered their line's menu (`pressed`: the key; None: none in time)
     CUSTOMER_FOUND = "customer_found"  # the caller's Zendesk data arrived (`customer`: organization, tags, tickets)
+    # Something happened in the call's room, where it moves to be held, transferred or joined by a third party
+    # (`status`: entered, start, end, join, leave, hold, unhold, left; `leg_sid` and `leg_to` name who).
+    ROOM = "room"
+    CONTROL_ASKED = "control_asked"  # the agent on the call clicked a control (`reason`: which); no fact of the call
+    RECORDING_PAUSED = "recording_paused"  # the agent paused the conversation's recording (confirmed by the provider)
+    RECORDING_RESUMED = "recording_resumed"  # the agent resumed it (confirmed by the provider)
 
 
 class LegStatus(StrEnum):
@@ -117,3 +124,5 @@ class CallEvent(BaseModel):
     pressed: str | None = None  # MENU_CHOSEN: the key the caller pressed (None: none within the menu's timeout)
     customer: Customer | None = None  # CUSTOMER_FOUND: what Zendesk says of the caller
     open_ticket: int | None = None  # ROUTED offer: it rings the agent of this open ticket of the caller's, first
+    room: str | None = None  # ROOM: the room's own id at the provider, once it has one
+    joins: str | None = None  # CALL_STARTED: this call is an agent's way into another call's room (that call's id)

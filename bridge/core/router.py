@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from bridge.core import estimate, preference, presence
+from bridge.core import call_room, estimate, preference, presence
 from bridge.core.calls import AgentChange, Call, RouteRequest
 from bridge.core.events import CallEvent, EventKind, RouteKind
 from bridge.core.presence import Agent
@@ -60,6 +60,7 @@ class Routing:
     waiting: dict[str, Waiting] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
     moves: dict[str, int] = field(default_factory=dict)  # call -> the number of its move to send
+    invites: dict[str, Offer] = field(default_factory=dict)  # call in its room -> whom its move invites in
 
     def absorb(self, later: Routing) -> None:
         """Add the decisions of a later pass (made on the snapshot as this one left it)."""
@@ -70,6 +71,7 @@ class Routing:
         self.gone = (self.gone | later.gone) - set(later.waiting)
         self.waiting.update(later.waiting)
         self.moves.update(later.moves)
+        self.invites.update(later.invites)
 
     def merged(self, snapshot: Snapshot) -> Snapshot:
         """Return the snapshot as it stands once these decisions are carried out."""
@@ -128,6 +130,8 @@ def route(
             result.waiting[call.sid] = replace(row, priority=fresh.priority, preferred=fresh.preferred)
             result.absorb(rematch(result.merged(snapshot), now, policy))
         return result
+    if request in ("line", "rang"):
+        return _in_line(call, request, row, snapshot, now, policy)
     if row is not None:
         _let_go(row, snapshot, now, own, into=result, keep=request == "resume" and _held(row, snapshot, now))
     if request == "done":
@@ -176,6 +180,31 @@ def route(
     result.waiting[call.sid] = mine
     place_now = positions([*others, mine], now, policy.aging)[call.sid]
     result.events[call.sid] = _routed(call, now, "queue", position=place_now)
+    return result
+
+
+def _in_line(
+    call: Call, request: RouteRequest, row: Waiting | None, snapshot: Snapshot, now: datetime, policy: RoutingPolicy
+) -> Routing:
+    """Put an answered call transferred to a line in its queue, at the place its arrival gives it; offer it.
+
+    `rang`: the agent invited into its room did not answer, and the caller keeps their place. The agent who
+    transferred the call is not offered it back for a while, nor one who let it ring out.
+    """
+    result = Routing()
+    missed: tuple[Missed, ...] = ()
+    if row is not None and request == "rang":
+        # Its agent's presence counts the miss (the call's engagements say it); the row keeps them from the caller.
+        missed = tuple(Missed(identity, now) for identity in row.offered_to)
+    if row is None:
+        seen = call_room.spans(call.room) if call.room is not None else None
+        line = policy.line_key(seen.in_line if seen is not None else None)
+        by = (seen.last_agent if seen is not None else None) or call.answered_agent
+        missed = (Missed(by, now),) if by is not None else ()
+        row = Waiting(call_sid=call.sid, arrived_at=call.arrival(now), line=line, caller=call.from_number)
+    lined = replace(row, queued=True, room=True, offered_to=(), offered_until=None, missed=(*row.missed, *missed))
+    result.waiting[call.sid] = lined
+    result.absorb(rematch(result.merged(snapshot), now, policy))
     return result
 
 
@@ -253,7 +282,8 @@ def _waiting(
         offered_to=(),
         offered_until=None,
         offered_ticket=None,
-        missed=misses(call),
+        # A call waiting in its room was offered through invitations, not rings of its own: its row keeps its misses.
+        missed=base.missed if base.room else misses(call),
         priority=max(base.priority, preference.priority(call.customer, own)),
         preferred=preferred,
     )
@@ -304,6 +334,8 @@ def _move_others(
         _hold(offer, call_sid, snapshot, now, moved=True, into=into)
         into.waiting[call_sid] = replace(_offered(row, offer, now, moved=True), moves=row.moves + 1)
         into.moves[call_sid] = row.moves + 1
+        if row.room:
+            into.invites[call_sid] = offer
 
 
 def _hold(offer: Offer, call_sid: str, snapshot: Snapshot, now: datetime, *, moved: bool, into: Routing) -> None:

@@ -109,6 +109,7 @@ class Waiting:
     caller: str | None = None  # who is calling (for `bridge queue`, masked there)
     preferred: tuple[Preferred, ...] = ()  # their open tickets' agents, the winner first, until one is offered
     offered_ticket: int | None = None  # the open ticket the offer ringing now shows its agent
+    room: bool = False  # an answered call transferred to the line: it waits in its room, agents are invited in
 
     def being_offered(self, now: datetime) -> bool:
         """Tell whether an offer of this caller is ringing (or being set up) now."""
@@ -196,14 +197,22 @@ def match(
             break
         line = policy.line_key(caller.line)
         own = policy.line(line)
-        if caller.being_offered(now) or (own.queue and caller.waited(now) >= own.max_wait):
+        # An answered call transferred to the line waits on however long it waited before (its place is its arrival).
+        too_long = own.queue and not caller.room and caller.waited(now) >= own.max_wait
+        if caller.being_offered(now) or too_long:
             continue
         candidates = [agent for agent in free if _may_ring(agent, caller, line, now, serves)]
         if not candidates:
             continue
-        offer = _preferred(caller, candidates, own) or Offer(
-            tuple(agent.identity for agent in _pick(candidates, own.strategy)), own.ring_seconds
-        )
+        if caller.room:
+            # One agent at a time is invited into a room: whoever answers joins it, so ringing several would join
+            # several.
+            chosen = _pick(candidates, own.strategy)[:1]
+            offer = Offer(tuple(agent.identity for agent in chosen), own.ring_seconds)
+        else:
+            offer = _preferred(caller, candidates, own) or Offer(
+                tuple(agent.identity for agent in _pick(candidates, own.strategy)), own.ring_seconds
+            )
         offers[caller.call_sid] = offer
         taken = set(offer.agents)
         free = [agent for agent in free if agent.identity not in taken]

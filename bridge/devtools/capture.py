@@ -52,11 +52,7 @@ class Capture:
         self, call_sid: str, path: str, params: Mapping[str, str], headers: Mapping[str, str], now: datetime
     ) -> Path:
         """Append one request to the call's file; `at` counts from the call's first captured request."""
-        target = self._directory / f"{call_sid}.jsonl"
-        if call_sid not in self._starts:
-            self._starts[call_sid] = now - timedelta(seconds=_last_at(target))
         line: dict[str, object] = {
-            "at": round((now - self._starts[call_sid]).total_seconds(), 3),
             "path": path,
             "params": {
                 name: ("Caller" if name in NAME_FIELDS else self.scrub(value)) for name, value in params.items()
@@ -65,8 +61,21 @@ class Capture:
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
         if kept:
             line["headers"] = kept
+        return self._append(call_sid, line, now)
+
+    def confirmed(self, call_sid: str, event: Mapping[str, object], key: str, now: datetime) -> Path:
+        """Append what a control of the softphone did once Twilio confirmed it: the event ingested, and its key."""
+        scrubbed = {name: self.scrub(value) if isinstance(value, str) else value for name, value in event.items()}
+        return self._append(call_sid, {"confirmed": {"event": scrubbed, "key": key}}, now)
+
+    def _append(self, call_sid: str, line: dict[str, object], now: datetime) -> Path:
+        """Append one line to the call's file, `at` first."""
+        target = self._directory / f"{call_sid}.jsonl"
+        if call_sid not in self._starts:
+            self._starts[call_sid] = now - timedelta(seconds=_last_at(target))
+        dated = {"at": round((now - self._starts[call_sid]).total_seconds(), 3), **line}
         with target.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.write(json.dumps(dated, ensure_ascii=False) + "\n")
         return target
 
 

@@ -17,10 +17,11 @@ import aiohttp
 from aiohttp import web
 
 from bridge.app import create_app
-from bridge.appkeys import CLOCK, STORE
+from bridge.appkeys import CLOCK, INGEST, STORE
 from bridge.core.clock import Clock, system_clock
+from bridge.core.events import CallEvent
 from bridge.devtools.fake_twilio import TwilioStandIn
-from bridge.devtools.replay import ReplayReport, replay_files
+from bridge.devtools.replay import Confirmed, ReplayReport, replay_files
 from bridge.devtools.sandbox import INTEGRATION_USER_ID, SANDBOX, Sandbox, SandboxConfig, create_sandbox_app
 from bridge.devtools.twilio_media import FakeTwilio, create_fake_twilio_apps
 from bridge.devtools.waiting import wait_until
@@ -71,8 +72,12 @@ class LocalBridge:
     stand_in: TwilioStandIn | None = None  # local_bridge(stand_in=True): Twilio played by the stand-in
 
     async def replay(self, paths: Sequence[Path], **options: Any) -> ReplayReport:
-        """Replay recordings against this bridge."""
-        return await replay_files(paths, base_url=self.url, auth_token=self.auth_token, **options)
+        """Replay recordings against this bridge (a control's confirmation straight into its ingest)."""
+        return await replay_files(paths, base_url=self.url, auth_token=self.auth_token, confirm=self.confirm, **options)
+
+    async def confirm(self, confirmed: Confirmed) -> None:
+        """Ingest a control's confirmation as the softphone's route did, under its own dedupe key."""
+        await self.app[INGEST]([confirmed.key], CallEvent.model_validate(confirmed.event))
 
     @property
     def store(self) -> Store:

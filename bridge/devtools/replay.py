@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ class RecordingError(ValueError):
 
 @dataclass(frozen=True)
 class Recorded:
-    """One recorded webhook request."""
+    """One recorded webhook request, or a control's confirmation the bridge ingested itself (`confirmed`)."""
 
     at: float
     path: str
@@ -29,6 +29,23 @@ class Recorded:
     headers: dict[str, str]
     source: str
     line: int
+    confirmed: Confirmed | None = None
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """What a control of the softphone did, once Twilio confirmed it: the event, and its dedupe key.
+
+    No webhook tells of it (Twilio answered the bridge's own request), so a recording keeps the event the
+    bridge ingested; only a bridge in this process can take it again (`bridge demo`, the tests).
+    """
+
+    event: dict[str, Any]
+    key: str
+
+
+# Takes a control's confirmation into the bridge being replayed to (its ingest, in this process).
+Confirm = Callable[[Confirmed], Awaitable[None]]
 
 
 @dataclass
@@ -53,6 +70,10 @@ def load(path: Path) -> list[Recorded]:
             continue
         try:
             item = json.loads(line)
+            if "confirmed" in item:
+                confirmed = Confirmed(dict(item["confirmed"]["event"]), str(item["confirmed"]["key"]))
+                requests.append(Recorded(float(item["at"]), "", {}, {}, path.name, number, confirmed))
+                continue
             at, route, params = float(item["at"]), str(item["path"]), item["params"]
             headers = item.get("headers") or {}
         except (ValueError, KeyError, TypeError) as exc:
@@ -98,14 +119,27 @@ async def send(
     base_url: str,
     auth_token: str,
     concurrency: int = 1,
+    confirm: Confirm | None = None,
 ) -> ReplayReport:
-    """Post each request, signed against `base_url` + its path; `concurrency` > 1 sends several at once."""
+    """Post each request, signed against `base_url` + its path; `concurrency` > 1 sends several at once.
+
+    A control's confirmation goes to `confirm`; without one (a bridge in another process) it is a failure.
+    """
     report = ReplayReport()
     validator = RequestValidator(auth_token)
     gate = asyncio.Semaphore(concurrency)
     base = base_url.rstrip("/")
 
     async def post(request: Recorded) -> None:
+        if request.confirmed is not None:
+            if confirm is None:
+                report.failures.append(f"{request.source}:{request.line} a control's confirmation needs the bridge "
+                                       "in this process (bridge demo FILE)")  # fmt: skip
+                return
+            async with gate:
+                await confirm(request.confirmed)
+                report.sent += 1
+            return
         url = base + request.path
         headers = {**request.headers, "X-Twilio-Signature": validator.compute_signature(url, request.params)}
         async with gate, session.post(url, data=request.params, headers=headers) as response:
@@ -133,13 +167,15 @@ async def replay_files(
     seed: int | None = None,
     concurrency: int = 1,
     session: aiohttp.ClientSession | None = None,
+    confirm: Confirm | None = None,
 ) -> ReplayReport:
     """Load, order and send recordings."""
     requests = schedule([load(path) for path in paths], repeat=repeat, shuffle=shuffle, seed=seed)
+    options: dict[str, Any] = {"base_url": base_url, "auth_token": auth_token, "concurrency": concurrency}
     if session is not None:
-        return await send(session, requests, base_url=base_url, auth_token=auth_token, concurrency=concurrency)
+        return await send(session, requests, confirm=confirm, **options)
     async with aiohttp.ClientSession() as own:
-        return await send(own, requests, base_url=base_url, auth_token=auth_token, concurrency=concurrency)
+        return await send(own, requests, confirm=confirm, **options)
 
 
 def summarize(report: ReplayReport) -> dict[str, Any]:

@@ -29,7 +29,16 @@
   fake.onAccept = function (call) { leg(call, 'answer'); };
   fake.onReject = function (call) { leg(call, 'reject'); };
   fake.onDisconnect = function (call) { leg(call, 'hangup'); };
-  fake.onConnect = function (params) {
+  fake.onConnect = function (params, call) {
+    if (params.Room) {  // back into a call's room (Resume): the stand-in places the call, the bridge lets it in
+      post('/demo/call', { kind: 'room', agent: agent, room: params.Room }).then(note).then(function (result) {
+        if (!result || !result.call_sid) { return; }
+        call.parameters.CallSid = result.call_sid;
+        legs[result.call_sid] = { call: call, accepted: true };
+        call.emit('accept', call);
+      });
+      return;
+    }
     post('/demo/call', { kind: 'outbound', agent: agent, to: params.To, ticket: params.TicketId || null }).then(note)
       .then(function () { fake.answerRemote(); });
   };

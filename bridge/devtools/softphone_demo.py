@@ -41,6 +41,7 @@ from bridge.devtools.waiting import wait_until
 from bridge.softphone.identity import verify_zendesk_token
 from bridge.softphone.routes import SOFTPHONE, render_page
 from bridge.store import PENDING
+from webhooks.names import Route, route_url
 
 log = logging.getLogger("bridge.demo")
 
@@ -183,6 +184,8 @@ def mount(app: web.Application, demo: Demo) -> None:
 
     async def call(request: web.Request) -> web.Response:
         body = await request.json()
+        if body.get("kind") == "room":
+            return web.json_response(await join_room(demo, str(body.get("agent") or "alice"), str(body.get("room"))))
         if body.get("kind") == "outbound":
             agent = str(body.get("agent") or "alice")
             return web.json_response(await call_out(demo, str(body.get("to") or ""), body.get("ticket"), agent))
@@ -198,14 +201,20 @@ def mount(app: web.Application, demo: Demo) -> None:
     app.router.add_post("/demo/call", call)
 
 
+def _mine(call: Call, identity: str) -> bool:
+    """Tell whether a stand-in call is a device's: a leg ringing it, a room ringing it, its way into a room."""
+    rung = call.to == identity and (call.parent is not None or call.direction == "outbound-api")
+    return rung or (call.from_ == identity and bool(call.extra.get("Room")))
+
+
 async def demo_device(demo: Demo, identity: str) -> dict[str, Any]:
     """Say what a device sees: the stand-in's legs ringing its identity, the ones still live, the queue."""
-    legs = [c for c in demo.twilio.account.calls.values() if c.parent is not None and c.to == identity]
+    legs = [c for c in demo.twilio.account.calls.values() if _mine(c, identity)]
     waiting = await demo.bridge.app[DESK].waiting()
     queued = [w for w in waiting if not w.being_offered(demo.bridge.clock())]
     return {
         "ringing": [{"sid": c.sid, "from": c.parent.from_ if c.parent else c.from_} for c in legs
-                    if c.status == "ringing"],
+                    if c.status == "ringing" and c.to == identity],
         "live": [c.sid for c in legs if c.status not in FINAL_STATUSES],
         "queue": f"Queue: {len(queued)} caller{'s' if len(queued) != 1 else ''} waiting for an agent"
         if queued else "Queue: nobody waiting",
@@ -215,8 +224,10 @@ async def demo_device(demo: Demo, identity: str) -> dict[str, Any]:
 async def demo_leg(demo: Demo, sid: str, action: str) -> dict[str, Any]:
     """Answer, decline or hang up one of the stand-in's legs, as the agent did on the page."""
     leg = demo.twilio.account.calls.get(sid)
-    if leg is None or leg.parent is None or leg.status in FINAL_STATUSES:
+    if leg is None or leg.status in FINAL_STATUSES:
         return {"text": ""}  # a leg the stand-in already ended (the caller left, another agent answered)
+    if leg.parent is None:  # a call into a room: rung in by a colleague, or the agent's own way back in
+        return await _room_leg(demo, leg, action)
     if action == "answer":
         await demo.twilio.answer(leg)
         ticket = await _ticket_of(demo, leg.parent)
@@ -227,6 +238,28 @@ async def demo_leg(demo: Demo, sid: str, action: str) -> dict[str, Any]:
         return {"text": f"{leg.to} declined {leg.parent.sid}: routing offers it to someone else, or queues it."}
     await demo.twilio.hang_up(leg)
     return {"text": f"{leg.to} hung up {leg.parent.sid}."}
+
+
+async def _room_leg(demo: Demo, leg: Call, action: str) -> dict[str, Any]:
+    """Answer, decline or hang up a call into a room (docs/calls-in-progress.md)."""
+    if action == "answer" and leg.status == "ringing":
+        await demo.twilio.answer(leg)
+        return {"text": f"{leg.to} answered: they are in the call's room now."}
+    if action == "reject" and leg.status == "ringing":
+        await demo.twilio.reject(leg, "busy")
+        return {"text": f"{leg.to} declined: the customer stays on hold."}
+    if action == "hangup":
+        await demo.twilio.hang_up(leg)
+        return {"text": f"{leg.from_ if leg.extra.get('Room') else leg.to} left the call."}
+    return {"text": ""}
+
+
+async def join_room(demo: Demo, agent: str, room: str) -> dict[str, Any]:
+    """Place an agent's way back into a call's room through the stand-in, as their softphone's Resume does."""
+    fake = demo.twilio
+    app = fake.application(route_url(demo.bridge.url, Route.OUTGOING), route_url(demo.bridge.url, Route.STATUS))
+    joined = await fake.call_out(f"client:{agent}", "", app, Room=room)
+    return {"text": f"{agent} is back in the call: the customer is off hold.", "call_sid": joined.sid}
 
 
 async def _ticket_of(demo: Demo, call: Call) -> int | None:

@@ -22,6 +22,7 @@ from aiohttp import hdrs, web
 from bridge.ops.recordings import CHUNK
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_TAG_AT = 100  # past the header and side information of silent_mp3's first frame (4 + 32 bytes at most)
 
 
 def silent_mp3(seconds: float = 3.0, channels: int = 1) -> bytes:
@@ -49,7 +50,18 @@ class FakeTwilio:
     media_base: str = ""
     # When set, the media host sends one chunk and waits for it: shows a proxy streams rather than buffers.
     gate: asyncio.Event | None = None
+    # When set, each recording's audio carries its own sid (in its first frame's ancillary data, which decoders skip),
+    # so a test can tell which recording's bytes it was given, and in which order.
+    tagged: bool = False
     _key: bytes = field(default_factory=lambda: secrets.token_bytes(16))
+
+    def audio_of(self, sid: str, channels: int) -> bytes:
+        """Return the bytes served for one recording in one channel layout."""
+        data = self.audio[channels]
+        if not self.tagged:
+            return data
+        tag = sid.encode()
+        return data[:_TAG_AT] + tag + data[_TAG_AT + len(tag) :]
 
     def authorised(self, header: str | None, account_sid: str) -> bool:
         """Tell whether Basic credentials are the account's with its token, or a known API key."""
@@ -101,7 +113,7 @@ async def _media_host(request: web.Request) -> web.StreamResponse:
         return web.Response(status=400, text="Only one auth mechanism allowed")
     if not hmac.compare_digest(request.query.get("sig", ""), fake.sign(request.path)):
         return web.Response(status=403, text="Request has expired or its signature does not match")
-    data = fake.audio[int(request.match_info["channels"])]
+    data = fake.audio_of(request.match_info["sid"], int(request.match_info["channels"]))
     byte_range = request.headers.get(hdrs.RANGE, "")
     fake.media_requests.append({"path": request.path, "range": byte_range})
     headers = {hdrs.CONTENT_TYPE: "audio/mpeg", hdrs.ACCEPT_RANGES: "bytes", hdrs.ETAG: '"fake"'}

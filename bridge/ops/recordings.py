@@ -17,7 +17,7 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,10 @@ CHUNK = 64 * 1024
 # Per client address: a player asks for a few ranges per recording; 60 at once then one a second is far
 # above any agent's use and far below what guessing signatures would need.
 BURST, PER_SECOND = 60, 1.0
+# A recording in parts (a call held or transferred) is one link: `?then=` names the parts after the first. A call
+# moves into a fresh room at each cold transfer, so a part per transfer; far fewer than this bound on a request.
+THEN = "then"
+MAX_PARTS = 100
 
 
 class LinkSigner:
@@ -57,18 +61,23 @@ class LinkSigner:
         self._public_url = public_url.rstrip("/")
         self._ttl = timedelta(days=ttl_days) if ttl_days else None
 
-    def signature(self, sid: str) -> str:
-        """Return the signature that binds a link to this one recording (HMAC-SHA256, 256 bits)."""
-        mac = hmac.new(self._secret, f"recording-link\n{sid}".encode(), hashlib.sha256).digest()
+    def signature(self, sid: str, then: Sequence[str] = ()) -> str:
+        """Return the signature that binds a link to this one recording, or to these parts in this order.
+
+        HMAC-SHA256, 256 bits, over the recordings one a line: a single recording's is what it always was.
+        """
+        message = "\n".join(("recording-link", sid, *then))
+        mac = hmac.new(self._secret, message.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
-    def link(self, sid: str) -> str:
-        """Return the public link to a recording."""
-        return f"{self._public_url}/recordings/{sid}.mp3?sig={self.signature(sid)}"
+    def link(self, sid: str, then: Sequence[str] = ()) -> str:
+        """Return the public link to a recording, or to a recording in parts (`then`: the parts after the first)."""
+        parts = f"{THEN}={','.join(then)}&" if then else ""
+        return f"{self._public_url}/recordings/{sid}.mp3?{parts}sig={self.signature(sid, then)}"
 
-    def valid(self, sid: str, signature: str) -> bool:
-        """Tell whether a signature is this recording's (compared in constant time)."""
-        return hmac.compare_digest(self.signature(sid).encode(), signature.encode("utf-8", "replace"))
+    def valid(self, sid: str, signature: str, then: Sequence[str] = ()) -> bool:
+        """Tell whether a signature is this recording's, or these parts' (compared in constant time)."""
+        return hmac.compare_digest(self.signature(sid, then).encode(), signature.encode("utf-8", "replace"))
 
     def expired(self, recording: FiledRecording, now: datetime) -> bool:
         """Tell whether RECORDING_LINK_TTL_DAYS has run out since the recording was filed."""
@@ -125,16 +134,20 @@ class RecordingProxy:
         if not self._limiter.allow(client):
             request[REASON] = "too many requests"
             return web.json_response({"error": "too many requests"}, status=429, headers={hdrs.RETRY_AFTER: "1"})
-        if not RECORDING_SID.match(sid):
+        then = tuple(part for part in request.query.get(THEN, "").split(",") if part)
+        if not all(RECORDING_SID.match(part) for part in (sid, *then)) or len(then) >= MAX_PARTS:
             return self._refused(request, 404, "no such recording")
-        if not self._signer.valid(sid, request.query.get("sig", "")):
+        if not self._signer.valid(sid, request.query.get("sig", ""), then):
             return self._refused(request, 403, "invalid signature")
-        recording = await self._store.filed_recording(sid)
-        if recording is None:
+        recordings = [await self._store.filed_recording(part) for part in (sid, *then)]
+        filed = [recording for recording in recordings if recording is not None]
+        if len(filed) < len(recordings):
             return self._refused(request, 404, "no such recording")
-        if self._signer.expired(recording, self._clock()):
+        if any(self._signer.expired(recording, self._clock()) for recording in filed):
             return self._refused(request, 403, "link expired")
-        return await self._stream(request, recording, client)
+        if then:
+            return await self._stream_parts(request, filed, client)
+        return await self._stream(request, filed[0], client)
 
     @staticmethod
     def _refused(request: web.Request, status: int, reason: str) -> web.Response:
@@ -165,15 +178,57 @@ class RecordingProxy:
                     log.info("recording %s for %s: stream ended early (%s)", recording.sid, client, type(exc).__name__)
                 return response
         except MediaError as exc:
-            if exc.status in (401, 403):
-                log.error("recording %s: Twilio refused the bridge's credentials (%s); check TWILIO_AUTH_TOKEN or "
-                          "TWILIO_API_KEY_SID/SECRET", recording.sid, exc.status)  # fmt: skip
-                return _refuse(502, "Twilio refused the bridge's credentials")
-            if exc.status == 404:
-                log.warning("recording %s: Twilio no longer has it (deleted?)", recording.sid)
-                return _refuse(404, "the recording is no longer at Twilio")
-            log.warning("recording %s: %s", recording.sid, exc)
-            return _refuse(502, "Twilio's media API failed")
+            return _media_refusal(recording, exc)
+
+    async def _stream_parts(self, request: web.Request, parts: list[FiledRecording], client: str) -> web.StreamResponse:
+        """Play a recording in parts as one MP3: each part's bytes after the last's, as Twilio sends them.
+
+        MP3 is a sequence of self-contained frames, so parts one after another play as one file; every part is
+        asked for in two channels (`channels` is 2 for each part of a conversation), so the channel count never
+        changes in the stream. Its length is known only once the last part is in: the answer is the whole body
+        (200, chunked, `Accept-Ranges: none`) whatever Range the player asked for. A part Twilio fails to give
+        once the stream began ends it early (logged): the status went out with the first part.
+        """
+        response: web.StreamResponse | None = None
+        for number, part in enumerate(parts, start=1):
+            try:
+                async with self._media.fetch(part) as upstream:
+                    if response is None:
+                        headers = {hdrs.CONTENT_TYPE: "audio/mpeg", hdrs.ACCEPT_RANGES: "none",
+                                   hdrs.CACHE_CONTROL: CACHE_CONTROL}  # fmt: skip
+                        response = web.StreamResponse(status=200, headers=headers)
+                        await response.prepare(request)
+                        log.info("recording %s of call %s in %d parts for %s: 200", part.sid, part.call_sid,
+                                 len(parts), client)  # fmt: skip
+                        if request.method == hdrs.METH_HEAD:
+                            break
+                    async for chunk in upstream.content.iter_chunked(CHUNK):
+                        await response.write(chunk)
+            except MediaError as exc:
+                if response is None:
+                    return _media_refusal(part, exc)
+                log.warning("recording %s: part %d of %d failed at Twilio (%s); the stream ends early", parts[0].sid,
+                            number, len(parts), exc)  # fmt: skip
+                break
+            except (ConnectionError, aiohttp.ClientError, TimeoutError) as exc:
+                log.info("recording %s for %s: stream ended early (%s)", parts[0].sid, client, type(exc).__name__)
+                return response or _refuse(502, "Twilio's media API failed")
+        assert response is not None  # the first part either opened or was refused
+        await response.write_eof()
+        return response
+
+
+def _media_refusal(recording: FiledRecording, exc: MediaError) -> web.Response:
+    """Answer what Twilio's media API said of a recording, before any of its bytes went out."""
+    if exc.status in (401, 403):
+        log.error("recording %s: Twilio refused the bridge's credentials (%s); check TWILIO_AUTH_TOKEN or "
+                  "TWILIO_API_KEY_SID/SECRET", recording.sid, exc.status)  # fmt: skip
+        return _refuse(502, "Twilio refused the bridge's credentials")
+    if exc.status == 404:
+        log.warning("recording %s: Twilio no longer has it (deleted?)", recording.sid)
+        return _refuse(404, "the recording is no longer at Twilio")
+    log.warning("recording %s: %s", recording.sid, exc)
+    return _refuse(502, "Twilio's media API failed")
 
 
 class RecordingFiler:
@@ -194,8 +249,20 @@ class RecordingFiler:
         filed = FiledRecording(parsed.sid, parsed.account_sid, call_sid, media_url, channels, self._clock())
         return await self._store.file_recording(filed)
 
-    async def proxied(self, call_sid: str, voice_comment: dict[str, Any], channels: int) -> dict[str, Any]:
-        """Return the voice comment with its Twilio URL replaced by the bridge's signed link."""
+    async def file_parts(self, call_sid: str, parts: Sequence[str], channels: int) -> list[FiledRecording]:
+        """Remember each part of a recording in parts, in order (what names no recording is left out)."""
+        filed = [await self.file(call_sid, url, channels) for url in parts]
+        return [recording for recording in filed if recording is not None]
+
+    async def proxied(
+        self, call_sid: str, voice_comment: dict[str, Any], channels: int, parts: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Return the voice comment with its Twilio URL replaced by the bridge's signed link (to all its parts)."""
+        if len(parts) > 1:
+            filed_parts = await self.file_parts(call_sid, parts, channels)
+            if filed_parts:
+                first, *then = (recording.sid for recording in filed_parts)
+                return {**voice_comment, "recording_url": self._signer.link(first, then)}
         filed = await self.file(call_sid, voice_comment.get("recording_url"), channels)
         if filed is None:
             return voice_comment

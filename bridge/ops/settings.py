@@ -433,6 +433,7 @@ class Settings(BaseSettings):
             queue_max_wait=self.queue_max_wait_seconds,
             wrap_up=self.wrap_up_seconds,
             lines=self.phone_lines,
+            joined_recordings=self.recordings != "twilio",
         )
 
     def check_serving(self) -> None:

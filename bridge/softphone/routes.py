@@ -22,6 +22,7 @@ from bridge.core.actions import caller_key
 from bridge.core.phones import to_e164
 from bridge.ops.frontdoor import REASON
 from bridge.ops.settings import Settings
+from bridge.softphone import calls
 from bridge.softphone.identity import NotVerified, Session, SessionSigner, verify_zendesk_token
 from bridge.softphone.presence import BadChoice, NotYours, Presence
 from bridge.zendesk.outbox.results import Caller, result_of
@@ -142,6 +143,7 @@ def setup(app: web.Application, settings: Settings, authorization: str | None) -
     app.router.add_post(PRESENCE_ROUTE, presence_choose)
     app.router.add_post(WRAP_UP_ROUTE, presence_end_wrap_up)
     app.router.add_post(GOODBYE_ROUTE, presence_goodbye)
+    calls.setup(app, _session)  # the controls of the call the agent is on
     app.router.add_get(STATIC_PREFIX + "/{name}", asset)
     app.router.add_get(SDK_ROUTE, sdk)
 

@@ -51,6 +51,7 @@ def waiting_text(waiting: Waiting) -> str:
             "moves": waiting.moves,
             "caller": waiting.caller,
             **_known_customer(waiting),
+            **({"room": True} if waiting.room else {}),
         }
     )
 
@@ -81,6 +82,7 @@ def waiting_from(text: str) -> Waiting:
         caller=raw.get("caller"),
         preferred=tuple(Preferred(int(ticket), str(identity)) for ticket, identity in raw.get("preferred", ())),
         offered_ticket=raw.get("offered_ticket"),
+        room=bool(raw.get("room", False)),
     )
 
 

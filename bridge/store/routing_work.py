@@ -60,7 +60,7 @@ def save_routing(routing: Routing, now: float, leased: Leased | None) -> Work[No
         ]
         yield ExecuteMany(s.SAVE_WAITING, rows)
     if routing.moves:
-        moves = [MoveCall(call_sid, number) for call_sid, number in sorted(routing.moves.items())]
+        moves = [_move(routing, call_sid, number) for call_sid, number in sorted(routing.moves.items())]
         yield ExecuteMany(s.INSERT_ACTION, [action_params(move, now) for move in moves])
         if leased is not None:
             rows = yield Query(s.ACTIONS_BY_KEY, keys=TextList([move.key for move in moves]))
@@ -68,6 +68,14 @@ def save_routing(routing: Routing, now: float, leased: Leased | None) -> Work[No
             fresh = [action_row(row) for row in rows if row["status"] == PENDING and row["attempts"] == 0]
             yield ExecuteMany(s.LEASE, [{"until": now + leased.seconds, "id": row.id} for row in fresh])
             leased.rows += fresh
+
+
+def _move(routing: Routing, call_sid: str, number: int) -> MoveCall:
+    """Return the move of a queued caller: out of the queue, or, for a call in its room, an invitation into it."""
+    invite = routing.invites.get(call_sid)
+    if invite is None:
+        return MoveCall(call_sid, number)
+    return MoveCall(call_sid, number, invite=invite.agents, seconds=invite.seconds)
 
 
 def add_agents(agents: Mapping[str, int], now: datetime, parsed: ParsedRows) -> Work[None]:

@@ -17,9 +17,10 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from bridge.core import call_room
 from bridge.core.actions import MoveCall
 from bridge.core.clock import Clock, system_clock
 from bridge.core.events import CallEvent, EventKind
@@ -29,6 +30,7 @@ from bridge.ops.metrics import Metrics
 from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store
 from bridge.store.claiming import drain, released_if_cancelled
 from bridge.twilio.rest import CallGone, TwilioApi, TwilioBusy, TwilioError
+from bridge.twilio.room import RoomApi
 
 log = logging.getLogger("bridge.mover")
 RESUME_PATH = "/twilio/voice/resume"  # where a moved call asks what next (webhooks.names.Route.RESUME)
@@ -159,12 +161,15 @@ class Mover:
         """Send the move unless an earlier attempt landed; settle it, retry it, or tell the call it failed."""
         move = row.action
         assert isinstance(move, MoveCall)
-        if row.attempts > 1 and await self._landed(move):
+        if row.attempts > 1 and await self._landed(move, row.created_at):
             await self._store.finish(row.id, DONE, result={"moved": True}, error=None, now=self._clock())
             return
         url = f"{self._public_url}{RESUME_PATH}?{urlencode({'turn': move.number})}"
         try:
-            await self._api.redirect(move.call_sid, url)
+            if move.invite:
+                await self._invite(move)
+            else:
+                await self._api.redirect(move.call_sid, url)
         except CallGone as exc:
             await self._failed(row, move, "gone", exc)
         except TwilioBusy as exc:
@@ -184,11 +189,37 @@ class Mover:
                 self._metrics.move_latency.observe(max(0.0, (now - row.created_at).total_seconds()))
             log.info("mover: call %s moved (move %s)", move.call_sid, move.number)
 
-    async def _landed(self, move: MoveCall) -> bool:
+    async def _invite(self, move: MoveCall) -> None:
+        """Ring the offered agent into the room of a call transferred to a line, and note the invitation there.
+
+        The call stays in its room (a redirect would take the customer out of it): the agent is added as a
+        participant under the label of a transfer's receiver, so their joining makes the call theirs.
+        """
+        call = await self._store.get_call(move.call_sid)
+        if call is None or call.over:
+            raise CallGone("the call has ended", 404, 20404)
+        caller_id = (call.to_number if call.direction == "inbound" else call.from_number) or ""
+        room = RoomApi(self._api, self._public_url)
+        line = call_room.spans(call.room).in_line if call.room is not None else None
+        for identity in move.invite:
+            label = call_room.label_of(identity, "transfer", line)
+            sid = await room.invite(move.call_sid, identity, caller_id, label, owner=True, seconds=move.seconds)
+            event = CallEvent(kind=EventKind.ROOM, call_sid=move.call_sid, at=self._clock(), status="invite",
+                              reason="transfer", leg_sid=sid or None, leg_to=label)  # fmt: skip
+            await self._ingest([f"room|invite|{move.call_sid}|move-{move.number}|{identity}"], event)
+
+    async def _landed(self, move: MoveCall, since: datetime) -> bool:
         """Tell whether an earlier attempt of the move landed: the call came back asking, or moved on since."""
         call = await self._store.get_call(move.call_sid)
         if call is None:
             return False
+        if move.invite and call.room is not None:
+            # Invited into the room: the invitation of this move's agent is noted there since the move was decided
+            # (an earlier move's invitation of the same agent is not this one).
+            invited = {call_room.label_of(identity, "transfer") for identity in move.invite}
+            labels = {h.label.rsplit("|", 1)[0] for h in call.room.happened
+                      if h.what == "invite" and h.label and h.at >= since}  # fmt: skip
+            return bool(invited & labels) or call.over
         return call.resumed >= move.number or call.over
 
     async def _failed(self, row: ActionRow, move: MoveCall, why: str, exc: TwilioError) -> None:
@@ -197,7 +228,9 @@ class Mover:
         A call that had ended makes the move moot (dropped); one Twilio would not move is a dead letter an
         operator should see (`bridge outbox list`).
         """
-        event = CallEvent(kind=EventKind.MOVE_FAILED, call_sid=move.call_sid, at=self._clock(), status=why)
+        # An invitation into a room that found it gone says nothing of when the call ended (the room's reports do).
+        said = "refused" if move.invite else why
+        event = CallEvent(kind=EventKind.MOVE_FAILED, call_sid=move.call_sid, at=self._clock(), status=said)
         await self._ingest([f"move_failed|{move.call_sid}|{move.number}"], event)
         settled = DROPPED if why == "gone" else DEAD
         await self._store.finish(row.id, settled, result=None, error=str(exc), now=self._clock())

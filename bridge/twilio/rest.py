@@ -66,6 +66,10 @@ class TwilioApi:
         """Make a live call fetch `url` for its next TwiML (Twilio docs: Call resource, update: Url, Method)."""
         await self._send("POST", self._url(f"/Calls/{call_sid}.json"), form={"Url": url, "Method": "POST"})
 
+    async def delete(self, path: str) -> None:
+        """DELETE a resource of the account (Twilio answers 204, no body)."""
+        await self._send("DELETE", self._url(path))
+
     async def call(self, call_sid: str) -> dict[str, Any]:
         """Return a call (Twilio docs: Call resource, fetch)."""
         return await self.get(f"/Calls/{call_sid}.json")
@@ -81,6 +85,10 @@ class TwilioApi:
     async def numbers(self, phone_number: str) -> list[dict[str, Any]]:
         """Return the account's numbers that are `phone_number` (Twilio docs: IncomingPhoneNumber, read)."""
         return await self.every("/IncomingPhoneNumbers.json", "incoming_phone_numbers", {"PhoneNumber": phone_number})
+
+    async def post(self, path: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """POST a form to a resource of the account (`path` after its URL: "/Calls/CA….json", …)."""
+        return await self._send("POST", self._url(path), form=form)
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         """GET a resource of the account (`path` after its URL: "" for the account itself, "/Calls.json", …)."""

@@ -5,9 +5,14 @@ from __future__ import annotations
 from bridge.core.events import RecordingOf
 
 # Twilio docs, "Recordings: RecordingStatusCallback parameters", RecordingSource: a <Record> verb made the
-# voicemail, a <Dial record=…> the conversation. Its other sources (OutboundAPI, Conference, Trunking,
-# StartCallRecordingAPI…) say nothing the bridge can use: the call's own state decides.
-_RECORDING_SOURCES: dict[str, RecordingOf] = {"RecordVerb": "voicemail", "DialVerb": "conversation"}
+# voicemail, a <Dial record=…> the conversation, a <Conference record=…> the conversation in the call's room.
+# Its other sources (OutboundAPI, Trunking, StartCallRecordingAPI…) say nothing the bridge can use: the call's
+# own state decides.
+_RECORDING_SOURCES: dict[str, RecordingOf] = {
+    "RecordVerb": "voicemail",
+    "DialVerb": "conversation",
+    "Conference": "room",
+}
 
 
 def recording_of(source: str | None) -> RecordingOf | None:

@@ -61,6 +61,7 @@ class Script:
     transcription: str = "This is a message left with the Twilio stand-in."
     transcription_fails: bool = False
     rest_failures: list[tuple[int, int]] = field(default_factory=list)  # (HTTP status, Twilio code), next first
+    rest_log: list[tuple[str, str]] = field(default_factory=list)  # every REST request authorised: (method, path)
     keep_enqueue_action_reply: bool = False  # execute the <Enqueue action> reply after a REST redirect (test switch)
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # by To: REST-created calls answer by themselves
 

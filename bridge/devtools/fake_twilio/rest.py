@@ -58,6 +58,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise RestError(401, 20003, "Authenticate")
     if account and account != fake.account.sid:
         raise RestError(404, 20404, f"The requested resource {request.path} was not found")
+    fake.account.script.rest_log.append((request.method, request.path))
     failure = fake.account.rest_failure()
     if failure is not None:
         # Twilio docs: error 20429, "Too many requests": not processed, safe to retry with a back-off.

@@ -256,6 +256,16 @@ class TwilioStandIn:
         """Save a call's (or a conference's) webhooks as a recording file (tests/recordings/README.md)."""
         return self.account.sender.write(path, about.root.sid if isinstance(about, Call) else about.sid)
 
+    def write_together(self, path: Path, first: Call, *others: Call) -> Path:
+        """Save a call's webhooks with its rooms' and other calls', as one recording timed from the call's start.
+
+        A held or transferred call's story is its own webhooks, those of the conferences named after it, and those
+        of the agents' calls into them.
+        """
+        rooms = [room.sid for room in self.account.conferences.values() if room.name == first.root.sid]
+        roots = [first.root.sid, *rooms, *(other.root.sid for other in others)]
+        return self.account.sender.write_together(path, roots, first.root.created)
+
     # --- serving --------------------------------------------------------------------------------------------
 
     def apps_to_serve(self) -> tuple[web.Application, web.Application]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ class Sent:
     params: dict[str, str]
     headers: dict[str, str]
     status: int  # the answer's HTTP status (0: no connection)
+    moment: datetime | None = None  # when it was sent, on the stand-in's clock
 
     @property
     def path(self) -> str:
@@ -171,7 +172,9 @@ class Sender:
             "User-Agent": "TwilioProxy/1.1",
         }
         self.sent.append(
-            Sent(root, (self._clock() - started).total_seconds(), target, method, dict(params), headers, 0)
+            Sent(
+                root, (self._clock() - started).total_seconds(), target, method, dict(params), headers, 0, self._clock()
+            )
         )
         index = len(self.sent) - 1
         for attempt in range(2):
@@ -183,7 +186,7 @@ class Sender:
                 async with request as response:
                     body = await response.text()
                     sent = self.sent[index]
-                    self.sent[index] = Sent(sent.root, sent.at, sent.url, method, sent.params, headers, response.status)
+                    self.sent[index] = replace(sent, status=response.status)
                     return response.status, response.content_type, body
             except (aiohttp.ClientConnectionError, TimeoutError):
                 if attempt:
@@ -197,4 +200,11 @@ class Sender:
     def write(self, path: Path, root: str) -> Path:
         """Write one call's webhooks as a recording file (one JSON object a line)."""
         path.write_text("".join(line + "\n" for line in self.lines(root)), encoding="utf-8")
+        return path
+
+    def write_together(self, path: Path, roots: Sequence[str], origin: datetime) -> Path:
+        """Write several calls' and rooms' webhooks as one recording file, in the order sent, timed from `origin`."""
+        chosen = [sent for sent in self.sent if sent.root in roots and sent.moment is not None]
+        lines = [replace(sent, at=((sent.moment or origin) - origin).total_seconds()).line() for sent in chosen]
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return path

@@ -81,6 +81,7 @@
     clearInterval(timer);
     timer = null;
     call = null;
+    stopControls();
     $('mute').setAttribute('aria-pressed', 'false');
     $('mute').textContent = 'Mute';
     show('dial');
@@ -95,8 +96,11 @@
   }
 
   function inCall() {
-    answeredAt = Date.now();
-    $('duration').textContent = '0:00';
+    if (!roomCall) {  // back into the room after a hold: the same call, whose duration goes on
+      answeredAt = Date.now();
+      $('duration').textContent = '0:00';
+    }
+    roomCall = null;
     clearInterval(timer);
     timer = setInterval(tick, 1000);
     $('call-title').textContent = 'In call';
@@ -104,6 +108,7 @@
     show('call');
     $('hangup').focus();
     checkInSoon();
+    startControls();
   }
 
   // The bridge says which Zendesk user it found for the number; Zendesk itself (as the agent) gives the name.
@@ -126,7 +131,7 @@
   function follow(theCall) {
     call = theCall;
     theCall.on('accept', inCall);
-    theCall.on('disconnect', idle);
+    theCall.on('disconnect', function () { ended(theCall); });
     theCall.on('cancel', idle);
     theCall.on('reject', idle);
     theCall.on('error', function (error) { showError(describe(error)); });
@@ -170,6 +175,274 @@
       follow(outgoing);
       lookUpCaller(number, $('call-name'));
     }, function (error) { idle(); showError(describe(error)); });
+  }
+
+  // --- The controls of the call (docs/softphone.md, "During a call") -------------------------------------
+  // The bridge decides what each control can do now (GET /softphone/call, `can`: null or why not) and carries
+  // a click out once (its `request` id); the page shows only what the bridge's answer says, so the recording
+  // shows as paused only once Twilio confirmed it. A control is one entry here: its action, its button's
+  // label, and when it shows (Pause and Resume share a place: one shows at a time).
+  // Hold, transfers and a third party (docs/calls-in-progress.md): `target` controls are for the colleague or
+  // number chosen in "Transfer to"; `join` ones bring the agent back into the call's room first when they are out
+  // of it (on hold after the call moved there), then go on.
+  var CONTROLS = [
+    { action: 'hold', label: 'Hold', shows: function (state) { return !state.on_hold; } },
+    { action: 'resume', label: 'Resume', shows: function (state) { return state.on_hold; } },
+    { action: 'transfer', label: 'Transfer', target: true, shows: function (state) { return !state.consult; } },
+    { action: 'consult', label: 'Consult', target: true, join: true,
+      shows: function (state) { return !state.consult; } },
+    { action: 'complete', label: 'Complete transfer', shows: function (state) { return !!state.consult; } },
+    { action: 'cancel', label: 'Cancel transfer',
+      shows: function (state) { return !!state.consult || (state.calling || []).length > 0; } },
+    { action: 'add', label: 'Add to call', target: true, join: true,
+      shows: function (state) { return !state.consult; } },
+    { action: 'pause_recording', label: 'Pause recording',
+      shows: function (state) { return state.recording !== 'paused'; } },
+    { action: 'resume_recording', label: 'Resume recording',
+      shows: function (state) { return state.recording === 'paused'; } }
+  ];
+  var CHOOSE = 'Choose who, in Transfer to, first.';
+  var RECORDING = { on: 'Recording', paused: 'Recording paused: the customer is not recorded',
+                    off: 'This call is not recorded' };
+  var CONTROL_ROUTE = '/softphone/call';
+  var WAITING = 'Waiting for the bridge to see the call…';
+  var callState = null;    // the bridge's last word on the call (STATE)
+  var clicking = false;    // a click in flight: every control waits for its answer
+  var controlsTimer = null;
+  var controlsFailed = false;  // the error shown is a control's, to clear when the next click works
+  var clicks = 0;          // clicks answered: a look sent before one must not undo what it showed
+
+  var roomCall = null;      // the customer's call while the agent is out of its room (on hold): what the page names
+  var afterJoin = null;     // a control to carry out once the agent is back in the room
+  var joining = false;      // the softphone is calling back into the room
+  var hangingUp = false;    // the agent hung up themselves: the call is over for them
+  var endedMeanwhile = null;  // the agent's leg ended while a control was in flight (a hold moves the call)
+
+  function legSid() { return (call && call.parameters && call.parameters.CallSid) || roomCall; }
+
+  // The chosen target: an agent ({kind: agent}) or the number typed ({kind: number}); null while none is.
+  function chosenTarget() {
+    var picked = $('transfer-to').value;
+    if (picked === 'number') {
+      var number = $('transfer-number').value.trim();
+      return number ? { kind: 'number', value: number } : null;
+    }
+    if (picked.indexOf('line:') === 0) { return { kind: 'line', value: picked.slice(5) }; }
+    return picked ? { kind: 'agent', value: picked } : null;
+  }
+
+  // The colleagues a call can go to now (offerable), by name and status, and "A phone number…".
+  function loadTargets() {
+    fetch('/softphone/transfer-targets', { headers: { Authorization: 'Bearer ' + session } })
+      .then(function (response) { return response.ok ? response.json() : { agents: [] }; })
+      .then(function (body) {
+        var select = $('transfer-to');
+        var kept = select.value;
+        while (select.options.length > 1) { select.remove(1); }
+        (body.agents || []).forEach(function (agent) {
+          select.add(new Option(agent.name + ' (' + agent.status + ')', agent.identity));
+        });
+        (body.lines || []).forEach(function (line) { select.add(new Option('Line: ' + line.name, 'line:' + line.key)); });
+        select.add(new Option('A phone number…', 'number'));
+        select.value = Array.prototype.some.call(select.options, function (o) { return o.value === kept; }) ? kept : '';
+        showTarget();
+      })
+      .catch(function () { /* the list refreshes with the next look */ });
+  }
+
+  function showTarget() {
+    $('transfer-number').hidden = $('transfer-to').value !== 'number';
+    showControls();
+  }
+
+  function buildControls() {
+    CONTROLS.forEach(function (control) {
+      var box = document.createElement('div');
+      box.className = 'control';
+      box.id = 'control-' + control.action;
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = control.label;
+      button.dataset.action = control.action;
+      var why = document.createElement('span');
+      why.className = 'why-not';
+      why.id = 'why-' + control.action;
+      button.setAttribute('aria-describedby', why.id);
+      button.addEventListener('click', function () { runControl(control); });
+      box.appendChild(button);
+      box.appendChild(why);
+      $('controls').appendChild(box);
+    });
+  }
+
+  function roomWords(state) {
+    if (!state || !state.room) { return ''; }
+    if (state.consult) {
+      return state.consult.answered ? 'Consulting ' + who(state.consult.with) + ': the customer is on hold'
+        : 'Calling ' + who(state.consult.with) + '… the customer is on hold';
+    }
+    if ((state.calling || []).length) { return 'Calling ' + state.calling.map(who).join(', ') + '…'; }
+    if (state.on_hold) { return 'On hold: the customer hears the hold music'; }
+    return '';
+  }
+
+  function who(identity) { return String(identity || '').replace(/^client:/, ''); }
+
+  function showControls() {
+    var state = callState;
+    $('recording-state').textContent = state ? RECORDING[state.recording] || '' : '';
+    $('room-state').textContent = roomWords(state);
+    CONTROLS.forEach(function (control) {
+      var box = $('control-' + control.action);
+      var button = box.querySelector('button');
+      var reason = state ? state.can[control.action] : WAITING;
+      if (reason === null && control.target && !chosenTarget()) { reason = CHOOSE; }
+      if (reason === null && control.join && (chosenTarget() || {}).kind === 'line') {
+        reason = 'A line takes a transfer only: use Transfer.';
+      }
+      box.hidden = state ? !control.shows(state) : control !== CONTROLS[0];
+      button.disabled = clicking || reason !== null;
+      button.setAttribute('aria-busy', String(clicking));
+      $('why-' + control.action).textContent = reason || '';
+    });
+  }
+
+  function askCall(method, body) {
+    var options = { method: method, headers: { Authorization: 'Bearer ' + session } };
+    var path = CONTROL_ROUTE;
+    if (body) {
+      options.headers['Content-Type'] = 'application/json';
+      options.body = JSON.stringify(body);
+    } else {
+      path += '?call=' + encodeURIComponent(legSid());
+    }
+    return fetch(path, options).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (answer) {
+        if (response.status === 401) {
+          throw new Error('Your phone session has expired. Reload Zendesk to sign in again.');
+        }
+        if (!response.ok) {
+          var error = new Error(answer.error || ('The bridge refused the control (HTTP ' + response.status + ').'));
+          error.status = response.status;
+          throw error;
+        }
+        return answer.call;
+      });
+    });
+  }
+
+  function refreshControls() {
+    if (!legSid()) { return; }
+    var asked = legSid();
+    var before = clicks;
+    askCall('GET').then(function (state) {
+      if (asked !== legSid() || before !== clicks || clicking) { return; }
+      if (roomCall && !call && !joining && !state.join) { idle(); return; }  // the call went to a colleague
+      callState = state;
+      showControls();
+      if (afterJoin && state.in_room) {  // back in the room: now the control that needed it
+        var then = afterJoin;
+        afterJoin = null;
+        runControl(then.control, then.target);
+      }
+    }, function (error) {
+      // The bridge hears of the answer from Twilio a moment after the page does: 403 until then.
+      if (asked !== legSid()) { return; }
+      if (roomCall && !call && error.status === 403) { idle(); return; }  // on hold, and the call ended
+      if (error.status !== 403) { callState = null; showControls(); }
+    });
+  }
+
+  function newRequestId() {
+    if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join('');
+  }
+
+  function runControl(control, target) {
+    if (clicking || !legSid()) { return; }
+    clicking = true;
+    showControls();
+    var body = { call: legSid(), action: control.action, request: newRequestId() };
+    if (control.target) { body.target = target || chosenTarget(); }
+    askCall('POST', body).then(function (state) {
+      clicking = false;
+      clicks += 1;
+      if (controlsFailed) { controlsFailed = false; showError(''); }
+      callState = state;
+      showControls();
+      if (endedMeanwhile) { var gone = endedMeanwhile; endedMeanwhile = null; ended(gone); }
+      // Out of the room (the call moved there): Resume, Consult and Add to call bring the agent back in first.
+      if (state.join && (control.action === 'resume' || control.join)) {
+        if (control.join) { afterJoin = { control: control, target: body.target }; }
+        joinRoom(state.parent);
+      }
+    }, function (error) {
+      clicking = false;
+      clicks += 1;
+      if (endedMeanwhile) { var gone = endedMeanwhile; endedMeanwhile = null; ended(gone); }
+      controlsFailed = true;
+      showError(error instanceof TypeError ? describe(error) : error.message);
+      refreshControls();  // show what the bridge holds: the call is as it was
+    });
+  }
+
+  // Look every second until the bridge knows the call, then every five (another tab or instance may act on it).
+  function pollControls() {
+    refreshControls();
+    if (callState) { loadTargets(); }  // colleagues free up (and get busy) while the call goes on
+    controlsTimer = setTimeout(pollControls, callState ? 5000 : 1000);
+  }
+
+  function startControls() {
+    callState = null;
+    clicking = false;
+    showControls();
+    clearTimeout(controlsTimer);
+    pollControls();
+    loadTargets();
+  }
+
+  // The agent's way back into the call's room: a call of their own, which the bridge lets in (Twilio docs:
+  // Voice JavaScript SDK, Device.connect params, forwarded to the TwiML App's Voice URL).
+  function joinRoom(parent) {
+    if (call || joining || !device) { return; }
+    joining = true;
+    device.connect({ params: { Room: parent } }).then(function (joined) {
+      joining = false;
+      follow(joined);
+    }, function (error) { joining = false; showError(describe(error)); });
+  }
+
+  // The agent's leg ended without their hanging up: when the bridge moved the call into its room (hold, a
+  // transfer, a consultation), the call goes on without it; else the call is over.
+  function ended(theCall) {
+    if (theCall !== call) { return; }
+    if (clicking) { endedMeanwhile = theCall; return; }  // the control's answer says whether the call goes on
+    var state = callState;
+    if (!hangingUp && state && state.room && state.parent && (state.join || afterJoin)) {
+      call = null;
+      roomCall = state.parent;
+      $('call-title').textContent = 'On hold';
+      show('call');
+      if (afterJoin) { joinRoom(state.parent); }
+      return;
+    }
+    idle();
+  }
+
+  function stopControls() {
+    roomCall = null;
+    endedMeanwhile = null;
+    afterJoin = null;
+    hangingUp = false;
+    clearTimeout(controlsTimer);
+    controlsTimer = null;
+    callState = null;
+    clicking = false;
+    if (controlsFailed) { controlsFailed = false; showError(''); }
+    showControls();
   }
 
   // --- The agent's status ---------------------------------------------------------------------------
@@ -300,6 +573,7 @@
 
   function start() {
     $('who').textContent = config.identity;
+    buildControls();
     showLines();
     startPresence();
     setState('offline');
@@ -324,7 +598,14 @@
 
   $('answer').addEventListener('click', function () { if (call) { call.accept(); } });
   $('decline').addEventListener('click', function () { if (call) { call.reject(); idle(); } });
-  $('hangup').addEventListener('click', function () { if (call) { call.disconnect(); } idle(); });
+  $('hangup').addEventListener('click', function () {
+    hangingUp = true;
+    if (call) { call.disconnect(); }
+    idle();
+  });
+  $('transfer-to').addEventListener('change', showTarget);
+  $('transfer-to').addEventListener('focus', loadTargets);
+  $('transfer-number').addEventListener('input', showControls);
   $('mute').addEventListener('click', function () {
     if (!call) { return; }
     var muted = !call.isMuted();

@@ -16,17 +16,23 @@ from schemas.zendesk import VoiceComment
 log = logging.getLogger("bridge.outbox")
 
 
-async def add_voice_comment(ctx: Context, attempt: Attempt, ticket: Ticket, comment: VoiceComment) -> Done:
-    """Add the call's voice comment, its recording linked as RECORDINGS says (made once per attempt)."""
+async def add_voice_comment(
+    ctx: Context, attempt: Attempt, ticket: Ticket, comment: VoiceComment, parts: tuple[str, ...] = ()
+) -> Done:
+    """Add the call's voice comment, its recording (in `parts`, when in several) linked as RECORDINGS says."""
     try:
         async with writing_to(ticket.ticket_id):
-            wire = (await link_recording(ctx, attempt.call_sid, comment.wire(), DUAL, ticket.ticket_id)).payload
+            linked = await link_recording(ctx, attempt.call_sid, comment.wire(), DUAL, ticket.ticket_id, parts)
+            wire = linked.payload
     except TicketGone as gone:
         # The ticket was merged, closed or deleted before the file could be attached there: the voice
-        # comment still goes where the conversation now lives, with Twilio's own link.
+        # comment still goes where the conversation now lives, with Twilio's own link (the bridge's for a
+        # recording in parts: only its link plays them all).
         log.warning("call %s: ticket %s took no attachment (%s); linking the recording at Twilio",
                     attempt.call_sid, ticket.ticket_id, gone)  # fmt: skip
         wire = comment.wire()
+        if len(parts) > 1:
+            wire = (await link_recording(ctx, attempt.call_sid, wire, DUAL, None, parts)).payload
 
     same = same_call(wire)
 
@@ -40,11 +46,23 @@ async def add_voice_comment(ctx: Context, attempt: Attempt, ticket: Ticket, comm
     return await add_comment(ctx, attempt, ticket, {"voice_comment": wire}, ours)
 
 
-async def add_note(ctx: Context, attempt: Attempt, ticket: Ticket, body: str, tags: tuple[str, ...] = ()) -> Done:
-    """Add a private note to the call's ticket, and tags alongside it (added to the ticket's, none taken away)."""
+async def add_note(
+    ctx: Context,
+    attempt: Attempt,
+    ticket: Ticket,
+    body: str,
+    tags: tuple[str, ...] = (),
+    assignee: int | None = None,
+    group: int | None = None,
+) -> Done:
+    """Add a private note to the call's ticket, with tags (added to the ticket's) and its new assignee and group."""
     note: dict[str, Any] = {"comment": {"body": body, "public": False}}
     if tags:
         note["additional_tags"] = list(tags)  # none of its tags removed (Zendesk docs: Tickets, additional_tags)
+    if assignee is not None:
+        note["assignee_id"] = assignee  # a transfer: the ticket goes to the agent who took the call
+    if group is not None:
+        note["group_id"] = group  # a transfer to a line: the ticket goes to the line's group
     return await add_comment(ctx, attempt, ticket, note, lambda found, own: found.get("body") == body)
 
 

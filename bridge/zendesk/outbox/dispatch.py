@@ -69,14 +69,14 @@ class Deliverer:
                 return await display_ticket(ctx, agent_id, _ticket(row, needs))
             case LookUpCustomer() as look:
                 return await look_up_customer(ctx, self._ingest, row.id, look, needs)
-            case AddVoiceComment(voice_comment=comment):
-                return await add_voice_comment(ctx, attempt, _ticket(row, needs), comment)
-            case AddNote(body=body, tags=tags):
-                return await add_note(ctx, attempt, _ticket(row, needs), body, tags)
+            case AddVoiceComment(voice_comment=comment, parts=parts):
+                return await add_voice_comment(ctx, attempt, _ticket(row, needs), comment, parts)
+            case AddNote(body=body, tags=tags, assignee_id=assignee, group_id=group):
+                return await add_note(ctx, attempt, _ticket(row, needs), body, tags, assignee, group)
             case CreateCallRecord() as create:
                 return await create_call_record(ctx, attempt, create, needs)
             case UpdateCallRecord() as update:
-                return await update_call_record(ctx, row.call_sid, update.wire(), needs)
+                return await update_call_record(ctx, row.call_sid, update.wire(), needs, update.parts)
             case MoveCall():
                 # Never claimed here (the store keeps the telephony worker's actions apart); a bug if it is.
                 raise NotConfigured(f"{row.kind} is the telephony worker's, not Zendesk's")

@@ -49,16 +49,16 @@ async def create_call_record(ctx: Context, attempt: Attempt, create: CreateCallR
         log.warning("call %s: its ticket was never created; creating its call record without one", call_sid)
         comment = None
     if ticket is None:
-        return await _create_alone(ctx, attempt, call)
+        return await _create_alone(ctx, attempt, call, parts=create.parts)
     if comment is None:
-        return await _create_alone(ctx, attempt, call, ticket.ticket_id)
+        return await _create_alone(ctx, attempt, call, ticket.ticket_id, parts=create.parts)
     home = ticket.ticket_id
     # The record's voice comment, on the ticket or where its conversation moved, is where an earlier
     # attempt's record shows.
     found = await attempt.earlier(lambda: find_record(ctx, call_sid, home))
     if found is not None:
         return Done(found)
-    call = await _linked(ctx, call_sid, call, home)
+    call = await _linked(ctx, call_sid, call, home, create.parts)
     try:
         async with writing_to(home):
             created = await ctx.zendesk.create_call({**call, "ticket_id": home}, comment)
@@ -86,13 +86,15 @@ async def _create_on(
     return Done(RecordMade(int(created["id"]), ticket_id))
 
 
-async def _create_alone(ctx: Context, attempt: Attempt, call: dict[str, Any], ticket_id: int | None = None) -> Done:
+async def _create_alone(
+    ctx: Context, attempt: Attempt, call: dict[str, Any], ticket_id: int | None = None, *, parts: tuple[str, ...] = ()
+) -> Done:
     """Create a record no voice comment shows (linked to `ticket_id`, if any): a lost answer may mean a copy."""
     if attempt.retried:
         log.warning("call %s: an earlier create of its call record (no voice comment) may have landed unseen; "
                     "Zendesk may hold it twice", attempt.call_sid)  # fmt: skip
     # No attachment on the ticket: a linked record's ticket (a voicemail) already plays the recording.
-    call = await _linked(ctx, attempt.call_sid, call, None)
+    call = await _linked(ctx, attempt.call_sid, call, None, parts)
     if ticket_id is None:
         created = await ctx.zendesk.create_call(call, None)
         return Done(RecordMade(int(created["id"]), None))
@@ -138,12 +140,14 @@ async def record_on(ctx: Context, ticket_id: int, call_sid: str) -> int | None:
     return None
 
 
-async def update_call_record(ctx: Context, call_sid: str, fields: dict[str, Any], needs: Needs) -> Outcome:
-    """Change the call's record; a PATCH sets the same values however often it is sent."""
+async def update_call_record(
+    ctx: Context, call_sid: str, fields: dict[str, Any], needs: Needs, parts: tuple[str, ...] = ()
+) -> Outcome:
+    """Change the call's record (`parts`: its recording's, when in several); a PATCH sets the same values again."""
     record = needs.record(call_sid)
     if record is None:
         raise NoRecord(f"call {call_sid}: the call's record was never created, so there is nothing to update")
-    fields = await _linked(ctx, call_sid, fields, record.ticket_id)
+    fields = await _linked(ctx, call_sid, fields, record.ticket_id, parts)
     try:
         await ctx.zendesk.update_call(record.call_id, fields)
     except NotFound:
@@ -151,19 +155,21 @@ async def update_call_record(ctx: Context, call_sid: str, fields: dict[str, Any]
     return Done(RecordUpdated(record.call_id))
 
 
-async def _linked(ctx: Context, call_sid: str, call: dict[str, Any], ticket_id: int | None) -> dict[str, Any]:
-    """Link a record's recording as RECORDINGS says (attached to its ticket in zendesk mode, when it has one)."""
+async def _linked(
+    ctx: Context, call_sid: str, call: dict[str, Any], ticket_id: int | None, parts: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Link a record's recording, in one part or several, as RECORDINGS says (attached to its ticket, if any)."""
     channels = MONO if call.get("voicemail") else DUAL
     try:
         if ticket_id is None:
-            return (await link_recording(ctx, call_sid, call, channels, None)).payload
+            return (await link_recording(ctx, call_sid, call, channels, None, parts)).payload
         async with writing_to(ticket_id):
-            return (await link_recording(ctx, call_sid, call, channels, ticket_id)).payload
+            return (await link_recording(ctx, call_sid, call, channels, ticket_id, parts)).payload
     except TicketGone as gone:
         # The ticket took no attachment (closed or deleted meanwhile): the record links the bridge's copy.
         log.warning("call %s: ticket %s took no attachment (%s); the call record links the recording through "
                     "the bridge", call_sid, ticket_id, gone)  # fmt: skip
-        return (await link_recording(ctx, call_sid, call, channels, None)).payload
+        return (await link_recording(ctx, call_sid, call, channels, None, parts)).payload
 
 
 async def named_group(ctx: Context, fields: dict[str, Any], group_id: int | None) -> dict[str, Any]:

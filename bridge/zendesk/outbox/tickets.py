@@ -84,7 +84,7 @@ async def _with_recording(ctx: Context, create: CreateTicket, ticket: dict[str, 
     if not isinstance(voice, dict):
         return ticket
     channels = MONO if create.ticket.via_id == VIA_VOICEMAIL else DUAL
-    linked = await link_recording(ctx, create.call_sid, voice, channels, NEW_TICKET)
+    linked = await link_recording(ctx, create.call_sid, voice, channels, NEW_TICKET, create.parts)
     if linked.upload is None:
         return {**ticket, "voice_comment": linked.payload}
     comment = {**(ticket.get("comment") or {"body": ATTACH_NOTE, "public": False}), "uploads": [linked.upload]}
@@ -129,7 +129,7 @@ async def use_ticket(ctx: Context, attempt: Attempt, create: CreateTicket, ticke
             if voice is not None and not await attempt.earlier(
                 lambda: has_comment(ctx, ticket_id, same_call(voice.wire()))
             ):
-                linked = await link_recording(ctx, create.call_sid, voice.wire(), DUAL, ticket_id)
+                linked = await link_recording(ctx, create.call_sid, voice.wire(), DUAL, ticket_id, create.parts)
                 await ctx.zendesk.update_ticket(ticket_id, {"voice_comment": linked.payload})
     except TicketGone:
         log.info("call %s: ticket %s closed or went meanwhile; creating a new ticket instead", create.call_sid,
