@@ -299,7 +299,8 @@ class _Reading:
         """Someone left (or never came: an invitation nobody answered)."""
         self.inside.discard(label)
         self.sids.pop(label, None)
-        if self.pending.pop(label, None) is not None and happened.reason == NOT_ANSWERED:
+        self.pending.pop(label, None)
+        if happened.reason == NOT_ANSWERED:  # an invitation rang out, whichever clock dated it before its note
             self.rang_out.append(who_of(label))
         if label == self.consulted:
             self._end_consult(happened.at)
