@@ -72,7 +72,7 @@ class Ingest:
             if ingested.outcome.actions:
                 for listener in self._listeners:
                     listener()
-        if ingested.routing is not None and ingested.routing.moves:
+        if ingested.routing is not None and (ingested.routing.moves or ingested.routing.callbacks):
             for routed in self._routed:
                 routed(ingested.routing)
         return ingested

@@ -24,6 +24,14 @@ class Route(StrEnum):
     QUEUE_ACTION = "queue-action"  # <Enqueue action>: how the caller left the queue
     RESUME = "resume"  # the Url a call the bridge moved (out of the queue) fetches: where it goes now
     MENU = "menu"  # the line's menu's <Gather action>: the key the caller pressed, or none
+    # Callbacks (docs/callbacks.md).
+    CALLBACK_OFFER = "callback-offer"  # the wait music's <Gather action>: 1 to be called back, 2 for voicemail
+    CALLBACK_NUMBER = "callback-number"  # <Gather action>: the caller confirmed their number (1) or keyed another
+    CALLBACK_AGENT = "callback-agent"  # the Url of a callback's call to its agent, once answered: whisper, dial
+    CALLBACK_STATUS = "callback-status"  # statusCallback of that call
+    CALLBACK_DIAL = "callback-dial"  # its <Dial action>: how the customer's dial ended
+    CALLBACK_SCREEN = "callback-screen"  # <Number url> on the customer's leg: press 1 to talk (not a machine)
+    CALLBACK_SCREEN_RESULT = "callback-screen-result"  # that whisper's <Gather action>
 
 
 # Plain strings, so that any request path can be looked up without raising.

@@ -27,10 +27,11 @@ class ActionKind(StrEnum):
     CREATE_CALL_RECORD = "create_call_record"  # ZENDESK_API=calls: the call's TPE call record
     UPDATE_CALL_RECORD = "update_call_record"  # ZENDESK_API=calls: a PATCH of that record
     MOVE_CALL = "move_call"  # not Zendesk's: move a waiting caller to what routing decided (an offer, voicemail)
+    PLACE_CALLBACK = "place_callback"  # not Zendesk's: a callback's turn: place the call to its agent
 
 
 # The kinds delivered to the telephony provider (its REST API), not to Zendesk: a worker of their own claims them.
-TELEPHONY_KINDS = frozenset({ActionKind.MOVE_CALL})
+TELEPHONY_KINDS = frozenset({ActionKind.MOVE_CALL, ActionKind.PLACE_CALLBACK})
 
 
 def caller_key(e164: str) -> str:
@@ -224,6 +225,26 @@ class MoveCall:
 
 
 @dataclass(frozen=True)
+class PlaceCallback:
+    """Place the call to the agent of the `turn`th turn of calling the caller back (docs/callbacks.md)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.PLACE_CALLBACK
+    call_sid: str  # the call that asked to be called back
+    turn: int
+    agent: str  # the agent's identity: client:NAME, a number, or sip:…
+
+    @property
+    def key(self) -> str:
+        """Place each turn once: one decision, one call."""
+        return f"{self.call_sid}:callback:{self.turn}"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need nothing: the ticket pops when the agent's phone rings, not before."""
+        return ()
+
+
+@dataclass(frozen=True)
 class CreateCallRecord:
     """Create the call's TPE call record; with `comment`, on the call's ticket, where it shows as a voice comment.
 
@@ -299,6 +320,7 @@ Action = (
     | CreateCallRecord
     | UpdateCallRecord
     | MoveCall
+    | PlaceCallback
 )
 
 
@@ -351,6 +373,8 @@ def encode(action: Action) -> dict[str, Any]:
             return update
         case MoveCall(number=number):
             return {"number": number}
+        case PlaceCallback(turn=turn, agent=agent):
+            return {"turn": turn, "agent": agent}
         case _:
             assert_never(action)
 
@@ -408,6 +432,8 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
             return UpdateCallRecord(call_sid, payload["name"], fields, tuple(payload.get("cleared", ())))
         case ActionKind.MOVE_CALL:
             return MoveCall(call_sid, int(payload["number"]))
+        case ActionKind.PLACE_CALLBACK:
+            return PlaceCallback(call_sid, int(payload["turn"]), str(payload["agent"]))
         case _:
             assert_never(stored)
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_menu
+from bridge.core import call_menu, callback_flow
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -126,7 +126,9 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
         if call.ended_at is not None:
             emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return out
-    if inbound and call.after_hours == "message":
+    if inbound and call.callback is not None and answered is None:
+        callback_flow.decide(call, policy, emit, customer)
+    elif inbound and call.after_hours == "message":
         _decide_closed_message(call, now, policy, emit, notice, customer)
     elif answered is not None:
         _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)

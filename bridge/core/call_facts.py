@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bridge.core import call_menu, hours
+from bridge.core import call_menu, callback_flow, hours
 from bridge.core.call_fields import _routed_line
 from bridge.core.call_model import (
     _RINGS,
@@ -107,6 +107,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         call.wrap_up_time = event.duration
     elif event.kind == EventKind.MENU_CHOSEN:
         return call_menu.answer(call, event, policy) or unknown_line
+    elif event.kind in callback_flow.KINDS:
+        callback_flow.apply(call, event, policy)
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:

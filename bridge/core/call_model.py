@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from bridge.core.actions import (
     Action,
 )
+from bridge.core.callback_model import Callback
 from bridge.core.events import AfterHours, Direction, EventKind, LegStatus, RouteKind
 from bridge.core.lines import Lines
 from schemas.zendesk import ABANDONED_IN_IVR, ABANDONED_IN_QUEUE, COMPLETED
@@ -78,7 +79,12 @@ _RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREEN
 # asks to `settle` where it goes: nobody is left to offer it to, as before routing existed.
 # A caller whose move failed is still in the queue and asks no TwiML: it asks to be `requeued` (offered
 # again, by a new move).
-RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue"]
+# A waiting caller who pressed for voicemail asks to go there (`voicemail`); one who asked to be called back asks
+# for a callback row in their place (`callback`); a callback's turn that ended, or its cancellation, asks for the
+# row to be brought up to date (`callback_next`: a later turn, or out of line).
+RouteRequest = Literal[
+    "offer", "resume", "expire", "done", "settle", "requeue", "voicemail", "callback", "callback_next"
+]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]
@@ -109,6 +115,8 @@ class Policy:
     wrap_up: float = 0.0  # WRAP_UP_SECONDS: the agent's wrap-up after a call, unless they end it sooner
     # The numbers the bridge answers: each call's group, brand, nickname, caller id and longest wait are its line's.
     lines: Lines = field(default_factory=Lines)
+    callback_attempts: int = 3  # CALLBACK_ATTEMPTS: turns that miss the customer before a request is closed
+    callback_retry: float = 600.0  # CALLBACK_RETRY_MINUTES, in seconds: the wait after a turn that missed them
 
 
 class Recording(BaseModel):
@@ -236,6 +244,7 @@ class Call(BaseModel):
     wrap_up_time: int | None = None  # seconds the agent spent in wrap-up after the call, once it ended
     menu: MenuPath | None = None  # the caller's way through their line's menu, when it has one
     chosen_line: str | None = None  # the line the menu led the caller to: its agents, queue, group and brand
+    callback: Callback | None = None  # the caller asked to be called back instead of waiting (docs/callbacks.md)
 
     @property
     def route_line(self) -> str | None:
@@ -256,6 +265,7 @@ class Call(BaseModel):
         return (
             self.placed is not None
             and self.placed.kind in ("offer", "queue")
+            and self.callback is None
             and self.answered_leg is None
             and not self.over
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bridge.core import callback_flow
 from bridge.core.actions import (
     FindCaller,
     timer_key,
@@ -129,7 +130,11 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
 
 def _route_request(call: Call, event: CallEvent, was_waiting: bool, was_in_menu: bool) -> RouteRequest | None:
     """Say what the call asks of routing after this event, if anything (`was_in_menu`: its menu had not led it on)."""
-    if call.direction != "inbound" or call.routed is False or (call.finished and not was_waiting):
+    if call.direction != "inbound" or call.routed is False:
+        return None
+    if event.kind in callback_flow.KINDS:
+        return callback_flow.route_request(call, event)  # a callback's turns come long after its call finished
+    if call.finished and not was_waiting:
         return None
     rang_out = event.kind == EventKind.DIAL_ENDED and call.last_dial_status is not None and call.dial_status is None
     if call.after_hours is not None:
@@ -185,6 +190,7 @@ def engagements(call: Call) -> dict[str, Engagement]:
             out[leg.to] = "released"
         else:
             out[leg.to] = "ringing"
+    out.update(callback_flow.engagements(call))
     return out
 
 

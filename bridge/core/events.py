@@ -41,6 +41,12 @@ class EventKind(StrEnum):
     MOVE_FAILED = "move_failed"  # moving the call failed (`status` "gone": it had ended; "refused": it could not)
     WRAP_UP_ENDED = "wrap_up_ended"  # the agent who took the call ended their wrap-up after it (`duration` s)
     MENU_CHOSEN = "menu_chosen"  # the caller answered their line's menu (`pressed`: the key; None: none in time)
+    # Callbacks (docs/callbacks.md): every one is the original call's, whichever call of Twilio's reported it.
+    VOICEMAIL_CHOSEN = "voicemail_chosen"  # the waiting caller pressed the key for voicemail
+    CALLBACK_REQUESTED = "callback_requested"  # the waiting caller asked to be called back (`callback_number`)
+    CALLBACK_LEG = "callback_leg"  # the call to the agent of callback turn `sequence` changed `status` (a LegStatus)
+    CALLBACK_ENDED = "callback_ended"  # the dial of the customer of turn `sequence` ended (`dial_status`, …)
+    CALLBACK_CANCELLED = "callback_cancelled"  # an admin cancelled the callback request
 
 
 class LegStatus(StrEnum):
@@ -112,3 +118,4 @@ class CallEvent(BaseModel):
     # was closed when it was pressed, and where that line sends its callers after hours.
     after_hours: AfterHours | None = None
     pressed: str | None = None  # MENU_CHOSEN: the key the caller pressed (None: none within the menu's timeout)
+    callback_number: str | None = None  # CALLBACK_REQUESTED: the E.164 number to call back

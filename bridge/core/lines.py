@@ -103,6 +103,7 @@ class Line:
     after_hours: Target = VOICEMAIL  # where a caller goes while the line is closed
     after_hours_message: str | None = None  # what `message` says (None: the bridge's own words)
     menu: Menu | None = None
+    callback_offer_seconds: float | None = None  # a waiting caller is offered a callback after this long; None: never
 
     def serves(self, identity: str) -> bool:
         """Tell whether the agent takes this line's calls."""

@@ -60,6 +60,7 @@ class Routing:
     waiting: dict[str, Waiting] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
     moves: dict[str, int] = field(default_factory=dict)  # call -> the number of its move to send
+    callbacks: dict[str, tuple[int, str]] = field(default_factory=dict)  # call -> its callback's turn and agent
 
     def absorb(self, later: Routing) -> None:
         """Add the decisions of a later pass (made on the snapshot as this one left it)."""
@@ -70,6 +71,7 @@ class Routing:
         self.gone = (self.gone | later.gone) - set(later.waiting)
         self.waiting.update(later.waiting)
         self.moves.update(later.moves)
+        self.callbacks.update(later.callbacks)
 
     def merged(self, snapshot: Snapshot) -> Snapshot:
         """Return the snapshot as it stands once these decisions are carried out."""
@@ -97,7 +99,8 @@ def after(
     result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy.line(call.route_line)))
     if request is not None:
         result.absorb(route(call, request, result.merged(snapshot), now, policy, refused=refused))
-    if (frees(changes) or request in ("done", "expire")) and request not in ("offer", "resume"):
+    rematching = ("done", "expire", "voicemail", "callback", "callback_next")
+    if (frees(changes) or request in rematching) and request not in ("offer", "resume"):
         result.absorb(rematch(result.merged(snapshot), now, policy))
     return result
 
@@ -120,6 +123,8 @@ def route(
     result = Routing()
     own = policy.line(call.route_line)
     row = snapshot.row(call.sid)
+    if request in ("callback", "callback_next"):
+        return _callback(call, request, row, now, policy, into=result)
     if row is not None:
         _let_go(row, snapshot, now, own, into=result, keep=request == "resume" and _held(row, snapshot, now))
     if request == "done":
@@ -136,6 +141,10 @@ def route(
     me = _waiting(call, row, now, policy.line_key(call.route_line))
     if request == "settle":
         return _no_agent(call, NoAgent("no_agent", own.voicemail), now, moved=False, into=result)
+    if request == "voicemail":
+        # The caller pressed for voicemail while waiting: they leave the queue themselves (its wait music says
+        # so), and its action asks where to, so nothing needs moving.
+        return _no_agent(call, NoAgent("customer_requested", True), now, moved=False, into=result)
     if request == "expire":
         result.moves[call.sid] = me.moves + 1  # it waits in the queue: move it to voicemail
         return _no_agent(call, NoAgent("exceeded_queue_time", own.voicemail), now, moved=True, into=result)
@@ -167,6 +176,41 @@ def route(
     result.waiting[call.sid] = mine
     result.events[call.sid] = _routed(call, now, "queue", position=positions([*others, mine])[call.sid])
     return result
+
+
+def _callback(
+    call: Call,
+    request: RouteRequest,
+    row: Waiting | None,
+    now: datetime,
+    policy: RoutingPolicy,
+    *,
+    into: Routing,
+) -> Routing:
+    """Put a callback request in the caller's place, or bring it up to date after a turn (out of line once closed).
+
+    Only the turn the row last decided is brought up to date: a late report of an earlier turn changes nothing,
+    so a turn under way is never forgotten (and its customer never dialled a second time meanwhile).
+    """
+    callback = call.callback
+    if callback is None:  # pragma: no cover - the state machine asks only for a call with a callback
+        return into
+    if request == "callback":
+        me = _waiting(call, row, now, policy.line_key(call.route_line))
+        into.waiting[call.sid] = replace(me, queued=True, callback=callback.number, missed=())
+        return into
+    if row is None or row.callback is None:
+        return into  # closed or cancelled already: nothing left in line
+    if callback.closed is not None:
+        into.gone.add(call.sid)
+        return into
+    if not callback.turns or max(callback.turns) != row.moves:
+        return into
+    missed = tuple(Missed(turn.agent, turn.ended_at or now) for turn in callback.ordered()
+                   if turn.agent and turn.outcome == "agent_missed")  # fmt: skip
+    into.waiting[call.sid] = replace(row, offered_to=(), offered_until=None, retry_at=callback.retry_at,
+                                     missed=missed)  # fmt: skip
+    return into
 
 
 def rematch(snapshot: Snapshot, now: datetime, policy: RoutingPolicy) -> Routing:
@@ -266,7 +310,10 @@ def _move_others(
         _hold(offer, call_sid, snapshot, now, moved=True, into=into)
         until = offer.until(now, moved=True)
         into.waiting[call_sid] = replace(row, offered_to=offer.agents, offered_until=until, moves=row.moves + 1)
-        into.moves[call_sid] = row.moves + 1
+        if row.callback is not None:
+            into.callbacks[call_sid] = (row.moves + 1, offer.agents[0])  # a turn of calling back: ring the agent
+        else:
+            into.moves[call_sid] = row.moves + 1
 
 
 def _hold(offer: Offer, call_sid: str, snapshot: Snapshot, now: datetime, *, moved: bool, into: Routing) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from bridge.core.presence import Agent, PresencePolicy, offerable
+from bridge.core.presence import Agent, PresencePolicy, busy_now, offerable
 
 Strategy = Literal["ring_all", "longest_idle", "round_robin"]
 STRATEGIES: tuple[Strategy, ...] = ("ring_all", "longest_idle", "round_robin")
@@ -25,7 +25,8 @@ REOFFER_AFTER = 60.0
 # How long an agent is held for an offer beyond its ring time: the time for the call to be moved to the
 # offer (a redirect out of the queue) and for the end of the ring to be reported.
 OFFER_GRACE = 15.0
-NoAgentReason = Literal["no_agent", "exceeded_queue_time", "overflowed"]
+# customer_requested: the caller pressed the key for voicemail while waiting (a callback offer's second key).
+NoAgentReason = Literal["no_agent", "exceeded_queue_time", "overflowed", "customer_requested"]
 DEFAULT_LINE = "default"  # the key of the one line made from the environment (and of queue rows before lines)
 
 
@@ -86,6 +87,9 @@ class Waiting:
     missed: tuple[Missed, ...] = ()
     moves: int = 0  # how often the bridge moved this caller out of the queue (each move is numbered)
     caller: str | None = None  # who is calling (for `bridge queue`, masked there)
+    # A callback request in the caller's place (docs/callbacks.md): the number to call back, and not before when.
+    callback: str | None = None
+    retry_at: datetime | None = None
 
     def being_offered(self, now: datetime) -> bool:
         """Tell whether an offer of this caller is ringing (or being set up) now."""
@@ -161,12 +165,15 @@ def match(
             break
         line = policy.line_key(caller.line)
         own = policy.line(line)
-        if caller.being_offered(now) or (own.queue and caller.waited(now) >= own.max_wait):
+        if caller.being_offered(now) or (own.queue and caller.waited(now) >= own.max_wait and not caller.callback):
+            continue
+        if caller.callback is not None and _callback_busy(caller, agents, now):
             continue
         candidates = [agent for agent in free if _may_ring(agent, caller, line, now, serves)]
         if not candidates:
             continue
-        chosen = _pick(candidates, own.strategy)
+        # A callback rings one agent: the call to them is placed before anyone dials the customer.
+        chosen = _pick(candidates, own.strategy)[: 1 if caller.callback is not None else RING_ALL_MAX]
         offers[caller.call_sid] = Offer(tuple(agent.identity for agent in chosen), own.ring_seconds)
         taken = {agent.identity for agent in chosen}
         free = [agent for agent in free if agent.identity not in taken]
@@ -186,6 +193,18 @@ def place(caller: Waiting, queue_size: int, now: datetime, policy: RoutingPolicy
     if not caller.queued and queue_size >= policy.max_size:
         return NoAgent("overflowed", policy.voicemail)
     return Wait()
+
+
+def _callback_busy(caller: Waiting, agents: Sequence[Agent], now: datetime) -> bool:
+    """Tell whether a callback may not be offered now: its next turn is not due, or its last turn still goes on.
+
+    A turn goes on while an agent it rang is still busy with the call (ringing, or talking with the customer),
+    whatever its hold said: the customer is never dialled twice at once.
+    """
+    if caller.retry_at is not None and caller.retry_at > now:
+        return True
+    return any(agent.busy_call == caller.call_sid and busy_now(agent, now) in ("ringing", "on_call")
+               for agent in agents if agent.identity in caller.offered_to)  # fmt: skip
 
 
 def _may_ring(

@@ -47,6 +47,7 @@ def waiting_text(waiting: Waiting) -> str:
             "missed": [[miss.identity, to_epoch(miss.at)] for miss in waiting.missed],
             "moves": waiting.moves,
             "caller": waiting.caller,
+            **({"callback": waiting.callback, "retry_at": _out(waiting.retry_at)} if waiting.callback else {}),
         }
     )
 
@@ -65,6 +66,8 @@ def waiting_from(text: str) -> Waiting:
         missed=tuple(Missed(identity, from_epoch(at)) for identity, at in raw.get("missed", ())),
         moves=int(raw.get("moves", 0)),
         caller=raw.get("caller"),
+        callback=raw.get("callback"),
+        retry_at=_in(raw.get("retry_at")),
     )
 
 

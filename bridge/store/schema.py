@@ -114,4 +114,7 @@ MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
             )
         ),
     ),
+    # v6: the account-wide pacer of the calls the bridge creates through Twilio's REST API (TWILIO_CALLS_PER_SECOND):
+    # the earliest moment the next call may be placed, shared by every instance.
+    (Statement(lambda d: f"CREATE TABLE pacer (name TEXT PRIMARY KEY, next_at {d.real} NOT NULL){d.without_rowid}"),),
 )

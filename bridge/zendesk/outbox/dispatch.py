@@ -11,6 +11,7 @@ from bridge.core.actions import (
     DisplayUser,
     FindCaller,
     MoveCall,
+    PlaceCallback,
     Timer,
     UpdateCallRecord,
 )
@@ -71,7 +72,7 @@ class Deliverer:
                 return await create_call_record(ctx, attempt, create, needs)
             case UpdateCallRecord() as update:
                 return await update_call_record(ctx, row.call_sid, update.wire(), needs)
-            case MoveCall():
+            case MoveCall() | PlaceCallback():
                 # Never claimed here (the store keeps the telephony worker's actions apart); a bug if it is.
                 raise NotConfigured(f"{row.kind} is the telephony worker's, not Zendesk's")
 

@@ -231,7 +231,7 @@ def decode(kind: ActionKind, data: Mapping[str, Any]) -> Result | None:
             return RecordUpdated(_int(data, "call_id", kind))
         case ActionKind.DISPLAY_USER | ActionKind.DISPLAY_TICKET:
             return Popped()
-        case ActionKind.TIMER | ActionKind.MOVE_CALL:
+        case ActionKind.TIMER | ActionKind.MOVE_CALL | ActionKind.PLACE_CALLBACK:
             return None  # a move is the telephony worker's: nothing of it is read back here
         case _:
             assert_never(kind)
