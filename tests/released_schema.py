@@ -76,6 +76,9 @@ SQLITE: list[str] = [
         announced_at REAL
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE pacer (name TEXT PRIMARY KEY, next_at REAL NOT NULL) WITHOUT ROWID;
+    """,
 ]
 
 # PostgreSQL: one script per version, run as one multi-statement query.
@@ -149,5 +152,8 @@ POSTGRES: list[str] = [
         arrived_at DOUBLE PRECISION NOT NULL,
         announced_at DOUBLE PRECISION
     );
+    """,
+    """
+    CREATE TABLE pacer (name TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL);
     """,
 ]

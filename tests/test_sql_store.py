@@ -24,6 +24,7 @@ from bridge.core.actions import (
     DisplayUser,
     FindCaller,
     MoveCall,
+    PlaceCallback,
     Timer,
     UpdateCallRecord,
     encode,
@@ -49,8 +50,8 @@ COMMENT = VoiceComment(from_="+14155550123", to="+16505550100", started_at="2026
 
 def examples() -> list[Action]:
     """Return an action of every kind (a create both popping and not), each its own call and number."""
-    sid = [f"CA{n:032d}" for n in range(11)]
-    phone = [f"+1415555{n:04d}" for n in range(11)]
+    sid = [f"CA{n:032d}" for n in range(12)]
+    phone = [f"+1415555{n:04d}" for n in range(12)]
     actions: list[Action] = [
         FindCaller(sid[0], phone[0]),
         DisplayUser(sid[1], 1001, phone[1]),
@@ -63,6 +64,7 @@ def examples() -> list[Action]:
         CreateCallRecord(sid[8], CallRecord(from_line=phone[8]), CallComment(title="t", call_fields=[])),
         UpdateCallRecord(sid[9], "ended", CallRecord(duration=3)),
         MoveCall(sid[10], 1),
+        PlaceCallback(sid[11], 1, "client:alice"),
     ]
     assert {action.kind for action in actions} == set(ActionKind)
     return actions
@@ -217,7 +219,7 @@ async def test_a_new_database_is_migrated_to_the_released_schema(database_url: s
     conn = await asyncpg.connect(database_url)
     try:
         migrated = await postgres_schema(conn)
-        await conn.execute("DROP TABLE seen, events, calls, actions, recordings, secrets, agents, waiting")
+        await conn.execute("DROP TABLE seen, events, calls, actions, recordings, secrets, agents, waiting, pacer")
         for script in released_schema.POSTGRES:
             await conn.execute(script)
         assert migrated == await postgres_schema(conn)

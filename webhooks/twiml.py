@@ -64,7 +64,7 @@ class TwilioConfig:
             queue_max_wait=settings.queue_max_wait_seconds,
             lines=settings.phone_lines,
             callback_offer=settings.callback_offer_seconds,
-            callback_prefixes=settings.callback_allowed_prefixes,
+            callback_prefixes=settings.callback_allowed_prefixes or (),
         )
 
     def url(self, route: Route) -> str:

@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     callback_retry_minutes: float = Field(10.0, gt=0)
     callback_attempts: int = Field(3, ge=1, le=10)
     # Numbers a caller may key for their callback besides their line's country: E.164 prefixes such as +44,+3531.
-    callback_allowed_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
+    callback_allowed_prefixes: Annotated[tuple[str, ...] | None, NoDecode] = None
     # Every call the bridge creates through Twilio's REST API is paced account-wide to this many a second.
     twilio_calls_per_second: float = Field(1.0, gt=0, le=100)
     # How often agents' availability in Zendesk is read (0: never); it needs an admin's token.
@@ -185,6 +185,8 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         prefixes = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not prefixes:
+            return None
         for prefix in prefixes:
             if not re.match(r"^\+[1-9]\d{0,6}$", prefix):
                 raise ValueError(f"{prefix!r} is not a number prefix: write them as +44,+3531 (a plus and digits)")
@@ -229,6 +231,7 @@ class Settings(BaseSettings):
         "metrics_token",
         "lines",
         "lines_file",
+        "callback_offer_seconds",
         mode="before",
     )
     @classmethod
