@@ -1,0 +1,121 @@
+"""Callbacks end to end: the stand-in follows the bridge's TwiML and the calls it places; the sandbox records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+
+from bridge.devtools.demo import LocalBridge, calls_mode
+from tests import callback_flows as flows
+from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
+
+Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
+
+
+@pytest.fixture
+def rig(make_bridge: BridgeFactory, database_url: str) -> Rig:
+    """Run one flow's bridge on either store, in calls mode, with its settings."""
+
+    @asynccontextmanager
+    async def running(name: str, **settings: Any) -> AsyncIterator[LocalBridge]:
+        _, own, _ = flows.FLOWS[name]
+        options = {"agents": dict(flows.TEAM), **calls_mode(), **own, **settings}
+        async with make_bridge(stand_in=True, virtual_time=True, database_url=database_url, **options) as bridge:
+            yield bridge
+
+    return running
+
+
+def notes(ticket: dict[str, Any]) -> str:
+    """Return a ticket's plain comments, one after another."""
+    return "\n".join(comment["body"] for comment in ticket["comments"] if comment["type"] == "Comment")
+
+
+async def test_a_callback_answered_at_the_first_try_is_logged_on_the_callers_ticket(rig: Rig) -> None:
+    """Dana asks to be called back; alice frees up, is rung first, then Dana is dialled and talks: one ticket."""
+    async with rig("callback_answered") as bridge:
+        (call,) = await flows.callback_answered(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["via_id"] == 45
+    assert "callback_requested" in ticket["tags"]
+    assert "asked to be called back at +14155550123" in notes(ticket)
+    (conversation,) = voice_comments(ticket)
+    assert conversation["answered_by_id"] == 1001
+    assert conversation["to"] == "+14155550123"
+    assert conversation["from"] == "+16505550100"  # the line's number
+    assert conversation["call_duration"] == 40
+    assert conversation["recording_url"]
+    (record,) = call_records(snapshot, call.sid)
+    assert record["callback"] is True
+    assert record["callback_source"] == "queue"
+    assert record["callback_number"] == "+14155550123"
+
+
+async def test_a_callback_nobody_answers_is_tried_again_after_the_retry_time(rig: Rig) -> None:
+    """The first turn rings out at Dana's end (a note says so); CALLBACK_RETRY_MINUTES later she answers."""
+    async with rig("callback_retried") as bridge:
+        (call,) = await flows.callback_retried(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "Callback attempt 1 of 3" in notes(ticket)
+    assert "+14155550123 did not answer. Next attempt after" in notes(ticket)
+    (conversation,) = voice_comments(ticket)
+    assert conversation["answered_by_id"] == 1001
+
+
+async def test_a_callback_is_closed_with_a_note_after_its_attempts(rig: Rig) -> None:
+    """Busy, a voicemail that never pressed 1, no answer: three attempts, then the request is closed."""
+    async with rig("callback_exhausted") as bridge:
+        (call,) = await flows.callback_exhausted(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    said = notes(ticket)
+    assert "Callback attempt 1 of 3" in said
+    assert "was busy" in said
+    assert "answered but never pressed 1" in said
+    assert "Callback attempt 3 of 3" in said
+    assert "did not answer" in said
+    assert "not reached in 3 attempts" in said
+    assert "callback_exhausted" in ticket["tags"]
+    assert voice_comments(ticket) == []
+
+
+async def test_a_caller_may_key_another_number_of_their_country_but_no_premium_one(rig: Rig) -> None:
+    """A premium-rate number is refused and asked again; a number of the line's country is called back."""
+    async with rig("callback_other_number") as bridge:
+        (call,) = await flows.callback_other_number(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert f"at {flows.OTHER} (a number they keyed)" in notes(ticket)
+    (conversation,) = voice_comments(ticket)
+    assert conversation["to"] == flows.OTHER
+    (record,) = call_records(snapshot, call.sid)
+    assert record["callback_number"] == flows.OTHER
+
+
+async def test_an_anonymous_caller_is_asked_for_a_number(rig: Rig) -> None:
+    """A withheld number cannot be called back: the caller keys one, and is called back there."""
+    async with rig("callback_anonymous") as bridge:
+        (call,) = await flows.callback_anonymous(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["subject"] == "Callback requested by an anonymous caller"
+    (conversation,) = voice_comments(ticket)
+    assert conversation["to"] == flows.OTHER
+
+
+async def test_a_caller_who_presses_2_leaves_a_message_by_choice(rig: Rig) -> None:
+    """Dana presses 2 at the offer: a voicemail ticket, its record saying the customer asked for voicemail."""
+    async with rig("voicemail_by_choice") as bridge:
+        (call,) = await flows.voicemail_by_choice(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["via_id"] == 44
+    (record,) = call_records(snapshot, call.sid)
+    assert record["customer_requested_voicemail"] is True
+    assert record["voicemail"] is True
+    assert not record.get("exceeded_queue_time")
