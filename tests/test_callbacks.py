@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.devtools.demo import LocalBridge, calls_mode
+from bridge.appkeys import DESK
+from bridge.cli import main
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
+from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
 from tests import callback_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
+from tests.test_cli_routing import configure
 
 Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
@@ -119,3 +125,32 @@ async def test_a_caller_who_presses_2_leaves_a_message_by_choice(rig: Rig) -> No
     assert record["customer_requested_voicemail"] is True
     assert record["voicemail"] is True
     assert not record.get("exceeded_queue_time")
+
+
+async def test_an_admin_lists_and_cancels_a_callback_from_the_command_line(
+    make_bridge: BridgeFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bridge queue` shows the callback in its place; `bridge queue cancel` takes it out, noted on its ticket."""
+    database = tmp_path / "callbacks.db"
+    async with make_bridge(
+        stand_in=True, virtual_time=True, agents=dict(TEAM), database_url=f"sqlite:///{database}", **flows.SETTINGS
+    ) as bridge:
+        await choose(bridge, "away", ALICE, BOB)
+        call = await twilio(bridge).incoming(DANA, DEMO_NUMBER)
+        await flows.ask_for_callback(bridge, call)
+        configure(monkeypatch, database)
+        assert await asyncio.to_thread(main, ["queue"]) == 0
+        listing = capsys.readouterr().out.splitlines()
+        assert listing[0].startswith("0 waiting, 1 callback")
+        assert listing[1].startswith("  1. callback to …0123")
+        assert await asyncio.to_thread(main, ["queue", "cancel", call.sid]) == 0
+        assert await asyncio.to_thread(main, ["queue", "cancel", call.sid]) == 2  # nothing left to cancel
+        assert await bridge.app[DESK].waiting() == []
+        await choose(bridge, "available", ALICE)
+        await twilio(bridge).advance(30)
+        await bridge.settle_calls()
+        assert not [placed for placed in twilio(bridge).account.calls.values() if placed.to == ALICE]
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "was cancelled" in notes(ticket)
+    assert "callback_cancelled" in ticket["tags"]
