@@ -88,6 +88,7 @@ async def test_reading_the_status_is_the_softphones_sign_of_life(make_bridge: Br
         assert (body["chosen"], body["busy"], body["status"]) == ("available", None, "available")
         assert (body["wrap_up_until"], body["why"]) == (None, None)
         assert body["check_in_seconds"] == 15
+        assert body["queue"] == {"waiting": 0, "callbacks": 0}  # the page shows "3 waiting, 1 callback" when any
         assert datetime.fromisoformat(body["since"]) <= bridge.clock()
         alice = await agent(bridge)
         assert alice.seen_at is not None
