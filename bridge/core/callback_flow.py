@@ -106,7 +106,9 @@ def route_request(call: Call, event: CallEvent) -> RouteRequest | None:
     if call.callback is None:
         return None
     if event.kind == EventKind.CALLBACK_REQUESTED:
-        return "callback" if call.callback.closed is None else None
+        # Only the request this event filed: asking again (another key, a retried request) changes nothing.
+        filed = call.callback.requested_at == event.at and call.callback.number == event.callback_number
+        return "callback" if filed and call.callback.closed is None else None
     if event.kind == EventKind.CALLBACK_LEG:
         turn = call.callback.turns.get(event.sequence or 0)
         return "callback_next" if turn is not None and turn.outcome is not None else None

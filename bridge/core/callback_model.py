@@ -53,8 +53,8 @@ class Turn(BaseModel):
             return "answered" if talked else "customer_missed"
         if self.agent_status.terminal and self.answered_at is None:
             return "agent_missed"
-        if self.agent_status.terminal:
-            return "customer_missed"  # the agent hung up before the customer's dial ended: nobody talked
+        # Answered: the dial's end says how it went (it is reported even when the agent hangs up first). An agent
+        # who hung up before anyone was dialled leaves the turn open: its hold runs out and a new turn follows.
         return None
 
 

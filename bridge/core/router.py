@@ -196,6 +196,8 @@ def _callback(
     if callback is None:  # pragma: no cover - the state machine asks only for a call with a callback
         return into
     if request == "callback":
+        if row is not None and row.callback is not None:
+            return into  # in line already (the same request told twice): a turn under way stays as it is
         me = _waiting(call, row, now, policy.line_key(call.route_line))
         into.waiting[call.sid] = replace(me, queued=True, callback=callback.number, missed=())
         return into
