@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from bridge.core.actions import AddNote, AddVoiceComment, CreateCallRecord, CreateTicket, DisplayTicket, PlaceCallback
+from bridge.core.actions import (
+    AddNote,
+    AddVoiceComment,
+    CreateCallRecord,
+    CreateTicket,
+    DisplayTicket,
+    PlaceCallback,
+    UpdateCallRecord,
+)
 from bridge.core.callback_model import Callback, Turn
 from bridge.core.callback_numbers import accepted, region_of, spoken
 from bridge.core.calls import Call, Policy, step
@@ -181,9 +189,21 @@ def test_events_that_come_without_a_request_or_too_late_change_nothing() -> None
     outcome = desk.feed(dial_end(10), at(10))  # never asked: no callback to tell
     assert outcome.route is None
     queued_caller(desk, "CA2", 0)
+    desk.feed(ev(EventKind.QUEUE_LEFT, "CA2", 5, queue_result="hung_up"), at(5))
     desk.feed(ev(EventKind.CALL_STATUS, "CA2", 5, status="completed"), at(5))
-    after = desk.feed(ev(EventKind.CALLBACK_REQUESTED, "CA2", 6, callback_number=CALLER), at(6))
-    assert after.call.callback is None  # gone before asking
+    assert "missed_call" in [a for a in desk.actions if isinstance(a, CreateTicket)][-1].ticket.tags
+    # A replay may deliver the request after the hang-up: the missed call's ticket and record learn of it.
+    desk.feed(ev(EventKind.CALLBACK_REQUESTED, "CA2", 6, callback_number=CALLER), at(6))
+    (late,) = [a for a in desk.actions if isinstance(a, AddNote) and a.call_sid == "CA2"]
+    assert late.tags == ("callback_requested",)
+    (update,) = [a for a in desk.actions if isinstance(a, UpdateCallRecord) and a.name == "callback"]
+    assert update.fields.callback is True
+    assert "CA2" in desk.waiting  # and it is called back in its place
+    unasked = Desk(QUEUEING, POLICY)
+    unasked.feed(ev(EventKind.CALL_STARTED, "CA3", 0), at(0))
+    unasked.feed(ev(EventKind.CALL_STATUS, "CA3", 5, status="completed"), at(5))
+    after = unasked.feed(ev(EventKind.CALLBACK_REQUESTED, "CA3", 6, callback_number=CALLER), at(6))
+    assert after.call.callback is None  # never waited in the queue: no request
     requested(desk)
     assert desk.feed(ev(EventKind.CALLBACK_REQUESTED, "CA1", 45, callback_number="+14155550177"), at(45)).route is None
     assert desk.calls["CA1"].callback.number == CALLER  # type: ignore[union-attr]

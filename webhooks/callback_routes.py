@@ -77,9 +77,9 @@ async def callback_number(request: web.Request) -> web.Response:
     event = CallEvent(kind=EventKind.CALLBACK_REQUESTED, call_sid=form.call_sid, at=_now(request),
                       callback_number=number, position=place)  # fmt: skip
     call = await _accept(request, Route.CALLBACK_NUMBER, event)
-    if call is None or call.callback is None:
+    if call is None or call.asked is None:
         return _twiml(VoiceResponse())  # no longer waiting: the music, or whatever comes next
-    return _twiml(callback_twiml.filed(call.callback.number))
+    return _twiml(callback_twiml.filed(call.asked.number))
 
 
 async def callback_agent(request: web.Request) -> web.Response:
@@ -89,12 +89,12 @@ async def callback_agent(request: web.Request) -> web.Response:
     event = CallEvent(kind=EventKind.CALLBACK_LEG, call_sid=call_sid, at=_now(request), sequence=turn,
                       leg_sid=form.call_sid, leg_to=form.to, status="answered")  # fmt: skip
     call = await _accept(request, Route.CALLBACK_AGENT, event)
-    if call is None or call.callback is None or call.callback.closed is not None:
+    if call is None or call.asked is None or call.asked.closed is not None:
         return _twiml(callback_twiml.not_needed())
     config = request.config_dict[CONFIG]
     line = config.line(call.route_line)
     shown = line.number or call.to_number or form.from_
-    whisper = callback_twiml.agent_whisper(config, call_sid, turn, call.callback.number, call.first_seen, shown)
+    whisper = callback_twiml.agent_whisper(config, call_sid, turn, call.asked.number, call.first_seen, shown)
     return _twiml(whisper)
 
 

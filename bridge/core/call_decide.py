@@ -126,7 +126,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
         if call.ended_at is not None:
             emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return out
-    if inbound and call.callback is not None and answered is None:
+    if inbound and call.asked is not None and answered is None:
         callback_flow.decide(call, policy, emit, customer)
     elif inbound and call.after_hours == "message":
         _decide_closed_message(call, now, policy, emit, notice, customer)

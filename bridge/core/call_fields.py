@@ -140,7 +140,7 @@ def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
         fields["overflowed"] = True
     if call.abandoned_position is not None:
         fields["call_abandoned_position"] = call.abandoned_position
-    if call.no_agent == "customer_requested":
+    if call.voicemail_chosen:
         # Zendesk's Calls API: the caller chose voicemail (the queue's callback offer, its second key).
         fields["customer_requested_voicemail"] = True
     return fields

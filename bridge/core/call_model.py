@@ -245,6 +245,12 @@ class Call(BaseModel):
     menu: MenuPath | None = None  # the caller's way through their line's menu, when it has one
     chosen_line: str | None = None  # the line the menu led the caller to: its agents, queue, group and brand
     callback: Callback | None = None  # the caller asked to be called back instead of waiting (docs/callbacks.md)
+    voicemail_chosen: bool = False  # the waiting caller pressed the key for voicemail (the callback offer's 2)
+
+    @property
+    def asked(self) -> Callback | None:
+        """Return the caller's callback request, once filed (docs/callbacks.md)."""
+        return self.callback if self.callback is not None and self.callback.filed else None
 
     @property
     def route_line(self) -> str | None:
@@ -265,7 +271,7 @@ class Call(BaseModel):
         return (
             self.placed is not None
             and self.placed.kind in ("offer", "queue")
-            and self.callback is None
+            and (self.callback is None or not self.callback.filed)
             and self.answered_leg is None
             and not self.over
         )

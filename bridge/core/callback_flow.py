@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bridge.core.actions import AddNote, AddVoiceComment, CreateCallRecord, CreateTicket, DisplayTicket
+from bridge.core.actions import (
+    AddNote,
+    AddVoiceComment,
+    CreateCallRecord,
+    CreateTicket,
+    DisplayTicket,
+    UpdateCallRecord,
+    call_record_key,
+    ticket_key,
+)
 from bridge.core.call_fields import _comment, _human, _iso, _line, _opening, _placement, _show
 from bridge.core.call_model import CALL_FIELDS, Call, Emit, Engagement, Policy, RouteRequest
 from bridge.core.callback_model import Callback, Turn, TurnRecording
@@ -35,35 +44,51 @@ _DIAL_ENDS = {
 
 
 def apply(call: Call, event: CallEvent, policy: Policy) -> None:
-    """Fold a callback event into the call."""
+    """Fold a callback event into the call, whatever order the events come in.
+
+    A turn reported before the request it belongs to (a replay may deliver them in any order; Twilio never
+    does) is kept in an unfiled request, which the request fills in when it comes.
+    """
+    if event.kind == EventKind.VOICEMAIL_CHOSEN:
+        call.voicemail_chosen = True
+        return
     if event.kind == EventKind.CALLBACK_REQUESTED:
-        if call.callback is None and call.waiting and event.callback_number:
-            waited = max(0.0, (event.at - (call.first_seen or event.at)).total_seconds())
-            keyed = event.callback_number != call.from_number
-            call.callback = Callback(number=event.callback_number, keyed=keyed, requested_at=event.at,
-                                     waited=waited, position=event.position)  # fmt: skip
-            if call.queue_since is not None:
-                call.queue_seconds = call.queue_time(max(event.at, call.queue_since))
-                call.queue_since = None
-        return
+        _request(call, event)
+    else:
+        callback = call.callback or Callback(requested_at=event.at, filed=False)
+        call.callback = callback
+        if event.kind == EventKind.CALLBACK_CANCELLED:
+            _close(callback, "cancelled", event.at)
+            return
+        turn = callback.turns.setdefault(event.sequence or 0, Turn(turn=event.sequence or 0))
+        if event.kind == EventKind.CALLBACK_LEG:
+            _agent_leg(turn, event)
+        elif turn.customer_status is None:  # CALLBACK_ENDED: the first report of the dial's end stands
+            turn.customer_status = event.dial_status or "failed"
+            turn.bridged = event.dial_bridged
+            turn.talk = event.duration
+            turn.ended_at = turn.ended_at or event.at
+            if event.recording_url:
+                turn.recording = TurnRecording(sid=event.recording_sid, url=event.recording_url,
+                                               duration=event.recording_duration)  # fmt: skip
+    if call.callback is not None:
+        _settle(call.callback, event.at, policy)
+
+
+def _request(call: Call, event: CallEvent) -> None:
+    """File the caller's request: once, while (or once) they waited in the queue and nobody answered them."""
     callback = call.callback
-    if callback is None or event.kind == EventKind.VOICEMAIL_CHOSEN:
+    if callback is not None and callback.filed:
         return
-    if event.kind == EventKind.CALLBACK_CANCELLED:
-        _close(callback, "cancelled", event.at)
+    if not event.callback_number or call.answered_leg is not None or (not call.waiting and call.queued_at is None):
         return
-    turn = callback.turns.setdefault(event.sequence or 0, Turn(turn=event.sequence or 0))
-    if event.kind == EventKind.CALLBACK_LEG:
-        _agent_leg(turn, event)
-    elif turn.customer_status is None:  # CALLBACK_ENDED: the first report of the dial's end stands
-        turn.customer_status = event.dial_status or "failed"
-        turn.bridged = event.dial_bridged
-        turn.talk = event.duration
-        turn.ended_at = turn.ended_at or event.at
-        if event.recording_url:
-            turn.recording = TurnRecording(sid=event.recording_sid, url=event.recording_url,
-                                           duration=event.recording_duration)  # fmt: skip
-    _settle(callback, turn, event.at, policy)
+    waited = max(0.0, (event.at - (call.first_seen or event.at)).total_seconds())
+    filed = {"number": event.callback_number, "keyed": event.callback_number != call.from_number,
+             "requested_at": event.at, "waited": waited, "position": event.position, "filed": True}  # fmt: skip
+    call.callback = callback.model_copy(update=filed) if callback is not None else Callback(**filed)
+    if call.queue_since is not None:
+        call.queue_seconds = call.queue_time(max(event.at, call.queue_since))
+        call.queue_since = None
 
 
 def _agent_leg(turn: Turn, event: CallEvent) -> None:
@@ -82,14 +107,15 @@ def _agent_leg(turn: Turn, event: CallEvent) -> None:
         turn.ended_at = turn.ended_at or event.at
 
 
-def _settle(callback: Callback, turn: Turn, at: datetime, policy: Policy) -> None:
+def _settle(callback: Callback, at: datetime, policy: Policy) -> None:
     """Close the request once the customer talked or ran out of attempts; else say when the next turn may come."""
+    missed = [turn for turn in callback.ordered() if turn.outcome == "customer_missed"]
     if callback.answered() is not None:
         _close(callback, "answered", at)
-    elif callback.attempts() >= policy.callback_attempts:
+    elif len(missed) >= policy.callback_attempts:
         _close(callback, "exhausted", at)
-    elif turn.outcome == "customer_missed":
-        callback.retry_at = (turn.ended_at or at) + timedelta(seconds=policy.callback_retry)
+    elif missed:
+        callback.retry_at = (missed[-1].ended_at or at) + timedelta(seconds=policy.callback_retry)
 
 
 def _close(callback: Callback, why: str, at: datetime) -> None:
@@ -103,7 +129,7 @@ def route_request(call: Call, event: CallEvent) -> RouteRequest | None:
     """Say what a callback event asks of routing."""
     if event.kind == EventKind.VOICEMAIL_CHOSEN:
         return "voicemail" if call.waiting else None
-    if call.callback is None:
+    if call.callback is None or not call.callback.filed:
         return None
     if event.kind == EventKind.CALLBACK_REQUESTED:
         # Only the request this event filed: asking again (another key, a retried request) changes nothing.
@@ -135,16 +161,25 @@ def engagements(call: Call) -> dict[str, Engagement]:
 
 def decide(call: Call, policy: Policy, emit: Emit, customer: str | None) -> None:
     """Emit the request's ticket (tagged, popped to each agent its turns ring), its notes and its conversation."""
-    callback = call.callback
+    callback = call.asked
     assert callback is not None
     subject = f"Callback requested by {_show(call.from_number)}"
+    marker = f"{call.sid}:callback_filed"  # the first decision since the request was filed
+    if marker not in call.emitted:
+        call.emitted.append(marker)
+        if ticket_key(call.sid) in call.emitted:
+            # A replay delivered the request after the call had become a missed call: its ticket says so now.
+            emit(AddNote(call.sid, "callback", request_note(call, callback), (TAG,)))
     ticket = VoiceTicket(via_id=VIA_INBOUND, subject=subject, external_id=call.sid,
                          comment=Comment(body=request_note(call, callback)), tags=[TAG])  # fmt: skip
     emit(CreateTicket(call.sid, ticket, requester_phone=customer, **_placement(call, policy)))
-    if policy.api == "calls" and call.ended_at is not None:
+    said = {"callback": True, "callback_source": SOURCE, "callback_number": callback.number}
+    if policy.api == "calls" and call_record_key(call.sid) in call.emitted:
+        emit(UpdateCallRecord(call.sid, "callback", CallRecord(**said)))  # (no-op when the create carried them)
+    elif policy.api == "calls" and call.ended_at is not None:
         fields = {**_opening(call, None, None, policy), "completion_status": ABANDONED_IN_QUEUE}
         fields |= {"call_ended_at": _iso(call.ended_at), "wait_time": round(callback.waited)}
-        fields |= {"callback": True, "callback_source": SOURCE, "callback_number": callback.number}
+        fields |= said
         if call.queued_at is not None:
             fields["queue_time"] = round(call.queue_seconds)
         comment = _comment(subject, None, CALL_FIELDS)

@@ -61,8 +61,11 @@ class Turn(BaseModel):
 class Callback(BaseModel):
     """What the caller asked for, and every turn of calling them back."""
 
-    number: str  # E.164: the caller's own, or the one they keyed (checked against the line's country)
+    number: str = ""  # E.164: the caller's own, or the one they keyed (checked against the line's country)
     keyed: bool = False  # the caller keyed it (not the number they called from)
+    # False: only turns are known yet (reported before the request, as only a replay delivers them); nothing
+    # is decided for the call until the request comes.
+    filed: bool = True
     requested_at: datetime
     waited: float = 0.0  # seconds they had waited in the queue when they asked
     position: int | None = None  # their place in line when they asked

@@ -192,12 +192,15 @@ def _callback(
     Only the turn the row last decided is brought up to date: a late report of an earlier turn changes nothing,
     so a turn under way is never forgotten (and its customer never dialled a second time meanwhile).
     """
-    callback = call.callback
-    if callback is None:  # pragma: no cover - the state machine asks only for a call with a callback
+    callback = call.asked
+    if callback is None:  # pragma: no cover - the state machine asks only for a call with a filed request
         return into
     if request == "callback":
         if row is not None and row.callback is not None:
             return into  # in line already (the same request told twice): a turn under way stays as it is
+        if callback.closed is not None:
+            into.gone.add(call.sid)  # its turns, reported first, closed it already: nothing to keep in line
+            return into
         me = _waiting(call, row, now, policy.line_key(call.route_line))
         into.waiting[call.sid] = replace(me, queued=True, callback=callback.number, missed=())
         return into

@@ -58,7 +58,7 @@ class Dialer:
         assert isinstance(turn, PlaceCallback)
         now = self._clock()
         call = await self._store.get_call(turn.call_sid)
-        if call is None or call.callback is None or turn.turn in call.callback.turns:
+        if call is None or call.asked is None or turn.turn in call.asked.turns:
             # Never heard of, or this turn's call was placed already (an earlier attempt landed): never again.
             await self._store.finish(row.id, DONE if call is not None else DROPPED, result=None, error=None, now=now)
             return
