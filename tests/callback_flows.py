@@ -7,16 +7,18 @@ writes each caller's webhooks, the turns' included, as a file of tests/recording
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bridge.appkeys import DESK
-from bridge.devtools.demo import DEMO_NUMBER, LocalBridge
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
+from bridge.devtools.fake_twilio import TwilioStandIn
 from bridge.devtools.fake_twilio.state import Call
 from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, finished, queued, twilio
 from bridge.devtools.waiting import wait_until
-from tests.queue_flows import Flow, record, write_recordings
+from tests.queue_flows import Flow, write_recordings
 
 OFFER = 30  # CALLBACK_OFFER_SECONDS in these flows
 ANONYMOUS = "+266696687"  # Twilio's From for a withheld number (Twilio docs: "anonymous" caller ids)
@@ -176,13 +178,40 @@ FLOWS: dict[str, tuple[Flow, dict[str, Any], tuple[str, ...]]] = {
 }
 
 
+def write(fake: TwilioStandIn, path: Path, call: Call) -> Path:
+    """Save a caller's webhooks and those of every call placed to call them back, on the caller's time line.
+
+    The calls a callback places are calls of their own at Twilio; our URLs in them name the caller's call, and a
+    replay of the file must carry them to it, so they go in its recording, `at` counted from the caller's start.
+    """
+    roots = {sent.root for sent in fake.sent if f"call={call.sid}" in sent.path} | {call.sid}
+    calls = fake.account.calls
+    lines = []
+    for sent in fake.sent:
+        if sent.root in roots:
+            offset = (calls[sent.root].created - call.created).total_seconds()
+            lines.append((offset + sent.at, replace(sent, at=offset + sent.at).line()))
+    lines.sort(key=lambda item: item[0])
+    path.write_text("".join(line + "\n" for _, line in lines), encoding="utf-8")
+    return path
+
+
 async def capture(folder: Path, work: Path) -> list[Path]:
-    """Play every flow once and write its callers' webhooks to `folder`, each file on its own day and sids."""
+    """Play every flow once and write its caller's webhooks (the callbacks' included) to `folder`."""
     written = []
     for number, (name, (flow, settings, files)) in enumerate(FLOWS.items()):
         start = datetime(2026, 9, 19, 9 + number, 0, 0, tzinfo=UTC)
         options = {"agents": dict(TEAM), **settings}
-        written += await record(folder, work, name, flow, options, seed=700 + number, start=start, files=files)
+        async with local_bridge(
+            work / f"{name}.db",
+            stand_in=True,
+            virtual_time=True,
+            stand_in_seed=700 + number,
+            stand_in_start=start,
+            **options,
+        ) as bridge:
+            (call,) = await flow(bridge)
+            written.append(write(twilio(bridge), folder / f"{files[0]}.jsonl", call))
     return written
 
 

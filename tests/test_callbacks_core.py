@@ -25,7 +25,7 @@ from bridge.core.presence import busy_now, choose
 from bridge.core.router import Snapshot, route
 from bridge.core.routing import Missed, RoutingPolicy, Waiting, match
 from tests.routing_kit import T0, TEAM, Desk
-from tests.test_router import CALLER, NUMBER, QUEUEING, at, ev, queued_caller
+from tests.test_router import CALLER, NUMBER, QUEUEING, at, ev, leg, queued_caller
 
 ALICE, BOB = "client:alice", "client:bob"
 POLICY = Policy(agents=TEAM, api="calls", queue_max_wait=300, callback_attempts=2, callback_retry=600)
@@ -201,9 +201,9 @@ def test_events_that_come_without_a_request_or_too_late_change_nothing() -> None
     assert "CA2" in desk.waiting  # and it is called back in its place
     unasked = Desk(QUEUEING, POLICY)
     unasked.feed(ev(EventKind.CALL_STARTED, "CA3", 0), at(0))
-    unasked.feed(ev(EventKind.CALL_STATUS, "CA3", 5, status="completed"), at(5))
+    unasked.feed(leg("answered", ALICE, 2, 5, "CA3"), at(5))
     after = unasked.feed(ev(EventKind.CALLBACK_REQUESTED, "CA3", 6, callback_number=CALLER), at(6))
-    assert after.call.callback is None  # never waited in the queue: no request
+    assert after.call.callback is None  # an agent took the call: nothing to call back
     requested(desk)
     assert desk.feed(ev(EventKind.CALLBACK_REQUESTED, "CA1", 45, callback_number="+14155550177"), at(45)).route is None
     assert desk.calls["CA1"].callback.number == CALLER  # type: ignore[union-attr]

@@ -82,6 +82,7 @@ AFTER_HOURS = " after hours"  # in a ticket's subject: `Voicemail after hours fr
 def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, str]]) -> list[Action]:
     """Return every effect that the call's state makes due and that was not emitted before."""
     out: list[Action] = []
+    had_record = call_record_key(call.sid) in call.emitted
 
     def emit(action: Action) -> None:
         if action.key not in call.emitted:
@@ -150,6 +151,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
     _decide_menu(call, policy, emit)
+    callback_flow.voicemail_choice(call, policy, emit, had_record=had_record)
     return out
 
 

@@ -85,6 +85,9 @@ def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) 
         fields["time_to_answer"] = _seconds(call.first_seen, leg.answered_at)
     if inbound:
         fields.update(call_menu.record_fields(call, policy))  # empty until the menu's part is known
+    if call.voicemail_chosen:
+        # Zendesk's Calls API: the caller chose voicemail (the queue's callback offer, its second key).
+        fields["customer_requested_voicemail"] = True
     return fields
 
 
@@ -140,9 +143,6 @@ def _waits(call: Call, answered: datetime | None) -> dict[str, Any]:
         fields["overflowed"] = True
     if call.abandoned_position is not None:
         fields["call_abandoned_position"] = call.abandoned_position
-    if call.voicemail_chosen:
-        # Zendesk's Calls API: the caller chose voicemail (the queue's callback offer, its second key).
-        fields["customer_requested_voicemail"] = True
     return fields
 
 

@@ -61,6 +61,10 @@ def apply(call: Call, event: CallEvent, policy: Policy) -> None:
             _close(callback, "cancelled", event.at)
             return
         turn = callback.turns.setdefault(event.sequence or 0, Turn(turn=event.sequence or 0))
+        if event.kind == EventKind.CALLBACK_LEG and event.leg_sid and turn.agent_sid is None and turn.agent:
+            # A call was placed for the turn after all (Twilio took a create whose answer was lost, or a replay
+            # brings the recorded turn): its own reports are the truth, not the failure told before them.
+            turn = callback.turns[turn.turn] = turn.model_copy(update=_UNPLACED)
         if event.kind == EventKind.CALLBACK_LEG:
             _agent_leg(turn, event)
         elif turn.customer_status is None:  # CALLBACK_ENDED: the first report of the dial's end stands
@@ -75,12 +79,17 @@ def apply(call: Call, event: CallEvent, policy: Policy) -> None:
         _settle(call.callback, event.at, policy)
 
 
+_UNPLACED = {"agent": None, "agent_status": LegStatus.INITIATED, "started_at": None, "answered_at": None}
+
+
 def _request(call: Call, event: CallEvent) -> None:
     """File the caller's request: once, while (or once) they waited in the queue and nobody answered them."""
     callback = call.callback
     if callback is not None and callback.filed:
         return
-    if not event.callback_number or call.answered_leg is not None or (not call.waiting and call.queued_at is None):
+    # Twilio asks for the number while the caller waits in the queue; a replay may bring it before the call's
+    # arrival or after its hang-up, so anything short of an agent having answered them files it.
+    if not event.callback_number or call.answered_leg is not None:
         return
     waited = max(0.0, (event.at - (call.first_seen or event.at)).total_seconds())
     filed = {"number": event.callback_number, "keyed": event.callback_number != call.from_number,
@@ -238,3 +247,15 @@ def _conversation(call: Call, callback: Callback, turn: Turn, agent_id: int | No
         recording_url=recording.url if recording is not None else None,
         answered_by_id=agent_id,
     )
+
+
+def voicemail_choice(call: Call, policy: Policy, emit: Emit, *, had_record: bool) -> None:
+    """Tell a record made before the caller's choice of voicemail was known (only a replay is that late) of it."""
+    if not call.voicemail_chosen or policy.api != "calls" or call_record_key(call.sid) not in call.emitted:
+        return
+    marker = f"{call.sid}:voicemail_chosen"
+    if marker in call.emitted:
+        return
+    call.emitted.append(marker)
+    if had_record:  # made in an earlier step, without it: a record made in this one said it already
+        emit(UpdateCallRecord(call.sid, "voicemail_chosen", CallRecord(customer_requested_voicemail=True)))

@@ -125,6 +125,9 @@ def route(
     row = snapshot.row(call.sid)
     if request in ("callback", "callback_next"):
         return _callback(call, request, row, now, policy, into=result)
+    if call.asked is not None and request != "done":
+        # Its request came before its arrival (only a replay does that): it waits as a callback, not a caller.
+        return _callback(call, "callback", row, now, policy, into=result)
     if row is not None:
         _let_go(row, snapshot, now, own, into=result, keep=request == "resume" and _held(row, snapshot, now))
     if request == "done":
