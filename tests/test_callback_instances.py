@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from bridge.appkeys import DESK
+from bridge.appkeys import DESK, STORE
 from bridge.devtools.fake_twilio import TwilioStandIn
 from bridge.devtools.fake_twilio.state import Call
+from bridge.store import PENDING
 from tests.callback_flows import OFFER
 from tests.conftest import call_outcome, eventually, voice_comments
 from tests.test_two_instances import AGENTS, NUMBERS, _settled, instances
@@ -46,11 +47,14 @@ async def test_two_instances_call_each_request_back_once_and_pace_their_calls(pg
             two.desk.sweep(),
         )
 
-        async def both_placed() -> bool:
-            await twilio.advance(1)  # the pacer's next slot comes with time
-            return len(placed(twilio)) >= 2
+        async def one_placed_one_paced() -> bool:
+            rows = await one.app[STORE].list_actions([PENDING], limit=100)
+            paced = [row for row in rows if row.kind == "place_callback" and row.last_error == "paced"]
+            return len(placed(twilio)) == 1 and len(paced) == 1
 
-        await eventually(both_placed, within=30)
+        await eventually(one_placed_one_paced, within=30)  # the second waits for the pacer's next slot
+        await twilio.advance(1)
+        await eventually(lambda: len(placed(twilio)) == 2, within=30)
         for _ in range(5):  # both instances keep deciding while the turns ring: nothing is decided twice
             await asyncio.gather(one.desk.sweep(), two.desk.sweep())
         await twilio.advance(5)
