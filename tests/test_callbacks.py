@@ -17,6 +17,7 @@ from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
 from tests import callback_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
 from tests.test_cli_routing import configure
+from tests.test_ops import scrape
 
 Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
@@ -138,6 +139,9 @@ async def test_an_admin_lists_and_cancels_a_callback_from_the_command_line(
         await choose(bridge, "away", ALICE, BOB)
         call = await twilio(bridge).incoming(DANA, DEMO_NUMBER)
         await flows.ask_for_callback(bridge, call)
+        seen = await scrape(bridge)
+        assert seen['bridge_queue_callbacks{line="default"}'] == 1  # kept in line, apart from callers holding it
+        assert seen['bridge_queue_waiting{line="default"}'] == 0
         configure(monkeypatch, database)
         assert await asyncio.to_thread(main, ["queue"]) == 0
         listing = capsys.readouterr().out.splitlines()
@@ -146,6 +150,7 @@ async def test_an_admin_lists_and_cancels_a_callback_from_the_command_line(
         assert await asyncio.to_thread(main, ["queue", "cancel", call.sid]) == 0
         assert await asyncio.to_thread(main, ["queue", "cancel", call.sid]) == 2  # nothing left to cancel
         assert await bridge.app[DESK].waiting() == []
+        assert (await scrape(bridge))['bridge_queue_callbacks{line="default"}'] == 0
         await choose(bridge, "available", ALICE)
         await twilio(bridge).advance(30)
         await bridge.settle_calls()
