@@ -15,7 +15,7 @@ from bridge.cli import main
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
 from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
 from tests import callback_flows as flows
-from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
+from tests.conftest import BridgeFactory, call_outcome, call_records, tpe_comments, voice_comments
 from tests.test_cli_routing import configure
 from tests.test_ops import scrape
 
@@ -36,6 +36,13 @@ def rig(make_bridge: BridgeFactory, database_url: str) -> Rig:
     return running
 
 
+def conversation(snapshot: dict[str, Any], ticket: dict[str, Any], call_sid: str) -> dict[str, Any]:
+    """Return the record of the callback's call, shown on the ticket of the call that asked (calls mode)."""
+    (shown,) = [comment for comment in tpe_comments(ticket) if comment["external_id"] != call_sid]
+    (record,) = [record for record in snapshot["calls"].values() if record["id"] == shown["call_id"]]
+    return record
+
+
 def notes(ticket: dict[str, Any]) -> str:
     """Return a ticket's plain comments, one after another."""
     return "\n".join(comment["body"] for comment in ticket["comments"] if comment["type"] == "Comment")
@@ -50,12 +57,15 @@ async def test_a_callback_answered_at_the_first_try_is_logged_on_the_callers_tic
     assert ticket["via_id"] == 45
     assert "callback_requested" in ticket["tags"]
     assert "asked to be called back at +14155550123" in notes(ticket)
-    (conversation,) = voice_comments(ticket)
-    assert conversation["answered_by_id"] == 1001
-    assert conversation["to"] == "+14155550123"
-    assert conversation["from"] == "+16505550100"  # the line's number
-    assert conversation["call_duration"] == 40
-    assert conversation["recording_url"]
+    talk = conversation(snapshot, ticket, call.sid)
+    assert (talk["direction"], talk["agent_id"], talk["completion_status"]) == ("outbound", 1001, "completed")
+    assert talk["to_line"] == "+14155550123"
+    assert talk["from_line"] == "+16505550100"  # the line's number
+    assert talk["talk_time"] == 40
+    assert talk["recording_url"]
+    assert (talk["callback"], talk["callback_source"], talk["callback_number"]) == (True, "queue", "+14155550123")
+    assert talk["ticket_id"] == ticket["id"]
+    assert voice_comments(ticket) == []  # in calls mode the records show the calls
     (record,) = call_records(snapshot, call.sid)
     assert record["callback"] is True
     assert record["callback_source"] == "queue"
@@ -70,8 +80,7 @@ async def test_a_callback_nobody_answers_is_tried_again_after_the_retry_time(rig
     (ticket,) = call_outcome(snapshot, call.sid)
     assert "Callback attempt 1 of 3" in notes(ticket)
     assert "+14155550123 did not answer. Next attempt after" in notes(ticket)
-    (conversation,) = voice_comments(ticket)
-    assert conversation["answered_by_id"] == 1001
+    assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
 
 
 async def test_a_callback_is_closed_with_a_note_after_its_attempts(rig: Rig) -> None:
@@ -88,7 +97,7 @@ async def test_a_callback_is_closed_with_a_note_after_its_attempts(rig: Rig) -> 
     assert "did not answer" in said
     assert "not reached in 3 attempts" in said
     assert "callback_exhausted" in ticket["tags"]
-    assert voice_comments(ticket) == []
+    assert len(tpe_comments(ticket)) == 1  # the request's record alone: no conversation
 
 
 async def test_a_caller_may_key_another_number_of_their_country_but_no_premium_one(rig: Rig) -> None:
@@ -98,8 +107,7 @@ async def test_a_caller_may_key_another_number_of_their_country_but_no_premium_o
         snapshot = bridge.sandbox.snapshot()
     (ticket,) = call_outcome(snapshot, call.sid)
     assert f"at {flows.OTHER} (a number they keyed)" in notes(ticket)
-    (conversation,) = voice_comments(ticket)
-    assert conversation["to"] == flows.OTHER
+    assert conversation(snapshot, ticket, call.sid)["to_line"] == flows.OTHER
     (record,) = call_records(snapshot, call.sid)
     assert record["callback_number"] == flows.OTHER
 
@@ -111,8 +119,7 @@ async def test_an_anonymous_caller_is_asked_for_a_number(rig: Rig) -> None:
         snapshot = bridge.sandbox.snapshot()
     (ticket,) = call_outcome(snapshot, call.sid)
     assert ticket["subject"] == "Callback requested by an anonymous caller"
-    (conversation,) = voice_comments(ticket)
-    assert conversation["to"] == flows.OTHER
+    assert conversation(snapshot, ticket, call.sid)["to_line"] == flows.OTHER
 
 
 async def test_a_caller_who_presses_2_leaves_a_message_by_choice(rig: Rig) -> None:

@@ -104,13 +104,34 @@ def test_a_turn_rings_one_agent_and_the_answered_one_is_logged_as_a_voice_commen
     desk.feed(dial_end(120, recording_url="https://api.twilio.com/RE1", recording_sid="RE1", recording_duration=50,
                        duration=50), at(120))  # fmt: skip
     assert "CA1" not in desk.waiting
+    (talk,) = [a for a in desk.actions if isinstance(a, CreateCallRecord) and a.shown_on == "CA1"]
+    assert talk.call_sid == "CAagent1"  # the callback's call's own record, on the ticket of the call that asked
+    assert talk.needs == ("CA1:ticket", "tel:+14155550123:user")
+    assert (talk.record.to_line, talk.record.from_line, talk.record.direction) == (CALLER, NUMBER, "outbound")
+    assert (talk.record.agent_id, talk.record.talk_time, talk.record.duration) == (1001, 50, 59)
+    assert (talk.record.callback, talk.record.callback_number) == (True, CALLER)
+    assert talk.record.recording_url == "https://api.twilio.com/RE1"
+    desk.feed(agent_leg("completed", 121), at(121))
+    assert busy_now(desk.agents[ALICE], at(121)) is None
+    assert desk.calls["CA1"].callback.closed == "answered"  # type: ignore[union-attr]
+
+
+def test_in_tickets_mode_the_conversation_is_a_voice_comment_on_the_callers_ticket() -> None:
+    desk = Desk(QUEUEING, replace_policy(api="tickets"))
+    requested(desk)
+    freed(desk, 60)
+    desk.feed(agent_leg("answered", 65), at(65))
+    desk.feed(dial_end(120, duration=50), at(120))
     (comment,) = [a for a in desk.actions if isinstance(a, AddVoiceComment)]
     assert (comment.voice_comment.to, comment.voice_comment.from_) == (CALLER, NUMBER)
     assert comment.voice_comment.answered_by_id == 1001
     assert comment.voice_comment.call_duration == 50
-    desk.feed(agent_leg("completed", 121), at(121))
-    assert busy_now(desk.agents[ALICE], at(121)) is None
-    assert desk.calls["CA1"].callback.closed == "answered"  # type: ignore[union-attr]
+    assert not [a for a in desk.actions if isinstance(a, CreateCallRecord)]
+
+
+def replace_policy(**fields: Any) -> Policy:
+    """Return POLICY with some settings changed."""
+    return replace(POLICY, **fields)
 
 
 def test_a_turn_the_agent_misses_is_no_attempt_and_goes_to_another_agent() -> None:

@@ -266,6 +266,9 @@ class CreateCallRecord:
     # The call's line's group; None: ZENDESK_GROUP_ID. Its name is the record's ivr_destination_group_name when the
     # line's menu led the caller to a line (only Zendesk knows the name: the outbox reads it).
     group_id: int | None = None
+    # The call whose ticket shows the record, when not its own: a callback's call shows on the ticket of the call
+    # that asked to be called back (docs/callbacks.md).
+    shown_on: str | None = None
 
     @property
     def key(self) -> str:
@@ -276,7 +279,7 @@ class CreateCallRecord:
     def needs(self) -> tuple[str, ...]:
         """Need the ticket it goes on, and the caller's user when the customer has a number."""
         own = (self.comment is not None or self.linked) and self.existing_ticket_id is None
-        ticket = (ticket_key(self.call_sid),) if own else ()
+        ticket = (ticket_key(self.shown_on or self.call_sid),) if own else ()
         return ticket + ((caller_key(self.customer_phone),) if self.customer_phone else ())
 
 
@@ -365,6 +368,8 @@ def encode(action: Action) -> dict[str, Any]:
                 stored["brand_id"] = action.brand_id
             if action.group_id is not None:
                 stored["group_id"] = action.group_id
+            if action.shown_on is not None:
+                stored["shown_on"] = action.shown_on
             return stored
         case UpdateCallRecord(name=name, fields=fields, cleared=cleared):
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
@@ -426,6 +431,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 linked=bool(payload.get("linked", False)),
                 brand_id=_maybe_int(payload.get("brand_id")),
                 group_id=_maybe_int(payload.get("group_id")),
+                shown_on=payload.get("shown_on"),
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])

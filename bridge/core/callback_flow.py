@@ -19,10 +19,19 @@ from bridge.core.actions import (
     ticket_key,
 )
 from bridge.core.call_fields import _comment, _human, _iso, _line, _opening, _placement, _show
-from bridge.core.call_model import CALL_FIELDS, Call, Emit, Engagement, Policy, RouteRequest
+from bridge.core.call_model import CALL_FIELDS, UNKNOWN_LINE, Call, Emit, Engagement, Policy, RouteRequest
 from bridge.core.callback_model import Callback, Turn, TurnRecording
 from bridge.core.events import CallEvent, EventKind, LegStatus
-from schemas.zendesk import ABANDONED_IN_QUEUE, VIA_INBOUND, CallRecord, Comment, VoiceComment, VoiceTicket
+from schemas.zendesk import (
+    ABANDONED_IN_QUEUE,
+    COMPLETED,
+    VIA_INBOUND,
+    CallComment,
+    CallRecord,
+    Comment,
+    VoiceComment,
+    VoiceTicket,
+)
 
 KINDS = frozenset(
     {
@@ -199,6 +208,14 @@ def decide(call: Call, policy: Policy, emit: Emit, customer: str | None) -> None
             emit(DisplayTicket(call.sid, agent_id))  # the ticket pops to the agent as the callback rings them
         if turn.outcome == "customer_missed":
             emit(AddNote(call.sid, f"callback_{turn.turn}", _missed_note(callback, turn, policy)))
+        elif turn.outcome == "answered" and policy.api == "calls":
+            # The callback's call has a record of its own, shown on the ticket of the call that asked.
+            record = _callback_record(call, callback, turn, agent_id, policy)
+            comment = CallComment(title=f"Callback to {callback.number}", call_fields=list(CALL_FIELDS),
+                                  author_id=agent_id)  # fmt: skip
+            placement = _placement(call, policy)
+            emit(CreateCallRecord(turn.agent_sid or f"{call.sid}-{turn.turn}", record, comment, customer,
+                                  shown_on=call.sid, **placement))  # fmt: skip
         elif turn.outcome == "answered":
             emit(AddVoiceComment(call.sid, _conversation(call, callback, turn, agent_id, policy)))
     if callback.closed in ("exhausted", "cancelled"):
@@ -233,6 +250,33 @@ def _closed_note(callback: Callback) -> str:
     return (
         f"Callback request closed at {_human(callback.closed_at)}: {callback.number} was not reached in "
         f"{callback.attempts()} attempts."
+    )
+
+
+def _callback_record(call: Call, callback: Callback, turn: Turn, agent_id: int | None, policy: Policy) -> CallRecord:
+    """Build the record of the callback's call: from the line's number to the customer, answered by the agent."""
+    line = _line(call, policy)
+    recording = turn.recording
+    started = turn.started_at or turn.answered_at
+    span = int((turn.ended_at - started).total_seconds()) if turn.ended_at and started else None
+    return CallRecord(
+        from_line=line.number or call.to_number or UNKNOWN_LINE,
+        from_line_nickname=line.name,
+        to_line=callback.number,
+        direction="outbound",
+        external_id=turn.agent_sid,
+        call_started_at=_iso(started) or None,
+        call_ended_at=_iso(turn.ended_at) or None,
+        duration=span,
+        agent_id=agent_id,
+        time_to_answer=int((turn.answered_at - started).total_seconds()) if turn.answered_at and started else None,
+        talk_time=turn.talk,
+        completion_status=COMPLETED,
+        recording_url=recording.url if recording is not None else None,
+        recording_time=recording.duration if recording is not None else None,
+        callback=True,
+        callback_source=SOURCE,
+        callback_number=callback.number,
     )
 
 
