@@ -315,3 +315,12 @@ def test_a_lines_region_and_a_number_spoken() -> None:
     assert region_of("not a number") is None
     assert region_of(None) is None
     assert spoken("+14155550123") == "0 1 2 3"
+
+
+def test_callbacks_keep_places_but_do_not_fill_the_queue() -> None:
+    desk = Desk(replace(QUEUEING, max_size=1), POLICY)
+    requested(desk)  # CA1's request keeps its place
+    desk.feed(ev(EventKind.CALL_STARTED, "CA2", 50), at(50))
+    call = desk.calls["CA2"]
+    assert call.placed is not None
+    assert call.placed.kind == "queue"  # not overflowed: the one place taken is a callback's

@@ -171,7 +171,9 @@ def route(
             until = offer.until(now, moved=False)
             result.waiting[call.sid] = replace(me, offered_to=offer.agents, offered_until=until)
         return result
-    queued = sum(1 for waiting in others if waiting.queued and policy.line_key(waiting.line) == me.line)
+    # Callbacks keep places in line but hold no phone line: QUEUE_MAX_SIZE counts the callers who do.
+    queued = sum(1 for waiting in others if waiting.queued and not waiting.callback
+                 and policy.line_key(waiting.line) == me.line)  # fmt: skip
     placement = place(me, queued, now, own) if refused is None else NoAgent(refused, own.voicemail)
     if isinstance(placement, NoAgent):
         return _no_agent(call, placement, now, moved=False, into=result)
