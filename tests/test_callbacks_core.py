@@ -16,6 +16,8 @@ from bridge.core.actions import (
     DisplayTicket,
     PlaceCallback,
     UpdateCallRecord,
+    decode,
+    encode,
 )
 from bridge.core.callback_model import Callback, Turn
 from bridge.core.callback_numbers import accepted, region_of, spoken
@@ -24,6 +26,7 @@ from bridge.core.events import CallEvent, EventKind, LegStatus
 from bridge.core.presence import busy_now, choose
 from bridge.core.router import Snapshot, route
 from bridge.core.routing import Missed, RoutingPolicy, Waiting, match
+from schemas.zendesk import CallRecord
 from tests.routing_kit import T0, TEAM, Desk
 from tests.test_router import CALLER, NUMBER, QUEUEING, at, ev, leg, queued_caller
 
@@ -298,6 +301,7 @@ def replace_turn(turn: Turn, **fields: Any) -> Turn:
         ("9005550123", NUMBER, (), None),  # premium rate
         ("12", NUMBER, (), None),  # not a number
         ("abc", NUMBER, (), None),
+        ("+0", NUMBER, (), None),  # not even a number to parse
         ("anonymous", NUMBER, (), None),
         ("client:alice", NUMBER, (), None),
         (None, NUMBER, (), None),
@@ -324,3 +328,68 @@ def test_callbacks_keep_places_but_do_not_fill_the_queue() -> None:
     call = desk.calls["CA2"]
     assert call.placed is not None
     assert call.placed.kind == "queue"  # not overflowed: the one place taken is a callback's
+
+
+def test_a_turn_and_a_callback_record_survive_their_stored_form() -> None:
+    turn = PlaceCallback("CA1", 2, ALICE)
+    assert (turn.key, turn.needs) == ("CA1:callback:2", ())
+    assert decode(turn.kind.value, turn.key, "CA1", encode(turn), T0) == turn
+    record = CreateCallRecord("CAagent", CallRecord(to_line=CALLER), shown_on="CA1")
+    assert encode(record)["shown_on"] == "CA1"
+    assert decode(record.kind.value, record.key, "CAagent", encode(record), T0) == record
+
+
+def test_routing_a_request_already_in_line_or_closed_or_before_its_arrival() -> None:
+    policy = RoutingPolicy(queue=True)
+    call = Call(sid="CA1", direction="inbound", from_number=CALLER, first_seen=T0)
+    call.callback = Callback(number=CALLER, requested_at=T0)
+    row = Waiting("CA1", T0, queued=True, callback=CALLER, moves=1, offered_to=(BOB,), offered_until=at(60))
+    assert route(call, "callback", Snapshot((), (row,)), at(10), policy).waiting == {}  # told twice: kept as is
+    # A request made before the arrival (a replay's order): the arrival makes it a callback in line, not a caller.
+    arrived = route(call, "offer", Snapshot((), ()), at(10), policy)
+    assert arrived.waiting["CA1"].callback == CALLER
+    assert arrived.events == {}
+    call.callback.closed = "answered"  # its turns came first and closed it
+    assert route(call, "callback", Snapshot((), ()), at(10), policy).gone == {"CA1"}
+
+
+def test_a_turns_placed_call_wins_over_a_failure_told_before_it() -> None:
+    desk = Desk(QUEUEING, POLICY)
+    requested(desk)
+    freed(desk, 60)
+    desk.feed(cb(EventKind.CALLBACK_LEG, 61, leg_to=ALICE, status="failed"), at(61))  # the create's answer lost
+    turn = desk.calls["CA1"].callback.turns[1]  # type: ignore[union-attr]
+    assert turn.outcome == "agent_missed"
+    desk.feed(agent_leg("answered", 62), at(62))  # yet Twilio placed it: alice answered
+    turn = desk.calls["CA1"].callback.turns[1]  # type: ignore[union-attr]
+    assert (turn.agent_sid, turn.outcome, turn.answered_at) == ("CAagent1", None, at(62))
+
+
+def test_a_choice_of_voicemail_told_after_the_record_reaches_it() -> None:
+    call = Call(sid="CA7", direction="inbound", from_number=CALLER, to_number=NUMBER, first_seen=T0,
+                emitted=["CA7:call_record"])  # fmt: skip
+    outcome = step(call, ev(EventKind.VOICEMAIL_CHOSEN, "CA7", 50, pressed="2"), at(50), POLICY)
+    updates = [a for a in outcome.actions if isinstance(a, UpdateCallRecord)]
+    assert [(u.name, u.fields.customer_requested_voicemail) for u in updates] == [("voicemail_chosen", True)]
+    again = step(outcome.call, ev(EventKind.CALL_STATUS, "CA7", 51, status="completed"), at(51), POLICY)
+    assert not [a for a in again.actions if isinstance(a, UpdateCallRecord) and a.name == "voicemail_chosen"]
+
+
+def test_a_request_told_before_the_call_arrived_has_no_queue_time() -> None:
+    call = Call(sid="CA8", direction="inbound", from_number=CALLER, to_number=NUMBER, first_seen=T0)
+    asked = step(call, ev(EventKind.CALLBACK_REQUESTED, "CA8", 5, callback_number=CALLER), at(5), POLICY)
+    ended = step(asked.call, ev(EventKind.CALL_STATUS, "CA8", 9, status="completed"), at(9), POLICY)
+    (record,) = [a for a in ended.actions if isinstance(a, CreateCallRecord)]
+    assert record.record.queue_time is None
+    assert record.record.callback is True
+
+
+def test_a_record_made_after_the_choice_of_voicemail_says_it_itself() -> None:
+    desk = Desk(QUEUEING, POLICY)
+    queued_caller(desk, "CA1", 0)
+    desk.feed(ev(EventKind.VOICEMAIL_CHOSEN, "CA1", 40, pressed="2"), at(40))
+    desk.feed(ev(EventKind.CALL_STATUS, "CA1", 45, status="completed"), at(45))  # gone at the greeting
+    desk.feed(ev(EventKind.TIMER, "CA1", 170, timer="recording_wait"), at(170))
+    (record,) = [a for a in desk.actions if isinstance(a, CreateCallRecord)]
+    assert record.record.customer_requested_voicemail is True
+    assert not [a for a in desk.actions if isinstance(a, UpdateCallRecord)]
