@@ -166,3 +166,34 @@ async def test_an_admin_lists_and_cancels_a_callback_from_the_command_line(
     (ticket,) = call_outcome(snapshot, call.sid)
     assert "was cancelled" in notes(ticket)
     assert "callback_cancelled" in ticket["tags"]
+
+
+async def test_a_phone_agents_voicemail_never_gets_the_customer(rig: Rig) -> None:
+    """A phone agent's voicemail picks up the callback: no press, no dial; a minute later the agent takes it."""
+    phone = "+16505550111"
+    async with rig("callback_answered", agents={phone: 1003}) as bridge:
+        fake = twilio(bridge)
+        await bridge.app[DESK].choose(phone, "away", by="test")
+        call = await fake.incoming(DANA, DEMO_NUMBER)
+        await flows.ask_for_callback(bridge, call)
+        await bridge.app[DESK].choose(phone, "available", by="test")
+        voicemail = await fake.ringing(phone)
+        await fake.answer(voicemail)  # it hears "press 1" and never does
+        await fake.advance(20)
+        assert voicemail.status == "completed"
+        assert not [leg for leg in fake.account.calls.values() if leg.to == DANA and leg.parent is not None]
+        await fake.advance(60)  # not the same agent again at once
+        agent = await fake.ringing(phone)
+        await fake.answer(agent)
+        await fake.press(agent, "1")
+        await fake.advance(8)
+        customer = await fake.ringing(DANA)
+        await fake.answer(customer)
+        await fake.press(customer, "1")
+        await fake.advance(30)
+        await fake.hang_up(customer)
+        await flows.settled(bridge, call)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1003
+    assert "Callback attempt" not in notes(ticket)  # the agent's voicemail is no attempt to reach the customer

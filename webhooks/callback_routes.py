@@ -14,7 +14,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from bridge.appkeys import INGEST
 from bridge.core.callback_numbers import accepted
 from bridge.core.events import CallEvent, EventKind
-from bridge.core.phones import mask
+from bridge.core.phones import is_device, mask
 from bridge.ops.frontdoor import BadField
 from schemas.twilio import DialAction, IncomingCall, MenuChoice, StatusCallback
 from webhooks import callback_twiml
@@ -82,10 +82,25 @@ async def callback_number(request: web.Request) -> web.Response:
     return _twiml(callback_twiml.filed(call.asked.number))
 
 
+def _screened(request: web.Request, agent: str) -> bool:
+    """Tell whether a callback's agent must press 1 first: a phone agent, with SCREEN_PHONE_AGENTS on."""
+    return request.config_dict[CONFIG].screen_phone_agents and not is_device(agent)
+
+
 async def callback_agent(request: web.Request) -> web.Response:
-    """The agent answered a callback's call: say whose it is, then dial the customer from the line's number."""
-    form = _parse(IncomingCall, request)
+    """The agent answered a callback's call: say whose it is, then dial the customer from the line's number.
+
+    A phone agent presses 1 first (their voicemail never does, and never gets the customer): until then
+    nothing is stored, and the screen's answer comes back here with `accepted`.
+    """
+    form = _parse(MenuChoice, request)
     call_sid, turn = _original(request)
+    if _screened(request, form.to) and request.query.get(callback_twiml.ACCEPTED_PARAM) != "1":
+        current = await request.config_dict[INGEST].current(call_sid)
+        number = current.asked.number if current is not None and current.asked is not None else ""
+        return _twiml(callback_twiml.agent_screen(request.config_dict[CONFIG], call_sid, turn, number))
+    if _screened(request, form.to) and form.digits != "1":
+        return _twiml(VoiceResponse().hangup())
     event = CallEvent(kind=EventKind.CALLBACK_LEG, call_sid=call_sid, at=_now(request), sequence=turn,
                       leg_sid=form.call_sid, leg_to=form.to, status="answered")  # fmt: skip
     call = await _accept(request, Route.CALLBACK_AGENT, event)
@@ -103,6 +118,10 @@ async def callback_status(request: web.Request) -> web.Response:
     form = _parse(StatusCallback, request)
     call_sid, turn = _original(request)
     status = _STATUS.get(form.call_status, form.call_status)
+    if _screened(request, form.to):
+        # A phone agent has answered only once they pressed 1 (callback-agent says so); a call that ends without
+        # it was their voicemail, or nobody: a miss.
+        status = {"in-progress": "ringing", "completed": "no-answer"}.get(form.call_status, status)
     event = CallEvent(kind=EventKind.CALLBACK_LEG, call_sid=call_sid, at=_now(request), sequence=turn,
                       leg_sid=form.call_sid, leg_to=form.to, status=status)  # fmt: skip
     await _accept(request, Route.CALLBACK_STATUS, event)

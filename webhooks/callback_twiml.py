@@ -18,6 +18,7 @@ from webhooks.twiml import LINE_PARAM, SCREEN_SECONDS, TURN_PARAM, TwilioConfig
 CALL_PARAM = "call"  # the call that asked to be called back (bridge.twilio.dialer.CALL_PARAM)
 KEY_SECONDS = 8  # how long the caller has to start keying a number (Twilio docs: <Gather> timeout)
 DIAL_SECONDS = 30  # how long the customer's phone rings
+ACCEPTED_PARAM = "accepted"  # a phone agent's answer to the screen: the Gather's action names it
 
 
 def _url(config: TwilioConfig, route: Route, **params: str | int) -> str:
@@ -83,6 +84,18 @@ def agent_whisper(
     dial = Dial(**options)
     dial.number(number, url=_url(config, Route.CALLBACK_SCREEN, **params), method="POST")
     response.append(dial)
+    return response
+
+
+def agent_screen(config: TwilioConfig, call_sid: str, turn: int, number: str) -> VoiceResponse:
+    """Ask a phone agent to press 1 before the customer is dialled: a voicemail that picks up never does."""
+    response = VoiceResponse()
+    params: dict[str, str | int] = {CALL_PARAM: call_sid, TURN_PARAM: turn, ACCEPTED_PARAM: 1}
+    gather = Gather(num_digits=1, timeout=SCREEN_SECONDS, action=_url(config, Route.CALLBACK_AGENT, **params),
+                    method="POST")  # fmt: skip
+    gather.say(f"Callback for the caller ending in {spoken(number)}. Press 1 to call them now.")
+    response.append(gather)
+    response.hangup()
     return response
 
 
