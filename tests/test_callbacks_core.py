@@ -26,6 +26,8 @@ from bridge.core.events import CallEvent, EventKind, LegStatus
 from bridge.core.presence import busy_now, choose
 from bridge.core.router import Snapshot, route
 from bridge.core.routing import Missed, RoutingPolicy, Waiting, match
+from bridge.ops.doctor.callbacks import callbacks_check
+from bridge.ops.settings import Settings
 from schemas.zendesk import CallRecord
 from tests.routing_kit import T0, TEAM, Desk
 from tests.test_router import CALLER, NUMBER, QUEUEING, at, ev, leg, queued_caller
@@ -393,3 +395,18 @@ def test_a_record_made_after_the_choice_of_voicemail_says_it_itself() -> None:
     (record,) = [a for a in desk.actions if isinstance(a, CreateCallRecord)]
     assert record.record.customer_requested_voicemail is True
     assert not [a for a in desk.actions if isinstance(a, UpdateCallRecord)]
+
+
+def test_the_doctor_says_whether_the_offer_can_be_heard() -> None:
+    base = {"twilio_auth_token": "t", "public_url": "https://bridge.example.com"}
+    assert callbacks_check(Settings(**base)).detail.startswith("off: no line offers")
+    unheard = callbacks_check(Settings(**base, callback_offer_seconds=60))
+    assert not unheard.ok
+    assert "TWILIO_ACCOUNT_SID" in unheard.fix
+    assert "nobody hears the offer" in unheard.detail
+    heard = callbacks_check(Settings(**base, callback_offer_seconds=60, twilio_account_sid="AC" + "0" * 32))
+    assert heard.ok
+    assert heard.detail.startswith("offered (default after 60 s); 3 attempts, 10 min apart")
+    lines = f'[[line]]\nnumber = "{NUMBER}"\nname = "Support"\ncallback_offer_seconds = 90\n'
+    support = callbacks_check(Settings(**base, twilio_account_sid="AC" + "0" * 32, lines=lines))
+    assert "Support after 90 s" in support.detail
