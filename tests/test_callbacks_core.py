@@ -410,3 +410,25 @@ def test_the_doctor_says_whether_the_offer_can_be_heard() -> None:
     lines = f'[[line]]\nnumber = "{NUMBER}"\nname = "Support"\ncallback_offer_seconds = 90\n'
     support = callbacks_check(Settings(**base, twilio_account_sid="AC" + "0" * 32, lines=lines))
     assert "Support after 90 s" in support.detail
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("90", 90.0), ("false", None), (None, 45.0), ("0", "above 0"), ('"soon"', "above 0")]
+)
+def test_a_lines_callback_offer_is_its_own_or_the_global_one(value: str | None, expected: float | str | None) -> None:
+    own = f"callback_offer_seconds = {value}\n" if value is not None else ""
+    lines = f'[[line]]\nnumber = "{NUMBER}"\n{own}'
+    base = {"twilio_auth_token": "t", "callback_offer_seconds": 45}
+    if isinstance(expected, str):
+        with pytest.raises(ValueError, match=expected):
+            Settings(**base, lines=lines)
+        return
+    assert Settings(**base, lines=lines).phone_lines.first.callback_offer_seconds == expected
+
+
+def test_allowed_prefixes_are_read_and_checked() -> None:
+    base = {"twilio_auth_token": "t"}
+    assert Settings(**base, callback_allowed_prefixes="+44, +3531").callback_allowed_prefixes == ("+44", "+3531")
+    assert Settings(**base, callback_allowed_prefixes=" ").callback_allowed_prefixes is None
+    with pytest.raises(ValueError, match="is not a number prefix"):
+        Settings(**base, callback_allowed_prefixes="44")
