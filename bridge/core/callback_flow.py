@@ -55,7 +55,7 @@ _DIAL_ENDS = {
 def apply(call: Call, event: CallEvent, policy: Policy) -> None:
     """Fold a callback event into the call, whatever order the events come in.
 
-    A turn reported before the request it belongs to (a replay may deliver them in any order; Twilio never
+    A turn reported before the request it belongs to (a replay may deliver them in any order; the provider never
     does) is kept in an unfiled request, which the request fills in when it comes.
     """
     if event.kind == EventKind.VOICEMAIL_CHOSEN:
@@ -71,7 +71,7 @@ def apply(call: Call, event: CallEvent, policy: Policy) -> None:
             return
         turn = callback.turns.setdefault(event.sequence or 0, Turn(turn=event.sequence or 0))
         if event.kind == EventKind.CALLBACK_LEG and event.leg_sid and turn.agent_sid is None and turn.agent:
-            # A call was placed for the turn after all (Twilio took a create whose answer was lost, or a replay
+            # A call was placed for the turn after all (a create whose answer was lost had landed, or a replay
             # brings the recorded turn): its own reports are the truth, not the failure told before them.
             turn = callback.turns[turn.turn] = turn.model_copy(update=_UNPLACED)
         if event.kind == EventKind.CALLBACK_LEG:
@@ -96,7 +96,7 @@ def _request(call: Call, event: CallEvent) -> None:
     callback = call.callback
     if callback is not None and callback.filed:
         return
-    # Twilio asks for the number while the caller waits in the queue; a replay may bring it before the call's
+    # The number is asked for while the caller waits in the queue; a replay may bring it before the call's
     # arrival or after its hang-up, so anything short of an agent having answered them files it.
     if not event.callback_number or call.answered_leg is not None:
         return
