@@ -13,11 +13,13 @@ import pytest
 from bridge.appkeys import DESK
 from bridge.cli import main
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
+from bridge.devtools.fake_twilio import Delivery
 from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
 from tests import callback_flows as flows
-from tests.conftest import BridgeFactory, call_outcome, call_records, tpe_comments, voice_comments
+from tests.conftest import BridgeFactory, call_outcome, call_records, recording, tpe_comments, voice_comments
 from tests.test_cli_routing import configure
 from tests.test_ops import scrape
+from tests.test_scenarios import EXPECTED, QUEUEING, api_settings, check
 
 Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
@@ -197,3 +199,32 @@ async def test_a_phone_agents_voicemail_never_gets_the_customer(rig: Rig) -> Non
     (ticket,) = call_outcome(snapshot, call.sid)
     assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1003
     assert "Callback attempt" not in notes(ticket)  # the agent's voicemail is no attempt to reach the customer
+
+
+@pytest.mark.parametrize("api", ["tickets", "calls"])
+async def test_every_callback_recording_together_shuffled_twice_on_either_store(
+    make_bridge: BridgeFactory, database_url: str, api: str
+) -> None:
+    """The callback recordings interleaved, every request twice, shuffled: each call's outcome as alone."""
+    names = sorted(name for name, expect in EXPECTED.items() if expect.get("callback") or name == "voicemail_by_choice")
+    assert len(names) == 6
+    async with make_bridge(database_url=database_url, **api_settings(api), **QUEUEING) as bridge:
+        report = await bridge.replay([recording(name) for name in names], repeat=2, shuffle=True, seed=17)
+        assert report.ok, report.failures
+        await bridge.settle()
+        snapshot = bridge.sandbox.snapshot()
+    for name in names:
+        check(snapshot, name, EXPECTED[name], pops=False, ticket_on="answer", api=api)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_callbacks_whose_callbacks_twilio_shuffles_and_repeats(rig: Rig, seed: int) -> None:
+    """Twilio's status callbacks of every call (the agents' too) late, out of order, some twice: the same outcome."""
+    async with rig("callback_retried") as bridge:
+        twilio(bridge).delivery = Delivery(shuffle=True, duplicates=0.5, seed=seed)
+        (call,) = await flows.callback_retried(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "Callback attempt 1 of 3" in notes(ticket)
+    assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
+    assert len([placed for placed in twilio(bridge).account.calls.values() if placed.to == ALICE]) == 2

@@ -206,6 +206,10 @@ def decide(call: Call, policy: Policy, emit: Emit, customer: str | None) -> None
         agent_id = policy.agents.get(turn.agent or "")
         if agent_id is not None and turn.answered_at is None and turn.outcome is None:
             emit(DisplayTicket(call.sid, agent_id))  # the ticket pops to the agent as the callback rings them
+        if turn.agent is None:
+            # Who took it comes with the agent's answer, before the customer is dialled; only a replay brings the
+            # dial's end first: the turn is told once the rest of it is known.
+            continue
         if turn.outcome == "customer_missed":
             emit(AddNote(call.sid, f"callback_{turn.turn}", _missed_note(callback, turn, policy)))
         elif turn.outcome == "answered" and policy.api == "calls":
@@ -253,11 +257,16 @@ def _closed_note(callback: Callback) -> str:
     )
 
 
+def _started(callback: Callback, turn: Turn) -> datetime:
+    """Return when a turn began: its call to the agent (known whenever its agent is)."""
+    return turn.started_at or turn.answered_at or callback.requested_at
+
+
 def _callback_record(call: Call, callback: Callback, turn: Turn, agent_id: int | None, policy: Policy) -> CallRecord:
     """Build the record of the callback's call: from the line's number to the customer, answered by the agent."""
     line = _line(call, policy)
     recording = turn.recording
-    started = turn.started_at or turn.answered_at
+    started = _started(callback, turn)
     span = int((turn.ended_at - started).total_seconds()) if turn.ended_at and started else None
     return CallRecord(
         from_line=line.number or call.to_number or UNKNOWN_LINE,
@@ -286,7 +295,7 @@ def _conversation(call: Call, callback: Callback, turn: Turn, agent_id: int | No
     return VoiceComment(
         from_=_line(call, policy).number or call.to_number or "",
         to=callback.number,
-        started_at=_iso(turn.answered_at or turn.started_at),
+        started_at=_iso(turn.answered_at or _started(callback, turn)),
         call_duration=turn.talk or (recording.duration if recording is not None and recording.duration else 0),
         recording_url=recording.url if recording is not None else None,
         answered_by_id=agent_id,
