@@ -432,3 +432,14 @@ def test_allowed_prefixes_are_read_and_checked() -> None:
     assert Settings(**base, callback_allowed_prefixes=" ").callback_allowed_prefixes is None
     with pytest.raises(ValueError, match="is not a number prefix"):
         Settings(**base, callback_allowed_prefixes="44")
+
+
+def test_a_turns_end_told_before_its_agent_waits_for_it() -> None:
+    desk = Desk(QUEUEING, replace(POLICY, api="tickets"))
+    requested(desk)
+    desk.feed(dial_end(120, turn=1, duration=30), at(120))  # a replay's order: the dial's end first
+    assert desk.calls["CA1"].callback.closed == "answered"  # type: ignore[union-attr]
+    assert not [a for a in desk.actions if isinstance(a, AddVoiceComment)]
+    desk.feed(agent_leg("answered", 121), at(121))
+    (comment,) = [a for a in desk.actions if isinstance(a, AddVoiceComment)]
+    assert (comment.voice_comment.answered_by_id, comment.voice_comment.started_at) == (1001, "2026-12-07T09:02:01Z")
