@@ -15,6 +15,7 @@ from bridge.cli import main
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
 from bridge.devtools.fake_twilio import Delivery
 from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
+from bridge.devtools.waiting import wait_until
 from tests import callback_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records, recording, tpe_comments, voice_comments
 from tests.test_cli_routing import configure
@@ -228,3 +229,34 @@ async def test_callbacks_whose_callbacks_twilio_shuffles_and_repeats(rig: Rig, s
     assert "Callback attempt 1 of 3" in notes(ticket)
     assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
     assert len([placed for placed in twilio(bridge).account.calls.values() if placed.to == ALICE]) == 2
+
+
+async def test_a_turn_twilio_refuses_is_no_attempt_and_the_next_one_calls_back(rig: Rig) -> None:
+    """Twilio fails the create of the first turn's call: nothing rang; a minute later the next turn calls back."""
+    async with rig("callback_answered") as bridge:
+        fake = twilio(bridge)
+        await choose(bridge, "away", ALICE, BOB)
+        call = await fake.incoming(DANA, DEMO_NUMBER)
+        await flows.queued(bridge, call)
+        await fake.advance(flows.OFFER + 15)
+        await fake.press(call, "5")  # no such choice: the music, and the offer, again
+        await fake.press(call, "1")
+        await fake.press(call, "1#")
+        await fake.advance(10)
+        await flows.calls_back_later(bridge, call)
+        fake.account.script.rest_failures.append((503, 20503))  # Twilio docs: error 20503, "Service unavailable"
+        await choose(bridge, "available", ALICE)
+
+        async def refused() -> bool:
+            (row,) = await bridge.app[DESK].waiting()
+            return not fake.account.script.rest_failures and row.offered_to == () and bool(row.missed)
+
+        await wait_until(refused, what="the first turn's create refused")
+        await fake.advance(61)  # not alice again at once
+        await flows.turn(bridge, DANA, "answered")
+        await flows.settled(bridge, call)
+        snapshot = bridge.sandbox.snapshot()
+    assert len([placed for placed in fake.account.calls.values() if placed.to == ALICE]) == 1
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "Callback attempt" not in notes(ticket)
+    assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001

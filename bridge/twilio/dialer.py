@@ -83,8 +83,9 @@ class Dialer:
                 ring_seconds=self._dialing.ring_seconds,
             )  # fmt: skip
         except TwilioBusy as exc:
-            # It may have been placed (`sent`): a call to the agent twice is better avoided than a turn lost, so the
-            # turn ends here either way; its hold runs out and routing decides the request again.
+            # Never sent again for this turn (a second call to the agent is worse than a turn lost): the turn is told
+            # it failed and routing decides the request again; should Twilio have placed it after all (`sent`), that
+            # call's own reports win over the failure (bridge/core/callback_flow.py).
             await self._failed(row, turn, exc, "busy")
             return
         except TwilioError as exc:
