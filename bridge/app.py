@@ -10,11 +10,12 @@ from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge import resources
-from bridge.appkeys import CLIENTS, CLOCK, DESK, METRICS, ROUTES, SETTINGS, STORE
+from bridge.appkeys import CLIENTS, CLOCK, DESK, INGEST, METRICS, ROUTES, SETTINGS, STORE
 from bridge.core import presence
 from bridge.core.clock import Clock, system_clock
 from bridge.dispatch import Routes
 from bridge.live import routes as live
+from bridge.live.callbacks import QueuedCallbacks
 from bridge.live.routes import LIVE
 from bridge.ops.clients import ClientAddresses
 from bridge.ops.connections import authorization, open_store
@@ -82,12 +83,17 @@ def create_app(
     routes.setup(app, settings)
     softphone.setup(app, settings, authorization(settings))
     # The live view reads who a user is from Zendesk through the one client (its session, its request budget).
-    live.setup(app, settings, lambda app: app.get(resources.ZENDESK))
+    live.setup(app, settings, lambda app: app.get(resources.ZENDESK), callbacks=_callbacks)
     app.router.add_get(RECORDING_ROUTE, recording)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     return app
+
+
+def _callbacks(app: web.Application) -> QueuedCallbacks:
+    """Return the callbacks the live view lists and cancels: the queue's (docs/callbacks.md)."""
+    return QueuedCallbacks(app[STORE], app[INGEST], app[CLOCK])
 
 
 async def recording(request: web.Request) -> web.StreamResponse:

@@ -197,35 +197,20 @@ def _agents(args: argparse.Namespace) -> int:
 
 
 def _queue(args: argparse.Namespace) -> int:
-    """List the callers waiting in the queue: masked number, line, place, wait."""
-    from bridge.core.clock import system_clock
-    from bridge.core.phones import mask
-    from bridge.core.routing import order, positions
-    from bridge.ops.connections import open_store
+    """List the callers waiting and the callbacks kept in line, or cancel a callback (bridge/ops/queue_admin.py)."""
+    from bridge.ops import queue_admin
 
     settings = load_settings()
-
-    async def run() -> int:
-        store = await open_store(settings)
+    if args.command == "cancel":
         try:
-            now = system_clock()
-            aging = settings.priority_aging_seconds  # an ordinary caller waiting this long ranks as a priority one
-            waiting = sorted(await store.waiting(), key=lambda row: order(row, now, aging))
-            places = positions(waiting, now, aging)
-            print(
-                f"{len(waiting)} waiting" + ("" if settings.queueing else " (the queue is off: bridge doctor says why)")
-            )
-            for caller in waiting:
-                offered = f"  ringing {', '.join(caller.offered_to)}" if caller.being_offered(now) else ""
-                print(
-                    f"{places[caller.call_sid]:>3}. {mask(caller.caller):<16} line {caller.line:<12} "
-                    f"waiting {_ago(now - caller.arrived_at):<8} call {caller.call_sid}{offered}"
-                )
-            return 0
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+            print(asyncio.run(queue_admin.cancel(settings, args.call)))
+        except queue_admin.NoSuchCallback as exc:
+            print(f"bridge queue: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    for line in asyncio.run(queue_admin.listing(settings)):
+        print(line)
+    return 0
 
 
 def _lines(args: argparse.Namespace) -> int:
@@ -403,8 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("status", choices=["available", "away", "offline"])
     agents.set_defaults(func=_agents, command="list")
 
-    queue = commands.add_parser("queue", help="list the callers waiting in the queue")
-    queue.set_defaults(func=_queue)
+    queue = commands.add_parser("queue", help="list the callers waiting and the callbacks in line, or cancel one")
+    queue_commands = queue.add_subparsers(dest="command")
+    queue_commands.add_parser("list", help="who waits, and whose callback is kept in line: place, masked number, wait")
+    cancel = queue_commands.add_parser("cancel", help="cancel a callback request (a note says so on its ticket)")
+    cancel.add_argument("call", help="the CallSid of the call that asked, as `bridge queue` shows it")
+    queue.set_defaults(func=_queue, command="list")
 
     lines = commands.add_parser("lines", help="list the lines (LINES, LINES_FILE) and whether each is open now")
     lines.set_defaults(func=_lines)

@@ -86,7 +86,7 @@ class Ingest:
         if not ingested.duplicate:
             for heard in self._ingested:
                 heard(event)
-        if ingested.routing is not None and ingested.routing.moves:
+        if ingested.routing is not None and (ingested.routing.moves or ingested.routing.callbacks):
             for routed in self._routed:
                 routed(ingested.routing)
         return ingested

@@ -41,6 +41,7 @@ from bridge.ops.recordings import LinkSigner, RecordingFiler, RecordingProxy, lo
 from bridge.ops.settings import Settings
 from bridge.store import Store
 from bridge.store.sqlite import SqliteStore
+from bridge.twilio.dialer import Dialer, Dialing
 from bridge.twilio.media import TwilioMedia
 from bridge.twilio.mover import Mover
 from bridge.twilio.rest import TwilioApi
@@ -207,8 +208,11 @@ async def mover(app: web.Application) -> AsyncIterator[None]:
         return
     auth = settings.twilio_media_auth(settings.twilio_account_sid)  # the API key when set, else the auth token
     api = TwilioApi(app[TWILIO_SESSION], settings.twilio_account_sid, auth, settings.twilio_api_url)
+    routing = settings.routing_policy()
+    dialing = Dialing(settings.public_url, settings.phone_lines, routing.ring_seconds, settings.twilio_calls_per_second)
+    dialer = Dialer(app[STORE], api, app[INGEST], dialing, app[CLOCK])
     started = app[MOVER] = Mover(
-        app[STORE], api, app[INGEST], settings.public_url, clock=app[CLOCK], metrics=app[METRICS]
+        app[STORE], api, app[INGEST], settings.public_url, clock=app[CLOCK], metrics=app[METRICS], dialer=dialer
     )
     started.start()  # the store hands it this instance's moves as they commit
     yield

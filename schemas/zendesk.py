@@ -115,9 +115,14 @@ class CallRecord(BaseModel):
     ivr_action: str | None = None  # the route taken, in Zendesk's IVR words: group, voicemail or phone_number
     ivr_routed_to: str | None = None  # where it led: the line's name, voicemail, or the number forwarded to
     ivr_destination_group_name: str | None = None  # the name of the group of the line it led to
-    customer_requested_voicemail: bool | None = None  # the caller pressed the menu's key for voicemail
     hold_time: int | None = None  # seconds the customer spent on hold (docs/call-records.md, "Calls in progress")
     consultation_time: int | None = None  # seconds agents talked with a colleague while the customer was held
+    customer_requested_voicemail: bool | None = None  # the caller pressed the menu's (or the queue's) voicemail key
+    # A waiting caller asked to be called back (Zendesk docs: Talk Partner Edition API, Calls: callback,
+    # callback_source "queue" or "web widget", callback_number).
+    callback: bool | None = None
+    callback_source: str | None = None
+    callback_number: str | None = None
 
     def wire(self) -> dict[str, object]:
         """Return the JSON object Zendesk receives (absent fields omitted: a PATCH changes only what it names)."""

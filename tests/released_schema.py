@@ -80,6 +80,10 @@ SQLITE: list[str] = [
     """
     CREATE INDEX calls_by_arrival ON calls (created_at);
     """,
+    # v7: the pacer of the calls the bridge creates.
+    """
+    CREATE TABLE pacer (name TEXT PRIMARY KEY, next_at REAL NOT NULL) WITHOUT ROWID;
+    """,
 ]
 
 # PostgreSQL: one script per version, run as one multi-statement query.
@@ -157,5 +161,9 @@ POSTGRES: list[str] = [
     # v6: the live view reads calls by arrival.
     """
     CREATE INDEX calls_by_arrival ON calls (created_at);
+    """,
+    # v7: the pacer of the calls the bridge creates.
+    """
+    CREATE TABLE pacer (name TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL);
     """,
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bridge.core.actions import Action, MoveCall
+from bridge.core.actions import Action, MoveCall, PlaceCallback
 from bridge.core.calls import Call, Outcome, Policy, step
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.presence import Agent
@@ -56,6 +56,7 @@ class Desk:
             invite = routing.invites.get(call_sid)
             move = MoveCall(call_sid, number, invite.agents, invite.seconds) if invite else MoveCall(call_sid, number)
             self.actions.append(move)
+        self.actions += [PlaceCallback(sid, turn, agent) for sid, (turn, agent) in routing.callbacks.items()]
         for call_sid, routed in routing.events.items():
             self._keep(step(self.calls[call_sid], routed, now, self.policy))
 

@@ -33,6 +33,11 @@ def test_demo_prints_tickets_and_pops(capsys: pytest.CaptureFixture[str]) -> Non
     lines = out.split("Two lines, with the stand-in again")[1]
     assert "tags: ivr, ivr_2" in lines  # Dana pressed 2 at Support's menu and alice answered
     assert "via 44 (voicemail)  'Voicemail after hours from +14155550199'" in lines  # Sales is closed today
+    callback = out.split("A callback, with the stand-in again")[1]
+    assert "the bridge calls alice first, Dana's ticket pops" in callback
+    assert "'Callback requested by +14155550123'" in callback
+    assert "tags: callback_requested" in callback
+    assert "voice comment: +16505550100 -> +14155550123, 40 s" in callback  # the conversation, on the request
     assert "transcription:" in out
     assert "Alice Agent (1001): user Dana Customer (2001)" in out
     assert "ticket #1" in out

@@ -55,7 +55,7 @@ async def test_queue_lists_who_waits_masked_with_place_and_wait(
         configure(monkeypatch, database)
         assert await asyncio.to_thread(main, ["queue"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "1 waiting (the queue is off: bridge doctor says why)"  # this shell names no Twilio account
+    assert out[0] == "1 waiting, 0 callbacks (the queue is off: bridge doctor says why)"  # no Twilio account here
     assert out[1].startswith("  1. …0123")
     assert f"call {call.sid}" in out[1]
     assert DANA not in "\n".join(out)  # numbers are masked to their last four digits

@@ -43,6 +43,11 @@ QUEUEING = {"twilio_account_sid": "AC455c03f9e322135d9c681cabb529d68e"}
 # The lines' recordings: Support (+16505550100: group 5001, brand 6001) and Sales (+16505550101: 5002, 6002).
 LINES = {**QUEUEING, "lines": TWO_LINES}
 KNOWING = {**QUEUEING, "lines": customer_line()}  # tests/customer_flows.py's line: the caller's agent first, VIPs
+# A callback request (docs/callbacks.md): its ticket is via 45, tagged, popped to the agent its turns rang.
+CALLBACK: dict[str, Any] = {
+    "via": 45, "requester": 2001, "assignee": None, "tags": ["callback_requested"], "user_pops": set(),
+    "ticket_pops": 1, "settings": QUEUEING, "callback": True,
+}  # fmt: skip
 # After hours (tests/hours_flows.py): Support (group 5001, brand 6001) closed whenever the replay runs.
 CLOSED: dict[str, Any] = {"group": 5001, "brand": 6001, "nickname": "Support", "after_hours": True}
 CLOSED |= {"user_pops": set(), "ticket_pops": 0}
@@ -467,6 +472,30 @@ EXPECTED: dict[str, dict[str, Any]] = {
         **ROOM_CALL,
         "assignee": ALICE,
     },
+    # Callbacks (tests/callback_flows.py): the caller's call and the calls placed to call them back, in one file
+    # (our URLs in the latter name the caller's call). One ticket, tagged; the conversation a voice comment on it.
+    "callback_answered": {
+        **CALLBACK,
+        "voice": {"answered_by_id": ALICE, "from": "+16505550100", "to": "+14155550123", "call_duration": 40},
+    },
+    "callback_retried": {**CALLBACK, "voice": {"answered_by_id": ALICE, "to": "+14155550123"}},
+    "callback_exhausted": {**CALLBACK, "voice": None, "tags": ["callback_requested", "callback_exhausted"]},
+    "callback_other_number": {**CALLBACK, "voice": {"answered_by_id": ALICE, "to": "+14155550177"}},
+    "callback_anonymous": {
+        **CALLBACK,
+        "requester": INTEGRATION,
+        "users_created": 0,
+        "voice": {"answered_by_id": ALICE, "to": "+14155550177"},
+    },
+    "voicemail_by_choice": {
+        "via": 44,
+        "requester": DANA,
+        "assignee": None,
+        "user_pops": set(),
+        "ticket_pops": 0,
+        "settings": QUEUEING,
+        "record": {"customer_requested_voicemail": True},
+    },
     # Lines (tests/queue_flows.py's lines_overlapping_agents): each ticket and record is its line's.
     "lines_overlapping_agents_sales": {
         "via": 45,
@@ -747,8 +776,8 @@ def completion(name: str, expect: dict[str, Any]) -> str:
         "missed_recording_absent",
     ):
         return ABANDONED_IN_VOICEMAIL  # the caller reached voicemail, with a message or without
-    if "missed_call" in expect.get("tags", []):
-        return ABANDONED_IN_QUEUE
+    if "missed_call" in expect.get("tags", []) or expect.get("callback"):
+        return ABANDONED_IN_QUEUE  # a callback request: the caller hung up in the queue, asking to be called back
     if name == "room_hung_up_on_hold":
         return ABANDONED_ON_HOLD
     return COMPLETED
@@ -778,6 +807,10 @@ def check_record(snapshot: dict[str, Any], name: str, expect: dict[str, Any], ti
         assert record[field] == value, (name, field)
     if "record" not in expect:  # nobody touched the recording: the record says nothing of it
         assert (record["recording_control_interactions"], record["not_recording_time"]) == (None, None)
+        assert record[field] == value, field
+    if expect.get("callback"):
+        assert (record["callback"], record["callback_source"]) == (True, "queue")
+        assert record["callback_number"]
     assert (record["ivr_hops"] == 1) is ("ivr" in expect)  # only a line with a menu has them
     if voice and "recording_url" in voice:
         assert record["recording_url"] == voice["recording_url"]
@@ -793,10 +826,15 @@ def check_record(snapshot: dict[str, Any], name: str, expect: dict[str, Any], ti
         assert tpe_comments(ticket) == []
         assert len(voice_comments(ticket)) == 1
         return
-    (shown,) = tpe_comments(ticket)
+    # One voice comment per call: the record's; a callback's call has a record of its own, shown there too.
+    shown, *talked = sorted(tpe_comments(ticket), key=lambda comment: comment["external_id"] != sid)
     assert shown["call_id"] == record["id"]
     assert shown["external_id"] == sid
-    assert voice_comments(ticket) == []  # one voice comment per call: the record's
+    assert len(talked) == (1 if expect.get("callback") and voice is not None else 0)
+    for comment in talked:
+        (talk,) = [record for record in snapshot["calls"].values() if record["id"] == comment["call_id"]]
+        assert (talk["callback"], talk["direction"], talk["agent_id"]) == (True, "outbound", voice["answered_by_id"])
+    assert voice_comments(ticket) == []
 
 
 def check(

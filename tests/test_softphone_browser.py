@@ -375,3 +375,29 @@ async def test_the_softphone_checks_in_on_its_own(make_bridge: BridgeFactory, br
 
 async def _seen(desk: Desk) -> bool:
     return (await desk.agent("client:alice")).seen_at is not None
+
+
+async def test_the_softphone_counts_who_waits_and_the_callbacks_kept_in_line(
+    make_bridge: BridgeFactory, browser: Browser, tmp_path: Path
+) -> None:
+    """A caller asked to be called back (the first part of a recorded callback): the page says so beside the status."""
+    lines = recording("callback_answered").read_text().splitlines()
+    asked = next(index for index, line in enumerate(lines) if '"/twilio/voice/callback-number' in line)
+    first_part = tmp_path / "asked.jsonl"
+    first_part.write_text("\n".join(lines[: asked + 1]) + "\n")
+    async with make_bridge(**softphone_settings()) as bridge:
+        await choose_all(bridge, "away")
+        report = await bridge.replay([first_part])
+        assert report.ok, report.failures
+        context = await phone_context(browser)
+        page = await open_phone(context, bridge, zendesk_jwt(1001))
+        await expect(page.locator("#queue")).to_have_text("0 waiting, 1 callback")
+        await shot(page, "queue-callback")
+        await context.close()
+
+
+async def choose_all(bridge: LocalBridge, status: str) -> None:
+    """Set every agent's chosen status."""
+    desk = bridge.app[DESK]
+    for agent in await desk.agents():
+        await desk.choose(agent.identity, status, by="test")  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -15,10 +15,12 @@ from aiohttp import web
 from bridge.appkeys import CLOCK, DESK
 from bridge.core import presence
 from bridge.core.clock import system_clock
+from bridge.core.routing import Waiting
 from bridge.devtools.demo import LocalBridge, serve
 from bridge.ops.settings import Settings
 from bridge.softphone import routes as softphone
 from bridge.softphone.identity import SessionSigner
+from bridge.softphone.presence import line_up
 from tests.conftest import BridgeFactory, recording
 from tests.softphone_kit import API_KEY_SECRET, softphone_settings, zendesk_jwt
 from tests.test_softphone import post_page, session_of
@@ -88,6 +90,7 @@ async def test_reading_the_status_is_the_softphones_sign_of_life(make_bridge: Br
         assert (body["chosen"], body["busy"], body["status"]) == ("available", None, "available")
         assert (body["wrap_up_until"], body["why"]) == (None, None)
         assert body["check_in_seconds"] == 15
+        assert body["queue"] == {"waiting": 0, "callbacks": 0}  # the page shows "3 waiting, 1 callback" when any
         assert datetime.fromisoformat(body["since"]) <= bridge.clock()
         alice = await agent(bridge)
         assert alice.seen_at is not None
@@ -259,3 +262,16 @@ async def test_without_routing_the_presence_routes_say_so() -> None:
             ):
                 assert response.status == 404, path
                 assert "routing is not running" in (response.reason or "")
+
+
+def test_the_count_of_who_waits_is_the_agents_own_lines_callbacks_apart() -> None:
+    """The page's "3 waiting, 1 callback": callers holding the line and callbacks kept in it, on the agent's lines."""
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    rows = [
+        Waiting("CA1", now, line="Support"),
+        Waiting("CA2", now, line="Support", callback="+14155550123"),
+        Waiting("CA3", now, line="Sales"),
+    ]
+    assert line_up("client:alice", rows, None) == {"waiting": 2, "callbacks": 1}
+    assert line_up("client:alice", rows, {"client:alice": frozenset({"Support"})}) == {"waiting": 1, "callbacks": 1}
+    assert line_up("client:bob", rows, {"client:alice": frozenset({"Support"})}) == {"waiting": 0, "callbacks": 0}

@@ -25,6 +25,7 @@ from bridge.core.actions import (
     FindCaller,
     LookUpCustomer,
     MoveCall,
+    PlaceCallback,
     Timer,
     UpdateCallRecord,
     encode,
@@ -65,6 +66,7 @@ def examples() -> list[Action]:
         UpdateCallRecord(sid[9], "ended", CallRecord(duration=3)),
         MoveCall(sid[10], 1),
         LookUpCustomer(sid[11], phone[11]),
+        PlaceCallback(sid[11], 1, "client:alice"),
     ]
     assert {action.kind for action in actions} == set(ActionKind)
     return actions
@@ -219,7 +221,7 @@ async def test_a_new_database_is_migrated_to_the_released_schema(database_url: s
     conn = await asyncpg.connect(database_url)
     try:
         migrated = await postgres_schema(conn)
-        await conn.execute("DROP TABLE seen, events, calls, actions, recordings, secrets, agents, waiting")
+        await conn.execute("DROP TABLE seen, events, calls, actions, recordings, secrets, agents, waiting, pacer")
         for script in released_schema.POSTGRES:
             await conn.execute(script)
         assert migrated == await postgres_schema(conn)

@@ -443,3 +443,15 @@ async def test_an_outage_backlog_is_brought_forward_but_not_timers(database_url:
     assert await store.bring_forward(at(4.0)) == 0
     assert [row.action for row in await store.claim(at(500.0), 10, lease=60)] == [timer]
     await store.close()
+
+
+async def test_the_pacer_gives_one_slot_an_interval_across_stores(database_url: str) -> None:
+    """Two stores on one database (two instances) ask for call slots at once: one slot a second, all told."""
+    first, second = await open_db(database_url), await open_db(database_url)
+    asked = await asyncio.gather(*(store.pace(at(10.0), 1.0) for store in (first, second) * 3))
+    assert asked.count(None) == 1  # one went at once
+    assert [slot for slot in asked if slot is not None] == [at(11.0)] * 5  # the rest: when the next is free
+    assert await second.pace(at(10.5), 1.0) == at(11.0)
+    assert await first.pace(at(11.0), 1.0) is None
+    await first.close()
+    await second.close()

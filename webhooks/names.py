@@ -28,6 +28,14 @@ class Route(StrEnum):
     ROOM_STATUS = "room-status"  # the <Conference statusCallback>: who joined, left, was held; start and end
     ROOM_LEFT = "room-left"  # the customer's <Dial action> around the <Conference>: their stay in the room is over
     HOLD_MUSIC = "hold-music"  # the room's waitUrl and HoldUrl: the line's hold music, looped
+    # Callbacks (docs/callbacks.md).
+    CALLBACK_OFFER = "callback-offer"  # the wait music's <Gather action>: 1 to be called back, 2 for voicemail
+    CALLBACK_NUMBER = "callback-number"  # <Gather action>: the caller confirmed their number (1) or keyed another
+    CALLBACK_AGENT = "callback-agent"  # the Url of a callback's call to its agent, once answered: whisper, dial
+    CALLBACK_STATUS = "callback-status"  # statusCallback of that call
+    CALLBACK_DIAL = "callback-dial"  # its <Dial action>: how the customer's dial ended
+    CALLBACK_SCREEN = "callback-screen"  # <Number url> on the customer's leg: press 1 to talk (not a machine)
+    CALLBACK_SCREEN_RESULT = "callback-screen-result"  # that whisper's <Gather action>
 
 
 # Plain strings, so that any request path can be looked up without raising.

@@ -34,7 +34,7 @@ from schemas.twilio import (
     StatusCallback,
     Transcription,
 )
-from webhooks import room_twiml, signature, translate, twiml
+from webhooks import callback_twiml, room_twiml, signature, translate, twiml
 from webhooks.names import PREFIX, Route, route_label
 from webhooks.twiml import AFTER_HOURS_PARAM, PARENT_PARAM, TURN_PARAM, TwilioConfig
 
@@ -369,6 +369,11 @@ async def queue_wait(request: web.Request) -> web.Response:
         # not happen: leave, and the queue's action says where to (Twilio docs: TwiML <Leave>).
         return _twiml(twiml.leave())
     expected = await request.config_dict[CUSTOMERS].expected_wait(place, line.key) if due else None
+    offer = config.callback_offer_of(line)
+    if offer is not None and waited >= offer:
+        # Long enough in line: the wait music offers a callback, or voicemail now (docs/callbacks.md).
+        named = line.key if config.lines.configured else None
+        return _twiml(callback_twiml.offer(config, place if due else None, config.hold_music_of(line), named))
     return _twiml(twiml.queue_wait(config, place if due else None, config.hold_music_of(line), expected))
 
 
@@ -448,6 +453,13 @@ HANDLERS: dict[Route, Handler] = {
 }
 
 
+def _all_handlers() -> dict[Route, Handler]:
+    """Return every route's handler: these, and the callbacks' (webhooks/callback_routes.py)."""
+    from webhooks.callback_routes import CALLBACK_HANDLERS  # it builds on this module's steps
+
+    return {**HANDLERS, **CALLBACK_HANDLERS}
+
+
 def setup(app: web.Application, settings: Settings) -> None:
     """Mount the Twilio routes, behind the guard, on a sub-app at PREFIX."""
     token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
@@ -457,7 +469,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     sub[CONFIG] = TwilioConfig.from_settings(settings)
     keys = {key_id: secret.get_secret_value() for key_id, secret in settings.twilio_webhook_keys.items()}
     sub[VALIDATORS] = signature.validators_for(token, keys)
-    for route, handler in HANDLERS.items():
+    for route, handler in _all_handlers().items():
         sub.router.add_post(f"/{route.value}", handler)
     app.add_subapp(PREFIX, sub)
 

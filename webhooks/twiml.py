@@ -45,6 +45,8 @@ class TwilioConfig:
     queue_max_wait: float = 300.0  # QUEUE_MAX_WAIT_SECONDS: the wait music lets the caller go after this long
     # Each line's queue, greeting, hold music and caller id (a line's unset one: the settings above).
     lines: Lines = field(default_factory=Lines)
+    callback_offer: float | None = None  # CALLBACK_OFFER_SECONDS of the line made from the environment
+    callback_prefixes: tuple[str, ...] = ()  # CALLBACK_ALLOWED_PREFIXES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioConfig:
@@ -61,6 +63,8 @@ class TwilioConfig:
             queue_announce=settings.queue_announce_seconds,
             queue_max_wait=settings.queue_max_wait_seconds,
             lines=settings.phone_lines,
+            callback_offer=settings.callback_offer_seconds,
+            callback_prefixes=settings.callback_allowed_prefixes or (),
         )
 
     def url(self, route: Route) -> str:
@@ -78,6 +82,10 @@ class TwilioConfig:
     def announce_of(self, line: Line) -> float:
         """Return how often the line's waiting callers hear their place."""
         return line.queue_announce_seconds if line.queue_announce_seconds is not None else self.queue_announce
+
+    def callback_offer_of(self, line: Line) -> float | None:
+        """Return after how long the line's waiting callers are offered a callback (None: never)."""
+        return line.callback_offer_seconds if self.lines.configured else self.callback_offer
 
     def max_wait_of(self, line: Line) -> float:
         """Return how long the line's callers may wait in its queue."""

@@ -28,10 +28,11 @@ class ActionKind(StrEnum):
     UPDATE_CALL_RECORD = "update_call_record"  # ZENDESK_API=calls: a PATCH of that record
     MOVE_CALL = "move_call"  # not Zendesk's: move a waiting caller to what routing decided (an offer, voicemail)
     LOOK_UP_CUSTOMER = "look_up_customer"  # the caller's organization, tags and open tickets, for routing
+    PLACE_CALLBACK = "place_callback"  # not Zendesk's: a callback's turn: place the call to its agent
 
 
 # The kinds delivered to the telephony provider (its REST API), not to Zendesk: a worker of their own claims them.
-TELEPHONY_KINDS = frozenset({ActionKind.MOVE_CALL})
+TELEPHONY_KINDS = frozenset({ActionKind.MOVE_CALL, ActionKind.PLACE_CALLBACK})
 
 
 def caller_key(e164: str) -> str:
@@ -253,6 +254,26 @@ class MoveCall:
 
 
 @dataclass(frozen=True)
+class PlaceCallback:
+    """Place the call to the agent of the `turn`th turn of calling the caller back (docs/callbacks.md)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.PLACE_CALLBACK
+    call_sid: str  # the call that asked to be called back
+    turn: int
+    agent: str  # the agent's identity: client:NAME, a number, or sip:…
+
+    @property
+    def key(self) -> str:
+        """Place each turn once: one decision, one call."""
+        return f"{self.call_sid}:callback:{self.turn}"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Need nothing: the ticket pops when the agent's phone rings, not before."""
+        return ()
+
+
+@dataclass(frozen=True)
 class CreateCallRecord:
     """Create the call's TPE call record; with `comment`, on the call's ticket, where it shows as a voice comment.
 
@@ -275,6 +296,9 @@ class CreateCallRecord:
     # line's menu led the caller to a line (only Zendesk knows the name: the outbox reads it).
     group_id: int | None = None
     parts: tuple[str, ...] = ()  # the record's recording in parts, in order (see AddVoiceComment)
+    # The call whose ticket shows the record, when not its own: a callback's call shows on the ticket of the call
+    # that asked to be called back (docs/callbacks.md).
+    shown_on: str | None = None
 
     @property
     def key(self) -> str:
@@ -285,7 +309,7 @@ class CreateCallRecord:
     def needs(self) -> tuple[str, ...]:
         """Need the ticket it goes on, and the caller's user when the customer has a number."""
         own = (self.comment is not None or self.linked) and self.existing_ticket_id is None
-        ticket = (ticket_key(self.call_sid),) if own else ()
+        ticket = (ticket_key(self.shown_on or self.call_sid),) if own else ()
         return ticket + ((caller_key(self.customer_phone),) if self.customer_phone else ())
 
 
@@ -332,6 +356,7 @@ Action = (
     | UpdateCallRecord
     | MoveCall
     | LookUpCustomer
+    | PlaceCallback
 )
 
 
@@ -382,6 +407,8 @@ def encode(action: Action) -> dict[str, Any]:
                 stored["brand_id"] = action.brand_id
             if action.group_id is not None:
                 stored["group_id"] = action.group_id
+            if action.shown_on is not None:
+                stored["shown_on"] = action.shown_on
             return stored | _parts(action)
         case UpdateCallRecord(name=name, fields=fields, cleared=cleared, after=after):
             update: dict[str, Any] = {"name": name, "fields": fields.wire()}
@@ -392,6 +419,8 @@ def encode(action: Action) -> dict[str, Any]:
             return update | _parts(action)
         case MoveCall(number=number, invite=invite, seconds=seconds):
             return {"number": number, **({"invite": list(invite), "seconds": seconds} if invite else {})}
+        case PlaceCallback(turn=turn, agent=agent):
+            return {"turn": turn, "agent": agent}
         case _:
             assert_never(action)
 
@@ -451,6 +480,7 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
                 brand_id=_maybe_int(payload.get("brand_id")),
                 group_id=_maybe_int(payload.get("group_id")),
                 parts=_stored_parts(payload),
+                shown_on=payload.get("shown_on"),
             )
         case ActionKind.UPDATE_CALL_RECORD:
             fields = CallRecord.model_validate(payload["fields"])
@@ -460,6 +490,8 @@ def decode(kind: str, key: str, call_sid: str, payload: dict[str, Any], due: dat
         case ActionKind.MOVE_CALL:
             invite = tuple(payload.get("invite", ()))
             return MoveCall(call_sid, int(payload["number"]), invite, int(payload.get("seconds", 0)))
+        case ActionKind.PLACE_CALLBACK:
+            return PlaceCallback(call_sid, int(payload["turn"]), str(payload["agent"]))
         case _:
             assert_never(stored)
 

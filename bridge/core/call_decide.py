@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_controls, call_menu, call_room
+from bridge.core import call_controls, call_menu, call_room, callback_flow
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -87,6 +87,7 @@ AFTER_HOURS = " after hours"  # in a ticket's subject: `Voicemail after hours fr
 def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, str]]) -> list[Action]:
     """Return every effect that the call's state makes due and that was not emitted before."""
     out: list[Action] = []
+    had_record = call_record_key(call.sid) in call.emitted
 
     def emit(action: Action) -> None:
         if action.key not in call.emitted:
@@ -138,7 +139,9 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
         if call.ended_at is not None:
             emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return out
-    if inbound and call.after_hours == "message":
+    if inbound and call.asked is not None and answered is None:
+        callback_flow.decide(call, policy, emit, customer)
+    elif inbound and call.after_hours == "message":
         _decide_closed_message(call, now, policy, emit, notice, customer)
     elif answered is not None:
         _decide_answered(call, answered, now, policy, emit, notice, customer, calling_agent)
@@ -161,6 +164,7 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
         _decide_unanswered(call, now, policy, emit, notice, customer)
     _decide_menu(call, policy, emit)
     _decide_transfers(call, answered, policy, emit)
+    callback_flow.voicemail_choice(call, policy, emit, had_record=had_record)
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bridge.core import call_controls, call_menu, call_room, hours
+from bridge.core import call_controls, call_menu, call_room, callback_flow, hours
 from bridge.core.call_fields import _routed_line
 from bridge.core.call_model import (
     _RINGS,
@@ -115,6 +115,8 @@ def _apply(call: Call, event: CallEvent, policy: Policy) -> tuple[str, str] | No
         call.room = call_room.note(call.room, event, call.sid)
     elif event.kind in (EventKind.RECORDING_PAUSED, EventKind.RECORDING_RESUMED):
         call_controls.fold(call.recording_toggles, event)
+    elif event.kind in callback_flow.KINDS:
+        callback_flow.apply(call, event, policy)
     elif event.kind == EventKind.TIMER and event.timer and event.timer not in call.fired:
         call.fired.append(event.timer)
         if event.timer == STALE:

@@ -121,6 +121,9 @@ def _opening(call: Call, leg: Leg | None, agent_id: int | None, policy: Policy) 
         fields["time_to_answer"] = _seconds(call.first_seen, leg.answered_at)
     if inbound:
         fields.update(call_menu.record_fields(call, policy))  # empty until the menu's part is known
+    if call.voicemail_chosen:
+        # Zendesk's Calls API: the caller chose voicemail (the queue's callback offer, its second key).
+        fields["customer_requested_voicemail"] = True
     return fields
 
 

@@ -14,6 +14,7 @@ from bridge.core.actions import (
     Action,
 )
 from bridge.core.call_controls import Toggle
+from bridge.core.callback_model import Callback
 from bridge.core.events import AfterHours, Direction, EventKind, LegStatus, RouteKind
 from bridge.core.lines import Lines
 from bridge.core.preference import Customer
@@ -84,7 +85,23 @@ _RINGS = frozenset({EventKind.LEG_STATUS, EventKind.DIAL_ENDED, EventKind.SCREEN
 # A queued caller whose Zendesk data came asks to `refresh` their rank and their agent (bridge.core.preference).
 # `line`: an answered call in its room was transferred to a line and waits there; `rang`: an agent invited into its
 # room from that line's queue did not answer.
-RouteRequest = Literal["offer", "resume", "expire", "done", "settle", "requeue", "refresh", "line", "rang"]
+# A waiting caller who pressed for voicemail asks to go there (`voicemail`); one who asked to be called back asks
+# for a callback row in their place (`callback`); a callback's turn that ended, or its cancellation, asks for the
+# row to be brought up to date (`callback_next`: a later turn, or out of line).
+RouteRequest = Literal[
+    "offer",
+    "resume",
+    "expire",
+    "done",
+    "settle",
+    "requeue",
+    "refresh",
+    "line",
+    "rang",
+    "voicemail",
+    "callback",
+    "callback_next",
+]
 # What an agent is to a call: rung now, talking, talked (their part is over), missed it (their offer rang
 # out), or released (their offer stopped ringing for another reason: answered elsewhere, the caller left).
 Engagement = Literal["ringing", "talking", "talked", "missed", "released"]
@@ -118,6 +135,8 @@ class Policy:
     # RECORDINGS: whether one link can play a recording in several parts (the bridge's link, a Zendesk upload); when
     # only the provider's own links can be given, the other parts are named in a note on the ticket.
     joined_recordings: bool = True
+    callback_attempts: int = 3  # CALLBACK_ATTEMPTS: turns that miss the customer before a request is closed
+    callback_retry: float = 600.0  # CALLBACK_RETRY_MINUTES, in seconds: the wait after a turn that missed them
 
 
 class Recording(BaseModel):
@@ -253,6 +272,13 @@ class Call(BaseModel):
     room_sent: str | None = None  # what the record last said of the room's figures (late reports correct it)
     recording_toggles: list[Toggle] = Field(default_factory=list)  # the agent's pauses and resumes of the recording
     recording_toggles_sent: int | None = None  # how many of them the record's final fields counted
+    callback: Callback | None = None  # the caller asked to be called back instead of waiting (docs/callbacks.md)
+    voicemail_chosen: bool = False  # the waiting caller pressed the key for voicemail (the callback offer's 2)
+
+    @property
+    def asked(self) -> Callback | None:
+        """Return the caller's callback request, once filed (docs/callbacks.md)."""
+        return self.callback if self.callback is not None and self.callback.filed else None
 
     @property
     def route_line(self) -> str | None:
@@ -288,6 +314,7 @@ class Call(BaseModel):
         return (
             self.placed is not None
             and self.placed.kind in ("offer", "queue")
+            and (self.callback is None or not self.callback.filed)
             and self.answered_leg is None
             and not self.over
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bridge.core import call_room
+from bridge.core import call_room, callback_flow
 from bridge.core.actions import (
     FindCaller,
     call_record_key,
@@ -156,7 +156,11 @@ def _room_request(call: Call, event: CallEvent, was: tuple[str | None, int]) -> 
 
 def _route_request(call: Call, event: CallEvent, was_waiting: bool, was_in_menu: bool) -> RouteRequest | None:
     """Say what the call asks of routing after this event, if anything (`was_in_menu`: its menu had not led it on)."""
-    if call.direction != "inbound" or call.routed is False or (call.finished and not was_waiting):
+    if call.direction != "inbound" or call.routed is False:
+        return None
+    if event.kind in callback_flow.KINDS:
+        return callback_flow.route_request(call, event)  # a callback's turns come long after its call finished
+    if call.finished and not was_waiting:
         return None
     rang_out = event.kind == EventKind.DIAL_ENDED and call.last_dial_status is not None and call.dial_status is None
     if call.after_hours is not None:
@@ -219,6 +223,7 @@ def engagements(call: Call) -> dict[str, Engagement]:
     if call.room is not None:
         answered = call.legs.get(call.answered_leg) if call.answered_leg else None
         out.update(call_room.engagements(call.room, answered.to if answered else None, not call.over))
+    out.update(callback_flow.engagements(call))
     return out
 
 

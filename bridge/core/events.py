@@ -51,6 +51,12 @@ class EventKind(StrEnum):
     CONTROL_ASKED = "control_asked"  # the agent on the call clicked a control (`reason`: which); no fact of the call
     RECORDING_PAUSED = "recording_paused"  # the agent paused the conversation's recording (confirmed by the provider)
     RECORDING_RESUMED = "recording_resumed"  # the agent resumed it (confirmed by the provider)
+    # Callbacks (docs/callbacks.md): every one is the original call's, whichever call of Twilio's reported it.
+    VOICEMAIL_CHOSEN = "voicemail_chosen"  # the waiting caller pressed the key for voicemail
+    CALLBACK_REQUESTED = "callback_requested"  # the waiting caller asked to be called back (`callback_number`)
+    CALLBACK_LEG = "callback_leg"  # the call to the agent of callback turn `sequence` changed `status` (a LegStatus)
+    CALLBACK_ENDED = "callback_ended"  # the dial of the customer of turn `sequence` ended (`dial_status`, …)
+    CALLBACK_CANCELLED = "callback_cancelled"  # an admin cancelled the callback request
 
 
 class LegStatus(StrEnum):
@@ -126,3 +132,4 @@ class CallEvent(BaseModel):
     open_ticket: int | None = None  # ROUTED offer: it rings the agent of this open ticket of the caller's, first
     room: str | None = None  # ROOM: the room's own id at the provider, once it has one
     joins: str | None = None  # CALL_STARTED: this call is an agent's way into another call's room (that call's id)
+    callback_number: str | None = None  # CALLBACK_REQUESTED: the E.164 number to call back

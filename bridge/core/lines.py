@@ -104,6 +104,7 @@ class Line:
     after_hours_message: str | None = None  # what `message` says (None: the bridge's own words)
     menu: Menu | None = None
     log_on_open_ticket: bool = False  # an answered call goes on the caller's open ticket its agent was rung for
+    callback_offer_seconds: float | None = None  # a waiting caller is offered a callback after this long; None: never
 
     def serves(self, identity: str) -> bool:
         """Tell whether the agent takes this line's calls."""

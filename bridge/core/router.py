@@ -61,6 +61,7 @@ class Routing:
     gone: set[str] = field(default_factory=set)
     moves: dict[str, int] = field(default_factory=dict)  # call -> the number of its move to send
     invites: dict[str, Offer] = field(default_factory=dict)  # call in its room -> whom its move invites in
+    callbacks: dict[str, tuple[int, str]] = field(default_factory=dict)  # call -> its callback's turn and agent
 
     def absorb(self, later: Routing) -> None:
         """Add the decisions of a later pass (made on the snapshot as this one left it)."""
@@ -72,6 +73,7 @@ class Routing:
         self.waiting.update(later.waiting)
         self.moves.update(later.moves)
         self.invites.update(later.invites)
+        self.callbacks.update(later.callbacks)
 
     def merged(self, snapshot: Snapshot) -> Snapshot:
         """Return the snapshot as it stands once these decisions are carried out."""
@@ -99,7 +101,8 @@ def after(
     result = Routing(agents=apply_changes(snapshot, call.sid, changes, now, policy.line(call.route_line)))
     if request is not None:
         result.absorb(route(call, request, result.merged(snapshot), now, policy, refused=refused))
-    if (frees(changes) or request in ("done", "expire")) and request not in ("offer", "resume"):
+    rematching = ("done", "expire", "voicemail", "callback", "callback_next")
+    if (frees(changes) or request in rematching) and request not in ("offer", "resume"):
         result.absorb(rematch(result.merged(snapshot), now, policy))
     return result
 
@@ -122,6 +125,11 @@ def route(
     result = Routing()
     own = policy.line(call.route_line)
     row = snapshot.row(call.sid)
+    if request in ("callback", "callback_next"):
+        return _callback(call, request, row, now, policy, into=result, snapshot=snapshot)
+    if call.asked is not None and request != "done":
+        # Its request came before its arrival (only a replay does that): it waits as a callback, not a caller.
+        return _callback(call, "callback", row, now, policy, into=result, snapshot=snapshot)
     if request == "refresh":
         # The caller's Zendesk data came after they were placed: their rank and their agent count from the next
         # offer on (an offer ringing now rings on). Only a caller in the queue has a row to change.
@@ -149,6 +157,10 @@ def route(
     me = _waiting(call, row, now, policy.line_key(call.route_line), snapshot, policy)
     if request == "settle":
         return _no_agent(call, NoAgent("no_agent", own.voicemail), now, moved=False, into=result)
+    if request == "voicemail":
+        # The caller pressed for voicemail while waiting: they leave the queue themselves (its wait music says
+        # so), and its action asks where to, so nothing needs moving.
+        return _no_agent(call, NoAgent("customer_requested", True), now, moved=False, into=result)
     if request == "expire":
         result.moves[call.sid] = me.moves + 1  # it waits in the queue: move it to voicemail
         return _no_agent(call, NoAgent("exceeded_queue_time", own.voicemail), now, moved=True, into=result)
@@ -172,7 +184,9 @@ def route(
         if row is not None:
             result.waiting[call.sid] = _offered(me, offer, now, moved=False)
         return result
-    queued = sum(1 for waiting in others if waiting.queued and policy.line_key(waiting.line) == me.line)
+    # Callbacks keep places in line but hold no phone line: QUEUE_MAX_SIZE counts the callers who do.
+    queued = sum(1 for waiting in others if waiting.queued and not waiting.callback
+                 and policy.line_key(waiting.line) == me.line)  # fmt: skip
     placement = place(me, queued, now, own) if refused is None else NoAgent(refused, own.voicemail)
     if isinstance(placement, NoAgent):
         return _no_agent(call, placement, now, moved=False, into=result)
@@ -206,6 +220,47 @@ def _in_line(
     result.waiting[call.sid] = lined
     result.absorb(rematch(result.merged(snapshot), now, policy))
     return result
+
+
+def _callback(
+    call: Call,
+    request: RouteRequest,
+    row: Waiting | None,
+    now: datetime,
+    policy: RoutingPolicy,
+    *,
+    into: Routing,
+    snapshot: Snapshot,
+) -> Routing:
+    """Put a callback request in the caller's place, or bring it up to date after a turn (out of line once closed).
+
+    Only the turn the row last decided is brought up to date: a late report of an earlier turn changes nothing,
+    so a turn under way is never forgotten (and its customer never dialled a second time meanwhile).
+    """
+    callback = call.asked
+    if callback is None:  # pragma: no cover - the state machine asks only for a call with a filed request
+        return into
+    if request == "callback":
+        if row is not None and row.callback is not None:
+            return into  # in line already (the same request told twice): a turn under way stays as it is
+        if callback.closed is not None:
+            into.gone.add(call.sid)  # its turns, reported first, closed it already: nothing to keep in line
+            return into
+        me = _waiting(call, row, now, policy.line_key(call.route_line), snapshot, policy)
+        into.waiting[call.sid] = replace(me, queued=True, callback=callback.number, missed=())
+        return into
+    if row is None or row.callback is None:
+        return into  # closed or cancelled already: nothing left in line
+    if callback.closed is not None:
+        into.gone.add(call.sid)
+        return into
+    if not callback.turns or max(callback.turns) != row.moves:
+        return into
+    missed = tuple(Missed(turn.agent, turn.ended_at or now) for turn in callback.ordered()
+                   if turn.agent and turn.outcome == "agent_missed")  # fmt: skip
+    into.waiting[call.sid] = replace(row, offered_to=(), offered_until=None, retry_at=callback.retry_at,
+                                     missed=missed)  # fmt: skip
+    return into
 
 
 def rematch(snapshot: Snapshot, now: datetime, policy: RoutingPolicy) -> Routing:
@@ -333,9 +388,12 @@ def _move_others(
             continue
         _hold(offer, call_sid, snapshot, now, moved=True, into=into)
         into.waiting[call_sid] = replace(_offered(row, offer, now, moved=True), moves=row.moves + 1)
-        into.moves[call_sid] = row.moves + 1
-        if row.room:
-            into.invites[call_sid] = offer
+        if row.callback is not None:
+            into.callbacks[call_sid] = (row.moves + 1, offer.agents[0])  # a turn of calling back: ring the agent
+        else:
+            into.moves[call_sid] = row.moves + 1
+            if row.room:
+                into.invites[call_sid] = offer
 
 
 def _hold(offer: Offer, call_sid: str, snapshot: Snapshot, now: datetime, *, moved: bool, into: Routing) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from bridge.core.presence import Agent, PresencePolicy, offerable
+from bridge.core.presence import Agent, PresencePolicy, busy_now, offerable
 
 Strategy = Literal["ring_all", "longest_idle", "round_robin"]
 STRATEGIES: tuple[Strategy, ...] = ("ring_all", "longest_idle", "round_robin")
@@ -25,7 +25,8 @@ REOFFER_AFTER = 60.0
 # How long an agent is held for an offer beyond its ring time: the time for the call to be moved to the
 # offer (a redirect out of the queue) and for the end of the ring to be reported.
 OFFER_GRACE = 15.0
-NoAgentReason = Literal["no_agent", "exceeded_queue_time", "overflowed"]
+# customer_requested: the caller pressed the key for voicemail while waiting (a callback offer's second key).
+NoAgentReason = Literal["no_agent", "exceeded_queue_time", "overflowed", "customer_requested"]
 DEFAULT_LINE = "default"  # the key of the one line made from the environment (and of queue rows before lines)
 PRIORITY = 1  # the rank of a priority customer (bridge.core.preference), and of an ordinary caller who aged into it
 
@@ -110,6 +111,9 @@ class Waiting:
     preferred: tuple[Preferred, ...] = ()  # their open tickets' agents, the winner first, until one is offered
     offered_ticket: int | None = None  # the open ticket the offer ringing now shows its agent
     room: bool = False  # an answered call transferred to the line: it waits in its room, agents are invited in
+    # A callback request in the caller's place (docs/callbacks.md): the number to call back, and not before when.
+    callback: str | None = None
+    retry_at: datetime | None = None
 
     def being_offered(self, now: datetime) -> bool:
         """Tell whether an offer of this caller is ringing (or being set up) now."""
@@ -197,16 +201,19 @@ def match(
             break
         line = policy.line_key(caller.line)
         own = policy.line(line)
-        # An answered call transferred to the line waits on however long it waited before (its place is its arrival).
-        too_long = own.queue and not caller.room and caller.waited(now) >= own.max_wait
+        # An answered call transferred to the line waits on however long it waited before (its place is its arrival);
+        # a callback request waits for its turn however long that takes.
+        too_long = own.queue and not caller.room and not caller.callback and caller.waited(now) >= own.max_wait
         if caller.being_offered(now) or too_long:
+            continue
+        if caller.callback is not None and _callback_busy(caller, agents, now):
             continue
         candidates = [agent for agent in free if _may_ring(agent, caller, line, now, serves)]
         if not candidates:
             continue
-        if caller.room:
-            # One agent at a time is invited into a room: whoever answers joins it, so ringing several would join
-            # several.
+        if caller.room or caller.callback is not None:
+            # One agent at a time: whoever answers an invitation joins the room, so ringing several would join several;
+            # a callback's call to its agent is placed before anyone dials the customer.
             chosen = _pick(candidates, own.strategy)[:1]
             offer = Offer(tuple(agent.identity for agent in chosen), own.ring_seconds)
         else:
@@ -243,6 +250,18 @@ def place(caller: Waiting, queue_size: int, now: datetime, policy: RoutingPolicy
     if not caller.queued and queue_size >= policy.max_size:
         return NoAgent("overflowed", policy.voicemail)
     return Wait()
+
+
+def _callback_busy(caller: Waiting, agents: Sequence[Agent], now: datetime) -> bool:
+    """Tell whether a callback may not be offered now: its next turn is not due, or its last turn still goes on.
+
+    A turn goes on while an agent it rang is still busy with the call (ringing, or talking with the customer),
+    whatever its hold said: the customer is never dialled twice at once.
+    """
+    if caller.retry_at is not None and caller.retry_at > now:
+        return True
+    return any(agent.busy_call == caller.call_sid and busy_now(agent, now) in ("ringing", "on_call")
+               for agent in agents if agent.identity in caller.offered_to)  # fmt: skip
 
 
 def _may_ring(

@@ -341,6 +341,11 @@ async def run_demo(
                     file=out,
                 )
                 await run_lines_demo(out)
+                from bridge.devtools.callback_demo import run_callback_demo
+
+                print("\nA callback, with the stand-in again: a waiting caller keeps their place and is called back:",
+                      file=out)  # fmt: skip
+                await run_callback_demo(out)
             if hold:
                 print("\nServing these links until Ctrl-C.", file=out, flush=True)
                 await asyncio.Event().wait()

@@ -167,7 +167,7 @@ class Desk:
 
     def _tell(self, routing: Routing) -> None:
         """Hand a decision to the listeners (the mover sends its moves)."""
-        if routing.moves:
+        if routing.moves or routing.callbacks:
             for listener in self._listeners:
                 listener(routing)
 

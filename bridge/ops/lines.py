@@ -36,7 +36,7 @@ LINE_KEYS = frozenset(
         "number", "name", "group_id", "brand_id", "agents", "routing", "queue_max_wait_seconds", "queue_max_size",
         "queue_announce_seconds", "hold_music_url", "agent_ring_seconds", "greeting", "caller_id", "hours",
         "after_hours", "after_hours_message", "menu", "preferred_agent_seconds", "priority_organizations",
-        "priority_tags", "log_on_open_ticket",
+        "priority_tags", "log_on_open_ticket", "callback_offer_seconds",
     }
 )  # fmt: skip
 HOURS_KEYS = frozenset({"timezone", "schedule_id", "holidays", *WEEKDAYS})
@@ -60,6 +60,7 @@ class Globals:
     hold_music_url: str
     queue_announce_seconds: float
     caller_id: str | None
+    callback_offer_seconds: float | None = None  # CALLBACK_OFFER_SECONDS
 
 
 def parse_lines(text: str, source: str, globals_: Globals) -> Lines:
@@ -127,6 +128,7 @@ class _Reader:
             after_hours_message=at.text("after_hours_message"),
             menu=_menu(at),
             log_on_open_ticket=at.flag("log_on_open_ticket"),
+            callback_offer_seconds=_offer(at, self.globals.callback_offer_seconds),
         )
 
     def _agents(self, at: _Where) -> tuple[str, ...]:
@@ -287,6 +289,16 @@ def _tags(at: _Where) -> frozenset[str]:
                                             for item in raw):  # fmt: skip
         at.fail("priority_tags", 'must be a list of Zendesk user tags (one word each), like ["vip", "gold"]')
     return frozenset(item.strip().lower() for item in raw)
+
+
+def _offer(at: _Where, default: float | None) -> float | None:
+    """Return after how long a waiting caller is offered a callback: seconds above 0, or false for never."""
+    raw = at.table.get("callback_offer_seconds", default)
+    if raw is False or raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+        at.fail("callback_offer_seconds", f"{raw!r} is not a number of seconds above 0 (or false: no offer)")
+    return float(raw)
 
 
 def _target(at: _Where, key: str, raw: Any, allowed: tuple[str, ...]) -> Target:

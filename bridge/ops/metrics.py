@@ -63,6 +63,8 @@ class Metrics:
             "bridge_queue_longest_wait_seconds", "The longest wait of a caller in the queue now, by line", ["line"],
             registry=self.registry,
         )  # fmt: skip
+        self.callbacks = Gauge("bridge_queue_callbacks", "Callback requests kept in line, by line", ["line"],
+                               registry=self.registry)  # fmt: skip
 
         # The live view's figures of each line's day, from the store's record of calls (docs/live-view.md).
         self.line_calls = Gauge(
@@ -110,7 +112,11 @@ class Metrics:
         for status, count in counts.items():
             self.agents.labels(status).set(count)
         lines: dict[str, list[float]] = {}
+        callbacks: dict[str, int] = {}
         for caller in waiting:
+            if caller.callback is not None:  # kept in line, but nobody holds the phone: counted apart
+                callbacks[caller.line] = callbacks.get(caller.line, 0) + 1
+                continue
             lines.setdefault(caller.line, []).append(caller.waited(now))
         for line, waits in lines.items():
             self.waiting.labels(line).set(len(waits))
@@ -118,7 +124,9 @@ class Metrics:
         for line in self._lines - set(lines):  # a line nobody waits in now
             self.waiting.labels(line).set(0)
             self.longest_wait.labels(line).set(0)
-        self._lines |= set(lines)
+        for line in self._lines | set(callbacks):
+            self.callbacks.labels(line).set(callbacks.get(line, 0))
+        self._lines |= set(lines) | set(callbacks)
 
     def render(self, stats: OutboxStats) -> bytes:
         """Return the exposition text, with the outbox gauges read just now."""

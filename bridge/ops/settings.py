@@ -163,6 +163,15 @@ class Settings(BaseSettings):
     preferred_agent_seconds: int = Field(0, ge=0, le=600)
     priority_aging_seconds: float = Field(120.0, ge=0)
     lookup_budget_ms: int = Field(300, ge=0, le=5000)
+    # Callbacks (docs/callbacks.md): after this long in the queue a caller may press 1 to be called back (unset: no
+    # offer); each request is tried CALLBACK_ATTEMPTS times, CALLBACK_RETRY_MINUTES apart.
+    callback_offer_seconds: float | None = Field(None, gt=0)
+    callback_retry_minutes: float = Field(10.0, gt=0)
+    callback_attempts: int = Field(3, ge=1, le=10)
+    # Numbers a caller may key for their callback besides their line's country: E.164 prefixes such as +44,+3531.
+    callback_allowed_prefixes: Annotated[tuple[str, ...] | None, NoDecode] = None
+    # Every call the bridge creates through Twilio's REST API is paced account-wide to this many a second.
+    twilio_calls_per_second: float = Field(1.0, gt=0, le=100)
     # How often agents' availability in Zendesk is read (0: never); it needs an admin's token.
     zendesk_availability_seconds: float = Field(30.0, ge=0)
     # The numbers the bridge answers, each a line (docs/lines.md): TOML inline, or the path of a TOML file.
@@ -184,6 +193,19 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_keys(cls, value: object) -> object:
         return parse_webhook_keys(value) if isinstance(value, str) else value
+
+    @field_validator("callback_allowed_prefixes", mode="before")
+    @classmethod
+    def _prefixes(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        prefixes = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not prefixes:
+            return None
+        for prefix in prefixes:
+            if not re.match(r"^\+[1-9]\d{0,6}$", prefix):
+                raise ValueError(f"{prefix!r} is not a number prefix: write them as +44,+3531 (a plus and digits)")
+        return prefixes
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -230,6 +252,7 @@ class Settings(BaseSettings):
         "live_token",
         "lines",
         "lines_file",
+        "callback_offer_seconds",
         mode="before",
     )
     @classmethod
@@ -316,6 +339,7 @@ class Settings(BaseSettings):
             hold_music_url=self.hold_music_url,
             queue_announce_seconds=self.queue_announce_seconds,
             caller_id=self.caller_id,
+            callback_offer_seconds=self.callback_offer_seconds,
         )
 
     @property
@@ -434,6 +458,8 @@ class Settings(BaseSettings):
             wrap_up=self.wrap_up_seconds,
             lines=self.phone_lines,
             joined_recordings=self.recordings != "twilio",
+            callback_attempts=self.callback_attempts,
+            callback_retry=self.callback_retry_minutes * 60,
         )
 
     def check_serving(self) -> None:

@@ -7,11 +7,13 @@ the goodbye on the page's close makes them offline at once instead of after PRES
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from bridge.core import presence
 from bridge.core.presence import MISSED_OFFERS, Agent, Chosen, PresencePolicy
+from bridge.core.routing import Waiting
 from bridge.dispatch import Desk
 from bridge.softphone.identity import Session
 
@@ -83,6 +85,14 @@ def view(agent: Agent, now: datetime, policy: PresencePolicy) -> dict[str, Any]:
     }
 
 
+def line_up(identity: str, waiting: list[Waiting], serves: Mapping[str, frozenset[str]] | None) -> dict[str, Any]:
+    """Return who waits on the agent's lines: callers holding the line, and callbacks kept in their place."""
+    lines = serves.get(identity, frozenset()) if serves is not None else None
+    mine = [row for row in waiting if lines is None or row.line in lines]
+    callbacks = sum(1 for row in mine if row.callback is not None)
+    return {"waiting": len(mine) - callbacks, "callbacks": callbacks}
+
+
 class Presence:
     """What the softphone asks of the desk for the agent a session names."""
 
@@ -92,8 +102,10 @@ class Presence:
         self.identity = identity_of(desk, session)
 
     async def check_in(self, now: datetime) -> dict[str, Any]:
-        """Record the softphone's sign of life and return the agent's presence."""
-        return self._view(await self._desk.seen(self.identity), now)
+        """Record the softphone's sign of life and return the agent's presence, with who waits on their lines."""
+        shown = self._view(await self._desk.seen(self.identity), now)
+        serves = self._desk.routes.policy.serves
+        return shown | {"queue": line_up(self.identity, await self._desk.waiting(), serves)}
 
     async def choose(self, body: object, now: datetime) -> dict[str, Any]:
         """Set the agent's chosen status from a request body (nothing is stored when it is not one)."""

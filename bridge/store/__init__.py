@@ -194,6 +194,16 @@ class Store(Protocol):
         """Return every caller waiting in the queue."""
         ...
 
+    async def claim_callback(
+        self, call_sid: str, turn: int, agent: str, now: datetime, hold: float, interval: float
+    ) -> bool | datetime:
+        """Decide whether a callback's turn places its call now: True, False (stale: never), or when to ask again."""
+        ...
+
+    async def pace(self, now: datetime, interval: float) -> datetime | None:
+        """Take the account's next slot for a call the bridge places (None), or say when it is free."""
+        ...
+
     async def announce(
         self, call_sid: str, every: float, now: datetime, aging: float = 0.0
     ) -> tuple[int | None, bool, datetime | None]:

@@ -52,6 +52,7 @@ def waiting_text(waiting: Waiting) -> str:
             "caller": waiting.caller,
             **_known_customer(waiting),
             **({"room": True} if waiting.room else {}),
+            **({"callback": waiting.callback, "retry_at": _out(waiting.retry_at)} if waiting.callback else {}),
         }
     )
 
@@ -83,6 +84,8 @@ def waiting_from(text: str) -> Waiting:
         preferred=tuple(Preferred(int(ticket), str(identity)) for ticket, identity in raw.get("preferred", ())),
         offered_ticket=raw.get("offered_ticket"),
         room=bool(raw.get("room", False)),
+        callback=raw.get("callback"),
+        retry_at=_in(raw.get("retry_at")),
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bridge.core.actions import MoveCall
+from bridge.core.actions import MoveCall, PlaceCallback
 from bridge.core.clock import from_epoch, to_epoch
 from bridge.core.presence import Agent
 from bridge.core.router import Routing, Snapshot
@@ -59,8 +59,11 @@ def save_routing(routing: Routing, now: float, leased: Leased | None) -> Work[No
             for row in routing.waiting.values()
         ]
         yield ExecuteMany(s.SAVE_WAITING, rows)
-    if routing.moves:
-        moves = [_move(routing, call_sid, number) for call_sid, number in sorted(routing.moves.items())]
+    if routing.moves or routing.callbacks:
+        moves: list[MoveCall | PlaceCallback] = [
+            _move(routing, call_sid, number) for call_sid, number in sorted(routing.moves.items())
+        ]
+        moves += [PlaceCallback(sid, turn, agent) for sid, (turn, agent) in sorted(routing.callbacks.items())]
         yield ExecuteMany(s.INSERT_ACTION, [action_params(move, now) for move in moves])
         if leased is not None:
             rows = yield Query(s.ACTIONS_BY_KEY, keys=TextList([move.key for move in moves]))
@@ -118,7 +121,7 @@ def rematch(router: Router, now: float, parsed: ParsedRows, leased: Leased | Non
     """Match the queue against the free agents, under the routing lock; write only what changed."""
     snapshot = yield from load_routing(parsed)
     routing = router.rematch(snapshot)
-    if routing.agents or routing.waiting or routing.moves:
+    if routing.agents or routing.waiting or routing.moves or routing.callbacks:
         yield from save_routing(routing, now, leased)
     return routing
 
@@ -138,3 +141,42 @@ def announce(
     if due:
         yield Execute(s.ANNOUNCED, call_sid=call_sid, now=now)
     return place, due, mine.arrived_at
+
+
+PACER = "calls"  # the one pacer: every call the bridge creates, account-wide
+
+
+def claim_callback(
+    call_sid: str, turn: int, agent: str, now: float, hold: float, interval: float, parsed: ParsedRows
+) -> Work[bool | float]:
+    """Decide whether a callback's turn places its call now, in one transaction: True (go), False (stale), or when.
+
+    The turn must still be the one its row last decided, for that agent, its hold still on: else routing moved
+    on (the hold ran out, the request closed) and the call is never placed. Then the account's pacer must have
+    a slot (one call every `interval` seconds, whichever instance places it); taking it also holds the turn for
+    `hold` more seconds, so nothing decides the request again while its call is being placed.
+    """
+    yield lock(s.ROUTING_LOCK)
+    rows = yield Query(s.LOAD_WAITING)
+    mine = next((row for row in parsed.waiting(row["state"] for row in rows) if row.call_sid == call_sid), None)
+    if mine is None or mine.callback is None or mine.moves != turn or agent not in mine.offered_to:
+        return False
+    if mine.offered_until is None or to_epoch(mine.offered_until) <= now:
+        return False
+    slot = yield from pace(now, interval)
+    if slot is not None:
+        return slot
+    held = replace(mine, offered_until=from_epoch(now + hold))
+    yield Execute(s.SAVE_WAITING, call_sid=call_sid, state=waiting_text(held), arrived_at=to_epoch(held.arrived_at))
+    return True
+
+
+def pace(now: float, interval: float) -> Work[float | None]:
+    """Take the account's next call slot if it is free now (None), else return when it is."""
+    yield lock(s.PACER_LOCK)
+    pacer = yield Query(s.PACER_READ, name=PACER)
+    next_at = float(pacer[0]["next_at"]) if pacer else None
+    if next_at is not None and next_at > now:
+        return next_at
+    yield Execute(s.PACER_SET, name=PACER, next_at=now + interval)
+    return None

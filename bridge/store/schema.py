@@ -116,4 +116,7 @@ MIGRATIONS: tuple[tuple[Statement, ...], ...] = (
     ),
     # v6: the live view counts each line's calls of a day (and of the same day a week before) by arrival.
     (Statement(lambda _: "CREATE INDEX calls_by_arrival ON calls (created_at)"),),
+    # v7: the account-wide pacer of the calls the bridge creates through Twilio's REST API (TWILIO_CALLS_PER_SECOND):
+    # the earliest moment the next call may be placed, shared by every instance.
+    (Statement(lambda d: f"CREATE TABLE pacer (name TEXT PRIMARY KEY, next_at {d.real} NOT NULL){d.without_rowid}"),),
 )

@@ -416,6 +416,20 @@ class SqlStore(ABC):
         rows = await self._read(query(s.LOAD_WAITING))
         return list(self._rows.waiting(row["state"] for row in rows))
 
+    async def claim_callback(
+        self, call_sid: str, turn: int, agent: str, now: datetime, hold: float, interval: float
+    ) -> bool | datetime:
+        """Decide whether a callback's turn places its call now: True, False (stale: never), or when to ask again."""
+        claimed = await self._write(
+            routing_work.claim_callback(call_sid, turn, agent, to_epoch(now), hold, interval, self._rows)
+        )
+        return claimed if isinstance(claimed, bool) else from_epoch(claimed)
+
+    async def pace(self, now: datetime, interval: float) -> datetime | None:
+        """Take the account's next slot for a call the bridge places (None), or say when it is free."""
+        slot = await self._write(routing_work.pace(to_epoch(now), interval))
+        return from_epoch(slot) if slot is not None else None
+
     async def announce(
         self, call_sid: str, every: float, now: datetime, aging: float = 0.0
     ) -> tuple[int | None, bool, datetime | None]:

@@ -182,6 +182,14 @@ DROP_WAITING = sql("DELETE FROM waiting WHERE call_sid = :call_sid")
 ANY_WAITING = sql("SELECT 1 FROM waiting LIMIT 1")
 ANNOUNCED = sql("UPDATE waiting SET announced_at = :now WHERE call_sid = :call_sid")
 
+# The pacer of the calls the bridge places (TWILIO_CALLS_PER_SECOND), read and set under PACER_LOCK.
+PACER_LOCK = "pacer"
+PACER_READ = Statement(lambda d: f"SELECT next_at FROM pacer WHERE name = :name{d.for_update}")
+PACER_SET = sql(
+    """INSERT INTO pacer (name, next_at) VALUES (:name, :next_at)
+    ON CONFLICT (name) DO UPDATE SET next_at = excluded.next_at"""
+)
+
 PING = sql("SELECT 1")
 
 # The schema version, kept where each dialect keeps it.

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from bridge.core import call_room
-from bridge.core.actions import MoveCall
+from bridge.core.actions import MoveCall, PlaceCallback
 from bridge.core.clock import Clock, system_clock
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.routing import OFFER_GRACE
@@ -29,6 +29,7 @@ from bridge.ingest import Ingest
 from bridge.ops.metrics import Metrics
 from bridge.store import DEAD, DONE, DROPPED, ActionRow, Store
 from bridge.store.claiming import drain, released_if_cancelled
+from bridge.twilio.dialer import Dialer
 from bridge.twilio.rest import CallGone, TwilioApi, TwilioBusy, TwilioError
 from bridge.twilio.room import RoomApi
 
@@ -51,6 +52,7 @@ class Mover:
         rng: random.Random | None = None,
         concurrency: int = 16,
         metrics: Metrics | None = None,
+        dialer: Dialer | None = None,
     ) -> None:
         """Bind the store, Twilio's API and the way back into the store; nothing runs until `start`."""
         self._store = store
@@ -61,6 +63,7 @@ class Mover:
         self._rng = rng or random.Random()
         self._concurrency = concurrency
         self._metrics = metrics
+        self._dialer = dialer  # places callbacks' turns (their actions are claimed with the moves)
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +162,12 @@ class Mover:
 
     async def _attempt(self, row: ActionRow) -> None:
         """Send the move unless an earlier attempt landed; settle it, retry it, or tell the call it failed."""
+        if isinstance(row.action, PlaceCallback):
+            if self._dialer is not None:
+                await self._dialer.place(row)
+            else:  # pragma: no cover - the app gives the mover a dialer whenever it has one
+                await self._store.release(row.id)
+            return
         move = row.action
         assert isinstance(move, MoveCall)
         if row.attempts > 1 and await self._landed(move, row.created_at):

@@ -21,6 +21,7 @@ TWILIO_API = "https://api.twilio.com"
 # in-progress. Cannot redirect."), and an unknown CallSid with 404 and 20404 (Twilio docs: Errors 21220, 20404).
 _GONE = frozenset({21220, 20404})
 _TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=5)
+_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")  # Twilio docs: Call resource, StatusCallbackEvent
 
 
 class TwilioError(Exception):
@@ -70,6 +71,20 @@ class TwilioApi:
         """DELETE a resource of the account (Twilio answers 204, no body)."""
         await self._send("DELETE", self._url(path))
 
+    async def create_call(self, to: str, from_: str, url: str, status_callback: str, *, ring_seconds: int) -> str:
+        """Place a call that fetches `url` once answered; return its sid (Twilio docs: Call resource, create).
+
+        Twilio places REST-created calls at the account's calls-per-second rate and queues the rest: the bridge
+        paces its own first (bridge.twilio.dialer), so this call is not kept waiting there.
+        """
+        form = {"To": to, "From": from_, "Url": url, "Method": "POST", "StatusCallback": status_callback,
+                "StatusCallbackMethod": "POST", "Timeout": str(ring_seconds)}  # fmt: skip
+        body = await self._send("POST", self._url("/Calls.json"), form=form, events=_CALL_EVENTS)
+        sid = body.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise TwilioBusy("Twilio answered a call's create without its sid", sent=True)
+        return sid
+
     async def call(self, call_sid: str) -> dict[str, Any]:
         """Return a call (Twilio docs: Call resource, fetch)."""
         return await self.get(f"/Calls/{call_sid}.json")
@@ -116,12 +131,14 @@ class TwilioApi:
         *,
         form: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        events: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """Send a request and return the JSON answer, or raise a typed error."""
+        """Send a request and return the JSON answer, or raise a typed error (`events`: StatusCallbackEvent's)."""
+        data = [*(form or {}).items(), *(("StatusCallbackEvent", event) for event in events)] if form else None
         try:
             headers = {aiohttp.hdrs.AUTHORIZATION: self._authorization}
             async with self._session.request(
-                method, url, data=form, params=params, headers=headers, timeout=_TIMEOUT
+                method, url, data=data, params=params, headers=headers, timeout=_TIMEOUT
             ) as response:
                 body = await _json(response)
                 if response.status < 300:

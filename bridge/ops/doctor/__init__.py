@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bridge.core.clock import system_clock
 from bridge.ops.doctor.basics import database_check, static_checks
+from bridge.ops.doctor.callbacks import callbacks_check
 from bridge.ops.doctor.check import Check, render
 from bridge.ops.doctor.hours import schedule_checks
 from bridge.ops.doctor.lines import line_checks, line_number_checks
@@ -44,6 +45,7 @@ async def run_checks() -> tuple[list[Check], Settings | None]:
         checks += await line_number_checks(settings)
     checks.append(await recordings_check(settings, rest))
     checks.append(await queueing_check(settings, rest))
+    checks.append(callbacks_check(settings))
     if settings.wants_softphone:
         checks += await softphone_checks(settings)
     if settings.zendesk_api == "calls" and settings.zendesk_base_url:

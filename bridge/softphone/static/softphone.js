@@ -474,6 +474,16 @@
     });
   }
 
+  // Who waits on the agent's lines, as each check-in says: "3 waiting, 1 callback" (docs/callbacks.md).
+  function showQueue(queue) {
+    var line = $('queue');
+    if (!line || !queue) { return; }
+    var text = queue.waiting + ' waiting';
+    if (queue.callbacks) { text += ', ' + queue.callbacks + (queue.callbacks === 1 ? ' callback' : ' callbacks'); }
+    line.textContent = text;
+    line.hidden = !(queue.waiting || queue.callbacks);
+  }
+
   function showPresence(state) {
     if (presenceFailed) { presenceFailed = false; showError(''); }
     var select = $('status');
@@ -490,6 +500,7 @@
     $('end-wrap-up').hidden = state.busy !== 'wrap_up';
     $('why').textContent = state.why || '';
     $('why').hidden = !state.why;
+    showQueue(state.queue);
     // Look again when wrap-up is due to end, so it does not linger up to a check-in on the screen.
     clearTimeout(wrapUpTimer);
     if (state.wrap_up_until) {

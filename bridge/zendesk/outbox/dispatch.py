@@ -12,6 +12,7 @@ from bridge.core.actions import (
     FindCaller,
     LookUpCustomer,
     MoveCall,
+    PlaceCallback,
     Timer,
     UpdateCallRecord,
 )
@@ -77,7 +78,7 @@ class Deliverer:
                 return await create_call_record(ctx, attempt, create, needs)
             case UpdateCallRecord() as update:
                 return await update_call_record(ctx, row.call_sid, update.wire(), needs, update.parts)
-            case MoveCall():
+            case MoveCall() | PlaceCallback():
                 # Never claimed here (the store keeps the telephony worker's actions apart); a bug if it is.
                 raise NotConfigured(f"{row.kind} is the telephony worker's, not Zendesk's")
 

@@ -40,9 +40,10 @@ async def create_call_record(ctx: Context, attempt: Attempt, create: CreateCallR
     if comment is not None and create.existing_ticket_id is not None:
         return await _create_on(ctx, attempt, create.existing_ticket_id, call, comment)
     shown = comment is not None or create.linked
-    ticket = needs.ticket(call_sid) if shown else None
+    holder = create.shown_on or call_sid  # the call whose ticket shows it (a callback's: the call that asked)
+    ticket = needs.ticket(holder) if shown else None
     if shown and ticket is None:
-        if needs.status(ticket_key(call_sid)) != DEAD:
+        if needs.status(ticket_key(holder)) != DEAD:
             raise NoTicket(f"call {call_sid}: the call's ticket was never created, so its record has nowhere to show")
         # The ticket's action died (an outage past OUTBOX_MAX_AGE, a refusal): the call still counts in
         # Zendesk's reporting, as a record without a ticket.

@@ -231,8 +231,8 @@ def decode(kind: ActionKind, data: Mapping[str, Any]) -> Result | None:
             return RecordUpdated(_int(data, "call_id", kind))
         case ActionKind.DISPLAY_USER | ActionKind.DISPLAY_TICKET:
             return Popped()
-        case ActionKind.TIMER | ActionKind.MOVE_CALL | ActionKind.LOOK_UP_CUSTOMER:
-            # A move is the telephony worker's; the caller's data goes into the call itself: nothing is read back.
+        case ActionKind.TIMER | ActionKind.MOVE_CALL | ActionKind.LOOK_UP_CUSTOMER | ActionKind.PLACE_CALLBACK:
+            # A move or a callback's turn is the telephony worker's; the caller's data goes into the call itself.
             return None
         case _:
             assert_never(kind)

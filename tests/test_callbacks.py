@@ -1,0 +1,262 @@
+"""Callbacks end to end: the stand-in follows the bridge's TwiML and the calls it places; the sandbox records."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.appkeys import DESK
+from bridge.cli import main
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
+from bridge.devtools.fake_twilio import Delivery
+from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
+from bridge.devtools.waiting import wait_until
+from tests import callback_flows as flows
+from tests.conftest import BridgeFactory, call_outcome, call_records, recording, tpe_comments, voice_comments
+from tests.test_cli_routing import configure
+from tests.test_ops import scrape
+from tests.test_scenarios import EXPECTED, QUEUEING, api_settings, check
+
+Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
+
+
+@pytest.fixture
+def rig(make_bridge: BridgeFactory, database_url: str) -> Rig:
+    """Run one flow's bridge on either store, in calls mode, with its settings."""
+
+    @asynccontextmanager
+    async def running(name: str, **settings: Any) -> AsyncIterator[LocalBridge]:
+        _, own, _ = flows.FLOWS[name]
+        options = {"agents": dict(flows.TEAM), **calls_mode(), **own, **settings}
+        async with make_bridge(stand_in=True, virtual_time=True, database_url=database_url, **options) as bridge:
+            yield bridge
+
+    return running
+
+
+def conversation(snapshot: dict[str, Any], ticket: dict[str, Any], call_sid: str) -> dict[str, Any]:
+    """Return the record of the callback's call, shown on the ticket of the call that asked (calls mode)."""
+    (shown,) = [comment for comment in tpe_comments(ticket) if comment["external_id"] != call_sid]
+    (record,) = [record for record in snapshot["calls"].values() if record["id"] == shown["call_id"]]
+    return record
+
+
+def notes(ticket: dict[str, Any]) -> str:
+    """Return a ticket's plain comments, one after another."""
+    return "\n".join(comment["body"] for comment in ticket["comments"] if comment["type"] == "Comment")
+
+
+async def test_a_callback_answered_at_the_first_try_is_logged_on_the_callers_ticket(rig: Rig) -> None:
+    """Dana asks to be called back; alice frees up, is rung first, then Dana is dialled and talks: one ticket."""
+    async with rig("callback_answered") as bridge:
+        (call,) = await flows.callback_answered(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["via_id"] == 45
+    assert "callback_requested" in ticket["tags"]
+    assert "asked to be called back at +14155550123" in notes(ticket)
+    talk = conversation(snapshot, ticket, call.sid)
+    assert (talk["direction"], talk["agent_id"], talk["completion_status"]) == ("outbound", 1001, "completed")
+    assert talk["to_line"] == "+14155550123"
+    assert talk["from_line"] == "+16505550100"  # the line's number
+    assert talk["talk_time"] == 40
+    assert talk["recording_url"]
+    assert (talk["callback"], talk["callback_source"], talk["callback_number"]) == (True, "queue", "+14155550123")
+    assert talk["ticket_id"] == ticket["id"]
+    assert voice_comments(ticket) == []  # in calls mode the records show the calls
+    (record,) = call_records(snapshot, call.sid)
+    assert record["callback"] is True
+    assert record["callback_source"] == "queue"
+    assert record["callback_number"] == "+14155550123"
+
+
+async def test_a_callback_nobody_answers_is_tried_again_after_the_retry_time(rig: Rig) -> None:
+    """The first turn rings out at Dana's end (a note says so); CALLBACK_RETRY_MINUTES later she answers."""
+    async with rig("callback_retried") as bridge:
+        (call,) = await flows.callback_retried(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "Callback attempt 1 of 3" in notes(ticket)
+    assert "+14155550123 did not answer. Next attempt after" in notes(ticket)
+    assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
+
+
+async def test_a_callback_is_closed_with_a_note_after_its_attempts(rig: Rig) -> None:
+    """Busy, a voicemail that never pressed 1, no answer: three attempts, then the request is closed."""
+    async with rig("callback_exhausted") as bridge:
+        (call,) = await flows.callback_exhausted(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    said = notes(ticket)
+    assert "Callback attempt 1 of 3" in said
+    assert "was busy" in said
+    assert "answered but never pressed 1" in said
+    assert "Callback attempt 3 of 3" in said
+    assert "did not answer" in said
+    assert "not reached in 3 attempts" in said
+    assert "callback_exhausted" in ticket["tags"]
+    assert len(tpe_comments(ticket)) == 1  # the request's record alone: no conversation
+
+
+async def test_a_caller_may_key_another_number_of_their_country_but_no_premium_one(rig: Rig) -> None:
+    """A premium-rate number is refused and asked again; a number of the line's country is called back."""
+    async with rig("callback_other_number") as bridge:
+        (call,) = await flows.callback_other_number(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert f"at {flows.OTHER} (a number they keyed)" in notes(ticket)
+    assert conversation(snapshot, ticket, call.sid)["to_line"] == flows.OTHER
+    (record,) = call_records(snapshot, call.sid)
+    assert record["callback_number"] == flows.OTHER
+
+
+async def test_an_anonymous_caller_is_asked_for_a_number(rig: Rig) -> None:
+    """A withheld number cannot be called back: the caller keys one, and is called back there."""
+    async with rig("callback_anonymous") as bridge:
+        (call,) = await flows.callback_anonymous(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["subject"] == "Callback requested by an anonymous caller"
+    assert conversation(snapshot, ticket, call.sid)["to_line"] == flows.OTHER
+
+
+async def test_a_caller_who_presses_2_leaves_a_message_by_choice(rig: Rig) -> None:
+    """Dana presses 2 at the offer: a voicemail ticket, its record saying the customer asked for voicemail."""
+    async with rig("voicemail_by_choice") as bridge:
+        (call,) = await flows.voicemail_by_choice(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["via_id"] == 44
+    (record,) = call_records(snapshot, call.sid)
+    assert record["customer_requested_voicemail"] is True
+    assert record["voicemail"] is True
+    assert not record.get("exceeded_queue_time")
+
+
+async def test_an_admin_lists_and_cancels_a_callback_from_the_command_line(
+    make_bridge: BridgeFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bridge queue` shows the callback in its place; `bridge queue cancel` takes it out, noted on its ticket."""
+    database = tmp_path / "callbacks.db"
+    async with make_bridge(
+        stand_in=True, virtual_time=True, agents=dict(TEAM), database_url=f"sqlite:///{database}", **flows.SETTINGS
+    ) as bridge:
+        await choose(bridge, "away", ALICE, BOB)
+        call = await twilio(bridge).incoming(DANA, DEMO_NUMBER)
+        await flows.ask_for_callback(bridge, call)
+        seen = await scrape(bridge)
+        assert seen['bridge_queue_callbacks{line="default"}'] == 1  # kept in line, apart from callers holding it
+        assert seen['bridge_queue_waiting{line="default"}'] == 0
+        configure(monkeypatch, database)
+        assert await asyncio.to_thread(main, ["queue"]) == 0
+        listing = capsys.readouterr().out.splitlines()
+        assert listing[0].startswith("0 waiting, 1 callback")
+        assert listing[1].startswith("  1. callback to …0123")
+        assert await asyncio.to_thread(main, ["queue", "cancel", call.sid]) == 0
+        assert await asyncio.to_thread(main, ["queue", "cancel", call.sid]) == 2  # nothing left to cancel
+        assert await bridge.app[DESK].waiting() == []
+        assert (await scrape(bridge))['bridge_queue_callbacks{line="default"}'] == 0
+        await choose(bridge, "available", ALICE)
+        await twilio(bridge).advance(30)
+        await bridge.settle_calls()
+        assert not [placed for placed in twilio(bridge).account.calls.values() if placed.to == ALICE]
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "was cancelled" in notes(ticket)
+    assert "callback_cancelled" in ticket["tags"]
+
+
+async def test_a_phone_agents_voicemail_never_gets_the_customer(rig: Rig) -> None:
+    """A phone agent's voicemail picks up the callback: no press, no dial; a minute later the agent takes it."""
+    phone = "+16505550111"
+    async with rig("callback_answered", agents={phone: 1003}) as bridge:
+        fake = twilio(bridge)
+        await bridge.app[DESK].choose(phone, "away", by="test")
+        call = await fake.incoming(DANA, DEMO_NUMBER)
+        await flows.ask_for_callback(bridge, call)
+        await bridge.app[DESK].choose(phone, "available", by="test")
+        voicemail = await fake.ringing(phone)
+        await fake.answer(voicemail)  # it hears "press 1" and never does
+        await fake.advance(20)
+        assert voicemail.status == "completed"
+        assert not [leg for leg in fake.account.calls.values() if leg.to == DANA and leg.parent is not None]
+        await fake.advance(60)  # not the same agent again at once
+        agent = await fake.ringing(phone)
+        await fake.answer(agent)
+        await fake.press(agent, "1")
+        await fake.advance(8)
+        customer = await fake.ringing(DANA)
+        await fake.answer(customer)
+        await fake.press(customer, "1")
+        await fake.advance(30)
+        await fake.hang_up(customer)
+        await flows.settled(bridge, call)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1003
+    assert "Callback attempt" not in notes(ticket)  # the agent's voicemail is no attempt to reach the customer
+
+
+@pytest.mark.parametrize("api", ["tickets", "calls"])
+async def test_every_callback_recording_together_shuffled_twice_on_either_store(
+    make_bridge: BridgeFactory, database_url: str, api: str
+) -> None:
+    """The callback recordings interleaved, every request twice, shuffled: each call's outcome as alone."""
+    names = sorted(name for name, expect in EXPECTED.items() if expect.get("callback") or name == "voicemail_by_choice")
+    assert len(names) == 6
+    async with make_bridge(database_url=database_url, **api_settings(api), **QUEUEING) as bridge:
+        report = await bridge.replay([recording(name) for name in names], repeat=2, shuffle=True, seed=17)
+        assert report.ok, report.failures
+        await bridge.settle()
+        snapshot = bridge.sandbox.snapshot()
+    for name in names:
+        check(snapshot, name, EXPECTED[name], pops=False, ticket_on="answer", api=api)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_callbacks_whose_callbacks_twilio_shuffles_and_repeats(rig: Rig, seed: int) -> None:
+    """Twilio's status callbacks of every call (the agents' too) late, out of order, some twice: the same outcome."""
+    async with rig("callback_retried") as bridge:
+        twilio(bridge).delivery = Delivery(shuffle=True, duplicates=0.5, seed=seed)
+        (call,) = await flows.callback_retried(bridge)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "Callback attempt 1 of 3" in notes(ticket)
+    assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
+    assert len([placed for placed in twilio(bridge).account.calls.values() if placed.to == ALICE]) == 2
+
+
+async def test_a_turn_twilio_refuses_is_no_attempt_and_the_next_one_calls_back(rig: Rig) -> None:
+    """Twilio fails the create of the first turn's call: nothing rang; a minute later the next turn calls back."""
+    async with rig("callback_answered") as bridge:
+        fake = twilio(bridge)
+        await choose(bridge, "away", ALICE, BOB)
+        call = await fake.incoming(DANA, DEMO_NUMBER)
+        await flows.queued(bridge, call)
+        await fake.advance(flows.OFFER + 15)
+        await fake.press(call, "5")  # no such choice: the music, and the offer, again
+        await fake.press(call, "1")
+        await fake.press(call, "1#")
+        await fake.advance(10)
+        await flows.calls_back_later(bridge, call)
+        fake.account.script.rest_failures.append((503, 20503))  # Twilio docs: error 20503, "Service unavailable"
+        await choose(bridge, "available", ALICE)
+
+        async def refused() -> bool:
+            (row,) = await bridge.app[DESK].waiting()
+            return not fake.account.script.rest_failures and row.offered_to == () and bool(row.missed)
+
+        await wait_until(refused, what="the first turn's create refused")
+        await fake.advance(61)  # not alice again at once
+        await flows.turn(bridge, DANA, "answered")
+        await flows.settled(bridge, call)
+        snapshot = bridge.sandbox.snapshot()
+    assert len([placed for placed in fake.account.calls.values() if placed.to == ALICE]) == 1
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "Callback attempt" not in notes(ticket)
+    assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
