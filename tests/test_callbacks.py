@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from bridge.appkeys import DESK
+from bridge.appkeys import DESK, INGEST
 from bridge.cli import main
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
 from bridge.devtools.fake_twilio import Delivery
 from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
 from bridge.devtools.waiting import wait_until
+from bridge.live.callbacks import QueuedCallbacks
 from tests import callback_flows as flows
 from tests.conftest import BridgeFactory, call_outcome, call_records, recording, tpe_comments, voice_comments
 from tests.test_cli_routing import configure
@@ -260,3 +261,21 @@ async def test_a_turn_twilio_refuses_is_no_attempt_and_the_next_one_calls_back(r
     (ticket,) = call_outcome(snapshot, call.sid)
     assert "Callback attempt" not in notes(ticket)
     assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
+
+
+async def test_a_supervisor_sees_and_cancels_a_callback_from_the_live_view(make_bridge: BridgeFactory) -> None:
+    """The live view's callbacks are the queue's: listed while waiting, cancelled once, noted on the ticket."""
+    async with make_bridge(stand_in=True, virtual_time=True, agents=dict(TEAM), **flows.SETTINGS) as bridge:
+        await choose(bridge, "away", ALICE, BOB)
+        call = await twilio(bridge).incoming(DANA, DEMO_NUMBER)
+        await flows.ask_for_callback(bridge, call)
+        callbacks = QueuedCallbacks(bridge.store, bridge.app[INGEST], bridge.clock)
+        (pending,) = await callbacks.pending()
+        assert (pending["id"], pending["caller"]) == (call.sid, "…0123")
+        assert await callbacks.cancel(call.sid, "supervisor 1003")
+        assert not await callbacks.cancel(call.sid, "supervisor 1003")  # gone from the line: nothing to cancel
+        assert await callbacks.pending() == []
+        await bridge.settle_calls()
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "was cancelled" in notes(ticket)

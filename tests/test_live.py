@@ -176,9 +176,9 @@ async def test_a_supervisor_sets_an_agents_status_and_the_desk_says_who(make_bri
         assert status == 404
         assert (await bridge.app[DESK].agent("client:bob")).chosen == "away"
         assert (await call(bridge, "POST", "/live/agents/status", None, {"agent": "client:bob"}))[0] == 401
-        # Callbacks: no store of them in this bridge yet, so the hook answers 404.
+        # Callbacks: one that is not waiting in line cannot be cancelled.
         status, body = await call(bridge, "POST", "/live/callbacks/cancel", session, {"id": "1"})
-        assert status == 404
+        assert status == 409
         assert "no callbacks" in body["error"]
 
 
