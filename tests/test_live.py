@@ -179,7 +179,7 @@ async def test_a_supervisor_sets_an_agents_status_and_the_desk_says_who(make_bri
         # Callbacks: one that is not waiting in line cannot be cancelled.
         status, body = await call(bridge, "POST", "/live/callbacks/cancel", session, {"id": "1"})
         assert status == 409
-        assert "no callbacks" in body["error"]
+        assert "not pending" in body["error"]
 
 
 class Book:
