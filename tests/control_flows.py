@@ -23,7 +23,7 @@ from tests.test_softphone_presence import signed_in
 PAUSE, RESUME = "5e0d7c1a-0b6f-4d4e-9a57-5d0c3f1f2a01", "5e0d7c1a-0b6f-4d4e-9a57-5d0c3f1f2a02"  # the clicks' ids
 FILE = "inbound_recording_paused"
 START = datetime(2026, 9, 18, 10, 0, 0, tzinfo=UTC)
-SEED = 400  # the controls' recordings keep seeds from 400 (the queue's 100, the menus' 200, the hours' 300)
+SEED = 600  # the controls' recordings keep seeds from 600 (queue 100, menus 200, hours 300, customers 400, room 500)
 
 
 def settings() -> dict[str, Any]:

@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from bridge.core import call_room
+from bridge.core.call_fields import _room_times
 from bridge.core.call_model import Call, Leg, Policy
 from bridge.core.calls import engagements, step
 from bridge.core.events import CallEvent, EventKind, LegStatus
@@ -171,3 +172,83 @@ def test_an_agent_s_way_into_a_room_makes_no_ticket_of_its_own() -> None:
     outcome = step(outcome.call, ended, T0, Policy(agents={"client:alice": 1001}))
     assert outcome.actions == []
     assert outcome.call.finished
+
+
+CF1, CF2 = "CF" + "1" * 32, "CF" + "2" * 32
+BOB_LEG = "CA" + "4" * 32
+
+
+def in_room(what: str, at: float, room: str, **options: object) -> CallEvent:
+    """Return a report of one of the call's rooms at the provider."""
+    return room_event(what, at, **options).model_copy(update={"room": room})  # type: ignore[arg-type]
+
+
+def test_a_cold_transfer_reads_across_two_rooms() -> None:
+    """Moved into a fresh room: the old one's end is not the call's; bob's join takes it; holds in both rooms."""
+    events = [
+        room_event("moving", 0),
+        in_room("join", 1, CF1, seq=1, label="customer"),
+        in_room("join", 2, CF1, leg=ROOM_LEG, label="agent:alice", seq=2),
+        in_room("join", 3, CF1, leg="CA" + "5" * 32, label="+14155550177|add", seq=3),  # a number joins too
+        room_event("moving", 20),
+        in_room("leave", 20.1, CF1, seq=4, label="customer", reason=call_room.MOVED),
+        in_room("end", 20.2, CF1, leg=None, seq=5),
+        in_room("join", 20.5, CF2, seq=1, label="customer"),
+        room_event("invite", 20.6, leg=BOB_LEG, label="agent:bob|transfer", reason="transfer"),
+        in_room("join", 26, CF2, leg=BOB_LEG, label="agent:bob|transfer", seq=2),
+        in_room("modify", 27, CF2, leg=BOB_LEG, label="agent:bob|transfer", seq=3, reason=call_room.OWNER),
+        in_room("leave", 60, CF2, leg=BOB_LEG, label="agent:bob|transfer", seq=4, reason="participant_hung_up"),
+        in_room("end", 60, CF2, leg=None, seq=5),
+    ]
+    seen = call_room.spans(fold(events) or call_room.Room(entered_at=T0))
+    assert seen.ended_at == T0 + timedelta(seconds=60)
+    assert seen.last_agent == "client:bob"
+    assert [(t.by, t.to) for t in seen.transfers] == [(None, "client:bob")]
+    assert seen.hold_seconds(T0) == 2 + 6  # alone before alice came in, then alone in the fresh room until bob
+    assert seen.agents_ever == {"client:alice", "client:bob"}
+
+
+def test_a_consultation_completes_by_the_owner_s_modify_and_a_stranger_s_modify_changes_nothing() -> None:
+    """The consulted colleague made owner completes it; anyone else's modify is no completion."""
+    start = [
+        room_event("moving", 0),
+        in_room("join", 1, CF1, seq=1, label="customer"),
+        in_room("join", 2, CF1, leg=ROOM_LEG, label="agent:alice", seq=2),
+        room_event("invite", 5, leg=BOB_LEG, label="agent:bob|consult", reason="consult"),
+        in_room("join", 8, CF1, leg=BOB_LEG, label="agent:bob|consult", seq=3),
+    ]
+    stranger = call_room.spans(
+        fold([*start, in_room("modify", 9, CF1, leg=ROOM_LEG, label="agent:alice", seq=4, reason=call_room.OWNER)])
+        or call_room.Room(entered_at=T0)
+    )
+    assert stranger.consulting
+    assert stranger.transfers == []
+    done = call_room.spans(
+        fold([*start, in_room("modify", 9, CF1, leg=BOB_LEG, label="agent:bob|consult", seq=4, reason="owner")])
+        or call_room.Room(entered_at=T0)
+    )
+    assert [t.to for t in done.transfers] == ["client:bob"]
+    assert not done.consulting
+
+
+def test_a_room_call_answered_at_an_unknown_moment_has_no_talk_time_of_its_own() -> None:
+    """The answering leg's answer time was never reported: hold time, but no talk time from the room."""
+    call = answered_call()
+    call.legs[AGENT_LEG].answered_at = None
+    call.room = fold([room_event("moving", 0), room_event("left", 30)])
+    fields = _room_times(call, call.legs[AGENT_LEG], None)
+    assert fields == {"hold_time": 30}
+
+
+def test_reports_without_a_call_and_a_cancel_with_nothing_going_on_change_nothing_else() -> None:
+    """An invitation or join that names no call, and a cancel with no consultation: read without harm."""
+    room = fold([
+        room_event("moving", 0),
+        room_event("invite", 1, leg=None, label="+14155550177|add", reason="add"),
+        room_event("join", 2, leg=None, label="+14155550177|add", seq=1),
+        room_event("cancel", 3),
+    ])  # fmt: skip
+    seen = call_room.spans(room or call_room.Room(entered_at=T0))
+    assert seen.others_now == {"+14155550177"}
+    assert seen.pending == {}
+    assert seen.consults == []

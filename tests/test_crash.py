@@ -64,7 +64,8 @@ async def kill(process: asyncio.subprocess.Process) -> None:
 
 CRASH_POINTS = {
     # name: (faults while the first process runs, what to wait for before the kill)
-    "after the ack, before any delivery": ([FaultRule(None, "/api/v2", "hang", times=1000)], 1),
+    # The caller's two look-ups (by external id, and by phone) go out together: both hang.
+    "after the ack, before any delivery": ([FaultRule(None, "/api/v2", "hang", times=1000)], 2),
     "mid ticket create": ([FaultRule("POST", TICKETS, "hang")], 1),
     "ticket created, answer lost, crash during the look-up": (
         # The look-up an agent token may make: the requester's (the new caller 3001's) tickets.

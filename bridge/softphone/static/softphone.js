@@ -202,6 +202,7 @@
       shows: function (state) { return state.recording === 'paused'; } }
   ];
   var CHOOSE = 'Choose who, in Transfer to, first.';
+  var BEFORE = { on_hold: false, recording: 'on', consult: null, calling: [] };  // a call the bridge has not seen
   var RECORDING = { on: 'Recording', paused: 'Recording paused: the customer is not recorded',
                     off: 'This call is not recorded' };
   var CONTROL_ROUTE = '/softphone/call';
@@ -300,7 +301,7 @@
       if (reason === null && control.join && (chosenTarget() || {}).kind === 'line') {
         reason = 'A line takes a transfer only: use Transfer.';
       }
-      box.hidden = state ? !control.shows(state) : control !== CONTROLS[0];
+      box.hidden = !control.shows(state || BEFORE);  // before the bridge's word: the controls of a plain call
       button.disabled = clicking || reason !== null;
       button.setAttribute('aria-busy', String(clicking));
       $('why-' + control.action).textContent = reason || '';
