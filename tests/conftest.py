@@ -8,8 +8,8 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from bridge.devtools.demo import DEMO_APP_ID, LocalBridge, local_bridge
+from bridge.devtools.demo import DEMO_APP_ID, LocalBridge, calls_mode, local_bridge
 from bridge.devtools.waiting import wait_until
 from bridge.ops.settings import Settings
 from bridge.zendesk.outbox import RetryPolicy
@@ -165,6 +165,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 BridgeFactory = Callable[..., AbstractAsyncContextManager[LocalBridge]]
+Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
+
+
+def flow_rig(
+    make_bridge: BridgeFactory,
+    database_url: str,
+    flows: Mapping[str, tuple[Any, dict[str, Any], Any]],
+    team: Mapping[str, int],
+    *,
+    calls: bool = True,
+) -> Rig:
+    """Return what runs one flow's bridge on a store with the flow's settings (in calls mode, unless `calls` is off)."""
+
+    @asynccontextmanager
+    async def running(name: str, **settings: Any) -> AsyncIterator[LocalBridge]:
+        _, own, _ = flows[name]
+        options = {"agents": dict(team), **(calls_mode() if calls else {}), **own, **settings}
+        async with make_bridge(stand_in=True, virtual_time=True, database_url=database_url, **options) as bridge:
+            yield bridge
+
+    return running
 
 
 @pytest.fixture(autouse=True)

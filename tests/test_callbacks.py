@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,32 +10,31 @@ import pytest
 
 from bridge.appkeys import DESK, INGEST
 from bridge.cli import main
-from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
+from bridge.devtools.demo import DEMO_NUMBER
 from bridge.devtools.fake_twilio import Delivery
 from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
 from bridge.devtools.waiting import wait_until
 from bridge.live.callbacks import QueuedCallbacks
 from tests import callback_flows as flows
-from tests.conftest import BridgeFactory, call_outcome, call_records, recording, tpe_comments, voice_comments
+from tests.conftest import (
+    BridgeFactory,
+    Rig,
+    call_outcome,
+    call_records,
+    flow_rig,
+    recording,
+    tpe_comments,
+    voice_comments,
+)
 from tests.test_cli_routing import configure
 from tests.test_ops import scrape
 from tests.test_scenarios import EXPECTED, QUEUEING, api_settings, check
-
-Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
 
 @pytest.fixture
 def rig(make_bridge: BridgeFactory, database_url: str) -> Rig:
     """Run one flow's bridge on either store, in calls mode, with its settings."""
-
-    @asynccontextmanager
-    async def running(name: str, **settings: Any) -> AsyncIterator[LocalBridge]:
-        _, own, _ = flows.FLOWS[name]
-        options = {"agents": dict(flows.TEAM), **calls_mode(), **own, **settings}
-        async with make_bridge(stand_in=True, virtual_time=True, database_url=database_url, **options) as bridge:
-            yield bridge
-
-    return running
+    return flow_rig(make_bridge, database_url, flows.FLOWS, flows.TEAM)
 
 
 def conversation(snapshot: dict[str, Any], ticket: dict[str, Any], call_sid: str) -> dict[str, Any]:

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
 
 from bridge.appkeys import STORE
-from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
+from bridge.devtools.demo import DEMO_NUMBER, calls_mode
 from tests import customer_flows as flows
-from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
+from tests.conftest import BridgeFactory, Rig, call_outcome, call_records, flow_rig, voice_comments
 from tests.menu_flows import MENU_LINES, in_menu
 from tests.queue_flows import own_sales
-
-Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
 
 
 @pytest.fixture
 def rig(make_bridge: BridgeFactory, database_url: str) -> Rig:
     """Run one flow's bridge on either store, with its settings."""
-
-    @asynccontextmanager
-    async def running(name: str, **settings: Any) -> AsyncIterator[LocalBridge]:
-        _, own, _ = flows.FLOWS[name]
-        options = {"agents": dict(flows.TEAM), **own, **settings}
-        async with make_bridge(stand_in=True, virtual_time=True, database_url=database_url, **options) as bridge:
-            yield bridge
-
-    return running
+    return flow_rig(make_bridge, database_url, flows.FLOWS, flows.TEAM, calls=False)
 
 
 def displays(snapshot: dict[str, Any], agent_id: int) -> list[tuple[str, int]]:

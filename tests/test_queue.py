@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
-
 import pytest
 
 from bridge.appkeys import DESK
-from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, calls_mode
+from bridge.devtools.demo import DEMO_NUMBER, calls_mode
 from bridge.devtools.waiting import wait_until
 from tests import queue_flows as flows
-from tests.conftest import BridgeFactory, call_outcome, call_records, voice_comments
-
-Rig = Callable[..., AbstractAsyncContextManager[LocalBridge]]
+from tests.conftest import BridgeFactory, Rig, call_outcome, call_records, flow_rig, voice_comments
 
 
 @pytest.fixture
 def rig(make_bridge: BridgeFactory, database_url: str) -> Rig:
     """Run one flow's bridge on either store, in calls mode, with its settings."""
-
-    @asynccontextmanager
-    async def running(name: str, **settings: Any) -> AsyncIterator[LocalBridge]:
-        _, own, _ = flows.FLOWS[name]
-        options = {"agents": dict(flows.TEAM), **calls_mode(), **own, **settings}
-        async with make_bridge(stand_in=True, virtual_time=True, database_url=database_url, **options) as bridge:
-            yield bridge
-
-    return running
+    return flow_rig(make_bridge, database_url, flows.FLOWS, flows.TEAM)
 
 
 async def test_a_caller_waits_in_the_queue_and_rings_the_agent_who_frees_up(rig: Rig) -> None:
