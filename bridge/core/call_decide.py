@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.core import call_controls, call_menu, call_room, callback_flow
+from bridge.core import call_controls, call_menu, call_progress, call_room, callback_flow
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -39,7 +39,6 @@ from bridge.core.call_fields import (
     _recorded,
     _recording_settled,
     _show,
-    _transfer_note,
     _unrouted_note,
     _voice_comment,
 )
@@ -163,26 +162,9 @@ def _decide(call: Call, now: datetime, policy: Policy, notices: list[tuple[str, 
     else:
         _decide_unanswered(call, now, policy, emit, notice, customer)
     _decide_menu(call, policy, emit)
-    _decide_transfers(call, answered, policy, emit)
+    call_progress.decide_transfers(call, answered, policy, emit)
     callback_flow.voicemail_choice(call, policy, emit, had_record=had_record)
     return out
-
-
-def _decide_transfers(call: Call, answered: Leg | None, policy: Policy, emit: Emit) -> None:
-    """Note each transfer on the call's ticket, give the ticket to the agent who took the call, and pop it to them."""
-    if call.room is None or answered is None or ticket_key(call.sid) not in call.emitted:
-        return
-    for number, transfer in enumerate(call_room.spans(call.room).transfers, start=1):
-        by = transfer.by or answered.to
-        receiver = policy.agents.get(transfer.to)
-        moved = replace(transfer, by=by)
-        line = policy.lines.find(transfer.line) if transfer.line is not None else None
-        # A transfer to a line gives the ticket to the line's group (Zendesk docs: Tickets, group_id) and the agent.
-        group = line.group_id if line is not None else None
-        body = _transfer_note(moved, line.name if line is not None else transfer.line)
-        emit(AddNote(call.sid, f"transfer:{number}", body, assignee_id=receiver, group_id=group))
-        if receiver is not None:
-            emit(DisplayTicket(call.sid, receiver))
 
 
 def _with_tags(call: Call, action: Action) -> Action:
@@ -223,7 +205,7 @@ def _decide_answered(
         if call.over:
             emit(Timer(call.sid, RECORDING_WAIT, now + timedelta(seconds=policy.recording_wait)))
         return
-    agent_id = policy.agents.get(_last_agent(call, leg) or "") if inbound else calling_agent
+    agent_id = policy.agents.get(call_progress.last_agent(call, leg) or "") if inbound else calling_agent
     if agent_id is None and not call_menu.forwarded(call):
         who = leg.to if inbound else call.from_number
         notice("notice:unmapped", f"call answered by {mask(who)}, who is not in AGENTS: ticket unassigned, no pop")
@@ -281,10 +263,10 @@ def _decide_answered(
         # Only one link plays: the recording's other parts are named on the ticket, so nothing said is lost.
         emit(AddNote(call.sid, "recording_parts", _parts_note(parts)))
     if calls:
-        _decide_late_controls(call, ended, emit)
+        call_progress.decide_late_controls(call, ended, emit)
     call.finished = True
     if calls and call.room is not None:
-        _decide_room_corrections(call, ending, agent_id, emit)
+        call_progress.decide_room_corrections(call, ending, agent_id, emit)
     if calls and policy.wrap_up > 0 and agent_id is not None:
         _decide_wrap_up(call, leg, now, policy, emit)
 
@@ -295,46 +277,6 @@ def _logged_on_open_ticket(call: Call, policy: Policy) -> int | None:
     It is the ticket whose agent an offer rang first (bridge.core.preference): the one shown to that agent.
     """
     return call.open_ticket if policy.lines.get(call.route_line).log_on_open_ticket else None
-
-
-def _decide_room_corrections(call: Call, ending: dict[str, Any], agent_id: int | None, emit: Emit) -> None:
-    """Correct the record when the room's reports that came after its end change what it says.
-
-    Twilio sends a conference's reports as separate requests, in any order (Twilio docs: TwiML <Conference>,
-    statusCallback): one may overtake the call's end. Each correction follows the update before it.
-    """
-    names = ("hold_time", "consultation_time", "talk_time", "completion_status")
-    fields = {name: ending.get(name) for name in names} | {"agent_id": agent_id}
-    digest = ",".join(f"{name}={fields[name]}" for name in sorted(fields))
-    if call.room_sent is None:
-        call.room_sent = digest  # what the record's own end said
-        return
-    if digest == call.room_sent:
-        return
-    before = [key for key in call.emitted if key.startswith(f"{call_record_key(call.sid)}:room:")]
-    after = before[-1] if before else f"{call_record_key(call.sid)}:ended"
-    number = len(before) + 1
-    emit(UpdateCallRecord(call.sid, f"room:{number}", CallRecord(**fields), after=after))
-    call.room_sent = digest
-
-
-def _last_agent(call: Call, leg: Leg) -> str | None:
-    """Return who took the call last: the last agent into its room, else whoever answered it."""
-    last = call_room.spans(call.room).last_agent if call.room is not None else None
-    return last or leg.to
-
-
-def _decide_late_controls(call: Call, ended: datetime | None, emit: Emit) -> None:
-    """Correct the record's recording control fields when a pause or resume was told after its final fields.
-
-    Each count has its own update (the older ones still pending are cancelled), so the last word stands.
-    """
-    count = len(call.recording_toggles)
-    sent = call.recording_toggles_sent
-    if sent is not None and count != sent:
-        fields = call_controls.record_fields(call.recording_toggles, ended)
-        emit(UpdateCallRecord(call.sid, f"{call_controls.CONTROL_UPDATE}:{count}", CallRecord(**fields)))
-    call.recording_toggles_sent = count
 
 
 def _decide_wrap_up(call: Call, leg: Leg, now: datetime, policy: Policy, emit: Emit) -> None:
