@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bridge.core.actions import CreateTicket, decode, encode
+from bridge.core.action_codec import decode, encode
+from bridge.core.actions import CreateTicket
 from bridge.core.calls import Call, Policy, step
 from bridge.core.events import CallEvent, Direction, EventKind
 from bridge.devtools.demo import LocalBridge, calls_mode

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from bridge.core.action_codec import decode, encode
 from bridge.core.actions import (
     CreateCallRecord,
     CreateTicket,
@@ -14,8 +15,6 @@ from bridge.core.actions import (
     UpdateCallRecord,
     call_record_key,
     caller_key,
-    decode,
-    encode,
     ticket_key,
 )
 from bridge.core.calls import (

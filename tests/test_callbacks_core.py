@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bridge.core.action_codec import decode, encode
 from bridge.core.actions import (
     AddNote,
     AddVoiceComment,
@@ -16,8 +17,6 @@ from bridge.core.actions import (
     DisplayTicket,
     PlaceCallback,
     UpdateCallRecord,
-    decode,
-    encode,
 )
 from bridge.core.callback_model import Callback, Turn
 from bridge.core.callback_numbers import accepted, region_of, spoken

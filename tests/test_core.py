@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bridge.core import call_fields
+from bridge.core.action_codec import decode, encode
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -19,8 +20,6 @@ from bridge.core.actions import (
     FindCaller,
     Timer,
     caller_key,
-    decode,
-    encode,
     ticket_key,
 )
 from bridge.core.calls import RECORDING_WAIT, STALE, Call, Policy, step

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bridge.core import call_menu
-from bridge.core.actions import AddNote, CreateCallRecord, CreateTicket, decode, encode
+from bridge.core.action_codec import decode, encode
+from bridge.core.actions import AddNote, CreateCallRecord, CreateTicket
 from bridge.core.calls import RECORDING_WAIT, Call, Outcome, Policy, step
 from bridge.core.events import CallEvent, EventKind
 from bridge.ops.settings import load_settings

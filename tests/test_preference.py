@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.core import estimate
-from bridge.core.actions import DisplayTicket, DisplayUser, LookUpCustomer, decode, encode
+from bridge.core.action_codec import decode, encode
+from bridge.core.actions import DisplayTicket, DisplayUser, LookUpCustomer
 from bridge.core.calls import Call, Policy, step
 from bridge.core.events import CallEvent, EventKind
 from bridge.core.lines import Line, Lines

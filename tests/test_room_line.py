@@ -6,7 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 from bridge.core import call_room
-from bridge.core.actions import AddNote, MoveCall, UpdateCallRecord, decode, encode
+from bridge.core.action_codec import decode, encode
+from bridge.core.actions import AddNote, MoveCall, UpdateCallRecord
 from bridge.core.call_model import Policy
 from bridge.core.calls import RECORDING_WAIT
 from bridge.core.events import CallEvent, EventKind

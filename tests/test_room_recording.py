@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bridge.core.action_codec import decode, encode
 from bridge.core.actions import (
     Action,
     AddNote,
@@ -18,8 +19,6 @@ from bridge.core.actions import (
     CreateTicket,
     Timer,
     UpdateCallRecord,
-    decode,
-    encode,
 )
 from bridge.core.call_model import RECORDING_WAIT, Call, Policy, Recording
 from bridge.core.calls import step

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from bridge.core import presence
+from bridge.core.action_codec import encode
 from bridge.core.actions import (
     TELEPHONY_KINDS,
     Action,
@@ -28,7 +29,6 @@ from bridge.core.actions import (
     PlaceCallback,
     Timer,
     UpdateCallRecord,
-    encode,
 )
 from bridge.core.clock import from_epoch
 from bridge.core.routing import RoutingPolicy, Waiting

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.core.actions import AddVoiceComment, decode, encode
+from bridge.core.action_codec import decode, encode
+from bridge.core.actions import AddVoiceComment
 from bridge.core.clock import from_epoch
 from bridge.core.phones import (
     digits,

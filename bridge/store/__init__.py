@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bridge.core.actions import Action, ActionKind, DisplayTicket, DisplayUser, decode
+from bridge.core.action_codec import decode
+from bridge.core.actions import Action, ActionKind, DisplayTicket, DisplayUser
 from bridge.core.calls import Call, Outcome
 from bridge.core.clock import from_epoch
 from bridge.core.events import CallEvent

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bridge.core.actions import TELEPHONY_KINDS, Action, Timer, encode
+from bridge.core.action_codec import encode
+from bridge.core.actions import TELEPHONY_KINDS, Action, Timer
 from bridge.core.clock import to_epoch
 from bridge.store import DEAD, DROPPED, PENDING, URGENT_KINDS, URGENT_WHEN_SET
 from bridge.store.dialect import Dialect, Statement, TextList, sql
