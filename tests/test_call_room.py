@@ -268,3 +268,28 @@ def test_a_room_figure_a_late_report_changes_is_corrected_after_the_record_s_end
     call.emitted.append(first.key)
     call_progress.decide_room_corrections(call, {"hold_time": 35}, 1001, out.append)
     assert (out[1].name, out[1].after) == ("room:2", first.key)
+
+
+def test_a_consultation_called_off_within_a_second_leaves_the_customer_off_hold() -> None:
+    """The room's reports dated to the whole second sort before the bridge's notes: the bridge's unhold still wins."""
+    alice = "agent:alice|consult"
+    events = [
+        room_event("moving", 10),
+        room_event("join", 10, seq=1, label="customer"),
+        room_event("join", 12, leg=ROOM_LEG, label="agent:bob", seq=2),
+        room_event("hold", 30.3),  # the bridge's note, on its own clock
+        room_event("hold", 30, seq=3, label="customer"),  # Twilio's report of it, to the second
+        room_event("invite", 30.4, leg=AGENT_LEG, label=alice, reason="consult"),
+        room_event("join", 30, leg=AGENT_LEG, label=alice, seq=4),
+        room_event("leave", 30, leg=AGENT_LEG, label=alice, seq=5, reason="participant_hung_up"),
+        room_event("unhold", 30, seq=6, label="customer"),
+        room_event("cancel", 30.8),
+        room_event("unhold", 30.9),
+    ]
+    for order in itertools.islice(itertools.permutations(events), 0, 4000, 89):
+        room = fold(list(order))
+        assert room is not None
+        seen = call_room.spans(room)
+        assert not seen.on_hold
+        assert seen.agents_now == {"client:bob"}
+        assert not seen.consulting

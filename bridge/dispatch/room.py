@@ -4,6 +4,10 @@ The first hold moves the call into its room (bridge.core.call_room): the custome
 music, the agent's own leg ends with the ring that connected it, and Resume brings the agent back in from their
 softphone. In the room, a hold is Twilio's own participant hold. What Twilio confirmed is what the call records:
 a request Twilio refused leaves the call as it was.
+
+Every hold and unhold the bridge makes is noted by the bridge too, not left to the room's own report of it: Twilio
+dates its conference status callbacks to the whole second (`Timestamp`, RFC 2822), so its report of an unhold can
+sort before the bridge's note of a hold made earlier in that same second.
 """
 
 from __future__ import annotations
@@ -193,7 +197,8 @@ class RoomControl:
             await api.hold(room, call.sid, on=False, line=None)
         except TwilioError as exc:
             raise ControlFailed(_twilio_said(exc, "complete the transfer"), 502) from exc
-        done = await self._note(call, "complete", request)
+        await self._note(call, "complete", request)
+        done = await self._note(call, "unhold", request)
         if leaving is not None:
             try:
                 await api.remove(room, leaving)
@@ -209,14 +214,16 @@ class RoomControl:
         if target is None:
             raise ControlFailed("There is nothing to cancel.")
         sid = seen.sids.get(target)
+        resumed = seen.on_hold and bool(seen.agents_now)
         try:
             if sid:
                 await api.remove(room, sid)
-            if seen.on_hold and seen.agents_now:
+            if resumed:
                 await api.hold(room, call.sid, on=False, line=None)
         except TwilioError as exc:
             raise ControlFailed(_twilio_said(exc, "cancel the transfer"), 502) from exc
-        return await self._note(call, "cancel", request)
+        done = await self._note(call, "cancel", request)
+        return await self._note(call, "unhold", request) if resumed else done
 
     def _room(self, call: Call) -> tuple[str, call_room.Spans]:
         """Return the call's room at Twilio and what happened there, or refuse: the call is in none yet."""
