@@ -75,6 +75,20 @@ async def hung_up_on_hold(bridge: LocalBridge) -> list[Call]:
     return [call]
 
 
+async def ended_on_hold(bridge: LocalBridge) -> list[Call]:
+    """Dana talks with alice 15 s; alice holds her, and 20 s later hangs up her phone: the call ends for Dana."""
+    fake = twilio(bridge)
+    call = await answered(bridge)
+    await fake.advance(15)
+    control = bridge.app[ROOM_CONTROL]
+    await control.hold(await state(bridge, call), "hold-1", None)
+    await fake.settle()
+    await fake.advance(20)
+    await control.end(await state(bridge, call), ALICE)
+    await finished(bridge, call)
+    return [call]
+
+
 BOB = "client:bob"
 OUTSIDE = "+14155550177"
 
@@ -242,6 +256,7 @@ FLOWS: dict[str, Callable[[LocalBridge], Awaitable[list[Call]]]] = {
     "room_three_way": three_way,
     "room_transferred_to_line": transferred_to_line,
     "room_transferred_to_number": transferred_to_number,
+    "room_ended_on_hold": ended_on_hold,
 }
 SETTINGS: dict[str, dict[str, str]] = {"room_transferred_to_line": {"lines": TWO_LINES}}
 SEED = 500  # the room's recordings keep seeds from 500 (the queue's 100, menus' 200, hours' 300, controls' 400)

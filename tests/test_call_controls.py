@@ -201,7 +201,7 @@ async def test_only_the_agent_on_the_call_may_use_its_controls(make_bridge: Brid
     [
         (
             {"action": "dance"},
-            "unknown action 'dance': use one of add, cancel, complete, consult, hold, pause_recording, resume, "
+            "unknown action 'dance': use one of add, cancel, complete, consult, end, hold, pause_recording, resume, "
             "resume_recording, transfer",
         ),
         ({"request": "x"}, "request must be the click's own id"),

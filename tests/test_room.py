@@ -75,6 +75,27 @@ async def test_a_customer_who_hangs_up_on_hold_is_abandoned_on_hold(rig: Rig) ->
     assert record["hold_time"] == 50
 
 
+async def test_an_agent_who_hangs_up_with_the_customer_on_hold_ends_the_call_for_them(rig: Rig) -> None:
+    """alice holds Dana 20 s and hangs up: Dana's call ends (no hold music until Twilio's limit), completed."""
+    async with rig() as bridge:
+        call = await flows.answered(bridge)
+        control = bridge.app[ROOM_CONTROL]
+        with pytest.raises(ControlFailed, match="not on hold"):
+            await control.end(await flows.state(bridge, call), flows.ALICE)  # not in a room yet: nothing to end
+        await twilio(bridge).advance(15)
+        await control.hold(await flows.state(bridge, call), "hold-1", None)
+        await twilio(bridge).settle()
+        await twilio(bridge).advance(20)
+        await control.end(await flows.state(bridge, call), flows.ALICE)
+        await finished(bridge, call)
+        assert call.status == "completed"
+        await control.end(await flows.state(bridge, call), flows.ALICE)  # again: the room has ended, nothing to do
+        snapshot = bridge.sandbox.snapshot()
+    (record,) = call_records(snapshot, call.sid)
+    assert record["completion_status"] == "completed"
+    assert record["hold_time"] == 20
+
+
 async def test_a_cold_transfer_gives_the_ticket_to_the_agent_who_took_the_call(rig: Rig) -> None:
     """alice hands Dana to bob: one ticket, reassigned to bob with a note, popped to him; the record names bob."""
     async with rig() as bridge:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.test_softphone_demo import SHOTS, softphone_demo
+from tests.conftest import eventually, voice_comments
+from tests.test_softphone_demo import SHOTS, softphone_demo, tickets
 
 LONG = 30_000  # the demo's Twilio runs on the wall clock: a ring, a move and a poll each take a moment
 
@@ -53,6 +54,23 @@ async def test_hold_then_resume(browser: Browser) -> None:
         await expect(alice.locator("#state")).to_have_text("In call")
         await alice.get_by_role("button", name="Hang up").click()
         await expect(alice.locator("#state")).to_have_text("Ready")
+        await context.close()
+
+
+async def test_hang_up_with_the_customer_on_hold_ends_the_call(browser: Browser) -> None:
+    """alice holds the customer and hangs up: the call ends for the customer too, and goes on its ticket."""
+    async with softphone_demo() as (url, zendesk, _):
+        context, alice, _ = await answered(browser, url)
+        await alice.get_by_role("button", name="Hold", exact=True).click()
+        await expect(alice.get_by_role("button", name="Resume", exact=True)).to_be_enabled(timeout=LONG)
+        await alice.get_by_role("button", name="Hang up").click()
+        await expect(alice.locator("#state")).to_have_text("Ready", timeout=LONG)
+
+        async def over() -> bool:
+            return any(voice_comments(ticket) for ticket in (await tickets(zendesk)).values())
+
+        await eventually(over, within=30)
+        await expect(alice.locator("#busy")).not_to_have_text("On a call", timeout=LONG)
         await context.close()
 
 

@@ -432,6 +432,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "assignee": ALICE,
         "record": {"hold_time": 50},
     },
+    "room_ended_on_hold": {
+        **ROOM_CALL,
+        "assignee": ALICE,
+        "record": {"hold_time": 20, "talk_time": 15},
+    },
     "room_transferred_cold": {
         **ROOM_CALL,
         "assignee": BOB,

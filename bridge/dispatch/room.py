@@ -225,6 +225,28 @@ class RoomControl:
         done = await self._note(call, "cancel", request)
         return await self._note(call, "unhold", request) if resumed else done
 
+    async def end(self, call: Call, by: str) -> Call | None:
+        """End the call of a customer left on hold with nobody: the agent who has it hung up their phone.
+
+        Ending the room ends the customer's <Dial> in it, whose action hangs up their call; Twilio's reports of the
+        room's end then end the call as any hang-up does. A room already ended is the call ended: done.
+        """
+        api = self._need_api()
+        if call.room is None:
+            raise ControlFailed("The customer is not on hold: hang up your own phone instead.")
+        room, seen = self._room(call)
+        if seen.ended_at is not None:
+            return call  # ended already (a second click, or the customer hung up meanwhile)
+        if seen.agents_now or seen.others_now or not seen.on_hold:
+            raise ControlFailed("Someone is with the customer: hang up your own phone instead.")
+        try:
+            await api.end(room)
+        except TwilioError as exc:
+            if exc.code not in (20404, 21220) and exc.status != 404:
+                raise ControlFailed(_twilio_said(exc, "end the call"), 502) from exc
+        log.info("call %s: %s ended it while the customer was on hold", call.sid, by)
+        return await self._ingest.current(call.sid)
+
     def _room(self, call: Call) -> tuple[str, call_room.Spans]:
         """Return the call's room at Twilio and what happened there, or refuse: the call is in none yet."""
         if call.room is None or call.room.provider_id is None:

@@ -1,4 +1,4 @@
-"""The softphone's controls of a call's room: Hold, Resume, Transfer, Consult, Complete, Cancel, Add to call.
+"""The softphone's controls of a call's room: Hold, Resume, Transfer, Consult, Complete, Cancel, Add to call, end.
 
 Each is an entry of CONTROLS (bridge.softphone.calls): why it cannot work now, shown beside its button, and what
 it does, through bridge.dispatch.room (which records each step as Twilio takes it). A target (Transfer, Consult,
@@ -96,6 +96,17 @@ def _why_not_cancel(desk: Context, on: OnCall) -> str | None:
     return None
 
 
+def _why_not_end(desk: Context, on: OnCall) -> str | None:
+    seen = _spans(on)
+    if (why := _basic(desk, on)) is not None:
+        return why
+    if seen is None or not view(on)["join"]:
+        return "You are in the call: hang up your phone to end it."
+    if seen.agents_now or seen.others_now or seen.pending:
+        return "Someone is with the customer or being called in: cancel that first."
+    return None
+
+
 def target_of(desk: Context, command: Command) -> str:
     """Return who a Transfer, Consult or Add to call is for, checked: an offerable agent, or an E.164 number."""
     target: dict[str, Any] = command.target or {}
@@ -139,6 +150,8 @@ def _act(name: str) -> Any:
                 await room.add(call, target_of(desk, command), command.request, _line(desk, command.on))
             elif name == "complete":
                 await room.complete(call, command.on.identity, command.request)
+            elif name == "end":
+                await room.end(call, command.on.identity)
             else:
                 await room.cancel(call, command.request)
         except ControlFailed as exc:
@@ -162,6 +175,7 @@ CONTROLS: dict[str, Control] = {
     "complete": Control(_why_not_complete, _act("complete")),
     "cancel": Control(_why_not_cancel, _act("cancel")),
     "add": Control(_why_not_invite, _act("add")),
+    "end": Control(_why_not_end, _act("end")),  # Hang up while out of the room: the customer on hold is let go
 }
 
 

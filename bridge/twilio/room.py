@@ -1,8 +1,9 @@
 """A call's room at Twilio: moving the customer's call into its <Conference>, holding them there.
 
 Twilio docs: Call resource, update (a live call fetches new TwiML from `Url`; its <Dial> ends and the agent's leg
-with it); Conference Participant resource, update (`Hold`, `HoldUrl`, `HoldMethod`). The conference is named
-after the customer's call, and its participant for the customer is that call.
+with it); Conference Participant resource, update (`Hold`, `HoldUrl`, `HoldMethod`); Conference resource, update
+(`Status=completed` ends it). The conference is named after the customer's call, and its participant for the
+customer is that call.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ class RoomApi:
         """Say whether a participant's leaving ends the room (Participant update, EndConferenceOnExit)."""
         form = {"EndConferenceOnExit": "true" if owner else "false"}
         await self._api.post(f"/Conferences/{room_id}/Participants/{call_sid}.json", form)
+
+    async def end(self, room_id: str) -> None:
+        """End the room for everyone in it (Conference resource, update: Status=completed).
+
+        The customer's <Dial> in it then ends, and its action hangs up their call.
+        """
+        await self._api.post(f"/Conferences/{room_id}.json", {"Status": "completed"})
 
     async def remove(self, room_id: str, call_sid: str) -> None:
         """Take a participant out of the room, or call off one still ringing (Participant resource, delete)."""

@@ -433,6 +433,24 @@
     idle();
   }
 
+  // Hang up with the customer on hold and the agent out of the room: the bridge ends the call for the customer
+  // too, or they would hear the hold music until Twilio's own limit (docs/calls-in-progress.md).
+  function endHeldCall() {
+    if (clicking) { return; }
+    clicking = true;
+    showControls();
+    askCall('POST', { call: roomCall, action: 'end', request: newRequestId() }).then(function () {
+      clicking = false;
+      idle();
+    }, function (error) {
+      clicking = false;
+      if (error.status === 403) { idle(); return; }  // the call had ended already
+      controlsFailed = true;
+      showError(error instanceof TypeError ? describe(error) : error.message);
+      refreshControls();
+    });
+  }
+
   function stopControls() {
     roomCall = null;
     endedMeanwhile = null;
@@ -611,6 +629,7 @@
   $('answer').addEventListener('click', function () { if (call) { call.accept(); } });
   $('decline').addEventListener('click', function () { if (call) { call.reject(); idle(); } });
   $('hangup').addEventListener('click', function () {
+    if (!call && roomCall) { endHeldCall(); return; }
     hangingUp = true;
     if (call) { call.disconnect(); }
     idle();
