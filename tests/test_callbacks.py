@@ -58,6 +58,9 @@ async def test_a_callback_answered_at_the_first_try_is_logged_on_the_callers_tic
     assert ticket["via_id"] == 45
     assert "callback_requested" in ticket["tags"]
     assert "asked to be called back at +14155550123" in notes(ticket)
+    assert ticket["assignee_id"] == 1001  # the agent who reached her: the ticket is hers now
+    assert "Callback attempt 1 of 3 at " in notes(ticket)
+    assert " by client:alice: +14155550123 answered." in notes(ticket)
     talk = conversation(snapshot, ticket, call.sid)
     assert (talk["direction"], talk["agent_id"], talk["completion_status"]) == ("outbound", 1001, "completed")
     assert talk["to_line"] == "+14155550123"
@@ -82,6 +85,39 @@ async def test_a_callback_nobody_answers_is_tried_again_after_the_retry_time(rig
     assert "Callback attempt 1 of 3" in notes(ticket)
     assert "+14155550123 did not answer. Next attempt after" in notes(ticket)
     assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
+    assert ticket["assignee_id"] == 1001
+    assert "Callback attempt 2 of 3 at " in notes(ticket)
+
+
+@pytest.mark.parametrize("api", ["tickets", "calls"])
+async def test_the_ticket_goes_to_the_agent_who_reached_the_customer(
+    make_bridge: BridgeFactory, database_url: str, api: str
+) -> None:
+    """Bob's turn rings out at Dana's end, alice's reaches her: the ticket is alice's, with a note saying so."""
+    rig = flow_rig(make_bridge, database_url, flows.FLOWS, flows.TEAM, calls=api == "calls")
+    async with rig("callback_retried") as bridge:
+        fake = twilio(bridge)
+        await choose(bridge, "away", ALICE, BOB)
+        call = await fake.incoming(DANA, DEMO_NUMBER)
+        await flows.ask_for_callback(bridge, call)
+        await choose(bridge, "available", BOB)
+        await flows.turn(bridge, DANA, "no-answer", agent=BOB)
+        await choose(bridge, "away", BOB)
+        await choose(bridge, "available", ALICE)
+        await fake.advance(bridge.settings.callback_retry_minutes * 60 + 5)
+        await flows.turn(bridge, DANA, "answered", agent=ALICE)
+        await flows.settled(bridge, call)
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["assignee_id"] == 1001  # alice, who talked with Dana; not bob, whose turn missed her
+    said = notes(ticket)
+    assert "by client:bob: +14155550123 did not answer." in said
+    assert "Callback attempt 2 of 3 at " in said
+    assert "by client:alice: +14155550123 answered." in said
+    if api == "tickets":
+        assert [comment["answered_by_id"] for comment in voice_comments(ticket)] == [1001]
+    else:
+        assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
 
 
 async def test_a_callback_is_closed_with_a_note_after_its_attempts(rig: Rig) -> None:
@@ -98,6 +134,7 @@ async def test_a_callback_is_closed_with_a_note_after_its_attempts(rig: Rig) -> 
     assert "did not answer" in said
     assert "not reached in 3 attempts" in said
     assert "callback_exhausted" in ticket["tags"]
+    assert ticket["assignee_id"] is None  # nobody reached her: the ticket stays with the group
     assert len(tpe_comments(ticket)) == 1  # the request's record alone: no conversation
 
 
@@ -197,7 +234,10 @@ async def test_a_phone_agents_voicemail_never_gets_the_customer(rig: Rig) -> Non
         snapshot = bridge.sandbox.snapshot()
     (ticket,) = call_outcome(snapshot, call.sid)
     assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1003
-    assert "Callback attempt" not in notes(ticket)  # the agent's voicemail is no attempt to reach the customer
+    assert ticket["assignee_id"] == 1003
+    # The agent's voicemail is no attempt to reach the customer: the turn that reached her is the first.
+    assert "Callback attempt 1 of 3 at " in notes(ticket)
+    assert "Callback attempt 2" not in notes(ticket)
 
 
 @pytest.mark.parametrize("api", ["tickets", "calls"])
@@ -256,7 +296,8 @@ async def test_a_turn_twilio_refuses_is_no_attempt_and_the_next_one_calls_back(r
         snapshot = bridge.sandbox.snapshot()
     assert len([placed for placed in fake.account.calls.values() if placed.to == ALICE]) == 1
     (ticket,) = call_outcome(snapshot, call.sid)
-    assert "Callback attempt" not in notes(ticket)
+    assert "Callback attempt 1 of 3 at " in notes(ticket)  # the refused turn was none: the one that called back is
+    assert "Callback attempt 2" not in notes(ticket)
     assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
 
 

@@ -115,6 +115,10 @@ def test_a_turn_rings_one_agent_and_the_answered_one_is_logged_as_a_voice_commen
     assert (talk.record.agent_id, talk.record.talk_time, talk.record.duration) == (1001, 50, 59)
     assert (talk.record.callback, talk.record.callback_number) == (True, CALLER)
     assert talk.record.recording_url == "https://api.twilio.com/RE1"
+    (taken,) = [a for a in desk.actions if isinstance(a, AddNote)]  # the ticket is hers, who reached the customer
+    assert (taken.name, taken.assignee_id, taken.tags) == ("callback_taken_1", 1001, ())
+    assert taken.body.startswith("Callback attempt 1 of 2 at ")
+    assert taken.body.endswith(f" by client:alice: {CALLER} answered.")
     desk.feed(agent_leg("completed", 121), at(121))
     assert busy_now(desk.agents[ALICE], at(121)) is None
     assert desk.calls["CA1"].callback.closed == "answered"  # type: ignore[union-attr]
@@ -131,6 +135,42 @@ def test_in_tickets_mode_the_conversation_is_a_voice_comment_on_the_callers_tick
     assert comment.voice_comment.answered_by_id == 1001
     assert comment.voice_comment.call_duration == 50
     assert not [a for a in desk.actions if isinstance(a, CreateCallRecord)]
+    (taken,) = [a for a in desk.actions if isinstance(a, AddNote)]
+    assert (taken.name, taken.assignee_id) == ("callback_taken_1", 1001)
+    assert taken.body.endswith(f" by client:alice: {CALLER} answered.")
+
+
+@pytest.mark.parametrize("api", ["tickets", "calls"])
+def test_the_ticket_goes_to_the_agent_who_reached_the_customer_not_to_one_who_missed(api: str) -> None:
+    desk = Desk(QUEUEING, replace_policy(api=api))
+    requested(desk)
+    freed(desk, 60, BOB)
+    desk.feed(agent_leg("answered", 65, who=BOB), at(65))
+    desk.feed(dial_end(95, status="no-answer", bridged=False), at(95))
+    desk.feed(agent_leg("completed", 96, who=BOB), at(96))
+    desk.agents[BOB] = choose(desk.agents[BOB], "away", at(97), by="test")
+    freed(desk, 700)
+    assert turns(desk)[-1] == PlaceCallback("CA1", 2, ALICE)
+    desk.feed(agent_leg("answered", 705, turn=2), at(705))
+    desk.feed(dial_end(760, turn=2, duration=50), at(760))
+    missed, taken = [a for a in desk.actions if isinstance(a, AddNote)]
+    assert (missed.name, missed.assignee_id) == ("callback_1", None)  # a missed turn gives the ticket to nobody
+    assert f"by client:bob: {CALLER} did not answer." in missed.body
+    assert (taken.name, taken.assignee_id) == ("callback_taken_2", 1001)
+    assert taken.body.startswith("Callback attempt 2 of 2 at ")
+    assert taken.body.endswith(f" by client:alice: {CALLER} answered.")
+
+
+@pytest.mark.parametrize("api", ["tickets", "calls"])
+def test_an_agent_without_a_zendesk_user_still_gets_the_note_without_the_ticket(api: str) -> None:
+    desk = Desk(QUEUEING, replace_policy(api=api, agents={BOB: 1002}))  # alice is rung, yet no Zendesk user of hers
+    requested(desk)
+    freed(desk, 60)
+    desk.feed(agent_leg("answered", 65), at(65))
+    desk.feed(dial_end(120, duration=50), at(120))
+    (taken,) = [a for a in desk.actions if isinstance(a, AddNote)]
+    assert (taken.name, taken.assignee_id) == ("callback_taken_1", None)
+    assert taken.body.endswith(f" by client:alice: {CALLER} answered.")
 
 
 def replace_policy(**fields: Any) -> Policy:

@@ -48,6 +48,8 @@ CALLBACK: dict[str, Any] = {
     "via": 45, "requester": 2001, "assignee": None, "tags": ["callback_requested"], "user_pops": set(),
     "ticket_pops": 1, "settings": QUEUEING, "callback": True,
 }  # fmt: skip
+# A callback that reached the customer: the ticket goes to the agent who called them back, with a note saying so.
+CALLBACK_TAKEN: dict[str, Any] = {**CALLBACK, "assignee": ALICE}
 # After hours (tests/hours_flows.py): Support (group 5001, brand 6001) closed whenever the replay runs.
 CLOSED: dict[str, Any] = {"group": 5001, "brand": 6001, "nickname": "Support", "after_hours": True}
 CLOSED |= {"user_pops": set(), "ticket_pops": 0}
@@ -480,17 +482,27 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # Callbacks (tests/callback_flows.py): the caller's call and the calls placed to call them back, in one file
     # (our URLs in the latter name the caller's call). One ticket, tagged; the conversation a voice comment on it.
     "callback_answered": {
-        **CALLBACK,
+        **CALLBACK_TAKEN,
         "voice": {"answered_by_id": ALICE, "from": "+16505550100", "to": "+14155550123", "call_duration": 40},
+        "note": "by client:alice: +14155550123 answered.",
     },
-    "callback_retried": {**CALLBACK, "voice": {"answered_by_id": ALICE, "to": "+14155550123"}},
+    "callback_retried": {
+        **CALLBACK_TAKEN,
+        "voice": {"answered_by_id": ALICE, "to": "+14155550123"},
+        "note": "Callback attempt 2 of 3 at",
+    },
     "callback_exhausted": {**CALLBACK, "voice": None, "tags": ["callback_requested", "callback_exhausted"]},
-    "callback_other_number": {**CALLBACK, "voice": {"answered_by_id": ALICE, "to": "+14155550177"}},
+    "callback_other_number": {
+        **CALLBACK_TAKEN,
+        "voice": {"answered_by_id": ALICE, "to": "+14155550177"},
+        "note": "by client:alice: +14155550177 answered.",
+    },
     "callback_anonymous": {
-        **CALLBACK,
+        **CALLBACK_TAKEN,
         "requester": INTEGRATION,
         "users_created": 0,
         "voice": {"answered_by_id": ALICE, "to": "+14155550177"},
+        "note": "by client:alice: +14155550177 answered.",
     },
     "voicemail_by_choice": {
         "via": 44,

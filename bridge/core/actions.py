@@ -198,7 +198,7 @@ class AddNote:
     name: str
     body: str
     tags: tuple[str, ...] = ()  # added to the ticket's own (Zendesk's additional_tags: none of its tags is lost)
-    assignee_id: int | None = None  # the agent the ticket goes to with the note (a transfer's receiver)
+    assignee_id: int | None = None  # the agent the ticket goes to with the note (a transfer's receiver, a callback's)
     group_id: int | None = None  # the group the ticket goes to with the note (a transfer to a line: its group)
 
     @property

@@ -212,7 +212,14 @@ def decide(call: Call, policy: Policy, emit: Emit, customer: str | None) -> None
             continue
         if turn.outcome == "customer_missed":
             emit(AddNote(call.sid, f"callback_{turn.turn}", _missed_note(callback, turn, policy)))
-        elif turn.outcome == "answered" and policy.api == "calls":
+        if turn.outcome != "answered":
+            continue
+        # The ticket goes to the agent who reached the customer (Zendesk docs: Tickets, assignee_id), with a note
+        # saying so. A turn's outcome is fixed by the first report of its dial's end, so it is never both missed
+        # and answered; the note has a name of its own all the same, so that neither note's key can hide the other.
+        taken = _attempt(callback, turn, policy) + f"{callback.number} answered."
+        emit(AddNote(call.sid, f"callback_taken_{turn.turn}", taken, assignee_id=agent_id))
+        if policy.api == "calls":
             # The callback's call has a record of its own, shown on the ticket of the call that asked.
             record = _callback_record(call, callback, turn, agent_id, policy)
             comment = CallComment(title=f"Callback to {callback.number}", call_fields=list(CALL_FIELDS),
@@ -220,7 +227,7 @@ def decide(call: Call, policy: Policy, emit: Emit, customer: str | None) -> None
             placement = _placement(call, policy)
             emit(CreateCallRecord(turn.agent_sid or f"{call.sid}-{turn.turn}", record, comment, customer,
                                   shown_on=call.sid, **placement))  # fmt: skip
-        elif turn.outcome == "answered":
+        else:
             emit(AddVoiceComment(call.sid, _conversation(call, callback, turn, agent_id, policy)))
     if callback.closed in ("exhausted", "cancelled"):
         emit(AddNote(call.sid, "callback_closed", _closed_note(callback), (f"callback_{callback.closed}",)))
@@ -237,11 +244,16 @@ def request_note(call: Call, callback: Callback) -> str:
     )
 
 
+def _attempt(callback: Callback, turn: Turn, policy: Policy) -> str:
+    """Say which attempt a turn was, when, and by whom."""
+    said = f"Callback attempt {callback.attempts_before(turn) + 1} of {policy.callback_attempts} at "
+    return said + f"{_human(turn.answered_at or turn.started_at)} by {turn.agent}: "
+
+
 def _missed_note(callback: Callback, turn: Turn, policy: Policy) -> str:
     """Say how a turn missed the customer, and what comes next."""
     how = _DIAL_ENDS.get(turn.customer_status or "", "was not reached")
-    said = f"Callback attempt {callback.attempts_before(turn) + 1} of {policy.callback_attempts} at "
-    said += f"{_human(turn.answered_at or turn.started_at)} by {turn.agent}: {callback.number} {how}."
+    said = _attempt(callback, turn, policy) + f"{callback.number} {how}."
     if callback.closed is None and callback.retry_at is not None:
         said += f" Next attempt after {_human(callback.retry_at)}."
     return said

@@ -60,7 +60,7 @@ async def add_note(
     if tags:
         note["additional_tags"] = list(tags)  # none of its tags removed (Zendesk docs: Tickets, additional_tags)
     if assignee is not None:
-        note["assignee_id"] = assignee  # a transfer: the ticket goes to the agent who took the call
+        note["assignee_id"] = assignee  # a transfer's receiver, a callback's agent: the ticket goes to them
     if group is not None:
         note["group_id"] = group  # a transfer to a line: the ticket goes to the line's group
     return await add_comment(ctx, attempt, ticket, note, lambda found, own: found.get("body") == body)
