@@ -111,6 +111,19 @@ async def test_a_cold_transfer_gives_the_ticket_to_the_agent_who_took_the_call(r
     assert record["completion_status"] == "completed"
 
 
+async def test_a_transfer_to_an_agent_zendesk_refuses_as_assignee_still_notes_it(rig: Rig) -> None:
+    """bob's Zendesk user is suspended: Zendesk refuses him as assignee, so the note goes without; nothing dead."""
+    async with rig(agents={flows.ALICE: 1001, flows.BOB: 1004}) as bridge:
+        (call,) = await flows.transferred_cold(bridge)
+        snapshot = bridge.sandbox.snapshot()
+        dead = (await bridge.store.stats(bridge.clock())).dead
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["assignee_id"] == 1001  # still alice's: Zendesk would not give it to bob
+    notes = [c["body"] for c in ticket["comments"] if c["type"] == "Comment"]
+    assert any("transferred by client:alice to client:bob" in note for note in notes), notes
+    assert dead == 0
+
+
 @pytest.mark.parametrize("complete", [True, False], ids=["complete", "cancel"])
 async def test_a_consultation_completes_as_a_transfer_or_is_called_off(rig: Rig, complete: bool) -> None:
     """Consult bob, then complete (bob keeps Dana) or cancel (alice keeps her); consultation_time is 15 s."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bridge.core.phones import mask_text
+from bridge.zendesk.client import Invalid
 from bridge.zendesk.outbox.context import Attempt, Context
 from bridge.zendesk.outbox.errors import TicketGone, writing_to
 from bridge.zendesk.outbox.landed import VOICE_TYPES, Ours, landed, same_call
 from bridge.zendesk.outbox.recording_links import DUAL, link_recording
 from bridge.zendesk.outbox.relocate import move
 from bridge.zendesk.outbox.results import CommentAdded, CommentFound, CommentMoved, Done, Ticket
+from bridge.zendesk.outbox.tickets import ASSIGNEE_FIELDS, refused_fields
 from schemas.zendesk import VoiceComment
 
 log = logging.getLogger("bridge.outbox")
@@ -63,7 +66,22 @@ async def add_note(
         note["assignee_id"] = assignee  # a transfer's receiver, a callback's agent: the ticket goes to them
     if group is not None:
         note["group_id"] = group  # a transfer to a line: the ticket goes to the line's group
-    return await add_comment(ctx, attempt, ticket, note, lambda found, own: found.get("body") == body)
+
+    def ours(found: dict[str, Any], own: bool) -> bool:
+        return found.get("body") == body
+
+    try:
+        return await add_comment(ctx, attempt, ticket, note, ours)
+    except Invalid as exc:
+        fields = refused_fields(exc)
+        if assignee is None or fields is None or not fields & set(ASSIGNEE_FIELDS):
+            raise
+        # Zendesk refuses the whole update for a suspended agent, or one downgraded to end-user (422 naming
+        # assignee_id): the note matters more than who has the ticket, so it goes without the assignee.
+        log.warning("call %s: assignee %s refused (%s); adding the note without it", attempt.call_sid, assignee,
+                    mask_text(str(exc.details)))  # fmt: skip
+        del note["assignee_id"]
+        return await add_comment(ctx, attempt, ticket, note, ours)
 
 
 async def add_comment(ctx: Context, attempt: Attempt, ticket: Ticket, payload: dict[str, Any], ours: Ours) -> Done:
