@@ -77,16 +77,15 @@ def test_the_record_counts_the_pauses_made_during_the_call(policy: object) -> No
 
 
 def test_a_toggle_told_after_the_records_end_corrects_it_and_the_last_word_stands() -> None:
-    """Replayed out of order, a pause and its resume come after the end: each count updates the record once."""
+    """Replayed out of order, a pause and its resume come after the end: each change is a correction after the last."""
     call, actions, _ = run([*ANSWERED, control(PAUSE, 28), control(RESUME, 43), control(RESUME, 43)], CALLS)
-    updates = [key for kind, key in actions if key.startswith(f"{SID}:call_record:recording_control")]
-    assert updates == [f"{SID}:call_record:recording_control:1", f"{SID}:call_record:recording_control:2"]
-    assert call.recording_toggles_sent == 2
+    updates = [key for kind, key in actions if key.startswith(f"{SID}:call_record:correction")]
+    assert updates == [f"{SID}:call_record:correction:1", f"{SID}:call_record:correction:2"]
     outcome = step(call, control(PAUSE, 90), T0 + timedelta(seconds=2000), CALLS)
-    superseded = [key for key in outcome.cancel if "recording_control" in key]
-    assert superseded == [f"{SID}:call_record:recording_control:1", f"{SID}:call_record:recording_control:2"]
+    assert not [key for key in outcome.cancel if ":call_record:" in key]  # each correction is whole: none is dropped
     (update,) = outcome.actions
     assert isinstance(update, UpdateCallRecord)
+    assert (update.name, update.after) == ("correction:3", f"{SID}:call_record:correction:2")
     # The call ended at 104 s (its parent's completed): the last pause, still open, runs 14 s to it.
     assert update.fields.not_recording_time == 15 + 14
     assert update.fields.recording_control_interactions == 3
@@ -97,7 +96,7 @@ def test_tickets_mode_keeps_the_toggles_without_a_record() -> None:
     call, actions, _ = run([*ANSWERED[:4], control(PAUSE, 28), *ANSWERED[4:]])
     assert isinstance(call, Call)
     assert [t.paused for t in call.recording_toggles] == [True]
-    assert not any("recording_control" in key for _, key in actions)
+    assert not any("call_record" in key for _, key in actions)
 
 
 def test_a_recording_is_the_calls_own_until_the_call_is_in_a_conference() -> None:

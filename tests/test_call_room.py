@@ -258,16 +258,18 @@ def test_reports_without_a_call_and_a_cancel_with_nothing_going_on_change_nothin
 def test_a_room_figure_a_late_report_changes_is_corrected_after_the_record_s_end() -> None:
     """The record's end said 0 s on hold; a late hold report makes it 30: one correction, after the end's update."""
     call = answered_call()
+    call.room = fold([room_event("moving", 20)])
     out: list[Any] = []
-    call_progress.decide_room_corrections(call, {"hold_time": 0}, 1001, out.append)
-    call_progress.decide_room_corrections(call, {"hold_time": 0}, 1001, out.append)
+    call.emitted.append(f"{SID}:call_record:ended")
+    call_progress.decide_corrections(call, {"hold_time": 0}, 1001, out.append)
+    call_progress.decide_corrections(call, {"hold_time": 0}, 1001, out.append)
     assert out == []  # the end's own figures: nothing to correct
-    call_progress.decide_room_corrections(call, {"hold_time": 30}, 1001, out.append)
+    call_progress.decide_corrections(call, {"hold_time": 30}, 1001, out.append)
     (first,) = out
-    assert (first.name, first.fields.hold_time, first.after) == ("room:1", 30, f"{SID}:call_record:ended")
+    assert (first.name, first.fields.hold_time, first.after) == ("correction:1", 30, f"{SID}:call_record:ended")
     call.emitted.append(first.key)
-    call_progress.decide_room_corrections(call, {"hold_time": 35}, 1001, out.append)
-    assert (out[1].name, out[1].after) == ("room:2", first.key)
+    call_progress.decide_corrections(call, {"hold_time": 35}, 1001, out.append)
+    assert (out[1].name, out[1].after) == ("correction:2", first.key)
 
 
 def test_a_consultation_called_off_within_a_second_leaves_the_customer_off_hold() -> None:

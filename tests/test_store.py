@@ -15,10 +15,13 @@ from bridge.core.actions import (
     Action,
     AddNote,
     AddVoiceComment,
+    CreateCallRecord,
     CreateTicket,
     DisplayUser,
     FindCaller,
     Timer,
+    UpdateCallRecord,
+    call_record_key,
     ticket_key,
 )
 from bridge.core.calls import RECORDING_WAIT, Call, Outcome, Policy, advance, step
@@ -29,7 +32,7 @@ from bridge.ops.settings import Settings
 from bridge.store import DEAD, DONE, DROPPED, FiledRecording, Store
 from bridge.store.schema import MIGRATIONS
 from bridge.store.sqlite import SqliteStore
-from schemas.zendesk import VoiceComment, VoiceTicket
+from schemas.zendesk import CallRecord, VoiceComment, VoiceTicket
 from tests import released_schema
 from tests.conftest import call_outcome, parent_sid, recording, voice_comments
 
@@ -153,6 +156,24 @@ async def test_claims_wait_for_dependencies_and_leases(database_url: str) -> Non
     assert [row.status for row in await store.list_actions([DROPPED])] == ["dropped"]
     await store.update_result(ticket_key(sid), {"ticket_id": 8}, now=at(104.0))
     assert (await store.results([ticket_key(sid)]))[ticket_key(sid)].result == {"ticket_id": 8}
+    await store.close()
+
+
+async def test_a_correction_waits_only_on_an_update_still_pending(database_url: str) -> None:
+    """One that follows an update never queued, or one given up on, goes once the record is made: never stuck."""
+    store = await open_db(database_url)
+    sid = EVENT.call_sid
+    record = CreateCallRecord(sid, CallRecord(from_line="+14155550123", to_line="+16505550100"))
+    first = UpdateCallRecord(sid, "correction:1", CallRecord(hold_time=5), after=f"{call_record_key(sid)}:ended")
+    second = UpdateCallRecord(sid, "correction:2", CallRecord(hold_time=9), after=first.key)
+    await store.add_actions([record, first, second], now=at(1.0))
+    (made,) = await store.claim(at(2.0), 10, lease=60)
+    assert made.action == record
+    await store.finish(made.id, DONE, result={"call_id": 77}, error=None, now=at(3.0))
+    (row,) = await store.claim(at(4.0), 10, lease=60)  # the second still waits for the first
+    assert row.action == first
+    await store.finish(row.id, DEAD, result=None, error="HTTP 422", now=at(5.0))
+    assert [row.action for row in await store.claim(at(6.0), 10, lease=60)] == [second]
     await store.close()
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from bridge.core.events import CallEvent, EventKind
 
 RecordingState = Literal["on", "paused", "off"]
-CONTROL_UPDATE = "recording_control"  # the record's update named for a toggle that came after its final fields
+FIELDS = ("recording_control_interactions", "not_recording_time")  # the record's fields for them (record_fields)
 
 
 class Toggle(BaseModel):

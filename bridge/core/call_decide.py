@@ -263,10 +263,8 @@ def _decide_answered(
         # Only one link plays: the recording's other parts are named on the ticket, so nothing said is lost.
         emit(AddNote(call.sid, "recording_parts", _parts_note(parts)))
     if calls:
-        call_progress.decide_late_controls(call, ended, emit)
+        call_progress.decide_corrections(call, ending, agent_id, emit)
     call.finished = True
-    if calls and call.room is not None:
-        call_progress.decide_room_corrections(call, ending, agent_id, emit)
     if calls and policy.wrap_up > 0 and agent_id is not None:
         _decide_wrap_up(call, leg, now, policy, emit)
 

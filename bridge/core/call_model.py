@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from bridge.core import call_room
 from bridge.core.actions import (
@@ -269,11 +269,25 @@ class Call(BaseModel):
     open_ticket_agent: str | None = None  # that agent
     room: call_room.Room | None = None  # where the answered call moved to be held or transferred, once it did
     part_of: str | None = None  # an agent's way into another call's room: that call has the ticket, not this one
-    room_sent: str | None = None  # what the record last said of the room's figures (late reports correct it)
     recording_toggles: list[Toggle] = Field(default_factory=list)  # the agent's pauses and resumes of the recording
-    recording_toggles_sent: int | None = None  # how many of them the record's final fields counted
+    # What the record last said of the fields a late report can change (bridge.core.call_progress.decide_corrections).
+    record_said: str | None = None
     callback: Callback | None = None  # the caller asked to be called back instead of waiting (docs/callbacks.md)
     voicemail_chosen: bool = False  # the waiting caller pressed the key for voicemail (the callback offer's 2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _said_before(cls, data: Any) -> Any:
+        """Read a call stored by an earlier version, which kept what its record said in two other fields.
+
+        Their form cannot be compared with `record_said`: the record said something unknown, so the next look at the
+        call sends it all again once (the same values, harmlessly) rather than miss a change a late report made.
+        """
+        if not isinstance(data, dict) or data.get("record_said") is not None:
+            return data
+        if data.get("room_sent") is None and data.get("recording_toggles_sent") is None:
+            return data
+        return {**data, "record_said": ""}
 
     @property
     def asked(self) -> Callback | None:

@@ -7,7 +7,6 @@ and its recording's pauses (bridge/core/call_controls.py) read into notes, pops 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from bridge.core import call_controls, call_room
@@ -15,6 +14,12 @@ from bridge.core.actions import AddNote, DisplayTicket, UpdateCallRecord, call_r
 from bridge.core.call_fields import _transfer_note
 from bridge.core.call_model import Call, Emit, Leg, Policy
 from schemas.zendesk import CallRecord
+
+CORRECTION = "correction"  # the record's update named for a late report that changed its final fields
+ROOM_FIGURES = ("hold_time", "consultation_time", "talk_time", "completion_status")  # besides agent_id
+# Earlier versions named corrections after what they corrected (`room:N`, `recording_control:N`): a call stored
+# by one still follows the last of them.
+EARLIER_CORRECTIONS = ("room", "recording_control")
 
 
 def decide_transfers(call: Call, answered: Leg | None, policy: Policy, emit: Emit) -> None:
@@ -34,41 +39,42 @@ def decide_transfers(call: Call, answered: Leg | None, policy: Policy, emit: Emi
             emit(DisplayTicket(call.sid, receiver))
 
 
-def decide_room_corrections(call: Call, ending: dict[str, Any], agent_id: int | None, emit: Emit) -> None:
-    """Correct the record when the room's reports that came after its end change what it says.
-
-    Twilio sends a conference's reports as separate requests, in any order (Twilio docs: TwiML <Conference>,
-    statusCallback): one may overtake the call's end. Each correction follows the update before it.
-    """
-    names = ("hold_time", "consultation_time", "talk_time", "completion_status")
-    fields = {name: ending.get(name) for name in names} | {"agent_id": agent_id}
-    digest = ",".join(f"{name}={fields[name]}" for name in sorted(fields))
-    if call.room_sent is None:
-        call.room_sent = digest  # what the record's own end said
-        return
-    if digest == call.room_sent:
-        return
-    before = [key for key in call.emitted if key.startswith(f"{call_record_key(call.sid)}:room:")]
-    after = before[-1] if before else f"{call_record_key(call.sid)}:ended"
-    number = len(before) + 1
-    emit(UpdateCallRecord(call.sid, f"room:{number}", CallRecord(**fields), after=after))
-    call.room_sent = digest
-
-
 def last_agent(call: Call, leg: Leg) -> str | None:
     """Return who took the call last: the last agent into its room, else whoever answered it."""
     last = call_room.spans(call.room).last_agent if call.room is not None else None
     return last or leg.to
 
 
-def decide_late_controls(call: Call, ended: datetime | None, emit: Emit) -> None:
-    """Correct the record's recording control fields when a pause or resume was told after its final fields.
+def decide_corrections(call: Call, ending: dict[str, Any], agent_id: int | None, emit: Emit) -> None:
+    """Correct the record when reports that came after its final fields change what those said.
 
-    Each count has its own update (the older ones still pending are cancelled), so the last word stands.
+    Twilio sends a conference's reports as separate requests, in any order (Twilio docs: TwiML <Conference>,
+    statusCallback), and a pause or resume of the recording may be learnt late too: either may overtake the
+    call's end. Each correction carries every field a late report can change, and follows the update before it,
+    so the last one stands whatever order they are sent in.
     """
-    count = len(call.recording_toggles)
-    sent = call.recording_toggles_sent
-    if sent is not None and count != sent:
-        fields = call_controls.record_fields(call.recording_toggles, ended)
-        emit(UpdateCallRecord(call.sid, f"{call_controls.CONTROL_UPDATE}:{count}", CallRecord(**fields)))
-    call.recording_toggles_sent = count
+    fields = {name: value for name, value in ending.items() if name in call_controls.FIELDS}
+    if call.room is not None:
+        fields |= {name: ending.get(name) for name in ROOM_FIGURES} | {"agent_id": agent_id}
+    digest = ",".join(f"{name}={fields[name]}" for name in sorted(fields))
+    if call.record_said is None:
+        call.record_said = digest  # what the record's final fields said, sent in this same step
+        return
+    if digest == call.record_said:
+        return
+    record = call_record_key(call.sid)
+    number = sum(1 for key in call.emitted if key.startswith(f"{record}:{CORRECTION}:")) + 1
+    emit(UpdateCallRecord(call.sid, f"{CORRECTION}:{number}", CallRecord(**fields), after=_last_said(call)))
+    call.record_said = digest
+
+
+def _last_said(call: Call) -> str | None:
+    """Return the key of the record's last update of its final fields, which a correction must follow.
+
+    None when the record was made with its final fields (TICKET_ON=end): a correction needs the record anyway.
+    An update named after a key that was never queued would not hold a correction back (the outbox waits only on
+    a pending dependency), but naming the update that exists keeps the order sure.
+    """
+    record = call_record_key(call.sid)
+    names = (f"{record}:ended", f"{record}:{CORRECTION}:", *(f"{record}:{name}:" for name in EARLIER_CORRECTIONS))
+    return next((key for key in reversed(call.emitted) if key.startswith(names)), None)

@@ -14,10 +14,8 @@ from datetime import datetime
 from bridge.core import call_room, callback_flow
 from bridge.core.actions import (
     FindCaller,
-    call_record_key,
     timer_key,
 )
-from bridge.core.call_controls import CONTROL_UPDATE
 from bridge.core.call_decide import _decide
 from bridge.core.call_facts import _apply, _leave_queue, may_be_talking
 from bridge.core.call_model import (
@@ -127,7 +125,7 @@ def advance(call: Call | None, event: CallEvent, now: datetime, policy: Policy) 
     # A caller look-up that died (an outage past OUTBOX_MAX_AGE, an operator's drop) is tried again
     # when a new call needs it, or every later call from that number would go without a requester.
     revive = [action.key for action in actions if isinstance(action, FindCaller)]
-    cancel = _moot_timers(state, event) + ([] if was_settled else _moot_pops(state, policy)) + _superseded(state)
+    cancel = _moot_timers(state, event) + ([] if was_settled else _moot_pops(state, policy))
     changes = [AgentChange(who, what) for who, what in engagements(state).items() if engaged.get(who) != what]
     return Outcome(state, actions, notices, revive, cancel, request, changes)
 
@@ -241,13 +239,6 @@ def _moot_pops(call: Call, policy: Policy) -> list[str]:
         for key in call.emitted
         if key.startswith(f"{call.sid}:display_user:") and key != f"{call.sid}:display_user:{keep}"
     ]
-
-
-def _superseded(call: Call) -> list[str]:
-    """Return the record's recording control updates a later count replaced (the last one must stand)."""
-    latest = f"{call_record_key(call.sid)}:{CONTROL_UPDATE}:{len(call.recording_toggles)}"
-    prefix = f"{call_record_key(call.sid)}:{CONTROL_UPDATE}:"
-    return [key for key in call.emitted if key.startswith(prefix) and key != latest]
 
 
 def _moot_timers(call: Call, event: CallEvent) -> list[str]:
