@@ -75,6 +75,7 @@ def create_app(
             resources.desk,
             resources.mover,
             resources.room_control,
+            resources.held_watch,
             resources.availability,
             resources.schedules,
             resources.reconciler,

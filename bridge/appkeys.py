@@ -17,6 +17,7 @@ from bridge.core.clock import Clock
 from bridge.core.hours import Schedules
 from bridge.dispatch import Desk, Routes
 from bridge.dispatch.customers import Customers
+from bridge.dispatch.held import HeldWatch
 from bridge.dispatch.room import RoomControl
 from bridge.ingest import Ingest
 from bridge.ops.clients import ClientAddresses
@@ -56,6 +57,7 @@ ROUTES = web.AppKey("routes", Routes)  # routing's policy and the agents, shared
 DESK = web.AppKey("desk", Desk)  # presence and the queue's sweep
 CUSTOMERS = web.AppKey("customers", Customers)  # the caller's look-up at the arrival, the wait said in the queue
 ROOM_CONTROL = web.AppKey("room_control", RoomControl)  # hold and resume calls in progress
+HELD_WATCH = web.AppKey("held_watch", HeldWatch)  # customers left on hold by an agent who went away
 CAPTURE: web.AppKey[Captures] = web.AppKey("capture")  # only with RECORD_DIR
 SCHEDULES: web.AppKey[ScheduleBook] = web.AppKey("schedules")  # only when a line's hours are a Zendesk schedule
 TWILIO_API = web.AppKey("twilio_api", TwilioApi)  # only with TWILIO_ACCOUNT_SID: the controls of calls in progress

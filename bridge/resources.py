@@ -20,6 +20,7 @@ from bridge.appkeys import (
     CLOCK,
     CUSTOMERS,
     DESK,
+    HELD_WATCH,
     INGEST,
     METRICS,
     ROOM_CONTROL,
@@ -33,6 +34,7 @@ from bridge.core.phones import is_client
 from bridge.devtools.capture import Capture
 from bridge.dispatch import Desk
 from bridge.dispatch.customers import Customers
+from bridge.dispatch.held import HeldWatch
 from bridge.dispatch.room import RoomControl
 from bridge.ingest import Ingest
 from bridge.ops.connections import authorization
@@ -227,6 +229,14 @@ async def room_control(app: web.Application) -> AsyncIterator[None]:
     lines = settings.phone_lines
     app[ROOM_CONTROL] = RoomControl(app[INGEST], api, app[CLOCK], settings.agent_ring_seconds, lines)
     yield
+
+
+async def held_watch(app: web.Application) -> AsyncIterator[None]:
+    """Start the watch that gives back to their line the customers an agent who went away left on hold."""
+    started = app[HELD_WATCH] = HeldWatch(app[STORE], app[INGEST], app[ROUTES], app[CLOCK])
+    started.start()
+    yield
+    await started.stop()
 
 
 async def availability(app: web.Application) -> AsyncIterator[None]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from bridge.appkeys import INGEST, ROOM_CONTROL
+from bridge.appkeys import DESK, HELD_WATCH, INGEST, ROOM_CONTROL
 from bridge.core.calls import Call as CallState
 from bridge.devtools.demo import DEMO_NUMBER, LocalBridge, local_bridge
 from bridge.devtools.fake_twilio.state import Call
@@ -85,6 +85,29 @@ async def ended_on_hold(bridge: LocalBridge) -> list[Call]:
     await fake.settle()
     await fake.advance(20)
     await control.end(await state(bridge, call), ALICE)
+    await finished(bridge, call)
+    return [call]
+
+
+async def left_on_hold(bridge: LocalBridge) -> list[Call]:
+    """alice holds Dana after 10 s and closes her softphone; a minute on, Dana goes back to Support's queue.
+
+    bob, free, is rung into her room at once; he answers after 5 s, talks 30 s and hangs up.
+    """
+    fake = twilio(bridge)
+    call = await answered(bridge)
+    await fake.advance(10)
+    await bridge.app[ROOM_CONTROL].hold(await state(bridge, call), "hold-1", None)
+    await fake.settle()
+    await bridge.app[DESK].goodbye(ALICE)
+    # Exactly a PRESENCE_TIMEOUT later (not a moment before, whenever the watch looks): the line has her back.
+    await fake.advance(bridge.settings.presence_timeout_seconds)
+    await bridge.app[HELD_WATCH].give_back()
+    bob = await fake.ringing(BOB)
+    await fake.advance(5)
+    await fake.answer(bob)
+    await fake.advance(30)
+    await fake.hang_up(bob)
     await finished(bridge, call)
     return [call]
 
@@ -257,6 +280,7 @@ FLOWS: dict[str, Callable[[LocalBridge], Awaitable[list[Call]]]] = {
     "room_transferred_to_line": transferred_to_line,
     "room_transferred_to_number": transferred_to_number,
     "room_ended_on_hold": ended_on_hold,
+    "room_left_on_hold": left_on_hold,
 }
 SETTINGS: dict[str, dict[str, str]] = {"room_transferred_to_line": {"lines": TWO_LINES}}
 SEED = 500  # the room's recordings keep seeds from 500 (the queue's 100, menus' 200, hours' 300, controls' 400)

@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bridge.appkeys import DESK, ROOM_CONTROL
+from bridge.appkeys import DESK, HELD_WATCH, ROOM_CONTROL
+from bridge.core import call_room
 from bridge.devtools.demo import LocalBridge, calls_mode
 from bridge.devtools.fake_twilio import Call, Recording
 from bridge.devtools.queue_demo import TEAM, finished, twilio
@@ -109,6 +110,43 @@ async def test_a_cold_transfer_gives_the_ticket_to_the_agent_who_took_the_call(r
     assert record["agent_id"] == 1002
     assert record["hold_time"] == 6
     assert record["completion_status"] == "completed"
+
+
+async def test_a_customer_left_on_hold_by_an_agent_who_went_away_goes_back_to_the_line(rig: Rig) -> None:
+    """alice closes her softphone with Dana on hold: a minute on, Dana's line has her back and bob takes her."""
+    async with rig() as bridge:
+        (call,) = await flows.left_on_hold(bridge)
+        assert await bridge.app[HELD_WATCH].give_back() == 0  # over: nothing to give back, now or again
+        snapshot = bridge.sandbox.snapshot()
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert ticket["assignee_id"] == 1002
+    notes = [c["body"] for c in ticket["comments"] if c["type"] == "Comment"]
+    returned = [note for note in notes if note.startswith("Call returned to the queue")]
+    assert len(returned) == 1, notes
+    assert "client:alice went offline with the customer on hold; client:bob took it" in returned[0]
+    (record,) = call_records(snapshot, call.sid)
+    assert record["agent_id"] == 1002
+    assert record["hold_time"] == 65  # the minute alone, then bob's ring
+    assert record["completion_status"] == "completed"
+
+
+async def test_a_held_customer_stays_with_an_agent_who_is_gone_for_less_than_the_timeout(rig: Rig) -> None:
+    """alice's softphone reloads (a goodbye, then back within the minute): Dana stays hers, on hold."""
+    async with rig() as bridge:
+        call = await flows.answered(bridge)
+        await bridge.app[ROOM_CONTROL].hold(await flows.state(bridge, call), "hold-1", None)
+        await twilio(bridge).settle()
+        await bridge.app[DESK].goodbye(flows.ALICE)
+        await twilio(bridge).advance(bridge.settings.presence_timeout_seconds - 1)
+        assert await bridge.app[HELD_WATCH].give_back() == 0
+        await bridge.app[DESK].seen(flows.ALICE)
+        await twilio(bridge).advance(bridge.settings.presence_timeout_seconds / 2)
+        assert await bridge.app[HELD_WATCH].give_back() == 0
+        held = await flows.state(bridge, call)
+    assert held.room is not None
+    seen = call_room.spans(held.room)
+    assert seen.on_hold
+    assert seen.in_line is None
 
 
 async def test_a_transfer_to_an_agent_zendesk_refuses_as_assignee_still_notes_it(rig: Rig) -> None:

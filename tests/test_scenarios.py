@@ -439,6 +439,14 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "assignee": ALICE,
         "record": {"hold_time": 20, "talk_time": 15},
     },
+    "room_left_on_hold": {
+        **ROOM_CALL,
+        "assignee": BOB,
+        # The webhooks cannot say alice went away (the bridge's own note does, live): replayed, it reads as hers.
+        "note": "Call transferred by client:alice to client:bob",
+        "ticket_pops": 2,
+        "record": {"hold_time": 65, "talk_time": 40},
+    },
     "room_transferred_cold": {
         **ROOM_CALL,
         "assignee": BOB,

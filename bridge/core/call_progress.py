@@ -33,7 +33,9 @@ def decide_transfers(call: Call, answered: Leg | None, policy: Policy, emit: Emi
         line = policy.lines.find(transfer.line) if transfer.line is not None else None
         # A transfer to a line gives the ticket to the line's group (Zendesk docs: Tickets, group_id) and the agent.
         group = line.group_id if line is not None else None
-        body = _transfer_note(moved, line.name if line is not None else transfer.line)
+        # Without lines, the one line made from the environment has no name to give: the note says the queue.
+        name = (line.name or line.key) if line is not None and policy.lines.configured else None
+        body = _transfer_note(moved, name if line is not None else transfer.line)
         emit(AddNote(call.sid, f"transfer:{number}", body, assignee_id=receiver, group_id=group))
         if receiver is not None:
             emit(DisplayTicket(call.sid, receiver))

@@ -20,7 +20,8 @@ from bridge.core.events import CallEvent
 # the customer's own stay ended (left); and the bridge's own decisions: someone invited in (invite, its `reason`
 # the way: transfer, consult or add), a consultation completed as a transfer (complete) or called off (cancel).
 # `modify` with reason `owner`: a participant's leaving now ends the room (the one a consultation completed to).
-# `line`: the customer was transferred to a line (its key the label): they wait in its queue until an agent takes them.
+# `line`: the customer was transferred to a line (its key the label): they wait in its queue until an agent takes them
+# (reason `returned`: the agent who held them went away, and the bridge gave them back to the line).
 Happening = Literal[
     "moving", "stayed", "entered", "start", "end", "join", "leave", "hold", "unhold", "left", "invite", "complete",
     "cancel", "modify", "line",
@@ -36,6 +37,7 @@ CUSTOMER = "customer"
 HUNG_UP = "participant_hung_up"  # why a participant left: they hung up themselves
 MOVED = "participant_updated_via_api"  # why a participant left: the bridge moved their call (into a fresh room)
 NOT_ANSWERED = "participant_add_failed"  # why a participant left: an invitation nobody answered
+RETURNED = "returned"  # a `line` note's reason: the agent who held the customer went away, so the line has them
 
 
 class Recorded(BaseModel):
@@ -124,6 +126,7 @@ class Transfer:
     to: str  # client:<name>, or the number it went to
     line: str | None = None  # the line the call was transferred to, whose agent `to` took it
     lined_at: datetime | None = None  # when it was transferred to that line
+    returned: bool = False  # not transferred by `by`: they went away with the customer on hold (RETURNED)
 
 
 @dataclass
@@ -222,6 +225,7 @@ class _Reading:
         self.sids: dict[str, str] = {}
         self.answered: set[str] = set()  # the calls that joined or left the room, whenever they did
         self.line: tuple[str, datetime, str | None] | None = None  # the line waited in: key, since, who sent them
+        self.returned = False  # the line has them because their agent went away (RETURNED), not by a transfer
         self.rang_out: list[str] = []
 
     def holding(self) -> bool:
@@ -254,6 +258,7 @@ class _Reading:
             self.held = what == "hold"
         elif what == "line" and label and self.ended_at is None:
             self.line = (label, happened.at, self.owner)
+            self.returned = happened.reason == RETURNED
         elif what == "invite" and label and not (happened.sid and happened.sid in self.answered):
             # An invitation whose call already joined or left the room (by Twilio's clock, which may run behind
             # the bridge's) is not waiting for anyone.
@@ -286,7 +291,10 @@ class _Reading:
         line = _line_of(label)
         if way == "transfer" and (self.line is not None or line is not None) and label.startswith(AGENT):
             key, since, by = self.line or (line, None, self.owner)
-            self.transfers.append(Transfer(happened.at, who_of(by) if by else None, who_of(label), line or key, since))
+            returned = self.returned and self.line is not None
+            self.transfers.append(
+                Transfer(happened.at, who_of(by) if by else None, who_of(label), line or key, since, returned)
+            )
             self.owner, self.line = label, None
         elif way == "transfer":
             self.transfers.append(Transfer(happened.at, who_of(self.owner) if self.owner else None, who_of(label)))

@@ -73,6 +73,13 @@ def softphone_gone(agent: Agent, now: datetime, policy: PresencePolicy) -> bool:
     return agent.left or now - agent.seen_at > timedelta(seconds=policy.presence_timeout)
 
 
+def gone_since(agent: Agent, policy: PresencePolicy) -> datetime | None:
+    """Return when the agent's softphone went away: its goodbye, else the end of its last sign of life's timeout."""
+    if agent.seen_at is None:
+        return None
+    return agent.seen_at if agent.left else agent.seen_at + timedelta(seconds=policy.presence_timeout)
+
+
 def held_by_zendesk(agent: Agent) -> bool:
     """Tell whether Zendesk keeps an agent who chose `available` from calls: away or offline there."""
     return agent.chosen == "available" and agent.zendesk in ("away", "offline")
@@ -105,8 +112,8 @@ def since(agent: Agent, now: datetime, policy: PresencePolicy) -> datetime | Non
     """Return when the agent entered the status `status` reports."""
     if busy_now(agent, now) is not None:
         return agent.busy_since
-    if softphone_gone(agent, now, policy) and agent.seen_at is not None:
-        return agent.seen_at if agent.left else agent.seen_at + timedelta(seconds=policy.presence_timeout)
+    if softphone_gone(agent, now, policy):
+        return gone_since(agent, policy)
     if held_by_zendesk(agent) and agent.zendesk_at is not None:
         return max(agent.zendesk_at, agent.chosen_at) if agent.chosen_at is not None else agent.zendesk_at
     return agent.chosen_at
