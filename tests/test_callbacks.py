@@ -301,6 +301,41 @@ async def test_a_turn_twilio_refuses_is_no_attempt_and_the_next_one_calls_back(r
     assert conversation(snapshot, ticket, call.sid)["agent_id"] == 1001
 
 
+async def test_three_turns_twilio_refuses_in_a_row_close_the_request_and_say_what_to_do(rig: Rig) -> None:
+    """Twilio refuses every create (a caller ID not verified, say): three turns, nothing rang, the request closed."""
+    async with rig("callback_answered") as bridge:
+        fake = twilio(bridge)
+        await choose(bridge, "away", ALICE, BOB)
+        call = await fake.incoming(DANA, DEMO_NUMBER)
+        await flows.queued(bridge, call)
+        await fake.advance(flows.OFFER + 15)
+        await fake.press(call, "1")
+        await fake.press(call, "1#")
+        await fake.advance(10)
+        await flows.calls_back_later(bridge, call)
+        fake.account.script.rest_failures.extend([(400, 21210)] * 3)  # Twilio docs: 21210, caller ID not verified
+        await choose(bridge, "available", ALICE)
+        for left in (2, 1):
+
+            async def refused(left: int = left) -> bool:
+                rows = await bridge.app[DESK].waiting()
+                return len(fake.account.script.rest_failures) == left and all(row.offered_to == () for row in rows)
+
+            await wait_until(refused, what=f"a turn refused, {left} refusals to go")
+            await fake.advance(61)  # each refused turn keeps its agent from the next for a minute
+
+        async def closed() -> bool:
+            return not await bridge.app[DESK].waiting()
+
+        await wait_until(closed, what="the request closed after three refusals")
+        await flows.settled(bridge, call)
+        snapshot = bridge.sandbox.snapshot()
+    assert not [placed for placed in fake.account.calls.values() if placed.direction == "outbound-api"]
+    (ticket,) = call_outcome(snapshot, call.sid)
+    assert "callback_refused" in ticket["tags"]
+    assert "Twilio refused to place the bridge's calls 3 times in a row" in notes(ticket)
+
+
 async def test_a_supervisor_sees_and_cancels_a_callback_from_the_live_view(make_bridge: BridgeFactory) -> None:
     """The live view's callbacks are the queue's: listed while waiting, cancelled once, noted on the ticket."""
     async with make_bridge(stand_in=True, virtual_time=True, agents=dict(TEAM), **flows.SETTINGS) as bridge:

@@ -35,7 +35,8 @@ async def test_two_instances_give_a_customer_left_on_hold_back_to_the_line_once(
 
         await eventually(rung, within=30)
         state = await one.app[INGEST].current(call.sid)
-        assert state is not None and state.room is not None
+        assert state is not None
+        assert state.room is not None
         notes = [h for h in state.room.happened if h.what == "line"]
         invites = [h for h in state.room.happened if h.what == "invite"]
         assert len(notes) == 1  # given back once, whichever instance looked first

@@ -20,7 +20,7 @@ from bridge.core.actions import (
 )
 from bridge.core.call_fields import _comment, _human, _iso, _line, _opening, _placement, _show
 from bridge.core.call_model import CALL_FIELDS, UNKNOWN_LINE, Call, Emit, Engagement, Policy, RouteRequest
-from bridge.core.callback_model import Callback, Turn, TurnRecording
+from bridge.core.callback_model import REFUSALS, Callback, Turn, TurnRecording
 from bridge.core.events import CallEvent, EventKind, LegStatus
 from schemas.zendesk import (
     ABANDONED_IN_QUEUE,
@@ -132,6 +132,8 @@ def _settle(callback: Callback, at: datetime, policy: Policy) -> None:
         _close(callback, "answered", at)
     elif len(missed) >= policy.callback_attempts:
         _close(callback, "exhausted", at)
+    elif callback.refusals() >= REFUSALS:
+        _close(callback, "refused", at)
     elif missed:
         callback.retry_at = (missed[-1].ended_at or at) + timedelta(seconds=policy.callback_retry)
 
@@ -229,7 +231,7 @@ def decide(call: Call, policy: Policy, emit: Emit, customer: str | None) -> None
                                   shown_on=call.sid, **placement))  # fmt: skip
         else:
             emit(AddVoiceComment(call.sid, _conversation(call, callback, turn, agent_id, policy)))
-    if callback.closed in ("exhausted", "cancelled"):
+    if callback.closed in ("exhausted", "cancelled", "refused"):
         emit(AddNote(call.sid, "callback_closed", _closed_note(callback), (f"callback_{callback.closed}",)))
     call.finished = True
 
@@ -263,6 +265,12 @@ def _closed_note(callback: Callback) -> str:
     """Say why the request was closed without a conversation."""
     if callback.closed == "cancelled":
         return f"The callback request for {callback.number} was cancelled at {_human(callback.closed_at)}."
+    if callback.closed == "refused":
+        return (
+            f"Callback request closed at {_human(callback.closed_at)}: Twilio refused to place the bridge's calls "
+            f"{REFUSALS} times in a row, so nobody was rung. Call {callback.number} back from your phone, and ask "
+            "your admin to run `bridge doctor`."
+        )
     return (
         f"Callback request closed at {_human(callback.closed_at)}: {callback.number} was not reached in "
         f"{callback.attempts()} attempts."

@@ -18,7 +18,11 @@ from bridge.core.events import LegStatus
 # How a turn ended: the customer talked with the agent; the customer did not (an attempt); the agent did not
 # take it (no attempt); still going.
 TurnOutcome = Literal["answered", "customer_missed", "agent_missed"]
-Closed = Literal["answered", "exhausted", "cancelled"]
+Closed = Literal["answered", "exhausted", "cancelled", "refused"]
+# Turns in a row whose call Twilio refused to place (no call rang) before the request is closed: Twilio refusing
+# the same create again and again is the account's setup (a caller ID not verified, a suspended account), which
+# no retry fixes, and every turn holds an agent for its offer.
+REFUSALS = 3
 
 
 class TurnRecording(BaseModel):
@@ -44,6 +48,11 @@ class Turn(BaseModel):
     talk: int | None = None  # seconds the customer's leg lasted
     ended_at: datetime | None = None
     recording: TurnRecording | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Tell whether the turn's call was never placed: Twilio refused to create it (nothing rang)."""
+        return self.agent_status == LegStatus.FAILED and self.agent_sid is None and self.answered_at is None
 
     @property
     def outcome(self) -> TurnOutcome | None:
@@ -81,6 +90,15 @@ class Callback(BaseModel):
     def attempts_before(self, turn: Turn) -> int:
         """Count the attempts made before this turn."""
         return sum(1 for other in self.turns.values() if other.turn < turn.turn and other.outcome == "customer_missed")
+
+    def refusals(self) -> int:
+        """Count the turns in a row, the last ones, whose call Twilio refused to place."""
+        count = 0
+        for turn in reversed(self.ordered()):
+            if not turn.refused:
+                break
+            count += 1
+        return count
 
     def answered(self) -> Turn | None:
         """Return the turn in which the customer talked with an agent, if one did."""
