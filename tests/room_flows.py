@@ -44,16 +44,22 @@ async def rejoin(bridge: LocalBridge, call: Call, agent: str = ALICE) -> Call:
     return joined
 
 
+async def held(bridge: LocalBridge, talked: float) -> Call:
+    """Dana calls; alice answers after 4 s, talks `talked` s and holds her: Dana hears the hold music in the room."""
+    fake = twilio(bridge)
+    call = await answered(bridge)
+    await fake.advance(talked)
+    await bridge.app[ROOM_CONTROL].hold(await state(bridge, call), "hold-1", None)
+    await fake.settle()
+    return call
+
+
 async def held_then_resumed(bridge: LocalBridge) -> list[Call]:
     """Dana talks with alice 20 s; alice holds her 30 s (hold music), resumes, talks 40 s, and hangs up."""
     fake = twilio(bridge)
-    call = await answered(bridge)
-    await fake.advance(20)
-    control = bridge.app[ROOM_CONTROL]
-    await control.hold(await state(bridge, call), "hold-1", None)
-    await fake.settle()
+    call = await held(bridge, 20)
     await fake.advance(30)
-    _, must_join = await control.resume(await state(bridge, call), "resume-1")
+    _, must_join = await bridge.app[ROOM_CONTROL].resume(await state(bridge, call), "resume-1")
     assert must_join
     agent_leg = await rejoin(bridge, call)
     await fake.advance(40)
@@ -65,10 +71,7 @@ async def held_then_resumed(bridge: LocalBridge) -> list[Call]:
 async def hung_up_on_hold(bridge: LocalBridge) -> list[Call]:
     """Dana talks with alice 15 s; alice holds her; Dana hangs up after 50 s of hold music."""
     fake = twilio(bridge)
-    call = await answered(bridge)
-    await fake.advance(15)
-    await bridge.app[ROOM_CONTROL].hold(await state(bridge, call), "hold-1", None)
-    await fake.settle()
+    call = await held(bridge, 15)
     await fake.advance(50)
     await fake.hang_up(call)
     await finished(bridge, call)
@@ -78,13 +81,9 @@ async def hung_up_on_hold(bridge: LocalBridge) -> list[Call]:
 async def ended_on_hold(bridge: LocalBridge) -> list[Call]:
     """Dana talks with alice 15 s; alice holds her, and 20 s later hangs up her phone: the call ends for Dana."""
     fake = twilio(bridge)
-    call = await answered(bridge)
-    await fake.advance(15)
-    control = bridge.app[ROOM_CONTROL]
-    await control.hold(await state(bridge, call), "hold-1", None)
-    await fake.settle()
+    call = await held(bridge, 15)
     await fake.advance(20)
-    await control.end(await state(bridge, call), ALICE)
+    await bridge.app[ROOM_CONTROL].end(await state(bridge, call), ALICE)
     await finished(bridge, call)
     return [call]
 
@@ -95,10 +94,7 @@ async def left_on_hold(bridge: LocalBridge) -> list[Call]:
     bob, free, is rung into her room at once; he answers after 5 s, talks 30 s and hangs up.
     """
     fake = twilio(bridge)
-    call = await answered(bridge)
-    await fake.advance(10)
-    await bridge.app[ROOM_CONTROL].hold(await state(bridge, call), "hold-1", None)
-    await fake.settle()
+    call = await held(bridge, 10)
     await bridge.app[DESK].goodbye(ALICE)
     # Exactly a PRESENCE_TIMEOUT later (not a moment before, whenever the watch looks): the line has her back.
     await fake.advance(bridge.settings.presence_timeout_seconds)

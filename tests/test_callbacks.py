@@ -10,8 +10,8 @@ import pytest
 
 from bridge.appkeys import DESK, INGEST
 from bridge.cli import main
-from bridge.devtools.demo import DEMO_NUMBER
-from bridge.devtools.fake_twilio import Delivery
+from bridge.devtools.demo import DEMO_NUMBER, LocalBridge
+from bridge.devtools.fake_twilio import Call, Delivery
 from bridge.devtools.queue_demo import ALICE, BOB, DANA, TEAM, choose, twilio
 from bridge.devtools.waiting import wait_until
 from bridge.live.callbacks import QueuedCallbacks
@@ -269,19 +269,26 @@ async def test_callbacks_whose_callbacks_twilio_shuffles_and_repeats(rig: Rig, s
     assert len([placed for placed in twilio(bridge).account.calls.values() if placed.to == ALICE]) == 2
 
 
+async def asked_with_nobody_free(bridge: LocalBridge) -> Call:
+    """alice and bob away; Dana waits past the offer, presses a key that is no choice, then 1, and confirms."""
+    fake = twilio(bridge)
+    await choose(bridge, "away", ALICE, BOB)
+    call = await fake.incoming(DANA, DEMO_NUMBER)
+    await flows.queued(bridge, call)
+    await fake.advance(flows.OFFER + 15)
+    await fake.press(call, "5")  # no such choice: the music, and the offer, again
+    await fake.press(call, "1")
+    await fake.press(call, "1#")
+    await fake.advance(10)
+    await flows.calls_back_later(bridge, call)
+    return call
+
+
 async def test_a_turn_twilio_refuses_is_no_attempt_and_the_next_one_calls_back(rig: Rig) -> None:
     """Twilio fails the create of the first turn's call: nothing rang; a minute later the next turn calls back."""
     async with rig("callback_answered") as bridge:
         fake = twilio(bridge)
-        await choose(bridge, "away", ALICE, BOB)
-        call = await fake.incoming(DANA, DEMO_NUMBER)
-        await flows.queued(bridge, call)
-        await fake.advance(flows.OFFER + 15)
-        await fake.press(call, "5")  # no such choice: the music, and the offer, again
-        await fake.press(call, "1")
-        await fake.press(call, "1#")
-        await fake.advance(10)
-        await flows.calls_back_later(bridge, call)
+        call = await asked_with_nobody_free(bridge)
         fake.account.script.rest_failures.append((503, 20503))  # Twilio docs: error 20503, "Service unavailable"
         await choose(bridge, "available", ALICE)
 
@@ -305,14 +312,7 @@ async def test_three_turns_twilio_refuses_in_a_row_close_the_request_and_say_wha
     """Twilio refuses every create (a caller ID not verified, say): three turns, nothing rang, the request closed."""
     async with rig("callback_answered") as bridge:
         fake = twilio(bridge)
-        await choose(bridge, "away", ALICE, BOB)
-        call = await fake.incoming(DANA, DEMO_NUMBER)
-        await flows.queued(bridge, call)
-        await fake.advance(flows.OFFER + 15)
-        await fake.press(call, "1")
-        await fake.press(call, "1#")
-        await fake.advance(10)
-        await flows.calls_back_later(bridge, call)
+        call = await asked_with_nobody_free(bridge)
         fake.account.script.rest_failures.extend([(400, 21210)] * 3)  # Twilio docs: 21210, caller ID not verified
         await choose(bridge, "available", ALICE)
         for left in (2, 1):
