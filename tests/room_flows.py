@@ -99,8 +99,14 @@ async def left_on_hold(bridge: LocalBridge) -> list[Call]:
     # Exactly a PRESENCE_TIMEOUT later (not a moment before, whenever the watch looks): the line has her back.
     await fake.advance(bridge.settings.presence_timeout_seconds)
     await bridge.app[HELD_WATCH].give_back()
+    return await bob_takes(bridge, call, after=5)
+
+
+async def bob_takes(bridge: LocalBridge, call: Call, *, after: float) -> list[Call]:
+    """bob, rung into Dana's room, answers after `after` s, talks 30 s and hangs up; the call ends."""
+    fake = twilio(bridge)
     bob = await fake.ringing(BOB)
-    await fake.advance(5)
+    await fake.advance(after)
     await fake.answer(bob)
     await fake.advance(30)
     await fake.hang_up(bob)
@@ -130,13 +136,7 @@ async def transferred_cold(bridge: LocalBridge) -> list[Call]:
     await fake.advance(20)
     await bridge.app[ROOM_CONTROL].transfer(await state(bridge, call), BOB, "transfer-1")
     await fake.settle()
-    bob = await fake.ringing(BOB)
-    await fake.advance(6)
-    await fake.answer(bob)
-    await fake.advance(30)
-    await fake.hang_up(bob)
-    await finished(bridge, call)
-    return [call]
+    return await bob_takes(bridge, call, after=6)
 
 
 async def consulted(bridge: LocalBridge, *, complete: bool) -> list[Call]:
