@@ -11,6 +11,8 @@ from bridge.core.call_model import Call, Leg
 from bridge.core.events import CallEvent
 from bridge.core.left_on_hold import back_to_line, left_on_hold
 from bridge.core.presence import Agent, PresencePolicy
+from bridge.softphone import room_controls
+from bridge.softphone.controls import OnCall
 from tests.test_call_room import ROOM_LEG, SID, T0, fold, room_event
 
 POLICY = PresencePolicy(presence_timeout=60.0)
@@ -100,3 +102,11 @@ def test_the_line_note_says_the_customer_was_returned() -> None:
     assert room is not None
     (transfer,) = call_room.spans(room).transfers
     assert (transfer.line, transfer.returned, transfer.lined_at) == ("Support", True, NOW)
+
+
+def test_a_call_in_a_lines_queue_is_not_its_last_agents_to_rejoin_or_end() -> None:
+    """On hold, alice may come back in (or end it); once the line has the call, her page lets it go."""
+    call = with_agent(held_call())
+    assert room_controls.view(OnCall(call, ROOM_LEG, ALICE))["join"]
+    lined = with_agent(held_call(room_event("line", 30, label="Sales")))
+    assert not room_controls.view(OnCall(lined, ROOM_LEG, ALICE))["join"]

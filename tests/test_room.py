@@ -244,6 +244,8 @@ async def test_a_transfer_to_a_line_names_a_known_line_and_a_second_click_change
         again = await control.transfer_to_line(await flows.state(bridge, call), flows.SALES, "line-3")
         with pytest.raises(ControlFailed) as elsewhere:
             await control.transfer_to_line(await flows.state(bridge, call), "Support", "line-4")
+        with pytest.raises(ControlFailed, match="waits in the line Sales"):
+            await control.end(await flows.state(bridge, call), flows.ALICE)  # the line's call now, not alice's
         waiting = await bridge.app[DESK].waiting()
         stand_in = bridge.stand_in
         assert stand_in is not None

@@ -237,6 +237,8 @@ class RoomControl:
         room, seen = self._room(call)
         if seen.ended_at is not None:
             return call  # ended already (a second click, or the customer hung up meanwhile)
+        if seen.in_line is not None:
+            raise ControlFailed(f"The customer waits in the line {seen.in_line}: its agents take the call from here.")
         if seen.agents_now or seen.others_now or not seen.on_hold:
             raise ControlFailed("Someone is with the customer: hang up your own phone instead.")
         try:

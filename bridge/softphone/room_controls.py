@@ -197,7 +197,8 @@ def view(on: OnCall) -> dict[str, Any]:
         "on_hold": seen.on_hold,
         "consult": consult,
         "room": True,
-        "join": holder and not inside and seen.ended_at is None,
+        # A call transferred to a line is the line's until one of its agents takes it: not the agent's to rejoin.
+        "join": holder and not inside and seen.ended_at is None and seen.in_line is None,
         "in_room": inside,
         "calling": sorted(call_room.who_of(label) for label in seen.pending),
     }
