@@ -20,7 +20,7 @@ from bridge.live.routes import LIVE
 from bridge.store.routing_rows import ParsedCalls
 from tests import hours_flows
 from tests import queue_flows as flows
-from tests.conftest import BridgeFactory, recording
+from tests.conftest import BridgeFactory, ManualClock, recording
 from tests.softphone_kit import other_key, softphone_settings, zendesk_jwt
 
 SUPERVISOR_ROLE = 360001
@@ -105,6 +105,43 @@ async def test_the_page_opens_for_admins_and_supervisor_roles_and_refuses_everyo
             assert forged.headers["Content-Security-Policy"].startswith("default-src 'self'")
         async with aiohttp.ClientSession() as http, http.post(bridge.url + "/zendesk/live", data={}) as empty:
             assert empty.status == 401
+
+
+async def test_a_supervisor_demoted_in_zendesk_loses_the_board_and_its_actions_within_a_minute(
+    make_bridge: BridgeFactory,
+) -> None:
+    """The role is read again while the page stays open: demoted, 403 within RECHECK; given back, the board again."""
+    clock = ManualClock()
+    async with make_bridge(clock=clock, **settings()) as bridge:
+        session = await supervisor_session(bridge, 1002)
+        assert (await call(bridge, "GET", "/live/board", session))[0] == 200
+        bridge.sandbox.set_role(1002, "agent", 999)
+        assert (await call(bridge, "GET", "/live/board", session))[0] == 200  # Zendesk's word holds a minute
+        clock.advance(61)
+        status, said = await call(bridge, "GET", "/live/board", session)
+        assert status == 403
+        assert "SUPERVISOR_ROLES" in str(said)
+        away = {"agent": "client:alice", "status": "away"}
+        assert (await call(bridge, "POST", "/live/agents/status", session, away))[0] == 403
+        assert (await call(bridge, "POST", "/live/callbacks/cancel", session, {"id": "x"}))[0] == 403
+        assert (await bridge.app[DESK].agent("client:alice")).chosen == "available"  # nothing changed
+        bridge.sandbox.set_role(1002, "agent", SUPERVISOR_ROLE)  # given back
+        clock.advance(61)
+        assert (await call(bridge, "GET", "/live/board", session))[0] == 200
+
+
+async def test_while_zendesk_cannot_say_a_supervisors_last_word_holds_a_while(make_bridge: BridgeFactory) -> None:
+    """Zendesk failing: the board stays for 15 minutes on Zendesk's last word, then asks to reload (503)."""
+    clock = ManualClock()
+    async with make_bridge(clock=clock, **settings()) as bridge:
+        session = await supervisor_session(bridge, 1002)
+        bridge.sandbox.add_faults([FaultRule("GET", "/api/v2/users/1002", "500", times=1000)])
+        clock.advance(61)
+        assert (await call(bridge, "GET", "/live/board", session))[0] == 200
+        clock.advance(15 * 60)
+        status, said = await call(bridge, "GET", "/live/board", session)
+        assert status == 503
+        assert "reload" in str(said)
 
 
 async def test_a_role_name_in_supervisor_roles_lets_that_role_in(make_bridge: BridgeFactory) -> None:

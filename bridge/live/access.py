@@ -3,15 +3,26 @@
 Zendesk docs, Users API, "Show User" (`GET /api/v2/users/{user_id}.json`) and the Users JSON format: `role`
 is end-user, agent or admin; `custom_role_id` is the agent's custom role (Enterprise plans), `null` without
 one; `suspended` is true for a suspended user. The signed-URL JWT says only who the user is (`sub`); what they
-may see is read from Zendesk each time the page is opened.
+may see is read from Zendesk each time the page is opened, and again while it stays open (Supervisors): a
+supervisor whose role an admin takes away loses the board and its actions within RECHECK, not at their session's
+end.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import aiohttp
+
+from bridge.zendesk.client import AuthFailed, NotFound, ZendeskError
+
 ADMIN = "admin"
+RECHECK = timedelta(minutes=1)  # how long Zendesk's word on a supervisor's role holds before it is asked again
+STALE = timedelta(minutes=15)  # while Zendesk cannot answer, how long its last word still holds
 
 
 class UserReader(Protocol):
@@ -45,3 +56,50 @@ def refusal(user: Mapping[str, Any]) -> str:
         f"The live view is for Zendesk admins and supervisors; your Zendesk user has {what}. Ask an admin to add "
         "your role (or custom role id) to SUPERVISOR_ROLES."
     )
+
+
+class Unknown(Exception):
+    """Zendesk could not say who the user is now, and its last word is too old to go on."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Zendesk's last word on one user: whether they may use the live view, and why not."""
+
+    at: datetime
+    supervisor: bool
+    why_not: str
+
+
+class Supervisors:
+    """Say whether a live view session's user is still a supervisor, asking Zendesk again every RECHECK."""
+
+    def __init__(self, users: UserReader, roles: Collection[str], timeout: float) -> None:
+        """Bind the way to read users, the roles SUPERVISOR_ROLES names, and how long one read may take."""
+        self._users = users
+        self._roles = roles
+        self._timeout = timeout
+        self._said: dict[int, Verdict] = {}
+
+    def told(self, user_id: int, user: Mapping[str, Any], now: datetime) -> Verdict:
+        """Keep what Zendesk just said of the user (the page's opening reads it too); return the verdict."""
+        verdict = Verdict(now, is_supervisor(user, self._roles), refusal(user))
+        self._said[user_id] = verdict
+        return verdict
+
+    async def verdict(self, user_id: int, now: datetime) -> Verdict:
+        """Return Zendesk's word on the user, read again once RECHECK old; raise Unknown when none will do."""
+        last = self._said.get(user_id)
+        if last is not None and now - last.at < RECHECK:
+            return last
+        try:
+            async with asyncio.timeout(self._timeout):
+                user = await self._users.user(user_id)
+        except NotFound:
+            user = {"role": "unknown"}  # deleted in Zendesk: nobody's supervisor
+        except (AuthFailed, ZendeskError, aiohttp.ClientError, TimeoutError) as exc:
+            # An outage at Zendesk does not lock supervisors out at once: its last word holds a while.
+            if last is not None and now - last.at < STALE:
+                return last
+            raise Unknown(type(exc).__name__) from exc
+        return self.told(user_id, user, now)

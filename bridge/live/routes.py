@@ -25,7 +25,7 @@ from aiohttp import hdrs, web
 from bridge.appkeys import CLOCK, DESK, SCHEDULES, STORE
 from bridge.core.presence import Chosen
 from bridge.dispatch.desk import UnknownAgent
-from bridge.live.access import UserReader, is_supervisor, refusal
+from bridge.live.access import Supervisors, Unknown, UserReader
 from bridge.live.callbacks import Callbacks
 from bridge.live.service import LiveView
 from bridge.ops.frontdoor import REASON
@@ -63,6 +63,7 @@ class Live:
     problem: str | None  # why the page cannot be opened, in words an admin can act on
     sessions: SessionSigner
     users: UserReader | None
+    supervisors: Supervisors | None  # who is a supervisor now, as Zendesk says (None: no way to read users)
 
 
 LIVE = web.AppKey("live", Live)
@@ -98,7 +99,10 @@ def setup(
             schedules=(lambda: book.schedules) if book is not None else dict,
             callbacks=callbacks(app),
         )
-        app[LIVE] = Live(settings, view, key, problem, SessionSigner(secret, PURPOSE), users(app))
+        reader = users(app)
+        timeout = settings.zendesk_timeout_seconds
+        supervisors = Supervisors(reader, settings.supervisor_roles, timeout) if reader is not None else None
+        app[LIVE] = Live(settings, view, key, problem, SessionSigner(secret, PURPOSE), reader, supervisors)
         yield
 
     app.cleanup_ctx.append(live_ctx)
@@ -130,7 +134,7 @@ async def page(request: web.Request) -> web.Response:
     except NotVerified as exc:
         request[REASON] = f"live view refused: {exc}"
         return _message(401, "Not signed in", f"Zendesk's request could not be verified: {exc}.")
-    if live.users is None:
+    if live.users is None or live.supervisors is None:
         return _message(503, "Live view unavailable", "the bridge cannot read Zendesk users")
     try:
         async with asyncio.timeout(live.settings.zendesk_timeout_seconds):
@@ -140,9 +144,10 @@ async def page(request: web.Request) -> web.Response:
     except (AuthFailed, ZendeskError, aiohttp.ClientError, TimeoutError) as exc:
         log.warning("live view: Zendesk user %s could not be read (%s)", user_id, type(exc).__name__)
         return _message(503, "Live view unavailable", "Zendesk could not say who you are: reload to try again.")
-    if not is_supervisor(user, live.settings.supervisor_roles):
+    verdict = live.supervisors.told(user_id, user, now)
+    if not verdict.supervisor:
         log.info("live view refused to Zendesk user %s (role %s)", user_id, user.get("role"))
-        return _message(403, "Not for you", refusal(user))
+        return _message(403, "Not for you", verdict.why_not)
     log.info("live view opened by Zendesk user %s", user_id)
     config = {"session": live.sessions.issue("supervisor", user_id, now), "user": user_id,
               "name": str(user.get("name") or user_id)}  # fmt: skip
@@ -152,7 +157,7 @@ async def page(request: web.Request) -> web.Response:
 
 async def board(request: web.Request) -> web.Response:
     """Return the board for the page, with its session renewed."""
-    live, session = request.app[LIVE], _session(request)
+    live, session = request.app[LIVE], await _supervisor(request)
     made = await live.view.board()
     renewed = live.sessions.issue(session.identity, session.agent_id, request.app[CLOCK](), since=session.since)
     return web.json_response({**made, "session": renewed}, headers={"Cache-Control": "no-store"})
@@ -160,7 +165,7 @@ async def board(request: web.Request) -> web.Response:
 
 async def set_status(request: web.Request) -> web.Response:
     """Set an agent's status from `{"agent": identity, "status": …}`, as the supervisor the session names."""
-    live, session = request.app[LIVE], _session(request)
+    live, session = request.app[LIVE], await _supervisor(request)
     try:
         body = await request.json()
     except (ValueError, LookupError):
@@ -183,7 +188,7 @@ async def set_status(request: web.Request) -> web.Response:
 
 async def cancel_callback(request: web.Request) -> web.Response:
     """Cancel a pending callback from `{"id": …}` (the hook in bridge/live/callbacks.py; 404 without a store)."""
-    live, session = request.app[LIVE], _session(request)
+    live, session = request.app[LIVE], await _supervisor(request)
     callbacks = live.view.callbacks
     if callbacks is None:
         raise web.HTTPNotFound(reason="this bridge keeps no callbacks")
@@ -234,6 +239,22 @@ def _session(request: web.Request) -> Session:
         return live.sessions.verify(token, request.app[CLOCK]())
     except NotVerified as exc:
         raise web.HTTPUnauthorized(reason=f"live view session refused: {exc}") from exc
+
+
+async def _supervisor(request: web.Request) -> Session:
+    """Return the request's session if its user is still a supervisor as Zendesk says, else answer 403 (or 503)."""
+    live, session = request.app[LIVE], _session(request)
+    if live.supervisors is None:
+        raise web.HTTPServiceUnavailable(reason="the bridge cannot read Zendesk users")
+    try:
+        verdict = await live.supervisors.verdict(session.agent_id, request.app[CLOCK]())
+    except Unknown as exc:
+        log.warning("live view: Zendesk user %s could not be read again (%s)", session.agent_id, exc)
+        raise web.HTTPServiceUnavailable(reason="Zendesk could not say who you are: reload to try again.") from exc
+    if not verdict.supervisor:
+        log.info("live view closed to Zendesk user %s: no longer a supervisor in Zendesk", session.agent_id)
+        raise web.HTTPForbidden(reason=verdict.why_not)
+    return session
 
 
 def _headers() -> dict[str, str]:
