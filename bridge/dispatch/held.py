@@ -15,8 +15,8 @@ from bridge.core.left_on_hold import back_to_line, left_on_hold
 from bridge.core.phones import mask
 from bridge.dispatch.router import Routes
 from bridge.ingest import Ingest
+from bridge.ops.repeating import Repeating
 from bridge.store import Store
-from bridge.zendesk.repeating import Repeating
 
 log = logging.getLogger("bridge.dispatch")
 

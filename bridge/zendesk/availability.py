@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bridge.core.presence import Chosen
+from bridge.ops.repeating import Repeating
 from bridge.zendesk.client import AuthFailed, NotFound, RateLimited, ZendeskClient, ZendeskError
-from bridge.zendesk.repeating import Repeating
 
 log = logging.getLogger("bridge.zendesk")
 

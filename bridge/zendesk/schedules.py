@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from bridge.core.clock import Clock, system_clock
 from bridge.core.hours import holiday_dates, week_of_intervals
 from bridge.core.lines import Hours, Lines
+from bridge.ops.repeating import Repeating
 from bridge.zendesk.client import AuthFailed, ZendeskClient, ZendeskError
-from bridge.zendesk.repeating import Repeating
 from bridge.zendesk.time_zones import iana_name
 
 log = logging.getLogger("bridge.zendesk")

@@ -1,4 +1,7 @@
-"""A background reader of Zendesk: one round now, then again after the seconds each round returns, until stopped."""
+"""A background task in rounds: one round now, then again after the seconds each round returns, until stopped.
+
+The Zendesk readers (availability, schedules) and the held-call watch run this way.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 
-log = logging.getLogger("bridge.zendesk")
+log = logging.getLogger("bridge.ops")
 
 
 class Repeating(ABC):
