@@ -69,9 +69,14 @@ def bridge_env(port: int, zport: int, tport: int, database_url: str, agents: dic
         "QUEUE_MAX_WAIT_SECONDS": "3600",
         "LOG_LEVEL": "info",
     }
-    source = os.environ.get("BENCH_BRIDGE_SOURCE")  # another checkout's bridge, this checkout's bench
-    env["PYTHONPATH"] = f"{source}:{ROOT}" if source else str(ROOT)
+    env["PYTHONPATH"] = pythonpath()
     return env
+
+
+def pythonpath() -> str:
+    """Return the PYTHONPATH of a `bench.serve` run outside the checkout: this bench, and the bridge to measure."""
+    source = os.environ.get("BENCH_BRIDGE_SOURCE")  # another checkout's bridge, this checkout's bench
+    return f"{source}:{ROOT}" if source else str(ROOT)
 
 
 @contextmanager
