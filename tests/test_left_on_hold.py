@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bridge.core import call_room
+from bridge.core import call_room, presence
 from bridge.core.call_model import Call, Leg
 from bridge.core.events import CallEvent
 from bridge.core.left_on_hold import back_to_line, left_on_hold
@@ -110,3 +110,10 @@ def test_a_call_in_a_lines_queue_is_not_its_last_agents_to_rejoin_or_end() -> No
     assert room_controls.view(OnCall(call, ROOM_LEG, ALICE))["join"]
     lined = with_agent(held_call(room_event("line", 30, label="Sales")))
     assert not room_controls.view(OnCall(lined, ROOM_LEG, ALICE))["join"]
+
+
+def test_when_a_softphone_went_away() -> None:
+    """Its goodbye; else its last sign of life's timeout; never, for an agent who never had one."""
+    assert presence.gone_since(gone(60), POLICY) == NOW - timedelta(seconds=60)
+    assert presence.gone_since(gone(120, left=False), POLICY) == NOW - timedelta(seconds=60)
+    assert presence.gone_since(Agent(ALICE, 1001), POLICY) is None
