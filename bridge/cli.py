@@ -44,7 +44,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.softphone:
             from bridge.devtools.softphone_demo import run_softphone_demo
 
-            return asyncio.run(run_softphone_demo(sys.stdout))
+            return asyncio.run(run_softphone_demo(sys.stdout, api=args.api))
         return asyncio.run(run_demo(sys.stdout, recordings, hold=args.serve, api=args.api))
     return 0
 

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bridge.appkeys import CLOCK, DESK
 from bridge.core.phones import is_e164
 from bridge.core.routing import positions
-from bridge.devtools.demo import DEMO_NUMBER, RECORDINGS, LocalBridge, local_bridge
+from bridge.devtools.demo import DEMO_NUMBER, RECORDINGS, LocalBridge, calls_mode, local_bridge
 from bridge.devtools.fake_twilio import TwilioStandIn
 from bridge.devtools.fake_twilio.state import FINAL_STATUSES, Call
 from bridge.devtools.waiting import wait_until
@@ -348,8 +348,11 @@ async def running(task: asyncio.Task[None]) -> AsyncIterator[None]:
             await task
 
 
-async def run_softphone_demo(out: TextIO, stop: asyncio.Event | None = None) -> int:
-    """Run the sandbox, the stand-in and the bridge, print the two phones' URLs, and serve until stopped."""
+async def run_softphone_demo(out: TextIO, stop: asyncio.Event | None = None, api: str = "tickets") -> int:
+    """Run the sandbox, the stand-in and the bridge, print the two phones' URLs, and serve until stopped.
+
+    `api`: ZENDESK_API; with `calls` every call also gets its TPE call record, in the sandbox's state.
+    """
     key, pem = _new_key()
     with tempfile.TemporaryDirectory(prefix="bridge-softphone-demo-") as tmp:
         demo = Demo(key, Path(tmp))
@@ -362,6 +365,7 @@ async def run_softphone_demo(out: TextIO, stop: asyncio.Event | None = None) -> 
             "zendesk_app_audience": AUDIENCE,
             "zendesk_app_public_key": pem,
             "supervisor_roles": str(SUPERVISOR_ROLE),
+            **(calls_mode() if api == "calls" else {}),
         }
         async with local_bridge(Path(tmp) / "bridge.db", setup=lambda app: mount(app, demo), stand_in=True,
                                 **settings) as bridge:  # fmt: skip
