@@ -88,7 +88,8 @@ def apply(call: Call, event: CallEvent, policy: Policy) -> None:
         _settle(call.callback, event.at, policy)
 
 
-_UNPLACED = {"agent": None, "agent_status": LegStatus.INITIATED, "started_at": None, "answered_at": None}
+_UNPLACED = {"agent": None, "agent_status": LegStatus.INITIATED, "started_at": None, "answered_at": None,
+             "not_placed": None}  # fmt: skip
 
 
 def _request(call: Call, event: CallEvent) -> None:
@@ -111,6 +112,8 @@ def _request(call: Call, event: CallEvent) -> None:
 
 def _agent_leg(turn: Turn, event: CallEvent) -> None:
     """Record the agent's call's progress, a late or repeated status never undoing a later one."""
+    if event.leg_sid is None and event.status == "failed":
+        turn.not_placed = turn.not_placed or event.reason  # the dialer's word: why Twilio placed no call
     turn.agent = turn.agent or event.leg_to
     turn.agent_sid = turn.agent_sid or event.leg_sid
     turn.started_at = turn.started_at or event.at

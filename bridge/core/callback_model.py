@@ -21,8 +21,10 @@ TurnOutcome = Literal["answered", "customer_missed", "agent_missed"]
 Closed = Literal["answered", "exhausted", "cancelled", "refused"]
 # Turns in a row whose call Twilio refused to place (no call rang) before the request is closed: Twilio refusing
 # the same create again and again is the account's setup (a caller ID not verified, a suspended account), which
-# no retry fixes, and every turn holds an agent for its offer.
+# no retry fixes, and every turn holds an agent for its offer. Twilio busy or out of reach is no refusal: an
+# outage passes, and the request waits it out.
 REFUSALS = 3
+REFUSED = "refused"  # a turn's call Twilio would not create (4xx); "busy": Twilio too busy or out of reach
 
 
 class TurnRecording(BaseModel):
@@ -48,11 +50,13 @@ class Turn(BaseModel):
     talk: int | None = None  # seconds the customer's leg lasted
     ended_at: datetime | None = None
     recording: TurnRecording | None = None
+    not_placed: str | None = None  # why the turn's call was never placed: REFUSED, or busy (Twilio out of reach)
 
     @property
     def refused(self) -> bool:
-        """Tell whether the turn's call was never placed: Twilio refused to create it (nothing rang)."""
-        return self.agent_status == LegStatus.FAILED and self.agent_sid is None and self.answered_at is None
+        """Tell whether Twilio refused to create the turn's call (nothing rang), rather than being out of reach."""
+        placed = self.agent_sid is not None or self.answered_at is not None
+        return self.agent_status == LegStatus.FAILED and self.not_placed == REFUSED and not placed
 
     @property
     def outcome(self) -> TurnOutcome | None:

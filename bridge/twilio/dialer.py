@@ -100,7 +100,7 @@ class Dialer:
     async def _failed(self, row: ActionRow, turn: PlaceCallback, exc: TwilioError, why: str) -> None:
         """Tell the request its turn's call was not placed (the agent is let go), and settle the action."""
         event = CallEvent(kind=EventKind.CALLBACK_LEG, call_sid=turn.call_sid, at=self._clock(), sequence=turn.turn,
-                          leg_to=turn.agent, status="failed")  # fmt: skip
+                          leg_to=turn.agent, status="failed", reason=why)  # fmt: skip
         await self._ingest([f"callback_failed|{turn.call_sid}|{turn.turn}"], event)
         await self._store.finish(row.id, DROPPED, result=None, error=str(exc), now=self._clock())
         log.warning("dialer: callback turn %s of call %s not placed (%s): %s", turn.turn, turn.call_sid, why, exc)
