@@ -105,18 +105,3 @@ def test_a_late_pause_and_a_late_hold_both_end_up_in_the_record_in_any_order(pol
         assert [a.after for a in corrections] == [first, *(a.key for a in corrections[:-1])]
         assert delivered(before + late) == expected
         assert call.record_said is not None
-
-
-def test_a_call_stored_by_an_earlier_version_is_corrected_once_after_its_last_correction() -> None:
-    """Its record said something in another form: the next look sends it all again, after the last earlier update."""
-    ended, _ = actions_of(TO_THE_END, CALLS)
-    stored = ended.model_dump(mode="json", exclude={"record_said"})
-    stored |= {"room_sent": "hold_time=0", "recording_toggles_sent": 0}
-    stored["emitted"] = [*stored["emitted"], f"{SID}:call_record:room:1"]
-    earlier = Call.model_validate(stored)
-    _, late = actions_of([paused(30)], CALLS, earlier)
-    (correction,) = late
-    assert isinstance(correction, UpdateCallRecord)
-    assert (correction.name, correction.after) == ("correction:1", f"{SID}:call_record:room:1")
-    assert correction.fields.recording_control_interactions == 1
-    assert correction.fields.hold_time == 1  # alone in the room for a second after the move

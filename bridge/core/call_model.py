@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from bridge.core import call_room
 from bridge.core.actions import (
@@ -274,20 +274,6 @@ class Call(BaseModel):
     record_said: str | None = None
     callback: Callback | None = None  # the caller asked to be called back instead of waiting (docs/callbacks.md)
     voicemail_chosen: bool = False  # the waiting caller pressed the key for voicemail (the callback offer's 2)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _said_before(cls, data: Any) -> Any:
-        """Read a call stored by an earlier version, which kept what its record said in two other fields.
-
-        Their form cannot be compared with `record_said`: the record said something unknown, so the next look at the
-        call sends it all again once (the same values, harmlessly) rather than miss a change a late report made.
-        """
-        if not isinstance(data, dict) or data.get("record_said") is not None:
-            return data
-        if data.get("room_sent") is None and data.get("recording_toggles_sent") is None:
-            return data
-        return {**data, "record_said": ""}
 
     @property
     def asked(self) -> Callback | None:

@@ -17,9 +17,6 @@ from schemas.zendesk import CallRecord
 
 CORRECTION = "correction"  # the record's update named for a late report that changed its final fields
 ROOM_FIGURES = ("hold_time", "consultation_time", "talk_time", "completion_status")  # besides agent_id
-# Earlier versions named corrections after what they corrected (`room:N`, `recording_control:N`): a call stored
-# by one still follows the last of them.
-EARLIER_CORRECTIONS = ("room", "recording_control")
 
 
 def decide_transfers(call: Call, answered: Leg | None, policy: Policy, emit: Emit) -> None:
@@ -78,5 +75,5 @@ def _last_said(call: Call) -> str | None:
     a pending dependency), but naming the update that exists keeps the order sure.
     """
     record = call_record_key(call.sid)
-    names = (f"{record}:ended", f"{record}:{CORRECTION}:", *(f"{record}:{name}:" for name in EARLIER_CORRECTIONS))
+    names = (f"{record}:ended", f"{record}:{CORRECTION}:")
     return next((key for key in reversed(call.emitted) if key.startswith(names)), None)
