@@ -69,6 +69,8 @@ class Verdict:
     at: datetime
     supervisor: bool
     why_not: str
+    role: str  # as Zendesk says (for the log)
+    name: str  # the user's name (the page greets them), their id when Zendesk gives none
 
 
 class Supervisors:
@@ -81,9 +83,17 @@ class Supervisors:
         self._timeout = timeout
         self._said: dict[int, Verdict] = {}
 
-    def told(self, user_id: int, user: Mapping[str, Any], now: datetime) -> Verdict:
-        """Keep what Zendesk just said of the user (the page's opening reads it too); return the verdict."""
-        verdict = Verdict(now, is_supervisor(user, self._roles), refusal(user))
+    async def read(self, user_id: int, now: datetime) -> Verdict:
+        """Ask Zendesk who the user is now, keep its word, and return it; raise Unknown when it cannot say."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                user: Mapping[str, Any] = await self._users.user(user_id)
+        except NotFound:
+            user = {"role": "unknown"}  # deleted in Zendesk: nobody's supervisor
+        except (AuthFailed, ZendeskError, aiohttp.ClientError, TimeoutError) as exc:
+            raise Unknown(type(exc).__name__) from exc
+        verdict = Verdict(now, is_supervisor(user, self._roles), refusal(user), str(user.get("role")),
+                          str(user.get("name") or user_id))  # fmt: skip
         self._said[user_id] = verdict
         return verdict
 
@@ -93,13 +103,9 @@ class Supervisors:
         if last is not None and now - last.at < RECHECK:
             return last
         try:
-            async with asyncio.timeout(self._timeout):
-                user = await self._users.user(user_id)
-        except NotFound:
-            user = {"role": "unknown"}  # deleted in Zendesk: nobody's supervisor
-        except (AuthFailed, ZendeskError, aiohttp.ClientError, TimeoutError) as exc:
+            return await self.read(user_id, now)
+        except Unknown:
             # An outage at Zendesk does not lock supervisors out at once: its last word holds a while.
             if last is not None and now - last.at < STALE:
                 return last
-            raise Unknown(type(exc).__name__) from exc
-        return self.told(user_id, user, now)
+            raise

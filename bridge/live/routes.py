@@ -8,7 +8,6 @@ shares) and polls the board every second from whichever instance answers.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -19,7 +18,6 @@ from html import escape
 from pathlib import Path
 from string import Template
 
-import aiohttp
 from aiohttp import hdrs, web
 
 from bridge.appkeys import CLOCK, DESK, SCHEDULES, STORE
@@ -33,7 +31,6 @@ from bridge.ops.settings import Settings
 from bridge.softphone.identity import NotVerified, Session, SessionSigner, verify_zendesk_token
 from bridge.softphone.presence import BadChoice, parse_choice
 from bridge.softphone.routes import SOFTPHONE
-from bridge.zendesk.client import AuthFailed, NotFound, ZendeskError
 
 log = logging.getLogger("bridge.live")
 
@@ -62,7 +59,6 @@ class Live:
     public_key: str | None
     problem: str | None  # why the page cannot be opened, in words an admin can act on
     sessions: SessionSigner
-    users: UserReader | None
     supervisors: Supervisors | None  # who is a supervisor now, as Zendesk says (None: no way to read users)
 
 
@@ -102,7 +98,7 @@ def setup(
         reader = users(app)
         timeout = settings.zendesk_timeout_seconds
         supervisors = Supervisors(reader, settings.supervisor_roles, timeout) if reader is not None else None
-        app[LIVE] = Live(settings, view, key, problem, SessionSigner(secret, PURPOSE), reader, supervisors)
+        app[LIVE] = Live(settings, view, key, problem, SessionSigner(secret, PURPOSE), supervisors)
         yield
 
     app.cleanup_ctx.append(live_ctx)
@@ -134,23 +130,19 @@ async def page(request: web.Request) -> web.Response:
     except NotVerified as exc:
         request[REASON] = f"live view refused: {exc}"
         return _message(401, "Not signed in", f"Zendesk's request could not be verified: {exc}.")
-    if live.users is None or live.supervisors is None:
+    if live.supervisors is None:
         return _message(503, "Live view unavailable", "the bridge cannot read Zendesk users")
     try:
-        async with asyncio.timeout(live.settings.zendesk_timeout_seconds):
-            user = await live.users.user(user_id)
-    except NotFound:
-        user = {"role": "unknown"}
-    except (AuthFailed, ZendeskError, aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("live view: Zendesk user %s could not be read (%s)", user_id, type(exc).__name__)
+        verdict = await live.supervisors.read(user_id, now)
+    except Unknown as exc:
+        log.warning("live view: Zendesk user %s could not be read (%s)", user_id, exc)
         return _message(503, "Live view unavailable", "Zendesk could not say who you are: reload to try again.")
-    verdict = live.supervisors.told(user_id, user, now)
     if not verdict.supervisor:
-        log.info("live view refused to Zendesk user %s (role %s)", user_id, user.get("role"))
+        log.info("live view refused to Zendesk user %s (role %s)", user_id, verdict.role)
         return _message(403, "Not for you", verdict.why_not)
     log.info("live view opened by Zendesk user %s", user_id)
     config = {"session": live.sessions.issue("supervisor", user_id, now), "user": user_id,
-              "name": str(user.get("name") or user_id)}  # fmt: skip
+              "name": verdict.name}  # fmt: skip
     body = Template((STATIC / "live.html").read_text()).substitute(config=json.dumps(config).replace("<", "\\u003c"))
     return web.Response(text=body, content_type="text/html", headers=_headers())
 
