@@ -201,6 +201,9 @@
     { action: 'resume_recording', label: 'Resume recording',
       shows: function (state) { return state.recording === 'paused'; } }
   ];
+  // Hang up with the customer on hold and the agent out of the room: the bridge ends the call for the customer
+  // too, or they would hear the hold music until Twilio's own limit (docs/calls-in-progress.md).
+  var END = { action: 'end', ends: true };
   var CHOOSE = 'Choose who, in Transfer to, first.';
   var BEFORE = { on_hold: false, recording: 'on', consult: null, calling: [] };  // a call the bridge has not seen
   var RECORDING = { on: 'Recording', paused: 'Recording paused: the customer is not recorded',
@@ -370,6 +373,7 @@
     askCall('POST', body).then(function (state) {
       clicking = false;
       clicks += 1;
+      if (control.ends) { idle(); return; }
       if (controlsFailed) { controlsFailed = false; showError(''); }
       callState = state;
       showControls();
@@ -382,6 +386,7 @@
     }, function (error) {
       clicking = false;
       clicks += 1;
+      if (control.ends && error.status === 403) { idle(); return; }  // the call had ended already
       if (endedMeanwhile) { var gone = endedMeanwhile; endedMeanwhile = null; ended(gone); }
       controlsFailed = true;
       showError(error instanceof TypeError ? describe(error) : error.message);
@@ -431,24 +436,6 @@
       return;
     }
     idle();
-  }
-
-  // Hang up with the customer on hold and the agent out of the room: the bridge ends the call for the customer
-  // too, or they would hear the hold music until Twilio's own limit (docs/calls-in-progress.md).
-  function endHeldCall() {
-    if (clicking) { return; }
-    clicking = true;
-    showControls();
-    askCall('POST', { call: roomCall, action: 'end', request: newRequestId() }).then(function () {
-      clicking = false;
-      idle();
-    }, function (error) {
-      clicking = false;
-      if (error.status === 403) { idle(); return; }  // the call had ended already
-      controlsFailed = true;
-      showError(error instanceof TypeError ? describe(error) : error.message);
-      refreshControls();
-    });
   }
 
   function stopControls() {
@@ -629,7 +616,7 @@
   $('answer').addEventListener('click', function () { if (call) { call.accept(); } });
   $('decline').addEventListener('click', function () { if (call) { call.reject(); idle(); } });
   $('hangup').addEventListener('click', function () {
-    if (!call && roomCall) { endHeldCall(); return; }
+    if (!call && roomCall) { runControl(END); return; }
     hangingUp = true;
     if (call) { call.disconnect(); }
     idle();
