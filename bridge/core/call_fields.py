@@ -301,13 +301,12 @@ def _voice_comment(call: Call, leg: Leg, agent_id: int | None, policy: Policy) -
 def _transfer_note(transfer: call_room.Transfer, line: str | None = None) -> str:
     """Say who transferred the call to whom (or to which line, and who took it there), and when, for a private note."""
     by = transfer.by or "the agent on the call"
+    when = f" at {_human(transfer.lined_at)}" if transfer.lined_at is not None else ""  # into the line's queue
     if transfer.returned:
-        when = f" at {_human(transfer.lined_at)}" if transfer.lined_at is not None else ""
         where = f"the line {line}" if line is not None else "the queue"
         return (f"Call returned to {where}{when}: {by} went offline with the customer on hold; "
                 f"{transfer.to} took it at {_human(transfer.at)}.")  # fmt: skip
     if line is not None:
-        when = f" at {_human(transfer.lined_at)}" if transfer.lined_at is not None else ""
         return f"Call transferred by {by} to the line {line}{when}; {transfer.to} took it at {_human(transfer.at)}."
     return f"Call transferred by {by} to {transfer.to} at {_human(transfer.at)}."
 
